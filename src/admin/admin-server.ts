@@ -1,0 +1,104 @@
+// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Proxy } from '../proxy.ts'
+import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
+import { configDump } from './config-dump.ts'
+
+export interface AdminActions {
+  /** Called by POST /quitquitquit after the response is sent. */
+  quit(): void
+}
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function clustersText(proxy: Proxy): string {
+  const lines: string[] = []
+  for (const c of proxy.clusters.clusters) {
+    lines.push(`${c.name}::default_priority::max_connections::4294967295`)
+    for (const e of c.endpoints) {
+      const prefix = `${c.name}::${e.hostPort}`
+      lines.push(`${prefix}::cx_connect_fail::${e.connectFailures}`)
+      lines.push(`${prefix}::rq_active::${e.activeRequests}`)
+      lines.push(`${prefix}::rq_total::${e.totalRequests}`)
+      lines.push(`${prefix}::health_flags::healthy`)
+    }
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function clustersJson(proxy: Proxy): unknown {
+  return {
+    cluster_statuses: [...proxy.clusters.clusters].map((c) => ({
+      name: c.name,
+      host_statuses: c.endpoints.map((e) => ({
+        address: e.hostPort,
+        stats: { cx_connect_fail: e.connectFailures, rq_active: e.activeRequests, rq_total: e.totalRequests },
+        health_status: { eds_health_status: 'HEALTHY' },
+      })),
+    })),
+  }
+}
+
+function listenersOf(proxy: Proxy) {
+  return proxy.listeners.listeners.map((l) => ({
+    name: l.model.name,
+    direction: l.model.direction,
+    address: `${l.model.address}:${l.model.port}`,
+    bound: l.bound,
+    error: l.error,
+    connections: l.connections,
+  }))
+}
+
+export function createAdminServer(proxy: Proxy, actions: AdminActions): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const json = url.searchParams.get('format') === 'json'
+    const route = `${req.method} ${url.pathname}`
+    switch (route) {
+      case 'GET /ready':
+        return proxy.ready ? send(res, 200, 'LIVE\n') : send(res, 503, proxy.hasModel ? 'DRAINING\n' : 'PRE_INITIALIZING\n')
+      case 'GET /config_dump':
+        return send(res, 200, JSON.stringify(configDump(proxy), null, 2), 'application/json')
+      case 'GET /clusters':
+        return json
+          ? send(res, 200, JSON.stringify(clustersJson(proxy), null, 2), 'application/json')
+          : send(res, 200, clustersText(proxy))
+      case 'GET /listeners':
+        return json
+          ? send(res, 200, JSON.stringify(listenersOf(proxy), null, 2), 'application/json')
+          : send(res, 200, listenersOf(proxy).map((l) => `${l.name}::${l.address}\n`).join(''))
+      case 'POST /logging': {
+        const level = url.searchParams.get('level')
+        if (level !== null) {
+          if (!isLogLevel(level)) return send(res, 400, `unknown level ${level}\n`)
+          setLogLevel(level)
+        }
+        return send(res, 200, `active loggers:\n  outrigger: ${getLogLevel()}\n`)
+      }
+      case 'POST /quitquitquit':
+        res.once('finish', () => actions.quit())
+        return send(res, 200, 'OK\n')
+      case 'GET /':
+        return send(
+          res,
+          200,
+          [
+            'GET /ready',
+            'GET /config_dump',
+            'GET /clusters[?format=json]',
+            'GET /listeners[?format=json]',
+            'POST /logging?level=<debug|info|warning|error>',
+            'POST /quitquitquit',
+            '',
+          ].join('\n'),
+        )
+      default:
+        return send(res, 404, 'not found\n')
+    }
+  })
+}

@@ -1,0 +1,65 @@
+// `outrigger run --config <bootstrap.yaml>`: start the proxy, its admin and health ports, and drain on SIGTERM.
+
+import { once } from 'node:events'
+import type { Server } from 'node:http'
+import { createAdminServer } from '../admin/admin-server.ts'
+import { createHealthServer } from '../admin/health-server.ts'
+import { loadBootstrap } from '../bootstrap/load.ts'
+import { ConfigError, formatMessage } from '../config/messages.ts'
+import { Proxy } from '../proxy.ts'
+import { log } from '../telemetry/log.ts'
+
+async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
+  server.listen(port, host)
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    throw new Error(`${what} ${host}:${port}: ${(err as Error).message}`)
+  }
+}
+
+export async function run(configFile: string): Promise<number> {
+  // One request's bug must not take down every other connection: log it and keep serving.
+  process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`))
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`))
+  let proxy: Proxy
+  try {
+    proxy = new Proxy(await loadBootstrap(configFile))
+    await proxy.start()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const m of err.messages) process.stderr.write(`${formatMessage(m)}\n`)
+      return 1
+    }
+    throw err
+  }
+  const b = proxy.bootstrap.listeners
+  let stopping: Promise<void> | undefined
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info(`${why}: draining for up to ${proxy.drainMs} ms`)
+      await proxy.shutdown()
+      admin.close()
+      health.close()
+      admin.closeAllConnections()
+      health.closeAllConnections()
+      log.info('drained, exiting')
+    })()
+    return stopping
+  }
+  const admin = createAdminServer(proxy, { quit: () => void stop('POST /quitquitquit') })
+  const health = createHealthServer(proxy)
+  await listen(admin, b.admin.port, b.admin.address ?? '127.0.0.1', 'admin listener')
+  await listen(health, b.health.port, b.health.address ?? '0.0.0.0', 'health listener')
+  for (const l of proxy.listeners.listeners) {
+    log.info(`listening ${l.model.direction} ${l.model.address}:${l.model.port}${l.bound ? '' : ` FAILED: ${l.error}`}`)
+  }
+  log.info(`admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`)
+  const signalled = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve(stop('SIGTERM')))
+    process.once('SIGINT', () => resolve(stop('SIGINT')))
+  })
+  await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
+  await stopping
+  return 0
+}

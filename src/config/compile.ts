@@ -1,0 +1,288 @@
+// Resources + bootstrap ──► one immutable Model: listeners with route tables, and clusters.
+
+import type { Bootstrap } from '../bootstrap/schema.ts'
+import { HeaderEdits } from '../route/header-edits.ts'
+import { Route } from '../route/route.ts'
+import { RouteTable, type VirtualHost } from '../route/route-table.ts'
+import { defaultConnectTimeoutMs, inboundClusterName, outboundClusters, visibleDestinationRules } from './compile/clusters.ts'
+import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
+import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
+import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
+import { ConfigError, type ConfigMessage } from './messages.ts'
+import type { ClusterModel, ListenerModel, Model, NodeIdentity } from './model.ts'
+import type { Resource, SidecarResource, VirtualServiceResource } from './resource.ts'
+
+export interface CompileInput {
+  readonly bootstrap: Bootstrap
+  readonly resources: readonly Resource[]
+  readonly files: readonly string[]
+  /** Warnings from loading, carried into the model. */
+  readonly warnings: readonly ConfigMessage[]
+  readonly version: number
+}
+
+type EgressSpec = NonNullable<SidecarResource['spec']['egress']>[number]
+
+/** Compiles a model, or throws a ConfigError listing every problem with its file and line. */
+export function compileModel(input: CompileInput): Model {
+  const node: NodeIdentity = input.bootstrap.node
+  const errors: ConfigMessage[] = []
+  const warnings: ConfigMessage[] = [...input.warnings]
+  const services = buildServiceRegistry(input.resources, node.namespace)
+  const rules = visibleDestinationRules(input.resources, node)
+  const virtualServices = input.resources.filter(
+    (r): r is VirtualServiceResource =>
+      r.kind === 'VirtualService' &&
+      isExportedTo(r.spec.exportTo, r.namespace, node.namespace) &&
+      (r.spec.gateways === undefined || r.spec.gateways.length === 0 || r.spec.gateways.includes('mesh')),
+  )
+  const clusters = new Map<string, ClusterModel>()
+  for (const c of outboundClusters(services, rules, (p) => isHttpProtocol(p.protocol))) clusters.set(c.name, c)
+
+  const listeners: ListenerModel[] = []
+  const taken = new Map<string, string>()
+  const reserve = (address: string, port: number, what: string, where: ConfigMessage): boolean => {
+    const clash = taken.get(String(port))
+    if (clash !== undefined) {
+      errors.push({ ...where, message: `port ${port} of ${what} is already used by ${clash}` })
+      return false
+    }
+    taken.set(String(port), `${what} (${address}:${port})`)
+    return true
+  }
+  const b = input.bootstrap.listeners
+  const bootstrapRef: ConfigMessage = { severity: 'error', file: input.bootstrap.file, line: 1, message: '' }
+  reserve(b.admin.address, b.admin.port, 'the admin listener', bootstrapRef)
+  reserve(b.health.address ?? '0.0.0.0', b.health.port, 'the health listener', bootstrapRef)
+
+  const sidecar = selectSidecar(input.resources, node)
+  if (sidecar === undefined && input.bootstrap.capture === 'none') {
+    warnings.push({
+      ...bootstrapRef,
+      severity: 'warning',
+      message: `no Sidecar resource selects workload ${node.workload} in namespace ${node.namespace}: no traffic listeners`,
+    })
+  }
+  if (sidecar !== undefined) {
+    const here = (path: (string | number)[]): ConfigMessage => ({
+      severity: 'error',
+      file: sidecar.source.file,
+      line: sidecar.lineOf(path),
+      message: '',
+    })
+    ;(sidecar.spec.ingress ?? []).forEach((ingress, i) => {
+      const port = ingress.port.number
+      const address = ingress.bind ?? '0.0.0.0'
+      if (!reserve(address, port, `ingress[${i}]`, here(['ingress', i, 'port', 'number']))) return
+      const target = parseEndpoint(ingress.defaultEndpoint, ingress.port.targetPort ?? port)
+      if (typeof target === 'string') {
+        errors.push({ ...here(['ingress', i, 'defaultEndpoint']), message: target })
+        return
+      }
+      const cluster: ClusterModel = {
+        name: inboundClusterName(port),
+        direction: 'inbound',
+        host: '',
+        port,
+        subset: '',
+        protocol: (ingress.port.protocol ?? '').toUpperCase(),
+        endpoints: [{ address: target.address, port: target.port, labels: {}, weight: 1 }],
+        connectTimeoutMs: defaultConnectTimeoutMs,
+      }
+      clusters.set(cluster.name, cluster)
+      listeners.push({
+        name: `${address}_${port}`,
+        direction: 'inbound',
+        address,
+        port,
+        protocol: cluster.protocol,
+        routeTable: inboundRouteTable(port, cluster.name),
+      })
+    })
+    ;(sidecar.spec.egress ?? []).forEach((egress, i) => {
+      if (egress.port === undefined) {
+        warnings.push({
+          ...here(['egress', i]),
+          severity: 'warning',
+          message: `egress[${i}] has no port: a catch-all egress listener needs traffic capture and is skipped`,
+        })
+        return
+      }
+      const port = egress.port.number
+      const address = egress.bind ?? '127.0.0.1'
+      if (!reserve(address, port, `egress[${i}]`, here(['egress', i, 'port', 'number']))) return
+      const visible = visibleServices(services, egress, sidecar.namespace)
+      listeners.push({
+        name: `${address}_${port}`,
+        direction: 'outbound',
+        address,
+        port,
+        protocol: (egress.port.protocol ?? '').toUpperCase(),
+        routeTable: outboundRouteTable(port, visible, virtualServices, node, services, egress, sidecar.namespace),
+      })
+    })
+  }
+  if (errors.length > 0) throw new ConfigError(errors)
+  return {
+    version: input.version,
+    compiledAt: new Date().toISOString(),
+    node,
+    listeners,
+    clusters,
+    files: input.files,
+    warnings,
+  }
+}
+
+/** The Sidecar for this workload: one whose selector matches its labels, else one without a selector. */
+function selectSidecar(resources: readonly Resource[], node: NodeIdentity): SidecarResource | undefined {
+  let fallback: SidecarResource | undefined
+  for (const r of resources) {
+    if (r.kind !== 'Sidecar' || r.namespace !== node.namespace) continue
+    const selector = r.spec.workloadSelector?.labels
+    if (selector === undefined || Object.keys(selector).length === 0) {
+      fallback ??= r
+      continue
+    }
+    if (Object.entries(selector).every(([k, v]) => node.labels[k] === v)) return r
+  }
+  return fallback
+}
+
+function parseEndpoint(
+  value: string | undefined,
+  defaultPort: number,
+): { address: string; port: number } | string {
+  if (value === undefined) return { address: '127.0.0.1', port: defaultPort }
+  if (value.startsWith('unix://')) return `defaultEndpoint ${value}: unix domain sockets are not supported yet`
+  const colon = value.lastIndexOf(':')
+  const port = Number(value.slice(colon + 1))
+  let address = value.slice(0, colon).replace(/^\[|\]$/g, '')
+  if (colon === -1 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return `defaultEndpoint ${value} is not of the form <ip>:<port>`
+  }
+  // Istio's 0.0.0.0:<port> means the workload's own address: on this host, loopback.
+  if (address === '0.0.0.0' || address === '') address = '127.0.0.1'
+  return { address, port }
+}
+
+function inboundRouteTable(port: number, clusterName: string): RouteTable {
+  const route = new Route({
+    name: 'default',
+    action: {
+      kind: 'forward',
+      destinations: [
+        { clusterName, weight: 1, requestHeaders: HeaderEdits.none, responseHeaders: HeaderEdits.none },
+      ],
+      totalWeight: 1,
+    },
+    requestHeaders: HeaderEdits.none,
+    responseHeaders: HeaderEdits.none,
+    timeoutMs: 0,
+  })
+  return new RouteTable(`inbound|${port}||`, [{ name: `inbound|http|${port}`, domains: ['*'], port, routes: [route] }])
+}
+
+/** Services an egress listener may reach: its `hosts` (`namespace/dnsName`) select them. */
+function visibleServices(services: ReadonlyMap<string, Service>, egress: EgressSpec, sidecarNs: string): Service[] {
+  const out: Service[] = []
+  for (const service of services.values()) {
+    if (egressHostsAllow(egress.hosts, service.namespace, service.fqdn, sidecarNs)) out.push(service)
+  }
+  return out
+}
+
+function egressHostsAllow(hosts: readonly string[], namespace: string, fqdn: string, sidecarNs: string): boolean {
+  for (const entry of hosts) {
+    const slash = entry.indexOf('/')
+    const ns = slash === -1 ? '*' : entry.slice(0, slash)
+    const dns = slash === -1 ? entry : entry.slice(slash + 1)
+    if (ns === '~') continue
+    if (ns !== '*' && (ns === '.' ? sidecarNs : ns) !== namespace) continue
+    if (hostMatches(dns.toLowerCase(), fqdn)) return true
+  }
+  return false
+}
+
+function outboundRouteTable(
+  listenerPort: number,
+  visible: readonly Service[],
+  virtualServices: readonly VirtualServiceResource[],
+  node: NodeIdentity,
+  services: ReadonlyMap<string, Service>,
+  egress: EgressSpec,
+  sidecarNs: string,
+): RouteTable {
+  const env = { node, services }
+  const hosts: VirtualHost[] = []
+  const served = new Set<string>()
+  for (const service of visible) {
+    const httpPorts = service.ports.filter((p) => isHttpProtocol(p.protocol))
+    // A Host without a port means the listener's port, or the service's only HTTP port.
+    const barePort = httpPorts.find((p) => p.number === listenerPort) ?? (httpPorts.length === 1 ? httpPorts[0] : undefined)
+    for (const port of httpPorts) {
+      const aliases = hostAliases(service.fqdn, node.namespace)
+      const domains = aliases.map((a) => `${a}:${port.number}`)
+      if (port === barePort) domains.push(...aliases)
+      const vs = virtualServiceFor(service.fqdn, virtualServices)
+      const routes = vs === undefined ? [defaultRoute(port.number, service.fqdn)] : compileHttpRoutes(vs, port.number, env)
+      hosts.push({ name: `${service.fqdn}:${port.number}`, domains, port: port.number, routes })
+      served.add(service.fqdn)
+    }
+  }
+  // VirtualService hosts that are not services (external names) still get a virtual host on this port.
+  for (const vs of virtualServices) {
+    for (const host of vs.spec.hosts ?? []) {
+      const fqdn = toFqdn(host, vs.namespace)
+      if (served.has(fqdn) || services.has(fqdn)) continue
+      if (!egressHostsAllow(egress.hosts, vs.namespace, fqdn, sidecarNs)) continue
+      served.add(fqdn)
+      const aliases = hostAliases(fqdn, node.namespace)
+      hosts.push({
+        name: `${fqdn}:${listenerPort}`,
+        domains: [...aliases, ...aliases.map((a) => `${a}:${listenerPort}`)],
+        port: listenerPort,
+        routes: compileHttpRoutes(vs, listenerPort, env),
+      })
+    }
+  }
+  return new RouteTable(String(listenerPort), hosts)
+}
+
+/** The VirtualService for a host: an exact host first, then the longest wildcard, first one loaded wins. */
+function virtualServiceFor(fqdn: string, virtualServices: readonly VirtualServiceResource[]): VirtualServiceResource | undefined {
+  let best: VirtualServiceResource | undefined
+  let bestLength = -1
+  for (const vs of virtualServices) {
+    for (const host of vs.spec.hosts ?? []) {
+      const pattern = toFqdn(host, vs.namespace)
+      if (pattern === fqdn) return vs
+      if (hostMatches(pattern, fqdn) && pattern.length > bestLength) {
+        best = vs
+        bestLength = pattern.length
+      }
+    }
+  }
+  return best
+}
+
+function defaultRoute(port: number, fqdn: string): Route {
+  return new Route({
+    name: 'default',
+    action: {
+      kind: 'forward',
+      destinations: [
+        {
+          clusterName: outboundClusterName(port, '', fqdn),
+          weight: 1,
+          requestHeaders: HeaderEdits.none,
+          responseHeaders: HeaderEdits.none,
+        },
+      ],
+      totalWeight: 1,
+    },
+    requestHeaders: HeaderEdits.none,
+    responseHeaders: HeaderEdits.none,
+    timeoutMs: 0,
+  })
+}

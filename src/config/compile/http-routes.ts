@@ -1,0 +1,192 @@
+// Compiles a VirtualService's `http[]` into the routes of one virtual host (one per match block, as Istio).
+
+import { RE2JS } from 're2js'
+import { HeaderEdits } from '../../route/header-edits.ts'
+import { type HeaderCondition, type QueryCondition, RequestMatch } from '../../route/request-match.ts'
+import {
+  type PathRewrite,
+  type RegexRewrite,
+  Route,
+  type RouteAction,
+  type WeightedDestination,
+} from '../../route/route.ts'
+import { compileStringMatch, type StringMatchSpec } from '../../route/string-match.ts'
+import { parseDurationMs } from '../duration.ts'
+import { toFqdn } from '../hosts.ts'
+import type { NodeIdentity } from '../model.ts'
+import type { VirtualServiceResource } from '../resource.ts'
+import type { Service } from './service-registry.ts'
+
+type HttpRouteSpec = NonNullable<VirtualServiceResource['spec']['http']>[number]
+type MatchSpec = NonNullable<HttpRouteSpec['match']>[number]
+
+export interface RouteCompileEnv {
+  readonly node: NodeIdentity
+  readonly services: ReadonlyMap<string, Service>
+}
+
+export function outboundClusterName(port: number, subset: string, fqdn: string): string {
+  return `outbound|${port}|${subset}|${fqdn}`
+}
+
+/** The routes of `vs` for a virtual host on `servicePort`, in order; match blocks for other ports drop out. */
+export function compileHttpRoutes(vs: VirtualServiceResource, servicePort: number, env: RouteCompileEnv): Route[] {
+  const routes: Route[] = []
+  for (const http of vs.spec.http ?? []) {
+    const matches = http.match ?? []
+    if (matches.length === 0) {
+      routes.push(compileRoute(vs, http, undefined, servicePort, env))
+      continue
+    }
+    for (const m of matches) {
+      if (!appliesToThisProxy(m, env.node)) continue
+      if (m.port !== undefined && m.port !== servicePort) continue
+      routes.push(compileRoute(vs, http, m, servicePort, env))
+    }
+  }
+  return routes
+}
+
+/** sourceLabels, sourceNamespace and gateways select which proxies a match block applies to. */
+function appliesToThisProxy(m: MatchSpec, node: NodeIdentity): boolean {
+  for (const [key, value] of Object.entries(m.sourceLabels ?? {})) {
+    if (node.labels[key] !== value) return false
+  }
+  if (m.sourceNamespace !== undefined && m.sourceNamespace !== node.namespace) return false
+  if (m.gateways !== undefined && m.gateways.length > 0 && !m.gateways.includes('mesh')) return false
+  return true
+}
+
+function compileRoute(
+  vs: VirtualServiceResource,
+  http: HttpRouteSpec,
+  m: MatchSpec | undefined,
+  servicePort: number,
+  env: RouteCompileEnv,
+): Route {
+  return new Route({
+    name: http.name ?? '',
+    match: m === undefined ? undefined : compileMatch(m),
+    action: compileAction(vs, http, m, servicePort, env),
+    requestHeaders: edits(http.headers?.request),
+    responseHeaders: edits(http.headers?.response),
+    timeoutMs: http.timeout === undefined ? 0 : parseDurationMs(http.timeout),
+  })
+}
+
+function edits(spec: ConstructorParameters<typeof HeaderEdits>[0] | undefined): HeaderEdits {
+  if (spec === undefined) return HeaderEdits.none
+  const e = new HeaderEdits(spec)
+  return e.isEmpty ? HeaderEdits.none : e
+}
+
+function compileMatch(m: MatchSpec): RequestMatch {
+  const headers: HeaderCondition[] = []
+  for (const [name, spec] of Object.entries(m.headers ?? {})) {
+    headers.push({ name: name.toLowerCase(), matcher: compileStringMatch(spec), inverted: false })
+  }
+  for (const [name, spec] of Object.entries(m.withoutHeaders ?? {})) {
+    headers.push({ name: name.toLowerCase(), matcher: compileStringMatch(spec), inverted: true })
+  }
+  const queryParams: QueryCondition[] = []
+  for (const [name, spec] of Object.entries(m.queryParams ?? {})) {
+    queryParams.push({ name, matcher: compileStringMatch(spec) })
+  }
+  return new RequestMatch({
+    uri: optionalMatch(m.uri, m.ignoreUriCase === true),
+    scheme: optionalMatch(m.scheme),
+    method: optionalMatch(m.method),
+    authority: optionalMatch(m.authority),
+    port: m.port,
+    headers,
+    queryParams,
+  })
+}
+
+function optionalMatch(spec: StringMatchSpec | undefined, ignoreCase = false) {
+  return spec === undefined ? undefined : compileStringMatch(spec, ignoreCase)
+}
+
+function compileAction(
+  vs: VirtualServiceResource,
+  http: HttpRouteSpec,
+  m: MatchSpec | undefined,
+  servicePort: number,
+  env: RouteCompileEnv,
+): RouteAction {
+  if (http.directResponse !== undefined) {
+    const body = http.directResponse.body
+    return {
+      kind: 'direct',
+      status: http.directResponse.status,
+      body:
+        body?.string !== undefined
+          ? Buffer.from(body.string)
+          : body?.bytes !== undefined
+            ? Buffer.from(body.bytes, 'base64')
+            : undefined,
+    }
+  }
+  if (http.redirect !== undefined) {
+    const r = http.redirect
+    return {
+      kind: 'redirect',
+      uri: r.uri,
+      authority: r.authority,
+      port: r.port,
+      derivePort: r.derivePort,
+      scheme: r.scheme,
+      status: r.redirectCode ?? 301,
+    }
+  }
+  const targets = http.route ?? []
+  const allUnweighted = targets.every((t) => t.weight === undefined)
+  const destinations: WeightedDestination[] = targets.map((t) => ({
+    clusterName: destinationCluster(vs, t.destination, servicePort, env),
+    weight: targets.length === 1 || allUnweighted ? 1 : (t.weight ?? 0),
+    requestHeaders: edits(t.headers?.request),
+    responseHeaders: edits(t.headers?.response),
+  }))
+  const live = destinations.filter((d) => d.weight > 0)
+  return {
+    kind: 'forward',
+    destinations: live,
+    totalWeight: live.reduce((sum, d) => sum + d.weight, 0),
+    pathRewrite: pathRewrite(http, m),
+    regexRewrite: regexRewrite(http),
+    authorityRewrite: http.rewrite?.authority,
+  }
+}
+
+function destinationCluster(
+  vs: VirtualServiceResource,
+  dest: { host: string; subset?: string; port?: { number?: number } },
+  servicePort: number,
+  env: RouteCompileEnv,
+): string {
+  const fqdn = toFqdn(dest.host, vs.namespace)
+  let port = dest.port?.number
+  if (port === undefined) {
+    const service = env.services.get(fqdn)
+    const ports = service?.ports ?? []
+    // Istio: the port may be left out when the destination has one port; else it is the port asked for.
+    port = ports.length === 1 ? ports[0].number : servicePort
+  }
+  return outboundClusterName(port, dest.subset ?? '', fqdn)
+}
+
+function pathRewrite(http: HttpRouteSpec, m: MatchSpec | undefined): PathRewrite | undefined {
+  const uri = http.rewrite?.uri
+  if (uri === undefined) return undefined
+  const match = m?.uri
+  if (match === undefined) return { prefix: '/', replacement: uri }
+  if (match.prefix !== undefined) return { prefix: match.prefix, replacement: uri }
+  return { replacement: uri }
+}
+
+function regexRewrite(http: HttpRouteSpec): RegexRewrite | undefined {
+  const rx = http.rewrite?.uriRegexRewrite
+  if (rx === undefined) return undefined
+  // Envoy's substitution uses `\1` for groups; re2js uses `$1`.
+  return { pattern: RE2JS.compile(rx.match), replacement: rx.rewrite.replace(/\\(\d)/g, '$$$1') }
+}

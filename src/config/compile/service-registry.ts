@@ -1,0 +1,76 @@
+// The services this proxy can see: ServiceEntry hosts with their ports and endpoints, by FQDN.
+
+import { isExportedTo, toFqdn } from '../hosts.ts'
+import type { Resource, ServiceEntryResource } from '../resource.ts'
+
+export interface ServicePort {
+  readonly number: number
+  /** Uppercase protocol; empty when undeclared. */
+  readonly protocol: string
+  readonly name: string
+  readonly targetPort: number | undefined
+}
+
+export interface ServiceEndpoint {
+  readonly address: string
+  /** Port name → port, overriding the service port for this endpoint. */
+  readonly ports: Readonly<Record<string, number>>
+  readonly labels: Readonly<Record<string, string>>
+  readonly weight: number
+}
+
+export interface Service {
+  readonly fqdn: string
+  readonly namespace: string
+  readonly ports: readonly ServicePort[]
+  readonly endpoints: readonly ServiceEndpoint[]
+  readonly resolution: string
+  readonly source: ServiceEntryResource
+}
+
+/** HTTP-family protocols served by the HTTP data path (an undeclared protocol is sniffed as HTTP for now). */
+export function isHttpProtocol(protocol: string): boolean {
+  return protocol === '' || protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC'
+}
+
+export function buildServiceRegistry(resources: readonly Resource[], proxyNamespace: string): Map<string, Service> {
+  const services = new Map<string, Service>()
+  for (const r of resources) {
+    if (r.kind !== 'ServiceEntry') continue
+    if (!isExportedTo(r.spec.exportTo, r.namespace, proxyNamespace)) continue
+    const spec = r.spec
+    const ports: ServicePort[] = (spec.ports ?? []).map((p) => ({
+      number: p.number,
+      protocol: (p.protocol ?? '').toUpperCase(),
+      name: p.name ?? '',
+      targetPort: p.targetPort,
+    }))
+    const resolution = spec.resolution ?? 'NONE'
+    for (const host of spec.hosts) {
+      const fqdn = toFqdn(host, r.namespace)
+      let endpoints: ServiceEndpoint[] = (spec.endpoints ?? []).map((e) => ({
+        address: e.address ?? '',
+        ports: e.ports ?? {},
+        labels: e.labels ?? {},
+        weight: e.weight ?? 1,
+      }))
+      // DNS resolution without endpoints means: resolve the host itself.
+      if (endpoints.length === 0 && resolution.startsWith('DNS') && !fqdn.startsWith('*')) {
+        endpoints = [{ address: fqdn, ports: {}, labels: {}, weight: 1 }]
+      }
+      const existing = services.get(fqdn)
+      if (existing !== undefined) {
+        // Several entries for one host merge, as Istio merges them: ports by number, endpoints appended.
+        const known = new Set(existing.ports.map((p) => p.number))
+        services.set(fqdn, {
+          ...existing,
+          ports: [...existing.ports, ...ports.filter((p) => !known.has(p.number))],
+          endpoints: [...existing.endpoints, ...endpoints],
+        })
+        continue
+      }
+      services.set(fqdn, { fqdn, namespace: r.namespace, ports, endpoints, resolution, source: r })
+    }
+  }
+  return services
+}

@@ -1,0 +1,58 @@
+// Istio's host-name rules: short names live in a namespace, and a Host header may use any alias.
+
+/** Kubernetes' cluster DNS suffix, as in `reviews.default.svc.cluster.local`. */
+export const clusterDomain = 'cluster.local'
+
+/** Expands a short name (`reviews`, `reviews.default`) to its FQDN; wildcards and FQDNs pass unchanged. */
+export function toFqdn(host: string, namespace: string): string {
+  const h = host.toLowerCase()
+  if (h === '*' || h.startsWith('*.')) return h
+  const parts = h.split('.')
+  if (parts.length === 1) return `${h}.${namespace}.svc.${clusterDomain}`
+  if (parts.length === 2 && parts[1] === namespace) return `${h}.svc.${clusterDomain}`
+  if (parts.length === 3 && parts[2] === 'svc') return `${h}.${clusterDomain}`
+  return h
+}
+
+/**
+ * Every name a client in `proxyNamespace` may use for `fqdn`: for `reviews.default.svc.cluster.local`
+ * seen from `default` that is also `reviews`, `reviews.default` and `reviews.default.svc`.
+ */
+export function hostAliases(fqdn: string, proxyNamespace: string): string[] {
+  const aliases = [fqdn]
+  const suffix = `.svc.${clusterDomain}`
+  if (fqdn.endsWith(suffix)) {
+    const parts = fqdn.slice(0, -suffix.length).split('.')
+    if (parts.length === 2) {
+      const [name, ns] = parts
+      aliases.push(`${name}.${ns}.svc`, `${name}.${ns}`)
+      if (ns === proxyNamespace) aliases.push(name)
+    }
+  }
+  return aliases
+}
+
+/** Whether `host` is covered by `pattern` (`*`, `*.example.com` or an exact name). */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === '*') return true
+  if (pattern.startsWith('*.')) {
+    const suffix = pattern.slice(1)
+    if (host.startsWith('*.')) return host.slice(1).endsWith(suffix)
+    return host.endsWith(suffix)
+  }
+  return pattern === host
+}
+
+/** Istio's exportTo: visible when unset, `*`, the viewer's namespace, or `.` from the same namespace. */
+export function isExportedTo(
+  exportTo: readonly string[] | undefined,
+  ownerNamespace: string,
+  viewerNamespace: string,
+): boolean {
+  if (exportTo === undefined || exportTo.length === 0) return true
+  for (const e of exportTo) {
+    if (e === '*' || e === viewerNamespace) return true
+    if (e === '.' && ownerNamespace === viewerNamespace) return true
+  }
+  return false
+}

@@ -1,0 +1,32 @@
+// Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy never forwards, plus those undici refuses.
+
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'http2-settings',
+])
+
+export function isHopByHop(lowerName: string): boolean {
+  return hopByHop.has(lowerName)
+}
+
+/** Extra names listed in a Connection header value (e.g. `close, x-foo`), lowercased. */
+export function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined
+  let tokens: Set<string> | undefined
+  for (const part of value.split(',')) {
+    const token = part.trim().toLowerCase()
+    if (token === '' || token === 'close' || token === 'keep-alive') continue
+    tokens ??= new Set()
+    tokens.add(token)
+  }
+  return tokens
+}

@@ -1,0 +1,74 @@
+// The one place that maps a failure to Envoy's status code, body, response flag and response details.
+
+import { ResponseFlag } from '../telemetry/response-flags.ts'
+
+export interface LocalReply {
+  readonly status: number
+  readonly body: string
+  readonly flag: ResponseFlag | undefined
+  /** Envoy's %RESPONSE_CODE_DETAILS%. */
+  readonly details: string
+  /** Extra response headers Envoy adds for this failure. */
+  readonly headers?: readonly string[]
+}
+
+const resetBody = 'upstream connect error or disconnect/reset before headers. reset reason: '
+
+export const LocalReplies = {
+  /** No virtual host or route matched: 404 with an empty body. */
+  noRoute: { status: 404, body: '', flag: ResponseFlag.NoRouteFound, details: 'route_not_found' },
+  /** The route names a cluster (host or subset) that does not exist. */
+  clusterNotFound: { status: 503, body: '', flag: ResponseFlag.NoClusterFound, details: 'cluster_not_found' },
+  /** The cluster exists but has no endpoint to send to. */
+  noHealthyUpstream: {
+    status: 503,
+    body: 'no healthy upstream',
+    flag: ResponseFlag.NoHealthyUpstream,
+    details: 'no_healthy_upstream',
+  },
+  /** No connection could be made (refused, unreachable, connect timeout, DNS failure). */
+  connectFailure: {
+    status: 503,
+    body: `${resetBody}connection failure`,
+    flag: ResponseFlag.UpstreamConnectionFailure,
+    details: 'upstream_reset_before_response_started{connection_failure}',
+  },
+  /** The upstream closed the connection before sending response headers. */
+  connectionTermination: {
+    status: 503,
+    body: `${resetBody}connection termination`,
+    flag: ResponseFlag.UpstreamConnectionTermination,
+    details: 'upstream_reset_before_response_started{connection_termination}',
+  },
+  /** The upstream reset the connection before sending response headers. */
+  remoteReset: {
+    status: 503,
+    body: `${resetBody}remote reset`,
+    flag: ResponseFlag.UpstreamRemoteReset,
+    details: 'upstream_reset_before_response_started{remote_reset}',
+  },
+  /** The upstream answered with something that is not valid HTTP. */
+  protocolError: {
+    status: 502,
+    body: `${resetBody}protocol error`,
+    flag: ResponseFlag.UpstreamProtocolError,
+    details: 'upstream_reset_before_response_started{protocol_error}',
+  },
+  /** The route timeout fired before the response headers arrived. */
+  timeout: {
+    status: 504,
+    body: 'upstream request timeout',
+    flag: ResponseFlag.UpstreamRequestTimeout,
+    details: 'upstream_response_timeout',
+  },
+  /** A connection-pool limit was hit (circuit breaking). */
+  overflow: {
+    status: 503,
+    body: `${resetBody}overflow`,
+    flag: ResponseFlag.UpstreamOverflow,
+    details: 'upstream_reset_before_response_started{overflow}',
+    headers: ['x-envoy-overloaded', 'true'],
+  },
+} as const satisfies Record<string, LocalReply>
+
+export type LocalReplyKind = keyof typeof LocalReplies

@@ -1,0 +1,104 @@
+// Per-request state: references to the request, response and model, plus what the stages decided.
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Model } from '../config/model.ts'
+import type { RequestFacts } from '../route/request-facts.ts'
+import type { Route, WeightedDestination } from '../route/route.ts'
+import type { VirtualHost } from '../route/route-table.ts'
+import type { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+
+export class RequestContext implements RequestFacts {
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly listener: ListenerRuntime
+  /** The model this request runs on from start to end, even if a reload swaps it meanwhile. */
+  readonly model: Model
+  readonly startTime: number
+  /** Index of the next filter to run; a filter that stopped the chain resumes from here. */
+  filterIndex = 0
+
+  virtualHost: VirtualHost | undefined
+  route: Route | undefined
+  destination: WeightedDestination | undefined
+  clusterName = ''
+  upstream: UpstreamEndpoint | undefined
+  requestId = ''
+  responseFlags: ResponseFlag[] = []
+  responseCodeDetails = ''
+  /** Milliseconds from dispatch to upstream response headers. */
+  upstreamServiceTime = -1
+
+  #path: string | undefined
+  #query: URLSearchParams | undefined
+  #authority: string | undefined
+
+  constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, model: Model) {
+    this.req = req
+    this.res = res
+    this.listener = listener
+    this.model = model
+    this.startTime = performance.now()
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET'
+  }
+
+  /** The request target as sent: path and query. */
+  get url(): string {
+    return this.req.url ?? '/'
+  }
+
+  get path(): string {
+    if (this.#path === undefined) {
+      const url = this.url
+      const q = url.indexOf('?')
+      this.#path = q === -1 ? url : url.slice(0, q)
+    }
+    return this.#path
+  }
+
+  get scheme(): string {
+    return this.listener.scheme
+  }
+
+  get authority(): string {
+    this.#authority ??= this.rawHeader('host') ?? ''
+    return this.#authority
+  }
+
+  get port(): number {
+    return this.virtualHost?.port ?? this.listener.model.port
+  }
+
+  header(name: string): string | undefined {
+    const value = this.req.headers[name]
+    if (value === undefined) return undefined
+    return Array.isArray(value) ? value.join(', ') : value
+  }
+
+  queryParam(name: string): string | undefined {
+    if (this.#query === undefined) {
+      const url = this.url
+      const q = url.indexOf('?')
+      this.#query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1))
+    }
+    return this.#query.get(name) ?? undefined
+  }
+
+  /** First value of a header by lowercase name, read from rawHeaders without building `req.headers`. */
+  rawHeader(name: string): string | undefined {
+    const raw = this.req.rawHeaders
+    for (let i = 0; i < raw.length; i += 2) {
+      const key = raw[i]
+      if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1]
+    }
+    return undefined
+  }
+
+  setFlag(flag: ResponseFlag): void {
+    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag)
+  }
+}

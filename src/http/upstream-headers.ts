@@ -1,0 +1,68 @@
+// Builds the upstream request's header list from the downstream rawHeaders, as Envoy's router does.
+
+import { randomUUID } from 'node:crypto'
+import { HeaderEdits } from '../route/header-edits.ts'
+import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
+import type { RequestContext } from './request-context.ts'
+
+/**
+ * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, appends the client
+ * address to x-forwarded-for, sets x-forwarded-proto and x-request-id when absent, then applies the
+ * route's and the destination's header edits. Names come out lowercase.
+ */
+export function buildUpstreamHeaders(ctx: RequestContext, authority: string, originalPath?: string): string[] {
+  const raw = ctx.req.rawHeaders
+  const out: string[] = ['host', authority]
+  let extraHop: Set<string> | undefined
+  let forwardedFor: string | undefined
+  let hasProto = false
+  let requestId: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    const value = raw[i + 1]
+    if (name === 'host') continue
+    if (isHopByHop(name)) {
+      if (name === 'connection') extraHop = connectionTokens(value)
+      else if (name === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers')
+      continue
+    }
+    if (name === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
+      continue
+    }
+    if (name === 'x-forwarded-proto') hasProto = true
+    else if (name === 'x-request-id') requestId = value
+    else if (name === 'x-envoy-original-path' && originalPath !== undefined) continue
+    out.push(name, value)
+  }
+  if (extraHop !== undefined) removeNames(out, extraHop)
+  const client = ctx.req.socket.remoteAddress
+  if (client !== undefined) {
+    out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`)
+  } else if (forwardedFor !== undefined) {
+    out.push('x-forwarded-for', forwardedFor)
+  }
+  if (!hasProto) out.push('x-forwarded-proto', ctx.scheme)
+  if (requestId === undefined) {
+    requestId = randomUUID()
+    out.push('x-request-id', requestId)
+  }
+  ctx.requestId = requestId
+  if (originalPath !== undefined) out.push('x-envoy-original-path', originalPath)
+  const route = ctx.route
+  if (route !== undefined && route.requestHeaders !== HeaderEdits.none) route.requestHeaders.applyTo(out)
+  const dest = ctx.destination
+  if (dest !== undefined && dest.requestHeaders !== HeaderEdits.none) dest.requestHeaders.applyTo(out)
+  return out
+}
+
+function removeNames(headers: string[], names: Set<string>): void {
+  let w = 0
+  for (let r = 0; r < headers.length; r += 2) {
+    if (names.has(headers[r])) continue
+    headers[w] = headers[r]
+    headers[w + 1] = headers[r + 1]
+    w += 2
+  }
+  headers.length = w
+}

@@ -1,0 +1,125 @@
+// Keeps the bound listeners in step with the model: opens new ports, keeps existing ones, drains removed ones.
+
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ListenerModel } from '../config/model.ts'
+import type { HttpFilter } from '../http/filter.ts'
+import { createHttpServer } from '../http/server.ts'
+import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
+
+interface BoundListener {
+  readonly runtime: ListenerRuntime
+  readonly server: Server
+  readonly sockets: Set<Socket>
+  bound: boolean
+  error: Error | undefined
+}
+
+export type FilterFactory = (listener: ListenerModel) => readonly HttpFilter[]
+
+function keyOf(l: ListenerModel): string {
+  return `${l.address}:${l.port}`
+}
+
+export class ListenerManager {
+  readonly #state: ProxyState
+  readonly #filters: FilterFactory
+  #listeners = new Map<string, BoundListener>()
+  #draining = false
+
+  constructor(state: ProxyState, filters: FilterFactory) {
+    this.#state = state
+    this.#filters = filters
+  }
+
+  /** Applies the model's listener set; resolves when new listeners are bound (or failed to bind). */
+  async reconcile(models: readonly ListenerModel[], drainMs: number): Promise<void> {
+    const next = new Map<string, BoundListener>()
+    const opening: Promise<void>[] = []
+    for (const model of models) {
+      const key = keyOf(model)
+      const existing = this.#listeners.get(key)
+      if (existing !== undefined && existing.bound) {
+        existing.runtime.model = model
+        next.set(key, existing)
+        continue
+      }
+      const bound = this.#open(model)
+      next.set(key, bound)
+      opening.push(this.#listen(bound))
+    }
+    const removed = [...this.#listeners].filter(([key]) => !next.has(key)).map(([, l]) => l)
+    this.#listeners = next
+    for (const l of removed) void drain(l, drainMs)
+    await Promise.all(opening)
+  }
+
+  #open(model: ListenerModel): BoundListener {
+    const runtime = new ListenerRuntime(model, this.#filters(model), this.#state)
+    const server = createHttpServer(runtime)
+    const sockets = new Set<Socket>()
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    })
+    return { runtime, server, sockets, bound: false, error: undefined }
+  }
+
+  #listen(l: BoundListener): Promise<void> {
+    const { address, port } = l.runtime.model
+    return new Promise((resolve) => {
+      const onError = (err: Error): void => {
+        l.error = err
+        process.stderr.write(`listener ${address}:${port}: ${err.message}\n`)
+        resolve()
+      }
+      l.server.once('error', onError)
+      l.server.listen({ host: address, port, backlog: 4096 }, () => {
+        l.server.off('error', onError)
+        l.server.on('error', (err) => process.stderr.write(`listener ${address}:${port}: ${err.message}\n`))
+        l.bound = true
+        resolve()
+      })
+    })
+  }
+
+  /** True when every listener of the current model is bound. */
+  get allBound(): boolean {
+    for (const l of this.#listeners.values()) if (!l.bound) return false
+    return !this.#draining
+  }
+
+  get listeners(): { model: ListenerModel; bound: boolean; error?: string; connections: number }[] {
+    return [...this.#listeners.values()].map((l) => ({
+      model: l.runtime.model,
+      bound: l.bound,
+      error: l.error?.message,
+      connections: l.sockets.size,
+    }))
+  }
+
+  /** Stops accepting everywhere and waits up to `drainMs` for in-flight requests to finish. */
+  async drainAll(drainMs: number): Promise<void> {
+    this.#draining = true
+    await Promise.all([...this.#listeners.values()].map((l) => drain(l, drainMs)))
+  }
+}
+
+/** Stop accepting, close idle keep-alive connections, let active requests finish, then force-close. */
+async function drain(l: BoundListener, drainMs: number): Promise<void> {
+  l.runtime.draining = true
+  if (!l.bound) return
+  const closed = new Promise<void>((resolve) => l.server.close(() => resolve()))
+  l.server.closeIdleConnections()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, drainMs)
+  })
+  // Connections that finish a response while draining become idle: close them as they do.
+  const sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
+  await Promise.race([closed, deadline])
+  clearInterval(sweeper)
+  clearTimeout(timer)
+  l.server.closeAllConnections()
+  for (const socket of l.sockets) socket.destroy()
+}

@@ -1,0 +1,142 @@
+// The running proxy: loads and compiles config, swaps models atomically, and owns listeners and clusters.
+
+import type { Bootstrap } from './bootstrap/schema.ts'
+import { compileModel } from './config/compile.ts'
+import { loadResources } from './config/load.ts'
+import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
+import type { Model } from './config/model.ts'
+import { ConfigWatcher } from './config/watch.ts'
+import { RouterFilter } from './http/filters/router.ts'
+import type { HttpFilter } from './http/filter.ts'
+import { ListenerManager } from './listener/listener-manager.ts'
+import type { ProxyState } from './listener/listener-runtime.ts'
+import { log } from './telemetry/log.ts'
+import { ClusterManager } from './upstream/cluster-manager.ts'
+import { parseDurationMs } from './config/duration.ts'
+
+export interface ConfigFailure {
+  readonly at: string
+  readonly messages: readonly ConfigMessage[]
+}
+
+export class Proxy implements ProxyState {
+  readonly bootstrap: Bootstrap
+  readonly clusters = new ClusterManager()
+  readonly listeners: ListenerManager
+  readonly drainMs: number
+  #model: Model | undefined
+  #lastError: ConfigFailure | undefined
+  #reloads = { succeeded: 0, failed: 0 }
+  #watcher: ConfigWatcher
+  #reloading: Promise<void> | undefined
+  #reloadAgain = false
+  #stopping = false
+
+  constructor(bootstrap: Bootstrap) {
+    this.bootstrap = bootstrap
+    this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+    this.listeners = new ListenerManager(this, () => this.#filters())
+    this.#watcher = new ConfigWatcher(() => void this.reload())
+  }
+
+  /** The filter chain of a listener, in order; the router is always last. */
+  #filters(): readonly HttpFilter[] {
+    return [new RouterFilter()]
+  }
+
+  get model(): Model {
+    if (this.#model === undefined) throw new Error('no model loaded yet')
+    return this.#model
+  }
+
+  get hasModel(): boolean {
+    return this.#model !== undefined
+  }
+
+  get lastError(): ConfigFailure | undefined {
+    return this.#lastError
+  }
+
+  get reloadCounts(): { succeeded: number; failed: number } {
+    return { ...this.#reloads }
+  }
+
+  /** Ready once a model is loaded and every listener is bound. */
+  get ready(): boolean {
+    return this.#model !== undefined && !this.#stopping && this.listeners.allBound
+  }
+
+  /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
+  async start(): Promise<void> {
+    const model = await this.#compile(1)
+    await this.#apply(model)
+    await this.#watcher.watch(this.bootstrap.resources)
+  }
+
+  /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */
+  reload(): Promise<void> {
+    if (this.#reloading !== undefined) {
+      this.#reloadAgain = true
+      return this.#reloading
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#reloadAgain = false
+        await this.#reloadOnce()
+      } while (this.#reloadAgain && !this.#stopping)
+      this.#reloading = undefined
+    })()
+    return this.#reloading
+  }
+
+  async #reloadOnce(): Promise<void> {
+    if (this.#stopping) return
+    try {
+      const model = await this.#compile((this.#model?.version ?? 0) + 1)
+      await this.#apply(model)
+      this.#lastError = undefined
+      this.#reloads.succeeded++
+      log.info(`config reloaded: model version ${model.version}`)
+    } catch (err) {
+      const messages =
+        err instanceof ConfigError
+          ? err.messages
+          : [{ severity: 'error' as const, file: '-', line: 0, message: (err as Error).message }]
+      this.#lastError = { at: new Date().toISOString(), messages }
+      this.#reloads.failed++
+      log.error(`config rejected, keeping model version ${this.#model?.version ?? 0}:`)
+      for (const m of messages) log.error(`  ${formatMessage(m)}`)
+    }
+  }
+
+  async #compile(version: number): Promise<Model> {
+    const loaded = await loadResources(this.bootstrap.resources, this.bootstrap.node.namespace)
+    const errors = loaded.messages.filter((m) => m.severity === 'error')
+    if (errors.length > 0) throw new ConfigError(errors)
+    const model = compileModel({
+      bootstrap: this.bootstrap,
+      resources: loaded.resources,
+      files: loaded.files,
+      warnings: loaded.messages.filter((m) => m.severity === 'warning'),
+      version,
+    })
+    for (const w of model.warnings) log.warning(formatMessage(w))
+    return model
+  }
+
+  /** Swaps the model in one step: requests already running keep the model they started with. */
+  async #apply(model: Model): Promise<void> {
+    this.clusters.update(model)
+    this.#model = model
+    await this.listeners.reconcile(model.listeners, this.drainMs)
+  }
+
+  /** Stops accepting, lets in-flight requests finish within the drain time, closes upstream pools. */
+  async shutdown(): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#watcher.close()
+    await this.listeners.drainAll(this.drainMs)
+    await this.clusters.close()
+  }
+}

@@ -1,0 +1,48 @@
+// Istio's HeaderOperations (set, add, remove) compiled for applying to a flat [name, value, …] header list.
+
+export interface HeaderEditsSpec {
+  readonly set?: Readonly<Record<string, string>>
+  readonly add?: Readonly<Record<string, string>>
+  readonly remove?: readonly string[]
+}
+
+export class HeaderEdits {
+  /** Lowercase names whose existing values are dropped (both `remove` and `set`). */
+  readonly #drop: ReadonlySet<string>
+  /** Flat [name, value, …] appended after dropping. */
+  readonly #append: readonly string[]
+
+  constructor(spec: HeaderEditsSpec) {
+    const drop = new Set<string>()
+    const append: string[] = []
+    for (const name of spec.remove ?? []) drop.add(name.toLowerCase())
+    for (const [name, value] of Object.entries(spec.set ?? {})) {
+      drop.add(name.toLowerCase())
+      append.push(name.toLowerCase(), value)
+    }
+    for (const [name, value] of Object.entries(spec.add ?? {})) append.push(name.toLowerCase(), value)
+    this.#drop = drop
+    this.#append = append
+  }
+
+  get isEmpty(): boolean {
+    return this.#drop.size === 0 && this.#append.length === 0
+  }
+
+  /** Applies the edits in place to a flat list whose names are lowercase. */
+  applyTo(headers: string[]): void {
+    if (this.#drop.size > 0) {
+      let w = 0
+      for (let r = 0; r < headers.length; r += 2) {
+        if (this.#drop.has(headers[r])) continue
+        headers[w] = headers[r]
+        headers[w + 1] = headers[r + 1]
+        w += 2
+      }
+      headers.length = w
+    }
+    for (let i = 0; i < this.#append.length; i++) headers.push(this.#append[i])
+  }
+
+  static readonly none = new HeaderEdits({})
+}

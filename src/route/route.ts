@@ -1,0 +1,112 @@
+// A compiled route: one match block of an HTTPRoute, and what to do with a request it matches.
+
+import type { RE2JS } from 're2js'
+import type { HeaderEdits } from './header-edits.ts'
+import type { RequestFacts } from './request-facts.ts'
+import type { RequestMatch } from './request-match.ts'
+
+export interface WeightedDestination {
+  readonly clusterName: string
+  readonly weight: number
+  readonly requestHeaders: HeaderEdits
+  readonly responseHeaders: HeaderEdits
+}
+
+export interface PathRewrite {
+  /** Replace this leading part of the path (the matched prefix; `/` when the route has no uri match)… */
+  readonly prefix?: string
+  /** …with this, or replace the whole path with it when `prefix` is undefined (exact/regex matches). */
+  readonly replacement: string
+}
+
+export interface RegexRewrite {
+  readonly pattern: RE2JS
+  /** Replacement with `$1`-style group references. */
+  readonly replacement: string
+}
+
+export interface ForwardAction {
+  readonly kind: 'forward'
+  readonly destinations: readonly WeightedDestination[]
+  readonly totalWeight: number
+  readonly pathRewrite?: PathRewrite
+  readonly regexRewrite?: RegexRewrite
+  readonly authorityRewrite?: string
+}
+
+export interface RedirectAction {
+  readonly kind: 'redirect'
+  readonly uri?: string
+  readonly authority?: string
+  readonly port?: number
+  readonly derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT'
+  readonly scheme?: string
+  readonly status: number
+}
+
+export interface DirectResponseAction {
+  readonly kind: 'direct'
+  readonly status: number
+  readonly body?: Buffer
+}
+
+export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction
+
+export interface RouteSpec {
+  readonly name: string
+  readonly match?: RequestMatch
+  readonly action: RouteAction
+  readonly requestHeaders: HeaderEdits
+  readonly responseHeaders: HeaderEdits
+  /** Route timeout in ms; 0 disables it (Istio's default). */
+  readonly timeoutMs: number
+}
+
+export class Route implements RouteSpec {
+  readonly name: string
+  readonly match?: RequestMatch
+  readonly action: RouteAction
+  readonly requestHeaders: HeaderEdits
+  readonly responseHeaders: HeaderEdits
+  readonly timeoutMs: number
+
+  constructor(spec: RouteSpec) {
+    this.name = spec.name
+    this.match = spec.match
+    this.action = spec.action
+    this.requestHeaders = spec.requestHeaders
+    this.responseHeaders = spec.responseHeaders
+    this.timeoutMs = spec.timeoutMs
+  }
+
+  matches(req: RequestFacts): boolean {
+    return this.match === undefined || this.match.matches(req)
+  }
+}
+
+/** Picks a destination by weight (uniformly random, as Envoy's weighted clusters). */
+export function pickDestination(action: ForwardAction): WeightedDestination {
+  const list = action.destinations
+  if (list.length === 1) return list[0]
+  let ticket = Math.random() * action.totalWeight
+  for (const d of list) {
+    ticket -= d.weight
+    if (ticket < 0) return d
+  }
+  return list[list.length - 1]
+}
+
+/** The upstream path after `rewrite.uri` / `rewrite.uriRegexRewrite`; the query string is kept. */
+export function rewritePath(action: ForwardAction, pathAndQuery: string): string {
+  if (action.pathRewrite === undefined && action.regexRewrite === undefined) return pathAndQuery
+  const q = pathAndQuery.indexOf('?')
+  let path = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q)
+  const query = q === -1 ? '' : pathAndQuery.slice(q)
+  const rw = action.pathRewrite
+  if (rw !== undefined) {
+    path = rw.prefix === undefined ? rw.replacement : rw.replacement + path.slice(rw.prefix.length)
+  }
+  const rx = action.regexRewrite
+  if (rx !== undefined) path = rx.pattern.matcher(path).replaceAll(rx.replacement)
+  return path + query
+}

@@ -1,0 +1,40 @@
+// Classifies an error from the upstream connection into the local reply Envoy would give for it.
+
+import type { LocalReplyKind } from '../http/local-reply.ts'
+
+/** The reason passed to undici's abort when the route timeout fires. */
+export class UpstreamTimeoutError extends Error {
+  readonly code = 'OUTRIGGER_UPSTREAM_TIMEOUT'
+  constructor() {
+    super('upstream request timeout')
+    this.name = 'UpstreamTimeoutError'
+  }
+}
+
+/** The reason passed to undici's abort when the downstream client went away. */
+export class DownstreamClosedError extends Error {
+  readonly code = 'OUTRIGGER_DOWNSTREAM_CLOSED'
+  constructor() {
+    super('downstream connection closed')
+    this.name = 'DownstreamClosedError'
+  }
+}
+
+function codeOf(err: Error): string | undefined {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' ? code : undefined
+}
+
+/**
+ * `sentToUpstream` is false when undici never got a connection to write the request on:
+ * that is a connect failure (refused, unreachable, DNS, connect timeout), safe to retry.
+ */
+export function classifyUpstreamError(err: Error, sentToUpstream: boolean): LocalReplyKind {
+  if (err instanceof UpstreamTimeoutError) return 'timeout'
+  const code = codeOf(err)
+  if (!sentToUpstream) return 'connectFailure'
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'remoteReset'
+  if (code !== undefined && code.startsWith('HPE_')) return 'protocolError'
+  if (code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocolError'
+  return 'connectionTermination'
+}
