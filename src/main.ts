@@ -12,7 +12,9 @@ const usage = `usage:
 `
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -27,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const code = await run(values.config)
       // Drained: close whatever keep-alive timers and sockets remain.
-      process.exit(code)
+      return process.exit(code)
     }
     case 'validate': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })

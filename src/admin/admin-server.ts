@@ -1,7 +1,7 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Proxy } from '../proxy.ts'
+import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import { configDump } from './config-dump.ts'
 
@@ -15,7 +15,7 @@ function send(res: ServerResponse, status: number, body: string, type = 'text/pl
   res.end(body)
 }
 
-function clustersText(proxy: Proxy): string {
+function clustersText(proxy: ProxyRuntime): string {
   const lines: string[] = []
   for (const c of proxy.clusters.clusters) {
     lines.push(`${c.name}::default_priority::max_connections::4294967295`)
@@ -30,7 +30,7 @@ function clustersText(proxy: Proxy): string {
   return `${lines.join('\n')}\n`
 }
 
-function clustersJson(proxy: Proxy): unknown {
+function clustersJson(proxy: ProxyRuntime): unknown {
   return {
     cluster_statuses: [...proxy.clusters.clusters].map((c) => ({
       name: c.name,
@@ -43,7 +43,7 @@ function clustersJson(proxy: Proxy): unknown {
   }
 }
 
-function listenersOf(proxy: Proxy) {
+function listenersOf(proxy: ProxyRuntime) {
   return proxy.listeners.listeners.map((l) => ({
     name: l.model.name,
     direction: l.model.direction,
@@ -54,14 +54,16 @@ function listenersOf(proxy: Proxy) {
   }))
 }
 
-export function createAdminServer(proxy: Proxy, actions: AdminActions): Server {
+export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin')
     const json = url.searchParams.get('format') === 'json'
     const route = `${req.method} ${url.pathname}`
     switch (route) {
       case 'GET /ready':
-        return proxy.ready ? send(res, 200, 'LIVE\n') : send(res, 503, proxy.hasModel ? 'DRAINING\n' : 'PRE_INITIALIZING\n')
+        return proxy.ready
+          ? send(res, 200, 'LIVE\n')
+          : send(res, 503, proxy.hasModel ? 'DRAINING\n' : 'PRE_INITIALIZING\n')
       case 'GET /config_dump':
         return send(res, 200, JSON.stringify(configDump(proxy), null, 2), 'application/json')
       case 'GET /clusters':
@@ -71,7 +73,13 @@ export function createAdminServer(proxy: Proxy, actions: AdminActions): Server {
       case 'GET /listeners':
         return json
           ? send(res, 200, JSON.stringify(listenersOf(proxy), null, 2), 'application/json')
-          : send(res, 200, listenersOf(proxy).map((l) => `${l.name}::${l.address}\n`).join(''))
+          : send(
+              res,
+              200,
+              listenersOf(proxy)
+                .map((l) => `${l.name}::${l.address}\n`)
+                .join(''),
+            )
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {

@@ -1,10 +1,10 @@
 // Renders the compiled model, the last config error and warnings as plain JSON for /config_dump.
 
 import type { Model } from '../config/model.ts'
-import type { Route } from '../route/route.ts'
+import type { ProxyRuntime } from '../proxy-runtime.ts'
 import type { RequestMatch } from '../route/request-match.ts'
+import type { Route } from '../route/route.ts'
 import type { StringMatcher } from '../route/string-match.ts'
-import type { Proxy } from '../proxy.ts'
 
 function stringMatch(m: StringMatcher | undefined): Record<string, string> | undefined {
   if (m === undefined) return undefined
@@ -20,7 +20,11 @@ function matchDump(match: RequestMatch | undefined): unknown {
     method: stringMatch(p.method),
     authority: stringMatch(p.authority),
     port: p.port,
-    headers: p.headers.map((h) => ({ name: h.name, ...stringMatch(h.matcher), invert: h.inverted || undefined })),
+    headers: p.headers.map((h) => ({
+      name: h.name,
+      ...stringMatch(h.matcher),
+      invert: h.inverted || undefined,
+    })),
     queryParams: p.queryParams.map((q) => ({ name: q.name, ...stringMatch(q.matcher) })),
   }
 }
@@ -71,7 +75,7 @@ export function modelDump(model: Model): unknown {
   }
 }
 
-export function configDump(proxy: Proxy): unknown {
+export function configDump(proxy: ProxyRuntime): unknown {
   return {
     model: proxy.hasModel ? modelDump(proxy.model) : null,
     lastError: proxy.lastError ?? null,

@@ -1,9 +1,9 @@
 // Istio's readiness port (15021): GET /healthz/ready answers 200 once config is loaded and listeners are bound.
 
 import { createServer, type Server } from 'node:http'
-import type { Proxy } from '../proxy.ts'
+import type { ProxyRuntime } from '../proxy-runtime.ts'
 
-export function createHealthServer(proxy: Proxy): Server {
+export function createHealthServer(proxy: ProxyRuntime): Server {
   return createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/healthz/ready') {
       const ready = proxy.ready

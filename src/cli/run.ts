@@ -6,7 +6,7 @@ import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { loadBootstrap } from '../bootstrap/load.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
-import { Proxy } from '../proxy.ts'
+import { ProxyRuntime } from '../proxy-runtime.ts'
 import { log } from '../telemetry/log.ts'
 
 async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
@@ -22,9 +22,9 @@ export async function run(configFile: string): Promise<number> {
   // One request's bug must not take down every other connection: log it and keep serving.
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`))
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`))
-  let proxy: Proxy
+  let proxy: ProxyRuntime
   try {
-    proxy = new Proxy(await loadBootstrap(configFile))
+    proxy = new ProxyRuntime(await loadBootstrap(configFile))
     await proxy.start()
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -52,9 +52,13 @@ export async function run(configFile: string): Promise<number> {
   await listen(admin, b.admin.port, b.admin.address ?? '127.0.0.1', 'admin listener')
   await listen(health, b.health.port, b.health.address ?? '0.0.0.0', 'health listener')
   for (const l of proxy.listeners.listeners) {
-    log.info(`listening ${l.model.direction} ${l.model.address}:${l.model.port}${l.bound ? '' : ` FAILED: ${l.error}`}`)
+    log.info(
+      `listening ${l.model.direction} ${l.model.address}:${l.model.port}${l.bound ? '' : ` FAILED: ${l.error}`}`,
+    )
   }
-  log.info(`admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`)
+  log.info(
+    `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`,
+  )
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))

@@ -17,7 +17,10 @@ async function isBootstrap(path: string): Promise<boolean> {
   }
 }
 
-export async function validate(paths: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function validate(
+  paths: readonly string[],
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
   const messages: ConfigMessage[] = []
   let ok = true
   for (const path of paths) {

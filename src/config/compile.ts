@@ -4,7 +4,12 @@ import type { Bootstrap } from '../bootstrap/schema.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
-import { defaultConnectTimeoutMs, inboundClusterName, outboundClusters, visibleDestinationRules } from './compile/clusters.ts'
+import {
+  defaultConnectTimeoutMs,
+  inboundClusterName,
+  outboundClusters,
+  visibleDestinationRules,
+} from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
@@ -37,7 +42,8 @@ export function compileModel(input: CompileInput): Model {
       (r.spec.gateways === undefined || r.spec.gateways.length === 0 || r.spec.gateways.includes('mesh')),
   )
   const clusters = new Map<string, ClusterModel>()
-  for (const c of outboundClusters(services, rules, (p) => isHttpProtocol(p.protocol))) clusters.set(c.name, c)
+  for (const c of outboundClusters(services, rules, (p) => isHttpProtocol(p.protocol)))
+    clusters.set(c.name, c)
 
   const listeners: ListenerModel[] = []
   const taken = new Map<string, string>()
@@ -118,7 +124,15 @@ export function compileModel(input: CompileInput): Model {
         address,
         port,
         protocol: (egress.port.protocol ?? '').toUpperCase(),
-        routeTable: outboundRouteTable(port, visible, virtualServices, node, services, egress, sidecar.namespace),
+        routeTable: outboundRouteTable(
+          port,
+          visible,
+          virtualServices,
+          node,
+          services,
+          egress,
+          sidecar.namespace,
+        ),
       })
     })
   }
@@ -154,7 +168,8 @@ function parseEndpoint(
   defaultPort: number,
 ): { address: string; port: number } | string {
   if (value === undefined) return { address: '127.0.0.1', port: defaultPort }
-  if (value.startsWith('unix://')) return `defaultEndpoint ${value}: unix domain sockets are not supported yet`
+  if (value.startsWith('unix://'))
+    return `defaultEndpoint ${value}: unix domain sockets are not supported yet`
   const colon = value.lastIndexOf(':')
   const port = Number(value.slice(colon + 1))
   let address = value.slice(0, colon).replace(/^\[|\]$/g, '')
@@ -180,11 +195,17 @@ function inboundRouteTable(port: number, clusterName: string): RouteTable {
     responseHeaders: HeaderEdits.none,
     timeoutMs: 0,
   })
-  return new RouteTable(`inbound|${port}||`, [{ name: `inbound|http|${port}`, domains: ['*'], port, routes: [route] }])
+  return new RouteTable(`inbound|${port}||`, [
+    { name: `inbound|http|${port}`, domains: ['*'], port, routes: [route] },
+  ])
 }
 
 /** Services an egress listener may reach: its `hosts` (`namespace/dnsName`) select them. */
-function visibleServices(services: ReadonlyMap<string, Service>, egress: EgressSpec, sidecarNs: string): Service[] {
+function visibleServices(
+  services: ReadonlyMap<string, Service>,
+  egress: EgressSpec,
+  sidecarNs: string,
+): Service[] {
   const out: Service[] = []
   for (const service of services.values()) {
     if (egressHostsAllow(egress.hosts, service.namespace, service.fqdn, sidecarNs)) out.push(service)
@@ -192,7 +213,12 @@ function visibleServices(services: ReadonlyMap<string, Service>, egress: EgressS
   return out
 }
 
-function egressHostsAllow(hosts: readonly string[], namespace: string, fqdn: string, sidecarNs: string): boolean {
+function egressHostsAllow(
+  hosts: readonly string[],
+  namespace: string,
+  fqdn: string,
+  sidecarNs: string,
+): boolean {
   for (const entry of hosts) {
     const slash = entry.indexOf('/')
     const ns = slash === -1 ? '*' : entry.slice(0, slash)
@@ -219,13 +245,15 @@ function outboundRouteTable(
   for (const service of visible) {
     const httpPorts = service.ports.filter((p) => isHttpProtocol(p.protocol))
     // A Host without a port means the listener's port, or the service's only HTTP port.
-    const barePort = httpPorts.find((p) => p.number === listenerPort) ?? (httpPorts.length === 1 ? httpPorts[0] : undefined)
+    const barePort =
+      httpPorts.find((p) => p.number === listenerPort) ?? (httpPorts.length === 1 ? httpPorts[0] : undefined)
     for (const port of httpPorts) {
       const aliases = hostAliases(service.fqdn, node.namespace)
       const domains = aliases.map((a) => `${a}:${port.number}`)
       if (port === barePort) domains.push(...aliases)
       const vs = virtualServiceFor(service.fqdn, virtualServices)
-      const routes = vs === undefined ? [defaultRoute(port.number, service.fqdn)] : compileHttpRoutes(vs, port.number, env)
+      const routes =
+        vs === undefined ? [defaultRoute(port.number, service.fqdn)] : compileHttpRoutes(vs, port.number, env)
       hosts.push({ name: `${service.fqdn}:${port.number}`, domains, port: port.number, routes })
       served.add(service.fqdn)
     }
@@ -250,7 +278,10 @@ function outboundRouteTable(
 }
 
 /** The VirtualService for a host: an exact host first, then the longest wildcard, first one loaded wins. */
-function virtualServiceFor(fqdn: string, virtualServices: readonly VirtualServiceResource[]): VirtualServiceResource | undefined {
+function virtualServiceFor(
+  fqdn: string,
+  virtualServices: readonly VirtualServiceResource[],
+): VirtualServiceResource | undefined {
   let best: VirtualServiceResource | undefined
   let bestLength = -1
   for (const vs of virtualServices) {

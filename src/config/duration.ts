@@ -3,8 +3,8 @@
 const NANOS_PER_UNIT: Readonly<Record<string, number>> = {
   ns: 1,
   us: 1e3,
-  'µs': 1e3,
-  'μs': 1e3,
+  µs: 1e3,
+  μs: 1e3,
   ms: 1e6,
   s: 1e9,
   m: 60e9,
@@ -21,7 +21,9 @@ const DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g
 export function parseDurationMs(text: string): number {
   if (text === '0') return 0
   if (!DURATION_PATTERN.test(text)) {
-    throw new Error(`invalid duration '${text}': expected a number with a unit (ns, us, ms, s, m, h), e.g. 100ms, 1.5s, 1h2m`)
+    throw new Error(
+      `invalid duration '${text}': expected a number with a unit (ns, us, ms, s, m, h), e.g. 100ms, 1.5s, 1h2m`,
+    )
   }
   let nanos = 0
   for (const [, amount, unit] of text.matchAll(DURATION_PART)) {

@@ -1,7 +1,7 @@
 // The immutable Model the data path reads: listeners, route tables and clusters compiled from config.
 
-import type { ConfigMessage } from './messages.ts'
 import type { RouteTable } from '../route/route-table.ts'
+import type { ConfigMessage } from './messages.ts'
 
 /** Who this proxy serves, from the bootstrap's `node`. */
 export interface NodeIdentity {

@@ -33,13 +33,21 @@ export function parseYamlDocuments(text: string): YamlParseResult {
   const documents: YamlDocument[] = []
   const messages: LineMessage[] = []
 
-  for (const doc of parseAllDocuments(text, { lineCounter, prettyErrors: false })) {
+  for (const doc of parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true })) {
     for (const warning of doc.warnings) {
-      messages.push({ severity: 'warning', line: lineAt(warning.pos[0]), message: `YAML: ${warning.message}` })
+      messages.push({
+        severity: 'warning',
+        line: lineAt(warning.pos[0]),
+        message: `YAML: ${warning.message}`,
+      })
     }
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
-        messages.push({ severity: 'error', line: lineAt(error.pos[0]), message: `invalid YAML: ${error.message}` })
+        messages.push({
+          severity: 'error',
+          line: lineAt(error.pos[0]),
+          message: `invalid YAML: ${error.message}`,
+        })
       }
       continue
     }
@@ -58,12 +66,19 @@ export function parseYamlDocuments(text: string): YamlParseResult {
   return { documents, messages }
 }
 
-function lineOfPath(root: Node, path: SpecPath, rootLine: number, lineAt: (offset: number) => number): number {
+function lineOfPath(
+  root: Node,
+  path: SpecPath,
+  rootLine: number,
+  lineAt: (offset: number) => number,
+): number {
   let node: unknown = root
   let line = rootLine
   for (const segment of path) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === segment)
+      const pair = node.items.find(
+        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === segment,
+      )
       if (pair === undefined || !isScalar(pair.key)) return line
       line = lineOfNode(pair.key, line, lineAt)
       node = pair.value

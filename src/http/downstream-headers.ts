@@ -35,7 +35,8 @@ export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly Buffer
 /** The route's and the destination's `headers.response` edits (destination last, as Istio orders them). */
 export function applyResponseEdits(ctx: RequestContext, headers: string[]): void {
   const route = ctx.route
-  if (route !== undefined && route.responseHeaders !== HeaderEdits.none) route.responseHeaders.applyTo(headers)
+  if (route !== undefined && route.responseHeaders !== HeaderEdits.none)
+    route.responseHeaders.applyTo(headers)
   const dest = ctx.destination
   if (dest !== undefined && dest.responseHeaders !== HeaderEdits.none) dest.responseHeaders.applyTo(headers)
 }

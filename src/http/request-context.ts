@@ -2,12 +2,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Model } from '../config/model.ts'
+import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 
 export class RequestContext implements RequestFacts {
   readonly req: IncomingMessage

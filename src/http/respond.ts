@@ -41,5 +41,10 @@ export function sendLocalReply(ctx: RequestContext, kind: LocalReplyKind): void 
   const reply = LocalReplies[kind]
   if (reply.flag !== undefined) ctx.setFlag(reply.flag)
   ctx.responseCodeDetails = reply.details
-  sendResponse(ctx, reply.status, reply.body === '' ? undefined : reply.body, 'headers' in reply ? reply.headers : [])
+  sendResponse(
+    ctx,
+    reply.status,
+    reply.body === '' ? undefined : reply.body,
+    'headers' in reply ? reply.headers : [],
+  )
 }

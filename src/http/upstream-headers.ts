@@ -10,7 +10,11 @@ import type { RequestContext } from './request-context.ts'
  * address to x-forwarded-for, sets x-forwarded-proto and x-request-id when absent, then applies the
  * route's and the destination's header edits. Names come out lowercase.
  */
-export function buildUpstreamHeaders(ctx: RequestContext, authority: string, originalPath?: string): string[] {
+export function buildUpstreamHeaders(
+  ctx: RequestContext,
+  authority: string,
+  originalPath?: string,
+): string[] {
   const raw = ctx.req.rawHeaders
   const out: string[] = ['host', authority]
   let extraHop: Set<string> | undefined

@@ -39,7 +39,7 @@ export class ListenerManager {
     for (const model of models) {
       const key = keyOf(model)
       const existing = this.#listeners.get(key)
-      if (existing !== undefined && existing.bound) {
+      if (existing?.bound) {
         existing.runtime.model = model
         next.set(key, existing)
         continue

@@ -10,7 +10,9 @@ import { type ForwardAction, pickDestination, Route, rewritePath } from './route
 import { RouteTable, type VirtualHost } from './route-table.ts'
 import { compileStringMatch } from './string-match.ts'
 
-function facts(over: Partial<RequestFacts> & { headers?: Record<string, string>; query?: Record<string, string> }): RequestFacts {
+function facts(
+  over: Partial<RequestFacts> & { headers?: Record<string, string>; query?: Record<string, string> },
+): RequestFacts {
   return {
     method: over.method ?? 'GET',
     path: over.path ?? '/',
@@ -24,7 +26,9 @@ function facts(over: Partial<RequestFacts> & { headers?: Record<string, string>;
 
 const forward = (extra: Partial<ForwardAction> = {}): ForwardAction => ({
   kind: 'forward',
-  destinations: [{ clusterName: 'a', weight: 1, requestHeaders: HeaderEdits.none, responseHeaders: HeaderEdits.none }],
+  destinations: [
+    { clusterName: 'a', weight: 1, requestHeaders: HeaderEdits.none, responseHeaders: HeaderEdits.none },
+  ],
   totalWeight: 1,
   ...extra,
 })
@@ -97,7 +101,9 @@ describe('RouteTable', () => {
 
 describe('rewrites', () => {
   it('replaces the matched prefix and keeps the query', () => {
-    expect(rewritePath(forward({ pathRewrite: { prefix: '/old', replacement: '/new' } }), '/old/x?a=1')).toBe('/new/x?a=1')
+    expect(rewritePath(forward({ pathRewrite: { prefix: '/old', replacement: '/new' } }), '/old/x?a=1')).toBe(
+      '/new/x?a=1',
+    )
   })
   it('replaces the whole path for exact and regex matches', () => {
     expect(rewritePath(forward({ pathRewrite: { replacement: '/fixed' } }), '/exact?q')).toBe('/fixed?q')
@@ -114,18 +120,25 @@ describe('rewrites', () => {
 describe('redirectLocation', () => {
   const req = { scheme: 'http', authority: 'reviews:9080', url: '/old?q=1', port: 9080 }
   it('keeps what the redirect does not set', () => {
-    expect(redirectLocation({ kind: 'redirect', uri: '/new', status: 301 }, req)).toBe('http://reviews:9080/new?q=1')
+    expect(redirectLocation({ kind: 'redirect', uri: '/new', status: 301 }, req)).toBe(
+      'http://reviews:9080/new?q=1',
+    )
   })
   it('replaces scheme, authority and port; drops default ports', () => {
-    expect(redirectLocation({ kind: 'redirect', scheme: 'https', authority: 'a.example', status: 301 }, req)).toBe(
-      'https://a.example/old?q=1',
-    )
-    expect(redirectLocation({ kind: 'redirect', scheme: 'https', port: 443, status: 301 }, req)).toBe('https://reviews/old?q=1')
-    expect(redirectLocation({ kind: 'redirect', derivePort: 'FROM_PROTOCOL_DEFAULT', status: 301 }, req)).toBe(
-      'http://reviews/old?q=1',
+    expect(
+      redirectLocation({ kind: 'redirect', scheme: 'https', authority: 'a.example', status: 301 }, req),
+    ).toBe('https://a.example/old?q=1')
+    expect(redirectLocation({ kind: 'redirect', scheme: 'https', port: 443, status: 301 }, req)).toBe(
+      'https://reviews/old?q=1',
     )
     expect(
-      redirectLocation({ kind: 'redirect', derivePort: 'FROM_REQUEST_PORT', status: 301 }, { ...req, authority: 'reviews' }),
+      redirectLocation({ kind: 'redirect', derivePort: 'FROM_PROTOCOL_DEFAULT', status: 301 }, req),
+    ).toBe('http://reviews/old?q=1')
+    expect(
+      redirectLocation(
+        { kind: 'redirect', derivePort: 'FROM_REQUEST_PORT', status: 301 },
+        { ...req, authority: 'reviews' },
+      ),
     ).toBe('http://reviews:9080/old?q=1')
   })
 })

@@ -10,7 +10,11 @@ export class Cluster {
   readonly endpoints: readonly UpstreamEndpoint[]
   readonly #lb: LoadBalancer
 
-  constructor(model: ClusterModel, endpoints: readonly UpstreamEndpoint[], lb: LoadBalancer = new RoundRobin()) {
+  constructor(
+    model: ClusterModel,
+    endpoints: readonly UpstreamEndpoint[],
+    lb: LoadBalancer = new RoundRobin(),
+  ) {
     this.model = model
     this.endpoints = endpoints
     this.#lb = lb

@@ -1,5 +1,6 @@
 // A plain HTTP/1.1 client for scenario tests (undici.request, which lets a test set the Host header).
 
+import { connect } from 'node:net'
 import { request } from 'undici'
 
 export interface Reply {
@@ -32,4 +33,26 @@ export interface Echoed {
 
 export function echoed(reply: Reply): Echoed {
   return JSON.parse(reply.body) as Echoed
+}
+
+/** Writes raw bytes on a fresh connection and returns everything read until the server closes or goes quiet. */
+export async function sendRaw(port: number, data: string | Buffer, quietMs = 300): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    let timer: NodeJS.Timeout | undefined
+    const done = (): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(Buffer.concat(chunks).toString('latin1'))
+    }
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d)
+      clearTimeout(timer)
+      timer = setTimeout(done, quietMs)
+    })
+    socket.on('end', done)
+    socket.on('error', reject)
+    socket.write(data)
+  })
 }

@@ -20,13 +20,21 @@ export function echo(name: string): Handler {
     const body = JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers })
     req.resume()
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name })
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'x-upstream': name,
+      })
       res.end(body)
     })
   }
 }
 
-export async function startUpstream(name: string, handler: Handler = echo(name), port = 0): Promise<Upstream> {
+export async function startUpstream(
+  name: string,
+  handler: Handler = echo(name),
+  port = 0,
+): Promise<Upstream> {
   const seen: Upstream['seen'] = []
   const server = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })

@@ -28,15 +28,23 @@ export function destinationRuleFor(
   return best
 }
 
-export function visibleDestinationRules(resources: readonly Resource[], node: NodeIdentity): DestinationRuleResource[] {
+export function visibleDestinationRules(
+  resources: readonly Resource[],
+  node: NodeIdentity,
+): DestinationRuleResource[] {
   const rules: DestinationRuleResource[] = []
   for (const r of resources) {
-    if (r.kind === 'DestinationRule' && isExportedTo(r.spec.exportTo, r.namespace, node.namespace)) rules.push(r)
+    if (r.kind === 'DestinationRule' && isExportedTo(r.spec.exportTo, r.namespace, node.namespace))
+      rules.push(r)
   }
   return rules
 }
 
-function endpointsFor(service: Service, port: ServicePort, labels?: Readonly<Record<string, string>>): EndpointModel[] {
+function endpointsFor(
+  service: Service,
+  port: ServicePort,
+  labels?: Readonly<Record<string, string>>,
+): EndpointModel[] {
   const out: EndpointModel[] = []
   for (const e of service.endpoints) {
     if (labels !== undefined && !Object.entries(labels).every(([k, v]) => e.labels[k] === v)) continue

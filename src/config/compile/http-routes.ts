@@ -30,7 +30,11 @@ export function outboundClusterName(port: number, subset: string, fqdn: string):
 }
 
 /** The routes of `vs` for a virtual host on `servicePort`, in order; match blocks for other ports drop out. */
-export function compileHttpRoutes(vs: VirtualServiceResource, servicePort: number, env: RouteCompileEnv): Route[] {
+export function compileHttpRoutes(
+  vs: VirtualServiceResource,
+  servicePort: number,
+  env: RouteCompileEnv,
+): Route[] {
   const routes: Route[] = []
   for (const http of vs.spec.http ?? []) {
     const matches = http.match ?? []

@@ -33,7 +33,10 @@ export function isHttpProtocol(protocol: string): boolean {
   return protocol === '' || protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC'
 }
 
-export function buildServiceRegistry(resources: readonly Resource[], proxyNamespace: string): Map<string, Service> {
+export function buildServiceRegistry(
+  resources: readonly Resource[],
+  proxyNamespace: string,
+): Map<string, Service> {
   const services = new Map<string, Service>()
   for (const r of resources) {
     if (r.kind !== 'ServiceEntry') continue

@@ -41,7 +41,8 @@ export const destinationRuleSpecSchema = z
   .superRefine((rule, ctx) => {
     const seen = new Set<string>()
     rule.subsets.forEach((subset, index) => {
-      if (seen.has(subset.name)) addError(ctx, `duplicate subset names: ${subset.name}`, ['subsets', index, 'name'])
+      if (seen.has(subset.name))
+        addError(ctx, `duplicate subset names: ${subset.name}`, ['subsets', index, 'name'])
       seen.add(subset.name)
     })
   })

@@ -67,7 +67,8 @@ export const timeoutDurationSchema = z.string().superRefine((text, ctx) => {
     return
   }
   if (ms < 1) addError(ctx, `duration '${text}' must be at least 1ms`)
-  else if (!Number.isInteger(ms)) addError(ctx, `duration '${text}': only durations to ms precision are supported`)
+  else if (!Number.isInteger(ms))
+    addError(ctx, `duration '${text}': only durations to ms precision are supported`)
 })
 
 export const ipAddressSchema = z.string().superRefine((address, ctx) => {
@@ -80,11 +81,13 @@ export const ipOrCidrSchema = z.string().superRefine((text, ctx) => {
   const family = isIP(address)
   const maxPrefix = family === 6 ? 128 : 32
   const prefixValid = prefix === undefined || (/^[0-9]+$/.test(prefix) && Number(prefix) <= maxPrefix)
-  if (family === 0 || !prefixValid || extra.length > 0) addError(ctx, `'${text}' is not a valid IP address or CIDR block`)
+  if (family === 0 || !prefixValid || extra.length > 0)
+    addError(ctx, `'${text}' is not a valid IP address or CIDR block`)
 })
 
 export const weightSchema = z.number().superRefine((weight, ctx) => {
-  if (!Number.isInteger(weight) || weight < 0) addError(ctx, `weight must be a non-negative integer (got ${weight})`)
+  if (!Number.isInteger(weight) || weight < 0)
+    addError(ctx, `weight must be a non-negative integer (got ${weight})`)
 })
 
 /** A map of label (or other) names to string values. */

@@ -8,7 +8,8 @@ const MAX_REGEX_LENGTH = 1024
 /** Why `pattern` is not a usable RE2 regex, or undefined when it is. */
 export function re2Problem(pattern: string): string | undefined {
   if (pattern === '') return 'regex must not be empty'
-  if (pattern.length > MAX_REGEX_LENGTH) return `regex is too large, max length allowed is ${MAX_REGEX_LENGTH}`
+  if (pattern.length > MAX_REGEX_LENGTH)
+    return `regex is too large, max length allowed is ${MAX_REGEX_LENGTH}`
   try {
     RE2JS.compile(pattern)
     return undefined

@@ -58,8 +58,10 @@ export const serviceEntrySpecSchema = z
     const portNames = new Set<string>()
     const portNumbers = new Set<number>()
     entry.ports.forEach((port, index) => {
-      if (portNames.has(port.name)) addError(ctx, `port name '${port.name}' already defined`, ['ports', index, 'name'])
-      if (portNumbers.has(port.number)) addError(ctx, `port ${port.number} already defined`, ['ports', index, 'number'])
+      if (portNames.has(port.name))
+        addError(ctx, `port name '${port.name}' already defined`, ['ports', index, 'name'])
+      if (portNumbers.has(port.number))
+        addError(ctx, `port ${port.number} already defined`, ['ports', index, 'number'])
       portNames.add(port.name)
       portNumbers.add(port.number)
     })
@@ -67,7 +69,10 @@ export const serviceEntrySpecSchema = z
     if (entry.resolution !== 'NONE' && entry.resolution !== 'STATIC') {
       entry.addresses.forEach((address, index) => {
         if (address.includes('/')) {
-          addError(ctx, 'CIDR addresses are allowed only for NONE/STATIC resolution types', ['addresses', index])
+          addError(ctx, 'CIDR addresses are allowed only for NONE/STATIC resolution types', [
+            'addresses',
+            index,
+          ])
         }
       })
     }
@@ -97,7 +102,8 @@ export const serviceEntrySpecSchema = z
 function endpointAddressProblem(address: string, resolution: string): string | undefined {
   if (isIP(address) !== 0) return undefined
   if (resolution === 'STATIC') {
-    if (address.startsWith(UNIX_ADDRESS_PREFIX) && address.length > UNIX_ADDRESS_PREFIX.length) return undefined
+    if (address.startsWith(UNIX_ADDRESS_PREFIX) && address.length > UNIX_ADDRESS_PREFIX.length)
+      return undefined
     return `endpoint address '${address}' is not a valid IP address (resolution STATIC)`
   }
   if (wildcardDomainProblem(address) === undefined && !address.includes('*')) return undefined

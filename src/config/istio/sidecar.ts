@@ -2,25 +2,38 @@
 
 import { z } from 'zod'
 import { addError } from './add-error.ts'
-import { ipAddressSchema, portNameSchema, portNumberSchema, protocolSchema, stringMapSchema } from './fields.ts'
+import {
+  ipAddressSchema,
+  portNameSchema,
+  portNumberSchema,
+  protocolSchema,
+  stringMapSchema,
+} from './fields.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
 import { unsupported } from './unsupported.ts'
 
 const UNIX_ADDRESS_PREFIX = 'unix://'
 const LOOPBACK_OR_ANY_HOSTS = new Set(['127.0.0.1', '0.0.0.0', '::1', '::'])
 
-const sidecarPortSchema = z
+/** An ingress listener's port; `targetPort` (deprecated in istio/api) is the application's port. */
+const ingressPortSchema = z.strictObject({
+  number: portNumberSchema,
+  protocol: protocolSchema.optional(),
+  name: portNameSchema.optional(),
+  targetPort: portNumberSchema.optional(),
+})
+
+/** An egress listener's port; Istio rejects `targetPort` here. */
+const egressPortSchema = z
   .strictObject({
     number: portNumberSchema,
     protocol: protocolSchema.optional(),
     name: portNameSchema.optional(),
-    /** Deprecated in istio/api; Istio rejects it on Sidecars. */
     targetPort: z.number().optional(),
   })
   .superRefine((port, ctx) => {
-    if (port.targetPort !== undefined && port.targetPort > 0) {
-      addError(ctx, 'targetPort has no impact on Sidecars', ['targetPort'])
-    }
+    if (port.targetPort !== undefined)
+      addError(ctx, 'targetPort has no impact on Sidecar egress listeners', ['targetPort'])
   })
 
 const captureModeSchema = z.enum(['DEFAULT', 'IPTABLES', 'NONE']).default('DEFAULT')
@@ -77,7 +90,7 @@ const egressHostSchema = z.string().superRefine((host, ctx) => {
 })
 
 const ingressListenerSchema = z.strictObject({
-  port: sidecarPortSchema,
+  port: ingressPortSchema,
   bind: ipAddressSchema.optional(),
   captureMode: captureModeSchema,
   defaultEndpoint: defaultEndpointSchema.optional(),
@@ -87,7 +100,7 @@ const ingressListenerSchema = z.strictObject({
 
 const egressListenerSchema = z
   .strictObject({
-    port: sidecarPortSchema.optional(),
+    port: egressPortSchema.optional(),
     bind: ipAddressSchema.optional(),
     captureMode: captureModeSchema,
     hosts: z.array(egressHostSchema),
@@ -110,7 +123,11 @@ export const sidecarSpecSchema = z
       .optional(),
   })
   .superRefine((sidecar, ctx) => {
-    if (sidecar.ingress.length === 0 && sidecar.egress.length === 0 && sidecar.outboundTrafficPolicy === undefined) {
+    if (
+      sidecar.ingress.length === 0 &&
+      sidecar.egress.length === 0 &&
+      sidecar.outboundTrafficPolicy === undefined
+    ) {
       addError(ctx, 'sidecar must configure ingress, egress or outboundTrafficPolicy')
     }
 
@@ -131,7 +148,10 @@ export const sidecarSpecSchema = z
     sidecar.egress.forEach((egress, index) => {
       if (egress.port === undefined) {
         if (index !== sidecar.egress.length - 1) {
-          addError(ctx, 'the egress listener without a port (the catch-all) must be the last one', ['egress', index])
+          addError(ctx, 'the egress listener without a port (the catch-all) must be the last one', [
+            'egress',
+            index,
+          ])
         }
         return
       }

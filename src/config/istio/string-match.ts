@@ -25,7 +25,10 @@ function stringMatch(rules: StringMatchRules) {
     .superRefine((match, ctx) => {
       const present = MATCH_TYPES.filter((type) => match[type] !== undefined)
       if (present.length > 1) {
-        addError(ctx, `string match may set only one of exact, prefix or regex (found ${present.join(' and ')})`)
+        addError(
+          ctx,
+          `string match may set only one of exact, prefix or regex (found ${present.join(' and ')})`,
+        )
       } else if (present.length === 0 && !rules.emptyMeansPresent) {
         addError(ctx, 'string match must set one of exact, prefix or regex')
       }

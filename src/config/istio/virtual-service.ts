@@ -7,7 +7,12 @@ import { portNumberSchema, stringMapSchema, timeoutDurationSchema, weightSchema 
 import { headerOperationProblem, requestHeaderSetProblem } from './header-name.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
 import { re2Problem } from './re2.ts'
-import { headerMatchMapSchema, queryParamMatchMapSchema, stringMatchSchema, uriMatchSchema } from './string-match.ts'
+import {
+  headerMatchMapSchema,
+  queryParamMatchMapSchema,
+  stringMatchSchema,
+  uriMatchSchema,
+} from './string-match.ts'
 import { unsupported } from './unsupported.ts'
 
 /** Istio's limit for a direct response body. */
@@ -118,7 +123,11 @@ const redirectSchema = z
       redirect.port !== undefined ||
       redirect.derivePort !== undefined
     if (!targetsSomething) addError(ctx, 'redirect must specify URI, authority, scheme, or port')
-    if (!Number.isInteger(redirect.redirectCode) || redirect.redirectCode < 300 || redirect.redirectCode > 399) {
+    if (
+      !Number.isInteger(redirect.redirectCode) ||
+      redirect.redirectCode < 300 ||
+      redirect.redirectCode > 399
+    ) {
       addError(ctx, `${redirect.redirectCode} is not a valid redirect code, must be 3xx`, ['redirectCode'])
     }
     if (redirect.scheme !== undefined && redirect.scheme !== 'http' && redirect.scheme !== 'https') {
@@ -148,7 +157,9 @@ const directResponseSchema = z.strictObject({
         addError(ctx, 'body may only specify one of string or bytes', ['bytes'])
       }
       const size =
-        body.string !== undefined ? Buffer.byteLength(body.string) : Buffer.from(body.bytes ?? '', 'base64').length
+        body.string !== undefined
+          ? Buffer.byteLength(body.string)
+          : Buffer.from(body.bytes ?? '', 'base64').length
       if (size > MAX_DIRECT_RESPONSE_BYTES) addError(ctx, 'direct response body must be less than 1MB')
     })
     .optional(),
@@ -172,7 +183,11 @@ const rewriteSchema = z
     if (rewrite.uri !== undefined && rewrite.uriRegexRewrite !== undefined) {
       addError(ctx, 'rewrite may only contain one of uri or uriRegexRewrite', ['uriRegexRewrite'])
     }
-    if (rewrite.uri === undefined && rewrite.uriRegexRewrite === undefined && rewrite.authority === undefined) {
+    if (
+      rewrite.uri === undefined &&
+      rewrite.uriRegexRewrite === undefined &&
+      rewrite.authority === undefined
+    ) {
       addError(ctx, 'rewrite must specify at least one of uri, uriRegexRewrite, or authority')
     }
   })
@@ -200,12 +215,14 @@ const httpRouteSchema = z
     const hasRoute = http.route.length > 0
     if (http.redirect !== undefined) {
       if (hasRoute) addError(ctx, 'HTTP route cannot contain both route and redirect', ['redirect'])
-      if (http.rewrite !== undefined) addError(ctx, 'HTTP route cannot contain both rewrite and redirect', ['redirect'])
+      if (http.rewrite !== undefined)
+        addError(ctx, 'HTTP route cannot contain both rewrite and redirect', ['redirect'])
       if (http.directResponse !== undefined) {
         addError(ctx, 'HTTP route cannot contain both directResponse and redirect', ['directResponse'])
       }
     } else if (http.directResponse !== undefined) {
-      if (hasRoute) addError(ctx, 'HTTP route cannot contain both route and directResponse', ['directResponse'])
+      if (hasRoute)
+        addError(ctx, 'HTTP route cannot contain both route and directResponse', ['directResponse'])
       if (http.rewrite !== undefined) {
         addError(ctx, 'HTTP route cannot contain both rewrite and directResponse', ['directResponse'])
       }
@@ -231,10 +248,11 @@ export const virtualServiceSpecSchema = z
     const appliesToMesh = service.gateways.length === 0 || service.gateways.includes('mesh')
     service.hosts.forEach((host, index) => {
       if (host === '*' && appliesToMesh) {
-        addError(ctx, "wildcard host * is not allowed for virtual services bound to the mesh gateway ('mesh')", [
-          'hosts',
-          index,
-        ])
+        addError(
+          ctx,
+          "wildcard host * is not allowed for virtual services bound to the mesh gateway ('mesh')",
+          ['hosts', index],
+        )
       }
     })
   })

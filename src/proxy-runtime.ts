@@ -1,25 +1,25 @@
-// The running proxy: loads and compiles config, swaps models atomically, and owns listeners and clusters.
+// The running proxy (ProxyRuntime): loads and compiles config, swaps models atomically, and owns listeners and clusters.
 
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
+import { parseDurationMs } from './config/duration.ts'
 import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { Model } from './config/model.ts'
 import { ConfigWatcher } from './config/watch.ts'
-import { RouterFilter } from './http/filters/router.ts'
 import type { HttpFilter } from './http/filter.ts'
+import { RouterFilter } from './http/filters/router.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
-import { parseDurationMs } from './config/duration.ts'
 
 export interface ConfigFailure {
   readonly at: string
   readonly messages: readonly ConfigMessage[]
 }
 
-export class Proxy implements ProxyState {
+export class ProxyRuntime implements ProxyState {
   readonly bootstrap: Bootstrap
   readonly clusters = new ClusterManager()
   readonly listeners: ListenerManager

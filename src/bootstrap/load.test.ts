@@ -1,0 +1,129 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConfigError } from '../config/messages.ts'
+import { loadBootstrap } from './load.ts'
+
+describe('loadBootstrap', () => {
+  let dir: string
+  let file: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outrigger-bootstrap-'))
+    file = join(dir, 'bootstrap.yaml')
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function failure(text: string): Promise<string> {
+    await writeFile(file, text)
+    const error = await loadBootstrap(file).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    )
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as ConfigError).message
+  }
+
+  it('loads the design example, resolving paths against the bootstrap directory', async () => {
+    await writeFile(
+      file,
+      `node:
+  workload: reviews-v2
+  namespace: default
+  serviceAccount: bookinfo-reviews
+  labels: {app: reviews, version: v2}
+listeners:
+  admin: {port: 15000, address: 127.0.0.1}
+capture: none
+resources: [./istio/, /etc/istio/extra.yaml]
+tls:
+  certChain: ./certs/cert-chain.pem
+  privateKey: ./certs/key.pem
+  rootCert: /etc/certs/root-cert.pem
+telemetry:
+  accessLog: {path: /dev/stdout, encoding: JSON}
+terminationDrainDuration: 10s
+concurrency: 2
+`,
+    )
+    const bootstrap = await loadBootstrap(file)
+    expect(bootstrap.file).toBe(file)
+    expect(bootstrap.node).toEqual({
+      workload: 'reviews-v2',
+      namespace: 'default',
+      serviceAccount: 'bookinfo-reviews',
+      labels: { app: 'reviews', version: 'v2' },
+      cluster: 'Kubernetes',
+      trustDomain: 'cluster.local',
+    })
+    expect(bootstrap.resources).toEqual([join(dir, 'istio'), '/etc/istio/extra.yaml'])
+    expect(bootstrap.tls).toEqual({
+      certChain: join(dir, 'certs/cert-chain.pem'),
+      privateKey: join(dir, 'certs/key.pem'),
+      rootCert: '/etc/certs/root-cert.pem',
+    })
+    expect(bootstrap.listeners.outbound).toEqual({ port: 15001 })
+    expect(bootstrap.terminationDrainDuration).toBe('10s')
+    expect(bootstrap.concurrency).toBe(2)
+  })
+
+  it('treats an empty file as all defaults', async () => {
+    await writeFile(file, '# nothing here\n')
+    const bootstrap = await loadBootstrap(file)
+    expect(bootstrap.listeners.admin).toEqual({ port: 15000, address: '127.0.0.1' })
+    expect(bootstrap.tls).toBeUndefined()
+  })
+
+  it('reports a missing file at line 0', async () => {
+    const missing = join(dir, 'missing.yaml')
+    await expect(loadBootstrap(missing)).rejects.toThrow(`${missing}:0: no such file`)
+  })
+
+  it('reports every error with its line', async () => {
+    const message = await failure(`node:
+  workload: reviews
+  namespce: default
+listeners:
+  admin: {port: 99999}
+  inbound: {port: 15006, address: localhost}
+capture: ebpf
+terminationDrainDuration: 5
+concurrency: 0
+`)
+    expect(message).toBe(
+      [
+        `${file}:3: unknown field 'node.namespce'`,
+        `${file}:5: field 'listeners.admin.port': port number 99999 must be in the range 0..65535`,
+        `${file}:6: field 'listeners.inbound.address': 'localhost' is not a valid IP address`,
+        `${file}:7: field 'capture': invalid value "ebpf", expected one of none, iptables, tproxy`,
+        `${file}:8: field 'terminationDrainDuration': expected a string, got number 5`,
+        `${file}:9: field 'concurrency': must be an integer ≥ 1`,
+      ].join('\n'),
+    )
+  })
+
+  it('reports a bad duration and incomplete TLS settings', async () => {
+    const message = await failure('terminationDrainDuration: 5 sec\ntls:\n  certChain: a.pem\n')
+    expect(message).toBe(
+      [
+        `${file}:1: field 'terminationDrainDuration': invalid duration '5 sec': expected a number with a unit (ns, us, ms, s, m, h), e.g. 100ms, 1.5s, 1h2m`,
+        `${file}:2: missing required field 'tls.privateKey'`,
+        `${file}:2: missing required field 'tls.rootCert'`,
+      ].join('\n'),
+    )
+  })
+
+  it('reports YAML errors, extra documents and non-map files', async () => {
+    expect(await failure('node:\n  workload: a\n workload: b\n')).toBe(
+      `${file}:3: invalid YAML: All mapping items must start at the same column`,
+    )
+    expect(await failure('node: {}\n---\ncapture: none\n')).toBe(
+      `${file}:3: a bootstrap file holds a single YAML document`,
+    )
+    expect(await failure('- node\n')).toBe(
+      `${file}:1: the bootstrap must be a map (node, listeners, resources, …)`,
+    )
+  })
+})

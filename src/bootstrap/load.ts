@@ -1,0 +1,57 @@
+// Reads and validates the bootstrap file, resolving its relative paths against the file's directory.
+
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { ConfigError, type ConfigMessage } from '../config/messages.ts'
+import { validateValue } from '../config/validate-value.ts'
+import { parseYamlDocuments } from '../config/yaml-document.ts'
+import { type Bootstrap, bootstrapSchema } from './schema.ts'
+
+/** Loads `file`; throws a ConfigError listing every problem as `file:line: reason`. */
+export async function loadBootstrap(file: string): Promise<Bootstrap> {
+  const fail = (line: number, message: string): ConfigError =>
+    new ConfigError([{ severity: 'error', file, line, message }])
+
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw fail(0, code === 'ENOENT' ? 'no such file' : `cannot read: ${(error as Error).message}`)
+  }
+
+  const parsed = parseYamlDocuments(text)
+  const errors: ConfigMessage[] = parsed.messages
+    .filter((message) => message.severity === 'error')
+    .map((message) => ({ ...message, file }))
+  if (errors.length > 0) throw new ConfigError(errors)
+  const [document, extra] = parsed.documents
+  if (extra !== undefined) throw fail(extra.line, 'a bootstrap file holds a single YAML document')
+  const value = document?.value ?? {}
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw fail(document?.line ?? 1, 'the bootstrap must be a map (node, listeners, resources, …)')
+  }
+
+  const validated = validateValue(bootstrapSchema, value, [])
+  if (validated.value === undefined) {
+    const lineOf = document?.lineOf ?? (() => 1)
+    throw new ConfigError(
+      validated.problems
+        .map(({ severity, path, message }) => ({ severity, file, line: lineOf(path), message }))
+        .sort((a, b) => a.line - b.line),
+    )
+  }
+
+  const directory = dirname(file)
+  const bootstrap = validated.value
+  return {
+    ...bootstrap,
+    file,
+    resources: bootstrap.resources.map((path) => resolve(directory, path)),
+    tls: bootstrap.tls && {
+      certChain: resolve(directory, bootstrap.tls.certChain),
+      privateKey: resolve(directory, bootstrap.tls.privateKey),
+      rootCert: resolve(directory, bootstrap.tls.rootCert),
+    },
+  }
+}

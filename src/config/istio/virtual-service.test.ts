@@ -1,0 +1,296 @@
+import { describe, expect, it } from 'vitest'
+import { formatMessage } from '../messages.ts'
+import { parseResources } from '../parse-resources.ts'
+import type { VirtualServiceResource } from '../resource.ts'
+
+/** Lines 1–6; the first HTTP route starts on line 7. */
+const HEADER =
+  'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n'
+
+function load(spec: string) {
+  const parsed = parseResources(HEADER + spec, 'vs.yaml', 'default')
+  return {
+    resources: parsed.resources as VirtualServiceResource[],
+    messages: parsed.messages.map(formatMessage),
+  }
+}
+
+const ROUTE = '    route:\n    - destination: {host: reviews}\n'
+
+describe('VirtualService', () => {
+  it('reads matches, weighted routes, rewrites, timeouts and header edits with defaults', () => {
+    const { resources, messages } = load(`  http:
+  - name: v2-for-jason
+    match:
+    - uri: {prefix: /reviews}
+      headers:
+        end-user: {exact: jason}
+        x-present: {}
+      queryParams:
+        debug: {regex: "^(1|true)$"}
+    route:
+    - destination: {host: reviews, subset: v2, port: {number: 9080}}
+      weight: 90
+      headers:
+        request:
+          set: {x-route: v2}
+    - destination: {host: reviews, subset: v1}
+      weight: 10
+    rewrite: {uri: /}
+    timeout: 0.5s
+    headers:
+      response:
+        remove: [x-internal]
+`)
+    expect(messages).toEqual([])
+    const [http] = resources[0].spec.http
+    expect(resources[0].spec.gateways).toEqual([])
+    expect(resources[0].spec.exportTo).toEqual([])
+    expect(http.name).toBe('v2-for-jason')
+    expect(http.match[0]).toEqual({
+      uri: { prefix: '/reviews' },
+      headers: { 'end-user': { exact: 'jason' }, 'x-present': {} },
+      withoutHeaders: {},
+      queryParams: { debug: { regex: '^(1|true)$' } },
+      sourceLabels: {},
+      gateways: [],
+      ignoreUriCase: false,
+    })
+    expect(http.route).toEqual([
+      {
+        destination: { host: 'reviews', subset: 'v2', port: { number: 9080 } },
+        weight: 90,
+        headers: { request: { set: { 'x-route': 'v2' }, add: {}, remove: [] } },
+      },
+      { destination: { host: 'reviews', subset: 'v1' }, weight: 10 },
+    ])
+    expect(http.rewrite).toEqual({ uri: '/' })
+    expect(http.timeout).toBe('0.5s')
+    expect(http.headers).toEqual({ response: { set: {}, add: {}, remove: ['x-internal'] } })
+  })
+
+  it('reads redirects and direct responses', () => {
+    const { resources, messages } = load(`  http:
+  - match: [{uri: {exact: /old}}]
+    redirect: {uri: /new, authority: new.example.com}
+  - directResponse:
+      status: 503
+      body: {string: unavailable}
+`)
+    expect(messages).toEqual([])
+    expect(resources[0].spec.http[0].redirect).toEqual({
+      uri: '/new',
+      authority: 'new.example.com',
+      redirectCode: 301,
+    })
+    expect(resources[0].spec.http[1].directResponse).toEqual({ status: 503, body: { string: 'unavailable' } })
+  })
+
+  it('warns about the fields not supported yet and keeps the route without them', () => {
+    const { resources, messages } = load(`  http:
+  - route:
+    - destination: {host: reviews}
+    retries: {attempts: 3}
+    fault:
+      abort: {httpStatus: 500, percentage: {value: 10}}
+    mirror: {host: shadow}
+    mirrors: [{destination: {host: shadow}}]
+    mirrorPercentage: {value: 5}
+    corsPolicy: {allowOrigins: [{exact: x}]}
+  tcp:
+  - route: [{destination: {host: db}}]
+  tls:
+  - match: [{sniHosts: [a.example.com]}]
+`)
+    expect(messages).toEqual([
+      "vs.yaml:10: warning: field 'spec.http[0].retries' is not supported yet and is ignored",
+      "vs.yaml:11: warning: field 'spec.http[0].fault' is not supported yet and is ignored",
+      "vs.yaml:13: warning: field 'spec.http[0].mirror' is not supported yet and is ignored",
+      "vs.yaml:14: warning: field 'spec.http[0].mirrors' is not supported yet and is ignored",
+      "vs.yaml:15: warning: field 'spec.http[0].mirrorPercentage' is not supported yet and is ignored",
+      "vs.yaml:16: warning: field 'spec.http[0].corsPolicy' is not supported yet and is ignored",
+      "vs.yaml:17: warning: field 'spec.tcp' is not supported yet and is ignored",
+      "vs.yaml:19: warning: field 'spec.tls' is not supported yet and is ignored",
+    ])
+    expect(resources).toHaveLength(1)
+    expect(Object.keys(resources[0].spec.http[0]).sort()).toEqual(['match', 'route'])
+    expect(resources[0].spec).not.toHaveProperty('tcp')
+  })
+
+  it('warns about routing on JWT claims', () => {
+    const { resources, messages } = load(`  http:
+  - match:
+    - headers:
+        "@request.auth.claims.group": {exact: admin}
+${ROUTE}`)
+    expect(messages).toEqual([
+      `vs.yaml:10: warning: field 'spec.http[0].match[0].headers["@request.auth.claims.group"]' is not supported yet and is ignored`,
+    ])
+    expect(resources[0].spec.http[0].match[0].headers).toEqual({})
+  })
+
+  it('requires exactly one of exact, prefix and regex in a string match', () => {
+    const { messages } = load(`  http:
+  - match:
+    - uri: {prefix: /a, exact: /a}
+      method: {}
+${ROUTE}`)
+    expect(messages).toEqual([
+      "vs.yaml:9: field 'spec.http[0].match[0].uri': string match may set only one of exact, prefix or regex (found exact and prefix)",
+      "vs.yaml:10: field 'spec.http[0].match[0].method': string match must set one of exact, prefix or regex",
+    ])
+  })
+
+  it('rejects regexes that RE2 cannot compile', () => {
+    const { messages } = load(`  http:
+  - match:
+    - uri:
+        regex: "/api/(?=v1)"
+${ROUTE}`)
+    expect(messages).toEqual([
+      "vs.yaml:10: field 'spec.http[0].match[0].uri.regex': error parsing regexp: invalid or unsupported Perl syntax: `(?=`; Istio uses RE2 style regex (https://github.com/google/re2/wiki/Syntax)",
+    ])
+  })
+
+  it('rejects header names that are not HTTP tokens', () => {
+    const { messages } = load(`  http:
+  - match:
+    - headers:
+        "end user": {exact: jason}
+${ROUTE}`)
+    expect(messages).toEqual([
+      "vs.yaml:10: field 'spec.http[0].match[0].headers[\"end user\"]': header name 'end user' is not a valid header name",
+    ])
+  })
+
+  it('keeps redirect, direct response and route apart, as Istio does', () => {
+    const { messages } = load(`  http:
+  - redirect: {uri: /x}
+    route:
+    - destination: {host: reviews}
+  - directResponse: {status: 200}
+    route:
+    - destination: {host: reviews}
+  - name: nothing
+    timeout: 1s
+`)
+    expect(messages).toEqual([
+      "vs.yaml:8: field 'spec.http[0].redirect': HTTP route cannot contain both route and redirect",
+      "vs.yaml:11: field 'spec.http[1].directResponse': HTTP route cannot contain both route and directResponse",
+      "vs.yaml:14: field 'spec.http[2]': HTTP route must have one of route, redirect or directResponse",
+    ])
+  })
+
+  it('checks redirects', () => {
+    const { messages } = load(`  http:
+  - redirect: {redirectCode: 200}
+  - redirect: {uri: /x, scheme: ftp, port: 80, derivePort: FROM_REQUEST_PORT}
+`)
+    expect(messages).toEqual([
+      "vs.yaml:8: field 'spec.http[0].redirect': redirect must specify URI, authority, scheme, or port",
+      "vs.yaml:8: field 'spec.http[0].redirect.redirectCode': 200 is not a valid redirect code, must be 3xx",
+      "vs.yaml:9: field 'spec.http[1].redirect.derivePort': redirect may only specify one of port or derivePort",
+      `vs.yaml:9: field 'spec.http[1].redirect.scheme': invalid redirect scheme 'ftp', must be "http" or "https"`,
+    ])
+  })
+
+  it('checks direct responses', () => {
+    const { messages } = load(`  http:
+  - directResponse:
+      status: 700
+      body: {string: a, bytes: YQ==}
+`)
+    expect(messages).toEqual([
+      "vs.yaml:9: field 'spec.http[0].directResponse.status': HTTP status 700 is not in range 200-599",
+      "vs.yaml:10: field 'spec.http[0].directResponse.body.bytes': body may only specify one of string or bytes",
+    ])
+  })
+
+  it('checks rewrites', () => {
+    const { messages } = load(`  http:
+  - rewrite:
+      uri: /a
+      uriRegexRewrite: {match: "^/b(.*)", rewrite: "/c\\\\1"}
+${ROUTE}  - rewrite: {}
+${ROUTE}`)
+    expect(messages).toEqual([
+      "vs.yaml:10: field 'spec.http[0].rewrite.uriRegexRewrite': rewrite may only contain one of uri or uriRegexRewrite",
+      "vs.yaml:13: field 'spec.http[1].rewrite': rewrite must specify at least one of uri, uriRegexRewrite, or authority",
+    ])
+  })
+
+  it('checks timeouts as Istio does', () => {
+    const { messages } = load(`  http:
+  - timeout: 10
+${ROUTE}  - timeout: 5 seconds
+${ROUTE}  - timeout: 0s
+${ROUTE}  - timeout: 1.5ms
+${ROUTE}`)
+    expect(messages).toEqual([
+      "vs.yaml:8: field 'spec.http[0].timeout': expected a string, got number 10",
+      "vs.yaml:11: field 'spec.http[1].timeout': invalid duration '5 seconds': expected a number with a unit (ns, us, ms, s, m, h), e.g. 100ms, 1.5s, 1h2m",
+      "vs.yaml:14: field 'spec.http[2].timeout': duration '0s' must be at least 1ms",
+      "vs.yaml:17: field 'spec.http[3].timeout': duration '1.5ms': only durations to ms precision are supported",
+    ])
+  })
+
+  it('checks weights', () => {
+    const { messages } = load(`  http:
+  - route:
+    - destination: {host: a}
+      weight: -1
+  - route:
+    - destination: {host: a}
+    - destination: {host: b}
+`)
+    expect(messages).toEqual([
+      "vs.yaml:10: field 'spec.http[0].route[0].weight': weight must be a non-negative integer (got -1)",
+      "vs.yaml:11: field 'spec.http[1].route': total destination weight = 0",
+    ])
+  })
+
+  it('checks destinations', () => {
+    const { messages } = load(`  http:
+  - route:
+    - destination: {host: "*", subset: "v1.0", port: {number: 0}}
+`)
+    expect(messages).toEqual([
+      "vs.yaml:9: field 'spec.http[0].route[0].destination.host': invalid destination host *",
+      "vs.yaml:9: field 'spec.http[0].route[0].destination.subset': subset name is invalid: 'v1.0'",
+      "vs.yaml:9: field 'spec.http[0].route[0].destination.port.number': port number 0 must be in the range 1..65535",
+    ])
+  })
+
+  it('checks header edits', () => {
+    const { messages } = load(`  http:
+  - route:
+    - destination: {host: a}
+    headers:
+      request:
+        set: {":path": /x}
+      response:
+        remove: [host]
+`)
+    expect(messages).toEqual([
+      `vs.yaml:12: field 'spec.http[0].headers.request.set[":path"]': invalid header ':path': header cannot have ':' prefix`,
+      "vs.yaml:14: field 'spec.http[0].headers.response.remove[0]': invalid header 'host': cannot set Host header",
+    ])
+  })
+
+  it('requires hosts, and no bare wildcard for the mesh', () => {
+    const noHosts = parseResources(
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  http: []\n',
+      'vs.yaml',
+      'default',
+    )
+    expect(noHosts.messages.map(formatMessage)).toEqual(["vs.yaml:4: missing required field 'spec.hosts'"])
+    const wildcard = parseResources(
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: ["*"]\n',
+      'vs.yaml',
+      'default',
+    )
+    expect(wildcard.messages.map(formatMessage)).toEqual([
+      "vs.yaml:5: field 'spec.hosts[0]': wildcard host * is not allowed for virtual services bound to the mesh gateway ('mesh')",
+    ])
+  })
+})

@@ -1,0 +1,46 @@
+// The resource kinds Outrigger reads (API group, versions, spec schema) and the Istio kinds accepted but ignored for now.
+
+import type { z } from 'zod'
+import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
+import { serviceEntrySpecSchema } from './istio/service-entry.ts'
+import { sidecarSpecSchema } from './istio/sidecar.ts'
+import { virtualServiceSpecSchema } from './istio/virtual-service.ts'
+import type { Resource } from './resource.ts'
+
+export type ResourceKind = Resource['kind']
+export type SpecOf<K extends ResourceKind> = Extract<Resource, { kind: K }>['spec']
+
+export const NETWORKING_GROUP = 'networking.istio.io'
+export const NETWORKING_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha3']
+
+export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
+  ServiceEntry: serviceEntrySpecSchema,
+  VirtualService: virtualServiceSpecSchema,
+  DestinationRule: destinationRuleSpecSchema,
+  Sidecar: sidecarSpecSchema,
+}
+
+/** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
+const IGNORED_KINDS: Readonly<Record<string, string>> = {
+  PeerAuthentication: 'security.istio.io',
+  AuthorizationPolicy: 'security.istio.io',
+  RequestAuthentication: 'security.istio.io',
+  Telemetry: 'telemetry.istio.io',
+}
+
+/** The spec schema of `kind`, typed by it. */
+export function specSchemaOf<K extends ResourceKind>(kind: K): z.ZodType<SpecOf<K>> {
+  return SPEC_SCHEMAS[kind]
+}
+
+/** The API group of a kind accepted but ignored for now, or undefined. */
+export function ignoredKindGroup(kind: string): string | undefined {
+  return Object.hasOwn(IGNORED_KINDS, kind) ? IGNORED_KINDS[kind] : undefined
+}
+
+/** Every kind a document may have, for messages. */
+export const KNOWN_KINDS: readonly string[] = [...Object.keys(SPEC_SCHEMAS), ...Object.keys(IGNORED_KINDS)]
+
+export function isResourceKind(kind: string): kind is ResourceKind {
+  return Object.hasOwn(SPEC_SCHEMAS, kind)
+}

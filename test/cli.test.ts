@@ -1,0 +1,113 @@
+// Scenario: the `outrigger` command line: version, validate (exit codes and file:line output), usage errors.
+
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mainScript, repoRoot } from './harness/proxy-process.ts'
+
+let dir: string
+
+function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [mainScript, ...args], { encoding: 'utf8', timeout: 20_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'outrigger-cli-'))
+})
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('outrigger CLI', () => {
+  it('version prints the package version', () => {
+    const r = cli('version')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^outrigger \d+\.\d+\.\d+ \(node v24\./)
+  })
+
+  it('validate accepts the bundled default bootstrap and its resources', () => {
+    const r = cli('validate', join(repoRoot, 'config', 'default.yaml'))
+    expect(r.stdout).toContain('valid:')
+    expect(r.code).toBe(0)
+  })
+
+  it('validate reports file:line: reason for each error and exits 1', async () => {
+    const file = join(dir, 'bad.yaml')
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: {host: reviews}
+          wieght: 10
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: se}
+spec:
+  hosts: [a]
+  ports: [{number: 70000, name: http}]
+`,
+    )
+    const r = cli('validate', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:9: `)
+    expect(r.stdout).toMatch(/wieght/)
+    expect(r.stdout).toContain(`${file}:16: `)
+  })
+
+  it('validate reports warnings for unsupported fields but exits 0', async () => {
+    const file = join(dir, 'warn.yaml')
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: w}
+spec:
+  hosts: [reviews]
+  http:
+    - route: [{destination: {host: reviews}}]
+      corsPolicy: {allowOrigins: [{exact: a}]}
+`,
+    )
+    const r = cli('validate', file)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`${file}:8: warning: .*corsPolicy`))
+  })
+
+  it('validate reports a bad bootstrap with its line', async () => {
+    const file = join(dir, 'bootstrap.yaml')
+    await writeFile(file, 'node:\n  workload: x\nlisteners:\n  admin: {port: banana}\n')
+    const r = cli('validate', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:4: `)
+  })
+
+  it('run refuses an invalid config at start with file:line and exit 1', async () => {
+    await writeFile(
+      join(dir, 'run.yaml'),
+      `resources: [./broken.yaml]\nlisteners: {admin: {port: 0}, health: {port: 0}}\n`,
+    )
+    await writeFile(
+      join(dir, 'broken.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\n',
+    )
+    const r = cli('run', '--config', join(dir, 'run.yaml'))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`${join(dir, 'broken.yaml')}:2: `)
+  })
+
+  it('unknown commands print usage and exit 2', () => {
+    const r = cli('frobnicate')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('usage:')
+  })
+})
