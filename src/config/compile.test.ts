@@ -9,7 +9,10 @@ import type { Model } from './model.ts'
 import { parseResources } from './parse-resources.ts'
 
 function bootstrap(over: Record<string, unknown> = {}): Bootstrap {
-  return { ...bootstrapSchema.parse({ node: { labels: { app: 'productpage' } }, ...over }), file: 'bootstrap.yaml' }
+  return {
+    ...bootstrapSchema.parse({ node: { labels: { app: 'productpage' } }, ...over }),
+    file: 'bootstrap.yaml',
+  }
 }
 
 function compile(yaml: string, b = bootstrap()): Model {
@@ -94,12 +97,15 @@ describe('compileModel', () => {
   it('builds clusters per service port and subset, with endpoint port overrides', () => {
     const model = compile(sidecar('  egress: [{port: {number: 15001}, hosts: ["*/*"]}]') + services)
     const c = (name: string) => model.clusters.get(name)
-    expect(c('outbound|9080||reviews.default.svc.cluster.local')?.endpoints.map((e) => `${e.address}:${e.port}`)).toEqual([
-      '10.0.0.1:9080',
-      '10.0.0.2:19080',
+    expect(
+      c('outbound|9080||reviews.default.svc.cluster.local')?.endpoints.map((e) => `${e.address}:${e.port}`),
+    ).toEqual(['10.0.0.1:9080', '10.0.0.2:19080'])
+    expect(c('outbound|9080|v2|reviews.default.svc.cluster.local')?.endpoints.map((e) => e.address)).toEqual([
+      '10.0.0.2',
     ])
-    expect(c('outbound|9080|v2|reviews.default.svc.cluster.local')?.endpoints.map((e) => e.address)).toEqual(['10.0.0.2'])
-    expect(c('outbound|9090|v1|reviews.default.svc.cluster.local')?.endpoints.map((e) => e.port)).toEqual([9090])
+    expect(c('outbound|9090|v1|reviews.default.svc.cluster.local')?.endpoints.map((e) => e.port)).toEqual([
+      9090,
+    ])
     // TCP ports are not HTTP clusters (the protocols issue adds them).
     expect(c('outbound|5432||db.default.svc.cluster.local')).toBeUndefined()
     // exportTo "." keeps a service inside its namespace.
@@ -107,7 +113,9 @@ describe('compileModel', () => {
   })
 
   it('egress hosts select which services a listener routes to', () => {
-    const model = compile(sidecar('  egress: [{port: {number: 15001}, bind: 127.0.0.2, hosts: ["./*"]}]') + services)
+    const model = compile(
+      sidecar('  egress: [{port: {number: 15001}, bind: 127.0.0.2, hosts: ["./*"]}]') + services,
+    )
     const [listener] = model.listeners
     expect(listener.address).toBe('127.0.0.2')
     expect(listener.routeTable.lookup('reviews:9080')).toBeDefined()
@@ -120,9 +128,18 @@ describe('compileModel', () => {
     - {port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "0.0.0.0:8080"}
     - {port: {number: 9081, protocol: HTTP, name: http2}, bind: 127.0.0.1}`),
     )
-    expect(model.listeners.map((l) => `${l.direction} ${l.name}`)).toEqual(['inbound 0.0.0.0_9080', 'inbound 127.0.0.1_9081'])
-    expect(model.clusters.get('inbound|9080||')?.endpoints[0]).toMatchObject({ address: '127.0.0.1', port: 8080 })
-    expect(model.clusters.get('inbound|9081||')?.endpoints[0]).toMatchObject({ address: '127.0.0.1', port: 9081 })
+    expect(model.listeners.map((l) => `${l.direction} ${l.name}`)).toEqual([
+      'inbound 0.0.0.0_9080',
+      'inbound 127.0.0.1_9081',
+    ])
+    expect(model.clusters.get('inbound|9080||')?.endpoints[0]).toMatchObject({
+      address: '127.0.0.1',
+      port: 8080,
+    })
+    expect(model.clusters.get('inbound|9081||')?.endpoints[0]).toMatchObject({
+      address: '127.0.0.1',
+      port: 9081,
+    })
   })
 
   it('rejects two listeners on one port, with the line of the second', () => {
@@ -136,13 +153,19 @@ describe('compileModel', () => {
     const yaml = sidecar(`  ingress:
     - {port: {number: 9080, name: a}}
     - {port: {number: 15021, name: c}}`)
-    expect(() => compile(yaml)).toThrow(/^istio.yaml:7: port 15021 of ingress\[1\] is already used by the health listener/)
+    expect(() => compile(yaml)).toThrow(
+      /^istio.yaml:7: port 15021 of ingress\[1\] is already used by the health listener/,
+    )
   })
 
   it('rejects a defaultEndpoint that is not ip:port', () => {
     expect(() =>
-      compile(sidecar('  ingress: [{port: {number: 9080, name: a}, defaultEndpoint: "unix:///var/run/app.sock"}]')),
-    ).toThrow(/istio.yaml:5: defaultEndpoint unix:\/\/\/var\/run\/app.sock: unix domain sockets are not supported yet/)
+      compile(
+        sidecar('  ingress: [{port: {number: 9080, name: a}, defaultEndpoint: "unix:///var/run/app.sock"}]'),
+      ),
+    ).toThrow(
+      /istio.yaml:5: defaultEndpoint unix:\/\/\/var\/run\/app.sock: unix domain sockets are not supported yet/,
+    )
   })
 
   it('prefers a Sidecar whose workloadSelector matches this workload', () => {
@@ -188,7 +211,9 @@ spec:
     expect(http?.name).toBe('reviews.default.svc.cluster.local:9080')
     expect(http?.routes).toHaveLength(1)
     const forward = http?.routes[0].action
-    expect(forward?.kind === 'forward' && forward.destinations[0].clusterName).toBe('outbound|9080|v2|reviews.default.svc.cluster.local')
+    expect(forward?.kind === 'forward' && forward.destinations[0].clusterName).toBe(
+      'outbound|9080|v2|reviews.default.svc.cluster.local',
+    )
     const grpc = table.lookup('reviews:9090')
     expect(grpc?.routes).toHaveLength(2)
     const other = table.lookup('ratings.other:9080')
