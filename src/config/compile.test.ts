@@ -27,7 +27,8 @@ kind: Sidecar
 metadata: {name: default, namespace: default}
 spec:
 ${spec}
-${extra}`
+${extra}
+`
 
 const services = `---
 apiVersion: networking.istio.io/v1
@@ -218,5 +219,44 @@ spec:
     expect(grpc?.routes).toHaveLength(2)
     const other = table.lookup('ratings.other:9080')
     expect(other?.routes[0].name).toBe('default')
+  })
+})
+
+describe('outbound policy and leftovers', () => {
+  it('REGISTRY_ONLY answers unknown hosts with a direct 502 (block_all)', () => {
+    const model = compile(
+      sidecar(
+        '  egress: [{port: {number: 9080}, hosts: ["./*"]}]',
+        '  outboundTrafficPolicy: {mode: REGISTRY_ONLY}',
+      ) + services,
+    )
+    const table = model.listeners[0].routeTable
+    expect(table.lookup('reviews')?.name).toBe('reviews.default.svc.cluster.local:9080')
+    const blocked = table.lookup('www.example.com')
+    expect(blocked?.name).toBe('block_all')
+    expect(blocked?.routes[0].action).toEqual({ kind: 'direct', status: 502 })
+  })
+
+  it('warns about what standalone mode cannot use: ALLOW_ANY, VIP addresses, unix endpoints', () => {
+    const model = compile(
+      `${sidecar('  egress: [{port: {number: 9080}, hosts: ["./*"]}]', '  outboundTrafficPolicy: {mode: ALLOW_ANY}')}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: local, namespace: default}
+spec:
+  hosts: [local]
+  addresses: [10.9.9.9]
+  ports: [{number: 9080, name: http}]
+  resolution: STATIC
+  endpoints: [{address: "unix:///var/run/app.sock"}, {address: 127.0.0.1}]
+`,
+    )
+    const text = model.warnings.map((w) => `${w.line}: ${w.message}`).join('\n')
+    expect(text).toMatch(/^6: outboundTrafficPolicy ALLOW_ANY/m)
+    expect(text).toMatch(/^13: addresses match captured traffic/m)
+    expect(text).toMatch(
+      /^16: endpoint unix:\/\/\/var\/run\/app.sock: unix domain socket endpoints are not supported yet/m,
+    )
+    expect(model.clusters.get('outbound|9080||local.default.svc.cluster.local')?.endpoints).toHaveLength(1)
   })
 })

@@ -33,7 +33,7 @@ export function compileModel(input: CompileInput): Model {
   const node: NodeIdentity = input.bootstrap.node
   const errors: ConfigMessage[] = []
   const warnings: ConfigMessage[] = [...input.warnings]
-  const services = buildServiceRegistry(input.resources, node.namespace)
+  const services = buildServiceRegistry(input.resources, node.namespace, warnings)
   const rules = visibleDestinationRules(input.resources, node)
   const virtualServices = input.resources.filter(
     (r): r is VirtualServiceResource =>
@@ -76,6 +76,16 @@ export function compileModel(input: CompileInput): Model {
       line: sidecar.lineOf(path),
       message: '',
     })
+    const mode = sidecar.spec.outboundTrafficPolicy?.mode
+    const registryOnly = mode === 'REGISTRY_ONLY'
+    if (mode === 'ALLOW_ANY') {
+      warnings.push({
+        ...here(['outboundTrafficPolicy', 'mode']),
+        severity: 'warning',
+        message:
+          'outboundTrafficPolicy ALLOW_ANY passes unknown hosts to their original destination, which needs traffic capture; without it they get 404 NR',
+      })
+    }
     ;(sidecar.spec.ingress ?? []).forEach((ingress, i) => {
       const port = ingress.port.number
       const address = ingress.bind ?? '0.0.0.0'
@@ -118,21 +128,22 @@ export function compileModel(input: CompileInput): Model {
       const address = egress.bind ?? '127.0.0.1'
       if (!reserve(address, port, `egress[${i}]`, here(['egress', i, 'port', 'number']))) return
       const visible = visibleServices(services, egress, sidecar.namespace)
+      const table = outboundRouteTable(
+        port,
+        visible,
+        virtualServices,
+        node,
+        services,
+        egress,
+        sidecar.namespace,
+      )
       listeners.push({
         name: `${address}_${port}`,
         direction: 'outbound',
         address,
         port,
         protocol: (egress.port.protocol ?? '').toUpperCase(),
-        routeTable: outboundRouteTable(
-          port,
-          visible,
-          virtualServices,
-          node,
-          services,
-          egress,
-          sidecar.namespace,
-        ),
+        routeTable: registryOnly ? withBlockAll(table) : table,
       })
     })
   }
@@ -295,6 +306,21 @@ function virtualServiceFor(
     }
   }
   return best
+}
+
+/** Istio's REGISTRY_ONLY catch-all: any host not in the registry gets a direct 502 (virtual host `block_all`). */
+function withBlockAll(table: RouteTable): RouteTable {
+  const blockAll = new Route({
+    name: 'block_all',
+    action: { kind: 'direct', status: 502 },
+    requestHeaders: HeaderEdits.none,
+    responseHeaders: HeaderEdits.none,
+    timeoutMs: 0,
+  })
+  return new RouteTable(table.name, [
+    ...table.virtualHosts,
+    { name: 'block_all', domains: ['*'], port: 0, routes: [blockAll] },
+  ])
 }
 
 function defaultRoute(port: number, fqdn: string): Route {

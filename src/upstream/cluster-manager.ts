@@ -2,6 +2,8 @@
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { Cluster } from './cluster.ts'
+import { RoundRobin } from './lb/round-robin.ts'
+import { WeightedRoundRobin } from './lb/weighted-round-robin.ts'
 import { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 function poolKey(address: string, port: number, connectTimeoutMs: number): string {
@@ -45,7 +47,9 @@ export class ClusterManager {
       endpoints.set(key, endpoint)
       list.push(endpoint)
     }
-    return new Cluster(cm, list)
+    const weights = cm.endpoints.map((e) => e.weight)
+    const weighted = weights.some((w) => w !== weights[0])
+    return new Cluster(cm, list, weighted ? new WeightedRoundRobin(weights) : new RoundRobin())
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // The services this proxy can see: ServiceEntry hosts with their ports and endpoints, by FQDN.
 
 import { isExportedTo, toFqdn } from '../hosts.ts'
+import type { ConfigMessage } from '../messages.ts'
 import type { Resource, ServiceEntryResource } from '../resource.ts'
 
 export interface ServicePort {
@@ -33,9 +34,11 @@ export function isHttpProtocol(protocol: string): boolean {
   return protocol === '' || protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC'
 }
 
+/** Builds the registry; what it must leave out (unix sockets, VIPs without capture) is added to `warnings`. */
 export function buildServiceRegistry(
   resources: readonly Resource[],
   proxyNamespace: string,
+  warnings: ConfigMessage[],
 ): Map<string, Service> {
   const services = new Map<string, Service>()
   for (const r of resources) {
@@ -49,9 +52,26 @@ export function buildServiceRegistry(
       targetPort: p.targetPort,
     }))
     const resolution = spec.resolution ?? 'NONE'
+    const warn = (path: (string | number)[], message: string): void => {
+      warnings.push({ severity: 'warning', file: r.source.file, line: r.lineOf(path), message })
+    }
+    if ((spec.addresses ?? []).length > 0) {
+      warn(
+        ['addresses'],
+        'addresses match captured traffic by destination IP; without capture they are not used',
+      )
+    }
+    const usable = (spec.endpoints ?? []).filter((e, i) => {
+      if (!(e.address ?? '').startsWith('unix://')) return true
+      warn(
+        ['endpoints', i, 'address'],
+        `endpoint ${e.address}: unix domain socket endpoints are not supported yet`,
+      )
+      return false
+    })
     for (const host of spec.hosts) {
       const fqdn = toFqdn(host, r.namespace)
-      let endpoints: ServiceEndpoint[] = (spec.endpoints ?? []).map((e) => ({
+      let endpoints: ServiceEndpoint[] = usable.map((e) => ({
         address: e.address ?? '',
         ports: e.ports ?? {},
         labels: e.labels ?? {},

@@ -34,10 +34,11 @@ const workloadEntrySchema = z.strictObject({
   /** Service port name → the port this endpoint listens on. */
   ports: z.record(z.string(), portNumberSchema).default({}),
   labels: stringMapSchema.default({}),
-  network: z.string().optional(),
-  locality: z.string().optional(),
+  /** Multi-network and locality-aware routing come with the resilience work; mTLS identities with security. */
+  network: unsupported(),
+  locality: unsupported(),
   weight: weightSchema.optional(),
-  serviceAccount: z.string().optional(),
+  serviceAccount: unsupported(),
 })
 
 export const serviceEntrySpecSchema = z
