@@ -1,0 +1,51 @@
+// Turns a run's results into the SVG chart: req/s per body size, p99 at the fixed rate, CPU per 1000 requests.
+
+import { fixed, int } from './format.ts'
+import type { BenchResults } from './results.ts'
+import { type Bar, type Panel, renderChart } from './svg.ts'
+
+function label(results: BenchResults, name: string): string {
+  return results.systems.find((s) => s.name === name)?.label ?? name
+}
+
+function bars(results: BenchResults, values: Record<string, number>): Bar[] {
+  return Object.entries(values).map(([name, value]) => ({
+    label: label(results, name),
+    value,
+    accent: name.startsWith('outrigger'),
+  }))
+}
+
+export function chartFor(results: BenchResults): string {
+  const panels: Panel[] = []
+  for (const c of results.throughput) {
+    const values: Record<string, number> = {}
+    for (const [name, runs] of Object.entries(c.systems)) values[name] = runs.median.rps
+    panels.push({ title: `${c.title}: req/s (higher is better)`, format: int, bars: bars(results, values) })
+  }
+  const rate = results.rate
+  if (rate !== undefined) {
+    const p99: Record<string, number> = {}
+    const cpu: Record<string, number> = {}
+    for (const [name, runs] of Object.entries(rate.systems)) {
+      p99[name] = runs.median.p99us
+      if (Number.isFinite(runs.median.cpuSecPer1k)) cpu[name] = runs.median.cpuSecPer1k * 1000
+    }
+    panels.push({
+      title: `p99 latency at ${int(rate.rate)} req/s, µs (lower is better)`,
+      format: int,
+      bars: bars(results, p99),
+    })
+    panels.push({
+      title: `CPU ms per 1000 requests at ${int(rate.rate)} req/s (lower is better)`,
+      format: (v) => fixed(v, 1),
+      bars: bars(results, cpu),
+    })
+  }
+  const m = results.meta
+  return renderChart(
+    `Outrigger benchmark, ${m.date} (${m.mode})`,
+    `${m.command} · ${m.cpu}, ${m.cores} cores · node ${m.node} · commit ${m.gitCommit} · HTTP/1.1 on loopback, median of interleaved rounds`,
+    panels,
+  )
+}

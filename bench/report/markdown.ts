@@ -1,0 +1,231 @@
+// Writes a run's results as markdown: Outrigger's ratios against every other system, then one table per case.
+
+import { fixed, int, ratio, signedUs } from './format.ts'
+import type { BenchResults, ThroughputCase } from './results.ts'
+
+/** A markdown table; the first column is left-aligned, the others right-aligned unless `left` is set. */
+function table(header: readonly string[], rows: readonly (readonly string[])[], left = false): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`
+  return [
+    line(header),
+    line(header.map((_h, i) => (i === 0 || left ? '---' : '---:'))),
+    ...rows.map(line),
+  ].join('\n')
+}
+
+function label(results: BenchResults, name: string): string {
+  return results.systems.find((s) => s.name === name)?.label ?? name
+}
+
+const COMPARED = ['direct', 'nginx', 'haproxy', 'node-peer'] as const
+
+function ratios(results: BenchResults): string {
+  const header = ['Outrigger …', ...COMPARED.map((n) => `vs ${label(results, n)}`)]
+  const rows: string[][] = []
+  for (const c of results.throughput) {
+    const o = c.systems.outrigger?.median.rps
+    rows.push([
+      `req/s, ${c.title} (higher is better)`,
+      ...COMPARED.map((n) => ratio(o, c.systems[n]?.median.rps)),
+    ])
+  }
+  const rate = results.rate
+  if (rate !== undefined) {
+    const o = rate.systems.outrigger?.median
+    rows.push([
+      `p99 latency at ${int(rate.rate)} req/s (lower is better)`,
+      ...COMPARED.map((n) => ratio(o?.p99us, rate.systems[n]?.median.p99us)),
+    ])
+    const added = rate.systems.outrigger?.addedVsDirect
+    rows.push([
+      `added p99 over direct at ${int(rate.rate)} req/s`,
+      ...COMPARED.map((n) => {
+        if (n === 'direct') return signedUs(added?.p99us)
+        const theirs = rate.systems[n]?.addedVsDirect?.p99us
+        return `${ratio(added?.p99us, theirs)} (${signedUs(added?.p99us)} vs ${signedUs(theirs)})`
+      }),
+    ])
+    rows.push([
+      `CPU per 1000 requests at ${int(rate.rate)} req/s (lower is better)`,
+      ...COMPARED.map((n) =>
+        n === 'direct' ? '—' : ratio(o?.cpuSecPer1k, rate.systems[n]?.median.cpuSecPer1k),
+      ),
+    ])
+    rows.push([
+      'RSS under load (lower is better)',
+      ...COMPARED.map((n) => (n === 'direct' ? '—' : ratio(o?.rssMiB, rate.systems[n]?.median.rssMiB))),
+    ])
+  }
+  return table(header, rows)
+}
+
+function throughputTable(results: BenchResults, c: ThroughputCase): string {
+  const outrigger = c.systems.outrigger?.median.rps
+  const rows = Object.entries(c.systems).map(([name, runs]) => {
+    const m = runs.median
+    return [
+      label(results, name),
+      int(m.rps),
+      fixed(m.mibps, 1),
+      int(m.p50ms),
+      int(m.p99ms),
+      ratio(outrigger, m.rps),
+      runs.runs.map((r) => int(r.rps)).join(' / '),
+      int(m.errors + m.non2xx),
+    ]
+  })
+  return table(
+    ['System', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'Outrigger ÷ this', 'req/s per round', 'errors'],
+    rows,
+  )
+}
+
+function rateTable(results: BenchResults): string {
+  const rate = results.rate
+  if (rate === undefined) return ''
+  const rows = Object.entries(rate.systems).map(([name, runs]) => {
+    const m = runs.median
+    const a = runs.addedVsDirect
+    return [
+      label(results, name),
+      int(m.achievedRps),
+      int(m.p50us),
+      int(m.p90us),
+      int(m.p99us),
+      int(m.p999us),
+      a === undefined ? '—' : `${signedUs(a.p50us)} / ${signedUs(a.p90us)} / ${signedUs(a.p99us)}`,
+      fixed(m.cpuSecPer1k * 1000, 1),
+      fixed(m.rssMiB, 0),
+      int(m.errors),
+    ]
+  })
+  return table(
+    [
+      'System',
+      'req/s',
+      'p50 µs',
+      'p90 µs',
+      'p99 µs',
+      'p99.9 µs',
+      'added p50 / p90 / p99',
+      'CPU ms per 1000 req',
+      'RSS MiB',
+      'errors',
+    ],
+    rows,
+  )
+}
+
+function scaleTable(results: BenchResults): string {
+  const scale = results.scale
+  if (scale === undefined) return ''
+  const rows = scale.rows.map((r) => [
+    int(r.services),
+    int(r.routes),
+    fixed(r.yamlMiB, 1),
+    int(r.startupMs),
+    r.compile === undefined ? '—' : `${int(r.compile.coldLoadMs)} / ${int(r.compile.warmLoadMs)}`,
+    r.compile === undefined ? '—' : `${int(r.compile.coldCompileMs)} / ${int(r.compile.warmCompileMs)}`,
+    fixed(r.rssIdleMiB, 0),
+    fixed(r.rssAfterLoadMiB, 0),
+    int(r.rate.median.p50us),
+    int(r.rate.median.p99us),
+  ])
+  const errors = scale.rows
+    .filter((r) => r.compileError !== undefined)
+    .map(
+      (r) => `\nCompile timing failed for ${int(r.services)} services: \`${r.compileError?.split('\n')[0]}\``,
+    )
+  return (
+    table(
+      [
+        'Services',
+        'Routes',
+        'YAML MiB',
+        'start-up to ready ms',
+        'load ms cold / warm',
+        'compile ms cold / warm',
+        'RSS at ready MiB',
+        'RSS after runs MiB',
+        'p50 µs',
+        'p99 µs',
+      ],
+      rows,
+    ) + errors.join('')
+  )
+}
+
+export function markdownFor(results: BenchResults, chartFile: string): string {
+  const m = results.meta
+  const out: string[] = []
+  out.push(`# Outrigger benchmark: ${m.date} (${m.mode} mode)`)
+  out.push('')
+  out.push(
+    `Made by \`${m.command}\` in ${int(m.durationSeconds)} s at commit \`${m.gitCommit}\`, on ${m.cpu} (${m.cores} cores, ` +
+      `${int(m.memoryGiB)} GiB), Linux ${m.kernel}, Node ${m.node}. Everything runs on 127.0.0.1: the load generator, ` +
+      `the proxy and the upstream share the cores, so absolute numbers are this machine's; the ratios are the point. ` +
+      `Upstream for every system: ${m.upstream}. Each number is the median of interleaved rounds (see bench/README.md). ` +
+      `Load average (1 min) at start ${fixed(m.loadAverage.start, 2)}, at end ${fixed(m.loadAverage.end, 2)}.`,
+  )
+  out.push('')
+  out.push(`![benchmark chart](${chartFile})`)
+  out.push('')
+  out.push('## Outrigger compared')
+  out.push('')
+  out.push('Ratios are Outrigger ÷ the other system, so above 1× means Outrigger has more of it.')
+  out.push('')
+  out.push(ratios(results))
+  for (const c of results.throughput) {
+    out.push('', `## Throughput: ${c.title}`, '')
+    out.push(
+      `autocannon, ${c.connections} keep-alive connections, one request in flight each, ${c.seconds} s per run, ${c.rounds} rounds. ` +
+        'Latencies at saturation are queueing, shown for completeness; autocannon resolves 1 ms.',
+    )
+    out.push('', throughputTable(results, c))
+  }
+  if (results.rate !== undefined) {
+    const r = results.rate
+    out.push('', `## Fixed rate: ${r.title}`, '')
+    out.push(
+      `${r.seconds} s per run, ${r.rounds} rounds. Added latency is the system's percentile minus the direct path's. ` +
+        'CPU is user + system seconds of the proxy processes from /proc/<pid>/stat over the run, per 1000 completed requests; ' +
+        'RSS is VmRSS right after the run. The Outrigger pair counts both sidecars.',
+    )
+    out.push('', rateTable(results))
+  }
+  if (results.scale !== undefined) {
+    const s = results.scale
+    out.push('', `## Scale with configuration: ${s.title}`, '')
+    out.push(
+      'Start-up is spawn to `/healthz/ready` (Node start-up, module loading, config load and compile, listeners bound). ' +
+        'Load (YAML parse + validation) and compile (resources → Model) are timed in a child process that imports ' +
+        '`src/config/load.ts` and `src/config/compile.ts`: cold is the first pass, warm the median of the others. ' +
+        `p50/p99 at ${int(s.rate)} req/s to the last service, ${s.seconds} s per run, ${s.rounds} rounds. ` +
+        'RSS at ready still holds the garbage of loading and compiling; RSS after runs is read once the fixed-rate ' +
+        'runs are over, when V8 has collected it.',
+    )
+    out.push('', scaleTable(results))
+  }
+  out.push('', '## Not measured yet', '')
+  for (const p of results.pending) out.push(`- ${p}`)
+  out.push('', '## Systems', '')
+  out.push(
+    table(
+      ['System', 'What runs'],
+      results.systems.map((s) => [s.label, s.detail]),
+      true,
+    ),
+  )
+  if (results.nodePeer !== undefined) {
+    const np = results.nodePeer
+    const tried = Object.entries(np.candidates)
+      .map(([name, rps]) => `${name} ${int(rps)} req/s`)
+      .join(', ')
+    out.push('', `Node peer: ${np.chosen} (each candidate loaded once with 1 KiB responses: ${tried}).`)
+  }
+  if (results.failures.length > 0) {
+    out.push('', '## Failures', '')
+    for (const f of results.failures) out.push(`- ${f.where}: \`${f.error.split('\n')[0]}\``)
+  }
+  return `${out.join('\n')}\n`
+}

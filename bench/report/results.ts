@@ -1,0 +1,111 @@
+// The shape of one bench run's results, as written to bench/results/<date>.json and read by the markdown and SVG writers.
+
+import type { RateSample } from '../workloads/fixed-rate.ts'
+import type { ThroughputSample } from '../workloads/throughput.ts'
+
+export interface Meta {
+  readonly date: string
+  readonly command: string
+  readonly mode: 'short' | 'full'
+  readonly gitCommit: string
+  readonly node: string
+  readonly cpu: string
+  readonly cores: number
+  readonly memoryGiB: number
+  readonly kernel: string
+  readonly upstream: string
+  readonly durationSeconds: number
+  /** 1-minute load average when the run started and ended: other work on the machine skews the numbers. */
+  readonly loadAverage: { readonly start: number; readonly end: number }
+}
+
+export interface SystemInfo {
+  readonly name: string
+  readonly label: string
+  readonly detail: string
+}
+
+export interface Runs<T> {
+  /** One sample per interleaved round, in round order. */
+  readonly runs: T[]
+  /** Each metric's median over the rounds. */
+  readonly median: T
+}
+
+export interface ThroughputCase {
+  readonly name: string
+  readonly title: string
+  readonly path: string
+  readonly connections: number
+  readonly seconds: number
+  readonly rounds: number
+  /** System name → samples. */
+  readonly systems: Record<string, Runs<ThroughputSample>>
+}
+
+export interface AddedLatency {
+  readonly p50us: number
+  readonly p90us: number
+  readonly p99us: number
+}
+
+export interface RateCase {
+  readonly title: string
+  readonly path: string
+  readonly rate: number
+  readonly seconds: number
+  readonly connections: number
+  readonly rounds: number
+  readonly systems: Record<string, Runs<RateSample> & { readonly addedVsDirect?: AddedLatency }>
+}
+
+export interface ScaleRow {
+  readonly services: number
+  readonly routes: number
+  readonly yamlMiB: number
+  /** Spawn to /healthz/ready 200 (Node start-up, module loading, config load + compile, listeners bound). */
+  readonly startupMs: number
+  /** From a child process that imports src/config/load.ts and compile.ts; undefined when that failed. */
+  readonly compile?: {
+    readonly coldLoadMs: number
+    readonly coldCompileMs: number
+    readonly warmLoadMs: number
+    readonly warmCompileMs: number
+    readonly heapUsedMiB: number
+  }
+  readonly compileError?: string
+  readonly rssIdleMiB: number
+  readonly rssAfterLoadMiB: number
+  readonly rate: Runs<RateSample>
+}
+
+export interface ScaleCase {
+  readonly title: string
+  readonly rate: number
+  readonly seconds: number
+  readonly rounds: number
+  readonly rows: ScaleRow[]
+}
+
+export interface NodePeerChoice {
+  /** Candidate label → req/s in a short 1 KiB closed-loop run. */
+  readonly candidates: Record<string, number>
+  readonly chosen: string
+}
+
+export interface Failure {
+  readonly where: string
+  readonly error: string
+}
+
+export interface BenchResults {
+  readonly meta: Meta
+  readonly systems: SystemInfo[]
+  readonly nodePeer?: NodePeerChoice
+  readonly throughput: ThroughputCase[]
+  readonly rate?: RateCase
+  readonly scale?: ScaleCase
+  /** Cases that are planned but not built yet (HTTP/2 with h2load, gRPC). */
+  readonly pending: string[]
+  readonly failures: Failure[]
+}

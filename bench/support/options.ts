@@ -1,0 +1,98 @@
+// The bench's command line (--short, --only, --systems, --rounds) turned into a plan with every duration spelled out.
+
+import { parseArgs } from 'node:util'
+
+/** Case names accepted by --only. `throughput` selects both body sizes. */
+export const CASES = ['throughput-1k', 'throughput-64k', 'rate', 'scale'] as const
+export type CaseName = (typeof CASES)[number]
+
+/** System names accepted by --systems. */
+export const SYSTEMS = ['direct', 'outrigger', 'outrigger-pair', 'nginx', 'haproxy', 'node-peer'] as const
+export type SystemName = (typeof SYSTEMS)[number]
+
+export interface Plan {
+  readonly short: boolean
+  readonly cases: ReadonlySet<CaseName>
+  readonly systems: readonly SystemName[]
+  /** Interleaved rounds (A B C …, B C … A, …); the median of the rounds is reported. */
+  readonly rounds: number
+  /** Seconds of unrecorded load per system and body size before the first round. */
+  readonly warmupSeconds: number
+  readonly connections: number
+  readonly throughputSeconds: number
+  /** Seconds a Node peer candidate is loaded to pick the faster one. */
+  readonly peerPickSeconds: number
+  readonly rate: number
+  readonly rateSeconds: number
+  readonly rateConnections: number
+  readonly scaleSizes: readonly number[]
+  readonly scaleRounds: number
+  readonly compileRepeats: number
+  /** The command line that made the results, for the report. */
+  readonly command: string
+  /** --render <results.json>: only rewrite that run's markdown and chart (after changing the report code). */
+  readonly render?: string
+}
+
+export const usage = `usage: npm run bench -- [--short] [--only <case,…>] [--systems <system,…>] [--rounds <n>]
+  --short     development mode: short runs, fewer rounds, scale up to 1,000 services (< 2 min)
+  --only      cases: ${CASES.join(', ')} (or 'throughput' for both sizes)
+  --systems   systems: ${SYSTEMS.join(', ')} (direct is always included when latency is compared)
+  --rounds    interleaved rounds per case (default 3, short 2)
+  --render    <bench/results/….json>: rewrite that run's .md and .svg (and latest.* for a full run), measure nothing
+`
+
+export function parsePlan(argv: readonly string[]): Plan {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      short: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      systems: { type: 'string' },
+      rounds: { type: 'string' },
+      render: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(usage)
+    process.exit(0)
+  }
+  const short = values.short === true
+  const cases = new Set<CaseName>()
+  for (const name of (values.only ?? CASES.join(',')).split(',').filter(Boolean)) {
+    if (name === 'throughput') {
+      cases.add('throughput-1k')
+      cases.add('throughput-64k')
+    } else if ((CASES as readonly string[]).includes(name)) cases.add(name as CaseName)
+    else throw new Error(`unknown case '${name}'\n${usage}`)
+  }
+  const systems: SystemName[] = []
+  for (const name of (values.systems ?? SYSTEMS.join(',')).split(',').filter(Boolean)) {
+    if (!(SYSTEMS as readonly string[]).includes(name)) throw new Error(`unknown system '${name}'\n${usage}`)
+    systems.push(name as SystemName)
+  }
+  // Added latency is measured against the direct path, so it always takes part.
+  if (!systems.includes('direct')) systems.unshift('direct')
+  const rounds = values.rounds === undefined ? (short ? 2 : 3) : Number(values.rounds)
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a positive integer\n${usage}`)
+  return {
+    short,
+    cases,
+    systems,
+    rounds,
+    warmupSeconds: short ? 0.5 : 2,
+    connections: 50,
+    throughputSeconds: short ? 1.5 : 10,
+    peerPickSeconds: short ? 1 : 5,
+    rate: 1000,
+    rateSeconds: short ? 1.5 : 10,
+    rateConnections: 16,
+    scaleSizes: short ? [10, 1000] : [10, 1000, 10_000],
+    scaleRounds: short ? 1 : 3,
+    compileRepeats: short ? 2 : 3,
+    command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+    render: values.render,
+  }
+}

@@ -1,0 +1,52 @@
+// haproxy in HTTP mode: one thread, keep-alive on both sides with connection reuse, no logging.
+
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startChild } from '../support/children.ts'
+import { waitHttp } from '../support/http.ts'
+import { freePorts } from '../support/ports.ts'
+import { toolVersion } from '../support/tools.ts'
+import type { SystemDef } from './system.ts'
+
+export function haproxySystem(haproxy: string): SystemDef {
+  return {
+    name: 'haproxy',
+    label: 'haproxy (1 thread)',
+    async start(ctx) {
+      const dir = join(ctx.workDir, 'haproxy')
+      await mkdir(dir, { recursive: true })
+      const [port] = await freePorts(1)
+      const conf = `global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always
+
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend upstream
+
+backend upstream
+  server up 127.0.0.1:${ctx.upstreamPort}
+`
+      await writeFile(join(dir, 'haproxy.cfg'), conf)
+      // -db: stay in the foreground, one process (no master-worker), so its pid is the proxy.
+      const child = startChild('haproxy', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+      await waitHttp(port, '/1k', 10_000, () => child.output(), child.exited)
+      return {
+        name: 'haproxy',
+        target: { port },
+        pids: [child.pid],
+        detail: `${toolVersion(haproxy, '-v')}, nbthread 1, http-reuse always`,
+        stop: () => child.stop(),
+      }
+    },
+  }
+}

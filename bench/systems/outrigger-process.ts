@@ -1,0 +1,109 @@
+// Starts a real `outrigger run` process from a bootstrap and Istio resources written into a scratch directory.
+
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { type Child, startChild } from '../support/children.ts'
+import { get, waitFor } from '../support/http.ts'
+import { freePorts } from '../support/ports.ts'
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..')
+const mainScript = join(repoRoot, 'src', 'main.ts')
+
+export interface OutriggerOptions {
+  /** A directory name under the run's scratch directory. */
+  readonly name: string
+  readonly workDir: string
+  /** File name → YAML text, written into `<dir>/istio/`. */
+  readonly resources: Record<string, string>
+  readonly readyTimeoutMs?: number
+}
+
+export interface OutriggerProcess {
+  readonly child: Child
+  readonly dir: string
+  readonly adminPort: number
+  /** Milliseconds from spawn until /healthz/ready answered 200 (includes Node start-up and module loading). */
+  readonly startupMs: number
+  stop(): Promise<void>
+}
+
+/**
+ * No access log and no tracing: the bench compares the forwarding path with nginx and haproxy, which
+ * also run without logs (Istio's default mesh config has the access log off too).
+ */
+export async function startOutrigger(opts: OutriggerOptions): Promise<OutriggerProcess> {
+  const dir = join(opts.workDir, opts.name)
+  await mkdir(join(dir, 'istio'), { recursive: true })
+  const [adminPort, healthPort, outbound, inbound, stats] = await freePorts(5)
+  const bootstrap = `# Written by bench/systems/outrigger-process.ts
+node:
+  workload: bench
+  namespace: default
+  labels: {app: bench}
+listeners:
+  outbound: {port: ${outbound}}
+  inbound: {port: ${inbound}}
+  admin: {port: ${adminPort}, address: 127.0.0.1}
+  stats: {port: ${stats}}
+  health: {port: ${healthPort}, address: 127.0.0.1}
+capture: none
+resources: [./istio/]
+terminationDrainDuration: 1s
+`
+  await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
+  for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
+  const started = performance.now()
+  const child = startChild(`outrigger ${opts.name}`, process.execPath, [
+    mainScript,
+    'run',
+    '--config',
+    join(dir, 'bootstrap.yaml'),
+  ])
+  await waitFor(
+    async () => (await get(healthPort, '/healthz/ready', undefined, 1_000)).status === 200,
+    opts.readyTimeoutMs ?? 30_000,
+    () => child.output(),
+    child.exited,
+  )
+  const startupMs = performance.now() - started
+  return { child, dir, adminPort, startupMs, stop: () => child.stop(5_000) }
+}
+
+/** A Sidecar with one ingress listener forwarding to 127.0.0.1:`upstreamPort`. */
+export function ingressSidecar(port: number, upstreamPort: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  ingress:
+    - port: {number: ${port}, protocol: HTTP, name: http}
+      defaultEndpoint: 127.0.0.1:${upstreamPort}
+`
+}
+
+/** A Sidecar with one egress listener on 127.0.0.1:`port` that sees every service in its namespace. */
+export function egressSidecar(port: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress:
+    - port: {number: ${port}, protocol: HTTP, name: http}
+      bind: 127.0.0.1
+      hosts: ["./*"]
+`
+}
+
+/** A ServiceEntry `host` on the egress port whose one STATIC endpoint is 127.0.0.1:`targetPort`. */
+export function serviceEntry(name: string, host: string, port: number, targetPort: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: ${port}, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${targetPort}}}]
+`
+}
