@@ -12,6 +12,7 @@ import {
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
+import { HostIndex } from './host-index.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
 import type { ClusterModel, ListenerModel, Model, NodeIdentity } from './model.ts'
@@ -251,6 +252,7 @@ function outboundRouteTable(
   sidecarNs: string,
 ): RouteTable {
   const env = { node, services }
+  const byHost = indexVirtualServices(virtualServices)
   const hosts: VirtualHost[] = []
   const served = new Set<string>()
   for (const service of visible) {
@@ -262,7 +264,7 @@ function outboundRouteTable(
       const aliases = hostAliases(service.fqdn, node.namespace)
       const domains = aliases.map((a) => `${a}:${port.number}`)
       if (port === barePort) domains.push(...aliases)
-      const vs = virtualServiceFor(service.fqdn, virtualServices)
+      const vs = byHost.lookup(service.fqdn)
       const routes =
         vs === undefined ? [defaultRoute(port.number, service.fqdn)] : compileHttpRoutes(vs, port.number, env)
       hosts.push({ name: `${service.fqdn}:${port.number}`, domains, port: port.number, routes })
@@ -288,24 +290,15 @@ function outboundRouteTable(
   return new RouteTable(String(listenerPort), hosts)
 }
 
-/** The VirtualService for a host: an exact host first, then the longest wildcard, first one loaded wins. */
-function virtualServiceFor(
-  fqdn: string,
+/** VirtualServices by host: an exact host first, then the longest wildcard; the first one loaded wins. */
+function indexVirtualServices(
   virtualServices: readonly VirtualServiceResource[],
-): VirtualServiceResource | undefined {
-  let best: VirtualServiceResource | undefined
-  let bestLength = -1
+): HostIndex<VirtualServiceResource> {
+  const index = new HostIndex<VirtualServiceResource>()
   for (const vs of virtualServices) {
-    for (const host of vs.spec.hosts ?? []) {
-      const pattern = toFqdn(host, vs.namespace)
-      if (pattern === fqdn) return vs
-      if (hostMatches(pattern, fqdn) && pattern.length > bestLength) {
-        best = vs
-        bestLength = pattern.length
-      }
-    }
+    for (const host of vs.spec.hosts ?? []) index.add(toFqdn(host, vs.namespace), vs)
   }
-  return best
+  return index
 }
 
 /** Istio's REGISTRY_ONLY catch-all: any host not in the registry gets a direct 502 (virtual host `block_all`). */

@@ -40,7 +40,7 @@ export const LocalReplies = {
     flag: ResponseFlag.UpstreamConnectionTermination,
     details: 'upstream_reset_before_response_started{connection_termination}',
   },
-  /** The upstream reset the connection before sending response headers. */
+  /** The upstream reset the stream (an HTTP/2 RST_STREAM) before sending response headers. */
   remoteReset: {
     status: 503,
     body: `${resetBody}remote reset`,

@@ -1,6 +1,7 @@
 // The downstream HTTP/1.1 server of one listener: every request enters the filter chain here.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { RequestContext } from './request-context.ts'
@@ -8,6 +9,8 @@ import { sendResponse } from './respond.ts'
 
 /** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
 const maxHeaderSize = 60 * 1024
+/** How long a connection rejected for a malformed request lingers (Envoy's delayed_close_timeout). */
+const delayedCloseMs = 1_000
 
 export function createHttpServer(listener: ListenerRuntime): Server {
   const server = createServer(
@@ -21,7 +24,65 @@ export function createHttpServer(listener: ListenerRuntime): Server {
     },
     (req, res) => handleRequest(listener, req, res),
   )
+  server.on('clientError', onClientError)
   return server
+}
+
+/** Connections already answered for a parse error: the parser reports the error again on every later read. */
+const rejected = new WeakSet<Duplex>()
+
+/**
+ * A request the codec cannot parse gets Envoy's codec-error reply (status, reason phrase as the body,
+ * `connection: close`). Node's default handler destroys the socket right after writing, which resets
+ * the connection when request bytes are still unread, so the client may never see the status; here the
+ * write side is closed after the reply and the rest of the request is read and dropped until the client
+ * closes or `delayedCloseMs` passes.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (rejected.has(socket)) return
+  rejected.add(socket)
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+        ? 413
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 408
+          : 400
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (inFlight != null && !inFlight.writableEnded) {
+    if (inFlight.req.complete) {
+      // The bad request was pipelined behind one still being answered: that answer goes out first.
+      inFlight.once('finish', () => rejectConnection(socket, status))
+      return
+    }
+    // The error is in the body of the request being proxied; once its response has started,
+    // the only signal left is a reset. Otherwise the reply goes out, and the close aborts the upstream.
+    if (inFlight.headersSent) {
+      socket.destroy()
+      return
+    }
+  }
+  rejectConnection(socket, status)
+}
+
+function rejectConnection(socket: Duplex, status: number): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = STATUS_CODES[status] ?? ''
+  socket.end(
+    `HTTP/1.1 ${status} ${body}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  )
+  const timer = setTimeout(() => socket.destroy(), delayedCloseMs)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
 }
 
 export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {

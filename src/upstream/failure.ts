@@ -1,5 +1,6 @@
 // Classifies an error from the upstream connection into the local reply Envoy would give for it.
 
+import { errors } from 'undici'
 import type { LocalReplyKind } from '../http/local-reply.ts'
 
 /** The reason passed to undici's abort when the route timeout fires. */
@@ -28,13 +29,17 @@ function codeOf(err: Error): string | undefined {
 /**
  * `sentToUpstream` is false when undici never got a connection to write the request on:
  * that is a connect failure (refused, unreachable, DNS, connect timeout), safe to retry.
+ * Once connected, Envoy's HTTP/1 codec client reports any close of the upstream connection, FIN or
+ * RST alike (ECONNRESET, EPIPE), as connection termination (UC); "remote reset" (UR) is a stream
+ * reset, which only HTTP/2 has. A response that is not valid HTTP/1.1 is a protocol error (502 UPE).
  */
 export function classifyUpstreamError(err: Error, sentToUpstream: boolean): LocalReplyKind {
   if (err instanceof UpstreamTimeoutError) return 'timeout'
-  const code = codeOf(err)
   if (!sentToUpstream) return 'connectFailure'
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'remoteReset'
-  if (code !== undefined && code.startsWith('HPE_')) return 'protocolError'
-  if (code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocolError'
+  // undici's HTTPParserError has no code: it looks the llhttp error up by number in a name-to-number map.
+  if (err instanceof errors.HTTPParserError) return 'protocolError'
+  const code = codeOf(err)
+  if (code?.startsWith('HPE_')) return 'protocolError'
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocolError'
   return 'connectionTermination'
 }

@@ -84,6 +84,8 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller
+    // Answered already (route timeout, client gone) while waiting for a connection: don't send it.
+    if (this.#done) controller.abort(new DownstreamClosedError())
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {

@@ -77,9 +77,9 @@ export function buildServiceRegistry(
         labels: e.labels ?? {},
         weight: e.weight ?? 1,
       }))
-      // DNS resolution without endpoints means: resolve the host itself.
+      // DNS resolution without endpoints means: resolve the host itself, as written (Istio's rule).
       if (endpoints.length === 0 && resolution.startsWith('DNS') && !fqdn.startsWith('*')) {
-        endpoints = [{ address: fqdn, ports: {}, labels: {}, weight: 1 }]
+        endpoints = [{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1 }]
       }
       const existing = services.get(fqdn)
       if (existing !== undefined) {
