@@ -20,6 +20,7 @@ import { ensureTools, gitCommit, toolVersion } from './support/tools.ts'
 import { direct } from './systems/direct.ts'
 import { haproxySystem } from './systems/haproxy.ts'
 import { nginxSystem } from './systems/nginx.ts'
+import { nodeFloor } from './systems/node-floor.ts'
 import { nodePeerSystem } from './systems/node-peer.ts'
 import { outrigger } from './systems/outrigger.ts'
 import { outriggerPair } from './systems/outrigger-pair.ts'
@@ -81,6 +82,7 @@ async function definitions(plan: Plan, ctx: SystemContext, tools: Record<string,
     else if (name === 'outrigger-pair') defs.push(outriggerPair)
     else if (name === 'nginx') defs.push(nginxSystem(tools.nginx))
     else if (name === 'haproxy') defs.push(haproxySystem(tools.haproxy))
+    else if (name === 'node-floor') defs.push(nodeFloor)
     else if (name === 'node-peer') {
       try {
         const { choice, flavour } = await pickNodePeer(ctx, plan)

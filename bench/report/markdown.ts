@@ -17,7 +17,7 @@ function label(results: BenchResults, name: string): string {
   return results.systems.find((s) => s.name === name)?.label ?? name
 }
 
-const COMPARED = ['direct', 'nginx', 'haproxy', 'node-peer'] as const
+const COMPARED = ['direct', 'nginx', 'haproxy', 'node-peer', 'node-floor'] as const
 
 function ratios(results: BenchResults): string {
   const header = ['Outrigger …', ...COMPARED.map((n) => `vs ${label(results, n)}`)]

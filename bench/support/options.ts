@@ -7,7 +7,15 @@ export const CASES = ['throughput-1k', 'throughput-64k', 'rate', 'scale'] as con
 export type CaseName = (typeof CASES)[number]
 
 /** System names accepted by --systems. */
-export const SYSTEMS = ['direct', 'outrigger', 'outrigger-pair', 'nginx', 'haproxy', 'node-peer'] as const
+export const SYSTEMS = [
+  'direct',
+  'outrigger',
+  'outrigger-pair',
+  'nginx',
+  'haproxy',
+  'node-peer',
+  'node-floor',
+] as const
 export type SystemName = (typeof SYSTEMS)[number]
 
 export interface Plan {
