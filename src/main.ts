@@ -6,7 +6,7 @@ import { run } from './cli/run.ts'
 import { validate } from './cli/validate.ts'
 
 const usage = `usage:
-  outrigger run --config <bootstrap.yaml>
+  outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
   outrigger validate <bootstrap.yaml | resource files or directories…>
   outrigger version
 `
@@ -22,12 +22,20 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'run': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+      const { values } = parseArgs({
+        args: rest,
+        options: { config: { type: 'string', short: 'c' }, concurrency: { type: 'string' } },
+      })
       if (values.config === undefined) {
         process.stderr.write(`run needs --config <bootstrap.yaml>\n${usage}`)
         return 2
       }
-      const code = await run(values.config)
+      const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency)
+      if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+        process.stderr.write(`--concurrency must be a whole number ≥ 1\n`)
+        return 2
+      }
+      const code = await run(values.config, concurrency)
       // Drained: close whatever keep-alive timers and sockets remain.
       return process.exit(code)
     }

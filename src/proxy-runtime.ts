@@ -32,10 +32,14 @@ export class ProxyRuntime implements ProxyState {
   #reloadAgain = false
   #stopping = false
 
-  constructor(bootstrap: Bootstrap) {
+  /** False while sibling worker processes are not all ready (set by the supervisor's messages). */
+  siblingsReady = true
+
+  /** `reusePort` lets several worker processes bind the same listener ports (SO_REUSEPORT). */
+  constructor(bootstrap: Bootstrap, options: { reusePort?: boolean } = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
-    this.listeners = new ListenerManager(this, () => this.#filters())
+    this.listeners = new ListenerManager(this, () => this.#filters(), options.reusePort === true)
     this.#watcher = new ConfigWatcher(() => void this.reload())
   }
 
@@ -63,7 +67,7 @@ export class ProxyRuntime implements ProxyState {
 
   /** Ready once a model is loaded and every listener is bound. */
   get ready(): boolean {
-    return this.#model !== undefined && !this.#stopping && this.listeners.allBound
+    return this.#model !== undefined && !this.#stopping && this.listeners.allBound && this.siblingsReady
   }
 
   /** Loads and applies the first model; throws a ConfigError when the config is invalid. */

@@ -2,12 +2,14 @@
 
 import { once } from 'node:events'
 import type { Server } from 'node:http'
+import { fileURLToPath } from 'node:url'
 import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { loadBootstrap } from '../bootstrap/load.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import { log } from '../telemetry/log.ts'
+import { supervise, type WorkerMessage, workerIndexEnv } from './supervisor.ts'
 
 async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
   server.listen(port, host)
@@ -18,13 +20,31 @@ async function listen(server: Server, port: number, host: string, what: string):
   }
 }
 
-export async function run(configFile: string): Promise<number> {
+/**
+ * Runs the proxy. With `concurrency` > 1 (bootstrap or `--concurrency`) this process supervises that
+ * many workers; a worker (OUTRIGGER_WORKER_INDEX set) binds its listeners with SO_REUSEPORT, and only
+ * worker 0 serves admin and readiness.
+ */
+export async function run(configFile: string, concurrency?: number): Promise<number> {
   // One request's bug must not take down every other connection: log it and keep serving.
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`))
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`))
+  const workerIndex =
+    process.env[workerIndexEnv] === undefined ? undefined : Number(process.env[workerIndexEnv])
   let proxy: ProxyRuntime
   try {
-    proxy = new ProxyRuntime(await loadBootstrap(configFile))
+    const bootstrap = await loadBootstrap(configFile)
+    const workers = concurrency ?? bootstrap.concurrency
+    if (workerIndex === undefined && workers > 1) {
+      return await supervise(fileURLToPath(new URL('../main.ts', import.meta.url)), configFile, workers)
+    }
+    proxy = new ProxyRuntime(bootstrap, { reusePort: workerIndex !== undefined })
+    if (workerIndex === 0) {
+      proxy.siblingsReady = false
+      process.on('message', (m: WorkerMessage) => {
+        if (m.type === 'siblings') proxy.siblingsReady = m.ready
+      })
+    }
     await proxy.start()
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -33,6 +53,7 @@ export async function run(configFile: string): Promise<number> {
     }
     throw err
   }
+  if (workerIndex !== undefined && workerIndex > 0) return runWorker(proxy)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
   const stop = (why: string): Promise<void> => {
@@ -59,11 +80,25 @@ export async function run(configFile: string): Promise<number> {
   log.info(
     `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`,
   )
+  process.send?.({ type: 'ready' } satisfies WorkerMessage)
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
+  return 0
+}
+
+/** A worker other than worker 0: traffic listeners only; drains on SIGTERM. */
+async function runWorker(proxy: ProxyRuntime): Promise<number> {
+  process.send?.({ type: 'ready' } satisfies WorkerMessage)
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve)
+    process.once('SIGINT', resolve)
+    // The supervisor is gone: nobody will ever signal this worker.
+    process.once('disconnect', resolve)
+  })
+  await proxy.shutdown()
   return 0
 }

@@ -24,12 +24,14 @@ function keyOf(l: ListenerModel): string {
 export class ListenerManager {
   readonly #state: ProxyState
   readonly #filters: FilterFactory
+  readonly #reusePort: boolean
   #listeners = new Map<string, BoundListener>()
   #draining = false
 
-  constructor(state: ProxyState, filters: FilterFactory) {
+  constructor(state: ProxyState, filters: FilterFactory, reusePort = false) {
     this.#state = state
     this.#filters = filters
+    this.#reusePort = reusePort
   }
 
   /** Applies the model's listener set; resolves when new listeners are bound (or failed to bind). */
@@ -74,7 +76,7 @@ export class ListenerManager {
         resolve()
       }
       l.server.once('error', onError)
-      l.server.listen({ host: address, port, backlog: 4096 }, () => {
+      l.server.listen({ host: address, port, backlog: 4096, reusePort: this.#reusePort }, () => {
         l.server.off('error', onError)
         l.server.on('error', (err) => process.stderr.write(`listener ${address}:${port}: ${err.message}\n`))
         l.bound = true
