@@ -29,6 +29,12 @@ describe('outrigger CLI', () => {
     expect(r.stdout).toMatch(/^outrigger \d+\.\d+\.\d+ \(node v24\./)
   })
 
+  it('the package bin runs the same CLI', () => {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'outrigger.js'), 'version'], { encoding: 'utf8' })
+    expect(r.status).toBe(0)
+    expect(r.stdout).toMatch(/^outrigger \d+\.\d+\.\d+/)
+  })
+
   it('validate accepts the bundled default bootstrap and its resources', () => {
     const r = cli('validate', join(repoRoot, 'config', 'default.yaml'))
     expect(r.stdout).toContain('valid:')

@@ -7,7 +7,8 @@ import { get, waitFor } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
-const mainScript = join(repoRoot, 'src', 'main.ts')
+// The compiled build (npm run bench builds it first): what production runs, without the type-stripping cost.
+const mainScript = join(repoRoot, 'dist', 'main.js')
 
 export interface OutriggerOptions {
   /** A directory name under the run's scratch directory. */

@@ -2,7 +2,6 @@
 
 import { once } from 'node:events'
 import type { Server } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { loadBootstrap } from '../bootstrap/load.ts'
@@ -36,7 +35,8 @@ export async function run(configFile: string, concurrency?: number): Promise<num
     const bootstrap = await loadBootstrap(configFile)
     const workers = concurrency ?? bootstrap.concurrency
     if (workerIndex === undefined && workers > 1) {
-      return await supervise(fileURLToPath(new URL('../main.ts', import.meta.url)), configFile, workers)
+      // Workers run the same entry script as this process (dist/main.js, or src/main.ts in development).
+      return await supervise(process.argv[1], configFile, workers)
     }
     proxy = new ProxyRuntime(bootstrap, { reusePort: workerIndex !== undefined })
     if (workerIndex === 0) {
