@@ -18,13 +18,18 @@ function send(res: ServerResponse, status: number, body: string, type = 'text/pl
 function clustersText(proxy: ProxyRuntime): string {
   const lines: string[] = []
   for (const c of proxy.clusters.clusters) {
-    lines.push(`${c.name}::default_priority::max_connections::4294967295`)
+    const limits = c.breaker.limits
+    lines.push(`${c.name}::default_priority::max_connections::${limits.maxConnections}`)
+    lines.push(`${c.name}::default_priority::max_pending_requests::${limits.maxPendingRequests}`)
+    lines.push(`${c.name}::default_priority::max_requests::${limits.maxRequests}`)
+    lines.push(`${c.name}::default_priority::max_retries::${limits.maxRetries}`)
     for (const e of c.endpoints) {
       const prefix = `${c.name}::${e.hostPort}`
       lines.push(`${prefix}::cx_connect_fail::${e.connectFailures}`)
       lines.push(`${prefix}::rq_active::${e.activeRequests}`)
       lines.push(`${prefix}::rq_total::${e.totalRequests}`)
-      lines.push(`${prefix}::health_flags::healthy`)
+      lines.push(`${prefix}::health_flags::${e.ejected ? '/failed_outlier_check' : 'healthy'}`)
+      lines.push(`${prefix}::weight::${e.weight}`)
     }
   }
   return `${lines.join('\n')}\n`
@@ -37,7 +42,8 @@ function clustersJson(proxy: ProxyRuntime): unknown {
       host_statuses: c.endpoints.map((e) => ({
         address: e.hostPort,
         stats: { cx_connect_fail: e.connectFailures, rq_active: e.activeRequests, rq_total: e.totalRequests },
-        health_status: { eds_health_status: 'HEALTHY' },
+        health_status: { eds_health_status: 'HEALTHY', ...(e.ejected ? { failed_outlier_check: true } : {}) },
+        weight: e.weight,
       })),
     })),
   }

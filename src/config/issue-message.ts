@@ -2,7 +2,7 @@
 
 import type { z } from 'zod'
 import { formatFieldPath } from './field-path.ts'
-import { isWarningIssue, UNSUPPORTED_REASON } from './istio/unsupported.ts'
+import { isWarningIssue, warningReason } from './istio/unsupported.ts'
 import type { Severity } from './messages.ts'
 import type { SpecPath } from './resource.ts'
 
@@ -34,7 +34,7 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, root: Spe
   const about = field === '' ? '' : `field '${field}': `
 
   if (isWarningIssue(issue)) {
-    return [{ severity: 'warning', path, message: `field '${field}' ${UNSUPPORTED_REASON}` }]
+    return [{ severity: 'warning', path, message: `field '${field}' ${warningReason(issue)}` }]
   }
   switch (issue.code) {
     case 'unrecognized_keys':

@@ -1,6 +1,7 @@
 // The immutable Model the data path reads: listeners, route tables and clusters compiled from config.
 
 import type { RouteTable } from '../route/route-table.ts'
+import type { TcpRouteTable } from '../tcp/tcp-route-table.ts'
 import type { ConfigMessage } from './messages.ts'
 
 /** Who this proxy serves, from the bootstrap's `node`. */
@@ -25,7 +26,20 @@ export interface ListenerModel {
   /** The declared protocol (uppercase); the HTTP/1.1 data path serves HTTP-family ports. */
   readonly protocol: string
   readonly routeTable: RouteTable
+  /** How a connection is served, decided from the declared protocols at compile time. */
+  readonly serve: ListenerServe
+  /** Routes for the connections this listener serves as opaque TCP or TLS passthrough. */
+  readonly tcpRoutes: TcpRouteTable
+  /** Sniffing gives up and serves the connection as TCP after this long; 0 waits (Istio's default). */
+  readonly protocolDetectionTimeoutMs: number
 }
+
+/**
+ * `http`: a declared HTTP-family port, straight to the HTTP/1 codec (no sniffing); `tcp`: opaque bytes,
+ * never sniffed (TCP and server-first protocols); `tls`: TLS passthrough routed by the ClientHello's
+ * SNI; `detect`: an undeclared port, where the first bytes pick HTTP/1, HTTP/2, TLS or opaque TCP.
+ */
+export type ListenerServe = 'http' | 'tcp' | 'tls' | 'detect'
 
 /** One upstream address of a cluster. */
 export interface EndpointModel {
@@ -47,6 +61,86 @@ export interface ClusterModel {
   readonly protocol: string
   readonly endpoints: readonly EndpointModel[]
   readonly connectTimeoutMs: number
+  /** The DestinationRule traffic policy for this port and subset, merged as Istio merges it. */
+  readonly policy: ClusterPolicy
+}
+
+/** Envoy's "no limit" for circuit-breaker thresholds (2^32-1), which Istio sets by default. */
+export const UNLIMITED = 4294967295
+
+/** A cluster's traffic policy: load balancing, connection pool limits, outlier detection, retry budget. */
+export interface ClusterPolicy {
+  readonly loadBalancer: LoadBalancerModel
+  readonly connectionPool: ConnectionPoolModel
+  /** Absent: no outlier detection (no endpoint is ever ejected). */
+  readonly outlierDetection: OutlierDetectionModel | undefined
+  /** Absent: concurrent retries are limited by `connectionPool.maxRetries` alone. */
+  readonly retryBudget: RetryBudgetModel | undefined
+}
+
+/** Where the consistent-hash load balancers take their key from (DestinationRule consistentHash). */
+export type HashKeyModel =
+  | { readonly kind: 'header'; readonly name: string }
+  | {
+      readonly kind: 'cookie'
+      readonly name: string
+      readonly path: string
+      /** Seconds; a cookie is generated when absent only if a ttl is set (0 makes a session cookie). */
+      readonly ttlSeconds: number | undefined
+      readonly attributes: readonly { readonly name: string; readonly value: string }[]
+    }
+  | { readonly kind: 'sourceIp' }
+  | { readonly kind: 'queryParameter'; readonly name: string }
+  /** consistentHash without a key: Envoy then picks a random endpoint. */
+  | { readonly kind: 'none' }
+
+export type LoadBalancerModel =
+  | { readonly kind: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  | { readonly kind: 'RING_HASH'; readonly hashKey: HashKeyModel; readonly minimumRingSize: number }
+  | { readonly kind: 'MAGLEV'; readonly hashKey: HashKeyModel; readonly tableSize: number }
+
+/** Connection pool settings and Envoy's circuit-breaker thresholds (UNLIMITED when not set). */
+export interface ConnectionPoolModel {
+  /** Connections per endpoint (undici Pool `connections`). */
+  readonly maxConnections: number
+  /** Requests waiting for a connection, across the cluster (http1MaxPendingRequests). */
+  readonly maxPendingRequests: number
+  /** Requests in flight across the cluster (http2MaxRequests, Envoy's max_requests). */
+  readonly maxRequests: number
+  /** Retries in flight across the cluster. */
+  readonly maxRetries: number
+  /** 0: unlimited. */
+  readonly maxRequestsPerConnection: number
+  /** Idle time before a pooled connection closes; undefined: the proxy's default. */
+  readonly idleTimeoutMs: number | undefined
+  readonly maxConnectionDurationMs: number | undefined
+  /** SO_KEEPALIVE idle time before probes; 0 keeps the OS default; undefined: undici's default. */
+  readonly tcpKeepaliveTimeMs: number | undefined
+}
+
+/** Envoy's outlier detection as Istio configures it (consecutive errors; success-rate ejection off). */
+export interface OutlierDetectionModel {
+  /** 0 disables. */
+  readonly consecutive5xxErrors: number
+  /** 0 disables. */
+  readonly consecutiveGatewayErrors: number
+  readonly splitExternalLocalOriginErrors: boolean
+  /** Used only when splitExternalLocalOriginErrors is set. */
+  readonly consecutiveLocalOriginFailures: number
+  readonly intervalMs: number
+  readonly baseEjectionTimeMs: number
+  /** Envoy's max_ejection_time: 300 s, or the base ejection time if that is longer. */
+  readonly maxEjectionTimeMs: number
+  readonly maxEjectionPercent: number
+  /** Below this share of healthy endpoints the load balancer ignores ejections (Envoy's panic mode). */
+  readonly minHealthPercent: number
+  /** When not empty, only these status codes count as errors (outlierDetectionHttpErrorCodes). */
+  readonly httpErrorCodes: readonly number[]
+}
+
+export interface RetryBudgetModel {
+  readonly percent: number
+  readonly minRetryConcurrency: number
 }
 
 export interface Model {

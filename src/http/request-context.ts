@@ -27,8 +27,12 @@ export class RequestContext implements RequestFacts {
   requestId = ''
   responseFlags: ResponseFlag[] = []
   responseCodeDetails = ''
+  /** Upstream attempts made (1 + retries); 0 when the request never reached a cluster. */
+  attemptCount = 0
   /** Milliseconds from dispatch to upstream response headers. */
   upstreamServiceTime = -1
+  /** A `set-cookie` the consistent-hash load balancer generated (httpCookie with a ttl), for the response. */
+  hashCookie: string | undefined = undefined
 
   #path: string | undefined
   #query: URLSearchParams | undefined

@@ -1,36 +1,134 @@
-// One upstream address with its undici connection pool; shared by every cluster that lists it.
+// One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
 import { Pool } from 'undici'
+import { type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
+import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { CircuitBreaker } from './circuit-breaker.ts'
+import type { LbEndpoint } from './lb/load-balancer.ts'
+import type { HostMonitor } from './outlier-detection.ts'
 
 export interface PoolSettings {
   readonly connectTimeoutMs: number
+  readonly connectionPool: ConnectionPoolModel
 }
 
-export class UpstreamEndpoint {
+/** Idle time before a pooled connection closes when the DestinationRule sets none. */
+const defaultIdleTimeoutMs = 60_000
+/** The longest timer Node can arm: an idle timeout of 0 means "never" in Istio. */
+const maxTimerMs = 2_147_483_647
+
+/** The undici Pool options for a connection pool policy. */
+export function poolOptions(settings: PoolSettings): Pool.Options {
+  const cp = settings.connectionPool
+  const idle = cp.idleTimeoutMs === undefined ? defaultIdleTimeoutMs : cp.idleTimeoutMs || maxTimerMs
+  return {
+    connectTimeout: settings.connectTimeoutMs,
+    // The route timeout governs; undici's own defaults (300 s) would cut long streams.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    keepAliveTimeout: idle,
+    // A server's Keep-Alive hint may shorten the idle time, never lengthen it past the policy's.
+    keepAliveMaxTimeout: cp.idleTimeoutMs === undefined ? 3_600_000 : idle,
+    pipelining: 1,
+    connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
+    ...(cp.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cp.maxRequestsPerConnection } : {}),
+    // undici retires a connection older than this when it would next be used (Envoy closes it on time).
+    ...(cp.maxConnectionDurationMs !== undefined ? { clientTtl: cp.maxConnectionDurationMs } : {}),
+    ...(cp.tcpKeepaliveTimeMs !== undefined
+      ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
+      : {}),
+  }
+}
+
+/** A key that is equal for two endpoints exactly when their pools would be configured alike. */
+export function poolKey(address: string, port: number, settings: PoolSettings): string {
+  const cp = settings.connectionPool
+  return [
+    address,
+    port,
+    settings.connectTimeoutMs,
+    cp.maxConnections,
+    cp.maxRequestsPerConnection,
+    cp.idleTimeoutMs,
+    cp.maxConnectionDurationMs,
+    cp.tcpKeepaliveTimeMs,
+  ].join('|')
+}
+
+export class UpstreamEndpoint implements LbEndpoint {
   readonly address: string
   readonly port: number
   /** `address:port`, as Envoy's %UPSTREAM_HOST% prints it. */
   readonly hostPort: string
+  /** poolKey(): a reload keeps this endpoint (pool, counters, outlier state) while the key stays. */
+  readonly key: string
   readonly pool: Pool
-  /** Requests dispatched and not yet finished (for least-request LB and /clusters). */
+  /** The load-balancing weight (Envoy's weights are at least 1). */
+  weight: number
+  /** Requests dispatched and not yet finished, pending ones included (least-request, /clusters). */
   activeRequests = 0
   totalRequests = 0
   connectFailures = 0
+  /** Outlier detection state; undefined when the cluster has no outlierDetection. */
+  outlier: HostMonitor | undefined
+  readonly #breaker: CircuitBreaker
+  readonly #maxConnections: number
 
-  constructor(address: string, port: number, settings: PoolSettings) {
+  constructor(
+    address: string,
+    port: number,
+    weight: number,
+    settings: PoolSettings,
+    breaker: CircuitBreaker,
+  ) {
     this.address = address
     this.port = port
+    this.weight = Math.max(1, weight)
     const host = address.includes(':') ? `[${address}]` : address
     this.hostPort = `${host}:${port}`
-    this.pool = new Pool(`http://${this.hostPort}`, {
-      connectTimeout: settings.connectTimeoutMs,
-      // The route timeout governs; undici's own defaults (300 s) would cut long streams.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: 60_000,
-      keepAliveMaxTimeout: 3_600_000,
-      pipelining: 1,
-    })
+    this.key = poolKey(address, port, settings)
+    this.pool = new Pool(`http://${this.hostPort}`, poolOptions(settings))
+    this.#breaker = breaker
+    this.#maxConnections = settings.connectionPool.maxConnections
+  }
+
+  /** Set while outlier detection has this endpoint ejected. */
+  get ejected(): boolean {
+    return this.outlier?.ejected === true
+  }
+
+  /** Whether the cluster's circuit breakers let one more request go to this endpoint (else 503 UO). */
+  admits(): boolean {
+    return this.#breaker.admits(this.activeRequests, this.#maxConnections)
+  }
+
+  /** A request to this endpoint starts: counted here and in the cluster's circuit breaker. */
+  acquire(): void {
+    const breaker = this.#breaker
+    if (this.activeRequests >= this.#maxConnections) breaker.pendingRequests++
+    this.activeRequests++
+    this.totalRequests++
+    breaker.activeRequests++
+  }
+
+  /** The exchange ended (completed, failed or reset); a request waiting in the pool takes the connection. */
+  release(): void {
+    const breaker = this.#breaker
+    if (this.activeRequests > this.#maxConnections) breaker.pendingRequests--
+    this.activeRequests--
+    breaker.activeRequests--
+  }
+
+  /** The upstream answered with `status` (outlier detection counts 5xx and gateway errors). */
+  reportStatus(status: number): void {
+    if (this.outlier !== undefined) this.outlier.putHttpStatus(status)
+  }
+
+  /** The exchange failed before a response; `kind` is how the failure is answered downstream. */
+  reportFailure(kind: LocalReplyKind): void {
+    if (kind === 'connectFailure') this.connectFailures++
+    if (this.outlier !== undefined)
+      this.outlier.putLocalOriginFailure(kind === 'timeout' ? 'timeout' : 'connectFailed')
   }
 
   /** Closes the pool once its in-flight requests finish. */

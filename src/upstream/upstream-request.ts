@@ -34,8 +34,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
   /** Dispatches the request; the response (or a local reply) reaches the downstream asynchronously. */
   start(spec: UpstreamRequestSpec): void {
     const ctx = this.#ctx
-    this.#endpoint.activeRequests++
-    this.#endpoint.totalRequests++
+    this.#endpoint.acquire()
     ctx.upstream = this.#endpoint
     ctx.res.on('close', this.#onDownstreamClose)
     if (spec.timeoutMs > 0) this.#armTimeout(spec.timeoutMs, spec.hasBody)
@@ -90,6 +89,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     const ctx = this.#ctx
+    this.#endpoint.reportStatus(statusCode)
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
     ctx.responseCodeDetails = 'via_upstream'
     const headers = buildDownstreamHeaders(ctx, controller.rawHeaders as Buffer[])
@@ -115,7 +115,9 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
     this.#finish()
     if (err instanceof DownstreamClosedError) return
     const kind = classifyUpstreamError(err, sent)
-    if (kind === 'connectFailure') this.#endpoint.connectFailures++
+    // Outlier detection (and cx_connect_fail) hear of failures before a response; a route timeout
+    // while still waiting for a connection is not the endpoint's fault (Envoy: no host yet).
+    if (!this.#ctx.res.headersSent && (sent || kind !== 'timeout')) this.#endpoint.reportFailure(kind)
     if (this.#ctx.res.headersSent) {
       // Too late for a local reply: reset the downstream as Envoy resets the stream.
       this.#ctx.setFlag(kind === 'timeout' ? 'UT' : kind === 'remoteReset' ? 'UR' : 'UC')
@@ -128,7 +130,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
   #finish(): void {
     if (this.#done) return
     this.#done = true
-    this.#endpoint.activeRequests--
+    this.#endpoint.release()
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#ctx.res.off('close', this.#onDownstreamClose)
   }

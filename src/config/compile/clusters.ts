@@ -5,9 +5,9 @@ import type { ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
 import type { DestinationRuleResource, Resource } from '../resource.ts'
 import { outboundClusterName } from './http-routes.ts'
 import type { Service, ServicePort } from './service-registry.ts'
+import { clusterPolicy, connectTimeoutMs, mergeTrafficPolicy } from './traffic-policy.ts'
 
-/** Istio's default connect timeout (meshConfig.connectTimeout). */
-export const defaultConnectTimeoutMs = 10_000
+export { defaultClusterPolicy, defaultConnectTimeoutMs } from './traffic-policy.ts'
 
 /** The DestinationRule for a host: an exact host beats the longest matching wildcard. */
 export function destinationRuleFor(
@@ -63,6 +63,7 @@ export function outboundClusters(
   for (const service of services.values()) {
     if (service.fqdn.startsWith('*')) continue
     const dr = destinationRuleFor(service.fqdn, rules)
+    const topPolicy = dr?.spec.trafficPolicy
     for (const port of service.ports) {
       if (!include(port)) continue
       const base = {
@@ -70,20 +71,25 @@ export function outboundClusters(
         host: service.fqdn,
         port: port.number,
         protocol: port.protocol,
-        connectTimeoutMs: defaultConnectTimeoutMs,
       }
+      const merged = mergeTrafficPolicy(topPolicy, undefined, port.number)
       clusters.push({
         ...base,
         name: outboundClusterName(port.number, '', service.fqdn),
         subset: '',
         endpoints: endpointsFor(service, port),
+        connectTimeoutMs: connectTimeoutMs(merged),
+        policy: clusterPolicy(merged),
       })
       for (const subset of dr?.spec.subsets ?? []) {
+        const mergedSubset = mergeTrafficPolicy(topPolicy, subset.trafficPolicy, port.number)
         clusters.push({
           ...base,
           name: outboundClusterName(port.number, subset.name, service.fqdn),
           subset: subset.name,
           endpoints: endpointsFor(service, port, subset.labels ?? {}),
+          connectTimeoutMs: connectTimeoutMs(mergedSubset),
+          policy: clusterPolicy(mergedSubset),
         })
       }
     }

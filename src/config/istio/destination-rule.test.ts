@@ -34,31 +34,128 @@ describe('DestinationRule', () => {
     })
   })
 
-  it('accepts traffic policies and warns about each field in them', () => {
+  it('reads traffic policies, warning about the fields not supported yet', () => {
     const { resources, messages } = load(`  host: reviews
   trafficPolicy:
-    loadBalancer: {simple: LEAST_REQUEST}
+    loadBalancer:
+      simple: LEAST_REQUEST
+      localityLbSetting: {enabled: true}
     connectionPool:
-      tcp: {maxConnections: 10}
+      tcp: {maxConnections: 10, connectTimeout: 250ms, tcpKeepalive: {time: 60s, probes: 3}}
+      http: {http1MaxPendingRequests: 2, maxRequestsPerConnection: 1, h2UpgradePolicy: UPGRADE}
+    tls: {mode: ISTIO_MUTUAL}
+    retryBudget: {percent: 25}
   subsets:
   - name: v1
     trafficPolicy:
-      outlierDetection: {consecutive5xxErrors: 3}
+      outlierDetection: {consecutive5xxErrors: 3, interval: 1s}
+      portLevelSettings:
+      - port: {number: 9080}
+        loadBalancer:
+          consistentHash:
+            httpCookie: {name: user, ttl: 0s}
+            maglev: {tableSize: 65537}
   workloadSelector:
     matchLabels: {app: a}
 `)
     expect(messages).toEqual([
-      "dr.yaml:8: warning: field 'spec.trafficPolicy.loadBalancer' is not supported yet and is ignored",
-      "dr.yaml:9: warning: field 'spec.trafficPolicy.connectionPool' is not supported yet and is ignored",
-      "dr.yaml:14: warning: field 'spec.subsets[0].trafficPolicy.outlierDetection' is not supported yet and is ignored",
-      "dr.yaml:15: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
+      "dr.yaml:10: warning: field 'spec.trafficPolicy.loadBalancer.localityLbSetting' is not supported yet and is ignored",
+      "dr.yaml:12: warning: field 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes' is not supported yet and is ignored",
+      "dr.yaml:13: warning: field 'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy' is not supported yet and is ignored",
+      "dr.yaml:14: warning: field 'spec.trafficPolicy.tls' is not supported yet and is ignored",
+      "dr.yaml:26: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
     ])
     expect(resources[0].spec).toEqual({
       host: 'reviews',
-      trafficPolicy: {},
-      subsets: [{ name: 'v1', labels: {}, trafficPolicy: {} }],
+      trafficPolicy: {
+        loadBalancer: { simple: 'LEAST_REQUEST' },
+        connectionPool: {
+          tcp: { maxConnections: 10, connectTimeout: '250ms', tcpKeepalive: { time: '60s' } },
+          http: { http1MaxPendingRequests: 2, maxRequestsPerConnection: 1 },
+        },
+        portLevelSettings: [],
+        retryBudget: { percent: 25 },
+      },
+      subsets: [
+        {
+          name: 'v1',
+          labels: {},
+          trafficPolicy: {
+            outlierDetection: {
+              consecutive5xxErrors: 3,
+              interval: '1s',
+              splitExternalLocalOriginErrors: false,
+              outlierDetectionHttpErrorCodes: [],
+            },
+            portLevelSettings: [
+              {
+                port: { number: 9080 },
+                loadBalancer: {
+                  consistentHash: {
+                    httpCookie: { name: 'user', ttl: '0s', attributes: [] },
+                    maglev: { tableSize: 65537 },
+                  },
+                },
+              },
+            ],
+          },
+        },
+      ],
       exportTo: [],
     })
+  })
+
+  it('warns that PASSTHROUGH needs capture, and that consecutiveErrors is deprecated', () => {
+    const { resources, messages } = load(`  host: reviews
+  trafficPolicy:
+    loadBalancer: {simple: PASSTHROUGH}
+    outlierDetection: {consecutiveErrors: 7}
+`)
+    expect(messages).toEqual([
+      "dr.yaml:8: warning: field 'spec.trafficPolicy.loadBalancer.simple' is ignored: PASSTHROUGH forwards to the original destination, which needs traffic capture",
+      "dr.yaml:9: warning: field 'spec.trafficPolicy.outlierDetection.consecutiveErrors' is deprecated and ignored: use consecutiveGatewayErrors or consecutive5xxErrors instead",
+    ])
+    expect(resources[0].spec.trafficPolicy?.loadBalancer).toEqual({})
+  })
+
+  it('validates traffic policy values as Istio does', () => {
+    const { messages } = load(`  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+      consistentHash:
+        httpHeaderName: x-user
+        useSourceIp: true
+        ringHash: {}
+        maglev: {tableSize: 1000}
+    connectionPool:
+      tcp: {maxConnections: -1, connectTimeout: 0s}
+      http: {http2MaxRequests: 1.5}
+    outlierDetection:
+      consecutiveLocalOriginFailures: 3
+      maxEjectionPercent: 120
+      baseEjectionTime: 1.5ms
+    portLevelSettings:
+    - loadBalancer: {simple: RANDOM}
+    - port: {number: 80}
+      loadBalancer:
+        consistentHash: {httpCookie: {name: ""}}
+`)
+    expect(messages).toEqual([
+      "dr.yaml:10: field 'spec.trafficPolicy.loadBalancer.consistentHash': loadBalancer may only specify one of simple or consistentHash",
+      "dr.yaml:12: field 'spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp': consistentHash may only specify one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName",
+      "dr.yaml:14: field 'spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize': tableSize must be a prime number less than 5000011 for maglev",
+      "dr.yaml:14: field 'spec.trafficPolicy.loadBalancer.consistentHash.maglev': consistentHash may only specify one of ringHash or maglev",
+      "dr.yaml:16: field 'spec.trafficPolicy.connectionPool.tcp.maxConnections': max connections must be non-negative",
+      "dr.yaml:16: field 'spec.trafficPolicy.connectionPool.tcp.connectTimeout': duration '0s' must be at least 1ms",
+      "dr.yaml:17: field 'spec.trafficPolicy.connectionPool.http.http2MaxRequests': expected an integer, got 1.5",
+      "dr.yaml:19: field 'spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures': outlier detection consecutive local origin failures is specified, but split external local origin errors is set to false",
+      "dr.yaml:20: field 'spec.trafficPolicy.outlierDetection.maxEjectionPercent': percentage 120 is not in range 0..100",
+      "dr.yaml:21: field 'spec.trafficPolicy.outlierDetection.baseEjectionTime': duration '1.5ms': only durations to ms precision are supported",
+      "dr.yaml:23: missing required field 'spec.trafficPolicy.portLevelSettings[0].port'",
+      "dr.yaml:26: field 'spec.trafficPolicy.portLevelSettings[1].loadBalancer.consistentHash.httpCookie.name': name required for HttpCookie",
+      "dr.yaml:26: field 'spec.trafficPolicy.portLevelSettings[1].loadBalancer.consistentHash.httpCookie': ttl required for HttpCookie",
+    ])
   })
 
   it('rejects unknown fields inside a traffic policy', () => {

@@ -18,11 +18,25 @@ export function unsupported() {
     .optional()
 }
 
-/** Adds the "not supported yet" warning for the value being refined, or for `path` below it. */
-export function warnUnsupported(ctx: RefinementCtx<unknown>, path: (string | number)[] = []): void {
-  ctx.addIssue({ code: 'custom', message: UNSUPPORTED_REASON, params: WARNING_PARAMS, path })
+/**
+ * Adds a warning for the value being refined, or for `path` below it: by default "not supported yet and
+ * is ignored"; `reason` words another reason the field is ignored. The warned field is dropped.
+ */
+export function warnUnsupported(
+  ctx: RefinementCtx<unknown>,
+  path: (string | number)[] = [],
+  reason = UNSUPPORTED_REASON,
+): void {
+  const params = reason === UNSUPPORTED_REASON ? WARNING_PARAMS : { ...WARNING_PARAMS, reason }
+  ctx.addIssue({ code: 'custom', message: reason, params, path })
 }
 
 export function isWarningIssue(issue: z.core.$ZodIssue): boolean {
   return issue.code === 'custom' && issue.params?.warning === true
+}
+
+/** The words after `field '<path>'` in a warning issue's message. */
+export function warningReason(issue: z.core.$ZodIssue): string {
+  const reason = issue.code === 'custom' ? issue.params?.reason : undefined
+  return typeof reason === 'string' ? reason : UNSUPPORTED_REASON
 }

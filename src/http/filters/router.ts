@@ -1,34 +1,30 @@
-// The terminal filter: picks the route, then answers directly, redirects, or forwards to a cluster.
+// The terminal filter: for the selected route, answers directly, redirects, or forwards to a cluster.
 
 import { redirectLocation } from '../../route/redirect.ts'
 import { type ForwardAction, pickDestination, rewritePath } from '../../route/route.ts'
+import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
 import { UpstreamRequest } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply, sendResponse } from '../respond.ts'
+import { selectRoute } from './route-select.ts'
 import { buildUpstreamHeaders } from '../upstream-headers.ts'
 
 export class RouterFilter implements HttpFilter {
   readonly name = 'router'
 
+  /** As Envoy's router: the cookie a consistent-hash policy generated goes on the upstream's response. */
+  onResponseHeaders(ctx: RequestContext, _status: number, headers: string[]): void {
+    if (ctx.hashCookie !== undefined && ctx.responseCodeDetails === 'via_upstream') {
+      headers.push('set-cookie', ctx.hashCookie)
+    }
+  }
+
   onRequestHeaders(ctx: RequestContext): FilterStatus {
-    const vh = ctx.listener.model.routeTable.lookup(ctx.authority)
-    if (vh === undefined) {
-      sendLocalReply(ctx, 'noRoute')
-      return 'stop'
-    }
-    ctx.virtualHost = vh
-    for (const route of vh.routes) {
-      if (route.matches(ctx)) {
-        ctx.route = route
-        break
-      }
-    }
+    // The route-select filter normally chose the route already; a chain without it selects here.
+    if (ctx.route === undefined && !selectRoute(ctx)) return 'stop'
     const route = ctx.route
-    if (route === undefined) {
-      sendLocalReply(ctx, 'noRoute')
-      return 'stop'
-    }
+    if (route === undefined) return 'stop'
     const action = route.action
     if (action.kind === 'direct') {
       ctx.responseCodeDetails = 'direct_response'
@@ -52,15 +48,23 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     sendLocalReply(ctx, 'clusterNotFound')
     return
   }
-  const endpoint = cluster.pick()
+  const endpoint = cluster.pick(ctx)
   if (endpoint === undefined) {
     sendLocalReply(ctx, 'noHealthyUpstream')
+    return
+  }
+  if (!cluster.admits(endpoint)) {
+    sendLocalReply(ctx, 'overflow')
     return
   }
   const url = ctx.url
   const path = rewritePath(action, url)
   const authority = action.authorityRewrite ?? ctx.authority
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
+  if (isUpgradeRequest(ctx.req)) {
+    new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
+    return
+  }
   new UpstreamRequest(ctx, endpoint).start({
     method: ctx.method,
     path,

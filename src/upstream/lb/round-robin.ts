@@ -1,7 +1,6 @@
-// Round-robin load balancing, Istio's default (Envoy starts each worker at a random offset).
+// Round-robin load balancing (Envoy starts each worker at a random offset).
 
-import type { UpstreamEndpoint } from '../upstream-endpoint.ts'
-import type { LoadBalancer } from './load-balancer.ts'
+import type { LbEndpoint, LoadBalancer } from './load-balancer.ts'
 
 export class RoundRobin implements LoadBalancer {
   #next: number
@@ -10,7 +9,7 @@ export class RoundRobin implements LoadBalancer {
     this.#next = start
   }
 
-  pick(endpoints: readonly UpstreamEndpoint[]): UpstreamEndpoint {
+  pick<E extends LbEndpoint>(endpoints: readonly E[]): E {
     const i = this.#next++ % endpoints.length
     if (this.#next >= 0x3fffffff) this.#next = 0
     return endpoints[i]

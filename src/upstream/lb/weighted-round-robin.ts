@@ -1,27 +1,28 @@
 // Smooth weighted round robin (nginx's algorithm): endpoints with weight w get w shares, evenly interleaved.
 
-import type { UpstreamEndpoint } from '../upstream-endpoint.ts'
-import type { LoadBalancer } from './load-balancer.ts'
+import type { LbEndpoint, LoadBalancer } from './load-balancer.ts'
 
 export class WeightedRoundRobin implements LoadBalancer {
-  readonly #weights: readonly number[]
-  readonly #current: number[]
-  readonly #total: number
+  #list: readonly LbEndpoint[] = []
+  #current: number[] = []
+  #total = 0
 
-  /** `weights[i]` belongs to the i-th endpoint of every list passed to `pick`. */
-  constructor(weights: readonly number[]) {
-    this.#weights = weights
-    this.#current = weights.map(() => 0)
-    this.#total = weights.reduce((sum, w) => sum + w, 0)
+  /** A new list (ejections change it) starts a new cycle over the endpoints it holds. */
+  update(endpoints: readonly LbEndpoint[]): void {
+    this.#list = endpoints
+    this.#current = endpoints.map(() => 0)
+    this.#total = endpoints.reduce((sum, e) => sum + e.weight, 0)
   }
 
-  pick(endpoints: readonly UpstreamEndpoint[]): UpstreamEndpoint {
+  pick<E extends LbEndpoint>(endpoints: readonly E[]): E {
+    if (endpoints !== this.#list) this.update(endpoints)
+    const current = this.#current
     let best = 0
     for (let i = 0; i < endpoints.length; i++) {
-      this.#current[i] += this.#weights[i]
-      if (this.#current[i] > this.#current[best]) best = i
+      current[i] += endpoints[i].weight
+      if (current[i] > current[best]) best = i
     }
-    this.#current[best] -= this.#total
+    current[best] -= this.#total
     return endpoints[best]
   }
 }

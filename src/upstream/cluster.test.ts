@@ -1,0 +1,115 @@
+// Unit tests for a cluster at run time: ejected endpoints left out, panic mode, limits, and reloads.
+
+import { afterEach, describe, expect, it } from 'vitest'
+import { defaultClusterPolicy } from '../config/compile/traffic-policy.ts'
+import type { ClusterModel, ClusterPolicy, OutlierDetectionModel } from '../config/model.ts'
+import { Cluster } from './cluster.ts'
+import { request } from './lb/test-support.ts'
+
+const od: OutlierDetectionModel = {
+  consecutive5xxErrors: 1,
+  consecutiveGatewayErrors: 0,
+  splitExternalLocalOriginErrors: false,
+  consecutiveLocalOriginFailures: 5,
+  intervalMs: 60_000,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionTimeMs: 300_000,
+  maxEjectionPercent: 100,
+  minHealthPercent: 0,
+  httpErrorCodes: [],
+}
+
+function model(policy: Partial<ClusterPolicy> = {}, ports = [1, 2, 3]): ClusterModel {
+  return {
+    name: 'outbound|80||svc.default.svc.cluster.local',
+    direction: 'outbound',
+    host: 'svc.default.svc.cluster.local',
+    port: 80,
+    subset: '',
+    protocol: 'HTTP',
+    endpoints: ports.map((port) => ({ address: '127.0.0.1', port, labels: {}, weight: 1 })),
+    connectTimeoutMs: 1000,
+    policy: { ...defaultClusterPolicy, ...policy },
+  }
+}
+
+const clusters: Cluster[] = []
+function cluster(m: ClusterModel): Cluster {
+  const c = new Cluster(m)
+  clusters.push(c)
+  return c
+}
+afterEach(async () => {
+  await Promise.all(clusters.splice(0).map((c) => c.close()))
+})
+
+const req = request()
+const picks = (c: Cluster, n: number) => new Set(Array.from({ length: n }, () => c.pick(req)?.port ?? 'none'))
+
+describe('Cluster', () => {
+  it('leaves ejected endpoints out, and answers none when all are ejected', () => {
+    const c = cluster(model({ outlierDetection: od }))
+    c.endpoints[0].reportStatus(503)
+    expect(c.endpoints[0].ejected).toBe(true)
+    expect(picks(c, 12)).toEqual(new Set([2, 3]))
+    c.endpoints[1].reportStatus(503)
+    c.endpoints[2].reportFailure('connectFailure')
+    expect(c.pick(req)).toBeUndefined()
+  })
+
+  it('below minHealthPercent healthy, balances over every endpoint (panic mode)', () => {
+    const c = cluster(model({ outlierDetection: { ...od, minHealthPercent: 50 } }))
+    c.endpoints[0].reportStatus(503)
+    expect(picks(c, 12)).toEqual(new Set([2, 3])) // 66% healthy
+    c.endpoints[1].reportStatus(503)
+    expect(picks(c, 12)).toEqual(new Set([1, 2, 3])) // 33% healthy: panic
+  })
+
+  it('rebuilds its hash ring without ejected endpoints', () => {
+    const c = cluster(
+      model({
+        loadBalancer: {
+          kind: 'RING_HASH',
+          hashKey: { kind: 'header', name: 'x-user' },
+          minimumRingSize: 1024,
+        },
+        outlierDetection: od,
+      }),
+    )
+    const users = Array.from({ length: 60 }, (_, i) => request({ 'x-user': `user-${i}` }))
+    const before = users.map((u) => c.pick(u))
+    const victim = before[0]
+    victim?.reportStatus(503)
+    const after = users.map((u) => c.pick(u))
+    expect(after).not.toContain(victim)
+    // Users on the other endpoints mostly stay where they were.
+    const stayed = before.filter((e, i) => e !== victim && after[i] === e).length
+    const others = before.filter((e) => e !== victim).length
+    expect(stayed / others).toBeGreaterThan(0.7)
+  })
+
+  it('keeps endpoints (pool, counters, outlier state) across a reload unless their pool settings change', () => {
+    const c = cluster(model({ outlierDetection: od }))
+    const [a, b] = c.endpoints
+    a.reportStatus(503)
+    c.apply(model({ outlierDetection: od }, [1, 2, 4]))
+    expect(c.endpoints[0]).toBe(a)
+    expect(c.endpoints[1]).toBe(b)
+    expect(c.endpoints[0].ejected).toBe(true)
+    const limits = { ...defaultClusterPolicy.connectionPool, maxConnections: 5 }
+    c.apply(model({ outlierDetection: od, connectionPool: limits }, [1, 2, 4]))
+    expect(c.endpoints[0]).not.toBe(a)
+    expect(c.breaker.limits.maxConnections).toBe(5)
+    // Without outlierDetection nothing is ejected.
+    c.apply(model({}, [1, 2, 4]))
+    expect(picks(c, 12)).toEqual(new Set([1, 2, 4]))
+  })
+
+  it('exposes the retry circuit breaker', () => {
+    const limits = { ...defaultClusterPolicy.connectionPool, maxRetries: 2 }
+    const c = cluster(model({ connectionPool: limits }))
+    expect([c.tryStartRetry(), c.tryStartRetry(), c.tryStartRetry()]).toEqual([true, true, false])
+    c.endRetry()
+    expect(c.tryStartRetry()).toBe(true)
+  })
+})
