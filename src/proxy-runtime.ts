@@ -8,6 +8,9 @@ import { ConfigError, type ConfigMessage, formatMessage } from './config/message
 import type { Model } from './config/model.ts'
 import { ConfigWatcher } from './config/watch.ts'
 import type { HttpFilter } from './http/filter.ts'
+import { FaultFilter } from './http/filters/fault.ts'
+import { RequestSummaryFilter } from './http/filters/request-summary.ts'
+import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { RouterFilter } from './http/filters/router.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
@@ -45,7 +48,7 @@ export class ProxyRuntime implements ProxyState {
 
   /** The filter chain of a listener, in order; the router is always last. */
   #filters(): readonly HttpFilter[] {
-    return [new RouterFilter()]
+    return [new RequestSummaryFilter(), new RouteSelectFilter(), new FaultFilter(), new RouterFilter()]
   }
 
   get model(): Model {

@@ -30,7 +30,9 @@ describe('outrigger CLI', () => {
   })
 
   it('the package bin runs the same CLI', () => {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'outrigger.js'), 'version'], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'outrigger.js'), 'version'], {
+      encoding: 'utf8',
+    })
     expect(r.status).toBe(0)
     expect(r.stdout).toMatch(/^outrigger \d+\.\d+\.\d+/)
   })

@@ -61,6 +61,8 @@ export function modelDump(model: Model): unknown {
       address: l.address,
       port: l.port,
       protocol: l.protocol,
+      serve: l.serve,
+      tcpRoutes: l.tcpRoutes,
       routeTable: {
         name: l.routeTable.name,
         virtualHosts: l.routeTable.virtualHosts.map((vh) => ({

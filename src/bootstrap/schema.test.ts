@@ -22,6 +22,7 @@ describe('bootstrapSchema', () => {
       capture: 'none',
       resources: [],
       terminationDrainDuration: '5s',
+      protocolDetectionTimeout: '0s',
       concurrency: 1,
     })
   })

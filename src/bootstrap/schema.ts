@@ -87,6 +87,11 @@ export const bootstrapSchema = z.strictObject({
   telemetry: telemetrySchema.optional(),
   /** How long SIGTERM waits for in-flight requests (Istio's proxy default is 5s). */
   terminationDrainDuration: durationSchema.default('5s'),
+  /**
+   * How long protocol sniffing on undeclared ports waits for the client's first bytes before serving the
+   * connection as opaque TCP (Istio's meshConfig.protocolDetectionTimeout); 0s waits (Istio's default).
+   */
+  protocolDetectionTimeout: durationSchema.default('0s'),
   /** Worker processes. */
   concurrency: z
     .number()

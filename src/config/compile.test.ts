@@ -107,8 +107,8 @@ describe('compileModel', () => {
     expect(c('outbound|9090|v1|reviews.default.svc.cluster.local')?.endpoints.map((e) => e.port)).toEqual([
       9090,
     ])
-    // TCP ports are not HTTP clusters (the protocols issue adds them).
-    expect(c('outbound|5432||db.default.svc.cluster.local')).toBeUndefined()
+    // TCP ports get clusters too (opaque TCP proxying).
+    expect(c('outbound|5432||db.default.svc.cluster.local')?.protocol).toBe('TCP')
     // exportTo "." keeps a service inside its namespace.
     expect(c('outbound|9080||hidden.other.svc.cluster.local')).toBeUndefined()
   })

@@ -5,6 +5,7 @@ import { HeaderEdits } from '../route/header-edits.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
 import {
+  defaultClusterPolicy,
   defaultConnectTimeoutMs,
   inboundClusterName,
   outboundClusters,
@@ -12,6 +13,8 @@ import {
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
+import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
+import { parseDurationMs } from './duration.ts'
 import { HostIndex } from './host-index.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
@@ -43,10 +46,11 @@ export function compileModel(input: CompileInput): Model {
       (r.spec.gateways === undefined || r.spec.gateways.length === 0 || r.spec.gateways.includes('mesh')),
   )
   const clusters = new Map<string, ClusterModel>()
-  for (const c of outboundClusters(services, rules, (p) => isHttpProtocol(p.protocol)))
-    clusters.set(c.name, c)
+  // Istio proxies every TCP-based port (UDP passes by without a proxy).
+  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP')) clusters.set(c.name, c)
 
   const listeners: ListenerModel[] = []
+  const protocolDetectionTimeoutMs = parseDurationMs(input.bootstrap.protocolDetectionTimeout)
   const taken = new Map<string, string>()
   const reserve = (address: string, port: number, what: string, where: ConfigMessage): boolean => {
     const clash = taken.get(String(port))
@@ -105,6 +109,7 @@ export function compileModel(input: CompileInput): Model {
         protocol: (ingress.port.protocol ?? '').toUpperCase(),
         endpoints: [{ address: target.address, port: target.port, labels: {}, weight: 1 }],
         connectTimeoutMs: defaultConnectTimeoutMs,
+        policy: defaultClusterPolicy,
       }
       clusters.set(cluster.name, cluster)
       listeners.push({
@@ -114,6 +119,8 @@ export function compileModel(input: CompileInput): Model {
         port,
         protocol: cluster.protocol,
         routeTable: inboundRouteTable(port, cluster.name),
+        ...inboundTransport(cluster.protocol, port, cluster.name),
+        protocolDetectionTimeoutMs,
       })
     })
     ;(sidecar.spec.egress ?? []).forEach((egress, i) => {
@@ -145,6 +152,18 @@ export function compileModel(input: CompileInput): Model {
         port,
         protocol: (egress.port.protocol ?? '').toUpperCase(),
         routeTable: registryOnly ? withBlockAll(table) : table,
+        ...outboundTransport((egress.port.protocol ?? '').toUpperCase(), port, visible, {
+          node,
+          services,
+          virtualServices,
+          warn: (message) =>
+            warnings.push({
+              ...here(['egress', i, 'port']),
+              severity: 'warning',
+              message: `egress[${i}] ${message}`,
+            }),
+        }),
+        protocolDetectionTimeoutMs,
       })
     })
   }

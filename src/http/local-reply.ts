@@ -69,6 +69,13 @@ export const LocalReplies = {
     details: 'upstream_reset_before_response_started{overflow}',
     headers: ['x-envoy-overloaded', 'true'],
   },
+  /** The fault filter aborted the request; the status is the route's `fault.abort.httpStatus`. */
+  faultAbort: {
+    status: 503,
+    body: 'fault filter abort',
+    flag: ResponseFlag.FaultInjected,
+    details: 'fault_filter_abort',
+  },
 } as const satisfies Record<string, LocalReply>
 
 export type LocalReplyKind = keyof typeof LocalReplies

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import { acceptsUpgrade } from '../tcp/upgrade-tunnel.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
@@ -21,6 +22,8 @@ export function createHttpServer(listener: ListenerRuntime): Server {
       requestTimeout: 0,
       headersTimeout: 60_000,
       noDelay: true,
+      // WebSocket and other upgrades reach the 'upgrade' event; h2c is served as HTTP/1.1, as Envoy does.
+      shouldUpgradeCallback: acceptsUpgrade,
     },
     (req, res) => handleRequest(listener, req, res),
   )

@@ -1,10 +1,13 @@
 // Keeps the bound listeners in step with the model: opens new ports, keeps existing ones, drains removed ones.
 
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ListenerModel } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
 import { createHttpServer } from '../http/server.ts'
+import { ConnectionDispatcher } from './connection-dispatcher.ts'
+import { onUpgradeRequest } from './http-upgrade.ts'
 import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
 
 interface BoundListener {
@@ -59,6 +62,12 @@ export class ListenerManager {
   #open(model: ListenerModel): BoundListener {
     const runtime = new ListenerRuntime(model, this.#filters(model), this.#state)
     const server = createHttpServer(runtime)
+    // Every port listens with its HTTP server; the dispatcher decides per connection whether the HTTP
+    // codec, the TCP proxy or protocol detection gets it, so a reload may change a port's protocol.
+    new ConnectionDispatcher(runtime, server)
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      onUpgradeRequest(runtime, req, socket, head),
+    )
     const sockets = new Set<Socket>()
     server.on('connection', (socket: Socket) => {
       sockets.add(socket)

@@ -1,9 +1,12 @@
 // A compiled route: one match block of an HTTPRoute, and what to do with a request it matches.
 
 import type { RE2JS } from 're2js'
+import type { FaultPolicy } from './fault-policy.ts'
+import type { MirrorPolicy } from './mirror-policy.ts'
 import type { HeaderEdits } from './header-edits.ts'
 import type { RequestFacts } from './request-facts.ts'
 import type { RequestMatch } from './request-match.ts'
+import type { RetryPolicy } from './retry-policy.ts'
 
 export interface WeightedDestination {
   readonly clusterName: string
@@ -60,6 +63,12 @@ export interface RouteSpec {
   readonly responseHeaders: HeaderEdits
   /** Route timeout in ms; 0 disables it (Istio's default). */
   readonly timeoutMs: number
+  /** Fault injection for requests on this route (the fault filter reads it). */
+  readonly fault?: FaultPolicy
+  /** Retries for forwarded requests; undefined when retrying is off (`retries: {attempts: 0}`). */
+  readonly retryPolicy?: RetryPolicy
+  /** Clusters that get a copy of each (bodiless) request, responses discarded. */
+  readonly mirrors?: readonly MirrorPolicy[]
 }
 
 export class Route implements RouteSpec {
@@ -69,6 +78,9 @@ export class Route implements RouteSpec {
   readonly requestHeaders: HeaderEdits
   readonly responseHeaders: HeaderEdits
   readonly timeoutMs: number
+  readonly fault: FaultPolicy | undefined
+  readonly retryPolicy: RetryPolicy | undefined
+  readonly mirrors: readonly MirrorPolicy[]
 
   constructor(spec: RouteSpec) {
     this.name = spec.name
@@ -77,6 +89,9 @@ export class Route implements RouteSpec {
     this.requestHeaders = spec.requestHeaders
     this.responseHeaders = spec.responseHeaders
     this.timeoutMs = spec.timeoutMs
+    this.fault = spec.fault
+    this.retryPolicy = spec.retryPolicy
+    this.mirrors = spec.mirrors ?? []
   }
 
   matches(req: RequestFacts): boolean {

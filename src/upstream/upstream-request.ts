@@ -1,11 +1,18 @@
-// Sends one request to an upstream endpoint with undici's dispatch and streams the response downstream.
+// Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
-import type { Dispatcher } from 'undici'
-import { buildDownstreamHeaders } from '../http/downstream-headers.ts'
-import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
+import {
+  backoffMs,
+  GRPC_CONDITIONS,
+  MAX_REPLAY_BODY_BYTES,
+  type RetryPolicy,
+  retriableFailure,
+  retriableResponse,
+} from '../route/retry-policy.ts'
+import type { Cluster } from './cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
+import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
 import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
@@ -14,124 +21,238 @@ export interface UpstreamRequestSpec {
   readonly headers: string[]
   readonly hasBody: boolean
   readonly timeoutMs: number
+  /** The route's retry policy; undefined when retrying is off. */
+  readonly retry?: RetryPolicy
 }
 
-/** The undici handler for one proxied request; one object per request, no closures on the data path. */
-export class UpstreamRequest implements Dispatcher.DispatchHandler {
+/** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
+const HOST_SELECTION_ATTEMPTS = 5
+
+/**
+ * One proxied request: the route timeout, the replayable body, and the tries (one UpstreamAttempt each).
+ * A try is retried only while no response byte has gone downstream.
+ */
+export class UpstreamRequest implements AttemptOwner {
   readonly #ctx: RequestContext
-  readonly #endpoint: UpstreamEndpoint
-  readonly #dispatchedAt: number
-  #controller: Dispatcher.DispatchController | undefined
-  #timer: NodeJS.Timeout | undefined
+  readonly #cluster: Cluster | undefined
+  readonly #tried: UpstreamEndpoint[] = []
+  #spec: UpstreamRequestSpec | undefined
+  #attempt: UpstreamAttempt | undefined
+  #retriesLeft = 0
+  #retries = 0
+  /** The request body kept for replay, once it has been read whole. */
+  #body: Buffer | undefined
+  #bodyChunks: Buffer[] = []
+  #routeTimer: NodeJS.Timeout | undefined
+  #backoffTimer: NodeJS.Timeout | undefined
   #done = false
 
-  constructor(ctx: RequestContext, endpoint: UpstreamEndpoint) {
+  /** `cluster` is needed for retries (picking another endpoint, the retry circuit breaker). */
+  constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, cluster?: Cluster) {
     this.#ctx = ctx
-    this.#endpoint = endpoint
-    this.#dispatchedAt = performance.now()
+    this.#cluster = cluster
+    this.#tried.push(endpoint)
   }
 
   /** Dispatches the request; the response (or a local reply) reaches the downstream asynchronously. */
   start(spec: UpstreamRequestSpec): void {
     const ctx = this.#ctx
-    this.#endpoint.acquire()
-    ctx.upstream = this.#endpoint
+    this.#spec = spec
+    this.#retriesLeft = this.#cluster === undefined ? 0 : (spec.retry?.numRetries ?? 0)
     ctx.res.on('close', this.#onDownstreamClose)
-    if (spec.timeoutMs > 0) this.#armTimeout(spec.timeoutMs, spec.hasBody)
-    try {
-      this.#endpoint.pool.dispatch(
-        {
-          method: spec.method,
-          path: spec.path,
-          headers: spec.headers,
-          body: spec.hasBody ? ctx.req : null,
-        },
-        this,
-      )
-    } catch (err) {
-      this.onResponseError(undefined, err as Error)
+    if (spec.hasBody && this.#retriesLeft > 0) {
+      if (this.#replayable()) {
+        // Read the (small) body whole first, so a retry can send it again.
+        ctx.req.on('data', this.#onBodyData)
+        ctx.req.once('end', this.#onBodyEnd)
+        return
+      }
+      this.#retriesLeft = 0
     }
+    this.#armRouteTimeout()
+    this.#dispatch(this.#tried[0])
   }
 
-  /** Envoy starts the route timeout once the downstream request is complete. */
-  #armTimeout(timeoutMs: number, hasBody: boolean): void {
-    const arm = (): void => {
-      if (!this.#done) this.#timer = setTimeout(this.#onTimeout, timeoutMs)
-    }
-    if (!hasBody || this.#ctx.req.complete) arm()
-    else this.#ctx.req.once('end', arm)
+  /** A body is kept for replay when its declared length is within MAX_REPLAY_BODY_BYTES; chunked ones stream. */
+  #replayable(): boolean {
+    const length = this.#ctx.rawHeader('content-length')
+    return length !== undefined && Number(length) <= MAX_REPLAY_BODY_BYTES
   }
 
-  readonly #onTimeout = (): void => {
-    this.#timer = undefined
-    const err = new UpstreamTimeoutError()
-    if (this.#controller !== undefined) this.#controller.abort(err)
-    else this.onResponseError(undefined, err)
+  readonly #onBodyData = (chunk: Buffer): void => {
+    this.#bodyChunks.push(chunk)
+  }
+
+  readonly #onBodyEnd = (): void => {
+    this.#ctx.req.off('data', this.#onBodyData)
+    this.#body = Buffer.concat(this.#bodyChunks)
+    this.#bodyChunks = []
+    if (this.#done) return
+    this.#armRouteTimeout()
+    this.#dispatch(this.#tried[0])
+  }
+
+  /** Envoy starts the route timeout once the downstream request is complete; it spans every try. */
+  #armRouteTimeout(): void {
+    const spec = this.#spec as UpstreamRequestSpec
+    if (spec.timeoutMs <= 0) return
+    const req = this.#ctx.req
+    if (!spec.hasBody || req.complete) this.#startRouteTimer()
+    else req.once('end', this.#startRouteTimer)
+  }
+
+  readonly #startRouteTimer = (): void => {
+    if (!this.#done)
+      this.#routeTimer = setTimeout(this.#onRouteTimeout, (this.#spec as UpstreamRequestSpec).timeoutMs)
+  }
+
+  readonly #onRouteTimeout = (): void => {
+    this.#routeTimer = undefined
+    if (this.#attempt !== undefined) {
+      this.#attempt.abort(new UpstreamTimeoutError())
+      return
+    }
+    // Between tries (backoff): answer now.
+    this.#fail('timeout')
+  }
+
+  #dispatch(endpoint: UpstreamEndpoint): void {
+    const ctx = this.#ctx
+    const spec = this.#spec as UpstreamRequestSpec
+    ctx.attemptCount++
+    const attempt = new UpstreamAttempt(this, ctx, endpoint)
+    this.#attempt = attempt
+    const headers =
+      spec.retry === undefined
+        ? spec.headers
+        : [...spec.headers, 'x-envoy-attempt-count', String(ctx.attemptCount)]
+    attempt.start({
+      method: spec.method,
+      path: spec.path,
+      headers,
+      body: !spec.hasBody ? null : (this.#body ?? ctx.req),
+      perTryTimeoutMs: spec.retry?.perTryTimeoutMs ?? 0,
+    })
+  }
+
+  acceptResponse(_attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[]): boolean {
+    const policy = this.#spec?.retry
+    if (policy === undefined || this.#ctx.res.headersSent) return true
+    // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
+    const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(rawHeaders) : -1
+    if (status < 400 && grpcStatus <= 0) return true
+    if (!retriableResponse(policy, status, grpcStatus)) return true
+    if (this.#retriesLeft === 0) {
+      this.#ctx.setFlag('URX')
+      return true
+    }
+    return !this.#scheduleRetry()
+  }
+
+  attemptEnded(_attempt: UpstreamAttempt): void {
+    this.#finish()
+    this.#ctx.res.end()
+  }
+
+  attemptFailed(attempt: UpstreamAttempt, err: Error, sent: boolean): void {
+    this.#attempt = undefined
+    const ctx = this.#ctx
+    const kind = classifyUpstreamError(err, sent)
+    if (ctx.res.headersSent || attempt.accepted) {
+      // Too late for a local reply: reset the downstream as Envoy resets the stream.
+      this.#finish()
+      ctx.setFlag(kind === 'timeout' ? 'UT' : kind === 'remoteReset' ? 'UR' : 'UC')
+      ctx.res.destroy()
+      return
+    }
+    const policy = this.#spec?.retry
+    const retriable =
+      policy !== undefined &&
+      (err instanceof PerTryTimeoutError || !(err instanceof UpstreamTimeoutError)) &&
+      retriableFailure(policy, kind)
+    if (retriable && this.#retriesLeft > 0 && this.#scheduleRetry()) return
+    this.#fail(kind)
+    // After the failure's own flag, as Envoy orders them (`UF,URX`).
+    if (retriable && this.#retriesLeft === 0) ctx.setFlag('URX')
+  }
+
+  /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */
+  #scheduleRetry(): boolean {
+    const cluster = this.#cluster as Cluster
+    if (!cluster.tryStartRetry()) return false
+    this.#retriesLeft--
+    this.#retries++
+    this.#attempt = undefined
+    const policy = this.#spec?.retry as RetryPolicy
+    this.#backoffTimer = setTimeout(this.#onBackoffEnd, backoffMs(policy, this.#retries))
+    return true
+  }
+
+  readonly #onBackoffEnd = (): void => {
+    this.#backoffTimer = undefined
+    const cluster = this.#cluster as Cluster
+    cluster.endRetry()
+    const endpoint = this.#pickRetryHost(cluster)
+    if (endpoint === undefined) {
+      this.#fail('noHealthyUpstream')
+      return
+    }
+    if (!cluster.admits(endpoint)) {
+      this.#fail('overflow')
+      return
+    }
+    this.#tried.push(endpoint)
+    this.#dispatch(endpoint)
+  }
+
+  /** Envoy's previous_hosts predicate: prefer an endpoint not tried yet, within a few picks. */
+  #pickRetryHost(cluster: Cluster): UpstreamEndpoint | undefined {
+    let endpoint = cluster.pick(this.#ctx)
+    if (this.#spec?.retry?.skipPreviousHosts !== true) return endpoint
+    for (
+      let i = 1;
+      i < HOST_SELECTION_ATTEMPTS && endpoint !== undefined && this.#tried.includes(endpoint);
+      i++
+    ) {
+      endpoint = cluster.pick(this.#ctx)
+    }
+    return endpoint
+  }
+
+  #fail(kind: Parameters<typeof sendLocalReply>[1]): void {
+    this.#finish()
+    sendLocalReply(this.#ctx, kind)
   }
 
   readonly #onDownstreamClose = (): void => {
     if (this.#done) return
     // The client went away before the response ended: stop the upstream exchange too.
     this.#ctx.setFlag('DC')
-    if (this.#controller !== undefined) this.#controller.abort(new DownstreamClosedError())
-    else this.#finish()
-  }
-
-  readonly #onDownstreamDrain = (): void => {
-    this.#controller?.resume()
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller
-    // Answered already (route timeout, client gone) while waiting for a connection: don't send it.
-    if (this.#done) controller.abort(new DownstreamClosedError())
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
-    const ctx = this.#ctx
-    this.#endpoint.reportStatus(statusCode)
-    ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
-    ctx.responseCodeDetails = 'via_upstream'
-    const headers = buildDownstreamHeaders(ctx, controller.rawHeaders as Buffer[])
-    if (ctx.listener.draining) headers.push('connection', 'close')
-    runResponseHeaders(ctx, statusCode, headers)
-    ctx.res.writeHead(statusCode, headers)
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#ctx.res.write(chunk)) {
-      controller.pause()
-      this.#ctx.res.once('drain', this.#onDownstreamDrain)
-    }
-  }
-
-  onResponseEnd(): void {
+    const attempt = this.#attempt
     this.#finish()
-    this.#ctx.res.end()
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
-    const sent = this.#controller !== undefined
-    this.#finish()
-    if (err instanceof DownstreamClosedError) return
-    const kind = classifyUpstreamError(err, sent)
-    // Outlier detection (and cx_connect_fail) hear of failures before a response; a route timeout
-    // while still waiting for a connection is not the endpoint's fault (Envoy: no host yet).
-    if (!this.#ctx.res.headersSent && (sent || kind !== 'timeout')) this.#endpoint.reportFailure(kind)
-    if (this.#ctx.res.headersSent) {
-      // Too late for a local reply: reset the downstream as Envoy resets the stream.
-      this.#ctx.setFlag(kind === 'timeout' ? 'UT' : kind === 'remoteReset' ? 'UR' : 'UC')
-      this.#ctx.res.destroy()
-      return
-    }
-    sendLocalReply(this.#ctx, kind)
+    attempt?.abort(new DownstreamClosedError())
   }
 
   #finish(): void {
     if (this.#done) return
     this.#done = true
-    this.#endpoint.release()
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    if (this.#routeTimer !== undefined) clearTimeout(this.#routeTimer)
+    if (this.#backoffTimer !== undefined) {
+      clearTimeout(this.#backoffTimer)
+      this.#cluster?.endRetry()
+    }
     this.#ctx.res.off('close', this.#onDownstreamClose)
+    this.#ctx.req.off('end', this.#startRouteTimer)
   }
+}
+
+/** The grpc-status response header (a trailers-only gRPC answer), or -1. */
+function grpcStatusOf(rawHeaders: Buffer[]): number {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]
+    if (name.length === 11 && name.toString('latin1').toLowerCase() === 'grpc-status') {
+      return Number(rawHeaders[i + 1].toString('latin1'))
+    }
+  }
+  return -1
 }

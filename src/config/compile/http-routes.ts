@@ -1,8 +1,16 @@
 // Compiles a VirtualService's `http[]` into the routes of one virtual host (one per match block, as Istio).
 
 import { RE2JS } from 're2js'
+import type { FaultPolicy } from '../../route/fault-policy.ts'
 import { HeaderEdits } from '../../route/header-edits.ts'
+import type { MirrorPolicy } from '../../route/mirror-policy.ts'
 import { type HeaderCondition, type QueryCondition, RequestMatch } from '../../route/request-match.ts'
+import {
+  DEFAULT_BACKOFF_MS,
+  defaultRetryPolicy,
+  parseRetryOn,
+  type RetryPolicy,
+} from '../../route/retry-policy.ts'
 import {
   type PathRewrite,
   type RegexRewrite,
@@ -13,6 +21,8 @@ import {
 import { compileStringMatch, type StringMatchSpec } from '../../route/string-match.ts'
 import { parseDurationMs } from '../duration.ts'
 import { toFqdn } from '../hosts.ts'
+import { GRPC_STATUS_NAMES, type HttpFaultSpec } from '../istio/http-fault.ts'
+import type { HttpRetrySpec } from '../istio/http-retry.ts'
 import type { NodeIdentity } from '../model.ts'
 import type { VirtualServiceResource } from '../resource.ts'
 import type { Service } from './service-registry.ts'
@@ -75,6 +85,9 @@ function compileRoute(
     requestHeaders: edits(http.headers?.request),
     responseHeaders: edits(http.headers?.response),
     timeoutMs: http.timeout === undefined ? 0 : parseDurationMs(http.timeout),
+    fault: compileFault(http.fault),
+    retryPolicy: compileRetries(http.retries),
+    mirrors: compileMirrors(vs, http, servicePort, env),
   })
 }
 
@@ -193,4 +206,65 @@ function regexRewrite(http: HttpRouteSpec): RegexRewrite | undefined {
   if (rx === undefined) return undefined
   // Envoy's substitution uses `\1` for groups; re2js uses `$1`.
   return { pattern: RE2JS.compile(rx.match), replacement: rx.rewrite.replace(/\\(\d)/g, '$$$1') }
+}
+
+/** Istio's translateFault: `percentage` wins over the deprecated `percent`; neither means 0%, as in Envoy. */
+function compileFault(spec: HttpFaultSpec | undefined): FaultPolicy | undefined {
+  if (spec === undefined) return undefined
+  const delay = spec.delay
+  const abort = spec.abort
+  const grpc = abort?.grpcStatus
+  return {
+    delayMs: delay?.fixedDelay === undefined ? 0 : parseDurationMs(delay.fixedDelay),
+    delayPercent: delay?.percentage?.value ?? delay?.percent ?? 0,
+    abort:
+      abort === undefined || (abort.httpStatus === undefined && grpc === undefined)
+        ? undefined
+        : {
+            httpStatus: abort.httpStatus,
+            grpcStatus:
+              grpc === undefined ? undefined : (GRPC_STATUS_NAMES as readonly string[]).indexOf(grpc),
+            percent: abort.percentage?.value ?? 0,
+          },
+  }
+}
+
+/** Istio's retry.ConvertPolicy: no `retries` means Istio's default policy; `attempts: 0` turns retrying off. */
+function compileRetries(spec: HttpRetrySpec | undefined): RetryPolicy | undefined {
+  if (spec === undefined) return defaultRetryPolicy
+  if (spec.attempts <= 0) return undefined
+  const retryOn =
+    spec.retryOn === undefined || spec.retryOn.trim() === ''
+      ? { on: defaultRetryPolicy.on, statusCodes: new Set(defaultRetryPolicy.statusCodes) }
+      : parseRetryOn(spec.retryOn)
+  return {
+    numRetries: spec.attempts,
+    perTryTimeoutMs: spec.perTryTimeout === undefined ? 0 : parseDurationMs(spec.perTryTimeout),
+    ...retryOn,
+    skipPreviousHosts: spec.retryIgnorePreviousHosts !== false,
+    backoffBaseMs: spec.backoff === undefined ? DEFAULT_BACKOFF_MS : parseDurationMs(spec.backoff),
+  }
+}
+
+/** Istio's mirror (with mirrorPercentage, else the deprecated mirrorPercent, else 100%) or mirrors[]. */
+function compileMirrors(
+  vs: VirtualServiceResource,
+  http: HttpRouteSpec,
+  servicePort: number,
+  env: RouteCompileEnv,
+): MirrorPolicy[] {
+  const out: MirrorPolicy[] = []
+  if (http.mirror !== undefined) {
+    out.push({
+      clusterName: destinationCluster(vs, http.mirror, servicePort, env),
+      percent: http.mirrorPercentage?.value ?? http.mirrorPercent ?? 100,
+    })
+  }
+  for (const m of http.mirrors ?? []) {
+    out.push({
+      clusterName: destinationCluster(vs, m.destination, servicePort, env),
+      percent: m.percentage?.value ?? 100,
+    })
+  }
+  return out.filter((m) => m.percent > 0)
 }

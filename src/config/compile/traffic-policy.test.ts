@@ -53,7 +53,7 @@ function clusters(
 const defaultPool = defaultClusterPolicy.connectionPool
 
 describe('cluster traffic policy', () => {
-  it('without a DestinationRule policy: least request (Istio's default), no limits, 10 s connect timeout, no outlier detection', () => {
+  it('without a DestinationRule policy: least request as in Istio, no limits, 10 s connect timeout, no outlier detection', () => {
     const c = clusters('  host: reviews\n')(9080)
     expect(c.connectTimeoutMs).toBe(10_000)
     expect(c.policy).toEqual({

@@ -90,31 +90,110 @@ describe('VirtualService', () => {
     const { resources, messages } = load(`  http:
   - route:
     - destination: {host: reviews}
-    retries: {attempts: 3}
-    fault:
-      abort: {httpStatus: 500, percentage: {value: 10}}
     mirror: {host: shadow}
     mirrors: [{destination: {host: shadow}}]
     mirrorPercentage: {value: 5}
     corsPolicy: {allowOrigins: [{exact: x}]}
-  tcp:
-  - route: [{destination: {host: db}}]
-  tls:
-  - match: [{sniHosts: [a.example.com]}]
 `)
     expect(messages).toEqual([
-      "vs.yaml:10: warning: field 'spec.http[0].retries' is not supported yet and is ignored",
-      "vs.yaml:11: warning: field 'spec.http[0].fault' is not supported yet and is ignored",
-      "vs.yaml:13: warning: field 'spec.http[0].mirror' is not supported yet and is ignored",
-      "vs.yaml:14: warning: field 'spec.http[0].mirrors' is not supported yet and is ignored",
-      "vs.yaml:15: warning: field 'spec.http[0].mirrorPercentage' is not supported yet and is ignored",
-      "vs.yaml:16: warning: field 'spec.http[0].corsPolicy' is not supported yet and is ignored",
-      "vs.yaml:17: warning: field 'spec.tcp' is not supported yet and is ignored",
-      "vs.yaml:19: warning: field 'spec.tls' is not supported yet and is ignored",
+      "vs.yaml:10: warning: field 'spec.http[0].mirror' is not supported yet and is ignored",
+      "vs.yaml:11: warning: field 'spec.http[0].mirrors' is not supported yet and is ignored",
+      "vs.yaml:12: warning: field 'spec.http[0].mirrorPercentage' is not supported yet and is ignored",
+      "vs.yaml:13: warning: field 'spec.http[0].corsPolicy' is not supported yet and is ignored",
     ])
     expect(resources).toHaveLength(1)
     expect(Object.keys(resources[0].spec.http[0]).sort()).toEqual(['match', 'route'])
-    expect(resources[0].spec).not.toHaveProperty('tcp')
+  })
+
+  it('reads fault injection and checks it as Istio does', () => {
+    const ok = load(`  http:
+  - fault:
+      delay: {fixedDelay: 7s, percentage: {value: 100}}
+      abort: {httpStatus: 500, percentage: {value: 10}}
+${ROUTE}`)
+    expect(ok.messages).toEqual([])
+    expect(ok.resources[0].spec.http[0].fault).toEqual({
+      delay: { fixedDelay: '7s', percentage: { value: 100 } },
+      abort: { httpStatus: 500, percentage: { value: 10 } },
+    })
+    const bad = load(`  http:
+  - fault: {}
+${ROUTE}  - fault:
+      delay: {percentage: {value: 101}}
+      abort: {httpStatus: 99, grpcStatus: NOPE}
+${ROUTE}`)
+    expect(bad.messages).toEqual([
+      "vs.yaml:8: field 'spec.http[0].fault': HTTP fault injection must have an abort and/or a delay",
+      "vs.yaml:12: field 'spec.http[1].fault.delay.percentage.value': percentage out of range: must be between 0.0 and 100.0",
+      "vs.yaml:12: field 'spec.http[1].fault.delay.fixedDelay': delay must specify fixedDelay",
+      "vs.yaml:13: field 'spec.http[1].fault.abort.httpStatus': invalid abort http status 99",
+      "vs.yaml:13: field 'spec.http[1].fault.abort.grpcStatus': invalid abort grpc status 'NOPE'",
+      "vs.yaml:13: field 'spec.http[1].fault.abort.grpcStatus': abort may only specify one of httpStatus or grpcStatus",
+    ])
+  })
+
+  it('reads retries and checks them as Istio does', () => {
+    const ok = load(`  http:
+  - retries: {attempts: 3, perTryTimeout: 2s, retryOn: "5xx, 409,unavailable"}
+${ROUTE}`)
+    expect(ok.messages).toEqual([])
+    expect(ok.resources[0].spec.http[0].retries).toMatchObject({ attempts: 3, perTryTimeout: '2s' })
+    const bad = load(`  http:
+  - retries: {attempts: -1, perTryTimeout: 0s, retryOn: "5xx,bogus", retryRemoteLocalities: true}
+${ROUTE}`)
+    expect(bad.messages).toEqual([
+      "vs.yaml:8: field 'spec.http[0].retries.attempts': attempts cannot be negative",
+      "vs.yaml:8: field 'spec.http[0].retries.perTryTimeout': duration '0s' must be at least 1ms",
+      "vs.yaml:8: field 'spec.http[0].retries.retryOn': bogus is not a valid retryOn policy",
+      "vs.yaml:8: warning: field 'spec.http[0].retries.retryRemoteLocalities' has no effect: endpoints have no locality yet",
+    ])
+  })
+
+  it('reads tcp[] and tls[] routes with their L4 matches and weights', () => {
+    const { resources, messages } = load(`  tcp:
+  - match: [{port: 5432, destinationSubnets: [10.0.0.0/8, 192.168.1.1], sourceLabels: {app: web}}]
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}
+    - {destination: {host: reviews, subset: v2, port: {number: 5433}}, weight: 20}
+  - route: [{destination: {host: reviews}}]
+  tls:
+  - match: [{port: 443, sniHosts: [reviews]}]
+    route: [{destination: {host: reviews}}]
+`)
+    expect(messages).toEqual([])
+    const { tcp, tls } = resources[0].spec
+    expect(tcp[0].match[0]).toEqual({
+      port: 5432,
+      destinationSubnets: ['10.0.0.0/8', '192.168.1.1'],
+      sourceLabels: { app: 'web' },
+      gateways: [],
+    })
+    expect(tcp[0].route.map((r) => r.weight)).toEqual([80, 20])
+    expect(tcp[1].match).toEqual([])
+    expect(tls[0].match[0].sniHosts).toEqual(['reviews'])
+  })
+
+  it("checks tcp[] and tls[] routes as Istio's validation does", () => {
+    const { messages } = load(`  tcp:
+  - match: [{destinationSubnets: [10.0.0.0/33], sourceSubnet: 1.2.3.4}]
+  - route:
+    - {destination: {host: a}, weight: 0}
+    - {destination: {host: b}, weight: 0}
+  tls:
+  - route: [{destination: {host: reviews}}]
+  - match: [{sniHosts: []}, {sniHosts: [other.example.com, "*.reviews"]}]
+`)
+    expect(messages).toEqual([
+      "vs.yaml:8: field 'spec.tcp[0].match[0].destinationSubnets[0]': '10.0.0.0/33' is not a valid IP address or CIDR block",
+      "vs.yaml:8: warning: field 'spec.tcp[0].match[0].sourceSubnet' is not supported yet and is ignored",
+      "vs.yaml:8: field 'spec.tcp[0].route': TCP route is required",
+      "vs.yaml:9: field 'spec.tcp[1].route': total destination weight = 0",
+      "vs.yaml:13: field 'spec.tls[0].match': TLS route must have at least one match condition",
+      "vs.yaml:14: field 'spec.tls[1].match[0].sniHosts': TLS match must have at least one SNI host",
+      "vs.yaml:14: field 'spec.tls[1].route': TLS route is required",
+      'vs.yaml:14: field \'spec.tls[1].match[1].sniHosts[0]\': SNI host "other.example.com" is not a compatible subset of any of the virtual service hosts: [reviews]',
+      'vs.yaml:14: field \'spec.tls[1].match[1].sniHosts[1]\': SNI host "*.reviews" is not a compatible subset of any of the virtual service hosts: [reviews]',
+    ])
   })
 
   it('warns about routing on JWT claims', () => {

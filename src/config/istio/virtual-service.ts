@@ -3,9 +3,17 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { addError } from './add-error.ts'
-import { portNumberSchema, stringMapSchema, timeoutDurationSchema, weightSchema } from './fields.ts'
+import {
+  ipOrCidrSchema,
+  portNumberSchema,
+  stringMapSchema,
+  timeoutDurationSchema,
+  weightSchema,
+} from './fields.ts'
 import { headerOperationProblem, requestHeaderSetProblem } from './header-name.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
+import { httpFaultSchema, percentSchema } from './http-fault.ts'
+import { httpRetrySchema } from './http-retry.ts'
 import { re2Problem } from './re2.ts'
 import {
   headerMatchMapSchema,
@@ -202,12 +210,13 @@ const httpRouteSchema = z
     delegate: unsupported(),
     rewrite: rewriteSchema.optional(),
     timeout: timeoutDurationSchema.optional(),
-    retries: unsupported(),
-    fault: unsupported(),
-    mirror: unsupported(),
-    mirrors: unsupported(),
-    mirrorPercent: unsupported(),
-    mirrorPercentage: unsupported(),
+    retries: httpRetrySchema.optional(),
+    fault: httpFaultSchema.optional(),
+    mirror: destinationSchema.optional(),
+    mirrors: z.array(z.strictObject({ destination: destinationSchema, percentage: percentSchema.optional() })).default([]),
+    /** Deprecated integer percent, used when `mirrorPercentage` is absent. */
+    mirrorPercent: z.number().int().min(0).max(100).optional(),
+    mirrorPercentage: percentSchema.optional(),
     corsPolicy: unsupported(),
     headers: headersSchema.optional(),
   })
@@ -229,22 +238,118 @@ const httpRouteSchema = z
     } else if (!hasRoute) {
       addError(ctx, 'HTTP route must have one of route, redirect or directResponse')
     }
+    if (http.mirror !== undefined && http.mirrors.length > 0) {
+      addError(ctx, 'HTTP route cannot contain both mirror and mirrors', ['mirrors'])
+    }
     if (http.route.length > 1 && http.route.every((destination) => (destination.weight ?? 0) === 0)) {
       addError(ctx, 'total destination weight = 0', ['route'])
     }
   })
+
+/** A weighted destination of a tcp[] or tls[] route (istio/api RouteDestination). */
+const l4RouteDestinationSchema = z.strictObject({
+  destination: destinationSchema,
+  weight: weightSchema.optional(),
+})
+
+/** Istio's validateRouteDestinations: several destinations must not all weigh 0. */
+function l4RouteProblems(
+  route: readonly { weight?: number }[],
+  ctx: z.RefinementCtx<unknown>,
+  required: string,
+): void {
+  if (route.length === 0) addError(ctx, required, ['route'])
+  if (route.length > 1 && route.every((destination) => (destination.weight ?? 0) === 0)) {
+    addError(ctx, 'total destination weight = 0', ['route'])
+  }
+}
+
+/** Match fields tcp[] and tls[] routes share (istio/api L4MatchAttributes, TLSMatchAttributes). */
+const l4MatchFields = {
+  destinationSubnets: z.array(ipOrCidrSchema).default([]),
+  port: portNumberSchema.optional(),
+  sourceLabels: stringMapSchema.default({}),
+  gateways: z.array(z.string()).default([]),
+  sourceNamespace: z
+    .string()
+    .superRefine((namespace, ctx) => {
+      if (!isDnsLabel(namespace)) addError(ctx, `sourceNamespace match '${namespace}' is invalid`)
+    })
+    .optional(),
+}
+
+/** Opaque TCP routing: the first route whose match applies wins (istio/api TCPRoute). */
+const tcpRouteSchema = z
+  .strictObject({
+    match: z.array(z.strictObject({ ...l4MatchFields, sourceSubnet: unsupported() })).default([]),
+    route: z.array(l4RouteDestinationSchema).default([]),
+  })
+  .superRefine((tcp, ctx) => l4RouteProblems(tcp.route, ctx, 'TCP route is required'))
+
+/** An SNI host: a domain with an optional leading wildcard label, or (against the SNI spec) an IP. */
+const sniHostSchema = z.string().superRefine((host, ctx) => {
+  if (isIP(host) !== 0) return
+  const problem = wildcardDomainProblem(host)
+  if (problem !== undefined) addError(ctx, problem)
+})
+
+/** TLS passthrough routing by the ClientHello's SNI (istio/api TLSRoute). */
+const tlsRouteSchema = z
+  .strictObject({
+    match: z
+      .array(z.strictObject({ sniHosts: z.array(sniHostSchema).default([]), ...l4MatchFields }))
+      .default([]),
+    route: z.array(l4RouteDestinationSchema).default([]),
+  })
+  .superRefine((tls, ctx) => {
+    if (tls.match.length === 0) addError(ctx, 'TLS route must have at least one match condition', ['match'])
+    tls.match.forEach((match, index) => {
+      if (match.sniHosts.length === 0) {
+        addError(ctx, 'TLS match must have at least one SNI host', ['match', index, 'sniHosts'])
+      }
+    })
+    l4RouteProblems(tls.route, ctx, 'TLS route is required')
+  })
+
+/** Istio's validateSniHost: every SNI host must fall within one of the VirtualService's hosts. */
+function sniHostIsCovered(sni: string, hosts: readonly string[]): boolean {
+  const name = sni.toLowerCase()
+  for (const h of hosts) {
+    const host = h.toLowerCase()
+    if (name.startsWith('*')) {
+      if (host.startsWith('*') && name.length >= host.length && name.slice(1).endsWith(host.slice(1)))
+        return true
+    } else if (host.startsWith('*') ? name.endsWith(host.slice(1)) : name === host) {
+      return true
+    }
+  }
+  return false
+}
 
 export const virtualServiceSpecSchema = z
   .strictObject({
     hosts: z.array(virtualServiceHostSchema),
     gateways: z.array(z.string()).default([]),
     http: z.array(httpRouteSchema).default([]),
-    tls: unsupported(),
-    tcp: unsupported(),
+    tls: z.array(tlsRouteSchema).default([]),
+    tcp: z.array(tcpRouteSchema).default([]),
     exportTo: z.array(z.string()).default([]),
   })
   .superRefine((service, ctx) => {
     if (service.hosts.length === 0) addError(ctx, 'virtual service must have at least one host', ['hosts'])
+    service.tls.forEach((tls, i) => {
+      tls.match.forEach((match, j) => {
+        match.sniHosts.forEach((sni, k) => {
+          if (isIP(sni) === 0 && !sniHostIsCovered(sni, service.hosts)) {
+            addError(
+              ctx,
+              `SNI host "${sni}" is not a compatible subset of any of the virtual service hosts: [${service.hosts.join(', ')}]`,
+              ['tls', i, 'match', j, 'sniHosts', k],
+            )
+          }
+        })
+      })
+    })
     const appliesToMesh = service.gateways.length === 0 || service.gateways.includes('mesh')
     service.hosts.forEach((host, index) => {
       if (host === '*' && appliesToMesh) {
@@ -261,3 +366,5 @@ export type VirtualServiceSpec = z.infer<typeof virtualServiceSpecSchema>
 export type HttpRoute = VirtualServiceSpec['http'][number]
 export type HttpMatchRequest = HttpRoute['match'][number]
 export type HttpRouteDestination = HttpRoute['route'][number]
+export type TcpRoute = VirtualServiceSpec['tcp'][number]
+export type TlsRoute = VirtualServiceSpec['tls'][number]

@@ -7,8 +7,8 @@ import { UpstreamRequest } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply, sendResponse } from '../respond.ts'
-import { selectRoute } from './route-select.ts'
 import { buildUpstreamHeaders } from '../upstream-headers.ts'
+import { selectRoute } from './route-select.ts'
 
 export class RouterFilter implements HttpFilter {
   readonly name = 'router'
@@ -65,12 +65,13 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
     return
   }
-  new UpstreamRequest(ctx, endpoint).start({
+  new UpstreamRequest(ctx, endpoint, cluster).start({
     method: ctx.method,
     path,
     headers,
     hasBody: hasRequestBody(ctx),
     timeoutMs: ctx.route?.timeoutMs ?? 0,
+    retry: ctx.route?.retryPolicy,
   })
 }
 

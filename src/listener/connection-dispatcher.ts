@@ -1,0 +1,80 @@
+// Hands each accepted connection to what serves it: the HTTP/1 codec, the TCP proxy, or protocol detection first.
+
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
+import { TcpContext } from '../tcp/tcp-context.ts'
+import { TcpProxy } from '../tcp/tcp-proxy.ts'
+import { ConnectionSniffer } from './detect-connection.ts'
+import type { Detection } from './detect-protocol.ts'
+import { serveHttp2Connection } from './http2-connection.ts'
+import type { ListenerRuntime } from './listener-runtime.ts'
+
+type ConnectionListener = (this: Server, socket: Socket) => void
+
+/**
+ * Takes over the listening HTTP server's `connection` event. A declared HTTP port still goes straight
+ * to node:http's own connection handler (no sniffing, no extra buffering); the serve mode is read per
+ * connection, so a reload that changes a port's protocol keeps the socket bound.
+ */
+export class ConnectionDispatcher {
+  readonly #listener: ListenerRuntime
+  readonly #server: Server
+  readonly #http: ConnectionListener
+
+  constructor(listener: ListenerRuntime, server: Server) {
+    const own = server.listeners('connection')
+    if (own.length !== 1) throw new Error('expected node:http to register exactly one connection listener')
+    this.#listener = listener
+    this.#server = server
+    this.#http = own[0] as ConnectionListener
+    server.removeListener('connection', this.#http)
+    server.on('connection', this.#dispatch)
+  }
+
+  readonly #dispatch = (socket: Socket): void => {
+    const model = this.#listener.model
+    switch (model.serve) {
+      case 'http':
+        this.#http.call(this.#server, socket)
+        return
+      case 'tcp': {
+        const ctx = new TcpContext(this.#listener, socket)
+        new TcpProxy(ctx).start(model.tcpRoutes.matchTcp(ctx))
+        return
+      }
+      case 'tls':
+      case 'detect':
+        new ConnectionSniffer(socket, model.serve, model.protocolDetectionTimeoutMs, this.#onSniffed).start()
+        return
+    }
+  }
+
+  readonly #onSniffed = (socket: Socket, detection: Detection, leftover: Buffer | undefined): void => {
+    const listener = this.#listener
+    if (leftover === undefined && detection.protocol === 'http1') {
+      this.#http.call(this.#server, socket)
+      socket.resume()
+      return
+    }
+    if (leftover === undefined && detection.protocol === 'http2') {
+      serveHttp2Connection(socket, listener)
+      return
+    }
+    const ctx = new TcpContext(listener, socket)
+    const routes = listener.model.tcpRoutes
+    const hello = detection.clientHello
+    if (hello !== undefined) {
+      ctx.protocol = 'tls'
+      ctx.sni = hello.sni
+      ctx.alpn = hello.alpn
+    }
+    // A declared TLS port routes by SNI only; on a sniffed port, TLS that no tls[] route takes is TCP.
+    const route =
+      listener.model.serve === 'tls'
+        ? routes.matchTls(ctx)
+        : hello !== undefined
+          ? (routes.matchTls(ctx) ?? routes.matchTcp(ctx))
+          : routes.matchTcp(ctx)
+    new TcpProxy(ctx, leftover).start(route)
+  }
+}

@@ -1,0 +1,111 @@
+// Sniffs a new connection's first bytes (bounded by the detection timeout), then puts them back for whoever serves it.
+
+import type { Socket } from 'node:net'
+import { looksLikeTls, parseClientHello } from './detect-client-hello.ts'
+import { type Detection, detectProtocol } from './detect-protocol.ts'
+
+/** `detect`: HTTP/1, HTTP/2, TLS or TCP; `tls`: only reads a ClientHello (a declared TLS port). */
+export type SniffMode = 'detect' | 'tls'
+
+/**
+ * Called once with what the bytes showed. The socket is paused with the sniffed bytes back in its
+ * read buffer, except when the client had already closed its side: then they are `leftover`, and
+ * the socket has nothing more to read.
+ */
+export type SniffDone = (socket: Socket, detection: Detection, leftover: Buffer | undefined) => void
+
+function detectTls(data: Buffer, final: boolean): Detection | undefined {
+  const tls = looksLikeTls(data)
+  if (tls === false) return { protocol: 'tcp' }
+  const hello = tls === true ? parseClientHello(data) : 'incomplete'
+  if (hello === 'invalid') return { protocol: 'tcp' }
+  if (hello !== 'incomplete') return { protocol: 'tls', clientHello: hello }
+  return final ? { protocol: 'tcp' } : undefined
+}
+
+/** One object per sniffed connection; a connection that closes or fails while sniffed is destroyed. */
+export class ConnectionSniffer {
+  readonly #socket: Socket
+  readonly #mode: SniffMode
+  readonly #timeoutMs: number
+  readonly #onDone: SniffDone
+  readonly #chunks: Buffer[] = []
+  #timer: NodeJS.Timeout | undefined
+  #done = false
+
+  constructor(socket: Socket, mode: SniffMode, timeoutMs: number, onDone: SniffDone) {
+    this.#socket = socket
+    this.#mode = mode
+    this.#timeoutMs = timeoutMs
+    this.#onDone = onDone
+  }
+
+  start(): void {
+    const socket = this.#socket
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    if (this.#timeoutMs > 0) this.#timer = setTimeout(this.#onTimeout, this.#timeoutMs)
+  }
+
+  #detect(final: boolean): Detection | undefined {
+    const chunks = this.#chunks
+    const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+    if (chunks.length > 1) {
+      chunks.length = 0
+      chunks.push(data)
+    }
+    return this.#mode === 'tls' ? detectTls(data, final) : detectProtocol(data, final)
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#chunks.push(chunk)
+    const detection = this.#detect(false)
+    if (detection !== undefined) this.#finish(detection, false)
+  }
+
+  /** The client closed its side before the bytes told: whatever they are is served as TCP. */
+  readonly #onEnd = (): void => {
+    this.#finish(this.#detect(true) ?? { protocol: 'tcp' }, true)
+  }
+
+  /** Istio's protocolDetectionTimeout: a client that stays silent (a server-first protocol) is TCP. */
+  readonly #onTimeout = (): void => {
+    this.#timer = undefined
+    this.#finish(this.#detect(true) ?? { protocol: 'tcp' }, false)
+  }
+
+  readonly #onError = (): void => {
+    this.#stop()
+    this.#socket.destroy()
+  }
+
+  readonly #onClose = (): void => {
+    this.#stop()
+  }
+
+  #stop(): void {
+    this.#done = true
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    const socket = this.#socket
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('error', this.#onError)
+    socket.off('close', this.#onClose)
+  }
+
+  #finish(detection: Detection, ended: boolean): void {
+    if (this.#done) return
+    this.#stop()
+    const socket = this.#socket
+    socket.pause()
+    const data = this.#chunks.length === 0 ? undefined : Buffer.concat(this.#chunks)
+    let leftover: Buffer | undefined
+    if (data !== undefined) {
+      if (ended) leftover = data
+      else socket.unshift(data)
+    }
+    this.#onDone(socket, detection, leftover)
+  }
+}

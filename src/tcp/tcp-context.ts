@@ -1,0 +1,76 @@
+// Per-connection state of one proxied TCP connection: references, what detection and routing chose, byte counts, flags.
+
+import type { Socket } from 'node:net'
+import type { Model } from '../config/model.ts'
+import type { DetectedProtocol } from '../listener/detect-protocol.ts'
+import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import type { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { LbRequest } from '../upstream/lb/hash-policy.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { ConnectionFacts, TcpRoute } from './tcp-route-table.ts'
+
+const noHeaders: readonly string[] = []
+
+/** Byte counts and the end reason of a tunnel; TcpContext has them, and so does an upgraded HTTP request. */
+export interface TunnelStats {
+  /** Envoy's %BYTES_RECEIVED%: bytes read from the downstream (and sent upstream). */
+  bytesReceived: number
+  /** Envoy's %BYTES_SENT%: bytes from the upstream written to the downstream. */
+  bytesSent: number
+  /** Why the tunnel ended early (`idle_timeout`, `max_duration_timeout`, …); empty for a normal close. */
+  terminationDetails: string
+}
+
+/**
+ * The telemetry of a TCP connection reads this object (istio_tcp_* metrics, the access log): it holds
+ * references and counters only. It is also what a load balancer's hash policy reads (source IP).
+ */
+export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
+  readonly listener: ListenerRuntime
+  /** The model the connection was routed with, even if a reload swaps it meanwhile. */
+  readonly model: Model
+  readonly downstream: Socket
+  readonly startTime = performance.now()
+  /** What the first bytes showed (`tcp` on a port declared TCP, which is never sniffed). */
+  protocol: DetectedProtocol = 'tcp'
+  sni: string | undefined = undefined
+  alpn: readonly string[] = []
+  /** The address the client connected to: the listener's, or the original destination under capture. */
+  destinationAddress: string | undefined
+  route: TcpRoute | undefined = undefined
+  clusterName = ''
+  upstream: UpstreamEndpoint | undefined = undefined
+  /** Milliseconds from routing to the upstream connection being established; -1 if it never was. */
+  connectMs = -1
+  bytesReceived = 0
+  bytesSent = 0
+  terminationDetails = ''
+  responseFlags: ResponseFlag[] = []
+  /** performance.now() when both sides had closed; undefined while the connection lives. */
+  endTime: number | undefined = undefined
+  hashCookie: string | undefined = undefined
+
+  constructor(listener: ListenerRuntime, downstream: Socket) {
+    this.listener = listener
+    this.model = listener.proxyModel
+    this.downstream = downstream
+    this.destinationAddress = downstream.localAddress
+  }
+
+  setFlag(flag: ResponseFlag): void {
+    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag)
+  }
+
+  /** The LbRequest view: a TCP connection has no headers or query; hash policies see its source address. */
+  get req(): LbRequest['req'] {
+    return { rawHeaders: noHeaders, socket: this.downstream }
+  }
+
+  rawHeader(): string | undefined {
+    return undefined
+  }
+
+  queryParam(): string | undefined {
+    return undefined
+  }
+}

@@ -1,0 +1,147 @@
+// Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
+
+import { connect, type Socket } from 'node:net'
+import { log } from '../telemetry/log.ts'
+import { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { Cluster } from '../upstream/cluster.ts'
+import type { TcpContext } from './tcp-context.ts'
+import type { TcpRoute } from './tcp-route-table.ts'
+import { Tunnel } from './tunnel.ts'
+
+/** Envoy's tcp_proxy idle_timeout when the DestinationRule sets none (Istio keeps the default: 1 h). */
+export const defaultTcpIdleTimeoutMs = 3_600_000
+
+/** The idle timeout and maximum duration of a tunnel to `cluster` (connectionPool.tcp; 0 disables). */
+export function tunnelLimits(cluster: Cluster): { idleTimeoutMs: number; maxDurationMs: number } {
+  const pool = cluster.model.policy.connectionPool
+  return {
+    idleTimeoutMs: pool.idleTimeoutMs ?? defaultTcpIdleTimeoutMs,
+    maxDurationMs: pool.maxConnectionDurationMs ?? 0,
+  }
+}
+
+/**
+ * One object per proxied connection. Failures before the upstream connection exists close the
+ * downstream, as Envoy's tcp_proxy does, with its response flag on the context: NR (no route),
+ * NC (no such cluster), UH (no endpoint), UF (refused, unreachable or connect timeout).
+ */
+export class TcpProxy {
+  readonly #ctx: TcpContext
+  readonly #initial: Buffer | undefined
+  #cluster: Cluster | undefined
+  #upstream: Socket | undefined
+  #connectTimer: NodeJS.Timeout | undefined
+  #routedAt = 0
+
+  /** `initial`: bytes read while sniffing that could not be put back on the downstream socket. */
+  constructor(ctx: TcpContext, initial?: Buffer) {
+    this.#ctx = ctx
+    this.#initial = initial
+  }
+
+  /** Routes the connection by `route` (undefined when none matched) and connects upstream. */
+  start(route: TcpRoute | undefined): void {
+    const ctx = this.#ctx
+    const down = ctx.downstream
+    down.on('error', ignore)
+    if (route === undefined) {
+      this.#fail(ResponseFlag.NoRouteFound, 'filter_chain_not_found')
+      return
+    }
+    ctx.route = route
+    const destination = route.pick()
+    if (destination === undefined) {
+      this.#fail(ResponseFlag.NoRouteFound, 'no_destination')
+      return
+    }
+    ctx.clusterName = destination.clusterName
+    const cluster = ctx.listener.clusters.get(destination.clusterName)
+    if (cluster === undefined) {
+      this.#fail(ResponseFlag.NoClusterFound, 'cluster_not_found')
+      return
+    }
+    this.#cluster = cluster
+    const endpoint = cluster.pick(ctx)
+    if (endpoint === undefined) {
+      this.#fail(ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream')
+      return
+    }
+    ctx.upstream = endpoint
+    this.#routedAt = performance.now()
+    const up = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true })
+    this.#upstream = up
+    up.once('connect', this.#onConnect)
+    up.once('error', this.#onConnectError)
+    down.once('close', this.#onDownstreamCloseWhileConnecting)
+    this.#connectTimer = setTimeout(this.#onConnectTimeout, cluster.model.connectTimeoutMs)
+  }
+
+  readonly #onConnect = (): void => {
+    const ctx = this.#ctx
+    const up = this.#upstream as Socket
+    this.#stopConnecting()
+    ctx.connectMs = Math.round(performance.now() - this.#routedAt)
+    new Tunnel(ctx, ctx.downstream, up, {
+      ...tunnelLimits(this.#cluster as Cluster),
+      initial: this.#initial,
+      onClose: this.#onTunnelClosed,
+    }).start()
+  }
+
+  readonly #onConnectError = (err: Error): void => {
+    this.#stopConnecting()
+    this.#upstreamFailed(err.message)
+  }
+
+  readonly #onConnectTimeout = (): void => {
+    this.#connectTimer = undefined
+    this.#stopConnecting()
+    this.#upstream?.destroy()
+    this.#upstreamFailed('connect timeout')
+  }
+
+  /** The client left before the upstream connection was made: abandon it. */
+  readonly #onDownstreamCloseWhileConnecting = (): void => {
+    this.#stopConnecting()
+    this.#upstream?.destroy()
+    const ctx = this.#ctx
+    ctx.terminationDetails = 'downstream_closed_before_upstream_connected'
+    ctx.endTime = performance.now()
+  }
+
+  readonly #onTunnelClosed = (): void => {
+    const ctx = this.#ctx
+    ctx.endTime = performance.now()
+    log.debug(
+      `tcp ${ctx.listener.model.name} ${ctx.clusterName} ${ctx.upstream?.hostPort ?? '-'} ` +
+        `received=${ctx.bytesReceived} sent=${ctx.bytesSent}${ctx.terminationDetails === '' ? '' : ` ${ctx.terminationDetails}`}`,
+    )
+  }
+
+  #stopConnecting(): void {
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)
+    this.#connectTimer = undefined
+    const up = this.#upstream
+    up?.off('connect', this.#onConnect)
+    up?.off('error', this.#onConnectError)
+    // A late error on an abandoned socket must not be thrown.
+    up?.on('error', ignore)
+    this.#ctx.downstream.off('close', this.#onDownstreamCloseWhileConnecting)
+  }
+
+  #upstreamFailed(reason: string): void {
+    this.#ctx.upstream?.reportFailure('connectFailure')
+    this.#fail(ResponseFlag.UpstreamConnectionFailure, `upstream_connect_failure{${reason}}`)
+  }
+
+  #fail(flag: ResponseFlag, details: string): void {
+    const ctx = this.#ctx
+    ctx.setFlag(flag)
+    ctx.terminationDetails = details
+    ctx.endTime = performance.now()
+    log.debug(`tcp ${ctx.listener.model.name} ${ctx.clusterName || '-'}: ${flag} ${details}`)
+    ctx.downstream.destroy()
+  }
+}
+
+function ignore(): void {}

@@ -1,0 +1,230 @@
+// An HTTP/1.1 Upgrade (WebSocket or another token) sent to one endpoint: the request is replayed, a 101 becomes a tunnel.
+
+import { type ClientRequest, type IncomingMessage, request } from 'node:http'
+import { connect, type Socket } from 'node:net'
+import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-headers.ts'
+import { runResponseHeaders } from '../http/filter-chain.ts'
+import type { RequestContext } from '../http/request-context.ts'
+import { sendLocalReply } from '../http/respond.ts'
+import type { Cluster } from '../upstream/cluster.ts'
+import { classifyUpstreamError } from '../upstream/failure.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { TunnelStats } from './tcp-context.ts'
+import { tunnelLimits } from './tcp-proxy.ts'
+import { Tunnel } from './tunnel.ts'
+
+const upgradeRequests = new WeakSet<IncomingMessage>()
+
+/**
+ * node:http's shouldUpgradeCallback: which `Connection: upgrade` requests become tunnels. Envoy's
+ * HTTP/1 codec ignores an h2c upgrade and serves the request as HTTP/1.1; every other token is tried.
+ */
+export function acceptsUpgrade(req: IncomingMessage): boolean {
+  const token = req.headers.upgrade
+  return token !== undefined && token.trim().toLowerCase() !== 'h2c'
+}
+
+/** Marks a request that node:http delivered through its `upgrade` event (its socket is ours now). */
+export function markUpgradeRequest(req: IncomingMessage): void {
+  upgradeRequests.add(req)
+}
+
+/** True for requests that asked to switch protocols (`Connection: upgrade` with an `Upgrade` header). */
+export function isUpgradeRequest(req: IncomingMessage): boolean {
+  return upgradeRequests.has(req)
+}
+
+export interface UpgradeSpec {
+  readonly path: string
+  /** The upstream request headers, hop-by-hop ones removed (the upgrade pair is added back here). */
+  readonly headers: string[]
+}
+
+class ConnectTimeoutError extends Error {
+  readonly code = 'OUTRIGGER_CONNECT_TIMEOUT'
+  constructor() {
+    super('upstream connect timeout')
+    this.name = 'ConnectTimeoutError'
+  }
+}
+
+class RouteTimeoutError extends Error {
+  readonly code = 'OUTRIGGER_UPSTREAM_TIMEOUT'
+  constructor() {
+    super('upstream request timeout')
+    this.name = 'RouteTimeoutError'
+  }
+}
+
+/**
+ * Envoy's upgrade handling for HTTP/1.1: the request goes upstream with `Connection: upgrade` and its
+ * `Upgrade` token; a 101 answer goes back with the upstream's headers (hop-by-hop ones included) and the
+ * two sockets are joined; any other answer is relayed as a normal response and the connection closes.
+ * Failures before an answer are local replies (503 UF / UC, 504 UT), as for any request.
+ */
+export class UpgradeTunnel implements TunnelStats {
+  bytesReceived = 0
+  bytesSent = 0
+  terminationDetails = ''
+  readonly #ctx: RequestContext
+  readonly #endpoint: UpstreamEndpoint
+  readonly #cluster: Cluster
+  #upstream: Socket | undefined
+  #request: ClientRequest | undefined
+  #timer: NodeJS.Timeout | undefined
+  #startedAt = 0
+  #connected = false
+  #answered = false
+  #released = false
+
+  constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, cluster: Cluster) {
+    this.#ctx = ctx
+    this.#endpoint = endpoint
+    this.#cluster = cluster
+  }
+
+  start(spec: UpgradeSpec): void {
+    const ctx = this.#ctx
+    const endpoint = this.#endpoint
+    endpoint.acquire()
+    ctx.upstream = endpoint
+    this.#startedAt = performance.now()
+    const headers = [...spec.headers, 'connection', 'upgrade', 'upgrade', ctx.rawHeader('upgrade') ?? '']
+    const socket = connect({
+      host: endpoint.address,
+      port: endpoint.port,
+      allowHalfOpen: true,
+      noDelay: true,
+    })
+    this.#upstream = socket
+    socket.once('connect', this.#onConnect)
+    this.#timer = setTimeout(this.#onConnectTimeout, this.#cluster.model.connectTimeoutMs)
+    const req = request({
+      method: ctx.method,
+      path: spec.path,
+      headers,
+      setHost: false,
+      createConnection: () => socket,
+    })
+    this.#request = req
+    req.on('upgrade', this.#onUpgrade)
+    req.on('response', this.#onResponse)
+    req.on('error', this.#onError)
+    req.end()
+    ctx.req.socket.once('close', this.#onDownstreamClose)
+  }
+
+  readonly #onConnect = (): void => {
+    this.#connected = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const timeoutMs = this.#ctx.route?.timeoutMs ?? 0
+    if (timeoutMs > 0) this.#timer = setTimeout(this.#onRouteTimeout, timeoutMs)
+  }
+
+  readonly #onConnectTimeout = (): void => {
+    this.#timer = undefined
+    this.#upstream?.destroy(new ConnectTimeoutError())
+  }
+
+  readonly #onRouteTimeout = (): void => {
+    this.#timer = undefined
+    this.#request?.destroy(new RouteTimeoutError())
+  }
+
+  /** The client went away before the upstream answered: abandon the upstream request. */
+  readonly #onDownstreamClose = (): void => {
+    if (this.#answered) return
+    this.#answered = true
+    this.#stopWaiting()
+    this.#request?.destroy()
+    this.#release()
+  }
+
+  /** 101: write the upstream's status line and headers as they came, then join the sockets. */
+  readonly #onUpgrade = (res: IncomingMessage, upstream: Socket, head: Buffer): void => {
+    const ctx = this.#ctx
+    if (this.#answered) {
+      upstream.destroy()
+      return
+    }
+    this.#answered = true
+    this.#stopWaiting()
+    this.#endpoint.reportStatus(101)
+    ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
+    ctx.responseCodeDetails = 'via_upstream'
+    const headers: string[] = []
+    const raw = res.rawHeaders
+    for (let i = 0; i < raw.length; i += 2) headers.push(raw[i], raw[i + 1])
+    applyResponseEdits(ctx, headers)
+    runResponseHeaders(ctx, 101, headers)
+    let text = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`
+    text += '\r\n'
+    const down = ctx.req.socket
+    ctx.res.detachSocket(down)
+    down.write(text, 'latin1')
+    if (head.length > 0) {
+      this.bytesSent += head.length
+      down.write(head)
+    }
+    new Tunnel(this, down, upstream, { ...tunnelLimits(this.#cluster), onClose: this.#release }).start()
+  }
+
+  /** The upstream did not switch: its answer goes to the client as it is, then the connection closes. */
+  readonly #onResponse = (res: IncomingMessage): void => {
+    const ctx = this.#ctx
+    if (this.#answered) {
+      res.destroy()
+      return
+    }
+    this.#answered = true
+    this.#stopWaiting()
+    const status = res.statusCode ?? 502
+    this.#endpoint.reportStatus(status)
+    ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
+    ctx.responseCodeDetails = 'via_upstream'
+    const headers = buildDownstreamHeaders(
+      ctx,
+      res.rawHeaders.map((h) => Buffer.from(h, 'latin1')),
+    )
+    headers.push('connection', 'close')
+    runResponseHeaders(ctx, status, headers)
+    ctx.res.writeHead(status, res.statusMessage, headers)
+    res.pipe(ctx.res)
+    res.once('end', () => this.#upstream?.destroy())
+    ctx.res.once('close', this.#release)
+  }
+
+  readonly #onError = (err: Error): void => {
+    const ctx = this.#ctx
+    this.#stopWaiting()
+    if (this.#answered) {
+      // The response was being relayed: the only signal left is closing the client's connection.
+      if (!ctx.res.writableEnded) ctx.req.socket.destroy()
+      return
+    }
+    this.#answered = true
+    const kind =
+      err instanceof RouteTimeoutError
+        ? 'timeout'
+        : err instanceof ConnectTimeoutError
+          ? 'connectFailure'
+          : classifyUpstreamError(err, this.#connected)
+    if (kind !== 'timeout') this.#endpoint.reportFailure(kind)
+    this.#release()
+    sendLocalReply(ctx, kind)
+  }
+
+  #stopWaiting(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#ctx.req.socket.off('close', this.#onDownstreamClose)
+  }
+
+  readonly #release = (): void => {
+    if (this.#released) return
+    this.#released = true
+    this.#endpoint.release()
+  }
+}

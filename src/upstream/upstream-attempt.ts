@@ -1,0 +1,150 @@
+// One try of a proxied request: the undici dispatch handler that sends it to one endpoint.
+
+import type { Dispatcher } from 'undici'
+import { buildDownstreamHeaders } from '../http/downstream-headers.ts'
+import { runResponseHeaders } from '../http/filter-chain.ts'
+import type { RequestContext } from '../http/request-context.ts'
+import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
+import type { UpstreamEndpoint } from './upstream-endpoint.ts'
+
+/** The reason passed to undici's abort when a try's `perTryTimeout` fires (a retriable timeout). */
+export class PerTryTimeoutError extends UpstreamTimeoutError {}
+
+/** The reason passed to undici's abort when a try's response is dropped for a retry. */
+export class RetryAbandonedError extends Error {
+  constructor() {
+    super('response dropped for a retry')
+    this.name = 'RetryAbandonedError'
+  }
+}
+
+/** What a try reports to the request that owns it. */
+export interface AttemptOwner {
+  /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
+  acceptResponse(attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[]): boolean
+  /** The accepted response ended. */
+  attemptEnded(attempt: UpstreamAttempt): void
+  /** The try failed; `sent` is false when it never got a connection. */
+  attemptFailed(attempt: UpstreamAttempt, err: Error, sent: boolean): void
+}
+
+export interface AttemptSpec {
+  readonly method: string
+  readonly path: string
+  readonly headers: string[]
+  readonly body: Buffer | IncomingBody | null
+  readonly perTryTimeoutMs: number
+}
+
+type IncomingBody = RequestContext['req']
+
+export class UpstreamAttempt implements Dispatcher.DispatchHandler {
+  readonly #owner: AttemptOwner
+  readonly #ctx: RequestContext
+  readonly endpoint: UpstreamEndpoint
+  #dispatchedAt = 0
+  #controller: Dispatcher.DispatchController | undefined
+  #timer: NodeJS.Timeout | undefined
+  #done = false
+  #accepted = false
+
+  constructor(owner: AttemptOwner, ctx: RequestContext, endpoint: UpstreamEndpoint) {
+    this.#owner = owner
+    this.#ctx = ctx
+    this.endpoint = endpoint
+  }
+
+  /** True once the response of this try is going downstream. */
+  get accepted(): boolean {
+    return this.#accepted
+  }
+
+  start(spec: AttemptSpec): void {
+    this.endpoint.acquire()
+    this.#ctx.upstream = this.endpoint
+    this.#dispatchedAt = performance.now()
+    if (spec.perTryTimeoutMs > 0) this.#timer = setTimeout(this.#onPerTryTimeout, spec.perTryTimeoutMs)
+    try {
+      this.endpoint.pool.dispatch(
+        { method: spec.method, path: spec.path, headers: spec.headers, body: spec.body },
+        this,
+      )
+    } catch (err) {
+      this.onResponseError(undefined, err as Error)
+    }
+  }
+
+  /** Stops this try (route timeout, client gone); its failure is reported to the owner unless it was done. */
+  abort(reason: Error): void {
+    if (this.#done) return
+    if (this.#controller !== undefined) this.#controller.abort(reason)
+    else this.onResponseError(undefined, reason)
+  }
+
+  readonly #onPerTryTimeout = (): void => {
+    this.#timer = undefined
+    this.abort(new PerTryTimeoutError())
+  }
+
+  readonly #onDownstreamDrain = (): void => {
+    this.#controller?.resume()
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    // Given up already (timeout, client gone) while waiting for a connection: don't send it.
+    if (this.#done) controller.abort(new DownstreamClosedError())
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    if (this.#done) return
+    const ctx = this.#ctx
+    this.endpoint.reportStatus(statusCode)
+    const raw = controller.rawHeaders as Buffer[]
+    if (!this.#owner.acceptResponse(this, statusCode, raw)) {
+      this.#finish()
+      controller.abort(new RetryAbandonedError())
+      return
+    }
+    this.#accepted = true
+    ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
+    ctx.responseCodeDetails = 'via_upstream'
+    const headers = buildDownstreamHeaders(ctx, raw)
+    if (ctx.listener.draining) headers.push('connection', 'close')
+    runResponseHeaders(ctx, statusCode, headers)
+    ctx.res.writeHead(statusCode, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#accepted) return
+    if (!this.#ctx.res.write(chunk)) {
+      controller.pause()
+      this.#ctx.res.once('drain', this.#onDownstreamDrain)
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#done) return
+    this.#finish()
+    this.#owner.attemptEnded(this)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#done) return
+    const sent = this.#controller !== undefined
+    this.#finish()
+    if (err instanceof DownstreamClosedError || err instanceof RetryAbandonedError) return
+    const kind = classifyUpstreamError(err, sent)
+    // Outlier detection (and cx_connect_fail) hear of failures before a response; a timeout while
+    // still waiting for a connection is not the endpoint's fault (Envoy: no host yet).
+    if (!this.#ctx.res.headersSent && (sent || kind !== 'timeout')) this.endpoint.reportFailure(kind)
+    this.#owner.attemptFailed(this, err, sent)
+  }
+
+  #finish(): void {
+    if (this.#done) return
+    this.#done = true
+    this.endpoint.release()
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+  }
+}

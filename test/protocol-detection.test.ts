@@ -1,0 +1,179 @@
+// Scenario: one undeclared port sniffed for HTTP/1, TLS, HTTP/2 and raw TCP; server-first protocols with and without sniffing.
+
+import type { AddressInfo } from 'node:net'
+import { createServer as createTlsServer, type Server as TlsServer, connect as tlsConnect } from 'node:tls'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { echoed, send } from './harness/client.ts'
+import { freePorts } from './harness/ports.ts'
+import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import {
+  bannerHandler,
+  echoHandler,
+  exchange,
+  openClient,
+  startTcpServer,
+  type TcpServer,
+} from './harness/tcp.ts'
+import { selfSignedCert, type TestCert } from './harness/tls-cert.ts'
+import { startUpstream, type Upstream } from './harness/upstream.ts'
+
+let proxy: ProxyProcess
+let web: Upstream
+let raw: TcpServer
+let banner: TcpServer
+let secure: TlsServer
+let securePort: number
+let cert: TestCert
+/** Undeclared egress port shared by an HTTP, a TCP and a TLS service: sniffed. */
+let mixedPort: number
+/** Undeclared egress port of a server-first service: sniffed until the detection timeout. */
+let silentPort: number
+/** Egress port declared MYSQL: never sniffed. */
+let mysqlPort: number
+/** Undeclared ingress port. */
+let ingressPort: number
+
+const detectionTimeoutMs = 200
+
+beforeAll(async () => {
+  cert = selfSignedCert(['secure.example.com'])
+  web = await startUpstream('web')
+  raw = await startTcpServer('raw', echoHandler)
+  banner = await startTcpServer('banner', bannerHandler)
+  secure = createTlsServer({ key: cert.key, cert: cert.cert }, (socket) => {
+    socket.on('error', () => socket.destroy())
+    socket.end(`secure sni=${socket.servername}`)
+  })
+  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
+  securePort = (secure.address() as AddressInfo).port
+  ;[mixedPort, silentPort, mysqlPort, ingressPort] = await freePorts(4)
+  const entry = (name: string, host: string, port: number, protocol: string, target: number): string => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${host}]
+  resolution: STATIC
+  ports: [{number: ${port}, name: p${port}${protocol === '' ? '' : `, protocol: ${protocol}`}, targetPort: ${target}}]
+  endpoints: [{address: 127.0.0.1}]
+---`
+  proxy = await startProxy({
+    extraBootstrap: `protocolDetectionTimeout: ${detectionTimeoutMs}ms\n`,
+    resources: {
+      'sidecar.yaml': `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  ingress:
+    - port: {number: ${ingressPort}, name: any}
+      defaultEndpoint: 127.0.0.1:${raw.port}
+  egress:
+    - port: {number: ${mixedPort}}
+      hosts: ["./*"]
+    - port: {number: ${silentPort}}
+      hosts: ["./*"]
+    - port: {number: ${mysqlPort}, protocol: MYSQL}
+      hosts: ["./*"]
+`,
+      'services.yaml': [
+        entry('web', 'web', mixedPort, 'HTTP', web.port),
+        entry('raw', 'raw', mixedPort, 'TCP', raw.port),
+        entry('secure', 'secure.example.com', mixedPort, 'TLS', securePort),
+        entry('smtp', 'smtp', silentPort, '', banner.port),
+        entry('db', 'db', mysqlPort, '', banner.port),
+      ].join('\n'),
+    },
+  })
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  await Promise.all([web?.close(), raw?.close(), banner?.close()])
+  secure?.close()
+})
+
+describe('protocol detection on an undeclared port', () => {
+  it('serves HTTP/1 requests with the HTTP route table (by Host)', async () => {
+    const reply = await send(mixedPort, 'web', '/sniffed?x=1')
+    expect(reply.status).toBe(200)
+    expect(echoed(reply)).toMatchObject({ name: 'web', url: '/sniffed?x=1' })
+  })
+
+  it('waits for a request line that arrives in pieces, and replays every sniffed byte', async () => {
+    const client = await openClient(mixedPort)
+    client.socket.write('GE')
+    await new Promise((r) => setTimeout(r, 50))
+    client.socket.write('T /pieces HTTP/1.1\r\nHo')
+    await new Promise((r) => setTimeout(r, 50))
+    client.socket.write('st: web\r\nConnection: close\r\n\r\n')
+    await client.closed
+    expect(client.received()).toMatch(/^HTTP\/1\.1 200 OK/)
+    expect(client.received()).toContain('"url":"/pieces"')
+  })
+
+  it('routes a TLS ClientHello by its SNI to the TLS service', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      let got = ''
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: mixedPort,
+        servername: 'secure.example.com',
+        ca: cert.cert,
+      })
+      socket.on('data', (d: Buffer) => {
+        got += d.toString()
+      })
+      socket.on('error', reject)
+      socket.on('close', () => resolve(got))
+    })
+    expect(text).toBe('secure sni=secure.example.com')
+  })
+
+  it('proxies anything else as opaque TCP, with the sniffed bytes first', async () => {
+    expect((await exchange(mixedPort, 'hello raw tcp')).text).toBe('hello raw tcp')
+    // Starts like a method, but is not an HTTP/1 request line.
+    expect((await exchange(mixedPort, 'GETTING STARTED\n')).text).toBe('GETTING STARTED\n')
+    expect((await exchange(mixedPort, 'GET /x HTTP/9.9\r\n\r\n')).text).toBe('GET /x HTTP/9.9\r\n\r\n')
+  })
+
+  it('answers an HTTP/2 preface with GOAWAY HTTP_1_1_REQUIRED (HTTP/2 not served yet)', async () => {
+    const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])
+    const reply = await exchange(
+      mixedPort,
+      Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), settings]),
+      {
+        keepOpen: true,
+      },
+    )
+    const bytes = Buffer.from(reply.text, 'latin1')
+    const goaway = bytes.indexOf(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0]))
+    expect(goaway).toBeGreaterThanOrEqual(0)
+    expect(bytes.readUInt32BE(goaway + 13)).toBe(0x0d)
+    expect(reply.ended).toBe(true)
+    expect(proxy.stderr()).toContain('HTTP/2 connection')
+  })
+
+  it('serves a silent client (a server-first protocol) as TCP once the detection timeout passes', async () => {
+    const client = await openClient(silentPort)
+    const started = performance.now()
+    await client.waitFor('220 banner ready')
+    expect(performance.now() - started).toBeGreaterThanOrEqual(detectionTimeoutMs - 20)
+    client.socket.write('EHLO outrigger\r\n')
+    await client.waitFor('EHLO outrigger')
+    client.socket.destroy()
+  })
+
+  it('never sniffs a port declared as a server-first protocol (MYSQL)', async () => {
+    const client = await openClient(mysqlPort)
+    const started = performance.now()
+    await client.waitFor('220 banner ready')
+    expect(performance.now() - started).toBeLessThan(detectionTimeoutMs)
+    client.socket.destroy()
+  })
+
+  it('sniffs an undeclared ingress port too (raw bytes to the defaultEndpoint)', async () => {
+    const reply = await exchange(ingressPort, 'inbound raw')
+    expect(reply).toMatchObject({ text: 'inbound raw', ended: true })
+  })
+})

@@ -1,0 +1,226 @@
+// Scenario: opaque TCP through egress and ingress listeners: bytes both ways, half-close, weights, failures, idle timeout.
+
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePorts } from './harness/ports.ts'
+import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import {
+  echoHandler,
+  exchange,
+  openClient,
+  replyAfterEndHandler,
+  startTcpServer,
+  type TcpServer,
+} from './harness/tcp.ts'
+
+let proxy: ProxyProcess
+let echo: TcpServer
+let v1: TcpServer
+let v2: TcpServer
+let echoPort: number
+let splitPort: number
+let deadPort: number
+let idlePort: number
+let ingressPort: number
+let closedPort: number
+
+beforeAll(async () => {
+  echo = await startTcpServer('echo', echoHandler)
+  v1 = await startTcpServer('v1', replyAfterEndHandler)
+  v2 = await startTcpServer('v2', replyAfterEndHandler)
+  ;[echoPort, splitPort, deadPort, idlePort, ingressPort, closedPort] = await freePorts(6)
+  proxy = await startProxy({
+    resources: {
+      'sidecar.yaml': `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  ingress:
+    - port: {number: ${ingressPort}, protocol: TCP, name: tcp}
+      defaultEndpoint: 127.0.0.1:${echo.port}
+  egress:
+    - port: {number: ${echoPort}, protocol: TCP, name: tcp-echo}
+      hosts: ["./*"]
+    - port: {number: ${splitPort}, protocol: TCP, name: tcp-split}
+      hosts: ["./*"]
+    - port: {number: ${deadPort}, name: tcp-dead}
+      hosts: ["./*"]
+    - port: {number: ${idlePort}, protocol: TCP, name: tcp-idle}
+      hosts: ["./*"]
+`,
+      'services.yaml': `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${echoPort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: split, namespace: default}
+spec:
+  hosts: [split.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${splitPort}, name: tcp, protocol: TCP}]
+  endpoints:
+    - {address: 127.0.0.1, ports: {tcp: ${v1.port}}, labels: {version: v1}}
+    - {address: 127.0.0.1, ports: {tcp: ${v2.port}}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: split, namespace: default}
+spec:
+  host: split.tcp.example
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: split, namespace: default}
+spec:
+  hosts: [split.tcp.example]
+  tcp:
+    - match: [{port: ${splitPort}, sourceLabels: {app: someone-else}}]
+      route: [{destination: {host: split.tcp.example, subset: v2}}]
+    - match: [{port: ${splitPort}}]
+      route:
+        - {destination: {host: split.tcp.example, subset: v1}, weight: 75}
+        - {destination: {host: split.tcp.example, subset: v2}, weight: 25}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dead, namespace: default}
+spec:
+  hosts: [dead.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${deadPort}, name: tcp, protocol: TCP, targetPort: ${closedPort}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: idle, namespace: default}
+spec:
+  hosts: [idle.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${idlePort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: idle, namespace: default}
+spec:
+  host: idle.tcp.example
+  trafficPolicy:
+    connectionPool:
+      tcp: {idleTimeout: 400ms}
+`,
+    },
+  })
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  await Promise.all([echo?.close(), v1?.close(), v2?.close()])
+})
+
+describe('opaque TCP', () => {
+  it('carries bytes both ways and passes the client FIN on (egress)', async () => {
+    const reply = await exchange(echoPort, 'hello over tcp')
+    expect(reply).toMatchObject({ text: 'hello over tcp', ended: true, error: undefined })
+  })
+
+  it('keeps a half-closed connection open for the server to answer after the client FIN', async () => {
+    const reply = await exchange(splitPort, 'x'.repeat(1000))
+    expect(reply.ended).toBe(true)
+    expect(reply.text).toMatch(/^v[12]:1000$/)
+  })
+
+  it('streams megabytes both ways with back-pressure', async () => {
+    const payload = randomBytes(8 * 1024 * 1024)
+    const reply = await exchange(echoPort, payload, { timeoutMs: 20_000 })
+    expect(reply.error).toBeUndefined()
+    expect(reply.bytes).toBe(payload.length)
+    expect(Buffer.from(reply.text, 'latin1').equals(payload)).toBe(true)
+  })
+
+  it('splits connections by the tcp[] route weights, skipping matches for other source labels', async () => {
+    const seen = { v1: 0, v2: 0 }
+    for (let i = 0; i < 120; i++) {
+      const reply = await exchange(splitPort, 'ping')
+      const name = reply.text.split(':')[0] as 'v1' | 'v2'
+      seen[name]++
+    }
+    expect(seen.v1 + seen.v2).toBe(120)
+    expect(seen.v2).toBeGreaterThan(10)
+    expect(seen.v1).toBeGreaterThan(seen.v2)
+  })
+
+  it('closes the downstream when the upstream refuses the connection (UF)', async () => {
+    const reply = await exchange(deadPort, 'anyone there?', { keepOpen: true })
+    expect(reply.text).toBe('')
+    expect([undefined, 'ECONNRESET'], JSON.stringify(reply)).toContain(reply.error)
+    expect(reply.ms).toBeLessThan(2_000)
+  })
+
+  it('closes a connection idle for connectionPool.tcp.idleTimeout', async () => {
+    const client = await openClient(idlePort)
+    client.socket.write('first')
+    await client.waitFor('first')
+    const { ms } = await Promise.race([
+      client.closed,
+      new Promise<{ ms: number }>((_, reject) => setTimeout(() => reject(new Error('not closed')), 3_000)),
+    ])
+    expect(ms).toBeGreaterThanOrEqual(350)
+    expect(ms).toBeLessThan(2_500)
+  })
+
+  it('keeps an active connection past the idle timeout', async () => {
+    const client = await openClient(idlePort)
+    for (let i = 0; i < 6; i++) {
+      client.socket.write(`tick${i};`)
+      await client.waitFor(`tick${i};`)
+      await new Promise((r) => setTimeout(r, 150))
+    }
+    expect(client.received()).toContain('tick5;')
+    client.socket.destroy()
+  })
+
+  it('forwards an ingress listener declared TCP to its defaultEndpoint', async () => {
+    const reply = await exchange(ingressPort, 'inbound bytes')
+    expect(reply).toMatchObject({ text: 'inbound bytes', ended: true })
+  })
+
+  it('applies a reloaded tcp[] route to new connections on the same bound port', async () => {
+    await proxy.writeResource(
+      'reroute.yaml',
+      `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.tcp.example]
+  tcp:
+    - route: [{destination: {host: split.tcp.example, subset: v2, port: {number: ${splitPort}}}}]
+`,
+    )
+    await eventually(async () => (await exchange(echoPort, 'who')).text === 'v2:3')
+    await proxy.writeResource('reroute.yaml', '')
+    await eventually(async () => (await exchange(echoPort, 'who')).text === 'who')
+  })
+
+  it('shows how each listener serves connections, and its TCP routes, in config_dump', async () => {
+    const dump = (await (await proxy.admin('/config_dump')).json()) as {
+      model: { listeners: { name: string; serve: string; tcpRoutes: { tcp: { name: string }[] } }[] }
+    }
+    const split = dump.model.listeners.find((l) => l.name === `127.0.0.1_${splitPort}`)
+    expect(split?.serve).toBe('tcp')
+    expect(split?.tcpRoutes.tcp.map((r) => r.name)).toEqual(['default/split tcp[1]'])
+    const dead = dump.model.listeners.find((l) => l.name === `127.0.0.1_${deadPort}`)
+    expect(dead?.serve).toBe('tcp')
+  })
+})
