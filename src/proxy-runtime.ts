@@ -5,10 +5,12 @@ import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
 import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
-import type { Model } from './config/model.ts'
+import type { ListenerModel, Model } from './config/model.ts'
 import { ConfigWatcher } from './config/watch.ts'
 import type { HttpFilter } from './http/filter.ts'
+import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
+import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { RouterFilter } from './http/filters/router.ts'
@@ -16,6 +18,7 @@ import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
+import { abortMirrors } from './upstream/mirror-request.ts'
 
 export interface ConfigFailure {
   readonly at: string
@@ -42,13 +45,21 @@ export class ProxyRuntime implements ProxyState {
   constructor(bootstrap: Bootstrap, options: { reusePort?: boolean } = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
-    this.listeners = new ListenerManager(this, () => this.#filters(), options.reusePort === true)
+    this.listeners = new ListenerManager(
+      this,
+      (listener) => this.#filters(listener),
+      options.reusePort === true,
+    )
     this.#watcher = new ConfigWatcher(() => void this.reload())
   }
 
   /** The filter chain of a listener, in order; the router is always last. */
-  #filters(): readonly HttpFilter[] {
-    return [new RequestSummaryFilter(), new RouteSelectFilter(), new FaultFilter(), new RouterFilter()]
+  #filters(listener: ListenerModel): readonly HttpFilter[] {
+    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
+    const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
+    if (rateLimit !== undefined) filters.push(rateLimit)
+    filters.push(new FaultFilter(), new RouterFilter())
+    return filters
   }
 
   get model(): Model {
@@ -144,6 +155,8 @@ export class ProxyRuntime implements ProxyState {
     this.#stopping = true
     this.#watcher.close()
     await this.listeners.drainAll(this.drainMs)
+    // Mirror copies have no client waiting; they must not hold the pools open.
+    abortMirrors()
     await this.clusters.close()
   }
 }

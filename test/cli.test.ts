@@ -83,12 +83,12 @@ spec:
   hosts: [reviews]
   http:
     - route: [{destination: {host: reviews}}]
-      corsPolicy: {allowOrigins: [{exact: a}]}
+      delegate: {name: other}
 `,
     )
     const r = cli('validate', file)
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(new RegExp(`${file}:8: warning: .*corsPolicy`))
+    expect(r.stdout).toMatch(new RegExp(`${file}:8: warning: .*delegate`))
   })
 
   it('validate reports a bad bootstrap with its line', async () => {

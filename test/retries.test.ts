@@ -135,7 +135,7 @@ async function waitForSummary(host: string, path: string): Promise<string> {
 
 describe('retries', () => {
   it('retries 5xx until the upstream succeeds, counting attempts in x-envoy-attempt-count', async () => {
-    const reply = await send(egress, 'five', '/503/2/a')
+    const reply = await send(egress, 'five', '/503/2/a', { headers: { 'x-envoy-attempt-count': '7' } })
     expect(reply.status).toBe(200)
     expect(JSON.parse(reply.body)).toEqual({ attempt: '3', body: '' })
     expect(hits.get('/503/2/a')).toBe(3)
@@ -188,6 +188,15 @@ describe('retries', () => {
     expect(reply.body).toBe('upstream request timeout')
     expect(hits.get('/hang/9/e')).toBe(3)
     expect(await waitForSummary('pertry', '/hang/9/e')).toContain('flags=UT,URX ')
+  })
+
+  it("/config_dump shows each route's compiled retry policy", async () => {
+    // Compact the pretty-printed dump so the assertions can read it as one line.
+    const dump = JSON.stringify(await (await proxy.admin('/config_dump')).json())
+    expect(dump).toContain('"numRetries":3,"perTryTimeoutMs":0,"on":["5xx"]')
+    expect(dump).toContain(
+      '"on":["retriable-4xx","retriable-status-codes","unavailable"],"statusCodes":[418]',
+    )
   })
 
   it('attempts: 0 turns retrying off', async () => {

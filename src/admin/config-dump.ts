@@ -3,6 +3,7 @@
 import type { Model } from '../config/model.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import type { RequestMatch } from '../route/request-match.ts'
+import { retryOnNames } from '../route/retry-policy.ts'
 import type { Route } from '../route/route.ts'
 import type { StringMatcher } from '../route/string-match.ts'
 
@@ -46,7 +47,21 @@ function routeDump(route: Route): unknown {
       : a.kind === 'direct'
         ? { kind: a.kind, status: a.status, bodyBytes: a.body?.length ?? 0 }
         : a
-  return { name: route.name, match: matchDump(route.match), action, timeoutMs: route.timeoutMs }
+  const retry = route.retryPolicy
+  const cors = route.cors
+  return {
+    name: route.name,
+    match: matchDump(route.match),
+    action,
+    timeoutMs: route.timeoutMs,
+    retries:
+      retry === undefined
+        ? undefined
+        : { ...retry, on: retryOnNames(retry.on), statusCodes: [...retry.statusCodes] },
+    fault: route.fault,
+    mirrors: route.mirrors.length === 0 ? undefined : route.mirrors,
+    cors: cors === undefined ? undefined : { ...cors, origins: cors.origins.map(stringMatch) },
+  }
 }
 
 export function modelDump(model: Model): unknown {

@@ -23,6 +23,7 @@ describe('bootstrapSchema', () => {
       resources: [],
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',
+      rateLimits: [],
       concurrency: 1,
     })
   })

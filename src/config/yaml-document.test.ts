@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { isScalar, LineCounter, parseAllDocuments } from 'yaml'
 import { parseYamlDocuments } from './yaml-document.ts'
 
 const TEXT = `# leading comment
@@ -73,5 +74,45 @@ describe('parseYamlDocuments', () => {
     expect(messages).toHaveLength(1)
     expect(messages[0].line).toBe(1)
     expect(messages[0].message).toMatch(/^invalid YAML: .*missing/)
+  })
+})
+
+describe('the fast path agrees with the exact parse', () => {
+  const samples = [
+    'a: 1\n',
+    '# leading comment\n\na: 1\n---\nb: 2\n',
+    '---\na: 1\n---\n# only a comment\n---\n\n\nc: [1, 2]\n...\n',
+    '--- # comment on the marker\nx: {y: z}\n---\n---\nlast: true\n---\n',
+    'base: &b {k: v}\nuse: {<<: *b, extra: 1}\n',
+    'list:\n  - name: a\n    port: 80\n  - name: b\n    port: 0x50\n',
+  ]
+  it.each(samples)('same documents, start lines and values for %j', (text) => {
+    const fast = parseYamlDocuments(text)
+    const lineCounter = new LineCounter()
+    const exact = parseAllDocuments(text, { lineCounter, merge: true })
+      .filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null))
+      .map((d) => ({ line: lineCounter.linePos(d.contents?.range?.[0] ?? 0).line, value: d.toJS() }))
+    expect(fast.messages).toEqual([])
+    expect(fast.documents.map((d) => ({ line: d.line, value: d.value }))).toEqual(exact)
+  })
+
+  it('finds lines lazily in big multi-document files', () => {
+    const text = Array.from(
+      { length: 200 },
+      (_, i) => `---\nkind: K\nmetadata:\n  name: n${i}\nspec:\n  x: ${i}\n`,
+    ).join('')
+    const { documents } = parseYamlDocuments(text)
+    expect(documents).toHaveLength(200)
+    expect(documents[150].line).toBe(150 * 6 + 2)
+    expect(documents[150].lineOf(['spec', 'x'])).toBe(150 * 6 + 6)
+    expect(documents[150].lineOf(['spec', 'missing'])).toBe(150 * 6 + 5)
+  })
+
+  it('reports YAML errors with their lines (the exact path)', () => {
+    const { documents, messages } = parseYamlDocuments('a: 1\n---\nb: [unclosed\n')
+    expect(documents.map((d) => d.value)).toEqual([{ a: 1 }])
+    expect(messages[0].severity).toBe('error')
+    expect(messages[0].message).toMatch(/invalid YAML/)
+    expect(messages[0].line).toBeGreaterThanOrEqual(3)
   })
 })

@@ -76,6 +76,14 @@ export const LocalReplies = {
     flag: ResponseFlag.FaultInjected,
     details: 'fault_filter_abort',
   },
+  /** A local rate limit's token bucket is empty. */
+  rateLimited: {
+    status: 429,
+    body: 'local_rate_limited',
+    flag: ResponseFlag.RateLimited,
+    details: 'local_rate_limited',
+    headers: ['x-envoy-ratelimited', 'true'],
+  },
 } as const satisfies Record<string, LocalReply>
 
 export type LocalReplyKind = keyof typeof LocalReplies

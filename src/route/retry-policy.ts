@@ -33,6 +33,11 @@ const BY_NAME: Readonly<Record<string, number>> = {
   unavailable: RetryOn.unavailable,
 }
 
+/** The retryOn names set in `on`, for /config_dump. */
+export function retryOnNames(on: number): string[] {
+  return Object.keys(BY_NAME).filter((name) => (on & BY_NAME[name]) !== 0)
+}
+
 /** gRPC status codes of the gRPC retryOn conditions. */
 const GRPC_CODES: readonly (readonly [number, number])[] = [
   [1, RetryOn.cancelled],

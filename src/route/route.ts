@@ -1,9 +1,10 @@
 // A compiled route: one match block of an HTTPRoute, and what to do with a request it matches.
 
 import type { RE2JS } from 're2js'
+import type { CorsPolicy } from './cors-policy.ts'
 import type { FaultPolicy } from './fault-policy.ts'
-import type { MirrorPolicy } from './mirror-policy.ts'
 import type { HeaderEdits } from './header-edits.ts'
+import type { MirrorPolicy } from './mirror-policy.ts'
 import type { RequestFacts } from './request-facts.ts'
 import type { RequestMatch } from './request-match.ts'
 import type { RetryPolicy } from './retry-policy.ts'
@@ -69,6 +70,8 @@ export interface RouteSpec {
   readonly retryPolicy?: RetryPolicy
   /** Clusters that get a copy of each (bodiless) request, responses discarded. */
   readonly mirrors?: readonly MirrorPolicy[]
+  /** Cross-origin policy (the CORS filter reads it). */
+  readonly cors?: CorsPolicy
 }
 
 export class Route implements RouteSpec {
@@ -81,6 +84,7 @@ export class Route implements RouteSpec {
   readonly fault: FaultPolicy | undefined
   readonly retryPolicy: RetryPolicy | undefined
   readonly mirrors: readonly MirrorPolicy[]
+  readonly cors: CorsPolicy | undefined
 
   constructor(spec: RouteSpec) {
     this.name = spec.name
@@ -92,6 +96,7 @@ export class Route implements RouteSpec {
     this.fault = spec.fault
     this.retryPolicy = spec.retryPolicy
     this.mirrors = spec.mirrors ?? []
+    this.cors = spec.cors
   }
 
   matches(req: RequestFacts): boolean {

@@ -2,6 +2,7 @@
 
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
+import type { MirrorPolicy } from '../route/mirror-policy.ts'
 import {
   backoffMs,
   GRPC_CONDITIONS,
@@ -12,6 +13,7 @@ import {
 } from '../route/retry-policy.ts'
 import type { Cluster } from './cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
+import { sendMirrors } from './mirror-request.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
 import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
@@ -23,6 +25,8 @@ export interface UpstreamRequestSpec {
   readonly timeoutMs: number
   /** The route's retry policy; undefined when retrying is off. */
   readonly retry?: RetryPolicy
+  /** Mirrors for a request with a body: copies go out once the body is read, if it is small enough. */
+  readonly mirrors?: readonly MirrorPolicy[]
 }
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
@@ -60,9 +64,10 @@ export class UpstreamRequest implements AttemptOwner {
     this.#spec = spec
     this.#retriesLeft = this.#cluster === undefined ? 0 : (spec.retry?.numRetries ?? 0)
     ctx.res.on('close', this.#onDownstreamClose)
-    if (spec.hasBody && this.#retriesLeft > 0) {
+    const mirrored = spec.mirrors !== undefined && spec.mirrors.length > 0
+    if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
-        // Read the (small) body whole first, so a retry can send it again.
+        // Read the (small) body whole first, so a retry or a mirror can send it again.
         ctx.req.on('data', this.#onBodyData)
         ctx.req.once('end', this.#onBodyEnd)
         return
@@ -88,6 +93,10 @@ export class UpstreamRequest implements AttemptOwner {
     this.#body = Buffer.concat(this.#bodyChunks)
     this.#bodyChunks = []
     if (this.#done) return
+    const spec = this.#spec as UpstreamRequestSpec
+    if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
+      sendMirrors(this.#ctx, spec.mirrors, spec.method, spec.path, spec.headers, spec.timeoutMs, this.#body)
+    }
     this.#armRouteTimeout()
     this.#dispatch(this.#tried[0])
   }
@@ -122,10 +131,7 @@ export class UpstreamRequest implements AttemptOwner {
     ctx.attemptCount++
     const attempt = new UpstreamAttempt(this, ctx, endpoint)
     this.#attempt = attempt
-    const headers =
-      spec.retry === undefined
-        ? spec.headers
-        : [...spec.headers, 'x-envoy-attempt-count', String(ctx.attemptCount)]
+    const headers = spec.retry === undefined ? spec.headers : withAttemptCount(spec.headers, ctx.attemptCount)
     attempt.start({
       method: spec.method,
       path: spec.path,
@@ -244,6 +250,18 @@ export class UpstreamRequest implements AttemptOwner {
     this.#ctx.res.off('close', this.#onDownstreamClose)
     this.#ctx.req.off('end', this.#startRouteTimer)
   }
+}
+
+/** A copy of the upstream headers with `x-envoy-attempt-count` set (a client's own value replaced). */
+function withAttemptCount(headers: readonly string[], count: number): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]
+    if (name.length === 21 && name.toLowerCase() === 'x-envoy-attempt-count') continue
+    out.push(name, headers[i + 1])
+  }
+  out.push('x-envoy-attempt-count', String(count))
+  return out
 }
 
 /** The grpc-status response header (a trailers-only gRPC answer), or -1. */

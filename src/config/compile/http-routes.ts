@@ -1,6 +1,7 @@
 // Compiles a VirtualService's `http[]` into the routes of one virtual host (one per match block, as Istio).
 
 import { RE2JS } from 're2js'
+import type { CorsPolicy } from '../../route/cors-policy.ts'
 import type { FaultPolicy } from '../../route/fault-policy.ts'
 import { HeaderEdits } from '../../route/header-edits.ts'
 import type { MirrorPolicy } from '../../route/mirror-policy.ts'
@@ -21,6 +22,7 @@ import {
 import { compileStringMatch, type StringMatchSpec } from '../../route/string-match.ts'
 import { parseDurationMs } from '../duration.ts'
 import { toFqdn } from '../hosts.ts'
+import type { CorsPolicySpec } from '../istio/cors-policy.ts'
 import { GRPC_STATUS_NAMES, type HttpFaultSpec } from '../istio/http-fault.ts'
 import type { HttpRetrySpec } from '../istio/http-retry.ts'
 import type { NodeIdentity } from '../model.ts'
@@ -88,6 +90,7 @@ function compileRoute(
     fault: compileFault(http.fault),
     retryPolicy: compileRetries(http.retries),
     mirrors: compileMirrors(vs, http, servicePort, env),
+    cors: compileCors(http.corsPolicy),
   })
 }
 
@@ -267,4 +270,23 @@ function compileMirrors(
     })
   }
   return out.filter((m) => m.percent > 0)
+}
+
+/** Istio's translateCORSPolicy: origins as StringMatch (the deprecated allowOrigin as exact), lists joined. */
+function compileCors(spec: CorsPolicySpec | undefined): CorsPolicy | undefined {
+  if (spec === undefined) return undefined
+  const join = (list: readonly string[]): string | undefined =>
+    list.length === 0 ? undefined : list.join(',')
+  return {
+    origins: [
+      ...spec.allowOrigins.map((m) => compileStringMatch(m)),
+      ...spec.allowOrigin.map((exact) => compileStringMatch({ exact })),
+    ],
+    allowMethods: join(spec.allowMethods),
+    allowHeaders: join(spec.allowHeaders),
+    exposeHeaders: join(spec.exposeHeaders),
+    maxAge: spec.maxAge === undefined ? undefined : String(Math.floor(parseDurationMs(spec.maxAge) / 1000)),
+    allowCredentials: spec.allowCredentials === true,
+    forwardUnmatchedPreflights: spec.unmatchedPreflights !== 'IGNORE',
+  }
 }

@@ -90,19 +90,33 @@ describe('VirtualService', () => {
     const { resources, messages } = load(`  http:
   - route:
     - destination: {host: reviews}
-    mirror: {host: shadow}
-    mirrors: [{destination: {host: shadow}}]
-    mirrorPercentage: {value: 5}
-    corsPolicy: {allowOrigins: [{exact: x}]}
+    delegate: {name: other}
 `)
     expect(messages).toEqual([
-      "vs.yaml:10: warning: field 'spec.http[0].mirror' is not supported yet and is ignored",
-      "vs.yaml:11: warning: field 'spec.http[0].mirrors' is not supported yet and is ignored",
-      "vs.yaml:12: warning: field 'spec.http[0].mirrorPercentage' is not supported yet and is ignored",
-      "vs.yaml:13: warning: field 'spec.http[0].corsPolicy' is not supported yet and is ignored",
+      "vs.yaml:10: warning: field 'spec.http[0].delegate' is not supported yet and is ignored",
     ])
     expect(resources).toHaveLength(1)
-    expect(Object.keys(resources[0].spec.http[0]).sort()).toEqual(['match', 'route'])
+    expect(resources[0].spec.http[0].delegate).toBeUndefined()
+  })
+
+  it('reads mirror and mirrors, but not both', () => {
+    const ok = load(`  http:
+  - mirror: {host: shadow}
+    mirrorPercentage: {value: 5}
+${ROUTE}  - mirrors: [{destination: {host: shadow}, percentage: {value: 10}}]
+${ROUTE}`)
+    expect(ok.messages).toEqual([])
+    expect(ok.resources[0].spec.http[0].mirror).toEqual({ host: 'shadow' })
+    expect(ok.resources[0].spec.http[1].mirrors).toEqual([
+      { destination: { host: 'shadow' }, percentage: { value: 10 } },
+    ])
+    const bad = load(`  http:
+  - mirror: {host: shadow}
+    mirrors: [{destination: {host: shadow}}]
+${ROUTE}`)
+    expect(bad.messages).toEqual([
+      "vs.yaml:9: field 'spec.http[0].mirrors': HTTP route cannot contain both mirror and mirrors",
+    ])
   })
 
   it('reads fault injection and checks it as Istio does', () => {

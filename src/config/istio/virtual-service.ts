@@ -3,6 +3,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { addError } from './add-error.ts'
+import { corsPolicySchema } from './cors-policy.ts'
 import {
   ipOrCidrSchema,
   portNumberSchema,
@@ -213,11 +214,13 @@ const httpRouteSchema = z
     retries: httpRetrySchema.optional(),
     fault: httpFaultSchema.optional(),
     mirror: destinationSchema.optional(),
-    mirrors: z.array(z.strictObject({ destination: destinationSchema, percentage: percentSchema.optional() })).default([]),
+    mirrors: z
+      .array(z.strictObject({ destination: destinationSchema, percentage: percentSchema.optional() }))
+      .default([]),
     /** Deprecated integer percent, used when `mirrorPercentage` is absent. */
     mirrorPercent: z.number().int().min(0).max(100).optional(),
     mirrorPercentage: percentSchema.optional(),
-    corsPolicy: unsupported(),
+    corsPolicy: corsPolicySchema.optional(),
     headers: headersSchema.optional(),
   })
   .superRefine((http, ctx) => {

@@ -3,6 +3,7 @@
 import { redirectLocation } from '../../route/redirect.ts'
 import { type ForwardAction, pickDestination, rewritePath } from '../../route/route.ts'
 import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
+import { sendMirrors } from '../../upstream/mirror-request.ts'
 import { UpstreamRequest } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
@@ -65,13 +66,20 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
     return
   }
+  const hasBody = hasRequestBody(ctx)
+  const mirrors = ctx.route?.mirrors
+  // A request with a body is mirrored by UpstreamRequest once the body is read (small bodies only).
+  if (mirrors !== undefined && mirrors.length > 0 && !hasBody) {
+    sendMirrors(ctx, mirrors, ctx.method, path, headers, ctx.route?.timeoutMs ?? 0)
+  }
   new UpstreamRequest(ctx, endpoint, cluster).start({
     method: ctx.method,
     path,
     headers,
-    hasBody: hasRequestBody(ctx),
+    hasBody,
     timeoutMs: ctx.route?.timeoutMs ?? 0,
     retry: ctx.route?.retryPolicy,
+    mirrors: hasBody ? mirrors : undefined,
   })
 }
 

@@ -1,0 +1,149 @@
+// Scenario: VirtualService `mirror` / `mirrors[]`: fire-and-forget copies to shadow clusters that never touch the primary.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { send } from './harness/client.ts'
+import { freePorts } from './harness/ports.ts'
+import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { startUpstream, type Upstream } from './harness/upstream.ts'
+
+let proxy: ProxyProcess
+let egress: number
+let closedPort: number
+let primary: Upstream
+let shadow: Upstream
+let slowShadow: Upstream
+/** Request bodies the shadow received, by URL. */
+const shadowBodies = new Map<string, string>()
+
+const service = (name: string, port: number): string => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${port}}]
+  endpoints: [{address: 127.0.0.1}]
+`
+
+const route = (name: string, extra: string): string => `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}]
+  http:
+    - route: [{destination: {host: primary}}]
+${extra}
+`
+
+beforeAll(async () => {
+  primary = await startUpstream('primary')
+  shadow = await startUpstream('shadow', (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      shadowBodies.set(req.url ?? '', Buffer.concat(chunks).toString())
+      res.writeHead(500)
+      res.end('shadow failed')
+    })
+  })
+  slowShadow = await startUpstream('slow-shadow', (req) => {
+    req.resume()
+    // Never answers: the primary must not wait for it.
+  })
+  ;[egress, closedPort] = await freePorts(2)
+  proxy = await startProxy({
+    resources: {
+      'sidecar.yaml': `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress:
+    - port: {number: ${egress}, protocol: HTTP, name: http}
+      hosts: ["./*"]
+`,
+      'services.yaml': [
+        service('primary', primary.port),
+        service('shadow', shadow.port),
+        service('slow-shadow', slowShadow.port),
+        service('gone', closedPort),
+        service('all', primary.port),
+        service('half', primary.port),
+        service('many', primary.port),
+        service('broken', primary.port),
+        service('slow', primary.port),
+      ].join('---\n'),
+      'virtual-services.yaml': [
+        route('all', '      mirror: {host: shadow}'),
+        route('half', '      mirror: {host: shadow}\n      mirrorPercentage: {value: 50}'),
+        route(
+          'many',
+          '      mirrors:\n        - {destination: {host: shadow}}\n        - {destination: {host: slow-shadow}, percentage: {value: 0}}',
+        ),
+        route('broken', '      mirror: {host: gone}'),
+        route('slow', '      mirror: {host: slow-shadow}'),
+      ].join('---\n'),
+    },
+  })
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  await primary?.close()
+  await shadow?.close()
+  await slowShadow?.close()
+})
+
+const shadowSeen = (path: string) => shadow.seen.filter((s) => s.url === path)
+
+describe('mirroring', () => {
+  it('copies a request to the shadow cluster with a -shadow authority; the primary answer is unaffected', async () => {
+    const reply = await send(egress, 'all', '/copy?x=1', { headers: { 'x-trace': 'abc' } })
+    expect(reply.status).toBe(200)
+    expect(reply.headers['x-upstream']).toBe('primary')
+    await eventually(async () => shadowSeen('/copy?x=1').length === 1)
+    const copy = shadowSeen('/copy?x=1')[0]
+    expect(copy.headers.host).toBe('all-shadow')
+    expect(copy.headers['x-trace']).toBe('abc')
+    expect(primary.seen.find((s) => s.url === '/copy?x=1')?.headers.host).toBe('all')
+  })
+
+  it('mirrors a percentage of requests within statistical bounds', async () => {
+    const n = 200
+    for (let i = 0; i < n; i++) expect((await send(egress, 'half', `/half/${i}`)).status).toBe(200)
+    // Let the last copies land; then Binomial(200, 0.5) (sd ≈ 7) must be within 7 sd of 100.
+    await new Promise((r) => setTimeout(r, 300))
+    const copies = shadow.seen.filter((s) => s.url.startsWith('/half/')).length
+    expect(copies).toBeGreaterThan(50)
+    expect(copies).toBeLessThan(150)
+  })
+
+  it('mirrors[] sends to each mirror by its own percentage', async () => {
+    expect((await send(egress, 'many', '/many')).status).toBe(200)
+    await eventually(async () => shadowSeen('/many').length === 1)
+    expect(slowShadow.seen.filter((s) => s.url === '/many')).toHaveLength(0)
+  })
+
+  it('a shadow that is down or never answers neither fails nor slows the primary', async () => {
+    expect((await send(egress, 'broken', '/broken')).status).toBe(200)
+    const start = performance.now()
+    for (let i = 0; i < 5; i++) expect((await send(egress, 'slow', `/slow/${i}`)).status).toBe(200)
+    expect(performance.now() - start).toBeLessThan(3_000)
+    await eventually(async () => slowShadow.seen.filter((s) => s.url.startsWith('/slow/')).length === 5)
+  })
+
+  it('mirrors a small request body, but not one over the 64 KiB buffer bound', async () => {
+    const reply = await send(egress, 'all', '/with-body', { method: 'POST', body: 'payload' })
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body).name).toBe('primary')
+    await eventually(async () => shadowBodies.get('/with-body') === 'payload')
+    expect(shadowSeen('/with-body')[0].headers['content-length']).toBe('7')
+
+    const big = await send(egress, 'all', '/big-body', { method: 'POST', body: 'x'.repeat(100 * 1024) })
+    expect(big.status).toBe(200)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(shadowSeen('/big-body')).toHaveLength(0)
+  })
+})
