@@ -23,6 +23,7 @@ import { nginxSystem } from './systems/nginx.ts'
 import { nodeFloor } from './systems/node-floor.ts'
 import { nodePeerSystem } from './systems/node-peer.ts'
 import { outrigger } from './systems/outrigger.ts'
+import { outriggerBaseline } from './systems/outrigger-baseline.ts'
 import { outriggerPair } from './systems/outrigger-pair.ts'
 import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemContext, SystemDef } from './systems/system.ts'
@@ -83,6 +84,8 @@ async function definitions(plan: Plan, ctx: SystemContext, tools: Record<string,
     else if (name === 'nginx') defs.push(nginxSystem(tools.nginx))
     else if (name === 'haproxy') defs.push(haproxySystem(tools.haproxy))
     else if (name === 'node-floor') defs.push(nodeFloor)
+    else if (name === 'outrigger-baseline' && plan.baseline !== undefined)
+      defs.push(outriggerBaseline(plan.baseline))
     else if (name === 'node-peer') {
       try {
         const { choice, flavour } = await pickNodePeer(ctx, plan)

@@ -17,9 +17,10 @@ function label(results: BenchResults, name: string): string {
   return results.systems.find((s) => s.name === name)?.label ?? name
 }
 
-const COMPARED = ['direct', 'nginx', 'haproxy', 'node-peer', 'node-floor'] as const
+const COMPARED_ALL = ['direct', 'nginx', 'haproxy', 'node-peer', 'node-floor', 'outrigger-baseline'] as const
 
 function ratios(results: BenchResults): string {
+  const COMPARED = COMPARED_ALL.filter((n) => results.systems.some((s) => s.name === n))
   const header = ['Outrigger …', ...COMPARED.map((n) => `vs ${label(results, n)}`)]
   const rows: string[][] = []
   for (const c of results.throughput) {

@@ -15,6 +15,7 @@ export const SYSTEMS = [
   'haproxy',
   'node-peer',
   'node-floor',
+  'outrigger-baseline',
 ] as const
 export type SystemName = (typeof SYSTEMS)[number]
 
@@ -40,6 +41,8 @@ export interface Plan {
   readonly command: string
   /** --render <results.json>: only rewrite that run's markdown and chart (after changing the report code). */
   readonly render?: string
+  /** --baseline <rev>: Outrigger built from that git revision runs as one more system. */
+  readonly baseline?: string
 }
 
 export const usage = `usage: npm run bench -- [--short] [--only <case,…>] [--systems <system,…>] [--rounds <n>]
@@ -47,6 +50,7 @@ export const usage = `usage: npm run bench -- [--short] [--only <case,…>] [--s
   --only      cases: ${CASES.join(', ')} (or 'throughput' for both sizes)
   --systems   systems: ${SYSTEMS.join(', ')} (direct is always included when latency is compared)
   --rounds    interleaved rounds per case (default 3, short 2)
+  --baseline  a git revision: also run Outrigger built from it, to show what a change did to the hot path
   --render    <bench/results/….json>: rewrite that run's .md and .svg (and latest.* for a full run), measure nothing
 `
 
@@ -59,6 +63,7 @@ export function parsePlan(argv: readonly string[]): Plan {
       systems: { type: 'string' },
       rounds: { type: 'string' },
       render: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -80,6 +85,8 @@ export function parsePlan(argv: readonly string[]): Plan {
     if (!(SYSTEMS as readonly string[]).includes(name)) throw new Error(`unknown system '${name}'\n${usage}`)
     systems.push(name as SystemName)
   }
+  if (values.baseline !== undefined && !systems.includes('outrigger-baseline'))
+    systems.push('outrigger-baseline')
   // Added latency is measured against the direct path, so it always takes part.
   if (!systems.includes('direct')) systems.unshift('direct')
   const rounds = values.rounds === undefined ? (short ? 2 : 3) : Number(values.rounds)
@@ -102,5 +109,6 @@ export function parsePlan(argv: readonly string[]): Plan {
     compileRepeats: short ? 2 : 3,
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
     render: values.render,
+    baseline: values.baseline,
   }
 }

@@ -17,6 +17,8 @@ export interface OutriggerOptions {
   /** File name → YAML text, written into `<dir>/istio/`. */
   readonly resources: Record<string, string>
   readonly readyTimeoutMs?: number
+  /** The entry script; default this checkout's dist/main.js. */
+  readonly mainScript?: string
 }
 
 export interface OutriggerProcess {
@@ -55,7 +57,7 @@ terminationDrainDuration: 1s
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()
   const child = startChild(`outrigger ${opts.name}`, process.execPath, [
-    mainScript,
+    opts.mainScript ?? mainScript,
     'run',
     '--config',
     join(dir, 'bootstrap.yaml'),
