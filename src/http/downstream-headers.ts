@@ -1,8 +1,11 @@
 // Builds the downstream response's header list from the upstream's raw response headers.
 
 import { HeaderEdits } from '../route/header-edits.ts'
+import { removeHeaders } from '../route/header-list.ts'
 import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
+
+const serviceTimeHeader: ReadonlySet<string> = new Set(['x-envoy-upstream-service-time'])
 
 /** Lowercase names, hop-by-hop headers dropped, route and destination response edits applied. */
 export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
@@ -17,17 +20,12 @@ export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly Buffer
     }
     out.push(name, value)
   }
-  if (extraHop !== undefined) {
-    let w = 0
-    for (let r = 0; r < out.length; r += 2) {
-      if (extraHop.has(out[r])) continue
-      out[w] = out[r]
-      out[w + 1] = out[r + 1]
-      w += 2
-    }
-    out.length = w
+  if (extraHop !== undefined) removeHeaders(out, extraHop)
+  if (ctx.upstreamServiceTime >= 0) {
+    // Envoy overwrites the header: through a pair of sidecars the client sees the outer proxy's time only.
+    removeHeaders(out, serviceTimeHeader)
+    out.push('x-envoy-upstream-service-time', String(ctx.upstreamServiceTime))
   }
-  if (ctx.upstreamServiceTime >= 0) out.push('x-envoy-upstream-service-time', String(ctx.upstreamServiceTime))
   applyResponseEdits(ctx, out)
   return out
 }

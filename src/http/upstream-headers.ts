@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { HeaderEdits } from '../route/header-edits.ts'
+import { removeHeaders } from '../route/header-list.ts'
 import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
 
@@ -39,7 +40,7 @@ export function buildUpstreamHeaders(
     else if (name === 'x-envoy-original-path' && originalPath !== undefined) continue
     out.push(name, value)
   }
-  if (extraHop !== undefined) removeNames(out, extraHop)
+  if (extraHop !== undefined) removeHeaders(out, extraHop)
   const client = ctx.req.socket.remoteAddress
   if (client !== undefined) {
     out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`)
@@ -58,15 +59,4 @@ export function buildUpstreamHeaders(
   const dest = ctx.destination
   if (dest !== undefined && dest.requestHeaders !== HeaderEdits.none) dest.requestHeaders.applyTo(out)
   return out
-}
-
-function removeNames(headers: string[], names: Set<string>): void {
-  let w = 0
-  for (let r = 0; r < headers.length; r += 2) {
-    if (names.has(headers[r])) continue
-    headers[w] = headers[r]
-    headers[w + 1] = headers[r + 1]
-    w += 2
-  }
-  headers.length = w
 }

@@ -1,5 +1,7 @@
 // Istio's HeaderOperations (set, add, remove) compiled for applying to a flat [name, value, …] header list.
 
+import { removeHeaders } from './header-list.ts'
+
 export interface HeaderEditsSpec {
   readonly set?: Readonly<Record<string, string>>
   readonly add?: Readonly<Record<string, string>>
@@ -31,16 +33,7 @@ export class HeaderEdits {
 
   /** Applies the edits in place to a flat list whose names are lowercase. */
   applyTo(headers: string[]): void {
-    if (this.#drop.size > 0) {
-      let w = 0
-      for (let r = 0; r < headers.length; r += 2) {
-        if (this.#drop.has(headers[r])) continue
-        headers[w] = headers[r]
-        headers[w + 1] = headers[r + 1]
-        w += 2
-      }
-      headers.length = w
-    }
+    if (this.#drop.size > 0) removeHeaders(headers, this.#drop)
     for (let i = 0; i < this.#append.length; i++) headers.push(this.#append[i])
   }
 
