@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { Pool } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ingressSidecar } from './harness/istio.ts'
 import { freePort } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -53,16 +54,7 @@ beforeAll(async () => {
   proxy = await startProxy({
     extraBootstrap: 'concurrency: 2\n',
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${port}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-`,
+      'sidecar.yaml': ingressSidecar(port, app.port),
     },
   })
 })

@@ -2,6 +2,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { ingressSidecar } from './harness/istio.ts'
 import { freePort } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -23,16 +24,7 @@ async function slowProxy(delayMs: number, drain: string): Promise<number> {
   proxy = await startProxy({
     drain,
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${port}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${upstream.port}
-`,
+      'sidecar.yaml': ingressSidecar(port, upstream.port),
     },
   })
   return port

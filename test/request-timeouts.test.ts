@@ -3,6 +3,7 @@
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { egressSidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -38,15 +39,7 @@ spec:
 `
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-`,
+      'sidecar.yaml': egressSidecar(egress),
       'services.yaml': `${service('reviews', reviews.port)}---${service('ratings', ratings.port)}`,
       'virtual-services.yaml': `
 apiVersion: networking.istio.io/v1

@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sendRaw } from './harness/client.ts'
+import { ingressSidecar } from './harness/istio.ts'
 import { freePort } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -25,16 +26,7 @@ beforeAll(async () => {
   port = await freePort()
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${port}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-`,
+      'sidecar.yaml': ingressSidecar(port, app.port),
     },
   })
 })

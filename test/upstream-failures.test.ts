@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send, sendRaw } from './harness/client.ts'
+import { egressSidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -88,15 +89,7 @@ beforeAll(async () => {
   ;[egress, closedPort] = await freePorts(2)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-`,
+      'sidecar.yaml': egressSidecar(egress),
       'services.yaml': `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry

@@ -1,0 +1,28 @@
+// Istio YAML that many scenario tests share: the Sidecar of a standalone proxy with one listener.
+
+/** A Sidecar with one HTTP egress listener on `port` that sees the services of its namespace. */
+export function egressSidecar(port: number): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress:
+    - port: {number: ${port}, protocol: HTTP, name: http}
+      hosts: ["./*"]
+`
+}
+
+/** A Sidecar with one HTTP ingress listener on 127.0.0.1:`port` forwarding to 127.0.0.1:`appPort`. */
+export function ingressSidecar(port: number, appPort: number): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  ingress:
+    - port: {number: ${port}, protocol: HTTP, name: http}
+      bind: 127.0.0.1
+      defaultEndpoint: 127.0.0.1:${appPort}
+`
+}
