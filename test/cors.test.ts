@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { egressSidecar, loopbackService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -11,16 +11,7 @@ let proxy: ProxyProcess
 let egress: number
 let app: Upstream
 
-const service = (name: string): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${app.port}}]
-  endpoints: [{address: 127.0.0.1}]
-`
+const service = (name: string): string => loopbackService(name, 80, app.port)
 
 beforeAll(async () => {
   app = await startUpstream('app')

@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { egressSidecar, loopbackService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -16,16 +16,7 @@ let slowShadow: Upstream
 /** Request bodies the shadow received, by URL. */
 const shadowBodies = new Map<string, string>()
 
-const service = (name: string, port: number): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${port}}]
-  endpoints: [{address: 127.0.0.1}]
-`
+const service = (name: string, port: number): string => loopbackService(name, 80, port)
 
 const route = (name: string, extra: string): string => `
 apiVersion: networking.istio.io/v1

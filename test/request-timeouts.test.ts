@@ -3,7 +3,7 @@
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { egressSidecar, loopbackService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -27,16 +27,7 @@ beforeAll(async () => {
       })
       .catch(() => res.writeHead(500).end())
   })
-  const service = (name: string, port: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP, targetPort: ${port}}]
-  endpoints: [{address: 127.0.0.1}]
-`
+  const service = (name: string, port: number) => loopbackService(name, 9080, port)
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': egressSidecar(egress),

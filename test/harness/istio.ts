@@ -26,3 +26,17 @@ spec:
       defaultEndpoint: 127.0.0.1:${appPort}
 `
 }
+
+/** A STATIC ServiceEntry `name` (namespace default) with one HTTP port served by 127.0.0.1:`targetPort`. */
+export function loopbackService(name: string, port: number, targetPort: number): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}]
+  resolution: STATIC
+  ports: [{number: ${port}, name: http, protocol: HTTP, targetPort: ${targetPort}}]
+  endpoints: [{address: 127.0.0.1}]
+`
+}
