@@ -1,6 +1,7 @@
 // Builds the outbound clusters (per service port and DestinationRule subset) and the inbound ones.
 
-import { hostMatches, isExportedTo, toFqdn } from '../hosts.ts'
+import { HostIndex } from '../host-index.ts'
+import { isExportedTo, toFqdn } from '../hosts.ts'
 import type { ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
 import type { DestinationRuleResource, Resource } from '../resource.ts'
 import { outboundClusterName } from './http-routes.ts'
@@ -9,23 +10,13 @@ import { clusterPolicy, connectTimeoutMs, mergeTrafficPolicy } from './traffic-p
 
 export { defaultClusterPolicy, defaultConnectTimeoutMs } from './traffic-policy.ts'
 
-/** The DestinationRule for a host: an exact host beats the longest matching wildcard. */
-export function destinationRuleFor(
-  fqdn: string,
+/** DestinationRules by host: an exact host beats the longest matching wildcard; the first loaded wins. */
+export function indexDestinationRules(
   rules: readonly DestinationRuleResource[],
-): DestinationRuleResource | undefined {
-  let best: DestinationRuleResource | undefined
-  let bestHost = ''
-  for (const dr of rules) {
-    const host = toFqdn(dr.spec.host, dr.namespace)
-    if (!hostMatches(host, fqdn)) continue
-    if (host === fqdn) return dr
-    if (host.length > bestHost.length) {
-      best = dr
-      bestHost = host
-    }
-  }
-  return best
+): HostIndex<DestinationRuleResource> {
+  const index = new HostIndex<DestinationRuleResource>()
+  for (const dr of rules) index.add(toFqdn(dr.spec.host, dr.namespace), dr)
+  return index
 }
 
 export function visibleDestinationRules(
@@ -60,9 +51,10 @@ export function outboundClusters(
   include: (port: ServicePort) => boolean,
 ): ClusterModel[] {
   const clusters: ClusterModel[] = []
+  const byHost = indexDestinationRules(rules)
   for (const service of services.values()) {
     if (service.fqdn.startsWith('*')) continue
-    const dr = destinationRuleFor(service.fqdn, rules)
+    const dr = byHost.lookup(service.fqdn)
     const topPolicy = dr?.spec.trafficPolicy
     for (const port of service.ports) {
       if (!include(port)) continue
