@@ -8,7 +8,6 @@ import { log } from '../telemetry/log.ts'
 export type WorkerMessage = { type: 'ready' } | { type: 'siblings'; ready: boolean }
 
 export const workerIndexEnv = 'OUTRIGGER_WORKER_INDEX'
-export const workerCountEnv = 'OUTRIGGER_WORKER_COUNT'
 
 /** A worker that crashes this soon after its start is not restarted again (the config is likely bad). */
 const crashLoopMs = 2_000
@@ -38,7 +37,7 @@ export async function supervise(mainScript: string, configFile: string, count: n
   const start = (index: number): ChildProcess => {
     const startedAt = Date.now()
     const child = fork(mainScript, ['run', '--config', configFile], {
-      env: { ...process.env, [workerIndexEnv]: String(index), [workerCountEnv]: String(count) },
+      env: { ...process.env, [workerIndexEnv]: String(index) },
       stdio: 'inherit',
     })
     ready[index] = false

@@ -2,23 +2,29 @@
 
 import type { HttpFilter } from './filter.ts'
 import type { RequestContext } from './request-context.ts'
+import { sendResponse } from './respond.ts'
 
-/** Runs request-header phases from `ctx.filterIndex` until a filter stops the chain or the list ends. */
+/**
+ * Runs request-header phases from `ctx.filterIndex` until a filter stops the chain or the list ends.
+ * A filter that throws costs its request a 500, never the process.
+ */
 export function resumeFilters(ctx: RequestContext): void {
   const filters = ctx.listener.filters
-  while (ctx.filterIndex < filters.length) {
-    const filter = filters[ctx.filterIndex++]
-    if (filter.onRequestHeaders !== undefined && filter.onRequestHeaders(ctx) === 'stop') return
+  try {
+    while (ctx.filterIndex < filters.length) {
+      const filter = filters[ctx.filterIndex++]
+      if (filter.onRequestHeaders !== undefined && filter.onRequestHeaders(ctx) === 'stop') return
+    }
+  } catch (err) {
+    process.emitWarning(err as Error)
+    ctx.responseCodeDetails = 'internal_error'
+    sendResponse(ctx, 500, 'internal error')
   }
 }
 
 export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
   const filters = ctx.listener.filters
   for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(ctx, status, headers)
-}
-
-export function runLog(ctx: RequestContext): void {
-  for (const filter of ctx.listener.filters) filter.onLog?.(ctx)
 }
 
 export type { HttpFilter }

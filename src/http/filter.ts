@@ -14,6 +14,4 @@ export interface HttpFilter {
   onRequestHeaders?(ctx: RequestContext): FilterStatus
   /** Response headers (flat, lowercase names) are about to go downstream; edit them in place. */
   onResponseHeaders?(ctx: RequestContext, status: number, headers: string[]): void
-  /** The exchange is over (completed, failed or reset): record it. */
-  onLog?(ctx: RequestContext): void
 }

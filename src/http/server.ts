@@ -6,7 +6,6 @@ import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import { acceptsUpgrade } from '../tcp/upgrade-tunnel.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { RequestContext } from './request-context.ts'
-import { sendResponse } from './respond.ts'
 
 /** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
 const maxHeaderSize = 60 * 1024
@@ -89,13 +88,5 @@ function rejectConnection(socket: Duplex, status: number): void {
 }
 
 export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {
-  const ctx = new RequestContext(req, res, listener, listener.proxyModel)
-  try {
-    resumeFilters(ctx)
-  } catch (err) {
-    // A bug must cost one request, never the process.
-    process.emitWarning(err as Error)
-    ctx.responseCodeDetails = 'internal_error'
-    sendResponse(ctx, 500, 'internal error')
-  }
+  resumeFilters(new RequestContext(req, res, listener, listener.proxyModel))
 }

@@ -96,13 +96,7 @@ class DelayedRequest {
     const ctx = this.#ctx
     ctx.res.off('close', this.#onClose)
     if (abortIfDrawn(ctx, this.#fault)) return
-    try {
-      resumeFilters(ctx)
-    } catch (err) {
-      process.emitWarning(err as Error)
-      ctx.responseCodeDetails = 'internal_error'
-      sendResponse(ctx, 500, 'internal error')
-    }
+    resumeFilters(ctx)
   }
 
   readonly #onClose = (): void => {
