@@ -1,5 +1,6 @@
 // Scenario: one undeclared port sniffed for HTTP/1, TLS, HTTP/2 and raw TCP; server-first protocols with and without sniffing.
 
+import { connect as connectHttp2 } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer, connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -137,21 +138,28 @@ describe('protocol detection on an undeclared port', () => {
     expect((await exchange(mixedPort, 'GET /x HTTP/9.9\r\n\r\n')).text).toBe('GET /x HTTP/9.9\r\n\r\n')
   })
 
-  it('answers an HTTP/2 preface with GOAWAY HTTP_1_1_REQUIRED (HTTP/2 not served yet)', async () => {
-    const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])
-    const reply = await exchange(
-      mixedPort,
-      Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), settings]),
-      {
-        keepOpen: true,
-      },
-    )
-    const bytes = Buffer.from(reply.text, 'latin1')
-    const goaway = bytes.indexOf(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0]))
-    expect(goaway).toBeGreaterThanOrEqual(0)
-    expect(bytes.readUInt32BE(goaway + 13)).toBe(0x0d)
-    expect(reply.ended).toBe(true)
-    expect(proxy.stderr()).toContain('HTTP/2 connection')
+  it('serves an HTTP/2 preface (prior knowledge) with the HTTP/2 codec, routing by :authority', async () => {
+    const session = connectHttp2(`http://127.0.0.1:${mixedPort}`)
+    try {
+      const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/over-h2', ':authority': 'web' })
+        let status = 0
+        let body = ''
+        stream.on('response', (h) => {
+          status = Number(h[':status'])
+        })
+        stream.setEncoding('utf8')
+        stream.on('data', (c: string) => {
+          body += c
+        })
+        stream.on('end', () => resolve({ status, body }))
+        stream.on('error', reject)
+      })
+      expect(reply.status).toBe(200)
+      expect(JSON.parse(reply.body)).toMatchObject({ name: 'web', url: '/over-h2' })
+    } finally {
+      session.close()
+    }
   })
 
   it('serves a silent client (a server-first protocol) as TCP once the detection timeout passes', async () => {

@@ -116,6 +116,12 @@ export interface ConnectionPoolModel {
   readonly maxConnectionDurationMs: number | undefined
   /** SO_KEEPALIVE idle time before probes; 0 keeps the OS default; undefined: undici's default. */
   readonly tcpKeepaliveTimeMs: number | undefined
+  /** h2UpgradePolicy UPGRADE: HTTP/1.1 requests to an HTTP port go upstream as HTTP/2. */
+  readonly h2Upgrade: boolean
+  /** useClientProtocol: the upstream speaks whatever the downstream spoke. */
+  readonly useClientProtocol: boolean
+  /** Streams per upstream HTTP/2 connection (maxConcurrentStreams); UNLIMITED: the server's SETTINGS decide. */
+  readonly maxConcurrentStreams: number
 }
 
 /** Envoy's outlier detection as Istio configures it (consecutive errors; success-rate ejection off). */

@@ -8,12 +8,14 @@ import type { RequestContext } from './request-context.ts'
 const serviceTimeHeader: ReadonlySet<string> = new Set(['x-envoy-upstream-service-time'])
 
 /** Lowercase names, hop-by-hop headers dropped, route and destination response edits applied. */
-export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
+export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = []
   let extraHop: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase()
-    const value = raw[i + 1].toString('latin1')
+    const rawName = raw[i]
+    const rawValue = raw[i + 1]
+    const name = (typeof rawName === 'string' ? rawName : rawName.toString('latin1')).toLowerCase()
+    const value = typeof rawValue === 'string' ? rawValue : rawValue.toString('latin1')
     if (isHopByHop(name)) {
       if (name === 'connection') extraHop = connectionTokens(value)
       continue

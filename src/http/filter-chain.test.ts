@@ -33,7 +33,7 @@ afterEach(async () => {
 /** Serves every request through `filters` and returns the status and body of one GET. */
 async function through(filters: HttpFilter[]): Promise<{ status: number; body: string }> {
   const listener = new ListenerRuntime(listenerModel, filters, state)
-  server = createServer((req, res) => resumeFilters(new RequestContext(req, res, listener, state.model)))
+  server = createServer((req, res) => resumeFilters(new RequestContext(req, res, req, listener, state.model)))
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   const res = await request(`http://127.0.0.1:${port}/`, { reset: true })
@@ -90,7 +90,9 @@ describe('filter chain', () => {
       },
     }
     const listener = new ListenerRuntime(listenerModel, [flaky, answer(200)], state)
-    server = createServer((req, res) => resumeFilters(new RequestContext(req, res, listener, state.model)))
+    server = createServer((req, res) =>
+      resumeFilters(new RequestContext(req, res, req, listener, state.model)),
+    )
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
     const warnings: Error[] = []

@@ -47,6 +47,13 @@ export const LocalReplies = {
     flag: ResponseFlag.UpstreamRemoteReset,
     details: 'upstream_reset_before_response_started{remote_reset}',
   },
+  /** The upstream refused the HTTP/2 stream (REFUSED_STREAM): it did not process the request. */
+  refusedStream: {
+    status: 503,
+    body: `${resetBody}remote refused stream reset`,
+    flag: ResponseFlag.UpstreamRemoteReset,
+    details: 'upstream_reset_before_response_started{remote_refused_stream_reset}',
+  },
   /** The upstream answered with something that is not valid HTTP. */
   protocolError: {
     status: 502,

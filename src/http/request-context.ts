@@ -1,6 +1,6 @@
 // Per-request state: references to the request, response and model, plus what the stages decided.
 
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import type { Model } from '../config/model.ts'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
@@ -8,10 +8,13 @@ import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
 
 export class RequestContext implements RequestFacts {
-  readonly req: IncomingMessage
-  readonly res: ServerResponse
+  readonly req: DownstreamRequest
+  readonly res: DownstreamResponse
+  /** The request body: the IncomingMessage itself, or the HTTP/2 stream. */
+  readonly body: Readable
   readonly listener: ListenerRuntime
   /** The model this request runs on from start to end, even if a reload swaps it meanwhile. */
   readonly model: Model
@@ -38,9 +41,16 @@ export class RequestContext implements RequestFacts {
   #query: URLSearchParams | undefined
   #authority: string | undefined
 
-  constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, model: Model) {
+  constructor(
+    req: DownstreamRequest,
+    res: DownstreamResponse,
+    body: Readable,
+    listener: ListenerRuntime,
+    model: Model,
+  ) {
     this.req = req
     this.res = res
+    this.body = body
     this.listener = listener
     this.model = model
     this.startTime = performance.now()
@@ -62,6 +72,20 @@ export class RequestContext implements RequestFacts {
       this.#path = q === -1 ? url : url.slice(0, q)
     }
     return this.#path
+  }
+
+  /**
+   * The body as an upstream client should read it. undici destroys a body stream once it has sent it,
+   * which for an HTTP/2 stream (one Duplex for request and response) would reset the response; so an
+   * h2 body is handed over as an iterator that leaves the stream open.
+   */
+  upstreamBody(): Readable | AsyncIterable<Buffer> {
+    return this.req.httpVersionMajor === 2 ? this.body.iterator({ destroyOnReturn: false }) : this.body
+  }
+
+  /** True when the downstream speaks HTTP/2 (gRPC clients always do). */
+  get http2(): boolean {
+    return this.req.httpVersionMajor === 2
   }
 
   get scheme(): string {

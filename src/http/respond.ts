@@ -33,7 +33,7 @@ export function sendResponse(
   if (ctx.method === 'HEAD' || body === undefined) res.end()
   else res.end(body)
   // The request body, if any, is not needed; read it off so the connection can be reused.
-  if (!ctx.req.complete) ctx.req.resume()
+  if (!ctx.req.complete) ctx.body.resume()
 }
 
 /** Answers with Envoy's local reply for a failure: status, body, flag and details in one place. */

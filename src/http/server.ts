@@ -88,5 +88,5 @@ function rejectConnection(socket: Duplex, status: number): void {
 }
 
 export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {
-  resumeFilters(new RequestContext(req, res, listener, listener.proxyModel))
+  resumeFilters(new RequestContext(req, res, req, listener, listener.proxyModel))
 }

@@ -12,9 +12,9 @@ import type { ListenerRuntime } from './listener-runtime.ts'
 type ConnectionListener = (this: Server, socket: Socket) => void
 
 /**
- * Takes over the listening HTTP server's `connection` event. A declared HTTP port still goes straight
- * to node:http's own connection handler (no sniffing, no extra buffering); the serve mode is read per
- * connection, so a reload that changes a port's protocol keeps the socket bound.
+ * Takes over the listening HTTP server's `connection` event. A declared HTTP port reads the first bytes
+ * only to tell the HTTP/2 preface from HTTP/1.1; the serve mode is read per connection, so a reload
+ * that changes a port's protocol keeps the socket bound.
  */
 export class ConnectionDispatcher {
   readonly #listener: ListenerRuntime
@@ -35,7 +35,8 @@ export class ConnectionDispatcher {
     const model = this.#listener.model
     switch (model.serve) {
       case 'http':
-        this.#http.call(this.#server, socket)
+        // HTTP/1.1 or HTTP/2 with prior knowledge, told apart by the first bytes (Envoy's AUTO codec).
+        new ConnectionSniffer(socket, 'http', 0, this.#onSniffed).start()
         return
       case 'tcp': {
         const ctx = new TcpContext(this.#listener, socket)
@@ -58,6 +59,11 @@ export class ConnectionDispatcher {
     }
     if (leftover === undefined && detection.protocol === 'http2') {
       serveHttp2Connection(socket, listener)
+      return
+    }
+    if (listener.model.serve === 'http') {
+      // The client closed before its first bytes told HTTP/1.1 from HTTP/2: nothing to serve.
+      socket.destroy()
       return
     }
     const ctx = new TcpContext(listener, socket)

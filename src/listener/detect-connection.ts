@@ -2,10 +2,13 @@
 
 import type { Socket } from 'node:net'
 import { looksLikeTls, parseClientHello } from './detect-client-hello.ts'
-import { type Detection, detectProtocol } from './detect-protocol.ts'
+import { type Detection, detectHttpVersion, detectProtocol } from './detect-protocol.ts'
 
-/** `detect`: HTTP/1, HTTP/2, TLS or TCP; `tls`: only reads a ClientHello (a declared TLS port). */
-export type SniffMode = 'detect' | 'tls'
+/**
+ * `detect`: HTTP/1, HTTP/2, TLS or TCP; `tls`: only reads a ClientHello (a declared TLS port);
+ * `http`: HTTP/2 preface or else HTTP/1 (a declared HTTP port).
+ */
+export type SniffMode = 'detect' | 'tls' | 'http'
 
 /**
  * Called once with what the bytes showed. The socket is paused with the sniffed bytes back in its
@@ -56,7 +59,14 @@ export class ConnectionSniffer {
       chunks.length = 0
       chunks.push(data)
     }
-    return this.#mode === 'tls' ? detectTls(data, final) : detectProtocol(data, final)
+    switch (this.#mode) {
+      case 'tls':
+        return detectTls(data, final)
+      case 'http':
+        return detectHttpVersion(data, final)
+      default:
+        return detectProtocol(data, final)
+    }
   }
 
   readonly #onData = (chunk: Buffer): void => {

@@ -45,6 +45,17 @@ export function detectProtocol(data: Buffer, final = false): Detection | undefin
   return undefined
 }
 
+/**
+ * On a declared HTTP port, as Envoy's AUTO codec: the HTTP/2 preface means HTTP/2, anything else is
+ * left to the HTTP/1.1 codec (which answers garbage with 400).
+ */
+export function detectHttpVersion(data: Buffer, final = false): Detection | undefined {
+  const h2 = isHttp2Preface(data)
+  if (h2 === true) return { protocol: 'http2' }
+  if (h2 === false || final) return { protocol: 'http1' }
+  return undefined
+}
+
 function isHttp2Preface(data: Buffer): Verdict {
   const n = Math.min(data.length, http2Preface.length)
   if (data.compare(http2Preface, 0, n, 0, n) !== 0) return false

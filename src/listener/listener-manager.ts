@@ -122,6 +122,7 @@ async function drain(l: BoundListener, drainMs: number): Promise<void> {
   if (!l.bound) return
   const closed = new Promise<void>((resolve) => l.server.close(() => resolve()))
   l.server.closeIdleConnections()
+  l.runtime.http2IfStarted?.drain()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, drainMs)
@@ -132,5 +133,6 @@ async function drain(l: BoundListener, drainMs: number): Promise<void> {
   clearInterval(sweeper)
   clearTimeout(timer)
   l.server.closeAllConnections()
+  l.runtime.http2IfStarted?.destroy()
   for (const socket of l.sockets) socket.destroy()
 }

@@ -2,6 +2,7 @@
 
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
+import { Http2Downstream } from '../http/http2-server.ts'
 import type { ClusterManager } from '../upstream/cluster-manager.ts'
 
 /** What every listener reads from the running proxy. */
@@ -19,11 +20,23 @@ export class ListenerRuntime {
   /** Set when draining: responses carry `connection: close`. */
   draining = false
   readonly #state: ProxyState
+  #http2: Http2Downstream | undefined
 
   constructor(model: ListenerModel, filters: readonly HttpFilter[], state: ProxyState) {
     this.model = model
     this.filters = filters
     this.#state = state
+  }
+
+  /** The HTTP/2 server for this listener's h2 connections, made when the first one arrives. */
+  get http2(): Http2Downstream {
+    this.#http2 ??= new Http2Downstream(this)
+    return this.#http2
+  }
+
+  /** Active HTTP/2 sessions' GOAWAY on drain; undefined when no h2 connection ever came. */
+  get http2IfStarted(): Http2Downstream | undefined {
+    return this.#http2
   }
 
   get proxyModel(): Model {

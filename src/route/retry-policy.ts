@@ -124,6 +124,8 @@ export function retriableFailure(policy: RetryPolicy, kind: LocalReplyKind): boo
   switch (kind) {
     case 'connectFailure':
       return (on & (NO_RESPONSE | RetryOn.connectFailure)) !== 0
+    case 'refusedStream':
+      return (on & (NO_RESPONSE | RetryOn.refusedStream)) !== 0
     case 'connectionTermination':
     case 'remoteReset':
     case 'timeout':

@@ -1,6 +1,6 @@
 // An HTTP/1.1 Upgrade (WebSocket or another token) sent to one endpoint: the request is replayed, a 101 becomes a tunnel.
 
-import { type ClientRequest, type IncomingMessage, request } from 'node:http'
+import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-headers.ts'
 import { runResponseHeaders } from '../http/filter-chain.ts'
@@ -13,7 +13,7 @@ import type { TunnelStats } from './tcp-context.ts'
 import { tunnelLimits } from './tcp-proxy.ts'
 import { Tunnel } from './tunnel.ts'
 
-const upgradeRequests = new WeakSet<IncomingMessage>()
+const upgradeRequests = new WeakSet<object>()
 
 /**
  * node:http's shouldUpgradeCallback: which `Connection: upgrade` requests become tunnels. Envoy's
@@ -30,7 +30,7 @@ export function markUpgradeRequest(req: IncomingMessage): void {
 }
 
 /** True for requests that asked to switch protocols (`Connection: upgrade` with an `Upgrade` header). */
-export function isUpgradeRequest(req: IncomingMessage): boolean {
+export function isUpgradeRequest(req: object): boolean {
   return upgradeRequests.has(req)
 }
 
@@ -162,7 +162,7 @@ export class UpgradeTunnel implements TunnelStats {
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`
     text += '\r\n'
     const down = ctx.req.socket
-    ctx.res.detachSocket(down)
+    ;(ctx.res as ServerResponse).detachSocket(down)
     down.write(text, 'latin1')
     if (head.length > 0) {
       this.bytesSent += head.length
@@ -184,14 +184,13 @@ export class UpgradeTunnel implements TunnelStats {
     this.#endpoint.reportStatus(status)
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
     ctx.responseCodeDetails = 'via_upstream'
-    const headers = buildDownstreamHeaders(
-      ctx,
-      res.rawHeaders.map((h) => Buffer.from(h, 'latin1')),
-    )
+    const headers = buildDownstreamHeaders(ctx, res.rawHeaders)
     headers.push('connection', 'close')
     runResponseHeaders(ctx, status, headers)
-    ctx.res.writeHead(status, res.statusMessage, headers)
-    res.pipe(ctx.res)
+    // Only HTTP/1.1 requests are upgraded, so the response is node:http's.
+    const out = ctx.res as ServerResponse
+    out.writeHead(status, res.statusMessage, headers)
+    res.pipe(out)
     res.once('end', () => this.#upstream?.destroy())
     ctx.res.once('close', this.#release)
   }

@@ -14,6 +14,9 @@ const unlimited: ConnectionPoolModel = {
   idleTimeoutMs: undefined,
   maxConnectionDurationMs: undefined,
   tcpKeepaliveTimeMs: undefined,
+  h2Upgrade: false,
+  useClientProtocol: false,
+  maxConcurrentStreams: UNLIMITED,
 }
 
 const opened: UpstreamEndpoint[] = []
@@ -26,7 +29,7 @@ function endpoint(breaker: CircuitBreaker, limits: ConnectionPoolModel, port = 1
     '127.0.0.1',
     port,
     1,
-    { connectTimeoutMs: 1000, connectionPool: limits },
+    { connectTimeoutMs: 1000, connectionPool: limits, protocol: 'http1' },
     breaker,
   )
   opened.push(e)

@@ -11,6 +11,9 @@ const noLimits: ConnectionPoolModel = {
   idleTimeoutMs: undefined,
   maxConnectionDurationMs: undefined,
   tcpKeepaliveTimeMs: undefined,
+  h2Upgrade: false,
+  useClientProtocol: false,
+  maxConcurrentStreams: UNLIMITED,
 }
 
 /**

@@ -7,6 +7,7 @@ import type { LbRequest } from './lb/hash-policy.ts'
 import type { LoadBalancer } from './lb/load-balancer.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
 import { poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
  * One object per cluster name for the life of the process: a reload re-applies the model, and
@@ -39,7 +40,11 @@ export class Cluster {
 
   /** Applies a (re)compiled model; endpoints that leave close their pools after their requests finish. */
   apply(model: ClusterModel): void {
-    const settings = { connectTimeoutMs: model.connectTimeoutMs, connectionPool: model.policy.connectionPool }
+    const settings = {
+      connectTimeoutMs: model.connectTimeoutMs,
+      connectionPool: model.policy.connectionPool,
+      protocol: upstreamProtocol(model),
+    }
     const previous = new Map<string, UpstreamEndpoint[]>()
     for (const e of this.endpoints) {
       const same = previous.get(e.key)

@@ -21,6 +21,29 @@ export class DownstreamClosedError extends Error {
   }
 }
 
+/** The upstream HTTP/2 stream closed before its response ended: RST_STREAM with `rstCode`, or NO_ERROR without a response. */
+export class Http2StreamResetError extends Error {
+  readonly code = 'OUTRIGGER_H2_STREAM_RESET'
+  readonly rstCode: number
+  constructor(rstCode: number) {
+    super(`upstream stream reset with HTTP/2 error code ${rstCode}`)
+    this.name = 'Http2StreamResetError'
+    this.rstCode = rstCode
+  }
+}
+
+/** An HTTP/2 session did not connect within the cluster's connectTimeout. */
+export class UpstreamConnectTimeoutError extends Error {
+  readonly code = 'UND_ERR_CONNECT_TIMEOUT'
+  constructor() {
+    super('upstream connect timeout')
+    this.name = 'UpstreamConnectTimeoutError'
+  }
+}
+
+/** HTTP/2 REFUSED_STREAM: the upstream did not process the request (always safe to retry). */
+const REFUSED_STREAM = 0x7
+
 function codeOf(err: Error): string | undefined {
   const code = (err as { code?: unknown }).code
   return typeof code === 'string' ? code : undefined
@@ -36,9 +59,16 @@ function codeOf(err: Error): string | undefined {
 export function classifyUpstreamError(err: Error, sentToUpstream: boolean): LocalReplyKind {
   if (err instanceof UpstreamTimeoutError) return 'timeout'
   if (!sentToUpstream) return 'connectFailure'
+  if (err instanceof Http2StreamResetError) {
+    if (err.rstCode === REFUSED_STREAM) return 'refusedStream'
+    return err.rstCode === 0 ? 'connectionTermination' : 'remoteReset'
+  }
+  const code = codeOf(err)
+  if (code === 'ERR_HTTP2_SESSION_ERROR' || code === 'ERR_HTTP2_GOAWAY_SESSION')
+    return 'connectionTermination'
+  if (code === 'ERR_HTTP2_INVALID_HEADER_VALUE' || code === 'ERR_HTTP2_ERROR') return 'protocolError'
   // undici's HTTPParserError has no code: it looks the llhttp error up by number in a name-to-number map.
   if (err instanceof errors.HTTPParserError) return 'protocolError'
-  const code = codeOf(err)
   if (code?.startsWith('HPE_')) return 'protocolError'
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocolError'
   return 'connectionTermination'

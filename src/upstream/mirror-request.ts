@@ -28,7 +28,7 @@ export function sendMirrors(
     const copy = headers.slice()
     // buildUpstreamHeaders puts the authority first.
     copy[1] = shadowAuthority(copy[1])
-    new MirrorRequest(endpoint).start(method, path, copy, timeoutMs, body)
+    new MirrorRequest(endpoint).start(method, path, copy, timeoutMs, body, ctx.http2)
   }
 }
 
@@ -50,12 +50,19 @@ class MirrorRequest implements Dispatcher.DispatchHandler {
     this.#endpoint = endpoint
   }
 
-  start(method: string, path: string, headers: string[], timeoutMs: number, body: Buffer | null): void {
+  start(
+    method: string,
+    path: string,
+    headers: string[],
+    timeoutMs: number,
+    body: Buffer | null,
+    downstreamHttp2: boolean,
+  ): void {
     this.#endpoint.acquire()
     inFlight.add(this)
     if (timeoutMs > 0) this.#timer = setTimeout(this.#onTimeout, timeoutMs)
     try {
-      this.#endpoint.pool.dispatch({ method, path, headers, body }, this)
+      this.#endpoint.dispatch({ method, path, headers, body }, this, downstreamHttp2)
     } catch {
       this.#finish()
     }

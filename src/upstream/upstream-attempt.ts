@@ -1,5 +1,6 @@
 // One try of a proxied request: the undici dispatch handler that sends it to one endpoint.
 
+import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { buildDownstreamHeaders } from '../http/downstream-headers.ts'
 import { runResponseHeaders } from '../http/filter-chain.ts'
@@ -21,7 +22,7 @@ export class RetryAbandonedError extends Error {
 /** What a try reports to the request that owns it. */
 export interface AttemptOwner {
   /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
-  acceptResponse(attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[]): boolean
+  acceptResponse(attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean
   /** The accepted response ended. */
   attemptEnded(attempt: UpstreamAttempt): void
   /** The try failed; `sent` is false when it never got a connection. */
@@ -32,11 +33,18 @@ export interface AttemptSpec {
   readonly method: string
   readonly path: string
   readonly headers: string[]
-  readonly body: Buffer | IncomingBody | null
+  readonly body: Buffer | Readable | AsyncIterable<Buffer> | null
   readonly perTryTimeoutMs: number
 }
 
-type IncomingBody = RequestContext['req']
+/** Response header names and values as the upstream client gives them. */
+export type RawHeaders = readonly (Buffer | string)[]
+
+function hasFields(trailers: Record<string, string | string[]> | undefined): boolean {
+  if (trailers === undefined) return false
+  for (const _ in trailers) return true
+  return false
+}
 
 export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   readonly #owner: AttemptOwner
@@ -65,9 +73,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.#dispatchedAt = performance.now()
     if (spec.perTryTimeoutMs > 0) this.#timer = setTimeout(this.#onPerTryTimeout, spec.perTryTimeoutMs)
     try {
-      this.endpoint.pool.dispatch(
+      this.endpoint.dispatch(
         { method: spec.method, path: spec.path, headers: spec.headers, body: spec.body },
         this,
+        this.#ctx.http2,
       )
     } catch (err) {
       this.onResponseError(undefined, err as Error)
@@ -100,7 +109,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.#done) return
     const ctx = this.#ctx
     this.endpoint.reportStatus(statusCode)
-    const raw = controller.rawHeaders as Buffer[]
+    // undici gives Buffers (HTTP/1.1), the HTTP/2 pool strings.
+    const raw = controller.rawHeaders as RawHeaders
     if (!this.#owner.acceptResponse(this, statusCode, raw)) {
       this.#finish()
       controller.abort(new RetryAbandonedError())
@@ -123,9 +133,14 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    _controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[]>,
+  ): void {
     if (this.#done) return
     this.#finish()
+    // gRPC's status and any other trailers follow the body (HTTP/2, or a chunked HTTP/1.1 response).
+    if (this.#accepted && hasFields(trailers)) this.#ctx.res.addTrailers(trailers)
     this.#owner.attemptEnded(this)
   }
 

@@ -7,6 +7,7 @@ import { poolKey, poolOptions } from './upstream-endpoint.ts'
 
 const settings = (over: Partial<ConnectionPoolModel> = {}) => ({
   connectTimeoutMs: 250,
+  protocol: 'http1' as const,
   connectionPool: { ...defaultClusterPolicy.connectionPool, ...over },
 })
 

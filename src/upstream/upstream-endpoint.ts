@@ -1,15 +1,18 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
-import { Pool } from 'undici'
+import { type Dispatcher, Pool } from 'undici'
 import { type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
 import type { LocalReplyKind } from '../http/local-reply.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
+import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
 import type { HostMonitor } from './outlier-detection.ts'
+import type { UpstreamProtocol } from './upstream-protocol.ts'
 
 export interface PoolSettings {
   readonly connectTimeoutMs: number
   readonly connectionPool: ConnectionPoolModel
+  readonly protocol: UpstreamProtocol
 }
 
 /** Idle time before a pooled connection closes when the DestinationRule sets none. */
@@ -40,6 +43,19 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
   }
 }
 
+/** The HTTP/2 session options for a connection pool policy. */
+function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
+  const cp = settings.connectionPool
+  return {
+    connectTimeoutMs: settings.connectTimeoutMs,
+    maxSessions: cp.maxConnections >= UNLIMITED ? 1 : Math.max(1, cp.maxConnections),
+    maxStreamsPerSession: cp.maxRequestsPerConnection,
+    maxConcurrentStreams: cp.maxConcurrentStreams,
+    idleTimeoutMs: cp.idleTimeoutMs === undefined ? defaultIdleTimeoutMs : cp.idleTimeoutMs || maxTimerMs,
+    maxSessionAgeMs: cp.maxConnectionDurationMs,
+  }
+}
+
 /** A key that is equal for two endpoints exactly when their pools would be configured alike. */
 export function poolKey(address: string, port: number, settings: PoolSettings): string {
   const cp = settings.connectionPool
@@ -52,6 +68,8 @@ export function poolKey(address: string, port: number, settings: PoolSettings): 
     cp.idleTimeoutMs,
     cp.maxConnectionDurationMs,
     cp.tcpKeepaliveTimeMs,
+    cp.maxConcurrentStreams,
+    settings.protocol,
   ].join('|')
 }
 
@@ -62,7 +80,7 @@ export class UpstreamEndpoint implements LbEndpoint {
   readonly hostPort: string
   /** poolKey(): a reload keeps this endpoint (pool, counters, outlier state) while the key stays. */
   readonly key: string
-  readonly pool: Pool
+  readonly protocol: UpstreamProtocol
   /** The load-balancing weight (Envoy's weights are at least 1). */
   weight: number
   /** Requests dispatched and not yet finished, pending ones included (least-request, /clusters). */
@@ -72,7 +90,11 @@ export class UpstreamEndpoint implements LbEndpoint {
   /** Outlier detection state; undefined when the cluster has no outlierDetection. */
   outlier: HostMonitor | undefined
   readonly #breaker: CircuitBreaker
+  /** Requests beyond this many wait for a connection (pending); HTTP/2 multiplexes, so none wait. */
   readonly #maxConnections: number
+  readonly #settings: PoolSettings
+  #http1: Pool | undefined
+  #http2: Http2Pool | undefined
 
   constructor(
     address: string,
@@ -87,9 +109,36 @@ export class UpstreamEndpoint implements LbEndpoint {
     const host = address.includes(':') ? `[${address}]` : address
     this.hostPort = `${host}:${port}`
     this.key = poolKey(address, port, settings)
-    this.pool = new Pool(`http://${this.hostPort}`, poolOptions(settings))
+    this.protocol = settings.protocol
+    this.#settings = settings
     this.#breaker = breaker
-    this.#maxConnections = settings.connectionPool.maxConnections
+    this.#maxConnections = settings.protocol === 'http2' ? UNLIMITED : settings.connectionPool.maxConnections
+  }
+
+  /** The HTTP/1.1 connection pool, opened on first use. */
+  get http1(): Pool {
+    this.#http1 ??= new Pool(`http://${this.hostPort}`, poolOptions(this.#settings))
+    return this.#http1
+  }
+
+  /** The HTTP/2 sessions, opened on first use. */
+  get http2(): Http2Pool {
+    this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, http2PoolOptions(this.#settings))
+    return this.#http2
+  }
+
+  /**
+   * Sends one request over the cluster's protocol (`downstreamHttp2` decides for `downstream`); the
+   * handler hears of it through undici's dispatch-handler callbacks either way.
+   */
+  dispatch(request: UpstreamDispatch, handler: Dispatcher.DispatchHandler, downstreamHttp2: boolean): void {
+    const protocol = this.protocol
+    if (protocol === 'http2' || (protocol === 'downstream' && downstreamHttp2)) {
+      this.http2.dispatch(request, handler)
+      return
+    }
+    // undici reads a Buffer, a Readable or an async iterable body alike; its type lists only the first two.
+    this.http1.dispatch(request as Dispatcher.DispatchOptions, handler)
   }
 
   /** Set while outlier detection has this endpoint ejected. */
@@ -131,8 +180,8 @@ export class UpstreamEndpoint implements LbEndpoint {
       this.outlier.putLocalOriginFailure(kind === 'timeout' ? 'timeout' : 'connectFailed')
   }
 
-  /** Closes the pool once its in-flight requests finish. */
+  /** Closes the pools once their in-flight requests finish. */
   async close(): Promise<void> {
-    await this.pool.close()
+    await Promise.all([this.#http1?.close(), this.#http2?.close()])
   }
 }

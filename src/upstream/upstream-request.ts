@@ -14,7 +14,12 @@ import {
 import type { Cluster } from './cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
 import { sendMirrors } from './mirror-request.ts'
-import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
+import {
+  type AttemptOwner,
+  PerTryTimeoutError,
+  type RawHeaders,
+  UpstreamAttempt,
+} from './upstream-attempt.ts'
 import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
@@ -68,8 +73,8 @@ export class UpstreamRequest implements AttemptOwner {
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
         // Read the (small) body whole first, so a retry or a mirror can send it again.
-        ctx.req.on('data', this.#onBodyData)
-        ctx.req.once('end', this.#onBodyEnd)
+        ctx.body.on('data', this.#onBodyData)
+        ctx.body.once('end', this.#onBodyEnd)
         return
       }
       this.#retriesLeft = 0
@@ -89,7 +94,7 @@ export class UpstreamRequest implements AttemptOwner {
   }
 
   readonly #onBodyEnd = (): void => {
-    this.#ctx.req.off('data', this.#onBodyData)
+    this.#ctx.body.off('data', this.#onBodyData)
     this.#body = Buffer.concat(this.#bodyChunks)
     this.#bodyChunks = []
     if (this.#done) return
@@ -105,9 +110,9 @@ export class UpstreamRequest implements AttemptOwner {
   #armRouteTimeout(): void {
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.timeoutMs <= 0) return
-    const req = this.#ctx.req
-    if (!spec.hasBody || req.complete) this.#startRouteTimer()
-    else req.once('end', this.#startRouteTimer)
+    const ctx = this.#ctx
+    if (!spec.hasBody || ctx.req.complete) this.#startRouteTimer()
+    else ctx.body.once('end', this.#startRouteTimer)
   }
 
   readonly #startRouteTimer = (): void => {
@@ -136,12 +141,12 @@ export class UpstreamRequest implements AttemptOwner {
       method: spec.method,
       path: spec.path,
       headers,
-      body: !spec.hasBody ? null : (this.#body ?? ctx.req),
+      body: !spec.hasBody ? null : (this.#body ?? ctx.upstreamBody()),
       perTryTimeoutMs: spec.retry?.perTryTimeoutMs ?? 0,
     })
   }
 
-  acceptResponse(_attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[]): boolean {
+  acceptResponse(_attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean {
     const policy = this.#spec?.retry
     if (policy === undefined || this.#ctx.res.headersSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
@@ -248,7 +253,7 @@ export class UpstreamRequest implements AttemptOwner {
       this.#cluster?.endRetry()
     }
     this.#ctx.res.off('close', this.#onDownstreamClose)
-    this.#ctx.req.off('end', this.#startRouteTimer)
+    this.#ctx.body.off('end', this.#startRouteTimer)
   }
 }
 
@@ -265,11 +270,11 @@ function withAttemptCount(headers: readonly string[], count: number): string[] {
 }
 
 /** The grpc-status response header (a trailers-only gRPC answer), or -1. */
-function grpcStatusOf(rawHeaders: Buffer[]): number {
+function grpcStatusOf(rawHeaders: RawHeaders): number {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]
-    if (name.length === 11 && name.toString('latin1').toLowerCase() === 'grpc-status') {
-      return Number(rawHeaders[i + 1].toString('latin1'))
+    if (name.length === 11 && name.toString().toLowerCase() === 'grpc-status') {
+      return Number(rawHeaders[i + 1].toString())
     }
   }
   return -1

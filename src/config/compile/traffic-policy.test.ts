@@ -67,6 +67,9 @@ describe('cluster traffic policy', () => {
         idleTimeoutMs: undefined,
         maxConnectionDurationMs: undefined,
         tcpKeepaliveTimeMs: undefined,
+        h2Upgrade: false,
+        useClientProtocol: false,
+        maxConcurrentStreams: UNLIMITED,
       },
       outlierDetection: undefined,
       retryBudget: undefined,
@@ -123,7 +126,8 @@ describe('cluster traffic policy', () => {
   trafficPolicy:
     connectionPool:
       tcp: {maxConnections: 0, idleTimeout: 5s, maxConnectionDuration: 1m, tcpKeepalive: {}}
-      http: {http1MaxPendingRequests: 1, http2MaxRequests: 100, maxRetries: 2, maxRequestsPerConnection: 1, idleTimeout: 2s}
+      http: {http1MaxPendingRequests: 1, http2MaxRequests: 100, maxRetries: 2, maxRequestsPerConnection: 1, idleTimeout: 2s,
+        h2UpgradePolicy: UPGRADE, useClientProtocol: true, maxConcurrentStreams: 8}
 `)
     expect(c(9080).policy.connectionPool).toEqual({
       maxConnections: UNLIMITED,
@@ -134,6 +138,9 @@ describe('cluster traffic policy', () => {
       idleTimeoutMs: 2000,
       maxConnectionDurationMs: 60_000,
       tcpKeepaliveTimeMs: 0,
+      h2Upgrade: true,
+      useClientProtocol: true,
+      maxConcurrentStreams: 8,
     })
   })
 

@@ -135,6 +135,9 @@ export function connectionPoolModel(cp: ConnectionPoolSettings | undefined): Con
     idleTimeoutMs: ms(http?.idleTimeout) ?? ms(tcp?.idleTimeout),
     maxConnectionDurationMs: ms(tcp?.maxConnectionDuration),
     tcpKeepaliveTimeMs: keepalive === undefined ? undefined : (ms(keepalive.time) ?? 0),
+    h2Upgrade: http?.h2UpgradePolicy === 'UPGRADE',
+    useClientProtocol: http?.useClientProtocol === true,
+    maxConcurrentStreams: limit(http?.maxConcurrentStreams),
   }
 }
 

@@ -61,7 +61,6 @@ describe('DestinationRule', () => {
     expect(messages).toEqual([
       "dr.yaml:10: warning: field 'spec.trafficPolicy.loadBalancer.localityLbSetting' is not supported yet and is ignored",
       "dr.yaml:12: warning: field 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes' is not supported yet and is ignored",
-      "dr.yaml:13: warning: field 'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy' is not supported yet and is ignored",
       "dr.yaml:14: warning: field 'spec.trafficPolicy.tls' is not supported yet and is ignored",
       "dr.yaml:26: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
     ])
@@ -71,7 +70,7 @@ describe('DestinationRule', () => {
         loadBalancer: { simple: 'LEAST_REQUEST' },
         connectionPool: {
           tcp: { maxConnections: 10, connectTimeout: '250ms', tcpKeepalive: { time: '60s' } },
-          http: { http1MaxPendingRequests: 2, maxRequestsPerConnection: 1 },
+          http: { http1MaxPendingRequests: 2, maxRequestsPerConnection: 1, h2UpgradePolicy: 'UPGRADE' },
         },
         portLevelSettings: [],
         retryBudget: { percent: 25 },

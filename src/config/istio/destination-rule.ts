@@ -124,9 +124,9 @@ const connectionPoolSchema = z.strictObject({
       maxRequestsPerConnection: count('max requests per connection must be non-negative').optional(),
       maxRetries: count('max retries must be non-negative').optional(),
       idleTimeout: timeoutDurationSchema.optional(),
-      h2UpgradePolicy: unsupported(),
-      useClientProtocol: unsupported(),
-      maxConcurrentStreams: unsupported(),
+      h2UpgradePolicy: z.enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']).optional(),
+      useClientProtocol: z.boolean().optional(),
+      maxConcurrentStreams: count('max concurrent streams must be non-negative').optional(),
       http2KeepAlive: unsupported(),
     })
     .optional(),

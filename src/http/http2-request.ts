@@ -1,0 +1,82 @@
+// An HTTP/2 stream's request side, seen through the DownstreamRequest shape the filters read.
+
+import type { IncomingHttpHeaders } from 'node:http'
+import type { ServerHttp2Stream } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { DownstreamRequest } from './downstream.ts'
+
+/**
+ * Pseudo-headers become `method` and `url`, `:authority` becomes the first `host` header (so routing and
+ * the HTTP/1.1 translation read it as they read Host), and split `cookie` fields are joined with `; `
+ * as RFC 9113 §8.2.3 requires before a request goes to HTTP/1.1.
+ */
+export class Http2Request implements DownstreamRequest {
+  readonly method: string
+  readonly url: string
+  readonly rawHeaders: string[]
+  readonly httpVersionMajor = 2
+  readonly socket: Socket
+  readonly #stream: ServerHttp2Stream
+  #headers: IncomingHttpHeaders | undefined
+
+  constructor(stream: ServerHttp2Stream, raw: readonly string[], socket: Socket) {
+    this.#stream = stream
+    this.socket = socket
+    let method = 'GET'
+    let url = ''
+    let authority: string | undefined
+    let cookieAt = -1
+    const headers: string[] = ['host', '']
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]
+      const value = raw[i + 1]
+      if (name.charCodeAt(0) === 0x3a /* : */) {
+        if (name === ':method') method = value
+        else if (name === ':path') url = value
+        else if (name === ':authority') authority = value
+        continue
+      }
+      if (name === 'host') {
+        authority ??= value
+        continue
+      }
+      if (name === 'cookie') {
+        if (cookieAt !== -1) {
+          headers[cookieAt] = `${headers[cookieAt]}; ${value}`
+          continue
+        }
+        cookieAt = headers.length + 1
+      }
+      headers.push(name, value)
+    }
+    if (authority === undefined) headers.splice(0, 2)
+    else headers[1] = authority
+    this.method = method
+    // A CONNECT has no :path; route it by authority like any other request.
+    this.url = url === '' ? '/' : url
+    this.rawHeaders = headers
+  }
+
+  get complete(): boolean {
+    const stream = this.#stream
+    return stream.endAfterHeaders || stream.readableEnded
+  }
+
+  /** Built on first use only, as node:http does: lowercase names, repeated values joined. */
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers === undefined) {
+      const out: Record<string, string | string[]> = {}
+      const raw = this.rawHeaders
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]
+        const value = raw[i + 1]
+        const seen = out[name]
+        if (seen === undefined) out[name] = name === 'set-cookie' ? [value] : value
+        else if (Array.isArray(seen)) seen.push(value)
+        else out[name] = `${seen}, ${value}`
+      }
+      this.#headers = out
+    }
+    return this.#headers
+  }
+}

@@ -1,0 +1,121 @@
+// An HTTP/2 stream's response side, seen through the DownstreamResponse shape the router writes to.
+
+import type { ServerHttp2Stream } from 'node:http2'
+import { constants } from 'node:http2'
+import type { DownstreamResponse } from './downstream.ts'
+
+/** Connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 throws on them. */
+const connectionSpecific: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/**
+ * Headers given to `writeHead` go out at the end of the current tick, or with the first body chunk,
+ * whichever is first; a response that ends in that tick without body or trailers (a local reply,
+ * a trailers-only gRPC answer) is one HEADERS frame with END_STREAM, as gRPC requires. Any other
+ * response waits for trailers, which end the stream (an empty set ends it with an empty DATA frame).
+ */
+export class Http2Response implements DownstreamResponse {
+  readonly #stream: ServerHttp2Stream
+  #pending: string[] | undefined
+  #trailers: Record<string, string | string[]> | undefined
+  headersSent = false
+  writableEnded = false
+  statusCode = 200
+
+  constructor(stream: ServerHttp2Stream) {
+    this.#stream = stream
+    stream.on('wantTrailers', this.#onWantTrailers)
+  }
+
+  get destroyed(): boolean {
+    return this.#stream.destroyed
+  }
+
+  writeHead(status: number, headers: string[]): this {
+    this.statusCode = status
+    this.headersSent = true
+    const out: string[] = [':status', String(status)]
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i].toLowerCase()
+      if (connectionSpecific.has(name)) continue
+      out.push(name, headers[i + 1])
+    }
+    this.#pending = out
+    queueMicrotask(this.#flush)
+    return this
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.#pending !== undefined) this.#respond(false)
+    if (this.#stream.destroyed) return true
+    return this.#stream.write(chunk)
+  }
+
+  end(body?: string | Buffer): this {
+    if (this.writableEnded) return this
+    this.writableEnded = true
+    const empty = body === undefined || body.length === 0
+    if (this.#pending !== undefined) {
+      if (empty && this.#trailers === undefined) {
+        this.#respond(true)
+        return this
+      }
+      this.#respond(false)
+    }
+    const stream = this.#stream
+    if (stream.destroyed || !stream.headersSent) return this
+    if (empty) stream.end()
+    else stream.end(body)
+    return this
+  }
+
+  addTrailers(trailers: Record<string, string | string[]>): void {
+    this.#trailers = trailers
+  }
+
+  /** Resets the stream (INTERNAL_ERROR), as Envoy resets a downstream stream it cannot finish. */
+  destroy(): this {
+    const stream = this.#stream
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    return this
+  }
+
+  on(event: 'close' | 'drain', listener: () => void): this {
+    this.#stream.on(event, listener)
+    return this
+  }
+
+  once(event: 'close' | 'drain', listener: () => void): this {
+    this.#stream.once(event, listener)
+    return this
+  }
+
+  off(event: 'close' | 'drain', listener: () => void): this {
+    this.#stream.off(event, listener)
+    return this
+  }
+
+  readonly #flush = (): void => {
+    if (this.#pending !== undefined) this.#respond(false)
+  }
+
+  #respond(endStream: boolean): void {
+    const headers = this.#pending as string[]
+    this.#pending = undefined
+    const stream = this.#stream
+    if (stream.destroyed || stream.headersSent) return
+    // node:http2 adds `date` unless the upstream's is among the headers.
+    stream.respond(headers, endStream ? { endStream: true } : { waitForTrailers: true })
+  }
+
+  readonly #onWantTrailers = (): void => {
+    const stream = this.#stream
+    if (stream.destroyed) return
+    stream.sendTrailers(this.#trailers ?? {})
+  }
+}
