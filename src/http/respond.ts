@@ -2,6 +2,7 @@
 
 import { applyResponseEdits } from './downstream-headers.ts'
 import { runResponseHeaders } from './filter-chain.ts'
+import { encodeGrpcMessage, grpcStatusForReply, isGrpcRequest } from './grpc.ts'
 import { LocalReplies, type LocalReplyKind } from './local-reply.ts'
 import type { RequestContext } from './request-context.ts'
 
@@ -36,15 +37,59 @@ export function sendResponse(
   if (!ctx.req.complete) ctx.body.resume()
 }
 
-/** Answers with Envoy's local reply for a failure: status, body, flag and details in one place. */
+/**
+ * A trailers-only gRPC answer: HTTP 200 whose headers carry `grpc-status` and `grpc-message` and end
+ * the stream, as Envoy answers a gRPC request it cannot pass on.
+ */
+export function sendGrpcReply(
+  ctx: RequestContext,
+  grpcStatus: number,
+  message: string,
+  extraHeaders: readonly string[] = [],
+): void {
+  const res = ctx.res
+  if (res.headersSent || res.destroyed) {
+    res.destroy()
+    return
+  }
+  const headers = ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus)]
+  if (message !== '') headers.push('grpc-message', encodeGrpcMessage(message))
+  for (const h of extraHeaders) headers.push(h)
+  if (ctx.listener.draining) headers.push('connection', 'close')
+  applyResponseEdits(ctx, headers)
+  runResponseHeaders(ctx, 200, headers)
+  res.writeHead(200, headers)
+  res.end()
+  if (!ctx.req.complete) ctx.body.resume()
+}
+
+/**
+ * Answers with Envoy's local reply for a failure: status, body, flag and details in one place.
+ * A gRPC client gets the same failure as a gRPC status (HTTP 200, trailers-only).
+ */
 export function sendLocalReply(ctx: RequestContext, kind: LocalReplyKind): void {
   const reply = LocalReplies[kind]
   if (reply.flag !== undefined) ctx.setFlag(reply.flag)
   ctx.responseCodeDetails = reply.details
+  if (isGrpcRequest(ctx)) {
+    const extra = 'headers' in reply ? reply.headers : []
+    sendGrpcReply(
+      ctx,
+      grpcStatusForReply(kind, reply.status),
+      reply.body || defaultMessage(reply.status),
+      extra,
+    )
+    return
+  }
   sendResponse(
     ctx,
     reply.status,
     reply.body === '' ? undefined : reply.body,
     'headers' in reply ? reply.headers : [],
   )
+}
+
+/** A gRPC status needs words even where the HTTP reply has an empty body (404 NR). */
+function defaultMessage(status: number): string {
+  return status === 404 ? 'route not found' : ''
 }

@@ -3,9 +3,10 @@
 import { type FaultAbort, type FaultPolicy, rollPercent } from '../../route/fault-policy.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import { resumeFilters } from '../filter-chain.ts'
+import { grpcStatusForHttp, isGrpcRequest } from '../grpc.ts'
 import { LocalReplies } from '../local-reply.ts'
 import type { RequestContext } from '../request-context.ts'
-import { sendResponse } from '../respond.ts'
+import { sendGrpcReply, sendResponse } from '../respond.ts'
 
 export class FaultFilter implements HttpFilter {
   readonly name = 'fault'
@@ -37,43 +38,10 @@ function sendAbort(ctx: RequestContext, abort: FaultAbort): void {
   ctx.responseCodeDetails = reply.details
   const httpStatus = abort.httpStatus ?? 200
   if (isGrpcRequest(ctx)) {
-    const grpcStatus = abort.grpcStatus ?? grpcStatusForHttp(httpStatus)
-    sendResponse(ctx, 200, undefined, [
-      'content-type',
-      'application/grpc',
-      'grpc-status',
-      String(grpcStatus),
-      'grpc-message',
-      reply.body,
-    ])
+    sendGrpcReply(ctx, abort.grpcStatus ?? grpcStatusForHttp(httpStatus), reply.body)
     return
   }
   sendResponse(ctx, httpStatus, reply.body)
-}
-
-function isGrpcRequest(ctx: RequestContext): boolean {
-  return ctx.rawHeader('content-type')?.startsWith('application/grpc') === true
-}
-
-/** Envoy's Grpc::Utility::httpToGrpcStatus. */
-function grpcStatusForHttp(status: number): number {
-  switch (status) {
-    case 400:
-      return 13
-    case 401:
-      return 16
-    case 403:
-      return 7
-    case 404:
-      return 12
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14
-    default:
-      return 2
-  }
 }
 
 /** A request held for the injected delay; made only when a delay is drawn. */

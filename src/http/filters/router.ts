@@ -6,6 +6,7 @@ import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
 import { sendMirrors } from '../../upstream/mirror-request.ts'
 import { UpstreamRequest } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
+import { grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply, sendResponse } from '../respond.ts'
 import { buildUpstreamHeaders } from '../upstream-headers.ts'
@@ -67,23 +68,36 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     return
   }
   const hasBody = hasRequestBody(ctx)
+  const timeoutMs = requestTimeoutMs(ctx)
   const mirrors = ctx.route?.mirrors
   // A request with a body is mirrored by UpstreamRequest once the body is read (small bodies only).
   if (mirrors !== undefined && mirrors.length > 0 && !hasBody) {
-    sendMirrors(ctx, mirrors, ctx.method, path, headers, ctx.route?.timeoutMs ?? 0)
+    sendMirrors(ctx, mirrors, ctx.method, path, headers, timeoutMs)
   }
   new UpstreamRequest(ctx, endpoint, cluster).start({
     method: ctx.method,
     path,
     headers,
     hasBody,
-    timeoutMs: ctx.route?.timeoutMs ?? 0,
+    timeoutMs,
     retry: ctx.route?.retryPolicy,
     mirrors: hasBody ? mirrors : undefined,
   })
 }
 
+/**
+ * The route timeout, except that a gRPC call's `grpc-timeout` replaces it: Istio sets Envoy's
+ * max_grpc_timeout to 0 (no cap), so the client's deadline is the proxy's.
+ */
+function requestTimeoutMs(ctx: RequestContext): number {
+  const routeTimeout = ctx.route?.timeoutMs ?? 0
+  if (!isGrpcRequest(ctx)) return routeTimeout
+  return grpcTimeoutMs(ctx.rawHeader('grpc-timeout')) ?? routeTimeout
+}
+
 function hasRequestBody(ctx: RequestContext): boolean {
+  // HTTP/2 has no chunked encoding: a stream that did not end with its headers carries a body.
+  if (ctx.http2) return !ctx.req.complete
   if (ctx.rawHeader('transfer-encoding') !== undefined) return true
   const length = ctx.rawHeader('content-length')
   return length !== undefined && length !== '0'
