@@ -1,6 +1,7 @@
 // Scenario: WebSocket (and other HTTP/1.1 Upgrade tokens) through egress and ingress listeners, routed like requests.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { connect as connectHttp2 } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -186,6 +187,101 @@ describe('WebSocket', () => {
     session.ws.send('inbound')
     expect(await session.next()).toBe('inbound')
     session.ws.close()
+  })
+})
+
+/** A WebSocket over HTTP/2 (RFC 8441 extended CONNECT) with hand-made frames: masked text out, unmasked in. */
+interface H2WebSocket {
+  readonly status: number
+  readonly settingsAllowConnect: boolean
+  send(text: string): void
+  next(): Promise<string>
+  close(): void
+}
+
+async function openH2Ws(port: number, path: string, authority: string): Promise<H2WebSocket> {
+  const session = connectHttp2(`http://127.0.0.1:${port}`)
+  session.on('error', () => {})
+  await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()))
+  const settingsAllowConnect = session.remoteSettings.enableConnectProtocol === true
+  const stream = session.request({
+    ':method': 'CONNECT',
+    ':protocol': 'websocket',
+    ':scheme': 'http',
+    ':path': path,
+    ':authority': authority,
+    'sec-websocket-version': '13',
+  })
+  stream.on('error', () => {})
+  const status = await new Promise<number>((resolve, reject) => {
+    stream.once('response', (h) => resolve(Number(h[':status'])))
+    stream.once('close', () => reject(new Error(`stream closed (rst ${stream.rstCode})`)))
+  })
+  let buffered = Buffer.alloc(0)
+  const texts: string[] = []
+  const waiting: ((t: string) => void)[] = []
+  stream.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk])
+    // Unmasked server frames with payloads under 126 bytes are all these tests exchange.
+    while (buffered.length >= 2 && buffered.length >= 2 + (buffered[1] & 0x7f)) {
+      const length = buffered[1] & 0x7f
+      const text = buffered.subarray(2, 2 + length).toString()
+      buffered = buffered.subarray(2 + length)
+      const waiter = waiting.shift()
+      if (waiter !== undefined) waiter(text)
+      else texts.push(text)
+    }
+  })
+  return {
+    status,
+    settingsAllowConnect,
+    send(text: string) {
+      const payload = Buffer.from(text)
+      const mask = Buffer.from([1, 2, 3, 4])
+      const masked = payload.map((b, i) => b ^ mask[i % 4])
+      stream.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]))
+    },
+    next() {
+      const queued = texts.shift()
+      return queued !== undefined ? Promise.resolve(queued) : new Promise((r) => waiting.push(r))
+    },
+    close() {
+      stream.close()
+      session.close()
+    },
+  }
+}
+
+describe('WebSocket over HTTP/2 (extended CONNECT)', () => {
+  it('is routed by :authority and path to an HTTP/1.1 WebSocket upstream, answered 200, and echoes', async () => {
+    const ws = await openH2Ws(egressPort, '/chat/h2', 'chat')
+    try {
+      expect(ws.settingsAllowConnect).toBe(true)
+      expect(ws.status).toBe(200)
+      expect(JSON.parse(await ws.next())).toEqual({ url: '/chat/h2', host: 'chat', route: 'chat' })
+      ws.send('over h2')
+      expect(await ws.next()).toBe('over h2')
+    } finally {
+      ws.close()
+    }
+  })
+
+  it('works through an ingress listener too', async () => {
+    const ws = await openH2Ws(ingressPort, '/inbound-h2', 'app')
+    try {
+      expect(ws.status).toBe(200)
+      expect(JSON.parse(await ws.next())).toMatchObject({ url: '/inbound-h2', host: 'app' })
+      ws.send('inbound')
+      expect(await ws.next()).toBe('inbound')
+    } finally {
+      ws.close()
+    }
+  })
+
+  it('answers an extended CONNECT with no route 404, like any request', async () => {
+    const ws = await openH2Ws(egressPort, '/elsewhere', 'chat')
+    expect(ws.status).toBe(404)
+    ws.close()
   })
 })
 

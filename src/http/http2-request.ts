@@ -1,5 +1,6 @@
 // An HTTP/2 stream's request side, seen through the DownstreamRequest shape the filters read.
 
+import { randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -16,6 +17,8 @@ export class Http2Request implements DownstreamRequest {
   readonly rawHeaders: string[]
   readonly httpVersionMajor = 2
   readonly socket: Socket
+  /** The `:protocol` of an extended CONNECT (RFC 8441), e.g. `websocket`. */
+  readonly upgradeProtocol: string | undefined
   readonly #stream: ServerHttp2Stream
   #headers: IncomingHttpHeaders | undefined
 
@@ -25,6 +28,8 @@ export class Http2Request implements DownstreamRequest {
     let method = 'GET'
     let url = ''
     let authority: string | undefined
+    let protocol: string | undefined
+    let hasKey = false
     let cookieAt = -1
     const headers: string[] = ['host', '']
     for (let i = 0; i < raw.length; i += 2) {
@@ -34,8 +39,10 @@ export class Http2Request implements DownstreamRequest {
         if (name === ':method') method = value
         else if (name === ':path') url = value
         else if (name === ':authority') authority = value
+        else if (name === ':protocol') protocol = value
         continue
       }
+      if (name === 'sec-websocket-key') hasKey = true
       if (name === 'host') {
         authority ??= value
         continue
@@ -51,6 +58,16 @@ export class Http2Request implements DownstreamRequest {
     }
     if (authority === undefined) headers.splice(0, 2)
     else headers[1] = authority
+    if (method === 'CONNECT' && protocol !== undefined) {
+      // RFC 8441's extended CONNECT is HTTP/1.1's GET with Upgrade (Envoy's transformUpgradeRequestFromH2toH1);
+      // an HTTP/1.1 WebSocket server needs the key that HTTP/2 clients do not send.
+      method = 'GET'
+      headers.push('upgrade', protocol)
+      if (protocol.toLowerCase() === 'websocket' && !hasKey) {
+        headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
+      }
+      this.upgradeProtocol = protocol
+    }
     this.method = method
     // A CONNECT has no :path; route it by authority like any other request.
     this.url = url === '' ? '/' : url

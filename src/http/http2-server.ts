@@ -9,6 +9,7 @@ import {
 } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import { markUpgradeRequest } from '../tcp/upgrade-tunnel.ts'
 import { log } from '../telemetry/log.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { Http2Request } from './http2-request.ts'
@@ -22,6 +23,8 @@ export const http2Settings = {
   maxHeaderListSize: 60 * 1024,
   /** Per-stream receive window: enough for a fast upload, bounded per stream. */
   initialWindowSize: 1024 * 1024,
+  /** RFC 8441: WebSocket over HTTP/2 (extended CONNECT with `:protocol`). */
+  enableConnectProtocol: true,
 } as const
 
 /** The connection-level receive window (all streams together). */
@@ -86,6 +89,7 @@ export class Http2Downstream {
     const listener = this.#listener
     const socket = stream.session?.socket as Socket
     const req = new Http2Request(stream, rawHeaders, socket)
+    if (req.upgradeProtocol !== undefined) markUpgradeRequest(req)
     const res = new Http2Response(stream)
     resumeFilters(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }

@@ -6,12 +6,17 @@ import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-h
 import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
+import { removeHeaders } from '../route/header-list.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { classifyUpstreamError } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import { Http2Tunnel } from './http2-tunnel.ts'
 import type { TunnelStats } from './tcp-context.ts'
 import { tunnelLimits } from './tcp-proxy.ts'
 import { Tunnel } from './tunnel.ts'
+
+/** Fields of a 101 that mean nothing in an HTTP/2 200 (RFC 8441 §5). */
+const upgradeResponseOnly: ReadonlySet<string> = new Set(['sec-websocket-accept'])
 
 const upgradeRequests = new WeakSet<object>()
 
@@ -25,7 +30,7 @@ export function acceptsUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Marks a request that node:http delivered through its `upgrade` event (its socket is ours now). */
-export function markUpgradeRequest(req: IncomingMessage): void {
+export function markUpgradeRequest(req: object): void {
   upgradeRequests.add(req)
 }
 
@@ -111,7 +116,16 @@ export class UpgradeTunnel implements TunnelStats {
     req.on('response', this.#onResponse)
     req.on('error', this.#onError)
     req.end()
-    ctx.req.socket.once('close', this.#onDownstreamClose)
+    this.#downstreamClosing().once('close', this.#onDownstreamClose)
+  }
+
+  /** What closes when the client goes away: its connection (HTTP/1.1), or its stream (HTTP/2). */
+  #downstreamClosing(): {
+    once(e: 'close', l: () => void): unknown
+    off(e: 'close', l: () => void): unknown
+  } {
+    const ctx = this.#ctx
+    return ctx.http2 ? ctx.res : ctx.req.socket
   }
 
   readonly #onConnect = (): void => {
@@ -153,6 +167,10 @@ export class UpgradeTunnel implements TunnelStats {
     this.#endpoint.reportStatus(101)
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
     ctx.responseCodeDetails = 'via_upstream'
+    if (ctx.http2) {
+      this.#joinHttp2(res, upstream, head)
+      return
+    }
     const headers: string[] = []
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) headers.push(raw[i], raw[i + 1])
@@ -171,6 +189,19 @@ export class UpgradeTunnel implements TunnelStats {
     new Tunnel(this, down, upstream, { ...tunnelLimits(this.#cluster), onClose: this.#release }).start()
   }
 
+  /**
+   * RFC 8441: the client's extended CONNECT is answered 200 once the upstream switched (101), without
+   * the HTTP/1.1 upgrade fields (Envoy's transformUpgradeResponseFromH1toH2); the stream carries the bytes.
+   */
+  #joinHttp2(res: IncomingMessage, upstream: Socket, head: Buffer): void {
+    const ctx = this.#ctx
+    const headers = buildDownstreamHeaders(ctx, res.rawHeaders)
+    removeHeaders(headers, upgradeResponseOnly)
+    runResponseHeaders(ctx, 200, headers)
+    ctx.res.writeHead(200, headers)
+    new Http2Tunnel(this, ctx.body, ctx.res, upstream, this.#release).start(head)
+  }
+
   /** The upstream did not switch: its answer goes to the client as it is, then the connection closes. */
   readonly #onResponse = (res: IncomingMessage): void => {
     const ctx = this.#ctx
@@ -185,12 +216,17 @@ export class UpgradeTunnel implements TunnelStats {
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
     ctx.responseCodeDetails = 'via_upstream'
     const headers = buildDownstreamHeaders(ctx, res.rawHeaders)
-    headers.push('connection', 'close')
+    if (!ctx.http2) headers.push('connection', 'close')
     runResponseHeaders(ctx, status, headers)
-    // Only HTTP/1.1 requests are upgraded, so the response is node:http's.
-    const out = ctx.res as ServerResponse
-    out.writeHead(status, res.statusMessage, headers)
-    res.pipe(out)
+    if (ctx.http2) {
+      ctx.res.writeHead(status, headers)
+      res.on('data', (chunk: Buffer) => ctx.res.write(chunk))
+      res.once('end', () => ctx.res.end())
+    } else {
+      const out = ctx.res as ServerResponse
+      out.writeHead(status, res.statusMessage, headers)
+      res.pipe(out)
+    }
     res.once('end', () => this.#upstream?.destroy())
     ctx.res.once('close', this.#release)
   }
@@ -200,7 +236,10 @@ export class UpgradeTunnel implements TunnelStats {
     this.#stopWaiting()
     if (this.#answered) {
       // The response was being relayed: the only signal left is closing the client's connection.
-      if (!ctx.res.writableEnded) ctx.req.socket.destroy()
+      if (!ctx.res.writableEnded) {
+        if (ctx.http2) ctx.res.destroy()
+        else ctx.req.socket.destroy()
+      }
       return
     }
     this.#answered = true
@@ -218,7 +257,7 @@ export class UpgradeTunnel implements TunnelStats {
   #stopWaiting(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#ctx.req.socket.off('close', this.#onDownstreamClose)
+    this.#downstreamClosing().off('close', this.#onDownstreamClose)
   }
 
   readonly #release = (): void => {
