@@ -6,6 +6,14 @@ import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
 
+/** Starts a 200 response, then drops the connection halfway through the body. */
+const cutOff: Handler = (req, res) => {
+  req.resume()
+  res.writeHead(200, { 'content-length': '100' })
+  res.write('half')
+  setTimeout(() => res.socket?.destroy(), 20)
+}
+
 const status =
   (code: number): Handler =>
   (req, res) => {
@@ -62,6 +70,7 @@ beforeAll(async () => {
   ] as const) {
     upstreams.push(await startUpstream(name, status(code)))
   }
+  upstreams.push(await startUpstream('cutoff', cutOff), await startUpstream('good4', status(200)))
   ;[egress, closedPort] = await freePorts(2)
   const fast = 'interval: 0.2s, baseEjectionTime: 1s'
   proxy = await startProxy({
@@ -94,6 +103,11 @@ spec:
           `{splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, ${fast}, maxEjectionPercent: 100}`,
         ),
         service('capped', [port('bad3'), port('bad4')], `{consecutive5xxErrors: 1, ${fast}}`),
+        service(
+          'midbody',
+          [port('cutoff'), port('good4')],
+          `{consecutive5xxErrors: 1, ${fast}, maxEjectionPercent: 100}`,
+        ),
         service(
           'panic',
           [port('bad5'), port('good3')],
@@ -177,6 +191,13 @@ describe('outlier detection', () => {
     expect(first.find((r) => r.status === 503)?.body).toContain('reset reason: connection failure')
     expect((await healthFlags('refused'))[closedPort]).toBe('/failed_outlier_check')
     expect(codes(await sendMany('refused', 6))).toEqual(new Array(6).fill(200))
+  })
+
+  it('counts a connection lost after the response started (Envoy reports every upstream reset)', async () => {
+    const replies = await Promise.allSettled([send(egress, 'midbody', '/'), send(egress, 'midbody', '/')])
+    expect(replies.some((r) => r.status === 'rejected')).toBe(true)
+    expect((await healthFlags('midbody'))[port('cutoff')]).toBe('/failed_outlier_check')
+    expect(codes(await sendMany('midbody', 4))).toEqual([200, 200, 200, 200])
   })
 
   it('ejects no more than maxEjectionPercent (default 10%: one endpoint)', async () => {

@@ -150,9 +150,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.#finish()
     if (err instanceof DownstreamClosedError || err instanceof RetryAbandonedError) return
     const kind = classifyUpstreamError(err, sent)
-    // Outlier detection (and cx_connect_fail) hear of failures before a response; a timeout while
-    // still waiting for a connection is not the endpoint's fault (Envoy: no host yet).
-    if (!this.#ctx.res.headersSent && (sent || kind !== 'timeout')) this.endpoint.reportFailure(kind)
+    // Outlier detection (and cx_connect_fail) hear of every failure, a reset mid-response included, as
+    // Envoy's router reports each upstream reset; a timeout while still waiting for a connection is not
+    // the endpoint's fault (Envoy: no host yet).
+    if (sent || kind !== 'timeout') this.endpoint.reportFailure(kind)
     this.#owner.attemptFailed(this, err, sent)
   }
 
