@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { defaultClusterPolicy } from '../config/compile/traffic-policy.ts'
 import type { ClusterModel, ClusterPolicy, OutlierDetectionModel } from '../config/model.ts'
-import { Cluster } from './cluster.ts'
+import { Cluster, endpointShare } from './cluster.ts'
 import { request } from './lb/test-support.ts'
 
 const od: OutlierDetectionModel = {
@@ -111,5 +111,17 @@ describe('Cluster', () => {
     expect([c.tryStartRetry(), c.tryStartRetry(), c.tryStartRetry()]).toEqual([true, true, false])
     c.endRetry()
     expect(c.tryStartRetry()).toBe(true)
+  })
+})
+
+describe('endpointShare', () => {
+  const pool = defaultClusterPolicy.connectionPool
+  it('splits maxConnections evenly over the endpoints, at least one each', () => {
+    expect(endpointShare({ ...pool, maxConnections: 10 }, 3).maxConnections).toBe(3)
+    expect(endpointShare({ ...pool, maxConnections: 2 }, 5).maxConnections).toBe(1)
+    expect(endpointShare({ ...pool, maxConnections: 4 }, 1).maxConnections).toBe(4)
+  })
+  it('leaves an unlimited pool alone', () => {
+    expect(endpointShare(pool, 4)).toBe(pool)
   })
 })

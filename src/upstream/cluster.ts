@@ -1,6 +1,6 @@
 // A cluster at run time: endpoints with their pools, load balancer, circuit breakers and outlier detector.
 
-import type { ClusterModel } from '../config/model.ts'
+import { type ClusterModel, type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { createLoadBalancer } from './lb/create-load-balancer.ts'
 import type { LbRequest } from './lb/hash-policy.ts'
@@ -42,7 +42,7 @@ export class Cluster {
   apply(model: ClusterModel): void {
     const settings = {
       connectTimeoutMs: model.connectTimeoutMs,
-      connectionPool: model.policy.connectionPool,
+      connectionPool: endpointShare(model.policy.connectionPool, model.endpoints.length),
       protocol: upstreamProtocol(model),
     }
     const previous = new Map<string, UpstreamEndpoint[]>()
@@ -127,4 +127,13 @@ export class Cluster {
     this.#outlier?.stop()
     await Promise.all(this.endpoints.map((e) => e.close()))
   }
+}
+
+/**
+ * Envoy's max_connections is one circuit breaker for the whole cluster; each endpoint's pool gets an
+ * equal share of it (at least one connection), so the cluster never holds more than the limit.
+ */
+export function endpointShare(pool: ConnectionPoolModel, endpoints: number): ConnectionPoolModel {
+  if (pool.maxConnections >= UNLIMITED || endpoints <= 1) return pool
+  return { ...pool, maxConnections: Math.max(1, Math.floor(pool.maxConnections / endpoints)) }
 }
