@@ -55,6 +55,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #timer: NodeJS.Timeout | undefined
   #done = false
   #accepted = false
+  #onDownstreamDrain: (() => void) | undefined
 
   constructor(owner: AttemptOwner, ctx: RequestContext, endpoint: UpstreamEndpoint) {
     this.#owner = owner
@@ -71,7 +72,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.endpoint.acquire()
     this.#ctx.upstream = this.endpoint
     this.#dispatchedAt = performance.now()
-    if (spec.perTryTimeoutMs > 0) this.#timer = setTimeout(this.#onPerTryTimeout, spec.perTryTimeoutMs)
+    if (spec.perTryTimeoutMs > 0)
+      this.#timer = setTimeout(UpstreamAttempt.#perTryTimedOut, spec.perTryTimeoutMs, this)
     try {
       this.endpoint.dispatch(
         { method: spec.method, path: spec.path, headers: spec.headers, body: spec.body },
@@ -90,13 +92,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     else this.onResponseError(undefined, reason)
   }
 
-  readonly #onPerTryTimeout = (): void => {
-    this.#timer = undefined
-    this.abort(new PerTryTimeoutError())
-  }
-
-  readonly #onDownstreamDrain = (): void => {
-    this.#controller?.resume()
+  /** Static, with the attempt as argument: no closure per request. */
+  static #perTryTimedOut(self: UpstreamAttempt): void {
+    self.#timer = undefined
+    self.abort(new PerTryTimeoutError())
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -129,6 +128,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (!this.#accepted) return
     if (!this.#ctx.res.write(chunk)) {
       controller.pause()
+      // Made on the first back-pressure only.
+      this.#onDownstreamDrain ??= (): void => {
+        this.#controller?.resume()
+      }
       this.#ctx.res.once('drain', this.#onDownstreamDrain)
     }
   }

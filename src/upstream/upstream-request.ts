@@ -52,6 +52,9 @@ export class UpstreamRequest implements AttemptOwner {
   /** The request body kept for replay, once it has been read whole. */
   #body: Buffer | undefined
   #bodyChunks: Buffer[] = []
+  /** Listeners made only on the paths that need them (a replayed body, a timeout waiting for the body). */
+  #onBodyData: ((chunk: Buffer) => void) | undefined
+  #onRequestEnd: (() => void) | undefined
   #routeTimer: NodeJS.Timeout | undefined
   #backoffTimer: NodeJS.Timeout | undefined
   #done = false
@@ -73,8 +76,12 @@ export class UpstreamRequest implements AttemptOwner {
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
         // Read the (small) body whole first, so a retry or a mirror can send it again.
+        const chunks = this.#bodyChunks
+        this.#onBodyData = (chunk: Buffer): void => {
+          chunks.push(chunk)
+        }
         ctx.body.on('data', this.#onBodyData)
-        ctx.body.once('end', this.#onBodyEnd)
+        ctx.body.once('end', () => this.#bodyEnded())
         return
       }
       this.#retriesLeft = 0
@@ -89,12 +96,8 @@ export class UpstreamRequest implements AttemptOwner {
     return length !== undefined && Number(length) <= MAX_REPLAY_BODY_BYTES
   }
 
-  readonly #onBodyData = (chunk: Buffer): void => {
-    this.#bodyChunks.push(chunk)
-  }
-
-  readonly #onBodyEnd = (): void => {
-    this.#ctx.body.off('data', this.#onBodyData)
+  #bodyEnded(): void {
+    if (this.#onBodyData !== undefined) this.#ctx.body.off('data', this.#onBodyData)
     this.#body = Buffer.concat(this.#bodyChunks)
     this.#bodyChunks = []
     if (this.#done) return
@@ -111,23 +114,29 @@ export class UpstreamRequest implements AttemptOwner {
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.timeoutMs <= 0) return
     const ctx = this.#ctx
-    if (!spec.hasBody || ctx.req.complete) this.#startRouteTimer()
-    else ctx.body.once('end', this.#startRouteTimer)
+    if (!spec.hasBody || ctx.req.complete) {
+      this.#startRouteTimer()
+      return
+    }
+    this.#onRequestEnd = (): void => this.#startRouteTimer()
+    ctx.body.once('end', this.#onRequestEnd)
   }
 
-  readonly #startRouteTimer = (): void => {
-    if (!this.#done)
-      this.#routeTimer = setTimeout(this.#onRouteTimeout, (this.#spec as UpstreamRequestSpec).timeoutMs)
+  #startRouteTimer(): void {
+    if (this.#done) return
+    const timeoutMs = (this.#spec as UpstreamRequestSpec).timeoutMs
+    this.#routeTimer = setTimeout(UpstreamRequest.#routeTimedOut, timeoutMs, this)
   }
 
-  readonly #onRouteTimeout = (): void => {
-    this.#routeTimer = undefined
-    if (this.#attempt !== undefined) {
-      this.#attempt.abort(new UpstreamTimeoutError())
+  /** Timer callbacks are static and get the request as their argument: no closure per request. */
+  static #routeTimedOut(self: UpstreamRequest): void {
+    self.#routeTimer = undefined
+    if (self.#attempt !== undefined) {
+      self.#attempt.abort(new UpstreamTimeoutError())
       return
     }
     // Between tries (backoff): answer now.
-    this.#fail('timeout')
+    self.#fail('timeout')
   }
 
   #dispatch(endpoint: UpstreamEndpoint): void {
@@ -195,25 +204,25 @@ export class UpstreamRequest implements AttemptOwner {
     this.#retries++
     this.#attempt = undefined
     const policy = this.#spec?.retry as RetryPolicy
-    this.#backoffTimer = setTimeout(this.#onBackoffEnd, backoffMs(policy, this.#retries))
+    this.#backoffTimer = setTimeout(UpstreamRequest.#backoffEnded, backoffMs(policy, this.#retries), this)
     return true
   }
 
-  readonly #onBackoffEnd = (): void => {
-    this.#backoffTimer = undefined
-    const cluster = this.#cluster as Cluster
+  static #backoffEnded(self: UpstreamRequest): void {
+    self.#backoffTimer = undefined
+    const cluster = self.#cluster as Cluster
     cluster.endRetry()
-    const endpoint = this.#pickRetryHost(cluster)
+    const endpoint = self.#pickRetryHost(cluster)
     if (endpoint === undefined) {
-      this.#fail('noHealthyUpstream')
+      self.#fail('noHealthyUpstream')
       return
     }
     if (!cluster.admits(endpoint)) {
-      this.#fail('overflow')
+      self.#fail('overflow')
       return
     }
-    this.#tried.push(endpoint)
-    this.#dispatch(endpoint)
+    self.#tried.push(endpoint)
+    self.#dispatch(endpoint)
   }
 
   /** Envoy's previous_hosts predicate: prefer an endpoint not tried yet, within a few picks. */
@@ -253,7 +262,7 @@ export class UpstreamRequest implements AttemptOwner {
       this.#cluster?.endRetry()
     }
     this.#ctx.res.off('close', this.#onDownstreamClose)
-    this.#ctx.body.off('end', this.#startRouteTimer)
+    if (this.#onRequestEnd !== undefined) this.#ctx.body.off('end', this.#onRequestEnd)
   }
 }
 
