@@ -17,8 +17,17 @@ export function isLogLevel(value: string): value is LogLevel {
   return value in order
 }
 
+/**
+ * Set when stderr failed (EPIPE: whatever read it went away). Writing on would fail again, and each
+ * failure would be logged again: the proxy keeps serving and stops logging instead.
+ */
+let stderrBroken = false
+process.stderr.on('error', () => {
+  stderrBroken = true
+})
+
 function write(level: LogLevel, message: string): void {
-  if (order[level] < order[threshold]) return
+  if (order[level] < order[threshold] || stderrBroken) return
   process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`)
 }
 
