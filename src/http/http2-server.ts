@@ -27,6 +27,9 @@ export const http2Settings = {
   enableConnectProtocol: true,
 } as const
 
+/** A session with no frame either way for this long is closed gracefully (as HTTP/1.1 keep-alive). */
+const idleTimeoutMs = 300_000
+
 /** The connection-level receive window (all streams together). */
 const connectionWindowSize = 16 * 1024 * 1024
 
@@ -75,6 +78,7 @@ export class Http2Downstream {
     session.once('connect', () => {
       if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
     })
+    session.setTimeout(idleTimeoutMs, () => session.close())
     if (this.#listener.draining) session.close()
   }
 
