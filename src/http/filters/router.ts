@@ -86,13 +86,16 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
 }
 
 /**
- * The route timeout, except that a gRPC call's `grpc-timeout` replaces it: Istio sets Envoy's
- * max_grpc_timeout to 0 (no cap), so the client's deadline is the proxy's.
+ * The route timeout; a gRPC call's `grpc-timeout` is its deadline instead, capped by the route timeout
+ * when one is set. Istio sets Envoy's max_grpc_timeout to the VirtualService timeout, or 0 (no cap)
+ * when there is none; a `grpc-timeout` of 0 means no deadline, as in Envoy.
  */
 function requestTimeoutMs(ctx: RequestContext): number {
   const routeTimeout = ctx.route?.timeoutMs ?? 0
   if (!isGrpcRequest(ctx)) return routeTimeout
-  return grpcTimeoutMs(ctx.rawHeader('grpc-timeout')) ?? routeTimeout
+  const deadline = grpcTimeoutMs(ctx.rawHeader('grpc-timeout'))
+  if (deadline === undefined || deadline === 0) return routeTimeout
+  return routeTimeout > 0 ? Math.min(deadline, routeTimeout) : deadline
 }
 
 function hasRequestBody(ctx: RequestContext): boolean {
