@@ -12,13 +12,14 @@ import {
   visibleDestinationRules,
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
+import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
 import { parseDurationMs } from './duration.ts'
 import { HostIndex } from './host-index.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
-import type { ClusterModel, ListenerModel, Model, NodeIdentity } from './model.ts'
+import type { ClusterModel, DownstreamTlsModel, ListenerModel, Model, NodeIdentity } from './model.ts'
 import type { Resource, SidecarResource, VirtualServiceResource } from './resource.ts'
 
 export interface CompileInput {
@@ -100,16 +101,33 @@ export function compileModel(input: CompileInput): Model {
         errors.push({ ...here(['ingress', i, 'defaultEndpoint']), message: target })
         return
       }
+      const declared = (ingress.port.protocol ?? '').toUpperCase()
       const cluster: ClusterModel = {
         name: inboundClusterName(port),
         direction: 'inbound',
         host: '',
         port,
         subset: '',
-        protocol: (ingress.port.protocol ?? '').toUpperCase(),
+        // A port that terminates TLS carries what is inside: HTTPS is served as HTTP, TLS as TCP.
+        protocol: ingress.tls === undefined ? declared : afterTlsTermination(declared),
         endpoints: [{ address: target.address, port: target.port, labels: {}, weight: 1 }],
         connectTimeoutMs: defaultConnectTimeoutMs,
         policy: defaultClusterPolicy,
+      }
+      const transport = inboundTransport(cluster.protocol, port, cluster.name)
+      let tls: DownstreamTlsModel | undefined
+      if (ingress.tls !== undefined) {
+        const compiled = compileIngressTls(
+          ingress.tls,
+          transport.serve === 'http' ? 'http' : 'tcp',
+          sidecar.source.file,
+          (field) => here(['ingress', i, 'tls', ...(field === undefined ? [] : [field])]),
+        )
+        if ('message' in compiled) {
+          errors.push(compiled)
+          return
+        }
+        tls = compiled
       }
       clusters.set(cluster.name, cluster)
       listeners.push({
@@ -119,8 +137,9 @@ export function compileModel(input: CompileInput): Model {
         port,
         protocol: cluster.protocol,
         routeTable: inboundRouteTable(port, cluster.name),
-        ...inboundTransport(cluster.protocol, port, cluster.name),
+        ...transport,
         protocolDetectionTimeoutMs,
+        ...(tls === undefined ? {} : { serve: 'tls-terminate' as const, tls }),
       })
     })
     ;(sidecar.spec.egress ?? []).forEach((egress, i) => {

@@ -2,6 +2,7 @@
 
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { TcpContext } from '../tcp/tcp-context.ts'
 import { TcpProxy } from '../tcp/tcp-proxy.ts'
 import { ConnectionSniffer } from './detect-connection.ts'
@@ -47,6 +48,9 @@ export class ConnectionDispatcher {
       case 'detect':
         new ConnectionSniffer(socket, model.serve, model.protocolDetectionTimeoutMs, this.#onSniffed).start()
         return
+      case 'tls-terminate':
+        this.#listener.tls.accept(socket, this.#onTlsSecure)
+        return
     }
   }
 
@@ -82,5 +86,17 @@ export class ConnectionDispatcher {
           ? (routes.matchTls(ctx) ?? routes.matchTcp(ctx))
           : routes.matchTcp(ctx)
     new TcpProxy(ctx, leftover).start(route)
+  }
+
+  /** A TLS-terminated connection: ALPN h2 goes to HTTP/2, anything else to HTTP/1.1; a TLS port's stream is TCP. */
+  readonly #onTlsSecure = (socket: TLSSocket): void => {
+    const listener = this.#listener
+    if (listener.model.tls?.inner === 'tcp') {
+      const ctx = new TcpContext(listener, socket)
+      new TcpProxy(ctx).start(listener.model.tcpRoutes.matchTcp(ctx))
+      return
+    }
+    if (socket.alpnProtocol === 'h2') serveHttp2Connection(socket, listener)
+    else this.#http.call(this.#server, socket)
   }
 }

@@ -3,6 +3,7 @@
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
+import { TlsTerminator } from '../tls/tls-terminator.ts'
 import type { ClusterManager } from '../upstream/cluster-manager.ts'
 
 /** What every listener reads from the running proxy. */
@@ -13,19 +14,55 @@ export interface ProxyState {
 }
 
 export class ListenerRuntime {
-  /** This listener's part of the current model (replaced on reload while the socket stays bound). */
-  model: ListenerModel
   readonly filters: readonly HttpFilter[]
-  readonly scheme = 'http'
-  /** Set when draining: responses carry `connection: close`. */
-  draining = false
   readonly #state: ProxyState
+  #model: ListenerModel
+  #draining = false
+  /** TLS termination (Sidecar ingress `tls`): follows the model; undefined while it has none. */
+  #tls: TlsTerminator | undefined
   #http2: Http2Downstream | undefined
 
   constructor(model: ListenerModel, filters: readonly HttpFilter[], state: ProxyState) {
-    this.model = model
+    this.#model = model
     this.filters = filters
     this.#state = state
+    if (model.tls !== undefined) this.#tls = new TlsTerminator(model.name, model.tls)
+  }
+
+  /** This listener's part of the current model (replaced on reload while the socket stays bound). */
+  get model(): ListenerModel {
+    return this.#model
+  }
+
+  set model(model: ListenerModel) {
+    this.#model = model
+    if (model.tls === undefined) {
+      this.#tls?.close()
+      this.#tls = undefined
+    } else if (this.#tls === undefined) this.#tls = new TlsTerminator(model.name, model.tls)
+    else this.#tls.update(model.tls)
+  }
+
+  /** The TLS termination of this listener's connections; throws when its model has no `tls`. */
+  get tls(): TlsTerminator {
+    if (this.#tls === undefined) throw new Error(`listener ${this.#model.name} does not terminate TLS`)
+    return this.#tls
+  }
+
+  /** `https` when this listener terminates TLS (x-forwarded-proto, redirects). */
+  get scheme(): string {
+    return this.#model.tls === undefined ? 'http' : 'https'
+  }
+
+  /** Set when draining: responses carry `connection: close`. */
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  set draining(draining: boolean) {
+    this.#draining = draining
+    // A draining listener takes no new connections: its certificate files need no watching.
+    if (draining) this.#tls?.close()
   }
 
   /** The HTTP/2 server for this listener's h2 connections, made when the first one arrives. */

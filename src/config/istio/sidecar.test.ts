@@ -118,10 +118,9 @@ describe('Sidecar', () => {
     ])
   })
 
-  it('warns about ingress TLS and connection pools', () => {
+  it('warns about connection pools', () => {
     const { resources, messages } = load(`  ingress:
   - port: {number: 9080}
-    tls: {mode: SIMPLE}
     connectionPool: {tcp: {maxConnections: 1}}
   inboundConnectionPool: {http: {http1MaxPendingRequests: 1}}
   outboundTrafficPolicy:
@@ -129,10 +128,9 @@ describe('Sidecar', () => {
     egressProxy: {host: proxy.example.com}
 `)
     expect(messages).toEqual([
-      "sidecar.yaml:8: warning: field 'spec.ingress[0].tls' is not supported yet and is ignored",
-      "sidecar.yaml:9: warning: field 'spec.ingress[0].connectionPool' is not supported yet and is ignored",
-      "sidecar.yaml:10: warning: field 'spec.inboundConnectionPool' is not supported yet and is ignored",
-      "sidecar.yaml:13: warning: field 'spec.outboundTrafficPolicy.egressProxy' is not supported yet and is ignored",
+      "sidecar.yaml:8: warning: field 'spec.ingress[0].connectionPool' is not supported yet and is ignored",
+      "sidecar.yaml:9: warning: field 'spec.inboundConnectionPool' is not supported yet and is ignored",
+      "sidecar.yaml:12: warning: field 'spec.outboundTrafficPolicy.egressProxy' is not supported yet and is ignored",
     ])
     expect(resources[0].spec.outboundTrafficPolicy).toEqual({ mode: 'ALLOW_ANY' })
   })

@@ -10,6 +10,7 @@ import {
   stringMapSchema,
 } from './fields.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
+import { serverTlsSettingsSchema } from './server-tls-settings.ts'
 import { unsupported } from './unsupported.ts'
 
 const UNIX_ADDRESS_PREFIX = 'unix://'
@@ -89,14 +90,21 @@ const egressHostSchema = z.string().superRefine((host, ctx) => {
   }
 })
 
-const ingressListenerSchema = z.strictObject({
-  port: ingressPortSchema,
-  bind: ipAddressSchema.optional(),
-  captureMode: captureModeSchema,
-  defaultEndpoint: defaultEndpointSchema.optional(),
-  tls: unsupported(),
-  connectionPool: unsupported(),
-})
+const ingressListenerSchema = z
+  .strictObject({
+    port: ingressPortSchema,
+    bind: ipAddressSchema.optional(),
+    captureMode: captureModeSchema,
+    defaultEndpoint: defaultEndpointSchema.optional(),
+    tls: serverTlsSettingsSchema.optional(),
+    connectionPool: unsupported(),
+  })
+  .superRefine((ingress, ctx) => {
+    // As Istio: TLS is terminated on HTTPS ports (served as HTTP after) and TLS ports (served as TCP after).
+    const protocol = ingress.port.protocol
+    if (ingress.tls !== undefined && protocol !== 'HTTPS' && protocol !== 'TLS')
+      addError(ctx, 'server cannot have TLS settings for non HTTPS/TLS ports', ['tls'])
+  })
 
 const egressListenerSchema = z
   .strictObject({
