@@ -81,6 +81,17 @@ spec:
   endpoints:
     - {address: 127.0.0.1, ports: {grpc: ${serverA.port}}, labels: {version: a}}
     - {address: 127.0.0.1, ports: {grpc: ${serverB.port}}, labels: {version: b}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: half-dead, namespace: default}
+spec:
+  hosts: [half-dead]
+  resolution: STATIC
+  ports: [{number: ${SERVICE_PORT}, name: grpc, protocol: GRPC}]
+  endpoints:
+    - {address: 127.0.0.1, ports: {grpc: ${closedPort}}}
+    - {address: 127.0.0.1, ports: {grpc: ${serverA.port}}}
 `,
     ].join('---\n'),
     'routing.yaml': `
@@ -105,6 +116,13 @@ spec:
       route: [{destination: {host: routed, subset: b}}]
     - match: [{uri: {prefix: /test.Echo/}}]
       route: [{destination: {host: routed, subset: a}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: half-dead, namespace: default}
+spec:
+  host: half-dead
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -362,6 +380,18 @@ describe('gRPC VirtualService features on egress', () => {
     expect(slow.ms).toBeLessThan(2_000)
     const quick = await client.unary({ text: 'quick' })
     expect(quick.status.code).toBe(status.OK)
+  })
+
+  it("retries a call whose endpoint refuses the connection on the other one (Istio's default policy)", async () => {
+    const client = egressClient('half-dead')
+    // Round robin sends every other first try to the closed port; the body was never read, so it is retried.
+    for (let i = 0; i < 6; i++) {
+      const call = await client.unary({ text: `call ${i}` })
+      expect(call.status.code).toBe(status.OK)
+      expect(call.replies[0]?.text).toBe(`call ${i}`)
+    }
+    const upload = await client.clientStream([{ text: 'x' }, { text: 'y' }])
+    expect(upload.status.code).toBe(status.OK)
   })
 
   it('caps a longer grpc-timeout at the VirtualService timeout (Istio sets max_grpc_timeout to it)', async () => {

@@ -2,6 +2,7 @@
 
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
+import { defaultRetryPolicy } from '../route/retry-policy.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
 import {
@@ -372,5 +373,7 @@ function defaultRoute(port: number, fqdn: string): Route {
     requestHeaders: HeaderEdits.none,
     responseHeaders: HeaderEdits.none,
     timeoutMs: 0,
+    // Istio's default outbound route carries its default retry policy, as VirtualService routes do.
+    retryPolicy: defaultRetryPolicy,
   })
 }

@@ -52,6 +52,8 @@ export class UpstreamRequest implements AttemptOwner {
   /** The request body kept for replay, once it has been read whole. */
   #body: Buffer | undefined
   #bodyChunks: Buffer[] = []
+  /** The body streams to the first try instead of being kept for replay. */
+  #streamedBody = false
   /** Listeners made only on the paths that need them (a replayed body, a timeout waiting for the body). */
   #onBodyData: ((chunk: Buffer) => void) | undefined
   #onRequestEnd: (() => void) | undefined
@@ -84,7 +86,9 @@ export class UpstreamRequest implements AttemptOwner {
         ctx.body.once('end', () => this.#bodyEnded())
         return
       }
-      this.#retriesLeft = 0
+      // Too large or of unknown length (chunked, HTTP/2, gRPC) to keep: it streams, and a try may be
+      // retried only while no byte of it has been read (a connection that never opened).
+      this.#streamedBody = true
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#tried[0])
@@ -198,6 +202,7 @@ export class UpstreamRequest implements AttemptOwner {
 
   /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */
   #scheduleRetry(): boolean {
+    if (this.#streamedBody && this.#ctx.body.readableDidRead) return false
     const cluster = this.#cluster as Cluster
     if (!cluster.tryStartRetry()) return false
     this.#retriesLeft--
