@@ -102,6 +102,14 @@ spec:
           [closedPort, port('good2')],
           `{splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, ${fast}, maxEjectionPercent: 100}`,
         ),
+        // Without this, Istio's default retry policy would retry each connect failure on the good endpoint.
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: refused, namespace: default}
+spec:
+  hosts: [refused]
+  http: [{retries: {attempts: 0}, route: [{destination: {host: refused}}]}]
+`,
         service('capped', [port('bad3'), port('bad4')], `{consecutive5xxErrors: 1, ${fast}}`),
         service(
           'midbody',
