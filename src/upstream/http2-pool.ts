@@ -7,6 +7,7 @@ import {
   constants,
   type IncomingHttpHeaders,
 } from 'node:http2'
+import { connect as netConnect } from 'node:net'
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
@@ -134,6 +135,9 @@ export class Http2Pool {
     const session = connect(this.#origin, {
       settings: { initialWindowSize: streamWindowSize, enablePush: false },
       maxSessionMemory: 64,
+      // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
+      createConnection: (url: URL) =>
+        netConnect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port), noDelay: true }),
     })
     const entry = new SessionEntry(session)
     this.#entries.push(entry)
