@@ -59,6 +59,8 @@ export class UpstreamRequest implements AttemptOwner {
   #onRequestEnd: (() => void) | undefined
   #routeTimer: NodeJS.Timeout | undefined
   #backoffTimer: NodeJS.Timeout | undefined
+  /** A retry slot taken from the cluster, held through the backoff and the retried try (as Envoy holds it). */
+  #holdsRetrySlot = false
   #done = false
 
   /** `cluster` is needed for retries (picking another endpoint, the retry circuit breaker). */
@@ -160,6 +162,8 @@ export class UpstreamRequest implements AttemptOwner {
   }
 
   acceptResponse(_attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean {
+    // The retried try has its outcome: its slot goes back (a new retry takes a new one).
+    this.#releaseRetrySlot()
     const policy = this.#spec?.retry
     if (policy === undefined || this.#ctx.res.headersSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
@@ -204,7 +208,10 @@ export class UpstreamRequest implements AttemptOwner {
   #scheduleRetry(): boolean {
     if (this.#streamedBody && this.#ctx.body.readableDidRead) return false
     const cluster = this.#cluster as Cluster
+    // Envoy's RetryState gives back the slot of the previous retry once that retry's outcome is known.
+    this.#releaseRetrySlot()
     if (!cluster.tryStartRetry()) return false
+    this.#holdsRetrySlot = true
     this.#retriesLeft--
     this.#retries++
     this.#attempt = undefined
@@ -216,7 +223,6 @@ export class UpstreamRequest implements AttemptOwner {
   static #backoffEnded(self: UpstreamRequest): void {
     self.#backoffTimer = undefined
     const cluster = self.#cluster as Cluster
-    cluster.endRetry()
     const endpoint = self.#pickRetryHost(cluster)
     if (endpoint === undefined) {
       self.#fail('noHealthyUpstream')
@@ -228,6 +234,12 @@ export class UpstreamRequest implements AttemptOwner {
     }
     self.#tried.push(endpoint)
     self.#dispatch(endpoint)
+  }
+
+  #releaseRetrySlot(): void {
+    if (!this.#holdsRetrySlot) return
+    this.#holdsRetrySlot = false
+    this.#cluster?.endRetry()
   }
 
   /** Envoy's previous_hosts predicate: prefer an endpoint not tried yet, within a few picks. */
@@ -262,10 +274,8 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#done) return
     this.#done = true
     if (this.#routeTimer !== undefined) clearTimeout(this.#routeTimer)
-    if (this.#backoffTimer !== undefined) {
-      clearTimeout(this.#backoffTimer)
-      this.#cluster?.endRetry()
-    }
+    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer)
+    this.#releaseRetrySlot()
     this.#ctx.res.off('close', this.#onDownstreamClose)
     if (this.#onRequestEnd !== undefined) this.#ctx.body.off('end', this.#onRequestEnd)
   }
