@@ -16,7 +16,7 @@ import { renderSaved, stampFor, writeResults } from './report/write.ts'
 import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
 import { get } from './support/http.ts'
 import { type Plan, parsePlan, type SystemName } from './support/options.ts'
-import { ensureTools, gitCommit, toolVersion } from './support/tools.ts'
+import { ensureBinary, ensureTools, gitCommit, toolVersion } from './support/tools.ts'
 import { direct } from './systems/direct.ts'
 import { haproxySystem } from './systems/haproxy.ts'
 import { nginxSystem } from './systems/nginx.ts'
@@ -30,22 +30,11 @@ import type { RunningSystem, SystemContext, SystemDef } from './systems/system.t
 import { BODIES, startUpstream } from './systems/upstream.ts'
 import { log } from './workloads/interleave.ts'
 import { pickNodePeer } from './workloads/node-peer-pick.ts'
+import { runProtocolCases } from './workloads/protocol-cases.ts'
 import { runRateCase } from './workloads/rate-case.ts'
 import { runScaleCase } from './workloads/scale.ts'
 import { runThroughput } from './workloads/throughput.ts'
 import { runThroughputCase } from './workloads/throughput-case.ts'
-
-/**
- * Cases planned but not built yet. HTTP/2 and gRPC belong to a later issue: they add
- * bench/workloads/h2-case.ts (h2load, which the machine has from nghttp2-client) and
- * bench/workloads/grpc-case.ts (a @grpc/grpc-js client), an `h2` target on RunningSystem for the
- * systems that speak it, a case name in support/options.ts, and a call in `measureSystems` below;
- * the report writers already render any ThroughputCase they are given.
- */
-const PENDING = [
-  'HTTP/2: h2load (-c 50 -m 10) with 1 KiB and 64 KiB responses through each system (later issue)',
-  'gRPC: unary and streaming calls with a @grpc/grpc-js client through each system (later issue)',
-]
 
 interface Collected {
   readonly systems: SystemInfo[]
@@ -165,6 +154,12 @@ async function main(argv: readonly string[]): Promise<number> {
     if (plan.cases.has('throughput-1k') || plan.cases.has('throughput-64k') || plan.cases.has('rate')) {
       await measureSystems(plan, ctx, tools, out)
     }
+    if (plan.cases.has('h2') || plan.cases.has('grpc')) {
+      const h2load = plan.cases.has('h2') ? ensureBinary('h2load', 'nghttp2-client') : undefined
+      const { results: cases, failures } = await runProtocolCases(ctx, plan, h2load)
+      out.throughput.push(...cases)
+      out.failures.push(...failures)
+    }
     if (plan.cases.has('scale')) {
       const { result, failures } = await runScaleCase(ctx, plan)
       out.scale = result
@@ -194,7 +189,7 @@ async function main(argv: readonly string[]): Promise<number> {
     throughput: out.throughput,
     rate: out.rate,
     scale: out.scale,
-    pending: PENDING,
+    pending: [],
     failures: out.failures,
   }
   const written = await writeResults(results, stampFor(date, plan.short))

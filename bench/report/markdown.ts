@@ -179,8 +179,9 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
   for (const c of results.throughput) {
     out.push('', `## Throughput: ${c.title}`, '')
     out.push(
-      `autocannon, ${c.connections} keep-alive connections, one request in flight each, ${c.seconds} s per run, ${c.rounds} rounds. ` +
-        'Latencies at saturation are queueing, shown for completeness; autocannon resolves 1 ms.',
+      c.description ??
+        `autocannon, ${c.connections} keep-alive connections, one request in flight each, ${c.seconds} s per run, ${c.rounds} rounds. ` +
+          'Latencies at saturation are queueing, shown for completeness; autocannon resolves 1 ms.',
     )
     out.push('', throughputTable(results, c))
   }
@@ -207,8 +208,10 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
     )
     out.push('', scaleTable(results))
   }
-  out.push('', '## Not measured yet', '')
-  for (const p of results.pending) out.push(`- ${p}`)
+  if (results.pending.length > 0) {
+    out.push('', '## Not measured yet', '')
+    for (const p of results.pending) out.push(`- ${p}`)
+  }
   out.push('', '## Systems', '')
   out.push(
     table(

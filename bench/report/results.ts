@@ -39,6 +39,8 @@ export interface ThroughputCase {
   readonly connections: number
   readonly seconds: number
   readonly rounds: number
+  /** How the load was made, when it was not autocannon over HTTP/1.1. */
+  readonly description?: string
   /** System name → samples. */
   readonly systems: Record<string, Runs<ThroughputSample>>
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 
 /** Case names accepted by --only. `throughput` selects both body sizes. */
-export const CASES = ['throughput-1k', 'throughput-64k', 'rate', 'scale'] as const
+export const CASES = ['throughput-1k', 'throughput-64k', 'rate', 'scale', 'h2', 'grpc'] as const
 export type CaseName = (typeof CASES)[number]
 
 /** System names accepted by --systems. */

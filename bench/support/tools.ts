@@ -21,7 +21,25 @@ export function which(name: string): string | undefined {
 
 /** Paths of the Debian packages' binaries, running `apt-get install -y` (and once `apt-get update`) if needed. */
 export function ensureTools(names: readonly string[]): Record<string, string> {
-  const missing = names.filter((n) => which(n) === undefined)
+  installPackages(names.filter((n) => which(n) === undefined))
+  const paths: Record<string, string> = {}
+  for (const name of names) {
+    const path = which(name)
+    if (path === undefined) throw new Error(`${name} not found after installing`)
+    paths[name] = path
+  }
+  return paths
+}
+
+/** The path of `binary`, installing the Debian `pkg` that ships it when missing. */
+export function ensureBinary(binary: string, pkg: string): string {
+  if (which(binary) === undefined) installPackages([pkg])
+  const path = which(binary)
+  if (path === undefined) throw new Error(`${binary} not found after installing ${pkg}`)
+  return path
+}
+
+function installPackages(missing: readonly string[]): void {
   if (missing.length > 0) {
     process.stderr.write(`bench: installing ${missing.join(' ')} with apt-get\n`)
     const install = (): boolean =>
@@ -34,13 +52,6 @@ export function ensureTools(names: readonly string[]): Record<string, string> {
       if (!install()) throw new Error(`apt-get install -y ${missing.join(' ')} failed (are we root?)`)
     }
   }
-  const paths: Record<string, string> = {}
-  for (const name of names) {
-    const path = which(name)
-    if (path === undefined) throw new Error(`${name} not found after installing`)
-    paths[name] = path
-  }
-  return paths
 }
 
 /** The first line a tool prints for its version flag (nginx writes it to stderr). */
