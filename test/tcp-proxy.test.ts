@@ -1,14 +1,16 @@
-// Scenario: opaque TCP through egress and ingress listeners: bytes both ways, half-close, weights, failures, idle timeout.
+// Scenario: opaque TCP through egress and ingress listeners: bytes both ways, half-close, weights, failures, timeouts, limits.
 
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import {
+  type Blackhole,
   echoHandler,
   exchange,
   openClient,
   replyAfterEndHandler,
+  startBlackhole,
   startTcpServer,
   type TcpServer,
 } from './harness/tcp.ts'
@@ -23,12 +25,20 @@ let deadPort: number
 let idlePort: number
 let ingressPort: number
 let closedPort: number
+let limited: TcpServer
+let blackhole: Blackhole
+let limitedPort: number
+let slowPort: number
+let agedPort: number
 
 beforeAll(async () => {
   echo = await startTcpServer('echo', echoHandler)
   v1 = await startTcpServer('v1', replyAfterEndHandler)
   v2 = await startTcpServer('v2', replyAfterEndHandler)
-  ;[echoPort, splitPort, deadPort, idlePort, ingressPort, closedPort] = await freePorts(6)
+  limited = await startTcpServer('limited', echoHandler)
+  blackhole = await startBlackhole()
+  ;[echoPort, splitPort, deadPort, idlePort, ingressPort, closedPort, limitedPort, slowPort, agedPort] =
+    await freePorts(9)
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': `
@@ -47,6 +57,12 @@ spec:
     - port: {number: ${deadPort}, name: tcp-dead}
       hosts: ["./*"]
     - port: {number: ${idlePort}, protocol: TCP, name: tcp-idle}
+      hosts: ["./*"]
+    - port: {number: ${limitedPort}, protocol: TCP, name: tcp-limited}
+      hosts: ["./*"]
+    - port: {number: ${slowPort}, protocol: TCP, name: tcp-slow}
+      hosts: ["./*"]
+    - port: {number: ${agedPort}, protocol: TCP, name: tcp-aged}
       hosts: ["./*"]
 `,
       'services.yaml': `
@@ -119,14 +135,84 @@ spec:
     connectionPool:
       tcp: {idleTimeout: 400ms}
 `,
+      'limits.yaml': `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: limited, namespace: default}
+spec:
+  hosts: [limited.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${limitedPort}, name: tcp, protocol: TCP, targetPort: ${limited.port}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: limited, namespace: default}
+spec:
+  host: limited.tcp.example
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 2}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: slow, namespace: default}
+spec:
+  hosts: [slow.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${slowPort}, name: tcp, protocol: TCP, targetPort: ${blackhole.port}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: slow, namespace: default}
+spec:
+  host: slow.tcp.example
+  trafficPolicy:
+    connectionPool:
+      tcp: {connectTimeout: 300ms}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: aged, namespace: default}
+spec:
+  hosts: [aged.tcp.example]
+  resolution: STATIC
+  ports: [{number: ${agedPort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: aged, namespace: default}
+spec:
+  host: aged.tcp.example
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnectionDuration: 600ms}
+`,
     },
   })
+  // The TCP proxy logs each connection's failure flag at debug.
+  await (await proxy.admin('/logging?level=debug', { method: 'POST' })).arrayBuffer()
 })
 
 afterAll(async () => {
   await proxy?.stop()
-  await Promise.all([echo?.close(), v1?.close(), v2?.close()])
+  await Promise.all([echo?.close(), v1?.close(), v2?.close(), limited?.close(), blackhole?.close()])
 })
+
+/** A TCP stat from /clusters: the cluster's own when `host` is omitted, else that endpoint's. */
+async function clusterStat(cluster: string, stat: string, host?: string): Promise<number> {
+  const text = await (await proxy.admin('/clusters')).text()
+  const prefix = host === undefined ? `${cluster}::${stat}::` : `${cluster}::${host}::${stat}::`
+  const line = text.split('\n').find((l) => l.startsWith(prefix))
+  return line === undefined ? Number.NaN : Number(line.slice(prefix.length))
+}
+
+/** Resolves once the proxy's log has a line containing `text` (fails after 5 s). */
+async function logged(text: string): Promise<void> {
+  await eventually(async () => proxy.stderr().includes(text))
+}
 
 describe('opaque TCP', () => {
   it('carries bytes both ways and passes the client FIN on (egress)', async () => {
@@ -222,5 +308,87 @@ spec:
     expect(split?.tcpRoutes.tcp.map((r) => r.name)).toEqual(['default/split tcp[1]'])
     const dead = dump.model.listeners.find((l) => l.name === `127.0.0.1_${deadPort}`)
     expect(dead?.serve).toBe('tcp')
+  })
+})
+
+describe('opaque TCP connection pool (DestinationRule connectionPool.tcp)', () => {
+  it('maxConnections: a connection beyond it is closed without connecting upstream (UO), a closed one frees its slot', async () => {
+    const cluster = `outbound|${limitedPort}||limited.tcp.example`
+    const host = `127.0.0.1:${limited.port}`
+    const first = await openClient(limitedPort)
+    const second = await openClient(limitedPort)
+    first.socket.write('one')
+    second.socket.write('two')
+    await Promise.all([first.waitFor('one'), second.waitFor('two')])
+    expect(await clusterStat(cluster, 'tcp_cx_active')).toBe(2)
+
+    const refused = await exchange(limitedPort, 'three', { keepOpen: true })
+    expect(refused.text).toBe('')
+    expect(refused.ms).toBeLessThan(2_000)
+    expect(limited.accepted()).toBe(2)
+    expect(await clusterStat(cluster, 'tcp_cx_overflow')).toBe(1)
+    expect(await clusterStat(cluster, 'tcp_cx_total')).toBe(2)
+    expect(await clusterStat(cluster, 'tcp_cx_total', host)).toBe(2)
+    expect(await clusterStat(cluster, 'tcp_cx_active', host)).toBe(2)
+    await logged(`${cluster}: UO upstream_cx_overflow`)
+
+    first.socket.end()
+    await first.closed
+    await eventually(async () => (await clusterStat(cluster, 'tcp_cx_active')) === 1)
+    const again = await exchange(limitedPort, 'again')
+    expect(again).toMatchObject({ text: 'again', ended: true })
+    expect(limited.accepted()).toBe(3)
+
+    second.socket.end()
+    await second.closed
+    await eventually(async () => (await clusterStat(cluster, 'tcp_cx_active', host)) === 0)
+    expect(await clusterStat(cluster, 'tcp_cx_overflow')).toBe(1)
+  })
+
+  it('connectTimeout: an upstream that never completes the handshake closes the downstream in time (UF)', async () => {
+    const cluster = `outbound|${slowPort}||slow.tcp.example`
+    const reply = await exchange(slowPort, 'hello?', { keepOpen: true })
+    expect(reply.text).toBe('')
+    expect(reply.error).not.toBe('timeout')
+    expect(reply.ms).toBeGreaterThanOrEqual(250)
+    expect(reply.ms).toBeLessThan(3_000)
+    await logged(`${cluster}: UF upstream_connect_failure{connect timeout}`)
+    expect(await clusterStat(cluster, 'tcp_cx_connect_fail')).toBe(1)
+    expect(await clusterStat(cluster, 'tcp_cx_connect_fail', `127.0.0.1:${blackhole.port}`)).toBe(1)
+    // The abandoned attempt gave its slot back.
+    await eventually(async () => (await clusterStat(cluster, 'tcp_cx_active')) === 0)
+  })
+
+  it('a refused connect counts as a connect failure of the cluster and of the endpoint', async () => {
+    const cluster = `outbound|${deadPort}||dead.tcp.example`
+    const before = await clusterStat(cluster, 'tcp_cx_connect_fail')
+    await exchange(deadPort, 'x', { keepOpen: true })
+    await eventually(async () => (await clusterStat(cluster, 'tcp_cx_connect_fail')) === before + 1)
+    expect(await clusterStat(cluster, 'tcp_cx_connect_fail', `127.0.0.1:${closedPort}`)).toBe(before + 1)
+    expect(await clusterStat(cluster, 'cx_connect_fail', `127.0.0.1:${closedPort}`)).toBeGreaterThanOrEqual(
+      before + 1,
+    )
+    expect(await clusterStat(cluster, 'tcp_cx_active')).toBe(0)
+  })
+
+  it('maxConnectionDuration closes a busy connection once it is reached', async () => {
+    const client = await openClient(agedPort)
+    let i = 0
+    const ticker = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write(`tick${i++};`)
+    }, 100)
+    try {
+      await client.waitFor('tick0;')
+      const { ms } = await Promise.race([
+        client.closed,
+        new Promise<{ ms: number }>((_, reject) => setTimeout(() => reject(new Error('not closed')), 4_000)),
+      ])
+      expect(ms).toBeGreaterThanOrEqual(550)
+      expect(ms).toBeLessThan(3_000)
+      expect(client.received()).toContain('tick3;')
+    } finally {
+      clearInterval(ticker)
+    }
+    await logged('max_duration_timeout')
   })
 })

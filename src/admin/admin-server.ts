@@ -2,7 +2,9 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
+import { peekTcpStats, type TcpConnectionStats } from '../tcp/tcp-stats.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
+import type { Cluster } from '../upstream/cluster.ts'
 import { configDump } from './config-dump.ts'
 
 export interface AdminActions {
@@ -15,6 +17,31 @@ function send(res: ServerResponse, status: number, body: string, type = 'text/pl
   res.end(body)
 }
 
+const noTcp: TcpConnectionStats = { active: 0, total: 0, connectFailures: 0 }
+
+/**
+ * The opaque TCP proxy's connection counts (HTTP pools keep their own): `tcp_cx_active` (connecting
+ * or open), `tcp_cx_total`, `tcp_cx_connect_fail`, and for the cluster `tcp_cx_overflow` (Envoy's
+ * upstream_cx_overflow: connections closed because maxConnections were open). `cx_connect_fail`
+ * counts HTTP and TCP connect failures together.
+ */
+function tcpStats(owner: object): Record<string, number> {
+  const s = peekTcpStats(owner) ?? noTcp
+  return { tcp_cx_active: s.active, tcp_cx_total: s.total, tcp_cx_connect_fail: s.connectFailures }
+}
+
+/** A cluster's TCP counts and its circuit breakers' overflows, under Envoy's stat names. */
+function clusterStats(c: Cluster): Record<string, number> {
+  const b = c.breaker
+  return {
+    ...tcpStats(c),
+    tcp_cx_overflow: b.connectionOverflows,
+    upstream_rq_overflow: b.requestOverflows,
+    upstream_rq_pending_overflow: b.pendingOverflows,
+    upstream_rq_retry_overflow: b.retryOverflows,
+  }
+}
+
 function clustersText(proxy: ProxyRuntime): string {
   const lines: string[] = []
   for (const c of proxy.clusters.clusters) {
@@ -23,9 +50,11 @@ function clustersText(proxy: ProxyRuntime): string {
     lines.push(`${c.name}::default_priority::max_pending_requests::${limits.maxPendingRequests}`)
     lines.push(`${c.name}::default_priority::max_requests::${limits.maxRequests}`)
     lines.push(`${c.name}::default_priority::max_retries::${limits.maxRetries}`)
+    for (const [name, value] of Object.entries(clusterStats(c))) lines.push(`${c.name}::${name}::${value}`)
     for (const e of c.endpoints) {
       const prefix = `${c.name}::${e.hostPort}`
       lines.push(`${prefix}::cx_connect_fail::${e.connectFailures}`)
+      for (const [name, value] of Object.entries(tcpStats(e))) lines.push(`${prefix}::${name}::${value}`)
       lines.push(`${prefix}::rq_active::${e.activeRequests}`)
       lines.push(`${prefix}::rq_total::${e.totalRequests}`)
       lines.push(`${prefix}::health_flags::${e.ejected ? '/failed_outlier_check' : 'healthy'}`)
@@ -39,9 +68,15 @@ function clustersJson(proxy: ProxyRuntime): unknown {
   return {
     cluster_statuses: [...proxy.clusters.clusters].map((c) => ({
       name: c.name,
+      stats: clusterStats(c),
       host_statuses: c.endpoints.map((e) => ({
         address: e.hostPort,
-        stats: { cx_connect_fail: e.connectFailures, rq_active: e.activeRequests, rq_total: e.totalRequests },
+        stats: {
+          cx_connect_fail: e.connectFailures,
+          ...tcpStats(e),
+          rq_active: e.activeRequests,
+          rq_total: e.totalRequests,
+        },
         health_status: { eds_health_status: 'HEALTHY', ...(e.ejected ? { failed_outlier_check: true } : {}) },
         weight: e.weight,
       })),

@@ -6,6 +6,7 @@ import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import type { TcpContext } from './tcp-context.ts'
 import type { TcpRoute } from './tcp-route-table.ts'
+import { type TcpConnectionStats, tcpStatsOf } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
 
 /** Envoy's tcp_proxy idle_timeout when the DestinationRule sets none (Istio keeps the default: 1 h). */
@@ -23,7 +24,9 @@ export function tunnelLimits(cluster: Cluster): { idleTimeoutMs: number; maxDura
 /**
  * One object per proxied connection. Failures before the upstream connection exists close the
  * downstream, as Envoy's tcp_proxy does, with its response flag on the context: NR (no route),
- * NC (no such cluster), UH (no endpoint), UF (refused, unreachable or connect timeout).
+ * NC (no such cluster), UO (the cluster already has connectionPool.tcp.maxConnections upstream
+ * connections), UH (no endpoint), UF (refused, unreachable or connect timeout). The upstream
+ * connection holds one of the cluster's connection slots from the connect until it closes.
  */
 export class TcpProxy {
   readonly #ctx: TcpContext
@@ -32,6 +35,9 @@ export class TcpProxy {
   #upstream: Socket | undefined
   #connectTimer: NodeJS.Timeout | undefined
   #routedAt = 0
+  /** The counters this connection is counted in while it holds a slot (cluster's, endpoint's). */
+  #clusterStats: TcpConnectionStats | undefined
+  #endpointStats: TcpConnectionStats | undefined
 
   /** `initial`: bytes read while sniffing that could not be put back on the downstream socket. */
   constructor(ctx: TcpContext, initial?: Buffer) {
@@ -61,15 +67,30 @@ export class TcpProxy {
       return
     }
     this.#cluster = cluster
+    // Envoy checks the connections circuit breaker before choosing a host.
+    if (!cluster.breaker.tryStartConnection()) {
+      this.#fail(ResponseFlag.UpstreamOverflow, 'upstream_cx_overflow')
+      return
+    }
     const endpoint = cluster.pick(ctx)
     if (endpoint === undefined) {
+      cluster.breaker.endConnection()
       this.#fail(ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream')
       return
     }
     ctx.upstream = endpoint
     this.#routedAt = performance.now()
+    const clusterStats = tcpStatsOf(cluster)
+    const endpointStats = tcpStatsOf(endpoint)
+    clusterStats.active++
+    clusterStats.total++
+    endpointStats.active++
+    endpointStats.total++
+    this.#clusterStats = clusterStats
+    this.#endpointStats = endpointStats
     const up = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true })
     this.#upstream = up
+    up.once('close', this.#onUpstreamClose)
     up.once('connect', this.#onConnect)
     up.once('error', this.#onConnectError)
     down.once('close', this.#onDownstreamCloseWhileConnecting)
@@ -109,6 +130,13 @@ export class TcpProxy {
     ctx.endTime = performance.now()
   }
 
+  /** However the upstream socket ends (failed connect, abandoned, tunnel closed), its slot is free again. */
+  readonly #onUpstreamClose = (): void => {
+    ;(this.#cluster as Cluster).breaker.endConnection()
+    if (this.#clusterStats !== undefined) this.#clusterStats.active--
+    if (this.#endpointStats !== undefined) this.#endpointStats.active--
+  }
+
   readonly #onTunnelClosed = (): void => {
     const ctx = this.#ctx
     ctx.endTime = performance.now()
@@ -131,6 +159,8 @@ export class TcpProxy {
 
   #upstreamFailed(reason: string): void {
     this.#ctx.upstream?.reportFailure('connectFailure')
+    if (this.#clusterStats !== undefined) this.#clusterStats.connectFailures++
+    if (this.#endpointStats !== undefined) this.#endpointStats.connectFailures++
     this.#fail(ResponseFlag.UpstreamConnectionFailure, `upstream_connect_failure{${reason}}`)
   }
 

@@ -1,4 +1,4 @@
-// A cluster's circuit breakers, Envoy's thresholds as plain counters: requests, pending requests, retries.
+// A cluster's circuit breakers, Envoy's thresholds as plain counters: connections, requests, pending, retries.
 
 import { type ConnectionPoolModel, type RetryBudgetModel, UNLIMITED } from '../config/model.ts'
 
@@ -34,6 +34,10 @@ export class CircuitBreaker {
   requestOverflows = 0
   pendingOverflows = 0
   retryOverflows = 0
+  /** Opaque TCP connections to the cluster's endpoints, connecting or open (Envoy's connections resource). */
+  activeConnections = 0
+  /** Envoy's upstream_cx_overflow: TCP connections refused because maxConnections were open. */
+  connectionOverflows = 0
 
   configure(limits: ConnectionPoolModel, budget: RetryBudgetModel | undefined): void {
     this.#limits = limits
@@ -79,5 +83,23 @@ export class CircuitBreaker {
 
   endRetry(): void {
     if (this.activeRetries > 0) this.activeRetries--
+  }
+
+  /**
+   * Takes a connection slot for an opaque TCP connection, as Envoy's tcp_proxy does before it
+   * connects: maxConnections counts across the cluster. False means overflow (close it, flag UO).
+   */
+  tryStartConnection(): boolean {
+    if (this.activeConnections < this.#limits.maxConnections) {
+      this.activeConnections++
+      return true
+    }
+    this.connectionOverflows++
+    return false
+  }
+
+  /** The upstream connection a slot was taken for has closed. */
+  endConnection(): void {
+    if (this.activeConnections > 0) this.activeConnections--
   }
 }

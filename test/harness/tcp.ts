@@ -1,5 +1,6 @@
 // Real TCP peers for scenario tests: servers (echo, named replies, server-first banners) and a raw client.
 
+import { spawn } from 'node:child_process'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 
 export interface TcpServer {
@@ -165,5 +166,54 @@ export async function openClient(port: number): Promise<Client> {
         waiters.add(check)
         check()
       }),
+  }
+}
+
+/** A port where connections are never established: a connect to it hangs until the client gives up. */
+export interface Blackhole {
+  readonly port: number
+  close(): Promise<void>
+}
+
+/**
+ * A listening socket that never accepts (a child process blocks its event loop right after listen,
+ * backlog 1) whose accept queue is then filled: the kernel drops further SYNs, so connects hang
+ * (a connect timeout can be tested on loopback without firewall rules).
+ */
+export async function startBlackhole(): Promise<Blackhole> {
+  const code = `const s = require('node:net').createServer()
+s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  process.stdout.write(s.address().port + '\\n', () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000))
+})`
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())))
+  })
+  // Fill the accept queue: connect until one connect does not complete.
+  const fillers: Socket[] = []
+  for (let i = 0; i < 16; i++) {
+    const socket = connect({ port, host: '127.0.0.1' })
+    socket.on('error', () => {})
+    fillers.push(socket)
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 300)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+    if (!connected) break
+  }
+  return {
+    port,
+    close: async () => {
+      for (const s of fillers) s.destroy()
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGKILL')
+        await exited
+      }
+    },
   }
 }
