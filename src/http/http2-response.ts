@@ -109,13 +109,22 @@ export class Http2Response implements DownstreamResponse {
     this.#pending = undefined
     const stream = this.#stream
     if (stream.destroyed || stream.headersSent) return
-    // node:http2 adds `date` unless the upstream's is among the headers.
-    stream.respond(headers, endStream ? { endStream: true } : { waitForTrailers: true })
+    try {
+      // node:http2 adds `date` unless the upstream's is among the headers.
+      stream.respond(headers, endStream ? { endStream: true } : { waitForTrailers: true })
+    } catch {
+      // A field HTTP/2 cannot carry (an invalid value from the upstream): the stream is reset, not the proxy.
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    }
   }
 
   readonly #onWantTrailers = (): void => {
     const stream = this.#stream
     if (stream.destroyed) return
-    stream.sendTrailers(this.#trailers ?? {})
+    try {
+      stream.sendTrailers(this.#trailers ?? {})
+    } catch {
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    }
   }
 }

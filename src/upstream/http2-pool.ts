@@ -147,7 +147,7 @@ export class Http2Pool {
     session.once('connect', () => {
       clearTimeout(timer)
       entry.connected = true
-      session.setLocalWindowSize(connectionWindowSize)
+      if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
       const waiting = entry.waiting.splice(0)
       for (const exchange of waiting) this.#startOn(entry, exchange)
       if (entry.activeStreams === 0) this.#armIdle(entry)
