@@ -14,6 +14,19 @@ const hopByHop = new Set([
   'http2-settings',
 ])
 
+/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 throws on them. */
+const http2Forbidden = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+])
+
+export function isHttp2Forbidden(lowerName: string): boolean {
+  return http2Forbidden.has(lowerName)
+}
+
 export function isHopByHop(lowerName: string): boolean {
   return hopByHop.has(lowerName)
 }

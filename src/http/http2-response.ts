@@ -3,15 +3,7 @@
 import type { ServerHttp2Stream } from 'node:http2'
 import { constants } from 'node:http2'
 import type { DownstreamResponse } from './downstream.ts'
-
-/** Connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 throws on them. */
-const connectionSpecific: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-])
+import { isHttp2Forbidden } from './hop-by-hop.ts'
 
 /**
  * Headers given to `writeHead` go out at the end of the current tick, or with the first body chunk,
@@ -42,7 +34,7 @@ export class Http2Response implements DownstreamResponse {
     const out: string[] = [':status', String(status)]
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i].toLowerCase()
-      if (connectionSpecific.has(name)) continue
+      if (isHttp2Forbidden(name)) continue
       out.push(name, headers[i + 1])
     }
     this.#pending = out

@@ -10,6 +10,7 @@ import {
 import { connect as netConnect } from 'node:net'
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { isHttp2Forbidden } from '../http/hop-by-hop.ts'
 import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
@@ -33,15 +34,6 @@ export interface Http2PoolOptions {
   /** A session older than this takes no new stream (undefined: no limit). */
   readonly maxSessionAgeMs: number | undefined
 }
-
-/** HTTP/2 fields that may not be forwarded (RFC 9113 §8.2.2); `te` is kept only as `trailers`. */
-const connectionSpecific: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-])
 
 const streamWindowSize = 1024 * 1024
 const connectionWindowSize = 16 * 1024 * 1024
@@ -359,7 +351,7 @@ function requestHeaders(request: UpstreamDispatch): string[] {
       out.push(':authority', value)
       continue
     }
-    if (connectionSpecific.has(name)) continue
+    if (isHttp2Forbidden(name)) continue
     if (name === 'te' && value.toLowerCase() !== 'trailers') continue
     out.push(name, value)
   }
