@@ -1,4 +1,4 @@
-// The HTTP/2 and gRPC cases: h2load (h2c) and a @grpc/grpc-js unary load, each direct and through Outrigger, interleaved.
+// The HTTP/2 and gRPC cases: h2load (h2c) and a @grpc/grpc-js unary load, direct and through Outrigger, nginx and haproxy, interleaved.
 
 import { execFile } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
@@ -8,7 +8,11 @@ import type { Failure, ThroughputCase } from '../report/results.ts'
 import { type Child, startChild } from '../support/children.ts'
 import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
+import { ensureBinary } from '../support/tools.ts'
+import { startHaproxyH2 } from '../systems/haproxy-h2.ts'
+import { startNginxH2 } from '../systems/nginx-h2.ts'
 import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
+import type { ProtocolPorts, ProtocolProxy } from '../systems/protocol-proxy.ts'
 import type { SystemContext } from '../systems/system.ts'
 import type { GrpcLoadResult } from './grpc-load-child.ts'
 import { interleave, log } from './interleave.ts'
@@ -19,7 +23,7 @@ const here = import.meta.dirname
 
 /** A system of these cases: where the load generator connects, and the authority it sends. */
 interface ProtocolTarget {
-  readonly name: 'direct' | 'outrigger'
+  readonly name: 'direct' | 'outrigger' | ProtocolProxy['name']
   readonly port: number
   readonly authority: string
 }
@@ -48,7 +52,7 @@ function percentile(sorted: readonly number[], q: number): number {
 
 /** One h2load run for `seconds`; latencies come from its per-request log. */
 async function runH2load(h2load: string, t: ProtocolTarget, seconds: number, logFile: string) {
-  await run(h2load, [
+  const { stdout } = await run(h2load, [
     '-c',
     String(h2Connections),
     '-m',
@@ -68,6 +72,11 @@ async function runH2load(h2load: string, t: ProtocolTarget, seconds: number, log
     const [, status, durationUs] = line.split('\t')
     if (status === '200') ok.push(Number(durationUs) / 1000)
     else failed++
+  }
+  // A port that does not speak h2c (or a proxy that cannot reach the upstream) completes nothing.
+  if (ok.length === 0) {
+    const summary = stdout.split('\n').filter((l) => /^requests:|protocol/i.test(l))
+    throw new Error(`h2load completed no request: ${summary.join(' | ')}`)
   }
   ok.sort((a, b) => a - b)
   const sample: ThroughputSample = {
@@ -90,6 +99,7 @@ async function runGrpcLoad(t: ProtocolTarget, seconds: number): Promise<Throughp
     String(seconds),
   ])
   const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as GrpcLoadResult
+  if (!(r.calls > 0)) throw new Error(`no gRPC call succeeded (${r.errors} failed)`)
   return {
     rps: r.calls / r.seconds,
     mibps: (r.calls * 1024) / r.seconds / (1024 * 1024),
@@ -110,6 +120,37 @@ spec:
   ports: [{number: 80, name: ${protocol.toLowerCase()}, protocol: ${protocol}, targetPort: ${port}}]
   endpoints: [{address: 127.0.0.1}]
 `
+}
+
+/** The peer proxies the plan asks for, in front of both upstreams; one that cannot start is a failure, not the end of the run. */
+async function startPeers(
+  plan: Plan,
+  workDir: string,
+  upstreams: ProtocolPorts,
+  failures: Failure[],
+): Promise<ProtocolProxy[]> {
+  const peers: ProtocolProxy[] = []
+  const starters = [
+    { name: 'nginx', start: () => startNginxH2(ensureBinary('nginx', 'nginx'), workDir, upstreams) },
+    { name: 'haproxy', start: () => startHaproxyH2(ensureBinary('haproxy', 'haproxy'), workDir, upstreams) },
+  ] as const
+  for (const { name, start } of starters) {
+    if (!plan.systems.includes(name)) continue
+    try {
+      const peer = await start()
+      peers.push(peer)
+      log(`started ${name} for h2/grpc: ${peer.detail}`)
+    } catch (err) {
+      failures.push({ where: `start ${name} (h2/grpc)`, error: (err as Error).message })
+      log(`start ${name} (h2/grpc) FAILED: ${(err as Error).message}`)
+    }
+  }
+  return peers
+}
+
+/** How each peer was set up, for a case's note. */
+function peerNotes(peers: readonly ProtocolProxy[]): string {
+  return peers.map((p) => ` ${p.detail}.`).join('')
 }
 
 export async function runProtocolCases(
@@ -135,15 +176,25 @@ export async function runProtocolCases(
       ),
     },
   })
+  const peers = await startPeers(plan, ctx.workDir, { h2: h2.port, grpc: grpc.port }, failures)
   const seconds = plan.throughputSeconds
+  /** direct, Outrigger (routing by authority), then each peer on its port for `kind`. */
+  const targetsFor = (kind: keyof ProtocolPorts, upstream: number): ProtocolTarget[] => [
+    { name: 'direct', port: upstream, authority: `127.0.0.1:${upstream}` },
+    { name: 'outrigger', port: egress, authority: `${kind}:80` },
+    ...peers.map((p) => ({ name: p.name, port: p.ports[kind], authority: `127.0.0.1:${p.ports[kind]}` })),
+  ]
   try {
     if (plan.cases.has('h2') && h2load !== undefined) {
-      const targets: ProtocolTarget[] = [
-        { name: 'direct', port: h2.port, authority: `127.0.0.1:${h2.port}` },
-        { name: 'outrigger', port: egress, authority: 'h2:80' },
-      ]
+      const targets = targetsFor('h2', h2.port)
       const logFile = join(ctx.workDir, 'h2load.log')
-      for (const t of targets) await runH2load(h2load, t, plan.warmupSeconds + 0.5, logFile)
+      for (const t of targets) {
+        try {
+          await runH2load(h2load, t, plan.warmupSeconds + 0.5, logFile)
+        } catch (err) {
+          log(`h2 warm-up ${t.name} FAILED: ${(err as Error).message}`)
+        }
+      }
       const { results: systems, failed } = await interleave(
         'h2',
         targets,
@@ -160,18 +211,27 @@ export async function runProtocolCases(
         rounds: plan.rounds,
         description:
           `h2load, ${h2Connections} connections × ${h2Streams} concurrent streams, ${seconds} s per run, ${plan.rounds} rounds; ` +
-          'the upstream is a node:http2 server answering 1 KiB; Outrigger is an egress listener to a ServiceEntry with protocol HTTP2 ' +
-          '(h2c both sides, one upstream session). Latencies from h2load’s per-request log.',
+          'the upstream is a node:http2 server answering 1 KiB (h2c only). Outrigger is an egress listener to a ServiceEntry with protocol HTTP2 ' +
+          '(h2c both sides, one upstream session).' +
+          peerNotes(peers) +
+          (peers.some((p) => p.name === 'nginx')
+            ? ' So nginx holds about one upstream connection per stream in flight where the others multiplex:' +
+              ` the upstream serves about ${h2Connections * h2Streams} sessions for nginx and one for the others.`
+            : '') +
+          ' Latencies from h2load’s per-request log.',
         systems,
       })
       for (const [system, error] of Object.entries(failed)) failures.push({ where: `h2 ${system}`, error })
     }
     if (plan.cases.has('grpc')) {
-      const targets: ProtocolTarget[] = [
-        { name: 'direct', port: grpc.port, authority: `127.0.0.1:${grpc.port}` },
-        { name: 'outrigger', port: egress, authority: 'grpc:80' },
-      ]
-      for (const t of targets) await runGrpcLoad(t, plan.warmupSeconds + 0.5)
+      const targets = targetsFor('grpc', grpc.port)
+      for (const t of targets) {
+        try {
+          await runGrpcLoad(t, plan.warmupSeconds + 0.5)
+        } catch (err) {
+          log(`grpc warm-up ${t.name} FAILED: ${(err as Error).message}`)
+        }
+      }
       const { results: systems, failed } = await interleave(
         'grpc',
         targets,
@@ -188,13 +248,15 @@ export async function runProtocolCases(
         rounds: plan.rounds,
         description:
           `A @grpc/grpc-js client in its own process keeps ${grpcConcurrency} unary calls outstanding on one channel for ${seconds} s per run, ` +
-          `${plan.rounds} rounds; the upstream is a @grpc/grpc-js server; Outrigger is an egress listener to a ServiceEntry with protocol GRPC. ` +
-          'req/s here is calls/s. The Node client and server cost more CPU per call than the proxy, so on 2 cores they bound both rows.',
+          `${plan.rounds} rounds; the upstream is a @grpc/grpc-js server; Outrigger is an egress listener to a ServiceEntry with protocol GRPC.` +
+          peerNotes(peers) +
+          ' req/s here is calls/s. The Node client and server cost more CPU per call than the proxy, so on 2 cores they bound every row.',
         systems,
       })
       for (const [system, error] of Object.entries(failed)) failures.push({ where: `grpc ${system}`, error })
     }
   } finally {
+    for (const peer of peers) await peer.stop()
     await proxy.stop()
     await h2.child.stop()
     await grpc.child.stop()
