@@ -2,6 +2,7 @@
 //
 // Run: node bench/micro/cluster-path.ts   (prints ns per request for each load balancer and policy)
 
+import { staticEndpoint } from '../../src/config/compile/clusters.ts'
 import { defaultClusterPolicy } from '../../src/config/compile/traffic-policy.ts'
 import type { ClusterModel, ClusterPolicy } from '../../src/config/model.ts'
 import { Cluster } from '../../src/upstream/cluster.ts'
@@ -17,12 +18,7 @@ function model(policy: Partial<ClusterPolicy>): ClusterModel {
     port: 80,
     subset: '',
     protocol: 'HTTP',
-    endpoints: Array.from({ length: 8 }, (_, i) => ({
-      address: '127.0.0.1',
-      port: 10_000 + i,
-      labels: {},
-      weight: 1,
-    })),
+    endpoints: Array.from({ length: 8 }, (_, i) => staticEndpoint('127.0.0.1', 10_000 + i)),
     connectTimeoutMs: 1000,
     policy: { ...defaultClusterPolicy, ...policy },
   }

@@ -1,6 +1,7 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { peekTcpStats, type TcpConnectionStats } from '../tcp/tcp-stats.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
@@ -59,6 +60,13 @@ function clustersText(proxy: ProxyRuntime): string {
       lines.push(`${prefix}::rq_total::${e.totalRequests}`)
       lines.push(`${prefix}::health_flags::${e.ejected ? '/failed_outlier_check' : 'healthy'}`)
       lines.push(`${prefix}::weight::${e.weight}`)
+      const [region, zone, subzone] = splitLocality(e.locality)
+      lines.push(
+        `${prefix}::region::${region}`,
+        `${prefix}::zone::${zone}`,
+        `${prefix}::sub_zone::${subzone}`,
+      )
+      lines.push(`${prefix}::canary::false`, `${prefix}::priority::${e.priority}`)
     }
   }
   return `${lines.join('\n')}\n`
@@ -79,8 +87,20 @@ function clustersJson(proxy: ProxyRuntime): unknown {
         },
         health_status: { eds_health_status: 'HEALTHY', ...(e.ejected ? { failed_outlier_check: true } : {}) },
         weight: e.weight,
+        locality: localityJson(e.locality),
+        priority: e.priority,
       })),
     })),
+  }
+}
+
+/** Envoy's Locality message: only the parts that are set. */
+function localityJson(locality: string): Record<string, string> {
+  const [region, zone, subzone] = splitLocality(locality)
+  return {
+    ...(region !== '' ? { region } : {}),
+    ...(zone !== '' ? { zone } : {}),
+    ...(subzone !== '' ? { sub_zone: subzone } : {}),
   }
 }
 

@@ -57,6 +57,7 @@ concurrency: 2
       labels: { app: 'reviews', version: 'v2' },
       cluster: 'Kubernetes',
       trustDomain: 'cluster.local',
+      locality: '',
     })
     expect(bootstrap.resources).toEqual([join(dir, 'istio'), '/etc/istio/extra.yaml'])
     expect(bootstrap.tls).toEqual({

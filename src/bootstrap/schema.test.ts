@@ -11,6 +11,7 @@ describe('bootstrapSchema', () => {
         labels: {},
         cluster: 'Kubernetes',
         trustDomain: 'cluster.local',
+        locality: '',
       },
       listeners: {
         outbound: { port: 15001 },

@@ -33,6 +33,14 @@ const nodeSchema = z.strictObject({
   labels: stringMapSchema.default({}),
   cluster: nonEmptyStringSchema.default('Kubernetes'),
   trustDomain: nonEmptyStringSchema.default('cluster.local'),
+  /** `region/zone/subzone` of this workload (Istio reads it from the node's topology labels). */
+  locality: z
+    .string()
+    .superRefine((locality, ctx) => {
+      if (locality.split('/').length > 3)
+        ctx.addIssue({ code: 'custom', message: `'${locality}' is not region/zone/subzone` })
+    })
+    .default(''),
 })
 
 const listenersSchema = z.strictObject({

@@ -10,6 +10,7 @@ import {
   defaultConnectTimeoutMs,
   inboundClusterName,
   outboundClusters,
+  staticEndpoint,
   visibleDestinationRules,
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
@@ -49,7 +50,8 @@ export function compileModel(input: CompileInput): Model {
   )
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
-  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP')) clusters.set(c.name, c)
+  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node))
+    clusters.set(c.name, c)
 
   const listeners: ListenerModel[] = []
   const protocolDetectionTimeoutMs = parseDurationMs(input.bootstrap.protocolDetectionTimeout)
@@ -111,7 +113,7 @@ export function compileModel(input: CompileInput): Model {
         subset: '',
         // A port that terminates TLS carries what is inside: HTTPS is served as HTTP, TLS as TCP.
         protocol: ingress.tls === undefined ? declared : afterTlsTermination(declared),
-        endpoints: [{ address: target.address, port: target.port, labels: {}, weight: 1 }],
+        endpoints: [staticEndpoint(target.address, target.port)],
         connectTimeoutMs: defaultConnectTimeoutMs,
         policy: defaultClusterPolicy,
       }

@@ -13,6 +13,8 @@ export interface NodeIdentity {
   readonly labels: Readonly<Record<string, string>>
   readonly cluster: string
   readonly trustDomain: string
+  /** `region/zone/subzone`, or empty when unknown. */
+  readonly locality: string
 }
 
 export type TrafficDirection = 'inbound' | 'outbound'
@@ -88,6 +90,18 @@ export interface EndpointModel {
   readonly port: number
   readonly labels: Readonly<Record<string, string>>
   readonly weight: number
+  /** `region/zone/subzone`, or empty when unknown. */
+  readonly locality: string
+  /**
+   * Envoy's priority level (0 is tried first), set from localityLbSetting failover or failoverPriority;
+   * levels are numbered without gaps.
+   */
+  readonly priority: number
+  /**
+   * The weight of this endpoint's locality within its priority (Envoy's locality load_balancing_weight):
+   * the sum of its endpoints' weights, or what localityLbSetting.distribute gives it.
+   */
+  readonly localityWeight: number
 }
 
 /** A named set of endpoints with its policies: `outbound|port|subset|fqdn` or `inbound|port||`. */
@@ -116,6 +130,16 @@ export interface ClusterPolicy {
   readonly outlierDetection: OutlierDetectionModel | undefined
   /** Absent: concurrent retries are limited by `connectionPool.maxRetries` alone. */
   readonly retryBudget: RetryBudgetModel | undefined
+  /** Slow start for new endpoints (DestinationRule warmup); absent: none. */
+  readonly warmup: WarmupModel | undefined
+}
+
+/** Envoy's slow_start_config: a new endpoint's weight ramps up over `durationMs`. */
+export interface WarmupModel {
+  readonly durationMs: number
+  /** The weight factor never goes below this fraction (0..1). */
+  readonly minWeightFactor: number
+  readonly aggression: number
 }
 
 /** Where the consistent-hash load balancers take their key from (DestinationRule consistentHash). */

@@ -1,6 +1,7 @@
 // Unit tests for a cluster at run time: ejected endpoints left out, panic mode, limits, and reloads.
 
 import { afterEach, describe, expect, it } from 'vitest'
+import { staticEndpoint } from '../config/compile/clusters.ts'
 import { defaultClusterPolicy } from '../config/compile/traffic-policy.ts'
 import type { ClusterModel, ClusterPolicy, OutlierDetectionModel } from '../config/model.ts'
 import { Cluster, endpointShare } from './cluster.ts'
@@ -27,7 +28,7 @@ function model(policy: Partial<ClusterPolicy> = {}, ports = [1, 2, 3]): ClusterM
     port: 80,
     subset: '',
     protocol: 'HTTP',
-    endpoints: ports.map((port) => ({ address: '127.0.0.1', port, labels: {}, weight: 1 })),
+    endpoints: ports.map((port) => staticEndpoint('127.0.0.1', port)),
     connectTimeoutMs: 1000,
     policy: { ...defaultClusterPolicy, ...policy },
   }

@@ -2,9 +2,10 @@
 
 import { type ClusterModel, type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
-import { createLoadBalancer } from './lb/create-load-balancer.ts'
-import type { LbRequest } from './lb/hash-policy.ts'
-import type { LoadBalancer } from './lb/load-balancer.ts'
+import { type LbRequest, requestHash } from './lb/hash-policy.ts'
+import { HostSet } from './lb/host-set.ts'
+import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
+import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
 import { poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
@@ -19,10 +20,14 @@ export class Cluster {
   endpoints: readonly UpstreamEndpoint[] = []
   /** Envoy's circuit-breaker thresholds and counters for this cluster. */
   readonly breaker = new CircuitBreaker()
-  #lb: LoadBalancer | undefined
-  /** The endpoints the load balancer chooses from: not ejected, or all of them in panic mode. */
-  #available: readonly UpstreamEndpoint[] = []
+  /** The priority levels (Envoy's host sets), level 0 first; one unless locality failover splits them. */
+  #levels: HostSet<UpstreamEndpoint>[] = []
+  /** Percent of requests per level, and each level's health (for retries that skip levels). */
+  #load: PriorityLoad = { load: [100], panic: [false], health: [100] }
   #outlier: OutlierDetector | undefined
+  /** While endpoints warm up (slow start): when their weights are next recomputed, else 0. */
+  #nextWarmupUpdate = 0
+  #applied = false
 
   constructor(model: ClusterModel) {
     this.model = model
@@ -51,20 +56,25 @@ export class Cluster {
       if (same === undefined) previous.set(e.key, [e])
       else same.push(e)
     }
+    const now = performance.now()
     const endpoints = model.endpoints.map((e) => {
       const kept = previous.get(poolKey(e.address, e.port, settings))?.shift()
       const endpoint = kept ?? new UpstreamEndpoint(e.address, e.port, e.weight, settings, this.breaker)
-      endpoint.weight = Math.max(1, e.weight)
+      // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
+      if (kept === undefined && this.#applied) endpoint.addedAt = now
+      endpoint.placeIn(e)
       return endpoint
     })
     for (const left of previous.values()) for (const e of left) void e.close()
     this.model = model
     this.endpoints = endpoints
+    this.#applied = true
     this.breaker.configure(model.policy.connectionPool, model.policy.retryBudget)
     this.#applyOutlierDetection()
-    this.#lb = createLoadBalancer(model.policy.loadBalancer, endpoints)
-    this.#available = this.#computeAvailable()
-    this.#lb.update?.(this.#available)
+    this.#levels = hostSets(model, endpoints)
+    this.#nextWarmupUpdate = 0
+    if (model.policy.warmup !== undefined) this.#updateWarmupWeights(now)
+    this.#refreshHealth()
   }
 
   #applyOutlierDetection(): void {
@@ -83,25 +93,63 @@ export class Cluster {
   }
 
   readonly #onHealthChange = (): void => {
-    this.#available = this.#computeAvailable()
-    this.#lb?.update?.(this.#available)
+    this.#refreshHealth()
   }
 
-  /** Envoy's panic mode: below minHealthPercent healthy endpoints, balance over all of them. */
-  #computeAvailable(): readonly UpstreamEndpoint[] {
-    const all = this.endpoints
-    const detector = this.#outlier
-    if (detector === undefined || detector.ejectedCount === 0) return all
-    const healthy = all.filter((e) => !e.ejected)
-    const minHealth = detector.config.minHealthPercent
-    return minHealth > 0 && (100 * healthy.length) / all.length < minHealth ? all : healthy
+  /**
+   * Envoy's priority load and panic, recomputed on every ejection and unejection: levels take load
+   * by health, and a level below minHealthPercent healthy balances over all its endpoints.
+   */
+  #refreshHealth(): void {
+    const levels = this.#levels
+    const counts = levels.map((level) => {
+      let healthy = 0
+      for (const e of level.endpoints) if (!e.ejected) healthy++
+      return { total: level.endpoints.length, healthy }
+    })
+    this.#load = priorityLoad(counts, this.#outlier?.config.minHealthPercent ?? 0)
+    for (let i = 0; i < levels.length; i++) levels[i].refresh(this.#load.panic[i])
   }
 
-  /** The endpoint for the next request, or undefined when none is available (503 UH). */
-  pick(request: LbRequest): UpstreamEndpoint | undefined {
-    const available = this.#available
-    if (available.length === 0) return undefined
-    return (this.#lb as LoadBalancer).pick(available, request)
+  /**
+   * The endpoint for the next request, or undefined when none is available (503 UH). `skipLevels`
+   * (a bit per priority level) is for retries: those levels get no load (Envoy's previous_priorities).
+   */
+  pick(request: LbRequest, skipLevels = 0): UpstreamEndpoint | undefined {
+    if (this.#nextWarmupUpdate !== 0) {
+      const now = performance.now()
+      if (now >= this.#nextWarmupUpdate) this.#updateWarmupWeights(now)
+    }
+    const levels = this.#levels
+    if (levels.length === 1) return levels[0].pick(request)
+    const load =
+      skipLevels === 0 ? this.#load.load : loadExcluding(this.#load.health, skipLevels, this.#load.load)
+    return levels[levelFor(load, this.#levelPoint(request))]?.pick(request)
+  }
+
+  /** A point in [0, 100) choosing the level: the request's hash for hash balancers (Envoy), else random. */
+  #levelPoint(request: LbRequest): number {
+    const lb = this.model.policy.loadBalancer
+    if (lb.kind === 'RING_HASH' || lb.kind === 'MAGLEV') {
+      const hash = requestHash(lb.hashKey, request)
+      if (hash !== undefined) return hash % 100
+    }
+    return Math.floor(Math.random() * 100)
+  }
+
+  /** Slow start: new endpoints' weights follow the ramp; recomputed every 1% of the window (10 ms to 1 s). */
+  #updateWarmupWeights(now: number): void {
+    const warmup = this.model.policy.warmup
+    let warming = false
+    for (const e of this.endpoints) {
+      const elapsed = e.addedAt === undefined || warmup === undefined ? Infinity : now - e.addedAt
+      const factor = warmup === undefined ? 1 : slowStartFactor(elapsed, warmup)
+      if (factor < 1) warming = true
+      e.weight = Math.max(1, e.configuredWeight) * factor
+    }
+    const step = warmup === undefined ? 0 : Math.min(1000, Math.max(10, warmup.durationMs / 100))
+    this.#nextWarmupUpdate = warming ? now + step : 0
+    for (let i = 0; i < this.#levels.length; i++) this.#levels[i].refresh(this.#load.panic[i] ?? false)
   }
 
   /** Whether the circuit breakers let one more request go to `endpoint` now (else 503 UO). */
@@ -127,6 +175,15 @@ export class Cluster {
     this.#outlier?.stop()
     await Promise.all(this.endpoints.map((e) => e.close()))
   }
+}
+
+/** The cluster's endpoints grouped into their priority levels (the model numbers them without gaps). */
+function hostSets(model: ClusterModel, endpoints: readonly UpstreamEndpoint[]): HostSet<UpstreamEndpoint>[] {
+  const levels = endpoints.reduce((max, e) => Math.max(max, e.priority + 1), 1)
+  const byLevel = Array.from({ length: levels }, (): UpstreamEndpoint[] => [])
+  for (const e of endpoints) byLevel[e.priority].push(e)
+  const weighted = model.policy.warmup !== undefined
+  return byLevel.map((members, level) => new HostSet(level, members, model.policy.loadBalancer, weighted))
 }
 
 /**

@@ -1,7 +1,7 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
 import { type Dispatcher, Pool } from 'undici'
-import { type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
+import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
 import type { LocalReplyKind } from '../http/local-reply.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
@@ -81,8 +81,18 @@ export class UpstreamEndpoint implements LbEndpoint {
   /** poolKey(): a reload keeps this endpoint (pool, counters, outlier state) while the key stays. */
   readonly key: string
   readonly protocol: UpstreamProtocol
-  /** The load-balancing weight (Envoy's weights are at least 1). */
+  /** The weight the load balancers use: the configured one, lowered while warming up (slow start). */
   weight: number
+  /** The endpoint's weight as configured (Envoy's weights are at least 1). */
+  configuredWeight: number
+  /** `region/zone/subzone`, or empty. */
+  locality = ''
+  /** The priority level the endpoint belongs to (locality failover). */
+  priority = 0
+  /** Its locality's weight within its level. */
+  localityWeight = 1
+  /** When (performance.now()) a reload added this endpoint to a running cluster; undefined for the first ones. */
+  addedAt: number | undefined
   /** Requests dispatched and not yet finished, pending ones included (least-request, /clusters). */
   activeRequests = 0
   totalRequests = 0
@@ -106,6 +116,7 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.address = address
     this.port = port
     this.weight = Math.max(1, weight)
+    this.configuredWeight = this.weight
     const host = address.includes(':') ? `[${address}]` : address
     this.hostPort = `${host}:${port}`
     this.key = poolKey(address, port, settings)
@@ -113,6 +124,15 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.#settings = settings
     this.#breaker = breaker
     this.#maxConnections = settings.protocol === 'http2' ? UNLIMITED : settings.connectionPool.maxConnections
+  }
+
+  /** Takes the endpoint's place in the (re)compiled cluster: weight, locality and priority level. */
+  placeIn(model: EndpointModel): void {
+    this.configuredWeight = Math.max(1, model.weight)
+    this.weight = this.configuredWeight
+    this.locality = model.locality
+    this.priority = model.priority
+    this.localityWeight = model.localityWeight
   }
 
   /** The HTTP/1.1 connection pool, opened on first use. */

@@ -14,6 +14,8 @@ export interface ProxyOptions {
   readonly resources: Record<string, string>
   readonly namespace?: string
   readonly labels?: Record<string, string>
+  /** The bootstrap's node.locality (`region/zone/subzone`). */
+  readonly locality?: string
   readonly drain?: string
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
@@ -44,6 +46,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   workload: test
   namespace: ${opts.namespace ?? 'default'}
   labels: {${labels}}
+  locality: '${opts.locality ?? ''}'
 listeners:
   outbound: {port: ${outbound}}
   inbound: {port: ${inbound}}

@@ -5,8 +5,14 @@ import { isExportedTo, toFqdn } from '../hosts.ts'
 import type { ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
 import type { DestinationRuleResource, Resource } from '../resource.ts'
 import { outboundClusterName } from './http-routes.ts'
+import { applyLocalityLb, type EndpointDraft } from './locality-lb.ts'
 import type { Service, ServicePort } from './service-registry.ts'
-import { clusterPolicy, connectTimeoutMs, mergeTrafficPolicy } from './traffic-policy.ts'
+import {
+  clusterPolicy,
+  connectTimeoutMs,
+  type MergedTrafficPolicy,
+  mergeTrafficPolicy,
+} from './traffic-policy.ts'
 
 export { defaultClusterPolicy, defaultConnectTimeoutMs } from './traffic-policy.ts'
 
@@ -31,24 +37,35 @@ export function visibleDestinationRules(
   return rules
 }
 
+/** The service's endpoints for one port (and subset), with the priorities and weights of locality balancing. */
 function endpointsFor(
   service: Service,
   port: ServicePort,
+  policy: MergedTrafficPolicy,
+  node: NodeIdentity,
   labels?: Readonly<Record<string, string>>,
 ): EndpointModel[] {
-  const out: EndpointModel[] = []
+  const drafts: EndpointDraft[] = []
   for (const e of service.endpoints) {
     if (labels !== undefined && !Object.entries(labels).every(([k, v]) => e.labels[k] === v)) continue
     const number = (port.name !== '' ? e.ports[port.name] : undefined) ?? port.targetPort ?? port.number
-    out.push({ address: e.address, port: number, labels: e.labels, weight: e.weight })
+    drafts.push({
+      address: e.address,
+      port: number,
+      labels: e.labels,
+      weight: e.weight,
+      locality: e.locality,
+    })
   }
-  return out
+  const setting = policy.loadBalancer?.localityLbSetting
+  return applyLocalityLb(drafts, setting, policy.outlierDetection !== undefined, node)
 }
 
 export function outboundClusters(
   services: ReadonlyMap<string, Service>,
   rules: readonly DestinationRuleResource[],
   include: (port: ServicePort) => boolean,
+  node: NodeIdentity,
 ): ClusterModel[] {
   const clusters: ClusterModel[] = []
   const byHost = indexDestinationRules(rules)
@@ -69,7 +86,7 @@ export function outboundClusters(
         ...base,
         name: outboundClusterName(port.number, '', service.fqdn),
         subset: '',
-        endpoints: endpointsFor(service, port),
+        endpoints: endpointsFor(service, port, merged, node),
         connectTimeoutMs: connectTimeoutMs(merged),
         policy: clusterPolicy(merged),
       })
@@ -79,7 +96,7 @@ export function outboundClusters(
           ...base,
           name: outboundClusterName(port.number, subset.name, service.fqdn),
           subset: subset.name,
-          endpoints: endpointsFor(service, port, subset.labels ?? {}),
+          endpoints: endpointsFor(service, port, mergedSubset, node, subset.labels ?? {}),
           connectTimeoutMs: connectTimeoutMs(mergedSubset),
           policy: clusterPolicy(mergedSubset),
         })
@@ -87,6 +104,11 @@ export function outboundClusters(
     }
   }
   return clusters
+}
+
+/** A cluster's only endpoint (inbound clusters): no locality, priority 0. */
+export function staticEndpoint(address: string, port: number): EndpointModel {
+  return { address, port, labels: {}, weight: 1, locality: '', priority: 0, localityWeight: 1 }
 }
 
 export function inboundClusterName(port: number): string {

@@ -1,6 +1,7 @@
 // The services this proxy can see: ServiceEntry hosts with their ports and endpoints, by FQDN.
 
 import { isExportedTo, toFqdn } from '../hosts.ts'
+import { localityFromLabels, withLocalityLabels } from '../locality.ts'
 import type { ConfigMessage } from '../messages.ts'
 import type { Resource, ServiceEntryResource } from '../resource.ts'
 
@@ -16,8 +17,11 @@ export interface ServiceEndpoint {
   readonly address: string
   /** Port name → port, overriding the service port for this endpoint. */
   readonly ports: Readonly<Record<string, number>>
+  /** With the topology labels of its locality added, as Istio augments them. */
   readonly labels: Readonly<Record<string, string>>
   readonly weight: number
+  /** `region/zone/subzone`, or empty when unknown. */
+  readonly locality: string
 }
 
 export interface Service {
@@ -71,15 +75,20 @@ export function buildServiceRegistry(
     })
     for (const host of spec.hosts) {
       const fqdn = toFqdn(host, r.namespace)
-      let endpoints: ServiceEndpoint[] = usable.map((e) => ({
-        address: e.address ?? '',
-        ports: e.ports ?? {},
-        labels: e.labels ?? {},
-        weight: e.weight ?? 1,
-      }))
+      let endpoints: ServiceEndpoint[] = usable.map((e) => {
+        const labels = e.labels ?? {}
+        const locality = e.locality ?? localityFromLabels(labels)
+        return {
+          address: e.address ?? '',
+          ports: e.ports ?? {},
+          labels: withLocalityLabels(labels, locality),
+          weight: e.weight ?? 1,
+          locality,
+        }
+      })
       // DNS resolution without endpoints means: resolve the host itself, as written (Istio's rule).
       if (endpoints.length === 0 && resolution.startsWith('DNS') && !fqdn.startsWith('*')) {
-        endpoints = [{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1 }]
+        endpoints = [{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1, locality: '' }]
       }
       const existing = services.get(fqdn)
       if (existing !== undefined) {

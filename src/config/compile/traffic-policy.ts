@@ -16,6 +16,7 @@ import {
   type OutlierDetectionModel,
   type RetryBudgetModel,
   UNLIMITED,
+  type WarmupModel,
 } from '../model.ts'
 
 /** Istio's default connect timeout (meshConfig.connectTimeout). */
@@ -174,6 +175,23 @@ export function clusterPolicy(merged: MergedTrafficPolicy): ClusterPolicy {
     connectionPool: connectionPoolModel(merged.connectionPool),
     outlierDetection: outlierDetectionModel(merged.outlierDetection),
     retryBudget: retryBudgetModel(merged.retryBudget),
+    warmup: warmupModel(merged.loadBalancer),
+  }
+}
+
+/**
+ * Istio's slow start: `warmup` (minimumPercent 10 and aggression 1 unless set) or the deprecated
+ * `warmupDurationSecs`, for the round-robin and least-request balancers only.
+ */
+export function warmupModel(lb: LoadBalancerSettings | undefined): WarmupModel | undefined {
+  if (lb === undefined || lb.consistentHash !== undefined || lb.simple === 'RANDOM') return undefined
+  const duration = lb.warmup?.duration ?? lb.warmupDurationSecs
+  const durationMs = ms(duration)
+  if (durationMs === undefined || durationMs <= 0) return undefined
+  return {
+    durationMs,
+    minWeightFactor: (lb.warmup?.minimumPercent ?? 10) / 100,
+    aggression: lb.warmup?.aggression ?? 1,
   }
 }
 

@@ -59,7 +59,6 @@ describe('DestinationRule', () => {
     matchLabels: {app: a}
 `)
     expect(messages).toEqual([
-      "dr.yaml:10: warning: field 'spec.trafficPolicy.loadBalancer.localityLbSetting' is not supported yet and is ignored",
       "dr.yaml:12: warning: field 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes' is not supported yet and is ignored",
       "dr.yaml:14: warning: field 'spec.trafficPolicy.tls' is not supported yet and is ignored",
       "dr.yaml:26: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
@@ -67,7 +66,10 @@ describe('DestinationRule', () => {
     expect(resources[0].spec).toEqual({
       host: 'reviews',
       trafficPolicy: {
-        loadBalancer: { simple: 'LEAST_REQUEST' },
+        loadBalancer: {
+          simple: 'LEAST_REQUEST',
+          localityLbSetting: { enabled: true, distribute: [], failover: [], failoverPriority: [] },
+        },
         connectionPool: {
           tcp: { maxConnections: 10, connectTimeout: '250ms', tcpKeepalive: { time: '60s' } },
           http: { http1MaxPendingRequests: 2, maxRequestsPerConnection: 1, h2UpgradePolicy: 'UPGRADE' },
@@ -154,6 +156,85 @@ describe('DestinationRule', () => {
       "dr.yaml:23: missing required field 'spec.trafficPolicy.portLevelSettings[0].port'",
       "dr.yaml:26: field 'spec.trafficPolicy.portLevelSettings[1].loadBalancer.consistentHash.httpCookie.name': name required for HttpCookie",
       "dr.yaml:26: field 'spec.trafficPolicy.portLevelSettings[1].loadBalancer.consistentHash.httpCookie': ttl required for HttpCookie",
+    ])
+  })
+
+  it('validates localityLbSetting as Istio does', () => {
+    const { messages } = load(`  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - {from: "us-east/*/r1", to: {"us-west/*": 60, "us-west/a": 30}}
+        - {from: us-east/a, to: {"us-west/*": 0}}
+  subsets:
+  - name: v1
+    trafficPolicy:
+      loadBalancer:
+        localityLbSetting:
+          distribute: [{from: "*", to: {"*": 100}}]
+          failover: [{from: a, to: b}]
+  - name: v2
+    trafficPolicy:
+      loadBalancer:
+        localityLbSetting:
+          failover: [{from: us-east, to: us-east}, {from: us-east/a, to: "eu-*"}]
+          failoverPriority: [topology.kubernetes.io/zone]
+  - name: v3
+    trafficPolicy:
+      loadBalancer:
+        localityLbSetting:
+          failover: [{from: us-east, to: eu-west}]
+`)
+    expect(messages).toEqual([
+      "dr.yaml:10: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute': locality us-east/*/r1 wildcard '*' number can not exceed 1 and must be in the end",
+      "dr.yaml:11: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to': total locality weight 90 != 100",
+      "dr.yaml:11: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to': locality us-west/a overlap with previous specified ones",
+      "dr.yaml:12: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[1].to': locality weight must be in range [1, 100]",
+      "dr.yaml:17: field 'spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting': can not simultaneously specify 'distribute' and 'failover'",
+      "dr.yaml:23: field 'spec.subsets[1].trafficPolicy.loadBalancer.localityLbSetting': can not simultaneously set 'failover' and topology label 'topology.kubernetes.io/zone' in 'failover_priority'",
+    ])
+    expect(
+      load(`  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        failover: [{from: us-east, to: us-east}, {from: us-east/a, to: "eu-*"}]
+`).messages,
+    ).toEqual([
+      "dr.yaml:10: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]': locality lb failover settings must specify different regions",
+      "dr.yaml:10: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.failover[1]': locality lb failover only specify region",
+      "dr.yaml:10: field 'spec.trafficPolicy.loadBalancer.localityLbSetting.failover[1]': locality lb failover region should not contain '*' wildcard",
+    ])
+  })
+
+  it('reads warmup, rejecting both forms at once and warning where it has no effect', () => {
+    const { resources, messages } = load(`  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+      warmup: {duration: 30s, minimumPercent: 20, aggression: 2}
+  subsets:
+  - name: v1
+    trafficPolicy:
+      loadBalancer: {simple: RANDOM, warmupDurationSecs: 10s}
+`)
+    expect(messages).toEqual([
+      "dr.yaml:14: warning: field 'spec.subsets[0].trafficPolicy.loadBalancer.warmupDurationSecs' has no effect: warmup applies to ROUND_ROBIN and LEAST_REQUEST only",
+    ])
+    expect(resources[0].spec.trafficPolicy?.loadBalancer?.warmup).toEqual({
+      duration: '30s',
+      minimumPercent: 20,
+      aggression: 2,
+    })
+    expect(
+      load(`  host: reviews
+  trafficPolicy:
+    loadBalancer: {warmupDurationSecs: 10s, warmup: {duration: 10s, minimumPercent: 101}}
+`).messages,
+    ).toEqual([
+      "dr.yaml:8: field 'spec.trafficPolicy.loadBalancer.warmup.minimumPercent': minimumPercent 101 is not in range 0..100",
+      "dr.yaml:8: field 'spec.trafficPolicy.loadBalancer.warmup': only one of warmupDurationSecs or warmup can be set",
     ])
   })
 

@@ -4,6 +4,7 @@ import { type RefinementCtx, z } from 'zod'
 import { addError } from './add-error.ts'
 import { durationSchema, portNumberSchema, stringMapSchema, timeoutDurationSchema } from './fields.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
+import { localityLbSettingSchema, warmupSchema } from './locality-lb-setting.ts'
 import { unsupported, warnUnsupported } from './unsupported.ts'
 
 const INT32_MAX = 2147483647
@@ -87,14 +88,24 @@ const loadBalancerSchema = z
   .strictObject({
     simple: z.enum(SIMPLE_LB).optional(),
     consistentHash: consistentHashSchema.optional(),
-    localityLbSetting: unsupported(),
+    localityLbSetting: localityLbSettingSchema.optional(),
     zoneAwareLbSetting: unsupported(),
-    warmupDurationSecs: unsupported(),
-    warmup: unsupported(),
+    /** Deprecated: `warmup.duration`. */
+    warmupDurationSecs: durationSchema.optional(),
+    warmup: warmupSchema.optional(),
   })
   .superRefine((lb, ctx) => {
     if (lb.simple !== undefined && lb.consistentHash !== undefined) {
       addError(ctx, 'loadBalancer may only specify one of simple or consistentHash', ['consistentHash'])
+    }
+    if (lb.warmupDurationSecs !== undefined && lb.warmup !== undefined) {
+      addError(ctx, 'only one of warmupDurationSecs or warmup can be set', ['warmup'])
+    } else if (lb.simple === 'RANDOM' || lb.consistentHash !== undefined) {
+      // Envoy's slow start exists for round robin and least request only.
+      for (const field of ['warmup', 'warmupDurationSecs'] as const) {
+        if (lb[field] !== undefined)
+          warnUnsupported(ctx, [field], 'has no effect: warmup applies to ROUND_ROBIN and LEAST_REQUEST only')
+      }
     }
     if (lb.simple === 'PASSTHROUGH') {
       warnUnsupported(

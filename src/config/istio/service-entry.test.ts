@@ -50,7 +50,6 @@ describe('ServiceEntry', () => {
   - address: unix:///var/run/app.sock
 `)
     expect(messages).toEqual([
-      "se.yaml:16: warning: field 'spec.endpoints[0].locality' is not supported yet and is ignored",
       "se.yaml:17: warning: field 'spec.endpoints[0].network' is not supported yet and is ignored",
       "se.yaml:18: warning: field 'spec.endpoints[0].serviceAccount' is not supported yet and is ignored",
     ])
@@ -60,6 +59,7 @@ describe('ServiceEntry', () => {
         ports: { http: 19080 },
         labels: { version: 'v1' },
         weight: 3,
+        locality: 'us-east/a',
       },
       { address: 'unix:///var/run/app.sock', ports: {}, labels: {} },
     ])

@@ -34,9 +34,10 @@ const workloadEntrySchema = z.strictObject({
   /** Service port name → the port this endpoint listens on. */
   ports: z.record(z.string(), portNumberSchema).default({}),
   labels: stringMapSchema.default({}),
-  /** Multi-network and locality-aware routing come with the resilience work; mTLS identities with security. */
+  /** Multi-network routing is not built; mTLS identities come with security. */
   network: unsupported(),
-  locality: unsupported(),
+  /** `region/zone/subzone`, for locality-aware load balancing. */
+  locality: z.string().optional(),
   weight: weightSchema.optional(),
   serviceAccount: unsupported(),
 })

@@ -9,11 +9,18 @@ import { RingHash } from './ring-hash.ts'
 import { RoundRobin } from './round-robin.ts'
 import { WeightedRoundRobin } from './weighted-round-robin.ts'
 
-/** ROUND_ROBIN is weighted (smooth WRR) only when the endpoints' weights differ. */
-export function createLoadBalancer(model: LoadBalancerModel, endpoints: readonly LbEndpoint[]): LoadBalancer {
+/**
+ * ROUND_ROBIN is weighted (smooth WRR) only when the endpoints' weights differ, or when `weighted`
+ * says they will (slow start changes weights over time).
+ */
+export function createLoadBalancer(
+  model: LoadBalancerModel,
+  endpoints: readonly LbEndpoint[],
+  weighted = false,
+): LoadBalancer {
   switch (model.kind) {
     case 'ROUND_ROBIN':
-      return endpoints.some((e) => e.weight !== endpoints[0].weight)
+      return weighted || endpoints.some((e) => e.weight !== endpoints[0].weight)
         ? new WeightedRoundRobin()
         : new RoundRobin()
     case 'LEAST_REQUEST':

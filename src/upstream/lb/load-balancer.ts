@@ -18,8 +18,9 @@ export interface LoadBalancer {
   /**
    * Called with the new list whenever the available endpoints change (config load, ejection,
    * unejection): policies that precompute (rings, tables, weights) do it here, never per request.
+   * `weights`, when given, replace the endpoints' own weights (hash rings weighted by locality).
    */
-  update?(endpoints: readonly LbEndpoint[]): void
+  update?(endpoints: readonly LbEndpoint[], weights?: readonly number[]): void
   /** An endpoint from a non-empty list: the cluster's available endpoints. */
   pick<E extends LbEndpoint>(endpoints: readonly E[], request: LbRequest): E
 }

@@ -14,13 +14,17 @@ export class MaglevTable {
    * the first free slot; per round, an endpoint takes a turn only as often as its weight allows
    * relative to the heaviest, so slot counts follow weights.
    */
-  constructor(endpoints: readonly LbEndpoint[], size: number) {
+  constructor(
+    endpoints: readonly LbEndpoint[],
+    size: number,
+    weights: readonly number[] = endpoints.map((e) => e.weight),
+  ) {
     const slots = new Int32Array(size).fill(-1)
     this.slots = slots
     const n = endpoints.length
     if (n === 0) return
-    const total = endpoints.reduce((sum, e) => sum + e.weight, 0)
-    const weight = endpoints.map((e) => e.weight / total)
+    const total = weights.reduce((sum, w) => sum + w, 0)
+    const weight = weights.map((w) => w / total)
     const maxWeight = weight.reduce((max, w) => Math.max(max, w), 0)
     const offset = endpoints.map((e) => hash32(e.hostPort, 0) % size)
     const skip = endpoints.map((e) => (hash32(e.hostPort, 1) % (size - 1)) + 1)
@@ -61,9 +65,9 @@ export class Maglev implements LoadBalancer {
     this.#random = random
   }
 
-  update(endpoints: readonly LbEndpoint[]): void {
+  update(endpoints: readonly LbEndpoint[], weights?: readonly number[]): void {
     this.#list = endpoints
-    this.#table = new MaglevTable(endpoints, this.#tableSize)
+    this.#table = new MaglevTable(endpoints, this.#tableSize, weights)
   }
 
   pick<E extends LbEndpoint>(endpoints: readonly E[], request: LbRequest): E {

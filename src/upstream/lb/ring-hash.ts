@@ -19,17 +19,21 @@ export class HashRing {
    * Envoy's construction: every endpoint gets points in proportion to its weight, scaled so that the
    * lightest gets ceil(minimumRingSize × its share); point j of an endpoint is hash(`address:port_j`).
    */
-  constructor(endpoints: readonly LbEndpoint[], minimumRingSize: number) {
+  constructor(
+    endpoints: readonly LbEndpoint[],
+    minimumRingSize: number,
+    weights: readonly number[] = endpoints.map((e) => e.weight),
+  ) {
     const n = Math.min(endpoints.length, INDEX_SPAN)
-    const total = endpoints.slice(0, n).reduce((sum, e) => sum + e.weight, 0)
+    const total = weights.slice(0, n).reduce((sum, w) => sum + w, 0)
     let minShare = 1
-    for (let i = 0; i < n; i++) minShare = Math.min(minShare, endpoints[i].weight / total)
+    for (let i = 0; i < n; i++) if (weights[i] > 0) minShare = Math.min(minShare, weights[i] / total)
     const scale = Math.min(Math.ceil(minShare * minimumRingSize) / minShare, MAX_RING_SIZE)
     const keys: number[] = []
     let current = 0
     let target = 0
     for (let i = 0; i < n; i++) {
-      target += (scale * endpoints[i].weight) / total
+      target += (scale * weights[i]) / total
       const prefix = `${endpoints[i].hostPort}_`
       for (let j = 0; current < target; j++, current++) keys.push(hash32(prefix + j) * INDEX_SPAN + i)
     }
@@ -69,9 +73,9 @@ export class RingHash implements LoadBalancer {
     this.#random = random
   }
 
-  update(endpoints: readonly LbEndpoint[]): void {
+  update(endpoints: readonly LbEndpoint[], weights?: readonly number[]): void {
     this.#list = endpoints
-    this.#ring = new HashRing(endpoints, this.#minimumRingSize)
+    this.#ring = new HashRing(endpoints, this.#minimumRingSize, weights)
   }
 
   pick<E extends LbEndpoint>(endpoints: readonly E[], request: LbRequest): E {
