@@ -69,7 +69,13 @@ beforeAll(async () => {
   const reuse = await startUpstream('reuse', socketEcho)
   const idle = await startUpstream('idle', socketEcho)
   const aged = await startUpstream('aged', socketEcho)
-  upstreams.push(slow, held, queued, perConnection, reuse, idle, aged)
+  const agedSlow = await startUpstream('aged-slow', (req, res) => {
+    req.resume()
+    res.writeHead(200)
+    res.write('a')
+    setTimeout(() => res.end(JSON.stringify({ port: req.socket.remotePort })), 500)
+  })
+  upstreams.push(slow, held, queued, perConnection, reuse, idle, aged, agedSlow)
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
@@ -103,6 +109,7 @@ spec:
         service('reuse', reuse),
         service('idle', idle, '    connectionPool: {http: {idleTimeout: 200ms}}\n'),
         service('aged', aged, '    connectionPool: {tcp: {maxConnectionDuration: 300ms}}\n'),
+        service('aged-slow', agedSlow, '    connectionPool: {tcp: {maxConnectionDuration: 200ms}}\n'),
       ].join('---\n'),
     },
   })
@@ -203,5 +210,30 @@ describe('circuit breaking', () => {
     expect(portOf(idle[1])).not.toBe(portOf(idle[0]))
     expect(portOf(aged[1])).not.toBe(portOf(aged[0]))
     expect(portOf(reuse[1])).toBe(portOf(reuse[0]))
+  })
+
+  it('maxConnectionDuration closes an idle HTTP/1.1 connection on time, and a busy one after its response', async () => {
+    // Let the connection of the test before expire, so the next request opens a new one.
+    await new Promise((r) => setTimeout(r, 400))
+    const upstream = upstreams.find((u) => u.name === 'aged') as Upstream
+    const closed: number[] = []
+    const started = performance.now()
+    upstream.server.once('connection', (socket) => socket.once('close', () => closed.push(performance.now())))
+    await send(egress, 'aged', '/')
+    await new Promise((r) => setTimeout(r, 700))
+    // Closed by the proxy about 300 ms after it connected, with no request to trigger it.
+    expect(closed).toHaveLength(1)
+    expect(closed[0] - started).toBeGreaterThanOrEqual(250)
+
+    // A 500 ms response on a 200 ms connection is not cut; the connection closes after it.
+    const slow = upstreams.find((u) => u.name === 'aged-slow') as Upstream
+    const slowClosed: number[] = []
+    slow.server.once('connection', (socket) => socket.once('close', () => slowClosed.push(performance.now())))
+    const reply = await send(egress, 'aged-slow', '/')
+    const answered = performance.now()
+    expect(reply.status).toBe(200)
+    expect(reply.body.startsWith('a{"port":')).toBe(true)
+    await eventually(async () => slowClosed.length === 1, 2000)
+    expect(slowClosed[0]).toBeGreaterThanOrEqual(answered - 50)
   })
 })

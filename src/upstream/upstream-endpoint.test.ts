@@ -21,7 +21,7 @@ describe('poolOptions', () => {
       pipelining: 1,
     })
     expect(o.maxRequestsPerClient).toBeUndefined()
-    expect(o.clientTtl).toBeUndefined()
+    expect(o.factory).toBeUndefined()
     expect(o.connect).toBeUndefined()
   })
 
@@ -40,9 +40,9 @@ describe('poolOptions', () => {
       maxRequestsPerClient: 10,
       keepAliveTimeout: 2000,
       keepAliveMaxTimeout: 2000,
-      clientTtl: 60_000,
       connect: { keepAlive: true, keepAliveInitialDelay: 30_000 },
     })
+    expect(o.factory).toBeTypeOf('function')
     // Istio's idle timeout 0 disables it: the longest timer Node has.
     expect(poolOptions(settings({ idleTimeoutMs: 0 })).keepAliveTimeout).toBe(2_147_483_647)
   })

@@ -4,6 +4,7 @@ import { type Dispatcher, Pool } from 'undici'
 import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
 import type { LocalReplyKind } from '../http/local-reply.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
+import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
 import type { HostMonitor } from './outlier-detection.ts'
@@ -35,8 +36,10 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     pipelining: 1,
     connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
     ...(cp.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cp.maxRequestsPerConnection } : {}),
-    // undici retires a connection older than this when it would next be used (Envoy closes it on time).
-    ...(cp.maxConnectionDurationMs !== undefined ? { clientTtl: cp.maxConnectionDurationMs } : {}),
+    // Envoy's max_connection_duration: a connection is closed once it is that old and idle.
+    ...(cp.maxConnectionDurationMs !== undefined
+      ? { factory: expiringClientFactory(cp.maxConnectionDurationMs) }
+      : {}),
     ...(cp.tcpKeepaliveTimeMs !== undefined
       ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
       : {}),
