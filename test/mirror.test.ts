@@ -1,5 +1,8 @@
 // Scenario: VirtualService `mirror` / `mirrors[]`: fire-and-forget copies to shadow clusters that never touch the primary.
 
+import { Readable } from 'node:stream'
+import { setImmediate as tick } from 'node:timers/promises'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
 import { egressSidecar, loopbackService } from './harness/istio.ts'
@@ -129,5 +132,33 @@ describe('mirroring', () => {
     expect(big.status).toBe(200)
     await new Promise((r) => setTimeout(r, 200))
     expect(shadowSeen('/big-body')).toHaveLength(0)
+  })
+
+  it('mirrors a chunked request body once it has streamed to the primary, but not one over the bound', async () => {
+    const chunked = async (path: string, parts: number, size: number): Promise<number> => {
+      async function* body(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < parts; i++) {
+          await tick()
+          yield Buffer.alloc(size, 97 + (i % 26))
+        }
+      }
+      const res = await request(`http://127.0.0.1:${egress}${path}`, {
+        method: 'POST',
+        headers: { host: 'all' },
+        body: Readable.from(body(), { objectMode: false }),
+      })
+      await res.body.text()
+      return res.statusCode
+    }
+    const expected = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(5000)).join('')
+    expect(await chunked('/chunked-body', 6, 5000)).toBe(200)
+    const primarySaw = primary.seen.find((s) => s.url === '/chunked-body')
+    expect(primarySaw?.headers['transfer-encoding']).toBe('chunked')
+    await eventually(async () => shadowBodies.has('/chunked-body'))
+    expect(shadowBodies.get('/chunked-body')).toBe(expected)
+
+    expect(await chunked('/chunked-big', 20, 5000)).toBe(200)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(shadowSeen('/chunked-big')).toHaveLength(0)
   })
 })

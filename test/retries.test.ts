@@ -2,8 +2,14 @@
 // the retry circuit breaker (connectionPool.http.maxRetries, retryBudget) refusing retries.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerHttp2Stream } from 'node:http2'
+import { connect } from 'node:net'
+import { Readable } from 'node:stream'
+import { setImmediate as tick } from 'node:timers/promises'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
+import { closeSession, type H2Upstream, h2Request, h2Session, startH2Upstream } from './harness/h2.ts'
 import { egressSidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
@@ -15,22 +21,39 @@ let closedPort: number
 let flaky: Upstream
 let live: Upstream
 let unavailable: Upstream
+let grpcFlaky: H2Upstream
 
 /** Times each path was seen, so every test uses its own path. */
 const hits = new Map<string, number>()
+/** The request bodies each try of a path brought, and whether it came chunked (no content-length). */
+const received = new Map<string, { chunked: boolean; body: Buffer }[]>()
+
+function record(path: string, chunked: boolean, body: Buffer): void {
+  const list = received.get(path) ?? []
+  list.push({ chunked, body })
+  received.set(path, list)
+}
 
 /**
  * `/<status>/<n>/<id>`: answers `status` the first n times for this path, then 200 echoing the body and the
- * attempt count; `/hang/<n>/<id>` never answers the first n times; `/grpc/<n>/<id>` answers grpc-status 14.
+ * attempt count; `/hang/<n>/<id>` never answers the first n times; `/grpc/<n>/<id>` answers grpc-status 14;
+ * `/early/<n>/<id>` answers 503 the first n times as soon as the request headers are in (body unread).
  */
 function scripted(req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '/'
   const count = (hits.get(url) ?? 0) + 1
   hits.set(url, count)
   const [, what, n] = url.split('/')
+  if (what === 'early' && count <= Number(n)) {
+    res.writeHead(503, { 'content-length': '5' })
+    res.end('early')
+    req.resume()
+    return
+  }
   const chunks: Buffer[] = []
   req.on('data', (c: Buffer) => chunks.push(c))
   req.on('end', () => {
+    record(url, req.headers['content-length'] === undefined, Buffer.concat(chunks))
     if (count <= Number(n)) {
       if (what === 'hang') return
       if (what === 'grpc') {
@@ -49,6 +72,75 @@ function scripted(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
     res.end(body)
   })
+}
+
+/**
+ * An h2c gRPC upstream: `/<n>/<id>` reads the whole request, then answers the first n tries
+ * trailers-only with grpc-status 14 (unavailable), later ones with the request's bytes and status 0;
+ * `/early/<n>/<id>` answers the first n tries so before reading any of the request.
+ */
+function grpcScripted(stream: ServerHttp2Stream, headers: Record<string, unknown>): void {
+  const url = String(headers[':path'])
+  const count = (hits.get(url) ?? 0) + 1
+  hits.set(url, count)
+  stream.on('error', () => {})
+  const [, what, n] = url.split('/')
+  if (what === 'early' && count <= Number(n)) {
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14' },
+      { endStream: true },
+    )
+    stream.resume()
+    return
+  }
+  const chunks: Buffer[] = []
+  stream.on('data', (c: Buffer) => chunks.push(c))
+  stream.on('end', () => {
+    const body = Buffer.concat(chunks)
+    record(url, headers['content-length'] === undefined, body)
+    if (count <= Number(what)) {
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14' },
+        { endStream: true },
+      )
+      return
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+    stream.end(body)
+  })
+}
+
+/** `total` bytes of a repeating pattern, in `size`-byte chunks yielded a tick apart (sent chunked). */
+async function* slowChunks(total: number, size: number): AsyncGenerator<Buffer> {
+  for (let sent = 0; sent < total; sent += size) {
+    const n = Math.min(size, total - sent)
+    const chunk = Buffer.alloc(n)
+    for (let i = 0; i < n; i++) chunk[i] = (sent + i) % 251
+    await tick()
+    yield chunk
+  }
+}
+
+/** Like slowChunks, but `gapMs` apart: the body is still streaming when a first try is answered early. */
+async function* timedChunks(total: number, size: number, gapMs: number): AsyncGenerator<Buffer> {
+  for await (const chunk of slowChunks(total, size)) {
+    await new Promise((r) => setTimeout(r, gapMs))
+    yield chunk
+  }
+}
+
+const pattern = (total: number): Buffer => {
+  const out = Buffer.alloc(total)
+  for (let i = 0; i < total; i++) out[i] = i % 251
+  return out
+}
+
+/** A gRPC message frame: not compressed, 4-byte length, payload. */
+const grpcFrame = (payload: Buffer): Buffer => {
+  const head = Buffer.alloc(5)
+  head.writeUInt32BE(payload.length, 1)
+  return Buffer.concat([head, payload])
 }
 
 const service = (name: string, endpoints: string): string => `
@@ -154,6 +246,7 @@ beforeAll(async () => {
   flaky = await startUpstream('flaky', scripted)
   live = await startUpstream('live')
   unavailable = await startUpstream('unavailable', probed)
+  grpcFlaky = await startH2Upstream('grpc-flaky', grpcScripted)
   ;[egress, closedPort] = await freePorts(2)
   const flakyEp = `{address: 127.0.0.1, ports: {http: ${flaky.port}}}`
   const closedEp = `{address: 127.0.0.1, ports: {http: ${closedPort}}}`
@@ -174,6 +267,11 @@ beforeAll(async () => {
         service('cb-max-retries', unavailableEp),
         service('cb-budget', unavailableEp),
         service('cb-staggered', unavailableEp),
+        service('pair-flaky', `${closedEp}, ${flakyEp}`),
+        service('grpc-flaky', `{address: 127.0.0.1, ports: {http: ${grpcFlaky.port}}}`).replace(
+          'protocol: HTTP',
+          'protocol: GRPC',
+        ),
       ].join('---\n'),
       'destination-rules.yaml': [
         rule('cb-max-retries', '    connectionPool: {http: {maxRetries: 1}}'),
@@ -195,6 +293,8 @@ beforeAll(async () => {
         route('cb-max-retries', '      retries: {attempts: 3, retryOn: 5xx}'),
         route('cb-budget', '      retries: {attempts: 3, retryOn: 5xx}'),
         route('cb-staggered', '      retries: {attempts: 3, retryOn: 5xx}'),
+        route('pair-flaky', '      retries: {attempts: 2, retryOn: connect-failure}'),
+        route('grpc-flaky', '      retries: {attempts: 2, retryOn: unavailable}'),
       ].join('---\n'),
     },
   })
@@ -207,6 +307,7 @@ afterAll(async () => {
   await flaky?.close()
   await live?.close()
   await unavailable?.close()
+  await grpcFlaky?.close()
 })
 
 async function waitForSummary(host: string, path: string): Promise<string> {
@@ -334,6 +435,163 @@ async function concurrent(host: string, group: string, count: number, gapMs = 0)
   }
   return Promise.all(replies)
 }
+
+/** A POST whose body streams chunked (undici sends an async iterable without content-length). */
+async function sendChunked(host: string, path: string, body: AsyncIterable<Buffer>): Promise<Reply> {
+  const res = await request(`http://127.0.0.1:${egress}${path}`, {
+    method: 'POST',
+    headers: { host },
+    body: Readable.from(body, { objectMode: false }),
+  })
+  return { status: res.statusCode, headers: res.headers, body: await res.body.text() }
+}
+
+describe('retries of streamed request bodies (Envoy replays a buffered copy up to 64 KiB)', () => {
+  it('replays a chunked HTTP/1.1 body that the failed try had read whole', async () => {
+    const total = 40 * 1024
+    const reply = await sendChunked('five', '/503/1/chunked', slowChunks(total, 4 * 1024))
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body).attempt).toBe('2')
+    const tries = received.get('/503/1/chunked') ?? []
+    expect(tries).toHaveLength(2)
+    expect(tries[0].chunked).toBe(true)
+    expect(tries[0].body.equals(pattern(total))).toBe(true)
+    expect(tries[1].body.equals(pattern(total))).toBe(true)
+  })
+
+  it('does not retry a chunked body that outgrew the bound: the 503 goes down, one try only', async () => {
+    const total = 100 * 1024
+    const reply = await sendChunked('five', '/503/1/chunked-big', slowChunks(total, 8 * 1024))
+    expect(reply.status).toBe(503)
+    expect(reply.body).toBe('fail')
+    expect(hits.get('/503/1/chunked-big')).toBe(1)
+    // The one try still got the whole body, streamed past the bound.
+    expect(received.get('/503/1/chunked-big')?.[0].body.equals(pattern(total))).toBe(true)
+  })
+
+  it('a try answered while the body still streams is retried with the part read so far, then the rest', async () => {
+    const total = 30 * 1024
+    const reply = await sendChunked('five', '/early/1/h1', timedChunks(total, 2 * 1024, 10))
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body).attempt).toBe('2')
+    expect(hits.get('/early/1/h1')).toBe(2)
+    const tries = received.get('/early/1/h1') ?? []
+    expect(tries).toHaveLength(1)
+    expect(tries[0].body.equals(pattern(total))).toBe(true)
+  })
+
+  it('a client gone mid-body ends the request without a retry; the proxy keeps serving', async () => {
+    const socket = connect(egress, '127.0.0.1')
+    await new Promise((r) => socket.once('connect', r))
+    socket.write(
+      'POST /hang/9/gone HTTP/1.1\r\nhost: five\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n',
+    )
+    await eventually(async () => hits.get('/hang/9/gone') === 1)
+    socket.write('5\r\nworld\r\n')
+    await new Promise((r) => setTimeout(r, 50))
+    socket.destroy()
+    expect(await waitForSummary('five', '/hang/9/gone')).toContain(' attempts=1 ')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(hits.get('/hang/9/gone')).toBe(1)
+    expect((await send(egress, 'five', '/503/0/after-gone')).status).toBe(200)
+  })
+
+  it('retries a connect failure with a body over the bound (nothing of it was read yet)', async () => {
+    const total = 100 * 1024
+    const attempts = new Set<string>()
+    for (let i = 0; i < 4; i++) {
+      const path = `/200/0/pair-${i}`
+      const reply =
+        i % 2 === 0
+          ? await sendChunked('pair-flaky', path, slowChunks(total, 16 * 1024))
+          : await send(egress, 'pair-flaky', path, { method: 'POST', body: pattern(total) })
+      expect(reply.status).toBe(200)
+      attempts.add(JSON.parse(reply.body).attempt)
+      expect(received.get(path)?.[0].body.equals(pattern(total))).toBe(true)
+    }
+    // Round robin over a closed and a live endpoint: some requests needed the retry.
+    expect(attempts.has('2')).toBe(true)
+  })
+
+  it('replays an HTTP/2 request body on the retry', async () => {
+    const session = await h2Session(egress)
+    try {
+      const total = 30 * 1024
+      const reply = await h2Request(
+        session,
+        { ':method': 'POST', ':path': '/503/1/h2', ':authority': 'five' },
+        slowChunks(total, 3 * 1024),
+      )
+      expect(reply.status).toBe(200)
+      expect(JSON.parse(reply.body.toString()).attempt).toBe('2')
+      const tries = received.get('/503/1/h2') ?? []
+      expect(tries).toHaveLength(2)
+      expect(tries[0].body.equals(pattern(total))).toBe(true)
+      expect(tries[1].body.equals(pattern(total))).toBe(true)
+    } finally {
+      await closeSession(session)
+    }
+  })
+
+  it('retries a client-streaming gRPC call (retryOn unavailable) over h2 with the same messages', async () => {
+    const session = await h2Session(egress)
+    try {
+      const messages = [grpcFrame(pattern(1000)), grpcFrame(pattern(2000)), grpcFrame(pattern(3000))]
+      async function* frames(): AsyncGenerator<Buffer> {
+        for (const frame of messages) {
+          await tick()
+          yield frame
+        }
+      }
+      const reply = await h2Request(
+        session,
+        {
+          ':method': 'POST',
+          ':path': '/1/client-stream',
+          ':authority': 'grpc-flaky',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        },
+        frames(),
+      )
+      expect(reply.status).toBe(200)
+      expect(reply.trailers?.['grpc-status']).toBe('0')
+      const sent = Buffer.concat(messages)
+      expect(reply.body.equals(sent)).toBe(true)
+      const tries = received.get('/1/client-stream') ?? []
+      expect(tries).toHaveLength(2)
+      expect(tries[0].chunked).toBe(true)
+      expect(tries[0].body.equals(sent)).toBe(true)
+      expect(tries[1].body.equals(sent)).toBe(true)
+    } finally {
+      await closeSession(session)
+    }
+  })
+
+  it('retries a gRPC stream answered unavailable before its messages were read, replaying them', async () => {
+    const session = await h2Session(egress)
+    try {
+      const total = 24 * 1024
+      const reply = await h2Request(
+        session,
+        {
+          ':method': 'POST',
+          ':path': '/early/1/stream',
+          ':authority': 'grpc-flaky',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        },
+        timedChunks(total, 2 * 1024, 10),
+      )
+      expect(reply.status).toBe(200)
+      expect(reply.trailers?.['grpc-status']).toBe('0')
+      expect(reply.body.equals(pattern(total))).toBe(true)
+      expect(hits.get('/early/1/stream')).toBe(2)
+    } finally {
+      await closeSession(session)
+    }
+  })
+})
 
 describe('the retry circuit breaker', () => {
   it('connectionPool.http.maxRetries 1: one retry at a time, the other requests are answered untried', async () => {

@@ -76,6 +76,13 @@ export const LocalReplies = {
     details: 'upstream_reset_before_response_started{overflow}',
     headers: ['x-envoy-overloaded', 'true'],
   },
+  /** The request body outgrew the retry buffer while a retry waited out its backoff (Envoy's 507). */
+  retryBufferOverflow: {
+    status: 507,
+    body: 'exceeded request buffer limit while retrying upstream',
+    flag: undefined,
+    details: 'request_payload_exceeded_retry_buffer_limit',
+  },
   /** The fault filter aborted the request; the status is the route's `fault.abort.httpStatus`. */
   faultAbort: {
     status: 503,

@@ -74,7 +74,7 @@ export interface RetryPolicy {
 /** Envoy's default retry backoff base interval. */
 export const DEFAULT_BACKOFF_MS = 25
 
-/** The bound on a request body kept for replay: larger bodies stream and are never retried. */
+/** The bound on the request body copy kept for retries and mirrors: past it, a body is no longer retried. */
 export const MAX_REPLAY_BODY_BYTES = 64 * 1024
 
 /** Reads Istio's retryOn: policy names, and bare status codes that imply `retriable-status-codes`. */

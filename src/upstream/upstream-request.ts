@@ -14,6 +14,7 @@ import {
 import type { Cluster } from './cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
 import { sendMirrors } from './mirror-request.ts'
+import { ReplayableBody } from './replayable-body.ts'
 import {
   type AttemptOwner,
   PerTryTimeoutError,
@@ -30,7 +31,7 @@ export interface UpstreamRequestSpec {
   readonly timeoutMs: number
   /** The route's retry policy; undefined when retrying is off. */
   readonly retry?: RetryPolicy
-  /** Mirrors for a request with a body: copies go out once the body is read, if it is small enough. */
+  /** Mirrors for a request with a body: copies go out once the body is read, if it is within the bound. */
   readonly mirrors?: readonly MirrorPolicy[]
 }
 
@@ -52,8 +53,8 @@ export class UpstreamRequest implements AttemptOwner {
   /** The request body kept for replay, once it has been read whole. */
   #body: Buffer | undefined
   #bodyChunks: Buffer[] = []
-  /** The body streams to the first try instead of being kept for replay. */
-  #streamedBody = false
+  /** A body of unknown or large length: it streams to each try while a bounded copy is kept for retries. */
+  #replay: ReplayableBody | undefined
   /** Listeners made only on the paths that need them (a replayed body, a timeout waiting for the body). */
   #onBodyData: ((chunk: Buffer) => void) | undefined
   #onRequestEnd: (() => void) | undefined
@@ -88,15 +89,16 @@ export class UpstreamRequest implements AttemptOwner {
         ctx.body.once('end', () => this.#bodyEnded())
         return
       }
-      // Too large or of unknown length (chunked, HTTP/2, gRPC) to keep: it streams, and a try may be
-      // retried only while no byte of it has been read (a connection that never opened).
-      this.#streamedBody = true
+      // Of unknown length (chunked, HTTP/2, gRPC) or too large to read first: it streams to the first
+      // try while a copy is kept up to the bound; a try is retried only while the copy is whole.
+      const onEnd = mirrored ? (body: ReplayableBody): void => this.#streamedBodyEnded(body) : undefined
+      this.#replay = new ReplayableBody(ctx.body, MAX_REPLAY_BODY_BYTES, onEnd)
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#tried[0])
   }
 
-  /** A body is kept for replay when its declared length is within MAX_REPLAY_BODY_BYTES; chunked ones stream. */
+  /** A body is read whole first when its declared length is within the bound; others stream (#replay). */
   #replayable(): boolean {
     const length = this.#ctx.rawHeader('content-length')
     return length !== undefined && Number(length) <= MAX_REPLAY_BODY_BYTES
@@ -113,6 +115,20 @@ export class UpstreamRequest implements AttemptOwner {
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#tried[0])
+  }
+
+  /** A streamed body ended within the bound: its mirrors go out now, as for a body read whole. */
+  #streamedBodyEnded(body: ReplayableBody): void {
+    const spec = this.#spec as UpstreamRequestSpec
+    sendMirrors(
+      this.#ctx,
+      spec.mirrors as readonly MirrorPolicy[],
+      spec.method,
+      spec.path,
+      spec.headers,
+      spec.timeoutMs,
+      body.whole as Buffer,
+    )
   }
 
   /** Envoy starts the route timeout once the downstream request is complete; it spans every try. */
@@ -156,7 +172,7 @@ export class UpstreamRequest implements AttemptOwner {
       method: spec.method,
       path: spec.path,
       headers,
-      body: !spec.hasBody ? null : (this.#body ?? ctx.upstreamBody()),
+      body: !spec.hasBody ? null : (this.#body ?? this.#replay?.iterable() ?? ctx.upstreamBody()),
       perTryTimeoutMs: spec.retry?.perTryTimeoutMs ?? 0,
     })
   }
@@ -206,7 +222,7 @@ export class UpstreamRequest implements AttemptOwner {
 
   /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */
   #scheduleRetry(): boolean {
-    if (this.#streamedBody && this.#ctx.body.readableDidRead) return false
+    if (this.#replay !== undefined && (!this.#replay.replayable || this.#replay.failed)) return false
     const cluster = this.#cluster as Cluster
     // Envoy's RetryState gives back the slot of the previous retry once that retry's outcome is known.
     this.#releaseRetrySlot()
@@ -222,6 +238,11 @@ export class UpstreamRequest implements AttemptOwner {
 
   static #backoffEnded(self: UpstreamRequest): void {
     self.#backoffTimer = undefined
+    // A read still pending for the given-up try ended while waiting and took the body over the bound.
+    if (self.#replay !== undefined && !self.#replay.replayable) {
+      self.#fail('retryBufferOverflow')
+      return
+    }
     const cluster = self.#cluster as Cluster
     const endpoint = self.#pickRetryHost(cluster)
     if (endpoint === undefined) {
@@ -276,6 +297,7 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#routeTimer !== undefined) clearTimeout(this.#routeTimer)
     if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer)
     this.#releaseRetrySlot()
+    this.#replay?.release()
     this.#ctx.res.off('close', this.#onDownstreamClose)
     if (this.#onRequestEnd !== undefined) this.#ctx.body.off('end', this.#onRequestEnd)
   }
