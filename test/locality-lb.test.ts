@@ -89,6 +89,25 @@ const services: Record<string, { members: Place[]; policy: string; labels?: Reco
     loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: false}}`,
   },
   'no-outlier-detection': { members: ['local', 'west'], policy: '    loadBalancer: {simple: ROUND_ROBIN}' },
+  // Outlier detection that never ejects here: the retries alone must leave the failing locality.
+  'retry-remote': {
+    members: ['local', 'west'],
+    policy: '    outlierDetection: {consecutive5xxErrors: 1000}',
+  },
+  'retry-local': { members: ['local', 'west'], policy: '    outlierDetection: {consecutive5xxErrors: 1000}' },
+}
+
+/** A VirtualService retrying 5xx three times, with or without retryRemoteLocalities. */
+function retries(host: string, remote: boolean): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${host}, namespace: default}
+spec:
+  hosts: [${host}]
+  http:
+  - route: [{destination: {host: ${host}}}]
+    retries: {attempts: 3, retryOn: 5xx, retryRemoteLocalities: ${remote}}
+`
 }
 
 beforeAll(async () => {
@@ -98,7 +117,10 @@ beforeAll(async () => {
       const upstream = await startUpstream(id, (req, res) => {
         req.resume()
         const status = failing.has(id) ? 503 : 200
-        res.writeHead(status, { 'x-upstream': place })
+        res.writeHead(status, {
+          'x-upstream': place,
+          'x-attempt': String(req.headers['x-envoy-attempt-count']),
+        })
         res.end(place)
       })
       upstreams.set(id, upstream)
@@ -118,6 +140,7 @@ spec:
       'services.yaml': Object.entries(services)
         .map(([name, s]) => service(name, s.members, s.policy, s.labels))
         .join('\n---\n'),
+      'retries.yaml': `${retries('retry-remote', true)}---\n${retries('retry-local', false)}`,
     },
   })
 })
@@ -197,5 +220,25 @@ describe('locality weighted distribution', () => {
   it('splits traffic by the distribute weights and leaves unlisted localities out', async () => {
     const counts = await spread('distribute', 100)
     expect(counts).toEqual({ local: 80, west: 20 })
+  })
+})
+
+describe('retryRemoteLocalities (Envoy previous_priorities, update frequency 2)', () => {
+  it('the third try leaves the levels the first two tried', async () => {
+    failing.add('retry-remote-local')
+    const reply = await send(egress, 'retry-remote')
+    expect(reply.status).toBe(200)
+    expect(reply.headers['x-upstream']).toBe('west')
+    expect(reply.headers['x-attempt']).toBe('3')
+    expect(upstreams.get('retry-remote-local')?.seen).toHaveLength(2)
+  })
+
+  it('without it, every try stays in the local level and the retries run out', async () => {
+    failing.add('retry-local-local')
+    const reply = await send(egress, 'retry-local')
+    expect(reply.status).toBe(503)
+    expect(reply.headers['x-upstream']).toBe('local')
+    expect(upstreams.get('retry-local-local')?.seen).toHaveLength(4)
+    expect(upstreams.get('retry-local-west')?.seen).toHaveLength(0)
   })
 })

@@ -369,6 +369,14 @@ describe('retries', () => {
     expect(ms).toBeLessThan(4_500)
   })
 
+  it('perTryTimeout starts once the request body is in, as Envoy arms it: a slow upload is not cut', async () => {
+    // 8 chunks 100 ms apart: the upload takes about 800 ms against a 300 ms perTryTimeout.
+    const reply = await sendChunked('pertry', '/200/0/slow-upload', timedChunks(8 * 1024, 1024, 100))
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body).attempt).toBe('1')
+    expect(hits.get('/200/0/slow-upload')).toBe(1)
+  })
+
   it('a try timing out every time ends in 504 UT with URX', async () => {
     const reply = await send(egress, 'pertry', '/hang/9/e')
     expect(reply.status).toBe(504)

@@ -67,6 +67,8 @@ export interface RetryPolicy {
   readonly statusCodes: ReadonlySet<number>
   /** Prefer hosts not tried yet (Envoy's previous_hosts predicate). */
   readonly skipPreviousHosts: boolean
+  /** Retries move to priority levels not tried yet (retryRemoteLocalities: Envoy's previous_priorities). */
+  readonly retryRemoteLocalities: boolean
   /** Backoff base in ms; the cap is ten times it (Envoy: 25ms and 250ms). */
   readonly backoffBaseMs: number
 }
@@ -102,6 +104,7 @@ export const defaultRetryPolicy: RetryPolicy = {
   perTryTimeoutMs: 0,
   ...parseRetryOn('connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes'),
   skipPreviousHosts: true,
+  retryRemoteLocalities: false,
   backoffBaseMs: DEFAULT_BACKOFF_MS,
 }
 

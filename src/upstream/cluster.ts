@@ -127,6 +127,11 @@ export class Cluster {
     return levels[levelFor(load, this.#levelPoint(request))]?.pick(request)
   }
 
+  /** Each priority level's health in percent (1.4 × healthy share, at most 100). */
+  get levelHealth(): readonly number[] {
+    return this.#load.health
+  }
+
   /** A point in [0, 100) choosing the level: the request's hash for hash balancers (Envoy), else random. */
   #levelPoint(request: LbRequest): number {
     const lb = this.model.policy.loadBalancer

@@ -56,6 +56,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #done = false
   #accepted = false
   #onDownstreamDrain: (() => void) | undefined
+  /** Arms the per-try timer once the request body has been read (set only while waiting for it). */
+  #onRequestComplete: (() => void) | undefined
 
   constructor(owner: AttemptOwner, ctx: RequestContext, endpoint: UpstreamEndpoint) {
     this.#owner = owner
@@ -72,8 +74,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.endpoint.acquire()
     this.#ctx.upstream = this.endpoint
     this.#dispatchedAt = performance.now()
-    if (spec.perTryTimeoutMs > 0)
-      this.#timer = setTimeout(UpstreamAttempt.#perTryTimedOut, spec.perTryTimeoutMs, this)
+    if (spec.perTryTimeoutMs > 0) this.#armPerTryTimeout(spec)
     try {
       this.endpoint.dispatch(
         { method: spec.method, path: spec.path, headers: spec.headers, body: spec.body },
@@ -83,6 +84,24 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     } catch (err) {
       this.onResponseError(undefined, err as Error)
     }
+  }
+
+  /**
+   * Envoy starts a try's timer once the whole request is sent: now for a body in hand, else when the
+   * downstream body ends (a slow upload is not cut by perTryTimeout, only by the route timeout).
+   */
+  #armPerTryTimeout(spec: AttemptSpec): void {
+    const ctx = this.#ctx
+    const ms = spec.perTryTimeoutMs
+    if (spec.body === null || Buffer.isBuffer(spec.body) || ctx.req.complete) {
+      this.#timer = setTimeout(UpstreamAttempt.#perTryTimedOut, ms, this)
+      return
+    }
+    this.#onRequestComplete = (): void => {
+      this.#onRequestComplete = undefined
+      if (!this.#done) this.#timer = setTimeout(UpstreamAttempt.#perTryTimedOut, ms, this)
+    }
+    ctx.body.once('end', this.#onRequestComplete)
   }
 
   /** Stops this try (route timeout, client gone); its failure is reported to the owner unless it was done. */
@@ -165,5 +184,6 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.#done = true
     this.endpoint.release()
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    if (this.#onRequestComplete !== undefined) this.#ctx.body.off('end', this.#onRequestComplete)
   }
 }

@@ -13,6 +13,7 @@ import {
 } from '../route/retry-policy.ts'
 import type { Cluster } from './cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
+import { PreviousPriorities } from './lb/previous-priorities.ts'
 import { sendMirrors } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
 import {
@@ -60,6 +61,8 @@ export class UpstreamRequest implements AttemptOwner {
   #onRequestEnd: (() => void) | undefined
   #routeTimer: NodeJS.Timeout | undefined
   #backoffTimer: NodeJS.Timeout | undefined
+  /** retryRemoteLocalities: the priority levels tried, which later retries avoid. */
+  #previousPriorities: PreviousPriorities | undefined
   /** A retry slot taken from the cluster, held through the backoff and the retried try (as Envoy holds it). */
   #holdsRetrySlot = false
   #done = false
@@ -76,6 +79,8 @@ export class UpstreamRequest implements AttemptOwner {
     const ctx = this.#ctx
     this.#spec = spec
     this.#retriesLeft = this.#cluster === undefined ? 0 : (spec.retry?.numRetries ?? 0)
+    if (this.#retriesLeft > 0 && spec.retry?.retryRemoteLocalities === true)
+      this.#previousPriorities = new PreviousPriorities()
     ctx.res.on('close', this.#onDownstreamClose)
     const mirrored = spec.mirrors !== undefined && spec.mirrors.length > 0
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
@@ -165,6 +170,7 @@ export class UpstreamRequest implements AttemptOwner {
     const ctx = this.#ctx
     const spec = this.#spec as UpstreamRequestSpec
     ctx.attemptCount++
+    this.#previousPriorities?.attempted(endpoint.priority)
     const attempt = new UpstreamAttempt(this, ctx, endpoint)
     this.#attempt = attempt
     const headers = spec.retry === undefined ? spec.headers : withAttemptCount(spec.headers, ctx.attemptCount)
@@ -263,16 +269,20 @@ export class UpstreamRequest implements AttemptOwner {
     this.#cluster?.endRetry()
   }
 
-  /** Envoy's previous_hosts predicate: prefer an endpoint not tried yet, within a few picks. */
+  /**
+   * Envoy's previous_hosts predicate: prefer an endpoint not tried yet, within a few picks; with
+   * retryRemoteLocalities, levels already tried are skipped as previous_priorities says.
+   */
   #pickRetryHost(cluster: Cluster): UpstreamEndpoint | undefined {
-    let endpoint = cluster.pick(this.#ctx)
+    const skipLevels = this.#previousPriorities?.skipLevels(cluster.levelHealth) ?? 0
+    let endpoint = cluster.pick(this.#ctx, skipLevels)
     if (this.#spec?.retry?.skipPreviousHosts !== true) return endpoint
     for (
       let i = 1;
       i < HOST_SELECTION_ATTEMPTS && endpoint !== undefined && this.#tried.includes(endpoint);
       i++
     ) {
-      endpoint = cluster.pick(this.#ctx)
+      endpoint = cluster.pick(this.#ctx, skipLevels)
     }
     return endpoint
   }

@@ -245,6 +245,7 @@ function compileRetries(spec: HttpRetrySpec | undefined): RetryPolicy | undefine
     perTryTimeoutMs: spec.perTryTimeout === undefined ? 0 : parseDurationMs(spec.perTryTimeout),
     ...retryOn,
     skipPreviousHosts: spec.retryIgnorePreviousHosts !== false,
+    retryRemoteLocalities: spec.retryRemoteLocalities === true,
     backoffBaseMs: spec.backoff === undefined ? DEFAULT_BACKOFF_MS : parseDurationMs(spec.backoff),
   }
 }

@@ -3,7 +3,6 @@
 import { z } from 'zod'
 import { addError } from './add-error.ts'
 import { timeoutDurationSchema } from './fields.ts'
-import { warnUnsupported } from './unsupported.ts'
 
 /** The retryOn conditions Istio accepts: Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on names. */
 export const RETRY_ON_POLICIES = [
@@ -44,13 +43,7 @@ export const httpRetrySchema = z.strictObject({
       }
     })
     .optional(),
-  retryRemoteLocalities: z
-    .boolean()
-    .optional()
-    .superRefine((value, ctx) => {
-      // Endpoints carry no locality yet, so every retry host is equally "remote".
-      if (value === true) warnUnsupported(ctx, [], 'has no effect: endpoints have no locality yet')
-    }),
+  retryRemoteLocalities: z.boolean().optional(),
   retryIgnorePreviousHosts: z.boolean().default(true),
   /** Base interval of the jittered exponential backoff between retries (Envoy's default is 25ms). */
   backoff: timeoutDurationSchema.optional(),

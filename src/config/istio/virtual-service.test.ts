@@ -159,7 +159,6 @@ ${ROUTE}`)
       "vs.yaml:8: field 'spec.http[0].retries.attempts': attempts cannot be negative",
       "vs.yaml:8: field 'spec.http[0].retries.perTryTimeout': duration '0s' must be at least 1ms",
       "vs.yaml:8: field 'spec.http[0].retries.retryOn': bogus is not a valid retryOn policy",
-      "vs.yaml:8: warning: field 'spec.http[0].retries.retryRemoteLocalities' has no effect: endpoints have no locality yet",
     ])
   })
 
