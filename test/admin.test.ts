@@ -106,6 +106,15 @@ describe('admin', () => {
     expect(json.every((l) => l.bound)).toBe(true)
   })
 
+  it('/memory reports heap and RSS as Envoy names them, with V8 heap spaces', async () => {
+    const memory = (await (await proxy.admin('/memory')).json()) as Record<string, unknown>
+    const rss = Number(memory.total_physical_bytes)
+    expect(rss).toBeGreaterThan(10 * 1024 * 1024)
+    expect(Number(memory.allocated)).toBeGreaterThan(0)
+    expect(Number(memory.allocated)).toBeLessThanOrEqual(Number(memory.heap_size))
+    expect(Object.keys(memory.heap_spaces as object)).toContain('old_space')
+  })
+
   it('POST /logging changes the level; unknown paths are 404', async () => {
     const res = await proxy.admin('/logging?level=debug', { method: 'POST' })
     expect(await res.text()).toContain('debug')

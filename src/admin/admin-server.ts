@@ -1,6 +1,7 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { peekTcpStats, type TcpConnectionStats } from '../tcp/tcp-stats.ts'
@@ -104,6 +105,27 @@ function localityJson(locality: string): Record<string, string> {
   }
 }
 
+/**
+ * Envoy's /memory, for a V8 process: `allocated` is live heap, `heap_size` what V8 holds, and
+ * `total_physical_bytes` the RSS; the heap spaces and off-heap buffers show where the rest is.
+ */
+function memoryJson(): unknown {
+  const usage = process.memoryUsage()
+  return {
+    allocated: String(usage.heapUsed),
+    heap_size: String(usage.heapTotal),
+    total_physical_bytes: String(usage.rss),
+    external: String(usage.external),
+    array_buffers: String(usage.arrayBuffers),
+    heap_spaces: Object.fromEntries(
+      getHeapSpaceStatistics().map((s) => [
+        s.space_name,
+        { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size },
+      ]),
+    ),
+  }
+}
+
 function listenersOf(proxy: ProxyRuntime) {
   return proxy.listeners.listeners.map((l) => ({
     name: l.model.name,
@@ -141,6 +163,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
                 .map((l) => `${l.name}::${l.address}\n`)
                 .join(''),
             )
+      case 'GET /memory':
+        return send(res, 200, JSON.stringify(memoryJson(), null, 2), 'application/json')
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -161,6 +185,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /config_dump',
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
+            'GET /memory',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',
