@@ -5,6 +5,7 @@ import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from '
 import { join } from 'node:path'
 import type {
   BenchResults,
+  ConcurrencyCase,
   Failure,
   NodePeerChoice,
   RateCase,
@@ -28,6 +29,7 @@ import { outriggerPair } from './systems/outrigger-pair.ts'
 import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemContext, SystemDef } from './systems/system.ts'
 import { BODIES, startUpstream } from './systems/upstream.ts'
+import { runConcurrencyCase } from './workloads/concurrency-case.ts'
 import { log } from './workloads/interleave.ts'
 import { pickNodePeer } from './workloads/node-peer-pick.ts'
 import { runProtocolCases } from './workloads/protocol-cases.ts'
@@ -41,6 +43,7 @@ interface Collected {
   readonly throughput: ThroughputCase[]
   rate?: RateCase
   scale?: ScaleCase
+  concurrency?: ConcurrencyCase
   nodePeer?: NodePeerChoice
   readonly failures: Failure[]
 }
@@ -154,6 +157,11 @@ async function main(argv: readonly string[]): Promise<number> {
     if (plan.cases.has('throughput-1k') || plan.cases.has('throughput-64k') || plan.cases.has('rate')) {
       await measureSystems(plan, ctx, tools, out)
     }
+    if (plan.cases.has('concurrency')) {
+      const { result, failures } = await runConcurrencyCase(ctx, plan, upstream.pid)
+      out.concurrency = result
+      out.failures.push(...failures)
+    }
     if (plan.cases.has('h2') || plan.cases.has('grpc')) {
       const h2load = plan.cases.has('h2') ? ensureBinary('h2load', 'nghttp2-client') : undefined
       const { results: cases, failures } = await runProtocolCases(ctx, plan, h2load)
@@ -189,6 +197,7 @@ async function main(argv: readonly string[]): Promise<number> {
     throughput: out.throughput,
     rate: out.rate,
     scale: out.scale,
+    concurrency: out.concurrency,
     pending: [],
     failures: out.failures,
   }

@@ -42,6 +42,18 @@ export function chartFor(results: BenchResults): string {
       bars: bars(results, cpu),
     })
   }
+  const conc = results.concurrency
+  if (conc !== undefined && conc.rows.length > 0) {
+    panels.push({
+      title: 'Outrigger --concurrency N, 1 KiB: req/s (higher is better)',
+      format: int,
+      bars: conc.rows.map((r) => ({
+        label: `Outrigger, ${r.workers} worker${r.workers === 1 ? '' : 's'}`,
+        value: r.median.rps,
+        accent: true,
+      })),
+    })
+  }
   const m = results.meta
   return renderChart(
     `Outrigger benchmark, ${m.date} (${m.mode})`,

@@ -156,6 +156,43 @@ function scaleTable(results: BenchResults): string {
   )
 }
 
+function concurrencyTable(results: BenchResults): string {
+  const c = results.concurrency
+  if (c === undefined) return ''
+  const rows = c.rows.map((r) => {
+    const m = r.median
+    return [
+      int(r.workers),
+      int(m.rps),
+      Number.isFinite(r.scaling) ? `${fixed(r.scaling, 2)}×` : '—',
+      int(m.p99ms),
+      fixed(m.cpuSecPer1k * 1000, 1),
+      fixed(m.rssMiB, 0),
+      `${fixed(m.busiestWorkerShare * 100, 0)} %`,
+      [m.proxyCores, m.loadgenCores, m.upstreamCores, m.machineCores].map((v) => fixed(v, 2)).join(' / '),
+      int(r.startupMs),
+      r.runs.map((s) => int(s.rps)).join(' / '),
+      int(m.errors),
+    ]
+  })
+  return table(
+    [
+      'Workers',
+      'req/s',
+      'scaling (÷ 1 worker)',
+      'p99 ms',
+      'CPU ms per 1000 req',
+      'RSS MiB',
+      "busiest worker's CPU share",
+      'cores busy: proxy / autocannon / upstream / machine',
+      'start-up to ready ms',
+      'req/s per round',
+      'errors',
+    ],
+    rows,
+  )
+}
+
 export function markdownFor(results: BenchResults, chartFile: string): string {
   const m = results.meta
   const out: string[] = []
@@ -207,6 +244,27 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
         'runs are over, when V8 has collected it.',
     )
     out.push('', scaleTable(results))
+  }
+  if (results.concurrency !== undefined) {
+    const c = results.concurrency
+    out.push('', `## Multi-core: ${c.title}`, '')
+    out.push(
+      `autocannon, ${c.connections} keep-alive connections to \`${c.path}\`, ${c.seconds} s per run, ${c.rounds} rounds ` +
+        'with the worker counts interleaved; each Outrigger runs with `--concurrency N` (N > 1: a supervisor and N worker ' +
+        'processes sharing the listener port with SO_REUSEPORT, the kernel spreading connections over them). Scaling is ' +
+        "the median req/s ÷ one worker's. CPU (user + system from /proc/<pid>/stat, per 1000 completed requests) and RSS " +
+        '(VmRSS right after the run) are summed over the supervisor and every worker. Cores busy are CPU seconds ÷ wall ' +
+        'seconds of the proxy, of the bench process (autocannon runs in it, on one thread), of the nginx upstream (one ' +
+        'worker) and of the whole machine (/proc/stat, which also counts anything else running).',
+    )
+    out.push(
+      '',
+      `**On this ${m.cores}-core machine the load generator (autocannon) and the nginx upstream share the same cores ` +
+        "as the proxy's workers, so the scaling measured here is bounded by the machine, not by the proxy**: once the " +
+        `machine's busy cores near ${m.cores}, or autocannon nears one core, more workers cannot show more req/s. ` +
+        'Read the CPU per 1000 requests for what the extra workers cost.',
+    )
+    out.push('', concurrencyTable(results))
   }
   if (results.pending.length > 0) {
     out.push('', '## Not measured yet', '')

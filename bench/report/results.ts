@@ -1,5 +1,6 @@
 // The shape of one bench run's results, as written to bench/results/<date>.json and read by the markdown and SVG writers.
 
+import type { ConcurrencySample } from '../workloads/concurrency-case.ts'
 import type { RateSample } from '../workloads/fixed-rate.ts'
 import type { ThroughputSample } from '../workloads/throughput.ts'
 
@@ -89,6 +90,25 @@ export interface ScaleCase {
   readonly rows: ScaleRow[]
 }
 
+export interface ConcurrencyRow extends Runs<ConcurrencySample> {
+  /** Worker processes (`--concurrency`). */
+  readonly workers: number
+  readonly detail: string
+  /** Spawn to /healthz/ready 200 (with N > 1, every worker ready). */
+  readonly startupMs: number
+  /** Median req/s ÷ the median req/s of one worker. */
+  readonly scaling: number
+}
+
+export interface ConcurrencyCase {
+  readonly title: string
+  readonly path: string
+  readonly connections: number
+  readonly seconds: number
+  readonly rounds: number
+  readonly rows: ConcurrencyRow[]
+}
+
 export interface NodePeerChoice {
   /** Candidate label → req/s in a short 1 KiB closed-loop run. */
   readonly candidates: Record<string, number>
@@ -107,6 +127,7 @@ export interface BenchResults {
   readonly throughput: ThroughputCase[]
   readonly rate?: RateCase
   readonly scale?: ScaleCase
+  readonly concurrency?: ConcurrencyCase
   /** Cases that are planned but not built yet (HTTP/2 with h2load, gRPC). */
   readonly pending: string[]
   readonly failures: Failure[]

@@ -1,9 +1,18 @@
 // The bench's command line (--short, --only, --systems, --rounds) turned into a plan with every duration spelled out.
 
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 
 /** Case names accepted by --only. `throughput` selects both body sizes. */
-export const CASES = ['throughput-1k', 'throughput-64k', 'rate', 'scale', 'h2', 'grpc'] as const
+export const CASES = [
+  'throughput-1k',
+  'throughput-64k',
+  'rate',
+  'scale',
+  'h2',
+  'grpc',
+  'concurrency',
+] as const
 export type CaseName = (typeof CASES)[number]
 
 /** System names accepted by --systems. */
@@ -37,6 +46,8 @@ export interface Plan {
   readonly scaleSizes: readonly number[]
   readonly scaleRounds: number
   readonly compileRepeats: number
+  /** Outrigger `--concurrency` values the concurrency case compares: 1, 2 and the core count when more. */
+  readonly concurrencyWorkers: readonly number[]
   /** The command line that made the results, for the report. */
   readonly command: string
   /** --render <results.json>: only rewrite that run's markdown and chart (after changing the report code). */
@@ -107,6 +118,7 @@ export function parsePlan(argv: readonly string[]): Plan {
     scaleSizes: short ? [10, 1000] : [10, 1000, 10_000],
     scaleRounds: short ? 1 : 3,
     compileRepeats: short ? 2 : 3,
+    concurrencyWorkers: [...new Set([1, 2, Math.max(2, availableParallelism())])],
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
     render: values.render,
     baseline: values.baseline,

@@ -85,3 +85,25 @@ export function memory(roots: readonly number[]): Memory {
   }
   return { rssMiB: rss / 1024, peakMiB: peak / 1024 }
 }
+
+/** The direct children of `pid` (from /proc/<pid>/task/<tid>/children), e.g. a supervisor's workers. */
+export function childPids(pid: number): number[] {
+  const pids: number[] = []
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim()
+      if (text !== '') pids.push(...text.split(/\s+/).map(Number))
+    }
+  } catch {
+    // gone
+  }
+  return pids.sort((a, b) => a - b)
+}
+
+/** CPU seconds the whole machine has spent busy (not idle or iowait) since boot, summed over cores, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]
+  // cpu user nice system idle iowait irq softirq …; guest time is already inside user, steal is not ours.
+  const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1).map(Number)
+  return (user + nice + system + irq + softirq) / CLK_TCK
+}

@@ -19,6 +19,8 @@ export interface OutriggerOptions {
   readonly readyTimeoutMs?: number
   /** The entry script; default this checkout's dist/main.js. */
   readonly mainScript?: string
+  /** Worker processes (`--concurrency N`); undefined runs one process without a supervisor. */
+  readonly concurrency?: number
 }
 
 export interface OutriggerProcess {
@@ -61,6 +63,7 @@ terminationDrainDuration: 1s
     'run',
     '--config',
     join(dir, 'bootstrap.yaml'),
+    ...(opts.concurrency === undefined ? [] : ['--concurrency', String(opts.concurrency)]),
   ])
   await waitFor(
     async () => (await get(healthPort, '/healthz/ready', undefined, 1_000)).status === 200,

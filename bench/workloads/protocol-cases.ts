@@ -155,7 +155,7 @@ async function startPeers(
  * long scavenges that stall every stream, the JIT): a fixed short warm-up left the measured rounds
  * sometimes inside that phase and sometimes past it.
  */
-async function warmUp(
+export async function warmUp(
   label: string,
   run: (seconds: number) => Promise<ThroughputSample>,
   minSeconds: number,
