@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { run } from './cli/run.ts'
-import { validate } from './cli/validate.ts'
 
 const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
@@ -45,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`validate needs at least one path\n${usage}`)
         return 2
       }
+      const { validate } = await import('./cli/validate.ts')
       return validate(positionals)
     }
     case 'version':
