@@ -7,6 +7,7 @@ import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
 import { ConfigWatcher } from './config/watch.ts'
+import { withYoungGenerationHeld } from './config/young-generation.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
@@ -86,8 +87,7 @@ export class ProxyRuntime implements ProxyState {
 
   /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
   async start(): Promise<void> {
-    const model = await this.#compile(1)
-    await this.#apply(model)
+    await this.#compileAndApply(1)
     await this.#watcher.watch(this.bootstrap.resources)
   }
 
@@ -110,8 +110,7 @@ export class ProxyRuntime implements ProxyState {
   async #reloadOnce(): Promise<void> {
     if (this.#stopping) return
     try {
-      const model = await this.#compile((this.#model?.version ?? 0) + 1)
-      await this.#apply(model)
+      const model = await this.#compileAndApply((this.#model?.version ?? 0) + 1)
       this.#lastError = undefined
       this.#reloads.succeeded++
       log.info(`config reloaded: model version ${model.version}`)
@@ -125,6 +124,15 @@ export class ProxyRuntime implements ProxyState {
       log.error(`config rejected, keeping model version ${this.#model?.version ?? 0}:`)
       for (const m of messages) log.error(`  ${formatMessage(m)}`)
     }
+  }
+
+  /** Compiles and applies a model; the young generation is held while they allocate what the model keeps. */
+  #compileAndApply(version: number): Promise<Model> {
+    return withYoungGenerationHeld(async () => {
+      const model = await this.#compile(version)
+      await this.#apply(model)
+      return model
+    })
   }
 
   async #compile(version: number): Promise<Model> {

@@ -13,11 +13,12 @@ import {
   staticEndpoint,
   visibleDestinationRules,
 } from './compile/clusters.ts'
-import { compileHttpRoutes, outboundClusterName } from './compile/http-routes.ts'
+import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
 import { parseDurationMs } from './duration.ts'
+import { flat } from './flat-string.ts'
 import { HostIndex } from './host-index.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
@@ -158,15 +159,13 @@ export function compileModel(input: CompileInput): Model {
       const address = egress.bind ?? '127.0.0.1'
       if (!reserve(address, port, `egress[${i}]`, here(['egress', i, 'port', 'number']))) return
       const visible = visibleServices(services, egress, sidecar.namespace)
-      const table = outboundRouteTable(
-        port,
-        visible,
-        virtualServices,
+      const table = outboundRouteTable(port, visible, virtualServices, {
         node,
         services,
+        clusters,
         egress,
-        sidecar.namespace,
-      )
+        sidecarNs: sidecar.namespace,
+      })
       listeners.push({
         name: `${address}_${port}`,
         direction: 'outbound',
@@ -283,16 +282,19 @@ function egressHostsAllow(
   return false
 }
 
+interface OutboundTableEnv extends RouteCompileEnv {
+  readonly clusters: ReadonlyMap<string, ClusterModel>
+  readonly egress: EgressSpec
+  readonly sidecarNs: string
+}
+
 function outboundRouteTable(
   listenerPort: number,
   visible: readonly Service[],
   virtualServices: readonly VirtualServiceResource[],
-  node: NodeIdentity,
-  services: ReadonlyMap<string, Service>,
-  egress: EgressSpec,
-  sidecarNs: string,
+  env: OutboundTableEnv,
 ): RouteTable {
-  const env = { node, services }
+  const { node, services, clusters, egress, sidecarNs } = env
   const byHost = indexVirtualServices(virtualServices)
   const hosts: VirtualHost[] = []
   const served = new Set<string>()
@@ -303,12 +305,14 @@ function outboundRouteTable(
       httpPorts.find((p) => p.number === listenerPort) ?? (httpPorts.length === 1 ? httpPorts[0] : undefined)
     for (const port of httpPorts) {
       const aliases = hostAliases(service.fqdn, node.namespace)
-      const domains = aliases.map((a) => `${a}:${port.number}`)
-      if (port === barePort) domains.push(...aliases)
+      const withPort = aliases.map((a) => flat(a, ':', port.number))
+      const domains = port === barePort ? withPort.concat(aliases) : withPort
       const vs = byHost.lookup(service.fqdn)
       const routes =
-        vs === undefined ? [defaultRoute(port.number, service.fqdn)] : compileHttpRoutes(vs, port.number, env)
-      hosts.push({ name: `${service.fqdn}:${port.number}`, domains, port: port.number, routes })
+        vs === undefined
+          ? [defaultRoute(port.number, service.fqdn, clusters)]
+          : compileHttpRoutes(vs, port.number, env)
+      hosts.push({ name: flat(service.fqdn, ':', port.number), domains, port: port.number, routes })
       served.add(service.fqdn)
     }
   }
@@ -321,8 +325,8 @@ function outboundRouteTable(
       served.add(fqdn)
       const aliases = hostAliases(fqdn, node.namespace)
       hosts.push({
-        name: `${fqdn}:${listenerPort}`,
-        domains: [...aliases, ...aliases.map((a) => `${a}:${listenerPort}`)],
+        name: flat(fqdn, ':', listenerPort),
+        domains: aliases.concat(aliases.map((a) => flat(a, ':', listenerPort))),
         port: listenerPort,
         routes: compileHttpRoutes(vs, listenerPort, env),
       })
@@ -357,14 +361,16 @@ function withBlockAll(table: RouteTable): RouteTable {
   ])
 }
 
-function defaultRoute(port: number, fqdn: string): Route {
+function defaultRoute(port: number, fqdn: string, clusters: ReadonlyMap<string, ClusterModel>): Route {
+  const clusterName = outboundClusterName(port, '', fqdn)
   return new Route({
     name: 'default',
     action: {
       kind: 'forward',
       destinations: [
         {
-          clusterName: outboundClusterName(port, '', fqdn),
+          // The cluster's own name string: ten thousand services need not hold a copy each.
+          clusterName: clusters.get(clusterName)?.name ?? clusterName,
           weight: 1,
           requestHeaders: HeaderEdits.none,
           responseHeaders: HeaderEdits.none,

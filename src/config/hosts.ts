@@ -1,5 +1,7 @@
 // Istio's host-name rules: short names live in a namespace, and a Host header may use any alias.
 
+import { flat } from './flat-string.ts'
+
 /** Kubernetes' cluster DNS suffix, as in `reviews.default.svc.cluster.local`. */
 export const clusterDomain = 'cluster.local'
 
@@ -8,9 +10,9 @@ export function toFqdn(host: string, namespace: string): string {
   const h = host.toLowerCase()
   if (h === '*' || h.startsWith('*.')) return h
   const parts = h.split('.')
-  if (parts.length === 1) return `${h}.${namespace}.svc.${clusterDomain}`
-  if (parts.length === 2 && parts[1] === namespace) return `${h}.svc.${clusterDomain}`
-  if (parts.length === 3 && parts[2] === 'svc') return `${h}.${clusterDomain}`
+  if (parts.length === 1) return flat(h, '.', namespace, '.svc.', clusterDomain)
+  if (parts.length === 2 && parts[1] === namespace) return flat(h, '.svc.', clusterDomain)
+  if (parts.length === 3 && parts[2] === 'svc') return flat(h, '.', clusterDomain)
   return h
 }
 
@@ -19,17 +21,18 @@ export function toFqdn(host: string, namespace: string): string {
  * seen from `default` that is also `reviews`, `reviews.default` and `reviews.default.svc`.
  */
 export function hostAliases(fqdn: string, proxyNamespace: string): string[] {
-  const aliases = [fqdn]
   const suffix = `.svc.${clusterDomain}`
   if (fqdn.endsWith(suffix)) {
     const parts = fqdn.slice(0, -suffix.length).split('.')
     if (parts.length === 2) {
       const [name, ns] = parts
-      aliases.push(`${name}.${ns}.svc`, `${name}.${ns}`)
-      if (ns === proxyNamespace) aliases.push(name)
+      // Array literals: exact size, where push would leave spare capacity in every virtual host.
+      return ns === proxyNamespace
+        ? [fqdn, flat(name, '.', ns, '.svc'), flat(name, '.', ns), name]
+        : [fqdn, flat(name, '.', ns, '.svc'), flat(name, '.', ns)]
     }
   }
-  return aliases
+  return [fqdn]
 }
 
 /** Whether `host` is covered by `pattern` (`*`, `*.example.com` or an exact name). */

@@ -2,6 +2,8 @@
 
 import { readFile } from 'node:fs/promises'
 import { expandConfigPaths } from './config-files.ts'
+import { fingerprintOf, rereadIfUnchanged } from './file-text.ts'
+import { flat } from './flat-string.ts'
 import type { ConfigMessage } from './messages.ts'
 import { parseResources } from './parse-resources.ts'
 import type { Resource } from './resource.ts'
@@ -30,10 +32,12 @@ export async function loadResources(paths: readonly string[], defaultNamespace: 
       messages.push({ severity: 'error', file, line: 0, message: `cannot read: ${(error as Error).message}` })
       continue
     }
-    const parsed = parseResources(text, file, defaultNamespace)
+    // The resources keep a way to read the text again, not the text: it is garbage once parsed.
+    const source = rereadIfUnchanged(file, fingerprintOf(text))
+    const parsed = parseResources(text, file, defaultNamespace, source)
     messages.push(...parsed.messages)
     for (const resource of parsed.resources) {
-      const key = `${resource.kind}/${resource.namespace}/${resource.name}`
+      const key = flat(resource.kind, '/', resource.namespace, '/', resource.name)
       const first = firstSeen.get(key)
       if (first !== undefined) {
         messages.push({

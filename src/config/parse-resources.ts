@@ -11,8 +11,9 @@ import {
 } from './kinds.ts'
 import type { ConfigMessage } from './messages.ts'
 import type { Resource, SpecPath } from './resource.ts'
+import { StringPool } from './string-pool.ts'
 import { validateValue } from './validate-value.ts'
-import { parseYamlDocuments, type YamlDocument } from './yaml-document.ts'
+import { readYamlDocuments, type TextSource, type YamlDocument } from './yaml-document.ts'
 
 export interface ParsedResources {
   /** Resources whose documents had no errors, in file order. */
@@ -22,18 +23,31 @@ export interface ParsedResources {
 
 const TOP_LEVEL_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'])
 
-export function parseResources(text: string, file: string, defaultNamespace: string): ParsedResources {
-  const parsed = parseYamlDocuments(text)
+/** `source` gives the text again for lines asked for later; by default the resources keep `text` for that. */
+export function parseResources(
+  text: string,
+  file: string,
+  defaultNamespace: string,
+  source?: TextSource,
+): ParsedResources {
+  const pool = new StringPool()
+  const parsed = readYamlDocuments(
+    text,
+    (document) => {
+      const documentMessages: ConfigMessage[] = []
+      const report = (severity: ConfigMessage['severity'], path: SpecPath, message: string): void => {
+        documentMessages.push({ severity, file, line: document.lineOf(path), message })
+      }
+      const resource = readResource(document, file, defaultNamespace, report, pool)
+      return { resource, messages: documentMessages.sort((a, b) => a.line - b.line) }
+    },
+    source,
+  )
   const messages: ConfigMessage[] = parsed.messages.map((message) => ({ ...message, file }))
   const resources: Resource[] = []
-  for (const document of parsed.documents) {
-    const documentMessages: ConfigMessage[] = []
-    const report = (severity: ConfigMessage['severity'], path: SpecPath, message: string): void => {
-      documentMessages.push({ severity, file, line: document.lineOf(path), message })
-    }
-    const resource = readResource(document, file, defaultNamespace, report)
-    if (resource !== undefined) resources.push(resource)
-    messages.push(...documentMessages.sort((a, b) => a.line - b.line))
+  for (const read of parsed.results) {
+    if (read.resource !== undefined) resources.push(read.resource)
+    messages.push(...read.messages)
   }
   return { resources, messages }
 }
@@ -46,6 +60,7 @@ function readResource(
   file: string,
   defaultNamespace: string,
   report: Report,
+  pool: StringPool,
 ): Resource | undefined {
   const value = document.value
   if (!isPlainObject(value)) {
@@ -87,7 +102,7 @@ function readResource(
     )
   }
 
-  const validated = validateValue(specSchemaOf(kind), value.spec ?? {}, ['spec'])
+  const validated = validateValue(specSchemaOf(kind), value.spec ?? {}, ['spec'], pool)
   for (const problem of validated.problems) {
     if (problem.severity === 'error') fail(problem.path, problem.message)
     else report('warning', problem.path, problem.message)
@@ -96,14 +111,19 @@ function readResource(
 
   // The spec was validated by the schema of `kind`, so it is that kind's spec.
   return {
-    kind,
-    apiVersion,
-    name: identity.name,
-    namespace: identity.namespace,
+    kind: pool.intern(kind),
+    apiVersion: pool.intern(apiVersion),
+    name: pool.intern(identity.name),
+    namespace: pool.intern(identity.namespace),
     spec: validated.value,
     source: { file, line: document.line },
-    lineOf: (path: SpecPath) => document.lineOf(['spec', ...path]),
+    lineOf: specLineOf(document.lineOf),
   } as Resource
+}
+
+/** Lines of `spec.<path>`; the closure holds the document's locator only, not its values. */
+function specLineOf(lineOf: YamlDocument['lineOf']): (path: SpecPath) => number {
+  return (path) => lineOf(['spec', ...path])
 }
 
 /** metadata.name, and metadata.namespace or the default; other metadata (labels, annotations, …) is ignored. */

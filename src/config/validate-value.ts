@@ -4,6 +4,7 @@ import type { z } from 'zod'
 import { describeIssue, type FieldProblem } from './issue-message.ts'
 import { isWarningIssue } from './istio/unsupported.ts'
 import type { SpecPath } from './resource.ts'
+import type { StringPool } from './string-pool.ts'
 
 export interface Validated<T> {
   /** The schema's output; undefined when there are errors. */
@@ -14,10 +15,15 @@ export interface Validated<T> {
 /**
  * Validates `input` (found at `root` in its document). Map entries whose value is null count as absent, as
  * Kubernetes prunes them. When the only issues are warnings, the warned fields are dropped and the rest is
- * validated again, so the output holds only what we support.
+ * validated again, so the output holds only what we support. Strings come from `pool` when given.
  */
-export function validateValue<T>(schema: z.ZodType<T>, input: unknown, root: SpecPath): Validated<T> {
-  const pruned = withoutNullEntries(input)
+export function validateValue<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  root: SpecPath,
+  pool?: StringPool,
+): Validated<T> {
+  const pruned = withoutNullEntries(input, pool)
   const first = schema.safeParse(pruned)
   if (first.success) return { value: first.data, problems: [] }
 
@@ -33,11 +39,25 @@ export function validateValue<T>(schema: z.ZodType<T>, input: unknown, root: Spe
   return { value: undefined, problems: [...problems, ...errors] }
 }
 
-function withoutNullEntries(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutNullEntries)
+function withoutNullEntries(value: unknown, pool: StringPool | undefined): unknown {
+  if (typeof value === 'string') return pool === undefined ? value : pool.intern(value)
+  if (Array.isArray(value)) return value.map((item) => withoutNullEntries(item, pool))
   if (value === null || typeof value !== 'object') return value
-  const entries = Object.entries(value).filter(([, entry]) => entry !== null)
-  return Object.fromEntries(entries.map(([key, entry]) => [key, withoutNullEntries(entry)]))
+  const out: Record<string, unknown> = {}
+  for (const [key, entry] of Object.entries(value)) {
+    if (entry === null) continue
+    const cleaned = withoutNullEntries(entry, pool)
+    // A `__proto__` key stays an own entry, as Object.fromEntries keeps it.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, {
+        value: cleaned,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    else out[pool === undefined ? key : pool.intern(key)] = cleaned
+  }
+  return out
 }
 
 function deletePath(root: unknown, path: readonly PropertyKey[]): void {

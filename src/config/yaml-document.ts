@@ -41,68 +41,128 @@ const fastSchema = jsYaml.CORE_SCHEMA.extend([
  * expansion the `yaml` package bounds), takes the exact path directly so every error has its line.
  */
 export function parseYamlDocuments(text: string): YamlParseResult {
-  if (anchor.test(text)) return parseWithPositions(text)
-  let values: unknown[]
-  try {
-    values = jsYaml.loadAll(text, undefined, { schema: fastSchema })
-  } catch {
-    return parseWithPositions(text)
+  const { results, messages } = readYamlDocuments(text, (document) => document)
+  return { documents: results, messages }
+}
+
+/**
+ * Parses multi-document YAML as `parseYamlDocuments` does, handing each document to `read` as soon as it
+ * is parsed: on the fast path one document's plain values are garbage before the next is read, so a
+ * big file never holds all of them at once. When the exact path is needed after all, the results read
+ * so far are dropped and every document is read again from the exact parse.
+ */
+export function readYamlDocuments<T>(
+  text: string,
+  read: (document: YamlDocument) => T,
+  source: TextSource = keptText(text),
+): { readonly results: T[]; readonly messages: LineMessage[] } {
+  const exactly = (): { results: T[]; messages: LineMessage[] } => {
+    const exact = parseWithPositions(text)
+    return { results: exact.documents.map(read), messages: exact.messages }
   }
-  const starts = documentStartLines(text)
-  const nonEmpty = values.filter((v) => v !== null && v !== undefined)
-  if (starts.length !== values.length) return parseWithPositions(text)
+  if (anchor.test(text)) return exactly()
+  const lineIn = lazyLocator(source)
+  const results: T[] = []
+  let index = 0
+  for (const chunk of documentChunks(text)) {
+    let value: unknown
+    try {
+      value = jsYaml.load(text.slice(chunk.from, chunk.to), { schema: fastSchema })
+    } catch {
+      return exactly()
+    }
+    if (value === null || value === undefined) continue
+    results.push(read(fastDocument(value, chunk.line, index++, lineIn)))
+  }
+  return { results, messages: [] }
+}
+
+/**
+ * The text again, for lines asked for later (undefined when it is no longer available, e.g. its file
+ * changed): the fast path's documents keep this, not necessarily the text.
+ */
+export type TextSource = () => string | undefined
+
+/** The default source: the text itself, kept in memory. Its own scope, so it holds nothing else. */
+function keptText(text: string): TextSource {
+  return () => text
+}
+
+type Locator = (index: number, path: SpecPath, fallback: number) => number
+
+/**
+ * Lines for fast-path documents, from the exact parse made on the first question; without the text,
+ * each document's start line. Its own scope, so the documents' `lineOf` closures hold only the source.
+ */
+function lazyLocator(source: TextSource): Locator {
   let exact: YamlParseResult | undefined
-  const located = (): YamlParseResult => {
-    exact ??= parseWithPositions(text)
-    return exact
+  let unavailable = false
+  return (index, path, fallback) => {
+    if (exact === undefined && !unavailable) {
+      const text = source()
+      if (text === undefined) unavailable = true
+      else exact = parseWithPositions(text)
+    }
+    return exact?.documents[index]?.lineOf(path) ?? fallback
   }
-  const documents: YamlDocument[] = []
-  values.forEach((value, i) => {
-    if (value === null || value === undefined) return
-    const index = documents.length
-    documents.push({
-      line: starts[i],
-      value,
-      lineOf: (path) => located().documents[index]?.lineOf(path) ?? starts[i],
-    })
-  })
-  return documents.length === nonEmpty.length ? { documents, messages: [] } : parseWithPositions(text)
+}
+
+/** A fast-path document; its `lineOf` holds the shared lazy locator, not the document's values. */
+function fastDocument(value: unknown, line: number, index: number, lineIn: Locator): YamlDocument {
+  return { line, value, lineOf: (path) => lineIn(index, path, line) }
 }
 
 /** An anchor (`&name`) anywhere a node may start. */
 const anchor = /(^|[\s[{,:-])&[^\s,\]}]/m
 
+interface DocumentChunk {
+  /** The first content line of the document (1-based), as js-yaml counts documents. */
+  readonly line: number
+  /** Character offsets of the document's text, its `---` marker included. */
+  readonly from: number
+  readonly to: number
+}
+
 /**
- * The first content line of every document in the stream (as js-yaml counts documents): a `---` line
- * starts a document, and the first line that is not blank, a comment or a directive is its start.
+ * The documents of a stream: a `---` line starts a document, and the first line that is not blank, a
+ * comment or a directive is its start line. Comments before the first marker belong to the first document.
  */
-function documentStartLines(text: string): number[] {
-  const starts: number[] = []
-  const lines = text.split('\n')
-  let open = true
+function documentChunks(text: string): DocumentChunk[] {
+  const chunks: DocumentChunk[] = []
   let content = -1
   let any = false
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]
+  let from = 0
+  let lineNumber = 0
+  for (let offset = 0; offset < text.length || (offset === text.length && lineNumber === 0); ) {
+    const newline = text.indexOf('\n', offset)
+    const end = newline === -1 ? text.length : newline
+    const line = text.slice(offset, end)
+    lineNumber++
     if (
       line.startsWith('---') &&
       (line.length === 3 || line[3] === ' ' || line[3] === '\t' || line[3] === '\r')
     ) {
-      if (any || !open) starts.push(content === -1 ? i + 1 : content)
-      open = true
+      if (any) {
+        chunks.push({ line: content === -1 ? lineNumber : content, from, to: offset })
+        from = offset
+      }
       any = true
-      content = line.slice(3).trim() === '' || line.slice(3).trim().startsWith('#') ? -1 : i + 1
-      continue
+      const rest = line.slice(3).trim()
+      content = rest === '' || rest.startsWith('#') ? -1 : lineNumber
+    } else if (!line.startsWith('...')) {
+      const trimmed = line.trim()
+      if (content === -1 && trimmed !== '' && !trimmed.startsWith('#') && !trimmed.startsWith('%')) {
+        content = lineNumber
+        any = true
+      }
     }
-    if (line.startsWith('...')) continue
-    const trimmed = line.trim()
-    if (content === -1 && trimmed !== '' && !trimmed.startsWith('#') && !trimmed.startsWith('%')) {
-      content = i + 1
-      any = true
-    }
+    if (newline === -1) break
+    offset = newline + 1
   }
-  if (any) starts.push(content === -1 ? lines.length : content)
-  return starts
+  // A text ending in a newline has one more (empty) line, which js-yaml counts as the last one.
+  const lines = text.endsWith('\n') ? lineNumber + 1 : lineNumber
+  if (any) chunks.push({ line: content === -1 ? lines : content, from, to: text.length })
+  return chunks
 }
 
 /** The exact parse: the `yaml` package with line positions for every node. */

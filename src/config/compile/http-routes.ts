@@ -21,11 +21,12 @@ import {
 } from '../../route/route.ts'
 import { compileStringMatch, type StringMatchSpec } from '../../route/string-match.ts'
 import { parseDurationMs } from '../duration.ts'
+import { flat } from '../flat-string.ts'
 import { toFqdn } from '../hosts.ts'
 import type { CorsPolicySpec } from '../istio/cors-policy.ts'
 import { GRPC_STATUS_NAMES, type HttpFaultSpec } from '../istio/http-fault.ts'
 import type { HttpRetrySpec } from '../istio/http-retry.ts'
-import type { NodeIdentity } from '../model.ts'
+import type { ClusterModel, NodeIdentity } from '../model.ts'
 import type { VirtualServiceResource } from '../resource.ts'
 import type { Service } from './service-registry.ts'
 
@@ -35,10 +36,12 @@ type MatchSpec = NonNullable<HttpRouteSpec['match']>[number]
 export interface RouteCompileEnv {
   readonly node: NodeIdentity
   readonly services: ReadonlyMap<string, Service>
+  /** The compiled clusters: a route names a cluster with the cluster's own name string, not a copy. */
+  readonly clusters?: ReadonlyMap<string, ClusterModel>
 }
 
 export function outboundClusterName(port: number, subset: string, fqdn: string): string {
-  return `outbound|${port}|${subset}|${fqdn}`
+  return flat('outbound|', port, '|', subset, '|', fqdn)
 }
 
 /** The routes of `vs` for a virtual host on `servicePort`, in order; match blocks for other ports drop out. */
@@ -60,7 +63,8 @@ export function compileHttpRoutes(
       routes.push(compileRoute(vs, http, m, servicePort, env))
     }
   }
-  return routes
+  // An array built by push keeps spare capacity; tens of thousands of route lists keep the exact size.
+  return routes.slice()
 }
 
 /** sourceLabels, sourceNamespace and gateways select which proxies a match block applies to. */
@@ -108,17 +112,17 @@ function compileMatch(m: MatchSpec): RequestMatch {
   for (const [name, spec] of Object.entries(m.withoutHeaders ?? {})) {
     headers.push({ name: name.toLowerCase(), matcher: compileStringMatch(spec), inverted: true })
   }
-  const queryParams: QueryCondition[] = []
-  for (const [name, spec] of Object.entries(m.queryParams ?? {})) {
-    queryParams.push({ name, matcher: compileStringMatch(spec) })
-  }
+  const queryParams: QueryCondition[] = Object.entries(m.queryParams ?? {}).map(([name, spec]) => ({
+    name,
+    matcher: compileStringMatch(spec),
+  }))
   return new RequestMatch({
     uri: optionalMatch(m.uri, m.ignoreUriCase === true),
     scheme: optionalMatch(m.scheme),
     method: optionalMatch(m.method),
     authority: optionalMatch(m.authority),
     port: m.port,
-    headers,
+    headers: headers.slice(),
     queryParams,
   })
 }
@@ -167,7 +171,9 @@ function compileAction(
     requestHeaders: edits(t.headers?.request),
     responseHeaders: edits(t.headers?.response),
   }))
-  const live = destinations.filter((d) => d.weight > 0)
+  const live = destinations.every((d) => d.weight > 0)
+    ? destinations
+    : destinations.filter((d) => d.weight > 0).slice()
   return {
     kind: 'forward',
     destinations: live,
@@ -192,7 +198,8 @@ function destinationCluster(
     // Istio: the port may be left out when the destination has one port; else it is the port asked for.
     port = ports.length === 1 ? ports[0].number : servicePort
   }
-  return outboundClusterName(port, dest.subset ?? '', fqdn)
+  const name = outboundClusterName(port, dest.subset ?? '', fqdn)
+  return env.clusters?.get(name)?.name ?? name
 }
 
 function pathRewrite(http: HttpRouteSpec, m: MatchSpec | undefined): PathRewrite | undefined {

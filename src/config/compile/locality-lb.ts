@@ -48,7 +48,8 @@ export function applyLocalityLb(
     for (const e of group.endpoints)
       out.push({ ...e, priority: group.priority, localityWeight: group.weight })
   }
-  return out
+  // Exact size: push leaves spare capacity, kept by every cluster of a big mesh.
+  return out.slice()
 }
 
 function groupByLocality(endpoints: readonly EndpointDraft[]): LocalityGroup[] {

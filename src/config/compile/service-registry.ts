@@ -33,6 +33,14 @@ export interface Service {
   readonly source: ServiceEntryResource
 }
 
+/** Shared by every endpoint without labels (the schema gives each its own empty map). */
+const noLabels: Readonly<Record<string, string>> = Object.freeze({})
+
+function isEmpty(labels: Readonly<Record<string, string>>): boolean {
+  for (const _ in labels) return false
+  return true
+}
+
 /** HTTP-family protocols served by the HTTP data path (an undeclared protocol is sniffed as HTTP for now). */
 export function isHttpProtocol(protocol: string): boolean {
   return protocol === '' || protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC'
@@ -76,7 +84,7 @@ export function buildServiceRegistry(
     for (const host of spec.hosts) {
       const fqdn = toFqdn(host, r.namespace)
       let endpoints: ServiceEndpoint[] = usable.map((e) => {
-        const labels = e.labels ?? {}
+        const labels = e.labels === undefined || isEmpty(e.labels) ? noLabels : e.labels
         const locality = e.locality ?? localityFromLabels(labels)
         return {
           address: e.address ?? '',

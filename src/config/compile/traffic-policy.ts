@@ -169,7 +169,11 @@ export function retryBudgetModel(budget: RetryBudgetSettings | undefined): Retry
   return { percent: budget.percent ?? 20, minRetryConcurrency: budget.minRetryConcurrency || 3 }
 }
 
+/** Set once `defaultClusterPolicy` exists: every cluster without a policy shares that one object. */
+let sharedDefault: ClusterPolicy | undefined
+
 export function clusterPolicy(merged: MergedTrafficPolicy): ClusterPolicy {
+  if (merged === empty && sharedDefault !== undefined) return sharedDefault
   return {
     loadBalancer: loadBalancerModel(merged.loadBalancer),
     connectionPool: connectionPoolModel(merged.connectionPool),
@@ -197,6 +201,7 @@ export function warmupModel(lb: LoadBalancerSettings | undefined): WarmupModel |
 
 /** The policy of a cluster no DestinationRule configures (and of inbound clusters). */
 export const defaultClusterPolicy: ClusterPolicy = clusterPolicy(empty)
+sharedDefault = defaultClusterPolicy
 
 export function connectTimeoutMs(merged: MergedTrafficPolicy): number {
   return ms(merged.connectionPool?.tcp?.connectTimeout) ?? defaultConnectTimeoutMs
