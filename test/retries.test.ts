@@ -277,6 +277,8 @@ beforeAll(async () => {
         rule('cb-max-retries', '    connectionPool: {http: {maxRetries: 1}}'),
         rule('cb-budget', '    retryBudget: {percent: 10, minRetryConcurrency: 1}'),
         rule('cb-staggered', '    connectionPool: {http: {maxRetries: 1}}'),
+        // Round robin: of any two picks one is the closed endpoint, so some request needs its retry.
+        rule('pair-flaky', '    loadBalancer: {simple: ROUND_ROBIN}'),
       ].join('---\n'),
       'virtual-services.yaml': [
         route('five', '      retries: {attempts: 3, retryOn: 5xx}'),
