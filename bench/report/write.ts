@@ -38,7 +38,8 @@ async function writeViews(results: BenchResults, stamp: string): Promise<string[
   await writeFile(svg, chartFor(results))
   await writeFile(md, markdownFor(results, `${stamp}.svg`))
   const written = [md, svg]
-  if (results.meta.mode === 'full') {
+  // latest.* is the README's table: only a full run of every case and system replaces it.
+  if (results.meta.mode === 'full' && !/--(only|systems)\b/.test(results.meta.command)) {
     await writeFile(join(resultsDir, 'latest.md'), markdownFor(results, 'latest.svg'))
     await copyFile(svg, join(resultsDir, 'latest.svg'))
     written.push(join(resultsDir, 'latest.md'), join(resultsDir, 'latest.svg'))
