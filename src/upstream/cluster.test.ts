@@ -30,7 +30,8 @@ function model(policy: Partial<ClusterPolicy> = {}, ports = [1, 2, 3]): ClusterM
     protocol: 'HTTP',
     endpoints: ports.map((port) => staticEndpoint('127.0.0.1', port)),
     connectTimeoutMs: 1000,
-    policy: { ...defaultClusterPolicy, ...policy },
+    // Round robin, so a dozen picks reach every available endpoint (least request is random).
+    policy: { ...defaultClusterPolicy, loadBalancer: { kind: 'ROUND_ROBIN' }, ...policy },
   }
 }
 
