@@ -1,5 +1,6 @@
 // Scenario: VirtualService `mirror` / `mirrors[]`: fire-and-forget copies to shadow clusters that never touch the primary.
 
+import { request as httpRequest } from 'node:http'
 import { Readable } from 'node:stream'
 import { setImmediate as tick } from 'node:timers/promises'
 import { request } from 'undici'
@@ -8,7 +9,7 @@ import { send } from './harness/client.ts'
 import { egressSidecar, loopbackService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { echo, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
 let egress: number
@@ -33,7 +34,14 @@ ${extra}
 `
 
 beforeAll(async () => {
-  primary = await startUpstream('primary')
+  const echoPrimary = echo('primary')
+  primary = await startUpstream('primary', (req, res) => {
+    if (!req.url?.startsWith('/early')) return echoPrimary(req, res)
+    // Answers before reading the request body (which then keeps arriving).
+    res.writeHead(200, { 'content-length': '5' })
+    res.end('early')
+    req.resume()
+  })
   shadow = await startUpstream('shadow', (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -160,5 +168,25 @@ describe('mirroring', () => {
     expect(await chunked('/chunked-big', 20, 5000)).toBe(200)
     await new Promise((r) => setTimeout(r, 200))
     expect(shadowSeen('/chunked-big')).toHaveLength(0)
+
+    // The primary answers before the body has ended (node:http's client keeps sending it): the
+    // mirror still gets all of it.
+    const early = httpRequest({
+      port: egress,
+      path: '/early-chunked',
+      method: 'POST',
+      headers: { host: 'all' },
+    })
+    const answered = new Promise<number>((resolve) =>
+      early.on('response', (res) => resolve(res.resume().statusCode ?? 0)),
+    )
+    for (let i = 0; i < 6; i++) {
+      early.write(Buffer.alloc(5000, 97 + i))
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    early.end()
+    expect(await answered).toBe(200)
+    await eventually(async () => shadowBodies.has('/early-chunked'))
+    expect(shadowBodies.get('/early-chunked')).toBe(expected)
   })
 })

@@ -81,8 +81,24 @@ export class ReplayableBody {
     return iterator
   }
 
-  /** No more tries will come (the request is over): the copy is dropped once the current try has it. */
+  /**
+   * No more tries will come (the request is over): the copy is dropped once the current try has it.
+   * When mirrors still wait for the whole body (the response came before the body ended), the rest is
+   * read for them first, within the bound.
+   */
   release(): void {
+    if (this.#onEnd !== undefined && this.#replayable && !this.#ended && this.#error === undefined) {
+      void this.#readRestForMirrors()
+      return
+    }
+    this.#replayable = false
+  }
+
+  async #readRestForMirrors(): Promise<void> {
+    while (!this.#ended && this.#replayable && this.#error === undefined) {
+      this.#read ??= this.#pull()
+      await this.#read
+    }
     this.#replayable = false
   }
 
