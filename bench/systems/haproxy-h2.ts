@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { startChild } from '../support/children.ts'
 import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
+import { HAPROXY_COMMON } from './haproxy.ts'
 import { type ProtocolPorts, type ProtocolProxy, waitH2 } from './protocol-proxy.ts'
 
 export async function startHaproxyH2(
@@ -17,19 +18,7 @@ export async function startHaproxyH2(
   const [h2, grpc] = await freePorts(2)
   // `proto h2` on a bind without TLS: h2c with prior knowledge; on a server: h2c to the upstream,
   // where `http-reuse always` lets streams of any client share one upstream connection.
-  const conf = `global
-  nbthread 1
-  maxconn 4096
-
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout http-keep-alive 300s
-  option http-keep-alive
-  http-reuse always
-
+  const conf = `${HAPROXY_COMMON}
 frontend h2
   bind 127.0.0.1:${h2} proto h2
   default_backend h2_upstream

@@ -8,15 +8,8 @@ import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
 import type { SystemDef } from './system.ts'
 
-export function haproxySystem(haproxy: string): SystemDef {
-  return {
-    name: 'haproxy',
-    label: 'haproxy (1 thread)',
-    async start(ctx) {
-      const dir = join(ctx.workDir, 'haproxy')
-      await mkdir(dir, { recursive: true })
-      const [port] = await freePorts(1)
-      const conf = `global
+/** The global and defaults sections every bench haproxy shares: one thread, long timeouts, connection reuse. */
+export const HAPROXY_COMMON = `global
   nbthread 1
   maxconn 4096
 
@@ -28,7 +21,17 @@ defaults
   timeout http-keep-alive 300s
   option http-keep-alive
   http-reuse always
+`
 
+export function haproxySystem(haproxy: string): SystemDef {
+  return {
+    name: 'haproxy',
+    label: 'haproxy (1 thread)',
+    async start(ctx) {
+      const dir = join(ctx.workDir, 'haproxy')
+      await mkdir(dir, { recursive: true })
+      const [port] = await freePorts(1)
+      const conf = `${HAPROXY_COMMON}
 frontend bench
   bind 127.0.0.1:${port}
   default_backend upstream
