@@ -9,6 +9,8 @@ import { freePorts } from '../support/ports.ts'
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
 // The compiled build (npm run bench builds it first): what production runs, without the type-stripping cost.
 const mainScript = join(repoRoot, 'dist', 'main.js')
+/** The V8 flags production runs with (package.json `start`, the Dockerfile): the bench measures the same. */
+export const productionNodeFlags = ['--max-semi-space-size=8']
 
 export interface OutriggerOptions {
   /** A directory name under the run's scratch directory. */
@@ -59,6 +61,7 @@ terminationDrainDuration: 1s
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()
   const child = startChild(`outrigger ${opts.name}`, process.execPath, [
+    ...productionNodeFlags,
     opts.mainScript ?? mainScript,
     'run',
     '--config',
