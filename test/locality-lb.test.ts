@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { serviceWithPolicy } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -37,23 +38,7 @@ function service(
     const version = labels[place] === undefined ? '' : `, labels: {version: ${labels[place]}}`
     return `{address: 127.0.0.1, ports: {http: ${upstream.port}}, locality: ${places[place]}${version}}`
   })
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  endpoints: [${endpoints.join(', ')}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}, namespace: default}
-spec:
-  host: ${name}
-  trafficPolicy:
-${trafficPolicy}
-`
+  return serviceWithPolicy(name, endpoints, trafficPolicy)
 }
 
 const services: Record<string, { members: Place[]; policy: string; labels?: Record<string, string> }> = {

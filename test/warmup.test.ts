@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { serviceWithPolicy } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -19,24 +20,8 @@ spec:
 
 /** ServiceEntry `name` with the given upstreams and a round-robin DestinationRule with `extra` settings. */
 function service(name: string, members: string[], extra: string): string {
-  const endpoints = members.map((m) => `{address: 127.0.0.1, ports: {http: ${upstreams[m].port}}}`).join(', ')
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  endpoints: [${endpoints}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}, namespace: default}
-spec:
-  host: ${name}
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN${extra}}
-`
+  const endpoints = members.map((m) => `{address: 127.0.0.1, ports: {http: ${upstreams[m].port}}}`)
+  return serviceWithPolicy(name, endpoints, `    loadBalancer: {simple: ROUND_ROBIN${extra}}`)
 }
 
 const WINDOW_MS = 3000

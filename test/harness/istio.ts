@@ -40,3 +40,28 @@ spec:
   endpoints: [{address: 127.0.0.1}]
 `
 }
+
+/**
+ * A STATIC ServiceEntry `name` (namespace default, HTTP port 80) whose endpoints are the given WorkloadEntry
+ * flow mappings (e.g. `{address: 127.0.0.1, ports: {http: 8080}}`), and a DestinationRule for it with
+ * `trafficPolicy` (YAML indented under `trafficPolicy:` by four spaces).
+ */
+export function serviceWithPolicy(name: string, endpoints: readonly string[], trafficPolicy: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [${endpoints.join(', ')}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${name}, namespace: default}
+spec:
+  host: ${name}
+  trafficPolicy:
+${trafficPolicy}
+`
+}
