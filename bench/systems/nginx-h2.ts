@@ -7,13 +7,12 @@
 // not only gRPC. It sends one stream per upstream connection (no multiplexing), so a keepalive pool
 // holds as many upstream connections as there are streams in flight.
 
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startChild } from '../support/children.ts'
 import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
 import { type ProtocolPorts, type ProtocolProxy, waitH2 } from './protocol-proxy.ts'
-import { nginxHttpCommon, nginxMain } from './upstream.ts'
+import { nginxHttpCommon, nginxMain, startNginx } from './upstream.ts'
 
 function upstreamBlock(name: string, port: number): string {
   return `  upstream ${name} {
@@ -51,15 +50,7 @@ ${serverBlock(h2, 'h2_upstream')}
 ${serverBlock(grpc, 'grpc_upstream')}
 }
 `
-  await writeFile(join(dir, 'nginx.conf'), conf)
-  const child = startChild('nginx h2', nginx, [
-    '-p',
-    dir,
-    '-c',
-    join(dir, 'nginx.conf'),
-    '-e',
-    join(dir, 'error.log'),
-  ])
+  const child = await startNginx('nginx h2', nginx, dir, conf)
   try {
     await waitH2(h2, 10_000, () => child.output(), child.exited)
   } catch (err) {

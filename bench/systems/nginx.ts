@@ -1,13 +1,12 @@
 // nginx as a reverse proxy: one worker, keep-alive upstream connections, no access log, buffers that hold a 64 KiB body.
 
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startChild } from '../support/children.ts'
 import { waitHttp } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
 import type { SystemDef } from './system.ts'
-import { nginxHttpCommon, nginxMain } from './upstream.ts'
+import { nginxHttpCommon, nginxMain, startNginx } from './upstream.ts'
 
 export function nginxSystem(nginx: string): SystemDef {
   return {
@@ -39,15 +38,7 @@ ${nginxHttpCommon(dir)}
   }
 }
 `
-      await writeFile(join(dir, 'nginx.conf'), conf)
-      const child = startChild('nginx', nginx, [
-        '-p',
-        dir,
-        '-c',
-        join(dir, 'nginx.conf'),
-        '-e',
-        join(dir, 'error.log'),
-      ])
+      const child = await startNginx('nginx', nginx, dir, conf)
       await waitHttp(port, '/1k', 10_000, () => child.output(), child.exited)
       return {
         name: 'nginx',

@@ -7,7 +7,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startChild } from '../support/children.ts'
+import { type Child, startChild } from '../support/children.ts'
 import { waitHttp } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 
@@ -33,6 +33,12 @@ events { worker_connections 8192; multi_accept on; }
 }
 
 /** http{} directives every bench nginx instance shares: no logs, long keep-alive, temp paths in `dir`. */
+/** Writes `conf` as `dir`/nginx.conf and starts nginx on it in the foreground (its prefix and error log in `dir`). */
+export async function startNginx(label: string, nginx: string, dir: string, conf: string): Promise<Child> {
+  await writeFile(join(dir, 'nginx.conf'), conf)
+  return startChild(label, nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')])
+}
+
 export function nginxHttpCommon(dir: string): string {
   return `  access_log off;
   keepalive_requests 10000000;
@@ -69,15 +75,7 @@ ${nginxHttpCommon(dir)}
   }
 }
 `
-  await writeFile(join(dir, 'nginx.conf'), conf)
-  const child = startChild('upstream nginx', nginx, [
-    '-p',
-    dir,
-    '-c',
-    join(dir, 'nginx.conf'),
-    '-e',
-    join(dir, 'error.log'),
-  ])
+  const child = await startNginx('upstream nginx', nginx, dir, conf)
   await waitHttp(port, '/1k', 10_000, () => child.output(), child.exited)
   return { port, pid: child.pid, stop: () => child.stop() }
 }
