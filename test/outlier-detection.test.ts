@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
+import { serviceWithPolicy } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -24,25 +25,12 @@ const status =
 
 /** A ServiceEntry `name` whose endpoints are the given loopback ports, and its DestinationRule. */
 function service(name: string, ports: number[], outlierDetection: string): string {
-  const endpoints = ports.map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`).join(', ')
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  endpoints: [${endpoints}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}, namespace: default}
-spec:
-  host: ${name}
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: ${outlierDetection}
-`
+  const endpoints = ports.map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`)
+  return serviceWithPolicy(
+    name,
+    endpoints,
+    `    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: ${outlierDetection}`,
+  )
 }
 
 let proxy: ProxyProcess
