@@ -5,12 +5,14 @@ import { removeHeaders } from '../route/header-list.ts'
 import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
 
-const serviceTimeHeader: ReadonlySet<string> = new Set(['x-envoy-upstream-service-time'])
+const serviceTimeHeader = 'x-envoy-upstream-service-time'
 
 /** Lowercase names, hop-by-hop headers dropped, route and destination response edits applied. */
 export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = []
   let extraHop: Set<string> | undefined
+  // Envoy overwrites the header: through a pair of sidecars the client sees the outer proxy's time only.
+  const setServiceTime = ctx.upstreamServiceTime >= 0
   for (let i = 0; i < raw.length; i += 2) {
     const rawName = raw[i]
     const rawValue = raw[i + 1]
@@ -20,14 +22,11 @@ export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly (Buffe
       if (name === 'connection') extraHop = connectionTokens(value)
       continue
     }
+    if (setServiceTime && name === serviceTimeHeader) continue
     out.push(name, value)
   }
   if (extraHop !== undefined) removeHeaders(out, extraHop)
-  if (ctx.upstreamServiceTime >= 0) {
-    // Envoy overwrites the header: through a pair of sidecars the client sees the outer proxy's time only.
-    removeHeaders(out, serviceTimeHeader)
-    out.push('x-envoy-upstream-service-time', String(ctx.upstreamServiceTime))
-  }
+  if (setServiceTime) out.push(serviceTimeHeader, String(ctx.upstreamServiceTime))
   applyResponseEdits(ctx, out)
   return out
 }

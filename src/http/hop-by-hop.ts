@@ -33,7 +33,8 @@ export function isHopByHop(lowerName: string): boolean {
 
 /** Extra names listed in a Connection header value (e.g. `close, x-foo`), lowercased. */
 export function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  // The usual values name no extra header: answered without splitting (every nginx response has one).
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   let tokens: Set<string> | undefined
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase()

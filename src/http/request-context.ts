@@ -10,6 +10,8 @@ import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
 
+const noFlags: readonly ResponseFlag[] = Object.freeze([])
+
 export class RequestContext implements RequestFacts {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
@@ -28,7 +30,6 @@ export class RequestContext implements RequestFacts {
   clusterName = ''
   upstream: UpstreamEndpoint | undefined
   requestId = ''
-  responseFlags: ResponseFlag[] = []
   responseCodeDetails = ''
   /** Upstream attempts made (1 + retries); 0 when the request never reached a cluster. */
   attemptCount = 0
@@ -37,6 +38,8 @@ export class RequestContext implements RequestFacts {
   /** A `set-cookie` the consistent-hash load balancer generated (httpCookie with a ttl), for the response. */
   hashCookie: string | undefined = undefined
 
+  /** Made by the first setFlag: most requests end without a flag. */
+  #responseFlags: ResponseFlag[] | undefined
   #path: string | undefined
   #query: URLSearchParams | undefined
   #authority: string | undefined
@@ -126,7 +129,13 @@ export class RequestContext implements RequestFacts {
     return undefined
   }
 
+  /** Envoy's response flags set so far, in the order they were set. */
+  get responseFlags(): readonly ResponseFlag[] {
+    return this.#responseFlags ?? noFlags
+  }
+
   setFlag(flag: ResponseFlag): void {
-    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag)
+    if (this.#responseFlags === undefined) this.#responseFlags = [flag]
+    else if (!this.#responseFlags.includes(flag)) this.#responseFlags.push(flag)
   }
 }

@@ -7,9 +7,10 @@ import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
 
 /**
- * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, appends the client
- * address to x-forwarded-for, sets x-forwarded-proto and x-request-id when absent, then applies the
- * route's and the destination's header edits. Names come out lowercase.
+ * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, sets x-forwarded-proto
+ * and x-request-id when absent, then applies the route's and the destination's header edits. Names come
+ * out lowercase. x-forwarded-for passes unchanged: Istio runs sidecars with Envoy's use_remote_address
+ * off (only gateways turn it on), and Envoy then neither appends to it nor trusts it.
  */
 export function buildUpstreamHeaders(
   ctx: RequestContext,
@@ -19,7 +20,6 @@ export function buildUpstreamHeaders(
   const raw = ctx.req.rawHeaders
   const out: string[] = ['host', authority]
   let extraHop: Set<string> | undefined
-  let forwardedFor: string | undefined
   let hasProto = false
   let requestId: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -31,22 +31,12 @@ export function buildUpstreamHeaders(
       else if (name === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers')
       continue
     }
-    if (name === 'x-forwarded-for') {
-      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
-      continue
-    }
     if (name === 'x-forwarded-proto') hasProto = true
     else if (name === 'x-request-id') requestId = value
     else if (name === 'x-envoy-original-path' && originalPath !== undefined) continue
     out.push(name, value)
   }
   if (extraHop !== undefined) removeHeaders(out, extraHop)
-  const client = ctx.req.socket.remoteAddress
-  if (client !== undefined) {
-    out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`)
-  } else if (forwardedFor !== undefined) {
-    out.push('x-forwarded-for', forwardedFor)
-  }
   if (!hasProto) out.push('x-forwarded-proto', ctx.scheme)
   if (requestId === undefined) {
     requestId = randomUUID()

@@ -46,14 +46,16 @@ const HOST_SELECTION_ATTEMPTS = 5
 export class UpstreamRequest implements AttemptOwner {
   readonly #ctx: RequestContext
   readonly #cluster: Cluster | undefined
-  readonly #tried: UpstreamEndpoint[] = []
+  readonly #firstEndpoint: UpstreamEndpoint
+  /** Endpoints of retried tries (the first try's is #firstEndpoint); made by the first retry. */
+  #retriedEndpoints: UpstreamEndpoint[] | undefined
   #spec: UpstreamRequestSpec | undefined
   #attempt: UpstreamAttempt | undefined
   #retriesLeft = 0
   #retries = 0
   /** The request body kept for replay, once it has been read whole. */
   #body: Buffer | undefined
-  #bodyChunks: Buffer[] = []
+  #bodyChunks: Buffer[] | undefined
   /** A body of unknown or large length: it streams to each try while a bounded copy is kept for retries. */
   #replay: ReplayableBody | undefined
   /** Listeners made only on the paths that need them (a replayed body, a timeout waiting for the body). */
@@ -71,7 +73,7 @@ export class UpstreamRequest implements AttemptOwner {
   constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, cluster?: Cluster) {
     this.#ctx = ctx
     this.#cluster = cluster
-    this.#tried.push(endpoint)
+    this.#firstEndpoint = endpoint
   }
 
   /** Dispatches the request; the response (or a local reply) reaches the downstream asynchronously. */
@@ -86,7 +88,8 @@ export class UpstreamRequest implements AttemptOwner {
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
         // Read the (small) body whole first, so a retry or a mirror can send it again.
-        const chunks = this.#bodyChunks
+        const chunks: Buffer[] = []
+        this.#bodyChunks = chunks
         this.#onBodyData = (chunk: Buffer): void => {
           chunks.push(chunk)
         }
@@ -100,7 +103,7 @@ export class UpstreamRequest implements AttemptOwner {
       this.#replay = new ReplayableBody(ctx.body, MAX_REPLAY_BODY_BYTES, onEnd)
     }
     this.#armRouteTimeout()
-    this.#dispatch(this.#tried[0])
+    this.#dispatch(this.#firstEndpoint)
   }
 
   /** A body is read whole first when its declared length is within the bound; others stream (#replay). */
@@ -111,15 +114,15 @@ export class UpstreamRequest implements AttemptOwner {
 
   #bodyEnded(): void {
     if (this.#onBodyData !== undefined) this.#ctx.body.off('data', this.#onBodyData)
-    this.#body = Buffer.concat(this.#bodyChunks)
-    this.#bodyChunks = []
+    this.#body = Buffer.concat(this.#bodyChunks ?? [])
+    this.#bodyChunks = undefined
     if (this.#done) return
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
       sendMirrors(this.#ctx, spec.mirrors, spec.method, spec.path, spec.headers, spec.timeoutMs, this.#body)
     }
     this.#armRouteTimeout()
-    this.#dispatch(this.#tried[0])
+    this.#dispatch(this.#firstEndpoint)
   }
 
   /** A streamed body ended within the bound: its mirrors go out now, as for a body read whole. */
@@ -259,7 +262,8 @@ export class UpstreamRequest implements AttemptOwner {
       self.#fail('overflow')
       return
     }
-    self.#tried.push(endpoint)
+    self.#retriedEndpoints ??= []
+    self.#retriedEndpoints.push(endpoint)
     self.#dispatch(endpoint)
   }
 
@@ -277,14 +281,15 @@ export class UpstreamRequest implements AttemptOwner {
     const skipLevels = this.#previousPriorities?.skipLevels(cluster.levelHealth) ?? 0
     let endpoint = cluster.pick(this.#ctx, skipLevels)
     if (this.#spec?.retry?.skipPreviousHosts !== true) return endpoint
-    for (
-      let i = 1;
-      i < HOST_SELECTION_ATTEMPTS && endpoint !== undefined && this.#tried.includes(endpoint);
-      i++
-    ) {
+    for (let i = 1; i < HOST_SELECTION_ATTEMPTS && endpoint !== undefined && this.#tried(endpoint); i++) {
       endpoint = cluster.pick(this.#ctx, skipLevels)
     }
     return endpoint
+  }
+
+  /** Whether a try already went to `endpoint`. */
+  #tried(endpoint: UpstreamEndpoint): boolean {
+    return endpoint === this.#firstEndpoint || this.#retriedEndpoints?.includes(endpoint) === true
   }
 
   #fail(kind: Parameters<typeof sendLocalReply>[1]): void {
