@@ -1,10 +1,10 @@
 // Builds the upstream request's header list from the downstream rawHeaders, as Envoy's router does.
 
-import { randomUUID } from 'node:crypto'
 import { HeaderEdits } from '../route/header-edits.ts'
 import { removeHeaders } from '../route/header-list.ts'
 import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
+import { newRequestId } from './request-id.ts'
 
 /**
  * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, sets x-forwarded-proto
@@ -39,7 +39,7 @@ export function buildUpstreamHeaders(
   if (extraHop !== undefined) removeHeaders(out, extraHop)
   if (!hasProto) out.push('x-forwarded-proto', ctx.scheme)
   if (requestId === undefined) {
-    requestId = randomUUID()
+    requestId = newRequestId()
     out.push('x-request-id', requestId)
   }
   ctx.requestId = requestId
