@@ -21,7 +21,7 @@ import { ensureBinary, ensureTools, gitCommit, toolVersion } from './support/too
 import { direct } from './systems/direct.ts'
 import { haproxySystem } from './systems/haproxy.ts'
 import { nginxSystem } from './systems/nginx.ts'
-import { nodeFloor } from './systems/node-floor.ts'
+import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
 import { nodePeerSystem } from './systems/node-peer.ts'
 import { outrigger } from './systems/outrigger.ts'
 import { outriggerBaseline } from './systems/outrigger-baseline.ts'
@@ -76,6 +76,7 @@ async function definitions(plan: Plan, ctx: SystemContext, tools: Record<string,
     else if (name === 'nginx') defs.push(nginxSystem(tools.nginx))
     else if (name === 'haproxy') defs.push(haproxySystem(tools.haproxy))
     else if (name === 'node-floor') defs.push(nodeFloor)
+    else if (name === 'node-floor-envoy') defs.push(nodeFloorEnvoy)
     else if (name === 'outrigger-baseline' && plan.baseline !== undefined)
       defs.push(outriggerBaseline(plan.baseline))
     else if (name === 'node-peer') {

@@ -17,7 +17,15 @@ function label(results: BenchResults, name: string): string {
   return results.systems.find((s) => s.name === name)?.label ?? name
 }
 
-const COMPARED_ALL = ['direct', 'nginx', 'haproxy', 'node-peer', 'node-floor', 'outrigger-baseline'] as const
+const COMPARED_ALL = [
+  'direct',
+  'nginx',
+  'haproxy',
+  'node-peer',
+  'node-floor',
+  'node-floor-envoy',
+  'outrigger-baseline',
+] as const
 
 function ratios(results: BenchResults): string {
   const COMPARED = COMPARED_ALL.filter((n) => results.systems.some((s) => s.name === n))

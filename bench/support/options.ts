@@ -24,6 +24,7 @@ export const SYSTEMS = [
   'haproxy',
   'node-peer',
   'node-floor',
+  'node-floor-envoy',
   'outrigger-baseline',
 ] as const
 export type SystemName = (typeof SYSTEMS)[number]

@@ -8,19 +8,41 @@ import type { SystemDef } from './system.ts'
 
 const server = join(import.meta.dirname, 'node-floor-server.ts')
 
-export const nodeFloor: SystemDef = {
-  name: 'node-floor',
-  label: 'Node floor (bare undici proxy)',
-  async start(ctx) {
-    const [port] = await freePorts(1)
-    const child = startChild('node floor', process.execPath, [server, String(port), String(ctx.upstreamPort)])
-    await waitHttp(port, '/1k', 15_000, () => child.output(), child.exited)
-    return {
-      name: 'node-floor',
-      target: { port },
-      pids: [child.pid],
-      detail: `node:http server + undici Pool dispatch, no routing or features, node ${process.version}`,
-      stop: () => child.stop(),
-    }
-  },
+export const nodeFloor: SystemDef = floorSystem(false)
+
+/**
+ * The floor plus the three headers an Envoy sidecar adds to every proxied exchange (x-forwarded-proto
+ * and a generated x-request-id upstream, x-envoy-upstream-service-time downstream): the least a Node
+ * proxy with Istio's semantics pays; Outrigger ÷ this is the cost of its routing and policy machinery.
+ */
+export const nodeFloorEnvoy: SystemDef = floorSystem(true)
+
+function floorSystem(envoyHeaders: boolean): SystemDef {
+  const name = envoyHeaders ? 'node-floor-envoy' : 'node-floor'
+  return {
+    name,
+    label: envoyHeaders ? 'Node floor + Envoy headers' : 'Node floor (bare undici proxy)',
+    async start(ctx) {
+      const [port] = await freePorts(1)
+      const args = [
+        server,
+        String(port),
+        String(ctx.upstreamPort),
+        ...(envoyHeaders ? ['envoy-headers'] : []),
+      ]
+      const child = startChild(name.replaceAll('-', ' '), process.execPath, args)
+      await waitHttp(port, '/1k', 15_000, () => child.output(), child.exited)
+      return {
+        name,
+        target: { port },
+        pids: [child.pid],
+        detail: `node:http server + undici Pool dispatch, ${
+          envoyHeaders
+            ? 'x-forwarded-proto, x-request-id and x-envoy-upstream-service-time added'
+            : 'no routing or features'
+        }, node ${process.version}`,
+        stop: () => child.stop(),
+      }
+    },
+  }
 }
