@@ -113,6 +113,18 @@ describe('protocol detection on an undeclared port', () => {
     expect(client.received()).toContain('"url":"/pieces"')
   })
 
+  it('serves requests pipelined in the sniffed bytes, then later ones on the same connection', async () => {
+    const client = await openClient(mixedPort)
+    client.socket.write('GET /first HTTP/1.1\r\nHost: web\r\n\r\nGET /second HTTP/1.1\r\nHost: web\r\n\r\n')
+    await new Promise((r) => setTimeout(r, 100))
+    client.socket.write('GET /third HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n')
+    await client.closed
+    const received = client.received()
+    expect(received.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3)
+    const urls = [...received.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1])
+    expect(urls).toEqual(['/first', '/second', '/third'])
+  })
+
   it('routes a TLS ClientHello by its SNI to the TLS service', async () => {
     const text = await new Promise<string>((resolve, reject) => {
       let got = ''

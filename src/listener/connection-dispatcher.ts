@@ -54,11 +54,17 @@ export class ConnectionDispatcher {
     }
   }
 
-  readonly #onSniffed = (socket: Socket, detection: Detection, leftover: Buffer | undefined): void => {
+  readonly #onSniffed = (
+    socket: Socket,
+    detection: Detection,
+    leftover: Buffer | undefined,
+    replay?: Buffer,
+  ): void => {
     const listener = this.#listener
-    if (leftover === undefined && detection.protocol === 'http1') {
+    if (replay !== undefined) {
+      // HTTP/1: node:http takes the socket, and its parser reads the sniffed bytes as the first 'data'.
       this.#http.call(this.#server, socket)
-      socket.resume()
+      socket.emit('data', replay)
       return
     }
     if (leftover === undefined && detection.protocol === 'http2') {
