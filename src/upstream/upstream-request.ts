@@ -313,7 +313,8 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer)
     this.#releaseRetrySlot()
     this.#replay?.release()
-    this.#ctx.res.off('close', this.#onDownstreamClose)
+    // The 'close' listener stays on the response (it returns at once once done): one removeListener
+    // less per request, and the response and this request are dropped together anyway.
     if (this.#onRequestEnd !== undefined) this.#ctx.body.off('end', this.#onRequestEnd)
   }
 }
