@@ -1,0 +1,135 @@
+// `node bench/paired.ts`: loads several proxies at the same moment and compares them round by round.
+//
+// The interleaved rounds of `npm run bench` load one system at a time, so a change in the machine between
+// two runs (other tenants, frequency) lands on one system only; on a shared 2-core machine that swings
+// a system's req/s by 20 % and more between rounds. Here every round loads all systems at once, each
+// with its own autocannon client (50 connections, 1 KiB responses), so whatever the machine does, it
+// does to all of them: the per-round ratios stay within a few percent, which is what an A/B of a small
+// hot-path change needs. The systems compete for the same cores, so the ratios are of CPU efficiency
+// under contention, not of each system's solo throughput; CPU µs per request is reported beside them.
+//
+//   node bench/paired.ts [--systems outrigger,node-floor-envoy,node-floor,fastify,http-proxy] [--baseline <rev>]
+//                        [--rounds 10] [--seconds 4] [--warmup 12]
+//
+// Writes bench/results/paired-<date>.md with the command, every round and the medians.
+
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { stampFor } from './report/write.ts'
+import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
+import { cpuSeconds } from './support/proc-stats.ts'
+import { ensureTools, gitCommit } from './support/tools.ts'
+import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
+import { nodePeerSystem } from './systems/node-peer.ts'
+import { outrigger } from './systems/outrigger.ts'
+import { outriggerBaseline } from './systems/outrigger-baseline.ts'
+import { repoRoot } from './systems/outrigger-process.ts'
+import type { RunningSystem, SystemDef } from './systems/system.ts'
+import { startUpstream } from './systems/upstream.ts'
+import { runThroughput } from './workloads/throughput.ts'
+
+const { values } = parseArgs({
+  options: {
+    systems: { type: 'string', default: 'outrigger,node-floor-envoy,node-floor' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '12' },
+  },
+})
+const rounds = Number(values.rounds)
+const seconds = Number(values.seconds)
+if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0))
+  throw new Error('--rounds and --seconds must be positive')
+
+function definition(name: string): SystemDef {
+  if (name === 'outrigger') return outrigger
+  if (name === 'node-floor') return nodeFloor
+  if (name === 'node-floor-envoy') return nodeFloorEnvoy
+  if (name === 'fastify' || name === 'http-proxy') return nodePeerSystem(name)
+  if (name === 'outrigger-baseline') {
+    if (values.baseline === undefined) throw new Error('outrigger-baseline needs --baseline <rev>')
+    return outriggerBaseline(values.baseline)
+  }
+  throw new Error(
+    `unknown system ${name} (outrigger, outrigger-baseline, node-floor, node-floor-envoy, fastify, http-proxy)`,
+  )
+}
+
+const names = values.systems.split(',').filter(Boolean)
+if (values.baseline !== undefined && !names.includes('outrigger-baseline')) names.push('outrigger-baseline')
+const defs = names.map(definition)
+
+interface Round {
+  readonly rps: number[]
+  readonly cpuUsPerRequest: number[]
+}
+
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+async function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise<Round> {
+  const cpuBefore = systems.map((s) => cpuSeconds(s.pids))
+  const samples = await Promise.all(
+    systems.map((s) => runThroughput(s.target, { path: '/1k', connections: 50, seconds: runSeconds })),
+  )
+  const cpuAfter = systems.map((s) => cpuSeconds(s.pids))
+  return {
+    rps: samples.map((x) => x.rps),
+    cpuUsPerRequest: samples.map((x, i) => ((cpuAfter[i] - cpuBefore[i]) * 1e6) / (x.rps * runSeconds)),
+  }
+}
+
+installCleanup()
+const tools = ensureTools(['nginx'])
+const workDir = await mkdtemp(join(tmpdir(), 'outrigger-paired-'))
+removeAtExit(workDir)
+const upstream = await startUpstream(tools.nginx, workDir)
+const ctx = { upstreamPort: upstream.port, workDir }
+const systems: RunningSystem[] = []
+for (const def of defs) systems.push(await def.start(ctx))
+const labels = defs.map((d) => d.label)
+process.stderr.write(`paired: ${labels.join(', ')}; ${rounds} rounds of ${seconds} s\n`)
+
+// Warm-up: JIT and heap growth settle before anything is recorded (2 s left the first rounds skewed).
+await loadAll(systems, Number(values.warmup))
+const recorded: Round[] = []
+for (let r = 0; r < rounds; r++) {
+  const round = await loadAll(systems, seconds)
+  recorded.push(round)
+  process.stderr.write(
+    `round ${r + 1}/${rounds}: ${round.rps
+      .map((rps, i) => `${names[i]} ${Math.round(rps)} req/s ${round.cpuUsPerRequest[i].toFixed(1)} µs`)
+      .join(' | ')}\n`,
+  )
+}
+await stopAll()
+
+const first = (xs: readonly number[]): number => xs[0]
+const lines = [
+  `# Paired load: ${labels.join(', ')}`,
+  '',
+  `Made by \`node bench/paired.ts ${process.argv.slice(2).join(' ')}\` at commit \`${gitCommit(repoRoot)}\`, ` +
+    `node ${process.version}: every round loads all systems at once (autocannon, 50 connections each, ` +
+    `1 KiB responses, ${seconds} s), so drift of the machine hits all of them alike. Ratios are to ` +
+    `${labels[0]}, per round; the medians are over ${rounds} rounds.`,
+  '',
+  `| System | median req/s ÷ ${labels[0]} | median req/s | median CPU µs per request | per-round ratio |`,
+  '| --- | ---: | ---: | ---: | --- |',
+  ...defs.map((d, i) => {
+    const ratios = recorded.map((r) => r.rps[i] / first(r.rps))
+    return `| ${d.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r.rps[i])))} | ${median(
+      recorded.map((r) => r.cpuUsPerRequest[i]),
+    ).toFixed(1)} | ${ratios.map((x) => x.toFixed(3)).join(' / ')} |`
+  }),
+  '',
+]
+const file = join(repoRoot, 'bench', 'results', `paired-${stampFor(new Date(), false)}.md`)
+await writeFile(file, lines.join('\n'))
+process.stdout.write(`${lines.join('\n')}\nwrote ${file}\n`)
+process.exit(0)
