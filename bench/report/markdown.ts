@@ -1,5 +1,6 @@
 // Writes a run's results as markdown: Outrigger's ratios against every other system, then one table per case.
 
+import { SYSTEMS } from '../support/options.ts'
 import { fixed, int, ratio, signedUs } from './format.ts'
 import type { BenchResults, ThroughputCase } from './results.ts'
 
@@ -17,15 +18,8 @@ function label(results: BenchResults, name: string): string {
   return results.systems.find((s) => s.name === name)?.label ?? name
 }
 
-const COMPARED_ALL = [
-  'direct',
-  'nginx',
-  'haproxy',
-  'node-peer',
-  'node-floor',
-  'node-floor-envoy',
-  'outrigger-baseline',
-] as const
+/** Every system Outrigger is compared with, in the bench's order (all but Outrigger and the pair). */
+const COMPARED_ALL = SYSTEMS.filter((n) => n !== 'outrigger' && n !== 'outrigger-pair')
 
 function ratios(results: BenchResults): string {
   const COMPARED = COMPARED_ALL.filter((n) => results.systems.some((s) => s.name === n))
