@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
+import { destinationRule, loopbackService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -32,24 +33,8 @@ const socketEcho: Handler = (req, res) => {
 
 /** A ServiceEntry `name` (port 80 → upstream) and, when `policy` is given, its DestinationRule. */
 function service(name: string, upstream: Upstream, policy?: string): string {
-  const entry = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${upstream.port}}]
-  endpoints: [{address: 127.0.0.1}]
-`
-  if (policy === undefined) return entry
-  return `${entry}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}, namespace: default}
-spec:
-  host: ${name}
-  trafficPolicy:
-${policy}`
+  const entry = loopbackService(name, 80, upstream.port)
+  return policy === undefined ? entry : `${entry}---\n${destinationRule(name, policy)}`
 }
 
 let proxy: ProxyProcess

@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
+import { serviceWithPolicy } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -14,29 +15,12 @@ const upstreams: Upstream[] = []
 const held: ServerResponse[] = []
 const unfinished: Promise<Reply>[] = []
 
-/** A ServiceEntry `name` on port 80 whose endpoints are the given upstreams, and its DestinationRule. */
+/** A ServiceEntry `name` on port 80 (and 81 with `twoPorts`) whose endpoints are the given upstreams, and its DestinationRule. */
 function service(name: string, members: Upstream[], trafficPolicy: string, twoPorts = false): string {
-  const ports = twoPorts
-    ? '[{number: 80, name: http}, {number: 81, name: alt}]'
-    : '[{number: 80, name: http}]'
+  const ports = twoPorts ? '[{number: 80, name: http}, {number: 81, name: alt}]' : undefined
   const alt = (u: Upstream) => (twoPorts ? `, alt: ${u.port}` : '')
-  const endpoints = members.map((u) => `{address: 127.0.0.1, ports: {http: ${u.port}${alt(u)}}}`).join(', ')
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: ${ports}
-  endpoints: [${endpoints}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}, namespace: default}
-spec:
-  host: ${name}
-  trafficPolicy:
-${trafficPolicy}`
+  const endpoints = members.map((u) => `{address: 127.0.0.1, ports: {http: ${u.port}${alt(u)}}}`)
+  return serviceWithPolicy(name, endpoints, trafficPolicy, ports)
 }
 
 beforeAll(async () => {

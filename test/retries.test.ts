@@ -10,7 +10,7 @@ import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
 import { closeSession, type H2Upstream, h2Request, h2Session, startH2Upstream } from './harness/h2.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { egressSidecar, staticService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -143,16 +143,7 @@ const grpcFrame = (payload: Buffer): Buffer => {
   return Buffer.concat([head, payload])
 }
 
-const service = (name: string, endpoints: string): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  endpoints: [${endpoints}]
-`
+const service = (name: string, endpoints: string): string => staticService(name, [endpoints])
 
 /**
  * How the always-503 upstream answers one group of requests (`/<group>/<id>`): first tries are held

@@ -41,22 +41,28 @@ spec:
 `
 }
 
+/** The ports of a ServiceEntry with one HTTP port 80. */
+const httpPort80 = '[{number: 80, name: http, protocol: HTTP}]'
+
 /**
- * A STATIC ServiceEntry `name` (namespace default, HTTP port 80) whose endpoints are the given WorkloadEntry
- * flow mappings (e.g. `{address: 127.0.0.1, ports: {http: 8080}}`), and a DestinationRule for it with
- * `trafficPolicy` (YAML indented under `trafficPolicy:` by four spaces).
+ * A STATIC ServiceEntry `name` (namespace default) whose endpoints are the given WorkloadEntry flow
+ * mappings (e.g. `{address: 127.0.0.1, ports: {http: 8080}}`), on `ports` (default: HTTP port 80).
  */
-export function serviceWithPolicy(name: string, endpoints: readonly string[], trafficPolicy: string): string {
+export function staticService(name: string, endpoints: readonly string[], ports = httpPort80): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ${name}, namespace: default}
 spec:
   hosts: [${name}]
   resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
+  ports: ${ports}
   endpoints: [${endpoints.join(', ')}]
----
-apiVersion: networking.istio.io/v1
+`
+}
+
+/** A DestinationRule for host `name` with `trafficPolicy` (YAML indented under `trafficPolicy:` by four spaces). */
+export function destinationRule(name: string, trafficPolicy: string): string {
+  return `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ${name}, namespace: default}
 spec:
@@ -64,4 +70,15 @@ spec:
   trafficPolicy:
 ${trafficPolicy}
 `
+}
+
+/** staticService() and a destinationRule() for it, as one YAML stream. */
+export function serviceWithPolicy(
+  name: string,
+  endpoints: readonly string[],
+  trafficPolicy: string,
+  ports = httpPort80,
+): string {
+  return `${staticService(name, endpoints, ports)}---
+${destinationRule(name, trafficPolicy)}`
 }
