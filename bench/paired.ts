@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import { stampFor } from './report/write.ts'
 import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
 import { cpuSeconds } from './support/proc-stats.ts'
+import { median } from './support/stats.ts'
 import { ensureTools, gitCommit } from './support/tools.ts'
 import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
 import { nodePeerSystem } from './systems/node-peer.ts'
@@ -65,12 +66,6 @@ const defs = names.map(definition)
 interface Round {
   readonly rps: number[]
   readonly cpuUsPerRequest: number[]
-}
-
-const median = (xs: readonly number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 async function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise<Round> {
