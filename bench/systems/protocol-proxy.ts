@@ -10,7 +10,7 @@ export interface ProtocolPorts {
 }
 
 export interface ProtocolProxy {
-  readonly name: 'nginx' | 'haproxy'
+  readonly name: 'nginx' | 'haproxy' | 'node-floor'
   /** Where the load generators connect; both ports take h2c with prior knowledge (no TLS, no Upgrade). */
   readonly ports: ProtocolPorts
   /** Root pids of the proxy's processes. */

@@ -11,6 +11,7 @@ import { freePorts } from '../support/ports.ts'
 import { ensureBinary } from '../support/tools.ts'
 import { startHaproxyH2 } from '../systems/haproxy-h2.ts'
 import { startNginxH2 } from '../systems/nginx-h2.ts'
+import { startNodeFloorH2 } from '../systems/node-floor-h2.ts'
 import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
 import type { ProtocolPorts, ProtocolProxy } from '../systems/protocol-proxy.ts'
 import type { SystemContext } from '../systems/system.ts'
@@ -133,6 +134,7 @@ async function startPeers(
   const starters = [
     { name: 'nginx', start: () => startNginxH2(ensureBinary('nginx', 'nginx'), workDir, upstreams) },
     { name: 'haproxy', start: () => startHaproxyH2(ensureBinary('haproxy', 'haproxy'), workDir, upstreams) },
+    { name: 'node-floor', start: () => startNodeFloorH2(upstreams) },
   ] as const
   for (const { name, start } of starters) {
     if (!plan.systems.includes(name)) continue
