@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ServerHttp2Stream } from 'node:http2'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { setImmediate as tick } from 'node:timers/promises'
 import { request } from 'undici'
@@ -23,6 +23,9 @@ let live: Upstream
 let unavailable: Upstream
 let grpcFlaky: H2Upstream
 
+/** Connections left hanging by `/stall/…` answers. */
+const stalledSockets: Socket[] = []
+
 /** Times each path was seen, so every test uses its own path. */
 const hits = new Map<string, number>()
 /** The request bodies each try of a path brought, and whether it came chunked (no content-length). */
@@ -37,7 +40,8 @@ function record(path: string, chunked: boolean, body: Buffer): void {
 /**
  * `/<status>/<n>/<id>`: answers `status` the first n times for this path, then 200 echoing the body and the
  * attempt count; `/hang/<n>/<id>` never answers the first n times; `/grpc/<n>/<id>` answers grpc-status 14;
- * `/early/<n>/<id>` answers 503 the first n times as soon as the request headers are in (body unread).
+ * `/early/<n>/<id>` answers 503 the first n times as soon as the request headers are in (body unread);
+ * `/stall/<n>/<id>` answers 503 the first n times with a body that stops short of its content-length.
  */
 function scripted(req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '/'
@@ -56,6 +60,13 @@ function scripted(req: IncomingMessage, res: ServerResponse): void {
     record(url, req.headers['content-length'] === undefined, Buffer.concat(chunks))
     if (count <= Number(n)) {
       if (what === 'hang') return
+      if (what === 'stall') {
+        // Promises 100 bytes, sends 10, then nothing: the body of a dropped response that never ends.
+        res.writeHead(503, { 'content-length': '100' })
+        res.write('0123456789')
+        stalledSockets.push(req.socket)
+        return
+      }
       if (what === 'grpc') {
         res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '14', 'content-length': '0' })
         res.end()
@@ -320,6 +331,34 @@ describe('retries', () => {
     expect(JSON.parse(reply.body)).toEqual({ attempt: '3', body: '' })
     expect(hits.get('/503/2/a')).toBe(3)
     expect(await waitForSummary('five', '/503/2/a')).toContain('flags=- ')
+  })
+
+  it('reads a short dropped 503 to its end, so its HTTP/1.1 connection serves the next request', async () => {
+    let opened = 0
+    const onConnection = (): void => {
+      opened++
+    }
+    flaky.server.on('connection', onConnection)
+    try {
+      for (let i = 0; i < 8; i++) {
+        const reply = await send(egress, 'five', `/503/1/keep-${i}`)
+        expect(reply.status).toBe(200)
+        expect(JSON.parse(reply.body).attempt).toBe('2')
+      }
+    } finally {
+      flaky.server.off('connection', onConnection)
+    }
+    // Cut with its connection (as Envoy's reset does), each dropped 503 would cost a new one: 8 or more.
+    expect(opened).toBeLessThanOrEqual(1)
+  })
+
+  it('closes the connection of a dropped 503 whose body stops arriving, and the retry still answers', async () => {
+    const reply = await send(egress, 'five', '/stall/1/a')
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body).attempt).toBe('2')
+    const socket = stalledSockets.at(-1) as Socket
+    await eventually(async () => socket.destroyed, 3_000)
+    expect(socket.destroyed).toBe(true)
   })
 
   it('passes the last response through with URX when attempts are exhausted', async () => {

@@ -40,6 +40,23 @@ export interface AttemptSpec {
 /** Response header names and values as the upstream client gives them. */
 export type RawHeaders = readonly (Buffer | string)[]
 
+/** A dropped response's body up to this length is read to its end rather than cut with its connection. */
+const drainableBodyBytes = 16 * 1024
+/** How long such a body may take to arrive before its connection is closed after all. */
+const drainTimeoutMs = 1_000
+
+/** The response's content-length, or -1 without one (chunked, or delimited by the close). */
+function contentLength(raw: RawHeaders): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (name.length === 14 && name.toString().toLowerCase() === 'content-length') {
+      const value = Number(raw[i + 1].toString())
+      return Number.isInteger(value) && value >= 0 ? value : -1
+    }
+  }
+  return -1
+}
+
 function hasFields(trailers: Record<string, string | string[]> | undefined): boolean {
   if (trailers === undefined) return false
   for (const _ in trailers) return true
@@ -55,6 +72,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #timer: NodeJS.Timeout | undefined
   #done = false
   #accepted = false
+  /** The whole request went out with its headers (no body, or one in hand). */
+  #requestSent = false
+  /** Closes the connection of a dropped response whose body is slow to arrive. */
+  #drainTimer: NodeJS.Timeout | undefined
   #onDownstreamDrain: (() => void) | undefined
   /** Arms the per-try timer once the request body has been read (set only while waiting for it). */
   #onRequestComplete: (() => void) | undefined
@@ -74,6 +95,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.endpoint.acquire()
     this.#ctx.upstream = this.endpoint
     this.#dispatchedAt = performance.now()
+    this.#requestSent = spec.body === null || Buffer.isBuffer(spec.body)
     if (spec.perTryTimeoutMs > 0) this.#armPerTryTimeout(spec)
     try {
       // The spec is the dispatch options (undici ignores perTryTimeoutMs): one object less per try.
@@ -128,7 +150,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const raw = controller.rawHeaders as RawHeaders
     if (!this.#owner.acceptResponse(this, statusCode, raw)) {
       this.#finish()
-      controller.abort(new RetryAbandonedError())
+      this.#dropResponse(controller, raw)
       return
     }
     this.#accepted = true
@@ -138,6 +160,25 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (ctx.listener.draining) headers.push('connection', 'close')
     runResponseHeaders(ctx, statusCode, headers)
     ctx.res.writeHead(statusCode, headers)
+  }
+
+  /**
+   * A response given up for a retry. Envoy resets the upstream stream, which closes an HTTP/1.1
+   * connection; a short body of known length after a request sent whole is read to its end instead
+   * (and dropped), so the connection goes back to the pool and the next request does not pay for a
+   * new one. Over HTTP/2 the reset costs only the stream.
+   */
+  #dropResponse(controller: Dispatcher.DispatchController, raw: RawHeaders): void {
+    const length = this.#requestSent ? contentLength(raw) : -1
+    if (length < 0 || length > drainableBodyBytes || this.endpoint.usesHttp2(this.#ctx.http2)) {
+      controller.abort(new RetryAbandonedError())
+      return
+    }
+    this.#drainTimer = setTimeout(UpstreamAttempt.#drainTimedOut, drainTimeoutMs, controller)
+  }
+
+  static #drainTimedOut(controller: Dispatcher.DispatchController): void {
+    controller.abort(new RetryAbandonedError())
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -156,6 +197,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     _controller: Dispatcher.DispatchController,
     trailers: Record<string, string | string[]>,
   ): void {
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer)
     if (this.#done) return
     this.#finish()
     // gRPC's status and any other trailers follow the body (HTTP/2, or a chunked HTTP/1.1 response).
@@ -164,6 +206,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer)
     if (this.#done) return
     const sent = this.#controller !== undefined
     this.#finish()

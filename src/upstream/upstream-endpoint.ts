@@ -150,13 +150,18 @@ export class UpstreamEndpoint implements LbEndpoint {
     return this.#http2
   }
 
+  /** Whether a request from a downstream of this HTTP version goes out over HTTP/2. */
+  usesHttp2(downstreamHttp2: boolean): boolean {
+    const protocol = this.protocol
+    return protocol === 'http2' || (protocol === 'downstream' && downstreamHttp2)
+  }
+
   /**
    * Sends one request over the cluster's protocol (`downstreamHttp2` decides for `downstream`); the
    * handler hears of it through undici's dispatch-handler callbacks either way.
    */
   dispatch(request: UpstreamDispatch, handler: Dispatcher.DispatchHandler, downstreamHttp2: boolean): void {
-    const protocol = this.protocol
-    if (protocol === 'http2' || (protocol === 'downstream' && downstreamHttp2)) {
+    if (this.usesHttp2(downstreamHttp2)) {
       this.http2.dispatch(request, handler)
       return
     }
