@@ -34,6 +34,7 @@ import { log } from './workloads/interleave.ts'
 import { pickNodePeer } from './workloads/node-peer-pick.ts'
 import { runProtocolCases } from './workloads/protocol-cases.ts'
 import { runRateCase } from './workloads/rate-case.ts'
+import { runRetriesCase } from './workloads/retries-case.ts'
 import { runScaleCase } from './workloads/scale.ts'
 import { runThroughput } from './workloads/throughput.ts'
 import { runThroughputCase } from './workloads/throughput-case.ts'
@@ -42,6 +43,7 @@ interface Collected {
   readonly systems: SystemInfo[]
   readonly throughput: ThroughputCase[]
   rate?: RateCase
+  retries?: RateCase
   scale?: ScaleCase
   concurrency?: ConcurrencyCase
   nodePeer?: NodePeerChoice
@@ -158,6 +160,11 @@ async function main(argv: readonly string[]): Promise<number> {
     if (plan.cases.has('throughput-1k') || plan.cases.has('throughput-64k') || plan.cases.has('rate')) {
       await measureSystems(plan, ctx, tools, out)
     }
+    if (plan.cases.has('retries')) {
+      const { result, failures } = await runRetriesCase(workDir, plan, tools)
+      out.retries = result
+      out.failures.push(...failures)
+    }
     if (plan.cases.has('concurrency')) {
       const { result, failures } = await runConcurrencyCase(ctx, plan, upstream.pid)
       out.concurrency = result
@@ -197,6 +204,7 @@ async function main(argv: readonly string[]): Promise<number> {
     nodePeer: out.nodePeer,
     throughput: out.throughput,
     rate: out.rate,
+    retries: out.retries,
     scale: out.scale,
     concurrency: out.concurrency,
     pending: [],

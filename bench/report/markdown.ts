@@ -2,7 +2,7 @@
 
 import { SYSTEMS } from '../support/options.ts'
 import { fixed, int, ratio, signedUs } from './format.ts'
-import type { BenchResults, ThroughputCase } from './results.ts'
+import type { BenchResults, RateCase, ThroughputCase } from './results.ts'
 
 /** A markdown table; the first column is left-aligned, the others right-aligned unless `left` is set. */
 function table(header: readonly string[], rows: readonly (readonly string[])[], left = false): string {
@@ -59,6 +59,16 @@ function ratios(results: BenchResults): string {
       ...COMPARED.map((n) => (n === 'direct' ? '—' : ratio(o?.rssMiB, rate.systems[n]?.median.rssMiB))),
     ])
   }
+  const retries = results.retries
+  if (retries !== undefined) {
+    const o = retries.systems.outrigger?.median
+    rows.push([
+      `CPU per 1000 requests at ${int(retries.rate)} req/s, retrying a flaky service (lower is better)`,
+      ...COMPARED.map((n) =>
+        n === 'direct' ? '—' : ratio(o?.cpuSecPer1k, retries.systems[n]?.median.cpuSecPer1k),
+      ),
+    ])
+  }
   return table(header, rows)
 }
 
@@ -83,9 +93,7 @@ function throughputTable(results: BenchResults, c: ThroughputCase): string {
   )
 }
 
-function rateTable(results: BenchResults): string {
-  const rate = results.rate
-  if (rate === undefined) return ''
+function rateTable(results: BenchResults, rate: RateCase): string {
   const rows = Object.entries(rate.systems).map(([name, runs]) => {
     const m = runs.median
     const a = runs.addedVsDirect
@@ -99,7 +107,9 @@ function rateTable(results: BenchResults): string {
       a === undefined ? '—' : `${signedUs(a.p50us)} / ${signedUs(a.p90us)} / ${signedUs(a.p99us)}`,
       fixed(m.cpuSecPer1k * 1000, 1),
       fixed(m.rssMiB, 0),
-      int(m.errors),
+      m.errors === 0
+        ? '0'
+        : `${int(m.errors)} (${fixed((100 * m.errors) / (rate.rate * rate.seconds), 2)} %)`,
     ]
   })
   return table(
@@ -113,7 +123,7 @@ function rateTable(results: BenchResults): string {
       'added p50 / p90 / p99',
       'CPU ms per 1000 req',
       'RSS MiB',
-      'errors',
+      'failed (share of requests)',
     ],
     rows,
   )
@@ -232,7 +242,21 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
         'CPU is user + system seconds of the proxy processes from /proc/<pid>/stat over the run, per 1000 completed requests; ' +
         'RSS is VmRSS right after the run. The Outrigger pair counts both sidecars.',
     )
-    out.push('', rateTable(results))
+    out.push('', rateTable(results, r))
+  }
+  if (results.retries !== undefined) {
+    const r = results.retries
+    const fail = (r.failPercent ?? 0) / 100
+    out.push('', `## Retries: ${r.title}`, '')
+    out.push(
+      `Open loop as in the fixed-rate case, ${r.connections} keep-alive connections, ${r.seconds} s per run, ${r.rounds} rounds. ` +
+        'The direct row loads one endpoint: the failures a client sees with no proxy. Failed is the share of requests ' +
+        'answered with anything but 2xx (or not answered); with three independent tries it would be about ' +
+        `${fixed(100 * fail ** 3, 1)} %, with two ${fixed(100 * fail ** 2, 1)} %. ` +
+        'CPU is per 1000 requests answered 2xx. Latency counts from the first try to the answer, retries and backoff included. ' +
+        (r.note ?? ''),
+    )
+    out.push('', rateTable(results, r))
   }
   if (results.scale !== undefined) {
     const s = results.scale

@@ -60,6 +60,10 @@ export interface RateCase {
   readonly connections: number
   readonly rounds: number
   readonly systems: Record<string, Runs<RateSample> & { readonly addedVsDirect?: AddedLatency }>
+  /** How each system was set up, when the case set them up itself. */
+  readonly note?: string
+  /** The retries case: the share of requests each endpoint fails, in percent. */
+  readonly failPercent?: number
 }
 
 export interface ScaleRow {
@@ -126,6 +130,8 @@ export interface BenchResults {
   readonly nodePeer?: NodePeerChoice
   readonly throughput: ThroughputCase[]
   readonly rate?: RateCase
+  /** The fixed rate again, to a service whose endpoints fail a share of requests, through retrying proxies. */
+  readonly retries?: RateCase
   readonly scale?: ScaleCase
   readonly concurrency?: ConcurrencyCase
   /** Cases that are planned but not built yet (HTTP/2 with h2load, gRPC). */

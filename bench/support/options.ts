@@ -8,6 +8,7 @@ export const CASES = [
   'throughput-1k',
   'throughput-64k',
   'rate',
+  'retries',
   'scale',
   'h2',
   'grpc',

@@ -21,7 +21,7 @@ function floorSystem(envoyHeaders: boolean): SystemDef {
   const name = envoyHeaders ? 'node-floor-envoy' : 'node-floor'
   return {
     name,
-    label: envoyHeaders ? 'Node floor + Envoy headers' : 'Node floor (bare undici proxy)',
+    label: envoyHeaders ? 'Node floor + Envoy headers' : 'Node floor (bare Node proxy)',
     async start(ctx) {
       const [port] = await freePorts(1)
       const args = [

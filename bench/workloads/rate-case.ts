@@ -6,15 +6,30 @@ import type { RunningSystem } from '../systems/system.ts'
 import { runFixedRate } from './fixed-rate.ts'
 import { interleave } from './interleave.ts'
 
-export async function runRateCase(
+export function runRateCase(
   systems: readonly RunningSystem[],
   plan: Plan,
+): Promise<{ result: RateCase; failures: Failure[] }> {
+  return measureAtFixedRate(
+    'rate',
+    systems,
+    plan,
+    `HTTP/1.1, 1 KiB responses at a fixed ${plan.rate} req/s (open loop, ${plan.rateConnections} keep-alive connections)`,
+  )
+}
+
+/** Loads each system at the plan's fixed rate in interleaved rounds; latency added is measured against `direct`. */
+export async function measureAtFixedRate(
+  name: string,
+  systems: readonly RunningSystem[],
+  plan: Plan,
+  title: string,
 ): Promise<{ result: RateCase; failures: Failure[] }> {
   const opts = { path: '/1k', rate: plan.rate, seconds: plan.rateSeconds, connections: plan.rateConnections }
   // Unrecorded: opens the client's connections and warms its code path, so round 1 is not penalised.
   for (const s of systems) await runFixedRate(s, { ...opts, seconds: Math.min(1, plan.rateSeconds / 2) })
   const { results, failed } = await interleave(
-    'rate',
+    name,
     systems,
     plan.rounds,
     (s) => runFixedRate(s, opts),
@@ -27,9 +42,9 @@ export async function runRateCase(
   )
   const direct = results.direct?.median
   const systemsOut: RateCase['systems'] = {}
-  for (const [name, runs] of Object.entries(results)) {
-    systemsOut[name] =
-      direct === undefined || name === 'direct'
+  for (const [system, runs] of Object.entries(results)) {
+    systemsOut[system] =
+      direct === undefined || system === 'direct'
         ? runs
         : {
             ...runs,
@@ -42,7 +57,7 @@ export async function runRateCase(
   }
   return {
     result: {
-      title: `HTTP/1.1, 1 KiB responses at a fixed ${plan.rate} req/s (open loop, ${plan.rateConnections} keep-alive connections)`,
+      title,
       path: '/1k',
       rate: plan.rate,
       seconds: plan.rateSeconds,
@@ -50,6 +65,6 @@ export async function runRateCase(
       rounds: plan.rounds,
       systems: systemsOut,
     },
-    failures: Object.entries(failed).map(([system, error]) => ({ where: `rate ${system}`, error })),
+    failures: Object.entries(failed).map(([system, error]) => ({ where: `${name} ${system}`, error })),
   }
 }

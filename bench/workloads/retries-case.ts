@@ -1,0 +1,194 @@
+// The retries case: a service whose two endpoints each answer 503 to a fifth of requests, at 1000 req/s through proxies that retry on another endpoint.
+
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Failure, RateCase } from '../report/results.ts'
+import { startChild } from '../support/children.ts'
+import { get } from '../support/http.ts'
+import type { Plan } from '../support/options.ts'
+import { freePorts } from '../support/ports.ts'
+import { type FlakyUpstream, startFlakyUpstream } from '../systems/flaky-upstream.ts'
+import { HAPROXY_COMMON } from '../systems/haproxy.ts'
+import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
+import type { RunningSystem } from '../systems/system.ts'
+import { nginxHttpCommon, nginxMain, startNginx } from '../systems/upstream.ts'
+import { log } from './interleave.ts'
+import { measureAtFixedRate } from './rate-case.ts'
+
+/** The share of requests each endpoint fails, in percent. */
+const FAIL_PERCENT = 20
+/** Retries after the first try, for every proxy that can make them (three tries in all). */
+const RETRIES = 2
+const SERVICE = 'flaky'
+
+/** Outrigger's egress listener, with Istio's resources for a two-endpoint service and a route that retries 5xx. */
+async function startOutriggerRetrying(workDir: string, up: FlakyUpstream): Promise<RunningSystem> {
+  const [egress] = await freePorts(1)
+  const endpoints = up.ports.map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`).join(', ')
+  const proxy = await startOutrigger({
+    name: 'outrigger-retries',
+    workDir,
+    resources: {
+      'sidecar.yaml': egressSidecar(egress),
+      'services.yaml': `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${SERVICE}, namespace: default}
+spec:
+  hosts: [${SERVICE}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: ${egress}, name: http, protocol: HTTP}]
+  endpoints: [${endpoints}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${SERVICE}, namespace: default}
+spec:
+  hosts: [${SERVICE}]
+  http:
+    - route: [{destination: {host: ${SERVICE}}}]
+      retries: {attempts: ${RETRIES}, retryOn: 5xx}
+`,
+    },
+  })
+  return {
+    name: 'outrigger',
+    target: { port: egress, host: SERVICE },
+    pids: [proxy.child.pid],
+    detail:
+      `egress listener, a ServiceEntry with both endpoints and a VirtualService with \`retries: {attempts: ${RETRIES}, retryOn: 5xx}\`: ` +
+      'round robin, each retry on an endpoint not tried yet when there is one, after Envoy’s default jittered backoff (25 ms base)',
+    stop: () => proxy.stop(),
+  }
+}
+
+/** nginx passes a 503 on to the next server; it tries each server at most once, so two tries here. */
+async function startNginxRetrying(nginx: string, workDir: string, up: FlakyUpstream): Promise<RunningSystem> {
+  const dir = join(workDir, 'nginx-retries')
+  await mkdir(dir, { recursive: true })
+  const [port] = await freePorts(1)
+  const conf = `${nginxMain(dir)}
+http {
+${nginxHttpCommon(dir)}
+  upstream flaky {
+    server 127.0.0.1:${up.ports[0]} max_fails=0;
+    server 127.0.0.1:${up.ports[1]} max_fails=0;
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://flaky;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_503;
+      proxy_next_upstream_tries ${RETRIES + 1};
+    }
+  }
+}
+`
+  const child = await startNginx('nginx retries', nginx, dir, conf)
+  await waitAnswering(port, () => child.output())
+  return {
+    name: 'nginx',
+    target: { port },
+    pids: [child.pid],
+    detail:
+      '`proxy_next_upstream error timeout http_503` over both endpoints, at once (no backoff); nginx tries each server of an upstream once per request, so two tries',
+    stop: () => child.stop(),
+  }
+}
+
+/** haproxy re-sends on a 503 (`retry-on`), to another server each time (`option redispatch 1`). */
+async function startHaproxyRetrying(
+  haproxy: string,
+  workDir: string,
+  up: FlakyUpstream,
+): Promise<RunningSystem> {
+  const dir = join(workDir, 'haproxy-retries')
+  await mkdir(dir, { recursive: true })
+  const [port] = await freePorts(1)
+  const conf = `${HAPROXY_COMMON}
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend flaky
+
+backend flaky
+  balance roundrobin
+  retries ${RETRIES}
+  retry-on 503 conn-failure empty-response
+  option redispatch 1
+  server a 127.0.0.1:${up.ports[0]}
+  server b 127.0.0.1:${up.ports[1]}
+`
+  await writeFile(join(dir, 'haproxy.cfg'), conf)
+  const child = startChild('haproxy retries', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+  await waitAnswering(port, () => child.output())
+  return {
+    name: 'haproxy',
+    target: { port },
+    pids: [child.pid],
+    detail: `\`retries ${RETRIES}\`, \`retry-on 503\`, \`option redispatch 1\` (each retry on another server), at once (no backoff)`,
+    stop: () => child.stop(),
+  }
+}
+
+/** Up once it answers at all (a 503 passed through is an answer). */
+async function waitAnswering(port: number, output: () => string): Promise<void> {
+  const deadline = performance.now() + 10_000
+  while (performance.now() < deadline) {
+    const status = await get(port, '/1k', undefined, 500).then(
+      (r) => r.status,
+      () => 0,
+    )
+    if (status !== 0) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`no answer on ${port}: ${output().slice(-500)}`)
+}
+
+export async function runRetriesCase(
+  workDir: string,
+  plan: Plan,
+  tools: Record<string, string>,
+): Promise<{ result: RateCase; failures: Failure[] }> {
+  const failures: Failure[] = []
+  const up = await startFlakyUpstream(tools.nginx, workDir, FAIL_PERCENT)
+  const systems: RunningSystem[] = [
+    {
+      name: 'direct',
+      target: { port: up.ports[0] },
+      pids: [],
+      detail: 'client → one endpoint, no retry',
+      stop: async () => {},
+    },
+  ]
+  const starters: [string, () => Promise<RunningSystem>][] = [
+    ['outrigger', () => startOutriggerRetrying(workDir, up)],
+    ['nginx', () => startNginxRetrying(tools.nginx, workDir, up)],
+    ['haproxy', () => startHaproxyRetrying(tools.haproxy, workDir, up)],
+  ]
+  try {
+    for (const [name, start] of starters) {
+      if (!(plan.systems as readonly string[]).includes(name)) continue
+      try {
+        systems.push(await start())
+      } catch (err) {
+        failures.push({ where: `start ${name} (retries)`, error: (err as Error).message })
+        log(`start ${name} (retries) FAILED: ${(err as Error).message}`)
+      }
+    }
+    const measured = await measureAtFixedRate(
+      'retries',
+      systems,
+      plan,
+      `HTTP/1.1, 1 KiB at a fixed ${plan.rate} req/s to a service of two endpoints that each answer 503 to ${FAIL_PERCENT} % of requests, retried on another endpoint`,
+    )
+    failures.push(...measured.failures)
+    const notes = systems.map((s) => `${s.name}: ${s.detail}.`).join(' ')
+    return { result: { ...measured.result, note: notes, failPercent: FAIL_PERCENT }, failures }
+  } finally {
+    for (const s of systems) await s.stop()
+    await up.stop()
+  }
+}
