@@ -161,9 +161,11 @@ async function main(argv: readonly string[]): Promise<number> {
       await measureSystems(plan, ctx, tools, out)
     }
     if (plan.cases.has('retries')) {
-      const { result, failures } = await runRetriesCase(workDir, plan, tools)
+      const { result, failures, systems } = await runRetriesCase(workDir, plan, tools)
       out.retries = result
       out.failures.push(...failures)
+      // Named as in the other cases; a run of this case alone describes its systems from here.
+      for (const s of systems) if (!out.systems.some((o) => o.name === s.name)) out.systems.push(s)
     }
     if (plan.cases.has('concurrency')) {
       const { result, failures } = await runConcurrencyCase(ctx, plan, upstream.pid)

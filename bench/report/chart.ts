@@ -1,4 +1,4 @@
-// Turns a run's results into the SVG chart: req/s per body size, p99 at the fixed rate, CPU per 1000 requests.
+// Turns a run's results into the SVG chart: req/s per case, p99 and CPU at the fixed rate, retries, concurrency.
 
 import { fixed, int } from './format.ts'
 import type { BenchResults } from './results.ts'
@@ -38,6 +38,25 @@ export function chartFor(results: BenchResults): string {
     })
     panels.push({
       title: `CPU ms per 1000 requests at ${int(rate.rate)} req/s (lower is better)`,
+      format: (v) => fixed(v, 1),
+      bars: bars(results, cpu),
+    })
+  }
+  const retries = results.retries
+  if (retries !== undefined) {
+    const cpu: Record<string, number> = {}
+    const failed: Record<string, number> = {}
+    for (const [name, runs] of Object.entries(retries.systems)) {
+      if (Number.isFinite(runs.median.cpuSecPer1k)) cpu[name] = runs.median.cpuSecPer1k * 1000
+      failed[name] = (100 * runs.median.errors) / (retries.rate * retries.seconds)
+    }
+    panels.push({
+      title: `Retrying a flaky service at ${int(retries.rate)} req/s: requests still failed, % (lower is better)`,
+      format: (v) => fixed(v, 2),
+      bars: bars(results, failed),
+    })
+    panels.push({
+      title: `Retrying a flaky service at ${int(retries.rate)} req/s: CPU ms per 1000 requests (lower is better)`,
       format: (v) => fixed(v, 1),
       bars: bars(results, cpu),
     })

@@ -8,7 +8,7 @@ import { ingressSidecar, repoRoot, startOutrigger } from './outrigger-process.ts
 import type { SystemDef } from './system.ts'
 
 /** Extracts `rev`'s src/ into `dir` and compiles it with this checkout's TypeScript; returns its main.js. */
-function buildRevision(rev: string, dir: string): string {
+export function buildRevision(rev: string, dir: string): string {
   mkdirSync(dir, { recursive: true })
   const archive = execFileSync('git', ['-C', repoRoot, 'archive', rev, 'src', 'package.json'], {
     maxBuffer: 64 * 1024 * 1024,
@@ -60,15 +60,18 @@ function sources(dir: string): string[] {
   return out.split('\n').filter((f) => f !== '' && !f.endsWith('test-support.ts'))
 }
 
+/** The abbreviated commit `rev` names. */
+export function shortCommit(rev: string): string {
+  return execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', rev], { encoding: 'utf8' }).trim()
+}
+
 export function outriggerBaseline(rev: string): SystemDef {
   const short = rev.length > 12 ? rev.slice(0, 12) : rev
   return {
     name: 'outrigger-baseline',
     label: `Outrigger at ${short}`,
     async start(ctx) {
-      const commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', rev], {
-        encoding: 'utf8',
-      }).trim()
+      const commit = shortCommit(rev)
       const mainScript = buildRevision(rev, join(ctx.workDir, `baseline-${commit}`))
       const [port] = await freePorts(1)
       const proxy = await startOutrigger({

@@ -2,13 +2,14 @@
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Failure, RateCase } from '../report/results.ts'
+import type { Failure, RateCase, SystemInfo } from '../report/results.ts'
 import { startChild } from '../support/children.ts'
 import { get } from '../support/http.ts'
 import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
 import { type FlakyUpstream, startFlakyUpstream } from '../systems/flaky-upstream.ts'
 import { HAPROXY_COMMON } from '../systems/haproxy.ts'
+import { buildRevision, shortCommit } from '../systems/outrigger-baseline.ts'
 import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
 import type { RunningSystem } from '../systems/system.ts'
 import { nginxHttpCommon, nginxMain, startNginx } from '../systems/upstream.ts'
@@ -21,13 +22,25 @@ const FAIL_PERCENT = 20
 const RETRIES = 2
 const SERVICE = 'flaky'
 
-/** Outrigger's egress listener, with Istio's resources for a two-endpoint service and a route that retries 5xx. */
-async function startOutriggerRetrying(workDir: string, up: FlakyUpstream): Promise<RunningSystem> {
+/**
+ * Outrigger's egress listener, with Istio's resources for a two-endpoint service and a route that
+ * retries 5xx; with `baseline`, Outrigger built from that revision.
+ */
+async function startOutriggerRetrying(
+  workDir: string,
+  up: FlakyUpstream,
+  baseline?: string,
+): Promise<RunningSystem> {
   const [egress] = await freePorts(1)
   const endpoints = up.ports.map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`).join(', ')
+  const commit = baseline === undefined ? undefined : shortCommit(baseline)
   const proxy = await startOutrigger({
-    name: 'outrigger-retries',
+    name: commit === undefined ? 'outrigger-retries' : `outrigger-retries-${commit}`,
     workDir,
+    mainScript:
+      baseline === undefined
+        ? undefined
+        : buildRevision(baseline, join(workDir, `retries-baseline-${commit}`)),
     resources: {
       'sidecar.yaml': egressSidecar(egress),
       'services.yaml': `apiVersion: networking.istio.io/v1
@@ -52,10 +65,11 @@ spec:
     },
   })
   return {
-    name: 'outrigger',
+    name: commit === undefined ? 'outrigger' : 'outrigger-baseline',
     target: { port: egress, host: SERVICE },
     pids: [proxy.child.pid],
     detail:
+      (commit === undefined ? '' : `built from ${commit}, `) +
       `egress listener, a ServiceEntry with both endpoints and a VirtualService with \`retries: {attempts: ${RETRIES}, retryOn: 5xx}\`: ` +
       'round robin, each retry on an endpoint not tried yet when there is one, after Envoy’s default jittered backoff (25 ms base)',
     stop: () => proxy.stop(),
@@ -151,7 +165,7 @@ export async function runRetriesCase(
   workDir: string,
   plan: Plan,
   tools: Record<string, string>,
-): Promise<{ result: RateCase; failures: Failure[] }> {
+): Promise<{ result: RateCase; failures: Failure[]; systems: SystemInfo[] }> {
   const failures: Failure[] = []
   const up = await startFlakyUpstream(tools.nginx, workDir, FAIL_PERCENT)
   const systems: RunningSystem[] = [
@@ -165,12 +179,14 @@ export async function runRetriesCase(
   ]
   const starters: [string, () => Promise<RunningSystem>][] = [
     ['outrigger', () => startOutriggerRetrying(workDir, up)],
+    ['outrigger-baseline', () => startOutriggerRetrying(workDir, up, plan.baseline)],
     ['nginx', () => startNginxRetrying(tools.nginx, workDir, up)],
     ['haproxy', () => startHaproxyRetrying(tools.haproxy, workDir, up)],
   ]
   try {
     for (const [name, start] of starters) {
       if (!(plan.systems as readonly string[]).includes(name)) continue
+      if (name === 'outrigger-baseline' && plan.baseline === undefined) continue
       try {
         systems.push(await start())
       } catch (err) {
@@ -185,8 +201,20 @@ export async function runRetriesCase(
       `HTTP/1.1, 1 KiB at a fixed ${plan.rate} req/s to a service of two endpoints that each answer 503 to ${FAIL_PERCENT} % of requests, retried on another endpoint`,
     )
     failures.push(...measured.failures)
-    const notes = systems.map((s) => `${s.name}: ${s.detail}.`).join(' ')
-    return { result: { ...measured.result, note: notes, failPercent: FAIL_PERCENT }, failures }
+    const labels: Record<string, string> = {
+      direct: 'direct (no proxy)',
+      outrigger: 'Outrigger',
+      'outrigger-baseline': `Outrigger at ${plan.baseline ?? ''}`,
+      nginx: 'nginx (1 worker)',
+      haproxy: 'haproxy (1 thread)',
+    }
+    const label = (name: string): string => labels[name] ?? name
+    const notes = systems.map((s) => `${label(s.name)}: ${s.detail}.`).join(' ')
+    return {
+      result: { ...measured.result, note: notes, failPercent: FAIL_PERCENT },
+      failures,
+      systems: systems.map((s) => ({ name: s.name, label: label(s.name), detail: s.detail })),
+    }
   } finally {
     for (const s of systems) await s.stop()
     await up.stop()
