@@ -2,7 +2,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { get } from '../support/http.ts'
+import { get, waitFor } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 import { nginxHttpCommon, nginxMain, startNginx } from './upstream.ts'
 
@@ -47,21 +47,24 @@ ${nginxHttpCommon(dir)}
 }
 `
   const child = await startNginx('flaky upstream nginx', nginx, dir, conf)
-  // Up once both ports answer (200 or the deliberate 503).
-  const deadline = performance.now() + 10_000
-  for (const port of [a, b]) {
-    for (;;) {
-      const status = await get(port, '/1k', undefined, 500).then(
-        (r) => r.status,
-        () => 0,
-      )
-      if (status === 200 || status === 503) break
-      if (performance.now() > deadline) {
-        await child.stop()
-        throw new Error(`flaky upstream did not answer on ${port}: ${child.output().slice(-500)}`)
-      }
-      await new Promise((r) => setTimeout(r, 50))
-    }
+  try {
+    for (const port of [a, b]) await waitFlaky(port, () => child.output(), child.exited)
+  } catch (err) {
+    await child.stop()
+    throw err
   }
   return { ports: [a, b], pid: child.pid, stop: () => child.stop() }
+}
+
+/** Waits until GET /1k on `port` is answered 200 or 503: the flaky upstream, or a proxy in front of it. */
+export function waitFlaky(port: number, describe: () => string, exited?: Promise<string>): Promise<void> {
+  return waitFor(
+    async () => {
+      const { status } = await get(port, '/1k', undefined, 500)
+      return status === 200 || status === 503
+    },
+    10_000,
+    describe,
+    exited,
+  )
 }

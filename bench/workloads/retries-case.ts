@@ -4,10 +4,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Failure, RateCase, SystemInfo } from '../report/results.ts'
 import { startChild } from '../support/children.ts'
-import { get } from '../support/http.ts'
 import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
-import { type FlakyUpstream, startFlakyUpstream } from '../systems/flaky-upstream.ts'
+import { type FlakyUpstream, startFlakyUpstream, waitFlaky } from '../systems/flaky-upstream.ts'
 import { HAPROXY_COMMON } from '../systems/haproxy.ts'
 import { buildRevision, shortCommit } from '../systems/outrigger-baseline.ts'
 import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
@@ -102,7 +101,7 @@ ${nginxHttpCommon(dir)}
 }
 `
   const child = await startNginx('nginx retries', nginx, dir, conf)
-  await waitAnswering(port, () => child.output())
+  await waitFlaky(port, () => child.output(), child.exited)
   return {
     name: 'nginx',
     target: { port },
@@ -137,7 +136,7 @@ backend flaky
 `
   await writeFile(join(dir, 'haproxy.cfg'), conf)
   const child = startChild('haproxy retries', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
-  await waitAnswering(port, () => child.output())
+  await waitFlaky(port, () => child.output(), child.exited)
   return {
     name: 'haproxy',
     target: { port },
@@ -145,20 +144,6 @@ backend flaky
     detail: `\`retries ${RETRIES}\`, \`retry-on 503\`, \`option redispatch 1\` (each retry on another server), at once (no backoff)`,
     stop: () => child.stop(),
   }
-}
-
-/** Up once it answers at all (a 503 passed through is an answer). */
-async function waitAnswering(port: number, output: () => string): Promise<void> {
-  const deadline = performance.now() + 10_000
-  while (performance.now() < deadline) {
-    const status = await get(port, '/1k', undefined, 500).then(
-      (r) => r.status,
-      () => 0,
-    )
-    if (status !== 0) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`no answer on ${port}: ${output().slice(-500)}`)
 }
 
 export async function runRetriesCase(
