@@ -45,16 +45,20 @@ const drainableBodyBytes = 16 * 1024
 /** How long such a body may take to arrive before its connection is closed after all. */
 const drainTimeoutMs = 1_000
 
-/** The response's content-length, or -1 without one (chunked, or delimited by the close). */
-function contentLength(raw: RawHeaders): number {
+/** The value of the first response header named `lowerName` (length-checked before any decoding). */
+export function rawHeaderValue(raw: RawHeaders, lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
-    if (name.length === 14 && name.toString().toLowerCase() === 'content-length') {
-      const value = Number(raw[i + 1].toString())
-      return Number.isInteger(value) && value >= 0 ? value : -1
-    }
+    if (name.length === lowerName.length && name.toString().toLowerCase() === lowerName)
+      return raw[i + 1].toString()
   }
-  return -1
+  return undefined
+}
+
+/** The response's content-length, or -1 without one (chunked, or delimited by the close). */
+function contentLength(raw: RawHeaders): number {
+  const value = Number(rawHeaderValue(raw, 'content-length') ?? -1)
+  return Number.isInteger(value) && value >= 0 ? value : -1
 }
 
 function hasFields(trailers: Record<string, string | string[]> | undefined): boolean {

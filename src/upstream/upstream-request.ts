@@ -20,6 +20,7 @@ import {
   type AttemptOwner,
   PerTryTimeoutError,
   type RawHeaders,
+  rawHeaderValue,
   UpstreamAttempt,
 } from './upstream-attempt.ts'
 import type { UpstreamEndpoint } from './upstream-endpoint.ts'
@@ -333,11 +334,6 @@ function withAttemptCount(headers: readonly string[], count: number): string[] {
 
 /** The grpc-status response header (a trailers-only gRPC answer), or -1. */
 function grpcStatusOf(rawHeaders: RawHeaders): number {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]
-    if (name.length === 11 && name.toString().toLowerCase() === 'grpc-status') {
-      return Number(rawHeaders[i + 1].toString())
-    }
-  }
-  return -1
+  const value = rawHeaderValue(rawHeaders, 'grpc-status')
+  return value === undefined ? -1 : Number(value)
 }
