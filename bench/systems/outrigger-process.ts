@@ -23,6 +23,8 @@ export interface OutriggerOptions {
   readonly mainScript?: string
   /** Worker processes (`--concurrency N`); undefined runs one process without a supervisor. */
   readonly concurrency?: number
+  /** A command and its arguments that node runs under (valgrind for bench/micro/instructions.ts). */
+  readonly launcher?: readonly string[]
 }
 
 export interface OutriggerProcess {
@@ -60,7 +62,9 @@ terminationDrainDuration: 1s
   await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()
-  const child = startChild(`outrigger ${opts.name}`, process.execPath, [
+  const [command, ...launcherArgs] = [...(opts.launcher ?? []), process.execPath]
+  const child = startChild(`outrigger ${opts.name}`, command, [
+    ...launcherArgs,
     ...productionNodeFlags,
     opts.mainScript ?? mainScript,
     'run',

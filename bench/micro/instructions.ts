@@ -1,0 +1,174 @@
+// Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor + Envoy headers.
+//
+// Run: npm run build && node bench/micro/instructions.ts [--requests N] [--warmup N] [--cache]
+//
+// Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
+// instructions the process executes (all its threads, user space only), which do not depend on what
+// else the machine is doing. Each system runs under callgrind with collection off, is warmed up (the
+// JIT settles after tens of thousands of requests), then collects over a fixed number of 1 KiB
+// requests from autocannon. `--cache` also simulates the caches and branch predictor (slower): the
+// misses per request show whether two systems that execute alike also run alike.
+// What remains run to run is the JIT's background compilation still going on in the measured window,
+// reported as its own line.
+
+import { execFileSync } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { type Child, startChild, stopAll } from '../support/children.ts'
+import { waitHttp } from '../support/http.ts'
+import { freePorts } from '../support/ports.ts'
+import { ensureBinary } from '../support/tools.ts'
+import { ingressSidecar, productionNodeFlags, startOutrigger } from '../systems/outrigger-process.ts'
+import { startUpstream } from '../systems/upstream.ts'
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '40000' },
+    cache: { type: 'boolean', default: false },
+  },
+})
+const requests = Number(values.requests)
+const warmup = Number(values.warmup)
+
+/** Functions of the callgrind profile, grouped by what they are (first match wins). */
+const categories: [string, RegExp][] = [
+  ['JIT compiler (background)', /compiler::|maglev|Maglev|turboshaft|Turboshaft|OptimizedCompilationJob/],
+  [
+    'garbage collector',
+    /Scavenger|Heap::|MarkCompact|heap::|Sweeper|Evacuat|GCTracer|ConcurrentMarking|MarkingVisitor|RememberedSet|SlotSet|MemoryAllocator|PagedSpace|NewSpace|SemiSpace|LocalHeap/,
+  ],
+  ['inline-cache builtins', /Builtins_\w*IC/],
+  ['other V8 builtins', /Builtins_/],
+  ['JIT-generated code', /\?\?\?:0x/],
+  ['libc', /libc\.so|libm\.so|libstdc/],
+  ['libuv', /uv__|uv_/],
+  ['Node native', /node::/],
+  ['V8 runtime and other', /v8::|V8/],
+]
+
+interface Measured {
+  readonly events: Record<string, number>
+  readonly byCategory: Record<string, number>
+}
+
+/** Warms `port` up, collects over `requests` requests, and reads the dump callgrind wrote into `dir`. */
+async function measure(label: string, port: number, child: Child, dir: string): Promise<Measured> {
+  const load = (amount: number) =>
+    autocannon({ url: `http://127.0.0.1:${port}/1k`, connections: 10, amount, timeout: 60 })
+  process.stderr.write(`instructions: ${label}: warming up with ${warmup} requests\n`)
+  await load(warmup)
+  const control = (...args: string[]) =>
+    execFileSync('callgrind_control', [...args, String(child.pid)], { stdio: 'ignore' })
+  control('-i', 'on')
+  const result = await load(requests)
+  control('-i', 'off')
+  control('-d')
+  if (result['2xx'] !== requests) throw new Error(`${label}: ${result['2xx']} of ${requests} answered 2xx`)
+  const name = (await readdir(dir)).find((f) => f.startsWith(`${label}.`) && f.endsWith('.1'))
+  if (name === undefined) throw new Error(`${label}: callgrind wrote no dump`)
+  const file = join(dir, name)
+  const text = await readFile(file, 'utf8')
+  const eventNames = (/^events: (.*)$/m.exec(text)?.[1] ?? '').split(' ')
+  const totals = (/^totals: (.*)$/m.exec(text)?.[1] ?? '').split(' ').map(Number)
+  const events: Record<string, number> = {}
+  eventNames.forEach((e, i) => {
+    events[e] = (totals[i] ?? 0) / requests
+  })
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  })
+  const byCategory: Record<string, number> = {}
+  for (const line of annotated.split('\n')) {
+    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line)
+    if (m === null || m[2].includes('PROGRAM TOTALS')) continue
+    const ir = Number(m[1].replaceAll(',', ''))
+    const category = categories.find(([, re]) => re.test(m[2]))?.[0] ?? 'other'
+    byCategory[category] = (byCategory[category] ?? 0) + ir / requests
+  }
+  return { events, byCategory }
+}
+
+function callgrindArgs(outFile: string): string[] {
+  return [
+    'valgrind',
+    '--tool=callgrind',
+    '--instr-atstart=no',
+    `--callgrind-out-file=${outFile}.%p`,
+    ...(values.cache ? ['--cache-sim=yes', '--branch-sim=yes'] : []),
+  ]
+}
+
+const int = (n: number | undefined): string => (n === undefined ? '—' : Math.round(n).toLocaleString('en-US'))
+
+async function main(): Promise<void> {
+  ensureBinary('valgrind', 'valgrind')
+  const workDir = await mkdtemp(join(tmpdir(), 'outrigger-instructions-'))
+  const cgDir = join(workDir, 'callgrind')
+  await mkdir(cgDir)
+  const results: [string, Measured][] = []
+  try {
+    const upstream = await startUpstream(ensureBinary('nginx', 'nginx'), workDir)
+    {
+      const [port] = await freePorts(1)
+      const out = join(cgDir, 'floor')
+      const [command, ...args] = [...callgrindArgs(out), process.execPath]
+      const child = startChild('node floor (callgrind)', command, [
+        ...args,
+        ...productionNodeFlags,
+        join(import.meta.dirname, '..', 'systems', 'node-floor-server.ts'),
+        String(port),
+        String(upstream.port),
+        'envoy-headers',
+      ])
+      await waitHttp(port, '/1k', 180_000, () => child.output(), child.exited)
+      results.push(['Node floor + Envoy headers', await measure('floor', port, child, cgDir)])
+      await child.stop()
+    }
+    {
+      const [port] = await freePorts(1)
+      const out = join(cgDir, 'outrigger')
+      const proxy = await startOutrigger({
+        name: 'outrigger',
+        workDir,
+        resources: { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
+        launcher: callgrindArgs(out),
+        readyTimeoutMs: 180_000,
+      })
+      results.push(['Outrigger', await measure('outrigger', port, proxy.child, cgDir)])
+      await proxy.stop()
+    }
+    await upstream.stop()
+  } finally {
+    await stopAll()
+    await rm(workDir, { recursive: true, force: true })
+  }
+  const names = results.map(([n]) => n)
+  const row = (label: string, get: (m: Measured) => number | undefined) =>
+    `| ${label} | ${results.map(([, m]) => int(get(m))).join(' | ')} |`
+  const lines = [
+    `Per proxied 1 KiB request, ${requests} requests after ${warmup} of warm-up, node ${process.version}:`,
+    '',
+    `| | ${names.join(' | ')} |`,
+    `| --- | ${names.map(() => '---:').join(' | ')} |`,
+    row('instructions', (m) => m.events.Ir),
+    ...categories.map(([c]) => row(`… ${c}`, (m) => m.byCategory[c] ?? 0)),
+    row('… other', (m) => m.byCategory.other ?? 0),
+  ]
+  if (values.cache) {
+    lines.push(
+      row('L1 instruction-cache misses', (m) => m.events.I1mr),
+      row('L1 data-cache read misses', (m) => m.events.D1mr),
+      row('L1 data-cache write misses', (m) => m.events.D1mw),
+      row('conditional branches mispredicted', (m) => m.events.Bcm),
+      row('indirect branches mispredicted', (m) => m.events.Bim),
+    )
+  }
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+await main()
