@@ -1,11 +1,9 @@
 // haproxy in front of the HTTP/2 and gRPC cases' upstreams: one thread, h2c on both sides (`proto h2`), streams multiplexed upstream.
 
-import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startChild } from '../support/children.ts'
 import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
-import { HAPROXY_COMMON } from './haproxy.ts'
+import { HAPROXY_COMMON, startHaproxy } from './haproxy.ts'
 import { type ProtocolPorts, type ProtocolProxy, waitH2 } from './protocol-proxy.ts'
 
 export async function startHaproxyH2(
@@ -13,8 +11,6 @@ export async function startHaproxyH2(
   workDir: string,
   upstreams: ProtocolPorts,
 ): Promise<ProtocolProxy> {
-  const dir = join(workDir, 'haproxy-h2')
-  await mkdir(dir, { recursive: true })
   const [h2, grpc] = await freePorts(2)
   // `proto h2` on a bind without TLS: h2c with prior knowledge; on a server: h2c to the upstream,
   // where `http-reuse always` lets streams of any client share one upstream connection.
@@ -33,9 +29,7 @@ frontend grpc
 backend grpc_upstream
   server up 127.0.0.1:${upstreams.grpc} proto h2
 `
-  await writeFile(join(dir, 'haproxy.cfg'), conf)
-  // -db: stay in the foreground, one process (no master-worker), so its pid is the proxy.
-  const child = startChild('haproxy h2', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+  const child = await startHaproxy('haproxy h2', haproxy, join(workDir, 'haproxy-h2'), conf)
   try {
     await waitH2(h2, 10_000, () => child.output(), child.exited)
   } catch (err) {

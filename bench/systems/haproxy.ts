@@ -2,7 +2,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startChild } from '../support/children.ts'
+import { type Child, startChild } from '../support/children.ts'
 import { waitHttp } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 import { toolVersion } from '../support/tools.ts'
@@ -23,13 +23,24 @@ defaults
   http-reuse always
 `
 
+/** Writes `conf` as `dir`/haproxy.cfg and starts haproxy on it in the foreground. */
+export async function startHaproxy(
+  label: string,
+  haproxy: string,
+  dir: string,
+  conf: string,
+): Promise<Child> {
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'haproxy.cfg'), conf)
+  // -db: stay in the foreground, one process (no master-worker), so its pid is the proxy.
+  return startChild(label, haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+}
+
 export function haproxySystem(haproxy: string): SystemDef {
   return {
     name: 'haproxy',
     label: 'haproxy (1 thread)',
     async start(ctx) {
-      const dir = join(ctx.workDir, 'haproxy')
-      await mkdir(dir, { recursive: true })
       const [port] = await freePorts(1)
       const conf = `${HAPROXY_COMMON}
 frontend bench
@@ -39,9 +50,7 @@ frontend bench
 backend upstream
   server up 127.0.0.1:${ctx.upstreamPort}
 `
-      await writeFile(join(dir, 'haproxy.cfg'), conf)
-      // -db: stay in the foreground, one process (no master-worker), so its pid is the proxy.
-      const child = startChild('haproxy', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+      const child = await startHaproxy('haproxy', haproxy, join(ctx.workDir, 'haproxy'), conf)
       await waitHttp(port, '/1k', 10_000, () => child.output(), child.exited)
       return {
         name: 'haproxy',

@@ -1,13 +1,12 @@
 // The retries case: a service whose two endpoints each answer 503 to a fifth of requests, at 1000 req/s through proxies that retry on another endpoint.
 
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Failure, RateCase, SystemInfo } from '../report/results.ts'
-import { startChild } from '../support/children.ts'
 import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
 import { type FlakyUpstream, startFlakyUpstream, waitFlaky } from '../systems/flaky-upstream.ts'
-import { HAPROXY_COMMON } from '../systems/haproxy.ts'
+import { HAPROXY_COMMON, startHaproxy } from '../systems/haproxy.ts'
 import { buildRevision, shortCommit } from '../systems/outrigger-baseline.ts'
 import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
 import type { RunningSystem } from '../systems/system.ts'
@@ -118,8 +117,6 @@ async function startHaproxyRetrying(
   workDir: string,
   up: FlakyUpstream,
 ): Promise<RunningSystem> {
-  const dir = join(workDir, 'haproxy-retries')
-  await mkdir(dir, { recursive: true })
   const [port] = await freePorts(1)
   const conf = `${HAPROXY_COMMON}
 frontend bench
@@ -134,8 +131,7 @@ backend flaky
   server a 127.0.0.1:${up.ports[0]}
   server b 127.0.0.1:${up.ports[1]}
 `
-  await writeFile(join(dir, 'haproxy.cfg'), conf)
-  const child = startChild('haproxy retries', haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db'])
+  const child = await startHaproxy('haproxy retries', haproxy, join(workDir, 'haproxy-retries'), conf)
   await waitFlaky(port, () => child.output(), child.exited)
   return {
     name: 'haproxy',
