@@ -1,13 +1,15 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor + Envoy headers.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--requests N] [--warmup N] [--cache]
+// Run: npm run build && node bench/micro/instructions.ts [--requests N] [--warmup N] [--cache] [--functions N]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
 // else the machine is doing. Each system runs under callgrind with collection off, is warmed up (the
 // JIT settles after tens of thousands of requests), then collects over a fixed number of 1 KiB
 // requests from autocannon. `--cache` also simulates the caches and branch predictor (slower): the
-// misses per request show whether two systems that execute alike also run alike.
+// misses per request show whether two systems that execute alike also run alike. `--functions N` lists
+// the N JavaScript functions (and regular expressions) that execute the most instructions per request,
+// naming JIT code from the map V8 writes with --perf-basic-prof.
 // What remains run to run is the JIT's background compilation still going on in the measured window,
 // reported as its own line.
 
@@ -29,10 +31,14 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '3000' },
     warmup: { type: 'string', default: '40000' },
     cache: { type: 'boolean', default: false },
+    functions: { type: 'string', default: '0' },
   },
 })
 const requests = Number(values.requests)
 const warmup = Number(values.warmup)
+const topFunctions = Number(values.functions)
+/** V8 writes /tmp/perf-<pid>.map (JIT code address, size, name) so that JIT code can be named. */
+const perfMapFlags = topFunctions > 0 ? ['--perf-basic-prof'] : []
 
 /** Functions of the callgrind profile, grouped by what they are (first match wins). */
 const categories: [string, RegExp][] = [
@@ -53,6 +59,33 @@ const categories: [string, RegExp][] = [
 interface Measured {
   readonly events: Record<string, number>
   readonly byCategory: Record<string, number>
+  /** Instructions per request of each named JIT function, when --functions asked for them. */
+  readonly byFunction: Map<string, number>
+}
+
+/** Names JIT code addresses from V8's perf map of process `pid` (sorted by address). */
+async function perfMap(pid: number): Promise<(address: number) => string | undefined> {
+  const entries: [number, number, string][] = []
+  const file = `/tmp/perf-${pid}.map`
+  const text = await readFile(file, 'utf8').catch(() => '')
+  await rm(file, { force: true })
+  for (const line of text.split('\n')) {
+    const [start, size, ...name] = line.split(' ')
+    if (name.length > 0) entries.push([Number.parseInt(start, 16), Number.parseInt(size, 16), name.join(' ')])
+  }
+  entries.sort((a, b) => a[0] - b[0])
+  return (address) => {
+    let lo = 0
+    let hi = entries.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const [start, size, name] = entries[mid]
+      if (address < start) hi = mid - 1
+      else if (address >= start + size) lo = mid + 1
+      else return name
+    }
+    return undefined
+  }
 }
 
 /** Warms `port` up, collects over `requests` requests, and reads the dump callgrind wrote into `dir`. */
@@ -83,14 +116,19 @@ async function measure(label: string, port: number, child: Child, dir: string): 
     maxBuffer: 256 * 1024 * 1024,
   })
   const byCategory: Record<string, number> = {}
+  const byFunction = new Map<string, number>()
+  const nameOf = topFunctions > 0 ? await perfMap(child.pid) : undefined
   for (const line of annotated.split('\n')) {
     const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line)
     if (m === null || m[2].includes('PROGRAM TOTALS')) continue
     const ir = Number(m[1].replaceAll(',', ''))
     const category = categories.find(([, re]) => re.test(m[2]))?.[0] ?? 'other'
     byCategory[category] = (byCategory[category] ?? 0) + ir / requests
+    const address = /^\?\?\?:0x([0-9a-f]+)/.exec(m[2])?.[1]
+    const name = address === undefined ? undefined : nameOf?.(Number.parseInt(address, 16))
+    if (name !== undefined) byFunction.set(name, (byFunction.get(name) ?? 0) + ir / requests)
   }
-  return { events, byCategory }
+  return { events, byCategory, byFunction }
 }
 
 function callgrindArgs(outFile: string): string[] {
@@ -120,6 +158,7 @@ async function main(): Promise<void> {
       const child = startChild('node floor (callgrind)', command, [
         ...args,
         ...productionNodeFlags,
+        ...perfMapFlags,
         join(import.meta.dirname, '..', 'systems', 'node-floor-server.ts'),
         String(port),
         String(upstream.port),
@@ -137,6 +176,7 @@ async function main(): Promise<void> {
         workDir,
         resources: { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
         launcher: callgrindArgs(out),
+        nodeFlags: perfMapFlags,
         readyTimeoutMs: 180_000,
       })
       results.push(['Outrigger', await measure('outrigger', port, proxy.child, cgDir)])
@@ -167,6 +207,13 @@ async function main(): Promise<void> {
       row('conditional branches mispredicted', (m) => m.events.Bcm),
       row('indirect branches mispredicted', (m) => m.events.Bim),
     )
+  }
+  for (const [system, m] of results) {
+    if (topFunctions === 0) break
+    const top = [...m.byFunction].sort((a, b) => b[1] - a[1]).slice(0, topFunctions)
+    lines.push('', `${system}: the JIT code that executes the most instructions per request`, '')
+    lines.push('| instructions | function |', '| ---: | --- |')
+    for (const [name, ir] of top) lines.push(`| ${int(ir)} | \`${name.replaceAll('|', '\\|')}\` |`)
   }
   process.stdout.write(`${lines.join('\n')}\n`)
 }

@@ -25,6 +25,8 @@ export interface OutriggerOptions {
   readonly concurrency?: number
   /** A command and its arguments that node runs under (valgrind for bench/micro/instructions.ts). */
   readonly launcher?: readonly string[]
+  /** V8 / Node flags after the production ones. */
+  readonly nodeFlags?: readonly string[]
 }
 
 export interface OutriggerProcess {
@@ -66,6 +68,7 @@ terminationDrainDuration: 1s
   const child = startChild(`outrigger ${opts.name}`, command, [
     ...launcherArgs,
     ...productionNodeFlags,
+    ...(opts.nodeFlags ?? []),
     opts.mainScript ?? mainScript,
     'run',
     '--config',
