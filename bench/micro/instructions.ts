@@ -148,6 +148,9 @@ async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'outrigger-instructions-'))
   const cgDir = join(workDir, 'callgrind')
   await mkdir(cgDir)
+  // --perf-basic-prof also makes V8 write an isolate-*.log into the working directory: keep it scratch.
+  const cwd = process.cwd()
+  process.chdir(workDir)
   const results: [string, Measured][] = []
   try {
     const upstream = await startUpstream(ensureBinary('nginx', 'nginx'), workDir)
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
     await upstream.stop()
   } finally {
     await stopAll()
+    process.chdir(cwd)
     await rm(workDir, { recursive: true, force: true })
   }
   const names = results.map(([n]) => n)
