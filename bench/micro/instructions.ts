@@ -1,6 +1,6 @@
-// Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor + Envoy headers.
+// Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--requests N] [--warmup N] [--cache] [--functions N]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -23,8 +23,15 @@ import { type Child, startChild, stopAll } from '../support/children.ts'
 import { waitHttp } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
 import { ensureBinary } from '../support/tools.ts'
-import { ingressSidecar, productionNodeFlags, startOutrigger } from '../systems/outrigger-process.ts'
+import {
+  egressSidecar,
+  ingressSidecar,
+  productionNodeFlags,
+  startOutrigger,
+} from '../systems/outrigger-process.ts'
+import { waitH2 } from '../systems/protocol-proxy.ts'
 import { startUpstream } from '../systems/upstream.ts'
+import { protocolServiceEntry, startPrintingPort } from '../workloads/protocol-cases.ts'
 
 const { values } = parseArgs({
   options: {
@@ -32,11 +39,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '40000' },
     cache: { type: 'boolean', default: false },
     functions: { type: 'string', default: '0' },
+    protocol: { type: 'string', default: 'http1' },
   },
 })
 const requests = Number(values.requests)
 const warmup = Number(values.warmup)
 const topFunctions = Number(values.functions)
+const http2 = values.protocol === 'h2'
+if (!http2 && values.protocol !== 'http1') throw new Error('--protocol is http1 or h2')
 /** V8 writes /tmp/perf-<pid>.map (JIT code address, size, name) so that JIT code can be named. */
 const perfMapFlags = topFunctions > 0 ? ['--perf-basic-prof'] : []
 
@@ -52,6 +62,7 @@ const categories: [string, RegExp][] = [
   ['JIT-generated code', /\?\?\?:0x/],
   ['libc', /libc\.so|libm\.so|libstdc/],
   ['libuv', /uv__|uv_/],
+  ['nghttp2 (native HTTP/2)', /nghttp2/],
   ['Node native', /node::/],
   ['V8 runtime and other', /v8::|V8/],
 ]
@@ -88,19 +99,39 @@ async function perfMap(pid: number): Promise<(address: number) => string | undef
   }
 }
 
+/** `amount` requests of 1 KiB to `port`, 10 connections (h2: 10 streams each); how many were answered 2xx. */
+async function load(port: number, amount: number): Promise<number> {
+  if (!http2) {
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}/1k`,
+      connections: 10,
+      amount,
+      timeout: 60,
+    })
+    return result['2xx']
+  }
+  const h2load = ensureBinary('h2load', 'nghttp2-client')
+  const out = execFileSync(
+    h2load,
+    ['-n', String(amount), '-c', '10', '-m', '10', '-H', ':authority: h2:80', `http://127.0.0.1:${port}/`],
+    {
+      encoding: 'utf8',
+    },
+  )
+  return Number(/status codes: (\d+) 2xx/.exec(out)?.[1] ?? 0)
+}
+
 /** Warms `port` up, collects over `requests` requests, and reads the dump callgrind wrote into `dir`. */
 async function measure(label: string, port: number, child: Child, dir: string): Promise<Measured> {
-  const load = (amount: number) =>
-    autocannon({ url: `http://127.0.0.1:${port}/1k`, connections: 10, amount, timeout: 60 })
   process.stderr.write(`instructions: ${label}: warming up with ${warmup} requests\n`)
-  await load(warmup)
+  await load(port, warmup)
   const control = (...args: string[]) =>
     execFileSync('callgrind_control', [...args, String(child.pid)], { stdio: 'ignore' })
   control('-i', 'on')
-  const result = await load(requests)
+  const answered = await load(port, requests)
   control('-i', 'off')
   control('-d')
-  if (result['2xx'] !== requests) throw new Error(`${label}: ${result['2xx']} of ${requests} answered 2xx`)
+  if (answered !== requests) throw new Error(`${label}: ${answered} of ${requests} answered 2xx`)
   const name = (await readdir(dir)).find((f) => f.startsWith(`${label}.`) && f.endsWith('.1'))
   if (name === undefined) throw new Error(`${label}: callgrind wrote no dump`)
   const file = join(dir, name)
@@ -153,22 +184,38 @@ async function main(): Promise<void> {
   process.chdir(workDir)
   const results: [string, Measured][] = []
   try {
-    const upstream = await startUpstream(ensureBinary('nginx', 'nginx'), workDir)
+    const upstream = http2
+      ? await startPrintingPort(
+          'h2c upstream',
+          join(import.meta.dirname, '..', 'systems', 'h2-upstream-server.ts'),
+        )
+      : await startUpstream(ensureBinary('nginx', 'nginx'), workDir).then((u) => ({ port: u.port, child: u }))
     {
-      const [port] = await freePorts(1)
+      const [port, spare] = await freePorts(2)
       const out = join(cgDir, 'floor')
       const [command, ...args] = [...callgrindArgs(out), process.execPath]
+      const floorArgs = http2
+        ? [
+            'node-floor-h2-server.ts',
+            String(port),
+            String(upstream.port),
+            String(spare),
+            String(upstream.port),
+          ]
+        : ['node-floor-server.ts', String(port), String(upstream.port), 'envoy-headers']
       const child = startChild('node floor (callgrind)', command, [
         ...args,
         ...productionNodeFlags,
         ...perfMapFlags,
-        join(import.meta.dirname, '..', 'systems', 'node-floor-server.ts'),
-        String(port),
-        String(upstream.port),
-        'envoy-headers',
+        join(import.meta.dirname, '..', 'systems', floorArgs[0]),
+        ...floorArgs.slice(1),
       ])
-      await waitHttp(port, '/1k', 180_000, () => child.output(), child.exited)
-      results.push(['Node floor + Envoy headers', await measure('floor', port, child, cgDir)])
+      if (http2) await waitH2(port, 180_000, () => child.output(), child.exited)
+      else await waitHttp(port, '/1k', 180_000, () => child.output(), child.exited)
+      results.push([
+        http2 ? 'Node floor (node:http2)' : 'Node floor + Envoy headers',
+        await measure('floor', port, child, cgDir),
+      ])
       await child.stop()
     }
     {
@@ -177,7 +224,12 @@ async function main(): Promise<void> {
       const proxy = await startOutrigger({
         name: 'outrigger',
         workDir,
-        resources: { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
+        resources: http2
+          ? {
+              'sidecar.yaml': egressSidecar(port),
+              'services.yaml': protocolServiceEntry('h2', 'HTTP2', upstream.port),
+            }
+          : { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
         launcher: callgrindArgs(out),
         nodeFlags: perfMapFlags,
         readyTimeoutMs: 180_000,
@@ -185,7 +237,7 @@ async function main(): Promise<void> {
       results.push(['Outrigger', await measure('outrigger', port, proxy.child, cgDir)])
       await proxy.stop()
     }
-    await upstream.stop()
+    await upstream.child.stop()
   } finally {
     await stopAll()
     process.chdir(cwd)
@@ -195,7 +247,7 @@ async function main(): Promise<void> {
   const row = (label: string, get: (m: Measured) => number | undefined) =>
     `| ${label} | ${results.map(([, m]) => int(get(m))).join(' | ')} |`
   const lines = [
-    `Per proxied 1 KiB request, ${requests} requests after ${warmup} of warm-up, node ${process.version}:`,
+    `Per proxied 1 KiB ${http2 ? 'h2c stream' : 'HTTP/1.1 request'}, ${requests} requests after ${warmup} of warm-up, node ${process.version}:`,
     '',
     `| | ${names.join(' | ')} |`,
     `| --- | ${names.map(() => '---:').join(' | ')} |`,

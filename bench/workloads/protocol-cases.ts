@@ -36,7 +36,10 @@ const h2Streams = 10
 const grpcConcurrency = 50
 
 /** Starts a child that prints its listening port as its first line. */
-async function startPrintingPort(name: string, script: string): Promise<{ child: Child; port: number }> {
+export async function startPrintingPort(
+  name: string,
+  script: string,
+): Promise<{ child: Child; port: number }> {
   const child = startChild(name, process.execPath, [script])
   const deadline = performance.now() + 15_000
   while (performance.now() < deadline) {
@@ -111,7 +114,8 @@ async function runGrpcLoad(t: ProtocolTarget, seconds: number): Promise<Throughp
   }
 }
 
-function serviceEntry(name: string, protocol: string, port: number): string {
+/** A ServiceEntry `name` on port 80 with `protocol`, one STATIC endpoint 127.0.0.1:`port`. */
+export function protocolServiceEntry(name: string, protocol: string, port: number): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ${name}, namespace: default}
@@ -197,9 +201,10 @@ export async function runProtocolCases(
     workDir: ctx.workDir,
     resources: {
       'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': [serviceEntry('h2', 'HTTP2', h2.port), serviceEntry('grpc', 'GRPC', grpc.port)].join(
-        '---\n',
-      ),
+      'services.yaml': [
+        protocolServiceEntry('h2', 'HTTP2', h2.port),
+        protocolServiceEntry('grpc', 'GRPC', grpc.port),
+      ].join('---\n'),
     },
   })
   const peers = await startPeers(plan, ctx.workDir, { h2: h2.port, grpc: grpc.port }, failures)
