@@ -110,8 +110,16 @@ spec:
 `
 }
 
-/** A ServiceEntry `host` on the egress port whose one STATIC endpoint is 127.0.0.1:`targetPort`. */
-export function serviceEntry(name: string, host: string, port: number, targetPort: number): string {
+/** A ServiceEntry `host` on the egress port whose STATIC endpoints are 127.0.0.1 on each of `targetPorts`. */
+export function serviceEntry(
+  name: string,
+  host: string,
+  port: number,
+  targetPorts: number | readonly number[],
+): string {
+  const endpoints = (typeof targetPorts === 'number' ? [targetPorts] : targetPorts)
+    .map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`)
+    .join(', ')
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ${name}, namespace: default}
@@ -120,6 +128,6 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: ${port}, name: http, protocol: HTTP}]
-  endpoints: [{address: 127.0.0.1, ports: {http: ${targetPort}}}]
+  endpoints: [${endpoints}]
 `
 }

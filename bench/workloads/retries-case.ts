@@ -5,10 +5,13 @@ import { join } from 'node:path'
 import type { Failure, RateCase, SystemInfo } from '../report/results.ts'
 import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
+import { direct } from '../systems/direct.ts'
 import { type FlakyUpstream, startFlakyUpstream, waitFlaky } from '../systems/flaky-upstream.ts'
-import { HAPROXY_COMMON, startHaproxy } from '../systems/haproxy.ts'
-import { buildRevision, shortCommit } from '../systems/outrigger-baseline.ts'
-import { egressSidecar, startOutrigger } from '../systems/outrigger-process.ts'
+import { HAPROXY_COMMON, haproxySystem, startHaproxy } from '../systems/haproxy.ts'
+import { nginxSystem } from '../systems/nginx.ts'
+import { outrigger } from '../systems/outrigger.ts'
+import { buildRevision, outriggerBaseline, shortCommit } from '../systems/outrigger-baseline.ts'
+import { egressSidecar, serviceEntry, startOutrigger } from '../systems/outrigger-process.ts'
 import type { RunningSystem } from '../systems/system.ts'
 import { nginxHttpCommon, nginxMain, startNginx } from '../systems/upstream.ts'
 import { log } from './interleave.ts'
@@ -30,7 +33,6 @@ async function startOutriggerRetrying(
   baseline?: string,
 ): Promise<RunningSystem> {
   const [egress] = await freePorts(1)
-  const endpoints = up.ports.map((p) => `{address: 127.0.0.1, ports: {http: ${p}}}`).join(', ')
   const commit = baseline === undefined ? undefined : shortCommit(baseline)
   const proxy = await startOutrigger({
     name: commit === undefined ? 'outrigger-retries' : `outrigger-retries-${commit}`,
@@ -41,16 +43,7 @@ async function startOutriggerRetrying(
         : buildRevision(baseline, join(workDir, `retries-baseline-${commit}`)),
     resources: {
       'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${SERVICE}, namespace: default}
-spec:
-  hosts: [${SERVICE}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP}]
-  endpoints: [${endpoints}]
----
+      'services.yaml': `${serviceEntry(SERVICE, SERVICE, egress, up.ports)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: ${SERVICE}, namespace: default}
@@ -182,14 +175,15 @@ export async function runRetriesCase(
       `HTTP/1.1, 1 KiB at a fixed ${plan.rate} req/s to a service of two endpoints that each answer 503 to ${FAIL_PERCENT} % of requests, retried on another endpoint`,
     )
     failures.push(...measured.failures)
-    const labels: Record<string, string> = {
-      direct: 'direct (no proxy)',
-      outrigger: 'Outrigger',
-      'outrigger-baseline': `Outrigger at ${plan.baseline ?? ''}`,
-      nginx: 'nginx (1 worker)',
-      haproxy: 'haproxy (1 thread)',
-    }
-    const label = (name: string): string => labels[name] ?? name
+    // The labels of the same systems in the other cases.
+    const defs = [
+      direct,
+      outrigger,
+      nginxSystem(tools.nginx),
+      haproxySystem(tools.haproxy),
+      ...(plan.baseline === undefined ? [] : [outriggerBaseline(plan.baseline)]),
+    ]
+    const label = (name: string): string => defs.find((d) => d.name === name)?.label ?? name
     const notes = systems.map((s) => `${label(s.name)}: ${s.detail}.`).join(' ')
     return {
       result: { ...measured.result, note: notes, failPercent: FAIL_PERCENT },
