@@ -27,8 +27,8 @@ function upstreamSession(port: number): () => ClientHttp2Session {
   }
 }
 
-/** The request's fields without the connection-specific ones HTTP/2 forbids (none arrive from an h2 client). */
-function requestHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+/** A copy of received header fields (request, response or trailers) to send on: pseudo-headers included, none of them connection-specific over HTTP/2. */
+function copyHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   for (const name in headers) out[name] = headers[name]
   return out
@@ -39,19 +39,19 @@ function proxy(listenPort: number, upstreamPort: number): void {
   const server = createServer({ settings: { maxConcurrentStreams: 1000 } })
   server.on('stream', (down: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     down.on('error', () => {})
-    const up = session().request(requestHeaders(headers), { endStream: down.endAfterHeaders })
+    const up = session().request(copyHeaders(headers), { endStream: down.endAfterHeaders })
     up.on('error', () => {})
     if (!down.endAfterHeaders) down.pipe(up)
     let trailers: IncomingHttpHeaders | undefined
     up.on('response', (response) => {
       if (down.destroyed) return
-      down.respond(requestHeaders(response), { waitForTrailers: true })
+      down.respond(copyHeaders(response), { waitForTrailers: true })
       up.pipe(down)
     })
     up.on('trailers', (t) => {
       trailers = t
     })
-    down.on('wantTrailers', () => down.sendTrailers(trailers === undefined ? {} : requestHeaders(trailers)))
+    down.on('wantTrailers', () => down.sendTrailers(trailers === undefined ? {} : copyHeaders(trailers)))
     up.on('close', () => {
       if (!down.destroyed && !down.headersSent) down.close(constants.NGHTTP2_INTERNAL_ERROR)
     })
