@@ -19,7 +19,6 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stampFor } from './report/write.ts'
 import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
-import { cpuSeconds } from './support/proc-stats.ts'
 import { median } from './support/stats.ts'
 import { ensureTools, gitCommit } from './support/tools.ts'
 import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
@@ -29,7 +28,7 @@ import { outriggerBaseline } from './systems/outrigger-baseline.ts'
 import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemDef } from './systems/system.ts'
 import { startUpstream } from './systems/upstream.ts'
-import { runThroughput } from './workloads/throughput.ts'
+import { loadTogether } from './workloads/side-by-side.ts'
 
 const { values } = parseArgs({
   options: {
@@ -69,15 +68,8 @@ interface Round {
 }
 
 async function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise<Round> {
-  const cpuBefore = systems.map((s) => cpuSeconds(s.pids))
-  const samples = await Promise.all(
-    systems.map((s) => runThroughput(s.target, { path: '/1k', connections: 50, seconds: runSeconds })),
-  )
-  const cpuAfter = systems.map((s) => cpuSeconds(s.pids))
-  return {
-    rps: samples.map((x) => x.rps),
-    cpuUsPerRequest: samples.map((x, i) => ((cpuAfter[i] - cpuBefore[i]) * 1e6) / (x.rps * runSeconds)),
-  }
+  const samples = await loadTogether(systems, { path: '/1k', connections: 50, seconds: runSeconds })
+  return { rps: samples.map((x) => x.rps), cpuUsPerRequest: samples.map((x) => x.cpuUsPerRequest) }
 }
 
 installCleanup()

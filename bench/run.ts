@@ -10,6 +10,7 @@ import type {
   NodePeerChoice,
   RateCase,
   ScaleCase,
+  SideBySideCase,
   SystemInfo,
   ThroughputCase,
 } from './report/results.ts'
@@ -36,12 +37,14 @@ import { runProtocolCases } from './workloads/protocol-cases.ts'
 import { runRateCase } from './workloads/rate-case.ts'
 import { runRetriesCase } from './workloads/retries-case.ts'
 import { runScaleCase } from './workloads/scale.ts'
+import { runSideBySideCase } from './workloads/side-by-side.ts'
 import { runThroughput } from './workloads/throughput.ts'
 import { runThroughputCase } from './workloads/throughput-case.ts'
 
 interface Collected {
   readonly systems: SystemInfo[]
   readonly throughput: ThroughputCase[]
+  sideBySide?: SideBySideCase
   rate?: RateCase
   retries?: RateCase
   scale?: ScaleCase
@@ -129,6 +132,11 @@ async function measureSystems(plan: Plan, ctx: SystemContext, tools: Record<stri
       out.throughput.push(result)
       out.failures.push(...failures)
     }
+    if (plan.cases.has('side-by-side')) {
+      const { result, failures } = await runSideBySideCase(running, plan)
+      out.sideBySide = result
+      out.failures.push(...failures)
+    }
     if (plan.cases.has('rate')) {
       const { result, failures } = await runRateCase(running, plan)
       out.rate = result
@@ -157,7 +165,8 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const upstream = await startUpstream(tools.nginx, workDir)
     const ctx: SystemContext = { upstreamPort: upstream.port, workDir }
-    if (plan.cases.has('throughput-1k') || plan.cases.has('throughput-64k') || plan.cases.has('rate')) {
+    const casesOnSharedSystems = ['throughput-1k', 'throughput-64k', 'side-by-side', 'rate'] as const
+    if (casesOnSharedSystems.some((c) => plan.cases.has(c))) {
       await measureSystems(plan, ctx, tools, out)
     }
     if (plan.cases.has('retries')) {
@@ -205,6 +214,7 @@ async function main(argv: readonly string[]): Promise<number> {
     systems: out.systems,
     nodePeer: out.nodePeer,
     throughput: out.throughput,
+    sideBySide: out.sideBySide,
     rate: out.rate,
     retries: out.retries,
     scale: out.scale,

@@ -1,8 +1,9 @@
 // Writes a run's results as markdown: Outrigger's ratios against every other system, then one table per case.
 
 import { SYSTEMS } from '../support/options.ts'
+import { median } from '../support/stats.ts'
 import { fixed, int, ratio, signedUs } from './format.ts'
-import type { BenchResults, RateCase, ThroughputCase } from './results.ts'
+import type { BenchResults, RateCase, SideBySideCase, ThroughputCase } from './results.ts'
 
 /** A markdown table; the first column is left-aligned, the others right-aligned unless `left` is set. */
 function table(header: readonly string[], rows: readonly (readonly string[])[], left = false): string {
@@ -30,6 +31,17 @@ function ratios(results: BenchResults): string {
     rows.push([
       `req/s, ${c.title} (higher is better)`,
       ...COMPARED.map((n) => ratio(o, c.systems[n]?.median.rps)),
+    ])
+  }
+  const side = results.sideBySide
+  if (side !== undefined) {
+    rows.push([
+      'req/s loaded side by side, 1 KiB (higher is better)',
+      ...COMPARED.map((n) => (side.pairs[n] === undefined ? '—' : `${fixed(side.pairs[n].rpsRatio, 2)}×`)),
+    ])
+    rows.push([
+      'CPU per request loaded side by side, 1 KiB (lower is better)',
+      ...COMPARED.map((n) => (side.pairs[n] === undefined ? '—' : `${fixed(side.pairs[n].cpuRatio, 2)}×`)),
     ])
   }
   const rate = results.rate
@@ -89,6 +101,30 @@ function throughputTable(results: BenchResults, c: ThroughputCase): string {
   })
   return table(
     ['System', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'Outrigger ÷ this', 'req/s per round', 'errors'],
+    rows,
+  )
+}
+
+function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
+  const rows = Object.entries(side.pairs).map(([name, pair]) => [
+    label(results, name),
+    `${fixed(pair.rpsRatio, 2)}×`,
+    pair.rounds.map((r) => fixed(r.outriggerRps / r.otherRps, 2)).join(' / '),
+    `${int(median(pair.rounds.map((r) => r.outriggerRps)))} / ${int(median(pair.rounds.map((r) => r.otherRps)))}`,
+    `${fixed(pair.outriggerCpuUsPerRequest, 1)} / ${fixed(pair.otherCpuUsPerRequest, 1)}`,
+    `${fixed(pair.cpuRatio, 2)}×`,
+    int(pair.rounds.reduce((sum, r) => sum + r.errors, 0)),
+  ])
+  return table(
+    [
+      'Loaded beside Outrigger',
+      'Outrigger ÷ this, req/s',
+      'per round',
+      'req/s, Outrigger / this',
+      'CPU µs per request, Outrigger / this',
+      'Outrigger ÷ this, CPU per request',
+      'errors',
+    ],
     rows,
   )
 }
@@ -234,6 +270,20 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
     )
     out.push('', throughputTable(results, c))
   }
+  if (results.sideBySide !== undefined) {
+    const side = results.sideBySide
+    out.push('', `## Side by side: ${side.title}`, '')
+    out.push(
+      `Each round loads Outrigger and one other system at the same moment, each with its own autocannon client ` +
+        `(${side.connections} keep-alive connections to \`${side.path}\`), for ${side.seconds} s; ${side.rounds} rounds per ` +
+        'pair after one unrecorded round. Whatever the shared machine does during a round, it does to both, so the ' +
+        "per-round ratio holds within a few percent where the throughput tables' rounds swing by 20 % and more. The two " +
+        'compete for the same cores, so req/s here measures work per request (the scheduler shares the cores; the system ' +
+        "that spends less CPU per request serves more), not either system's solo throughput. The ratios are medians of " +
+        "the per-round ratios; CPU is user + system seconds of the system's processes from /proc/<pid>/stat over the round.",
+    )
+    out.push('', sideBySideTable(results, side))
+  }
   if (results.rate !== undefined) {
     const r = results.rate
     out.push('', `## Fixed rate: ${r.title}`, '')
@@ -309,7 +359,11 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
     const tried = Object.entries(np.candidates)
       .map(([name, rps]) => `${name} ${int(rps)} req/s`)
       .join(', ')
-    out.push('', `Node peer: ${np.chosen} (each candidate loaded once with 1 KiB responses: ${tried}).`)
+    const how =
+      np.roundsTogether === undefined
+        ? 'each candidate loaded once with 1 KiB responses'
+        : `the candidates loaded side by side with 1 KiB responses, median of ${np.roundsTogether} rounds`
+    out.push('', `Node peer: ${np.chosen} (${how}: ${tried}).`)
   }
   if (results.failures.length > 0) {
     out.push('', '## Failures', '')

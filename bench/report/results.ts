@@ -113,10 +113,41 @@ export interface ConcurrencyCase {
   readonly rows: ConcurrencyRow[]
 }
 
+export interface SideBySideRound {
+  readonly outriggerRps: number
+  readonly otherRps: number
+  readonly outriggerCpuUsPerRequest: number
+  readonly otherCpuUsPerRequest: number
+  /** Errors and non-2xx answers of both clients. */
+  readonly errors: number
+}
+
+export interface SideBySidePair {
+  /** The median over rounds of Outrigger's req/s ÷ the other system's in the same round. */
+  readonly rpsRatio: number
+  readonly outriggerCpuUsPerRequest: number
+  readonly otherCpuUsPerRequest: number
+  /** The median over rounds of Outrigger's CPU per request ÷ the other system's in the same round. */
+  readonly cpuRatio: number
+  readonly rounds: SideBySideRound[]
+}
+
+export interface SideBySideCase {
+  readonly title: string
+  readonly path: string
+  readonly connections: number
+  readonly seconds: number
+  readonly rounds: number
+  /** Other system's name → its rounds against Outrigger. */
+  readonly pairs: Record<string, SideBySidePair>
+}
+
 export interface NodePeerChoice {
-  /** Candidate label → req/s in a short 1 KiB closed-loop run. */
+  /** Candidate label → req/s (median of the rounds) in short 1 KiB closed-loop runs. */
   readonly candidates: Record<string, number>
   readonly chosen: string
+  /** Rounds in which the candidates were loaded at the same moment; absent in runs that loaded each once alone. */
+  readonly roundsTogether?: number
 }
 
 export interface Failure {
@@ -129,6 +160,8 @@ export interface BenchResults {
   readonly systems: SystemInfo[]
   readonly nodePeer?: NodePeerChoice
   readonly throughput: ThroughputCase[]
+  /** Outrigger and each other proxy loaded at the same moment (drift-free ratios of work per request). */
+  readonly sideBySide?: SideBySideCase
   readonly rate?: RateCase
   /** The fixed rate again, to a service whose endpoints fail a share of requests, through retrying proxies. */
   readonly retries?: RateCase

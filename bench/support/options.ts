@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 export const CASES = [
   'throughput-1k',
   'throughput-64k',
+  'side-by-side',
   'rate',
   'retries',
   'scale',
@@ -40,7 +41,10 @@ export interface Plan {
   readonly warmupSeconds: number
   readonly connections: number
   readonly throughputSeconds: number
-  /** Seconds a Node peer candidate is loaded to pick the faster one. */
+  /** Rounds and seconds per round of the side-by-side case (Outrigger and one other system loaded together). */
+  readonly sideBySideRounds: number
+  readonly sideBySideSeconds: number
+  /** Seconds per round the Node peer candidates are loaded side by side to pick the faster one. */
   readonly peerPickSeconds: number
   readonly rate: number
   readonly rateSeconds: number
@@ -113,7 +117,9 @@ export function parsePlan(argv: readonly string[]): Plan {
     warmupSeconds: short ? 0.5 : 2,
     connections: 50,
     throughputSeconds: short ? 1.5 : 10,
-    peerPickSeconds: short ? 1 : 5,
+    sideBySideRounds: short ? 2 : 8,
+    sideBySideSeconds: short ? 1.5 : 4,
+    peerPickSeconds: short ? 1 : 3,
     rate: 1000,
     rateSeconds: short ? 1.5 : 10,
     rateConnections: 16,

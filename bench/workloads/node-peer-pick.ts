@@ -1,33 +1,40 @@
-// Picks the Node peer: each candidate (@fastify/http-proxy, http-proxy) is loaded once with 1 KiB responses and the faster one stays.
+// Picks the Node peer: the candidates (@fastify/http-proxy, http-proxy) are loaded side by side with 1 KiB responses and the faster stays.
 
 import type { NodePeerChoice } from '../report/results.ts'
 import type { Plan } from '../support/options.ts'
+import { median } from '../support/stats.ts'
 import { NODE_PEER_FLAVOURS, nodePeerSystem } from '../systems/node-peer.ts'
 import type { NodePeerFlavour } from '../systems/node-peer-server.ts'
-import type { SystemContext } from '../systems/system.ts'
+import type { RunningSystem, SystemContext } from '../systems/system.ts'
 import { log } from './interleave.ts'
-import { runThroughput } from './throughput.ts'
+import { loadTogether } from './side-by-side.ts'
+
+/** Rounds of the pick: loaded at the same moment, so a drift of the machine cannot pick the winner. */
+const PICK_ROUNDS = 3
 
 export async function pickNodePeer(
   ctx: SystemContext,
   plan: Plan,
 ): Promise<{ choice: NodePeerChoice; flavour: NodePeerFlavour }> {
-  const candidates: Record<string, number> = {}
-  let best: { flavour: NodePeerFlavour; rps: number } | undefined
-  for (const flavour of NODE_PEER_FLAVOURS) {
-    const def = nodePeerSystem(flavour)
-    const system = await def.start(ctx)
-    try {
-      const opts = { path: '/1k', connections: plan.connections, seconds: plan.peerPickSeconds }
-      await runThroughput(system.target, { ...opts, seconds: plan.warmupSeconds })
-      const sample = await runThroughput(system.target, opts)
-      candidates[def.label] = sample.rps
-      log(`node peer candidate ${def.label}: ${Math.round(sample.rps)} req/s`)
-      if (best === undefined || sample.rps > best.rps) best = { flavour, rps: sample.rps }
-    } finally {
-      await system.stop()
-    }
+  const running: RunningSystem[] = []
+  try {
+    for (const flavour of NODE_PEER_FLAVOURS) running.push(await nodePeerSystem(flavour).start(ctx))
+    const opts = { path: '/1k', connections: plan.connections, seconds: plan.peerPickSeconds }
+    await loadTogether(running, { ...opts, seconds: plan.warmupSeconds })
+    const rounds: number[][] = []
+    for (let r = 0; r < PICK_ROUNDS; r++) rounds.push((await loadTogether(running, opts)).map((s) => s.rps))
+    const candidates: Record<string, number> = {}
+    let best: { flavour: NodePeerFlavour; rps: number } | undefined
+    NODE_PEER_FLAVOURS.forEach((flavour, i) => {
+      const rps = median(rounds.map((round) => round[i]))
+      const label = nodePeerSystem(flavour).label
+      candidates[label] = rps
+      log(`node peer candidate ${label}: ${Math.round(rps)} req/s (loaded beside the other)`)
+      if (best === undefined || rps > best.rps) best = { flavour, rps }
+    })
+    const flavour = best?.flavour ?? 'fastify'
+    return { choice: { candidates, chosen: nodePeerSystem(flavour).label, roundsTogether: PICK_ROUNDS }, flavour }
+  } finally {
+    for (const system of running) await system.stop()
   }
-  const flavour = best?.flavour ?? 'fastify'
-  return { choice: { candidates, chosen: nodePeerSystem(flavour).label }, flavour }
 }
