@@ -113,6 +113,10 @@ function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
     `${int(median(pair.rounds.map((r) => r.outriggerRps)))} / ${int(median(pair.rounds.map((r) => r.otherRps)))}`,
     `${fixed(pair.outriggerCpuUsPerRequest, 1)} / ${fixed(pair.otherCpuUsPerRequest, 1)}`,
     `${fixed(pair.cpuRatio, 2)}×`,
+    `${fixed(median(pair.rounds.map((r) => (r.outriggerRps * r.outriggerCpuUsPerRequest) / 1e6)), 2)} / ${fixed(
+      median(pair.rounds.map((r) => (r.otherRps * r.otherCpuUsPerRequest) / 1e6)),
+      2,
+    )}`,
     int(pair.rounds.reduce((sum, r) => sum + r.errors, 0)),
   ])
   return table(
@@ -123,6 +127,7 @@ function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
       'req/s, Outrigger / this',
       'CPU µs per request, Outrigger / this',
       'Outrigger ÷ this, CPU per request',
+      'cores busy, Outrigger / this',
       'errors',
     ],
     rows,
@@ -280,7 +285,11 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
         "per-round ratio holds within a few percent where the throughput tables' rounds swing by 20 % and more. The two " +
         'compete for the same cores, so req/s here measures work per request (the scheduler shares the cores; the system ' +
         "that spends less CPU per request serves more), not either system's solo throughput. The ratios are medians of " +
-        "the per-round ratios; CPU is user + system seconds of the system's processes from /proc/<pid>/stat over the round.",
+        "the per-round ratios; CPU is user + system seconds of the system's processes from /proc/<pid>/stat over the round. " +
+        'Cores busy (req/s × CPU per request) show whether the pair really shared the CPU: when the other system keeps ' +
+        'far fewer cores busy than Outrigger, it was not short of CPU but waiting on the load generator (both clients ' +
+        "run on the bench process's one thread), so its req/s ratio understates the gap and the CPU-per-request ratio " +
+        'is the one to read.',
     )
     out.push('', sideBySideTable(results, side))
   }

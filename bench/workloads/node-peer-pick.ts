@@ -33,7 +33,10 @@ export async function pickNodePeer(
       if (best === undefined || rps > best.rps) best = { flavour, rps }
     })
     const flavour = best?.flavour ?? 'fastify'
-    return { choice: { candidates, chosen: nodePeerSystem(flavour).label, roundsTogether: PICK_ROUNDS }, flavour }
+    return {
+      choice: { candidates, chosen: nodePeerSystem(flavour).label, roundsTogether: PICK_ROUNDS },
+      flavour,
+    }
   } finally {
     for (const system of running) await system.stop()
   }
