@@ -27,6 +27,8 @@ export interface OutriggerOptions {
   readonly launcher?: readonly string[]
   /** V8 / Node flags after the production ones. */
   readonly nodeFlags?: readonly string[]
+  /** The process environment; default the bench's own. */
+  readonly env?: NodeJS.ProcessEnv
 }
 
 export interface OutriggerProcess {
@@ -65,16 +67,21 @@ terminationDrainDuration: 1s
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()
   const [command, ...launcherArgs] = [...(opts.launcher ?? []), process.execPath]
-  const child = startChild(`outrigger ${opts.name}`, command, [
-    ...launcherArgs,
-    ...productionNodeFlags,
-    ...(opts.nodeFlags ?? []),
-    opts.mainScript ?? mainScript,
-    'run',
-    '--config',
-    join(dir, 'bootstrap.yaml'),
-    ...(opts.concurrency === undefined ? [] : ['--concurrency', String(opts.concurrency)]),
-  ])
+  const child = startChild(
+    `outrigger ${opts.name}`,
+    command,
+    [
+      ...launcherArgs,
+      ...productionNodeFlags,
+      ...(opts.nodeFlags ?? []),
+      opts.mainScript ?? mainScript,
+      'run',
+      '--config',
+      join(dir, 'bootstrap.yaml'),
+      ...(opts.concurrency === undefined ? [] : ['--concurrency', String(opts.concurrency)]),
+    ],
+    { env: opts.env },
+  )
   await waitFor(
     async () => (await get(healthPort, '/healthz/ready', undefined, 1_000)).status === 200,
     opts.readyTimeoutMs ?? 30_000,
