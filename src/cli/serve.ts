@@ -7,7 +7,6 @@ import { createHealthServer } from '../admin/health-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import { log } from '../telemetry/log.ts'
-import { startIdleCollector } from './idle-collector.ts'
 import type { WorkerMessage } from './supervisor.ts'
 
 async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
@@ -29,8 +28,6 @@ export async function serve(bootstrap: Bootstrap, workerIndex: number | undefine
     })
   }
   await proxy.start()
-  // Its timer is unref'd: it never keeps the process alive, so nothing needs to stop it.
-  startIdleCollector()
   if (workerIndex !== undefined && workerIndex > 0) return runWorker(proxy)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
