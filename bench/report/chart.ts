@@ -23,6 +23,24 @@ export function chartFor(results: BenchResults): string {
     for (const [name, runs] of Object.entries(c.systems)) values[name] = runs.median.rps
     panels.push({ title: `${c.title}: req/s (higher is better)`, format: int, bars: bars(results, values) })
   }
+  const side = results.sideBySide
+  if (side !== undefined && Object.keys(side.pairs).length > 0) {
+    // Pairs in order, Outrigger's bar first: its CPU per request in the rounds it shared with the system below it.
+    const cpu: Bar[] = []
+    for (const [name, pair] of Object.entries(side.pairs)) {
+      cpu.push({
+        label: 'Outrigger',
+        value: pair.outriggerCpuUsPerRequest,
+        accent: true,
+      })
+      cpu.push({ label: label(results, name), value: pair.otherCpuUsPerRequest, accent: false })
+    }
+    panels.push({
+      title: 'Loaded side by side, 1 KiB: CPU µs per request (lower is better)',
+      format: (v) => fixed(v, 1),
+      bars: cpu,
+    })
+  }
   const rate = results.rate
   if (rate !== undefined) {
     const p99: Record<string, number> = {}
