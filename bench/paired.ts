@@ -13,6 +13,7 @@
 //
 // Writes bench/results/paired-<date>.md with the command, every round and the medians.
 
+import { existsSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -116,7 +117,10 @@ const lines = [
   }),
   '',
 ]
-const file = join(repoRoot, 'bench', 'results', `paired-${stampFor(new Date(), false)}.md`)
+// Two runs within the same minute get -2, -3, …: a run never overwrites another's results.
+const stamp = `paired-${stampFor(new Date(), false)}`
+let file = join(repoRoot, 'bench', 'results', `${stamp}.md`)
+for (let n = 2; existsSync(file); n++) file = join(repoRoot, 'bench', 'results', `${stamp}-${n}.md`)
 await writeFile(file, lines.join('\n'))
 process.stdout.write(`${lines.join('\n')}\nwrote ${file}\n`)
 process.exit(0)
