@@ -14,21 +14,20 @@
 // Writes bench/results/paired-<date>.md with the command, every round and the medians.
 
 import { existsSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stampFor } from './report/write.ts'
-import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
+import { stopAll } from './support/children.ts'
 import { median } from './support/stats.ts'
-import { ensureTools, gitCommit } from './support/tools.ts'
+import { gitCommit } from './support/tools.ts'
 import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
 import { nodePeerSystem } from './systems/node-peer.ts'
 import { outrigger } from './systems/outrigger.ts'
 import { outriggerBaseline } from './systems/outrigger-baseline.ts'
 import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemDef } from './systems/system.ts'
-import { startUpstream } from './systems/upstream.ts'
+import { startScratchUpstream } from './systems/upstream.ts'
 import { loadTogether } from './workloads/side-by-side.ts'
 
 const { values } = parseArgs({
@@ -73,11 +72,7 @@ async function loadAll(systems: readonly RunningSystem[], runSeconds: number): P
   return { rps: samples.map((x) => x.rps), cpuUsPerRequest: samples.map((x) => x.cpuUsPerRequest) }
 }
 
-installCleanup()
-const tools = ensureTools(['nginx'])
-const workDir = await mkdtemp(join(tmpdir(), 'outrigger-paired-'))
-removeAtExit(workDir)
-const upstream = await startUpstream(tools.nginx, workDir)
+const { workDir, upstream } = await startScratchUpstream('paired')
 const ctx = { upstreamPort: upstream.port, workDir }
 const systems: RunningSystem[] = []
 for (const def of defs) systems.push(await def.start(ctx))

@@ -7,19 +7,17 @@
 // are read before the burst, right after it, and after the idle wait. With --baseline, Outrigger built
 // from that revision runs too, alternating with this checkout's build.
 
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { installCleanup, removeAtExit, stopAll } from '../support/children.ts'
+import { stopAll } from '../support/children.ts'
 import { freePorts } from '../support/ports.ts'
 import { memory } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
-import { ensureTools, gitCommit } from '../support/tools.ts'
+import { gitCommit } from '../support/tools.ts'
 import { buildRevision, shortCommit } from '../systems/outrigger-baseline.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from '../systems/outrigger-process.ts'
-import { startUpstream } from '../systems/upstream.ts'
+import { startScratchUpstream } from '../systems/upstream.ts'
 import { runThroughput } from '../workloads/throughput.ts'
 
 const { values } = parseArgs({
@@ -39,11 +37,7 @@ interface Reading {
 }
 type Sample = Record<'before' | 'afterBurst' | 'afterIdle', Reading>
 
-installCleanup()
-const tools = ensureTools(['nginx'])
-const workDir = await mkdtemp(join(tmpdir(), 'outrigger-idle-memory-'))
-removeAtExit(workDir)
-const upstream = await startUpstream(tools.nginx, workDir)
+const { workDir, upstream } = await startScratchUpstream('idle-memory')
 const builds: [string, string | undefined][] = [[`this checkout (${gitCommit(repoRoot)})`, undefined]]
 if (values.baseline !== undefined) {
   const commit = shortCommit(values.baseline)

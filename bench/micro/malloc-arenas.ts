@@ -8,17 +8,14 @@
 // process is measured twice: at Istio's published load alone (1 KiB, 1000 req/s), then again after a
 // burst at saturation (50 connections, 1 KiB and 64 KiB responses) as a busy sidecar would have seen.
 
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { installCleanup, removeAtExit, stopAll } from '../support/children.ts'
+import { stopAll } from '../support/children.ts'
 import { freePorts } from '../support/ports.ts'
 import { cpuSeconds, memory } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
-import { ensureTools, gitCommit } from '../support/tools.ts'
+import { gitCommit } from '../support/tools.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from '../systems/outrigger-process.ts'
-import { startUpstream } from '../systems/upstream.ts'
+import { startScratchUpstream } from '../systems/upstream.ts'
 import { runPaced } from '../workloads/paced-client.ts'
 import { runThroughput } from '../workloads/throughput.ts'
 
@@ -44,11 +41,7 @@ const settings: [string, NodeJS.ProcessEnv][] = [
   ['MALLOC_ARENA_MAX=2', { ...process.env, MALLOC_ARENA_MAX: '2' }],
 ]
 
-installCleanup()
-const tools = ensureTools(['nginx'])
-const workDir = await mkdtemp(join(tmpdir(), 'outrigger-arenas-'))
-removeAtExit(workDir)
-const upstream = await startUpstream(tools.nginx, workDir)
+const { workDir, upstream } = await startScratchUpstream('arenas')
 
 let started = 0
 

@@ -5,11 +5,13 @@
 // http server for ~10× that, so with nginx more of the measured time is the proxy's own. Every system,
 // including the direct path, talks to this same instance.
 
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Child, startChild } from '../support/children.ts'
+import { type Child, installCleanup, removeAtExit, startChild } from '../support/children.ts'
 import { waitHttp } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
+import { ensureTools } from '../support/tools.ts'
 
 export const BODIES = { '/1k': 1024, '/64k': 64 * 1024 } as const
 export type BodyPath = keyof typeof BODIES
@@ -78,4 +80,16 @@ ${nginxHttpCommon(dir)}
   const child = await startNginx('upstream nginx', nginx, dir, conf)
   await waitHttp(port, '/1k', 10_000, () => child.output(), child.exited)
   return { port, pid: child.pid, stop: () => child.stop() }
+}
+
+/**
+ * What every single-purpose bench script starts with: its processes killed on exit, a scratch
+ * directory `outrigger-<name>-…` removed on exit, and the upstream running in it.
+ */
+export async function startScratchUpstream(name: string): Promise<{ workDir: string; upstream: Upstream }> {
+  installCleanup()
+  const tools = ensureTools(['nginx'])
+  const workDir = await mkdtemp(join(tmpdir(), `outrigger-${name}-`))
+  removeAtExit(workDir)
+  return { workDir, upstream: await startUpstream(tools.nginx, workDir) }
 }
