@@ -7,7 +7,7 @@
 // contention (the scheduler shares the cores, so the system that spends less CPU per request serves more),
 // not either system's solo throughput; CPU µs per request is reported beside it.
 
-import type { SideBySideCase, SideBySidePair, SideBySideRound } from '../report/results.ts'
+import type { Failure, SideBySideCase, SideBySidePair, SideBySideRound } from '../report/results.ts'
 import type { Plan } from '../support/options.ts'
 import { cpuSeconds } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
@@ -51,13 +51,13 @@ function comparable(system: RunningSystem): boolean {
 export async function runSideBySideCase(
   running: readonly RunningSystem[],
   plan: Plan,
-): Promise<{ result?: SideBySideCase; failures: { where: string; error: string }[] }> {
+): Promise<{ result?: SideBySideCase; failures: Failure[] }> {
   const outrigger = running.find((s) => s.name === 'outrigger')
   if (outrigger === undefined)
     return { failures: [{ where: 'side-by-side', error: 'Outrigger did not start' }] }
   const opts = { path: '/1k', connections: plan.connections, seconds: plan.sideBySideSeconds }
   const pairs: Record<string, SideBySidePair> = {}
-  const failures: { where: string; error: string }[] = []
+  const failures: Failure[] = []
   for (const other of running.filter(comparable)) {
     try {
       // One unrecorded round: both JITs and heaps settle at the shared load before anything counts.
@@ -100,7 +100,7 @@ export async function runSideBySideCase(
 }
 
 /** The medians of a pair's rounds; the req/s ratio is taken per round first, so drift between rounds cancels. */
-export function summarize(rounds: readonly SideBySideRound[]): SideBySidePair {
+function summarize(rounds: readonly SideBySideRound[]): SideBySidePair {
   return {
     rpsRatio: median(rounds.map((r) => r.outriggerRps / r.otherRps)),
     outriggerCpuUsPerRequest: median(rounds.map((r) => r.outriggerCpuUsPerRequest)),
