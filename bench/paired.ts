@@ -28,7 +28,7 @@ import { outriggerBaseline } from './systems/outrigger-baseline.ts'
 import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemDef } from './systems/system.ts'
 import { startScratchUpstream } from './systems/upstream.ts'
-import { loadTogether } from './workloads/side-by-side.ts'
+import { loadTogether, type TogetherSample } from './workloads/side-by-side.ts'
 
 const { values } = parseArgs({
   options: {
@@ -62,14 +62,11 @@ const names = values.systems.split(',').filter(Boolean)
 if (values.baseline !== undefined && !names.includes('outrigger-baseline')) names.push('outrigger-baseline')
 const defs = names.map(definition)
 
-interface Round {
-  readonly rps: number[]
-  readonly cpuUsPerRequest: number[]
-}
+/** One round: a sample per system, in the order of --systems. */
+type Round = TogetherSample[]
 
-async function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise<Round> {
-  const samples = await loadTogether(systems, { path: '/1k', connections: 50, seconds: runSeconds })
-  return { rps: samples.map((x) => x.rps), cpuUsPerRequest: samples.map((x) => x.cpuUsPerRequest) }
+function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise<Round> {
+  return loadTogether(systems, { path: '/1k', connections: 50, seconds: runSeconds })
 }
 
 const { workDir, upstream } = await startScratchUpstream('paired')
@@ -86,14 +83,13 @@ for (let r = 0; r < rounds; r++) {
   const round = await loadAll(systems, seconds)
   recorded.push(round)
   process.stderr.write(
-    `round ${r + 1}/${rounds}: ${round.rps
-      .map((rps, i) => `${names[i]} ${Math.round(rps)} req/s ${round.cpuUsPerRequest[i].toFixed(1)} µs`)
+    `round ${r + 1}/${rounds}: ${round
+      .map((x, i) => `${names[i]} ${Math.round(x.rps)} req/s ${x.cpuUsPerRequest.toFixed(1)} µs`)
       .join(' | ')}\n`,
   )
 }
 await stopAll()
 
-const first = (xs: readonly number[]): number => xs[0]
 const lines = [
   `# Paired load: ${labels.join(', ')}`,
   '',
@@ -105,9 +101,9 @@ const lines = [
   `| System | median req/s ÷ ${labels[0]} | median req/s | median CPU µs per request | per-round ratio |`,
   '| --- | ---: | ---: | ---: | --- |',
   ...defs.map((d, i) => {
-    const ratios = recorded.map((r) => r.rps[i] / first(r.rps))
-    return `| ${d.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r.rps[i])))} | ${median(
-      recorded.map((r) => r.cpuUsPerRequest[i]),
+    const ratios = recorded.map((r) => r[i].rps / r[0].rps)
+    return `| ${d.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${median(
+      recorded.map((r) => r[i].cpuUsPerRequest),
     ).toFixed(1)} | ${ratios.map((x) => x.toFixed(3)).join(' / ')} |`
   }),
   '',
