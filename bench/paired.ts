@@ -5,11 +5,12 @@
 // a system's req/s by 20 % and more between rounds. Here every round loads all systems at once, each
 // with its own autocannon client (50 connections, 1 KiB responses), so whatever the machine does, it
 // does to all of them: the per-round ratios stay within a few percent, which is what an A/B of a small
-// hot-path change needs. The systems compete for the same cores, so the ratios are of CPU efficiency
-// under contention, not of each system's solo throughput; CPU µs per request is reported beside them.
+// hot-path change needs. The systems are pinned to one shared core (the clients and the upstream to the
+// others; `--unpinned` leaves all on every core), so the ratios are of work per request on the same core,
+// not of each system's solo throughput; CPU µs per request is reported beside them.
 //
 //   node bench/paired.ts [--systems outrigger,node-floor-envoy,node-floor,fastify,http-proxy] [--baseline <rev>]
-//                        [--rounds 10] [--seconds 4] [--warmup 12]
+//                        [--rounds 10] [--seconds 4] [--warmup 12] [--unpinned]
 //
 // Writes bench/results/paired-<date>.md with the command, every round and the medians.
 
@@ -19,6 +20,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stampFor } from './report/write.ts'
 import { stopAll } from './support/children.ts'
+import { type CorePlan, onSharedCore } from './support/cpu-affinity.ts'
 import { median } from './support/stats.ts'
 import { gitCommit } from './support/tools.ts'
 import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '12' },
+    unpinned: { type: 'boolean', default: false },
   },
 })
 const rounds = Number(values.rounds)
@@ -70,24 +73,43 @@ function loadAll(systems: readonly RunningSystem[], runSeconds: number): Promise
 }
 
 const { workDir, upstream } = await startScratchUpstream('paired')
-const ctx = { upstreamPort: upstream.port, workDir }
+const ctx = { upstreamPort: upstream.port, upstreamPid: upstream.pid, workDir }
 const systems: RunningSystem[] = []
 for (const def of defs) systems.push(await def.start(ctx))
 const labels = defs.map((d) => d.label)
 process.stderr.write(`paired: ${labels.join(', ')}; ${rounds} rounds of ${seconds} s\n`)
 
-// Warm-up: JIT and heap growth settle before anything is recorded (2 s left the first rounds skewed).
-await loadAll(systems, Number(values.warmup))
-const recorded: Round[] = []
-for (let r = 0; r < rounds; r++) {
-  const round = await loadAll(systems, seconds)
-  recorded.push(round)
-  process.stderr.write(
-    `round ${r + 1}/${rounds}: ${round
-      .map((x, i) => `${names[i]} ${Math.round(x.rps)} req/s ${x.cpuUsPerRequest.toFixed(1)} µs`)
-      .join(' | ')}\n`,
-  )
+async function measure(cores: CorePlan | undefined): Promise<Round[]> {
+  if (cores !== undefined)
+    process.stderr.write(
+      `systems pinned to CPU ${cores.systemsCpu}, clients and upstream to ${cores.clientCpus}\n`,
+    )
+  // Warm-up: JIT and heap growth settle before anything is recorded (2 s left the first rounds skewed).
+  await loadAll(systems, Number(values.warmup))
+  const recorded: Round[] = []
+  for (let r = 0; r < rounds; r++) {
+    const round = await loadAll(systems, seconds)
+    recorded.push(round)
+    process.stderr.write(
+      `round ${r + 1}/${rounds}: ${round
+        .map((x, i) => `${names[i]} ${Math.round(x.rps)} req/s ${x.cpuUsPerRequest.toFixed(1)} µs`)
+        .join(' | ')}\n`,
+    )
+  }
+  return recorded
 }
+
+let sharedCore: CorePlan | undefined
+const recorded = values.unpinned
+  ? await measure(undefined)
+  : await onSharedCore(
+      systems.flatMap((s) => s.pids),
+      [upstream.pid],
+      (cores) => {
+        sharedCore = cores
+        return measure(cores)
+      },
+    )
 await stopAll()
 
 const lines = [
@@ -96,7 +118,10 @@ const lines = [
   `Made by \`node bench/paired.ts ${process.argv.slice(2).join(' ')}\` at commit \`${gitCommit(repoRoot)}\`, ` +
     `node ${process.version}: every round loads all systems at once (autocannon, 50 connections each, ` +
     `1 KiB responses, ${seconds} s), so drift of the machine hits all of them alike. Ratios are to ` +
-    `${labels[0]}, per round; the medians are over ${rounds} rounds.`,
+    `${labels[0]}, per round; the medians are over ${rounds} rounds. ` +
+    (sharedCore === undefined
+      ? 'Nothing was pinned: the systems, the clients and the upstream shared every core as the scheduler chose.'
+      : `The systems were pinned to CPU ${sharedCore.systemsCpu}, the clients (this process) and the upstream to ${sharedCore.clientCpus}.`),
   '',
   `| System | median req/s ÷ ${labels[0]} | median req/s | median CPU µs per request | per-round ratio |`,
   '| --- | ---: | ---: | ---: | --- |',

@@ -133,7 +133,7 @@ async function measureSystems(plan: Plan, ctx: SystemContext, tools: Record<stri
       out.failures.push(...failures)
     }
     if (plan.cases.has('side-by-side')) {
-      const { result, failures } = await runSideBySideCase(running, plan)
+      const { result, failures } = await runSideBySideCase(running, plan, ctx.upstreamPid)
       out.sideBySide = result
       out.failures.push(...failures)
     }
@@ -164,7 +164,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const out: Collected = { systems: [], throughput: [], failures: [] }
   try {
     const upstream = await startUpstream(tools.nginx, workDir)
-    const ctx: SystemContext = { upstreamPort: upstream.port, workDir }
+    const ctx: SystemContext = { upstreamPort: upstream.port, upstreamPid: upstream.pid, workDir }
     const casesOnSharedSystems = ['throughput-1k', 'throughput-64k', 'side-by-side', 'rate'] as const
     if (casesOnSharedSystems.some((c) => plan.cases.has(c))) {
       await measureSystems(plan, ctx, tools, out)

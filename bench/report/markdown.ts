@@ -3,7 +3,7 @@
 import { SYSTEMS } from '../support/options.ts'
 import { median } from '../support/stats.ts'
 import { fixed, int, ratio, signedUs } from './format.ts'
-import type { BenchResults, RateCase, SideBySideCase, ThroughputCase } from './results.ts'
+import type { BenchResults, RateCase, SideBySideCase, SideBySideRound, ThroughputCase } from './results.ts'
 
 /** A markdown table; the first column is left-aligned, the others right-aligned unless `left` is set. */
 function table(header: readonly string[], rows: readonly (readonly string[])[], left = false): string {
@@ -105,6 +105,12 @@ function throughputTable(results: BenchResults, c: ThroughputCase): string {
   )
 }
 
+/** The median cores the load generator and the upstream kept busy; — for runs that did not measure it. */
+function clientCores(rounds: readonly SideBySideRound[]): string {
+  const measured = rounds.flatMap((r) => (r.clientCores === undefined ? [] : [r.clientCores]))
+  return measured.length === 0 ? '—' : fixed(median(measured), 2)
+}
+
 function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
   const rows = Object.entries(side.pairs).map(([name, pair]) => [
     label(results, name),
@@ -117,6 +123,7 @@ function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
       median(pair.rounds.map((r) => (r.otherRps * r.otherCpuUsPerRequest) / 1e6)),
       2,
     )}`,
+    clientCores(pair.rounds),
     int(pair.rounds.reduce((sum, r) => sum + r.errors, 0)),
   ])
   return table(
@@ -128,6 +135,7 @@ function sideBySideTable(results: BenchResults, side: SideBySideCase): string {
       'CPU µs per request, Outrigger / this',
       'Outrigger ÷ this, CPU per request',
       'cores busy, Outrigger / this',
+      'cores busy, load generator and upstream',
       'errors',
     ],
     rows,
@@ -278,18 +286,28 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
   if (results.sideBySide !== undefined) {
     const side = results.sideBySide
     out.push('', `## Side by side: ${side.title}`, '')
+    const pinning =
+      side.sharedCore === undefined
+        ? 'The two compete for the same cores with the clients and the upstream, as the scheduler shares them, so req/s ' +
+          'here measures work per request (the system that spends less CPU per request serves more), not either ' +
+          "system's solo throughput. "
+        : `Both systems are pinned to CPU ${side.sharedCore.systemsCpu} (taskset), the load generator and the upstream ` +
+          `to ${side.sharedCore.clientCpus}: the scheduler splits the one core evenly between the two busy systems, so ` +
+          'the req/s ratio is the ratio of work per request on the same core at the same moment (the inverse of the CPU ' +
+          "ratio), not either system's solo throughput. Unpinned, how the scheduler happened to split two cores between " +
+          'proxies, clients and upstream moved the req/s ratio by ±10 % from run to run for the same CPU ratio. '
     out.push(
       `Each round loads Outrigger and one other system at the same moment, each with its own autocannon client ` +
         `(${side.connections} keep-alive connections to \`${side.path}\`), for ${side.seconds} s; ${side.rounds} rounds per ` +
         'pair after one unrecorded round. Whatever the shared machine does during a round, it does to both, so the ' +
-        "per-round ratio holds within a few percent where the throughput tables' rounds swing by 20 % and more. The two " +
-        'compete for the same cores, so req/s here measures work per request (the scheduler shares the cores; the system ' +
-        "that spends less CPU per request serves more), not either system's solo throughput. The ratios are medians of " +
-        "the per-round ratios; CPU is user + system seconds of the system's processes from /proc/<pid>/stat over the round. " +
-        'Cores busy (req/s × CPU per request) show whether the pair really shared the CPU: when the other system keeps ' +
-        'far fewer cores busy than Outrigger, it was not short of CPU but waiting on the load generator (both clients ' +
-        "run on the bench process's one thread), so its req/s ratio understates the gap and the CPU-per-request ratio " +
-        'is the one to read.',
+        "per-round ratio holds within a few percent where the throughput tables' rounds swing by 20 % and more. " +
+        pinning +
+        "The ratios are medians of the per-round ratios; CPU is user + system seconds of the system's processes from " +
+        '/proc/<pid>/stat over the round. Cores busy (req/s × CPU per request) show whether the pair really shared the ' +
+        'CPU: when the other system keeps far fewer cores busy than Outrigger, it was not short of CPU but waiting on ' +
+        "the load generator (both clients run on the bench process's one thread), so its req/s ratio understates the " +
+        'gap and the CPU-per-request ratio is the one to read. The load generator and upstream column is the cores ' +
+        'the bench process and the upstream kept busy: near the number of client CPUs, the clients were the limit.',
     )
     out.push('', sideBySideTable(results, side))
   }

@@ -118,6 +118,8 @@ export interface SideBySideRound {
   readonly otherRps: number
   readonly outriggerCpuUsPerRequest: number
   readonly otherCpuUsPerRequest: number
+  /** Cores the load generator (both clients) and the upstream kept busy; absent in runs before it was measured. */
+  readonly clientCores?: number
   /** Errors and non-2xx answers of both clients. */
   readonly errors: number
 }
@@ -138,6 +140,11 @@ export interface SideBySideCase {
   readonly connections: number
   readonly seconds: number
   readonly rounds: number
+  /**
+   * The CPU both systems were pinned to, and the CPUs of the load generator and the upstream; absent
+   * when nothing was pinned (a one-CPU machine, and runs before pinning).
+   */
+  readonly sharedCore?: { readonly systemsCpu: string; readonly clientCpus: string }
   /** Other system's name → its rounds against Outrigger. */
   readonly pairs: Record<string, SideBySidePair>
 }

@@ -19,6 +19,8 @@ export interface RunningSystem {
 export interface SystemContext {
   /** The one upstream every system forwards to. */
   readonly upstreamPort: number
+  /** The upstream's master process (its tree is pinned with the load generator when systems share a core). */
+  readonly upstreamPid: number
   /** A scratch directory that is removed at the end of the run. */
   readonly workDir: string
 }

@@ -1,6 +1,7 @@
-// Picks the Node peer: the candidates (@fastify/http-proxy, http-proxy) are loaded side by side with 1 KiB responses and the faster stays.
+// Picks the Node peer: the candidates (@fastify/http-proxy, http-proxy) are loaded side by side on one core with 1 KiB responses and the faster stays.
 
 import type { NodePeerChoice } from '../report/results.ts'
+import { onSharedCore } from '../support/cpu-affinity.ts'
 import type { Plan } from '../support/options.ts'
 import { median } from '../support/stats.ts'
 import { NODE_PEER_FLAVOURS, nodePeerSystem } from '../systems/node-peer.ts'
@@ -20,9 +21,17 @@ export async function pickNodePeer(
   try {
     for (const flavour of NODE_PEER_FLAVOURS) running.push(await nodePeerSystem(flavour).start(ctx))
     const opts = { path: '/1k', connections: plan.connections, seconds: plan.peerPickSeconds }
-    await loadTogether(running, { ...opts, seconds: plan.warmupSeconds })
-    const rounds: number[][] = []
-    for (let r = 0; r < PICK_ROUNDS; r++) rounds.push((await loadTogether(running, opts)).map((s) => s.rps))
+    const rounds = await onSharedCore(
+      running.flatMap((s) => s.pids),
+      [ctx.upstreamPid],
+      async (): Promise<number[][]> => {
+        await loadTogether(running, { ...opts, seconds: plan.warmupSeconds })
+        const samples: number[][] = []
+        for (let r = 0; r < PICK_ROUNDS; r++)
+          samples.push((await loadTogether(running, opts)).map((s) => s.rps))
+        return samples
+      },
+    )
     const candidates: Record<string, number> = {}
     let best: { flavour: NodePeerFlavour; rps: number } | undefined
     NODE_PEER_FLAVOURS.forEach((flavour, i) => {

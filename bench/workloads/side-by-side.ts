@@ -2,12 +2,14 @@
 //
 // The interleaved rounds of the throughput case load one system at a time; on a shared 2-core machine a
 // system's req/s swings by 20 % and more between two rounds a minute apart, and that lands on one system
-// only. Loaded together, each with its own autocannon client, the two compete for the same cores at the
-// same moment: the per-round ratio stays within a few percent. What it measures is work per request under
-// contention (the scheduler shares the cores, so the system that spends less CPU per request serves more),
+// only. Loaded together, each with its own autocannon client, the two see the same machine at the same
+// moment. Both are pinned to the same core (bench/support/cpu-affinity.ts), the clients and the upstream to
+// the other: the scheduler splits that core evenly between the two busy proxies, so the system that spends
+// less CPU per request serves more, and the req/s ratio is the ratio of work per request on one core. It is
 // not either system's solo throughput; CPU µs per request is reported beside it.
 
 import type { Failure, SideBySideCase, SideBySidePair, SideBySideRound } from '../report/results.ts'
+import { type CorePlan, onSharedCore } from '../support/cpu-affinity.ts'
 import type { Plan } from '../support/options.ts'
 import { cpuSeconds } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
@@ -51,6 +53,7 @@ function comparable(system: RunningSystem): boolean {
 export async function runSideBySideCase(
   running: readonly RunningSystem[],
   plan: Plan,
+  upstreamPid: number,
 ): Promise<{ result?: SideBySideCase; failures: Failure[] }> {
   const outrigger = running.find((s) => s.name === 'outrigger')
   if (outrigger === undefined)
@@ -58,29 +61,17 @@ export async function runSideBySideCase(
   const opts = { path: '/1k', connections: plan.connections, seconds: plan.sideBySideSeconds }
   const pairs: Record<string, SideBySidePair> = {}
   const failures: Failure[] = []
+  let sharedCore: CorePlan | undefined
   for (const other of running.filter(comparable)) {
     try {
-      // One unrecorded round: both JITs and heaps settle at the shared load before anything counts.
-      await loadTogether([outrigger, other], { ...opts, seconds: plan.warmupSeconds })
-      const rounds: SideBySideRound[] = []
-      for (let r = 0; r < plan.sideBySideRounds; r++) {
-        // Which client starts first alternates, so neither system always gets the first connections in.
-        const flip = r % 2 === 1
-        const [a, b] = await loadTogether(flip ? [other, outrigger] : [outrigger, other], opts)
-        const [o, x] = flip ? [b, a] : [a, b]
-        rounds.push({
-          outriggerRps: o.rps,
-          otherRps: x.rps,
-          outriggerCpuUsPerRequest: o.cpuUsPerRequest,
-          otherCpuUsPerRequest: x.cpuUsPerRequest,
-          errors: o.errors + x.errors,
-        })
-        log(
-          `side-by-side round ${r + 1}/${plan.sideBySideRounds} outrigger ${Math.round(o.rps)} req/s ` +
-            `${o.cpuUsPerRequest.toFixed(1)} µs | ${other.name} ${Math.round(x.rps)} req/s ${x.cpuUsPerRequest.toFixed(1)} µs`,
-        )
-      }
-      pairs[other.name] = summarize(rounds)
+      pairs[other.name] = await onSharedCore(
+        [...outrigger.pids, ...other.pids],
+        [upstreamPid],
+        async (cores) => {
+          sharedCore = cores
+          return summarize(await loadPair(outrigger, other, plan, upstreamPid))
+        },
+      )
     } catch (err) {
       failures.push({ where: `side-by-side ${other.name}`, error: (err as Error).message })
       log(`side-by-side ${other.name} FAILED: ${(err as Error).message}`)
@@ -93,10 +84,51 @@ export async function runSideBySideCase(
       connections: opts.connections,
       seconds: opts.seconds,
       rounds: plan.sideBySideRounds,
+      sharedCore,
       pairs,
     },
     failures,
   }
+}
+
+/** The pair's recorded rounds, after one unrecorded round in which both JITs and heaps settle at the shared load. */
+async function loadPair(
+  outrigger: RunningSystem,
+  other: RunningSystem,
+  plan: Plan,
+  upstreamPid: number,
+): Promise<SideBySideRound[]> {
+  const opts = { path: '/1k', connections: plan.connections, seconds: plan.sideBySideSeconds }
+  await loadTogether([outrigger, other], { ...opts, seconds: plan.warmupSeconds })
+  const rounds: SideBySideRound[] = []
+  for (let r = 0; r < plan.sideBySideRounds; r++) {
+    // Which client starts first alternates, so neither system always gets the first connections in.
+    const flip = r % 2 === 1
+    const clientBefore = clientCpuSeconds(upstreamPid)
+    const [a, b] = await loadTogether(flip ? [other, outrigger] : [outrigger, other], opts)
+    const clientCores = (clientCpuSeconds(upstreamPid) - clientBefore) / opts.seconds
+    const [o, x] = flip ? [b, a] : [a, b]
+    rounds.push({
+      outriggerRps: o.rps,
+      otherRps: x.rps,
+      outriggerCpuUsPerRequest: o.cpuUsPerRequest,
+      otherCpuUsPerRequest: x.cpuUsPerRequest,
+      clientCores,
+      errors: o.errors + x.errors,
+    })
+    log(
+      `side-by-side round ${r + 1}/${plan.sideBySideRounds} outrigger ${Math.round(o.rps)} req/s ` +
+        `${o.cpuUsPerRequest.toFixed(1)} µs | ${other.name} ${Math.round(x.rps)} req/s ${x.cpuUsPerRequest.toFixed(1)} µs` +
+        ` | load generator + upstream ${clientCores.toFixed(2)} cores`,
+    )
+  }
+  return rounds
+}
+
+/** CPU seconds of the load generator (this process, both clients) and the upstream's processes. */
+function clientCpuSeconds(upstreamPid: number): number {
+  const own = process.cpuUsage()
+  return (own.user + own.system) / 1e6 + cpuSeconds([upstreamPid])
 }
 
 /** The medians of a pair's rounds; the req/s ratio is taken per round first, so drift between rounds cancels. */
