@@ -25,6 +25,8 @@ let upstream: Upstream
 let downloadWritten = 0
 /** The sha256 of each download the upstream finished sending, in order. */
 const downloadHashes: string[] = []
+/** Set by GET /halves: sends the second half of its body. */
+let sendSecondHalf: (() => void) | undefined
 
 /** A body of `total` bytes made chunk by chunk (each stamped with its index), hashed as it is made. */
 function* bodyChunks(total: number, hash: Hash, chunkSize = 64 * KiB): Generator<Buffer> {
@@ -92,6 +94,14 @@ function sink(req: IncomingMessage, res: ServerResponse): void {
       downloadHashes.push(hash.digest('hex'))
     })
     source.pipe(res)
+    return
+  }
+  if (url.pathname === '/halves') {
+    // A body of declared length in two writes; the second waits for the test to ask for it.
+    req.resume()
+    res.writeHead(200, { 'content-length': '10' })
+    res.write('hello')
+    sendSecondHalf = () => res.end('world')
     return
   }
   res.writeHead(404)
@@ -198,6 +208,15 @@ async function download(
   })
 }
 
+/** Resolves once `check` holds (polled every 5 ms); rejects after 5 s. */
+async function eventually(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** Connects, writes, and collects the raw bytes the proxy answers with. */
 function rawConnection(): { socket: Socket; text: () => string; waitFor: (s: string) => Promise<void> } {
   const socket = connect(egress, '127.0.0.1')
@@ -297,6 +316,42 @@ describe('large bodies stream without buffering', () => {
     expect(writtenDuringPause).toBeLessThan(64 * MiB)
     expect(growthDuringPause).toBeLessThan(32 * MiB)
     expect(growth()).toBeLessThan(maxGrowthBytes)
+  })
+})
+
+describe('responses of declared length', () => {
+  it('reach the client piece by piece as the upstream sends them, the last piece ending the response', async () => {
+    const conn = rawConnection()
+    // Twice on one connection: the first response ended with its last piece, so the second is served.
+    for (let round = 1; round <= 2; round++) {
+      const before = conn.text().length
+      const response = (): string => conn.text().slice(before)
+      conn.socket.write('GET /halves HTTP/1.1\r\nHost: sink\r\n\r\n')
+      // The first half arrives while the upstream still holds the second.
+      await eventually(() => response().endsWith('\r\n\r\nhello'))
+      expect(response()).toMatch(/^HTTP\/1\.1 200/)
+      expect(response().toLowerCase()).toContain('content-length: 10')
+      sendSecondHalf?.()
+      await eventually(() => response().endsWith('\r\n\r\nhelloworld'))
+    }
+    conn.socket.destroy()
+  })
+
+  it('answers HEAD with the declared length and no body, and keeps the connection', async () => {
+    const conn = rawConnection()
+    conn.socket.write('HEAD /download?bytes=4096 HTTP/1.1\r\nHost: sink\r\n\r\n')
+    await conn.waitFor('\r\n\r\n')
+    const head = conn.text()
+    expect(head.toLowerCase()).toContain('content-length: 4096')
+    conn.socket.write('GET /download?bytes=3 HTTP/1.1\r\nHost: sink\r\n\r\n')
+    // The generated body's first three bytes (see bodyChunks).
+    const body = Buffer.from([7, 38, 69]).toString('latin1')
+    await conn.waitFor(`\r\n\r\n${body}`)
+    const rest = conn.text().slice(head.length)
+    // Nothing followed the HEAD answer's head: the next bytes are the GET's response.
+    expect(rest.startsWith('HTTP/1.1 200')).toBe(true)
+    expect(rest.endsWith(`\r\n\r\n${body}`)).toBe(true)
+    conn.socket.destroy()
   })
 })
 

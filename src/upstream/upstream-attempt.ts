@@ -23,8 +23,8 @@ export class RetryAbandonedError extends Error {
 export interface AttemptOwner {
   /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
   acceptResponse(attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean
-  /** The accepted response ended. */
-  attemptEnded(attempt: UpstreamAttempt): void
+  /** The accepted response ended; `lastChunk` is its final body chunk when that was held back to end with. */
+  attemptEnded(attempt: UpstreamAttempt, lastChunk: Buffer | undefined): void
   /** The try failed; `sent` is false when it never got a connection. */
   attemptFailed(attempt: UpstreamAttempt, err: Error, sent: boolean): void
 }
@@ -83,6 +83,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #onDownstreamDrain: (() => void) | undefined
   /** Arms the per-try timer once the request body has been read (set only while waiting for it). */
   #onRequestComplete: (() => void) | undefined
+  /** Body bytes still to come of an HTTP/1.1 downstream's response of declared length; -1 otherwise. */
+  #bodyLeft = -1
+  /** The chunk that completed such a body, held so that the response ends with it (see onResponseData). */
+  #lastChunk: Buffer | undefined
 
   constructor(owner: AttemptOwner, ctx: RequestContext, endpoint: UpstreamEndpoint) {
     this.#owner = owner
@@ -164,6 +168,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (ctx.listener.draining) headers.push('connection', 'close')
     runResponseHeaders(ctx, statusCode, headers)
     ctx.res.writeHead(statusCode, headers)
+    if (!ctx.http2) this.#bodyLeft = contentLength(raw)
   }
 
   /**
@@ -185,8 +190,20 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     controller.abort(new RetryAbandonedError())
   }
 
+  /**
+   * Streams each chunk down as it comes, except the one that completes a body of declared length to an
+   * HTTP/1.1 client: the end follows it at once, and node:http sends a chunk given to `end()` in the
+   * same write as the head without corking the socket until the next tick, as `write()` does.
+   */
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#accepted) return
+    if (this.#bodyLeft > 0) {
+      this.#bodyLeft -= chunk.length
+      if (this.#bodyLeft === 0) {
+        this.#lastChunk = chunk
+        return
+      }
+    }
     if (!this.#ctx.res.write(chunk)) {
       controller.pause()
       // Made on the first back-pressure only.
@@ -206,7 +223,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.#finish()
     // gRPC's status and any other trailers follow the body (HTTP/2, or a chunked HTTP/1.1 response).
     if (this.#accepted && hasFields(trailers)) this.#ctx.res.addTrailers(trailers)
-    this.#owner.attemptEnded(this)
+    this.#owner.attemptEnded(this, this.#lastChunk)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {

@@ -203,9 +203,9 @@ export class UpstreamRequest implements AttemptOwner {
     return !this.#scheduleRetry()
   }
 
-  attemptEnded(_attempt: UpstreamAttempt): void {
+  attemptEnded(_attempt: UpstreamAttempt, lastChunk: Buffer | undefined): void {
     this.#finish()
-    this.#ctx.res.end()
+    this.#ctx.res.end(lastChunk)
   }
 
   attemptFailed(attempt: UpstreamAttempt, err: Error, sent: boolean): void {
