@@ -1,4 +1,4 @@
-// Builds the downstream response's header list from the upstream's raw response headers.
+// Builds the downstream response's header list from the upstream's response header fields.
 
 import { HeaderEdits } from '../route/header-edits.ts'
 import { removeHeaders } from '../route/header-list.ts'
@@ -7,25 +7,32 @@ import type { RequestContext } from './request-context.ts'
 
 const serviceTimeHeader = 'x-envoy-upstream-service-time'
 
-/** Lowercase names, hop-by-hop headers dropped, route and destination response edits applied. */
-export function buildDownstreamHeaders(ctx: RequestContext, raw: readonly (Buffer | string)[]): string[] {
+/**
+ * An upstream response's header fields by lowercase name, as undici parses them for its dispatch
+ * handlers, node:http2 gives them (pseudo-headers included) and node:http's `headersDistinct` has them.
+ */
+export type ResponseFields = Readonly<Record<string, string | readonly string[] | undefined>>
+
+/**
+ * Hop-by-hop headers and pseudo-headers dropped, route and destination response edits applied. Fields
+ * of one name come out together, in the order received: only their relative order carries meaning.
+ */
+export function buildDownstreamHeaders(ctx: RequestContext, fields: ResponseFields): string[] {
   const out: string[] = []
-  let extraHop: Set<string> | undefined
   // Envoy overwrites the header: through a pair of sidecars the client sees the outer proxy's time only.
   const setServiceTime = ctx.upstreamServiceTime >= 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const rawName = raw[i]
-    const rawValue = raw[i + 1]
-    const name = (typeof rawName === 'string' ? rawName : rawName.toString('latin1')).toLowerCase()
-    const value = typeof rawValue === 'string' ? rawValue : rawValue.toString('latin1')
-    if (isHopByHop(name)) {
-      if (name === 'connection') extraHop = connectionTokens(value)
-      continue
-    }
+  for (const name in fields) {
+    const value = fields[name]
+    if (value === undefined || name.charCodeAt(0) === 0x3a || isHopByHop(name)) continue
     if (setServiceTime && name === serviceTimeHeader) continue
-    out.push(name, value)
+    if (typeof value === 'string') out.push(name, value)
+    else for (const one of value) out.push(name, one)
   }
-  if (extraHop !== undefined) removeHeaders(out, extraHop)
+  const connection = fields.connection
+  if (connection !== undefined) {
+    const extraHop = connectionTokens(typeof connection === 'string' ? connection : connection.join(','))
+    if (extraHop !== undefined) removeHeaders(out, extraHop)
+  }
   if (setServiceTime) out.push(serviceTimeHeader, String(ctx.upstreamServiceTime))
   applyResponseEdits(ctx, out)
   return out

@@ -195,7 +195,7 @@ export class UpgradeTunnel implements TunnelStats {
    */
   #joinHttp2(res: IncomingMessage, upstream: Socket, head: Buffer): void {
     const ctx = this.#ctx
-    const headers = buildDownstreamHeaders(ctx, res.rawHeaders)
+    const headers = buildDownstreamHeaders(ctx, res.headersDistinct)
     removeHeaders(headers, upgradeResponseOnly)
     runResponseHeaders(ctx, 200, headers)
     ctx.res.writeHead(200, headers)
@@ -215,7 +215,7 @@ export class UpgradeTunnel implements TunnelStats {
     this.#endpoint.reportStatus(status)
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#startedAt)
     ctx.responseCodeDetails = 'via_upstream'
-    const headers = buildDownstreamHeaders(ctx, res.rawHeaders)
+    const headers = buildDownstreamHeaders(ctx, res.headersDistinct)
     if (!ctx.http2) headers.push('connection', 'close')
     runResponseHeaders(ctx, status, headers)
     if (ctx.http2) {

@@ -208,8 +208,6 @@ class Http2Exchange implements Dispatcher.DispatchController {
   #responded = false
   #trailers: IncomingHttpHeaders | undefined
   #reason: Error | null = null
-  rawHeaders: string[] = []
-  rawTrailers: string[] = []
   paused = false
 
   constructor(request: UpstreamDispatch, handler: Dispatcher.DispatchHandler) {
@@ -273,12 +271,10 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.fail(reason)
   }
 
-  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number, raw: string[]): void => {
+  /** The handler gets node:http2's header object as undici's parsed headers (pseudo-headers included). */
+  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
     if (this.#done) return
     this.#responded = true
-    const out: string[] = []
-    for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 0x3a) out.push(raw[i], raw[i + 1])
-    this.rawHeaders = out
     this.#handler.onResponseStart?.(this, Number(headers[':status']), headers, '')
     // Headers with END_STREAM (a trailers-only gRPC answer): the response is complete now.
     if (!this.#done && flags & constants.NGHTTP2_FLAG_END_STREAM) this.#complete()
@@ -288,9 +284,8 @@ class Http2Exchange implements Dispatcher.DispatchController {
     if (!this.#done) this.#handler.onResponseData?.(this, chunk)
   }
 
-  readonly #onTrailers = (headers: IncomingHttpHeaders, _flags: number, raw: string[]): void => {
+  readonly #onTrailers = (headers: IncomingHttpHeaders): void => {
     this.#trailers = headers
-    this.rawTrailers = raw
   }
 
   readonly #onEnd = (): void => {

@@ -2,7 +2,7 @@
 
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { buildDownstreamHeaders } from '../http/downstream-headers.ts'
+import { buildDownstreamHeaders, type ResponseFields } from '../http/downstream-headers.ts'
 import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
@@ -22,7 +22,7 @@ export class RetryAbandonedError extends Error {
 /** What a try reports to the request that owns it. */
 export interface AttemptOwner {
   /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
-  acceptResponse(attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean
+  acceptResponse(attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean
   /** The accepted response ended; `lastChunk` is its final body chunk when that was held back to end with. */
   attemptEnded(attempt: UpstreamAttempt, lastChunk: Buffer | undefined): void
   /** The try failed; `sent` is false when it never got a connection. */
@@ -37,27 +37,16 @@ export interface AttemptSpec {
   readonly perTryTimeoutMs: number
 }
 
-/** Response header names and values as the upstream client gives them. */
-export type RawHeaders = readonly (Buffer | string)[]
-
 /** A dropped response's body up to this length is read to its end rather than cut with its connection. */
 const drainableBodyBytes = 16 * 1024
 /** How long such a body may take to arrive before its connection is closed after all. */
 const drainTimeoutMs = 1_000
 
-/** The value of the first response header named `lowerName` (length-checked before any decoding). */
-export function rawHeaderValue(raw: RawHeaders, lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]
-    if (name.length === lowerName.length && name.toString().toLowerCase() === lowerName)
-      return raw[i + 1].toString()
-  }
-  return undefined
-}
-
-/** The response's content-length, or -1 without one (chunked, or delimited by the close). */
-function contentLength(raw: RawHeaders): number {
-  const value = Number(rawHeaderValue(raw, 'content-length') ?? -1)
+/** The response's content-length, or -1 without a valid one (chunked, or delimited by the close). */
+function contentLength(fields: ResponseFields): number {
+  const declared = fields['content-length']
+  if (typeof declared !== 'string') return -1
+  const value = Number(declared)
   return Number.isInteger(value) && value >= 0 ? value : -1
 }
 
@@ -150,25 +139,31 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.#done) controller.abort(new DownstreamClosedError())
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+  /**
+   * `fields` are undici's parsed headers (names lowercase, values latin1), which it builds for every
+   * response anyway: read instead of decoding `controller.rawHeaders` a second time.
+   */
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    fields: ResponseFields,
+  ): void {
     if (this.#done) return
     const ctx = this.#ctx
     this.endpoint.reportStatus(statusCode)
-    // undici gives Buffers (HTTP/1.1), the HTTP/2 pool strings.
-    const raw = controller.rawHeaders as RawHeaders
-    if (!this.#owner.acceptResponse(this, statusCode, raw)) {
+    if (!this.#owner.acceptResponse(this, statusCode, fields)) {
       this.#finish()
-      this.#dropResponse(controller, raw)
+      this.#dropResponse(controller, fields)
       return
     }
     this.#accepted = true
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
     ctx.responseCodeDetails = 'via_upstream'
-    const headers = buildDownstreamHeaders(ctx, raw)
+    const headers = buildDownstreamHeaders(ctx, fields)
     if (ctx.listener.draining) headers.push('connection', 'close')
     runResponseHeaders(ctx, statusCode, headers)
     ctx.res.writeHead(statusCode, headers)
-    if (!ctx.http2) this.#bodyLeft = contentLength(raw)
+    if (!ctx.http2) this.#bodyLeft = contentLength(fields)
   }
 
   /**
@@ -177,8 +172,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
    * (and dropped), so the connection goes back to the pool and the next request does not pay for a
    * new one. Over HTTP/2 the reset costs only the stream.
    */
-  #dropResponse(controller: Dispatcher.DispatchController, raw: RawHeaders): void {
-    const length = this.#requestSent ? contentLength(raw) : -1
+  #dropResponse(controller: Dispatcher.DispatchController, fields: ResponseFields): void {
+    const length = this.#requestSent ? contentLength(fields) : -1
     if (length < 0 || length > drainableBodyBytes || this.endpoint.usesHttp2(this.#ctx.http2)) {
       controller.abort(new RetryAbandonedError())
       return

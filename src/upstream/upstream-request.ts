@@ -1,5 +1,6 @@
 // Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
+import type { ResponseFields } from '../http/downstream-headers.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import type { MirrorPolicy } from '../route/mirror-policy.ts'
@@ -16,13 +17,7 @@ import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } fr
 import { PreviousPriorities } from './lb/previous-priorities.ts'
 import { sendMirrors } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
-import {
-  type AttemptOwner,
-  PerTryTimeoutError,
-  type RawHeaders,
-  rawHeaderValue,
-  UpstreamAttempt,
-} from './upstream-attempt.ts'
+import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
 import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
@@ -187,13 +182,13 @@ export class UpstreamRequest implements AttemptOwner {
     })
   }
 
-  acceptResponse(_attempt: UpstreamAttempt, status: number, rawHeaders: RawHeaders): boolean {
+  acceptResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean {
     // The retried try has its outcome: its slot goes back (a new retry takes a new one).
     this.#releaseRetrySlot()
     const policy = this.#spec?.retry
     if (policy === undefined || this.#ctx.res.headersSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
-    const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(rawHeaders) : -1
+    const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(fields) : -1
     if (status < 400 && grpcStatus <= 0) return true
     if (!retriableResponse(policy, status, grpcStatus)) return true
     if (this.#retriesLeft === 0) {
@@ -333,7 +328,7 @@ function withAttemptCount(headers: readonly string[], count: number): string[] {
 }
 
 /** The grpc-status response header (a trailers-only gRPC answer), or -1. */
-function grpcStatusOf(rawHeaders: RawHeaders): number {
-  const value = rawHeaderValue(rawHeaders, 'grpc-status')
-  return value === undefined ? -1 : Number(value)
+function grpcStatusOf(fields: ResponseFields): number {
+  const value = fields['grpc-status']
+  return typeof value === 'string' ? Number(value) : -1
 }
