@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stampFor } from './report/write.ts'
 import { stopAll } from './support/children.ts'
-import { type CorePlan, onSharedCore } from './support/cpu-affinity.ts'
+import { onSharedCore, sharedCorePlan } from './support/cpu-affinity.ts'
 import { median } from './support/stats.ts'
 import { gitCommit } from './support/tools.ts'
 import { nodeFloor, nodeFloorEnvoy } from './systems/node-floor.ts'
@@ -79,11 +79,7 @@ for (const def of defs) systems.push(await def.start(ctx))
 const labels = defs.map((d) => d.label)
 process.stderr.write(`paired: ${labels.join(', ')}; ${rounds} rounds of ${seconds} s\n`)
 
-async function measure(cores: CorePlan | undefined): Promise<Round[]> {
-  if (cores !== undefined)
-    process.stderr.write(
-      `systems pinned to CPU ${cores.systemsCpu}, clients and upstream to ${cores.clientCpus}\n`,
-    )
+async function measure(): Promise<Round[]> {
   // Warm-up: JIT and heap growth settle before anything is recorded (2 s left the first rounds skewed).
   await loadAll(systems, Number(values.warmup))
   const recorded: Round[] = []
@@ -99,16 +95,17 @@ async function measure(cores: CorePlan | undefined): Promise<Round[]> {
   return recorded
 }
 
-let sharedCore: CorePlan | undefined
+const sharedCore = values.unpinned ? undefined : sharedCorePlan()
+if (sharedCore !== undefined)
+  process.stderr.write(
+    `systems pinned to CPU ${sharedCore.systemsCpu}, clients and upstream to ${sharedCore.clientCpus}\n`,
+  )
 const recorded = values.unpinned
-  ? await measure(undefined)
+  ? await measure()
   : await onSharedCore(
       systems.flatMap((s) => s.pids),
       [upstream.pid],
-      (cores) => {
-        sharedCore = cores
-        return measure(cores)
-      },
+      measure,
     )
 await stopAll()
 

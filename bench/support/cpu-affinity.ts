@@ -36,29 +36,31 @@ function allCpus(): string {
   return `0-${cpus().length - 1}`
 }
 
+/** The last CPU for the systems, the others for the clients; undefined on a one-CPU machine (nothing is pinned). */
+export function sharedCorePlan(): CorePlan | undefined {
+  const count = cpus().length
+  if (count < 2) return undefined
+  return { systemsCpu: String(count - 1), clientCpus: count === 2 ? '0' : `0-${count - 2}` }
+}
+
 /**
- * Pins the systems' process trees to the last CPU, and this process (the load generator) and the
- * upstream's tree to the others, runs `body`, then gives every one of them all CPUs again. On a
- * one-CPU machine nothing is pinned and the plan is undefined.
+ * Pins the systems' process trees and this process (the load generator) with the upstream's tree as
+ * `sharedCorePlan()` says, runs `body`, then gives every one of them all CPUs again.
  */
 export async function onSharedCore<T>(
   systemRoots: readonly number[],
   upstreamRoots: readonly number[],
-  body: (plan: CorePlan | undefined) => Promise<T>,
+  body: () => Promise<T>,
 ): Promise<T> {
-  const count = cpus().length
-  if (count < 2) return body(undefined)
-  const plan: CorePlan = {
-    systemsCpu: String(count - 1),
-    clientCpus: count === 2 ? '0' : `0-${count - 2}`,
-  }
+  const plan = sharedCorePlan()
+  if (plan === undefined) return body()
   // This process only: its children are the systems and the upstream, pinned on their own.
   const clients = [process.pid, ...processTree(upstreamRoots)]
   const systems = processTree(systemRoots)
   pin(clients, plan.clientCpus)
   pin(systems, plan.systemsCpu)
   try {
-    return await body(plan)
+    return await body()
   } finally {
     pin([...clients, ...processTree(systemRoots)], allCpus())
   }

@@ -9,7 +9,7 @@
 // not either system's solo throughput; CPU µs per request is reported beside it.
 
 import type { Failure, SideBySideCase, SideBySidePair, SideBySideRound } from '../report/results.ts'
-import { type CorePlan, onSharedCore } from '../support/cpu-affinity.ts'
+import { onSharedCore, sharedCorePlan } from '../support/cpu-affinity.ts'
 import type { Plan } from '../support/options.ts'
 import { cpuSeconds } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
@@ -61,16 +61,10 @@ export async function runSideBySideCase(
   const opts = { path: '/1k', connections: plan.connections, seconds: plan.sideBySideSeconds }
   const pairs: Record<string, SideBySidePair> = {}
   const failures: Failure[] = []
-  let sharedCore: CorePlan | undefined
   for (const other of running.filter(comparable)) {
     try {
-      pairs[other.name] = await onSharedCore(
-        [...outrigger.pids, ...other.pids],
-        [upstreamPid],
-        async (cores) => {
-          sharedCore = cores
-          return summarize(await loadPair(outrigger, other, plan, upstreamPid))
-        },
+      pairs[other.name] = await onSharedCore([...outrigger.pids, ...other.pids], [upstreamPid], async () =>
+        summarize(await loadPair(outrigger, other, opts, plan, upstreamPid)),
       )
     } catch (err) {
       failures.push({ where: `side-by-side ${other.name}`, error: (err as Error).message })
@@ -84,7 +78,7 @@ export async function runSideBySideCase(
       connections: opts.connections,
       seconds: opts.seconds,
       rounds: plan.sideBySideRounds,
-      sharedCore,
+      sharedCore: sharedCorePlan(),
       pairs,
     },
     failures,
@@ -95,10 +89,10 @@ export async function runSideBySideCase(
 async function loadPair(
   outrigger: RunningSystem,
   other: RunningSystem,
+  opts: TogetherOptions,
   plan: Plan,
   upstreamPid: number,
 ): Promise<SideBySideRound[]> {
-  const opts = { path: '/1k', connections: plan.connections, seconds: plan.sideBySideSeconds }
   await loadTogether([outrigger, other], { ...opts, seconds: plan.warmupSeconds })
   const rounds: SideBySideRound[] = []
   for (let r = 0; r < plan.sideBySideRounds; r++) {
