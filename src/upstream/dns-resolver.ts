@@ -38,8 +38,9 @@ export class DnsResolver {
   constructor(settings: DnsSettings = defaultDnsSettings, hostsFile = '/etc/hosts') {
     this.refreshRateMs = parseDurationMs(settings.refreshRate)
     this.#family = settings.lookupFamily
-    // c-ares' own defaults retry for ~25 s; Envoy's c-ares channel answers within one timeout per try.
-    this.#resolver = new Resolver({ timeout: 5000, tries: 2 })
+    // c-ares' defaults as Node sets them retry for tens of seconds; a cluster warming on a dead
+    // server should give up within seconds and try again at the refresh rate.
+    this.#resolver = new Resolver({ timeout: 2000, tries: 2 })
     if (settings.servers.length > 0) this.#resolver.setServers(settings.servers)
     this.#hostsFile = hostsFile
   }
