@@ -19,6 +19,7 @@ import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
+import { DnsResolver } from './upstream/dns-resolver.ts'
 import { abortMirrors } from './upstream/mirror-request.ts'
 
 export interface ConfigFailure {
@@ -28,7 +29,7 @@ export interface ConfigFailure {
 
 export class ProxyRuntime implements ProxyState {
   readonly bootstrap: Bootstrap
-  readonly clusters = new ClusterManager()
+  readonly clusters: ClusterManager
   readonly listeners: ListenerManager
   readonly drainMs: number
   #model: Model | undefined
@@ -46,6 +47,7 @@ export class ProxyRuntime implements ProxyState {
   constructor(bootstrap: Bootstrap, options: { reusePort?: boolean } = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns))
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -152,7 +154,8 @@ export class ProxyRuntime implements ProxyState {
 
   /** Swaps the model in one step: requests already running keep the model they started with. */
   async #apply(model: Model): Promise<void> {
-    this.clusters.update(model)
+    // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
+    await this.clusters.update(model)
     this.#model = model
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }

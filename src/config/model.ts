@@ -104,6 +104,9 @@ export interface EndpointModel {
   readonly localityWeight: number
 }
 
+/** Envoy's cluster discovery types for DNS-resolved endpoints. */
+export type ClusterDiscovery = 'STRICT_DNS' | 'LOGICAL_DNS'
+
 /** A named set of endpoints with its policies: `outbound|port|subset|fqdn` or `inbound|port||`. */
 export interface ClusterModel {
   readonly name: string
@@ -114,6 +117,13 @@ export interface ClusterModel {
   readonly subset: string
   readonly protocol: string
   readonly endpoints: readonly EndpointModel[]
+  /**
+   * How endpoint addresses that are DNS names become hosts at run time, as Istio's convertResolution
+   * maps ServiceEntry resolution (pilot/pkg/networking/core/cluster.go): DNS → Envoy's STRICT_DNS (a
+   * host per resolved address), DNS_ROUND_ROBIN → LOGICAL_DNS (one host per name, connecting to its
+   * first resolved address). Absent: every address is an IP (Envoy's STATIC/EDS).
+   */
+  readonly discovery?: ClusterDiscovery
   readonly connectTimeoutMs: number
   /** The DestinationRule traffic policy for this port and subset, merged as Istio merges it. */
   readonly policy: ClusterPolicy

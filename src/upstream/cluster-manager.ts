@@ -2,6 +2,7 @@
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { Cluster } from './cluster.ts'
+import { DnsResolver } from './dns-resolver.ts'
 
 /**
  * A cluster's run-time object (endpoints, pools, load balancer, breakers) is built when it is first
@@ -10,6 +11,12 @@ import { Cluster } from './cluster.ts'
 export class ClusterManager {
   #models: ReadonlyMap<string, ClusterModel> = new Map()
   #clusters = new Map<string, Cluster>()
+  /** Resolves the endpoint names of every DNS cluster (the bootstrap's `dns` settings). */
+  readonly resolver: DnsResolver
+
+  constructor(resolver: DnsResolver = new DnsResolver()) {
+    this.resolver = resolver
+  }
 
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name) ?? this.#materialize(name)
@@ -25,8 +32,12 @@ export class ClusterManager {
     return all
   }
 
-  /** Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays. */
-  update(model: Model): void {
+  /**
+   * Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays.
+   * DNS clusters are built at once and start resolving, as Envoy warms STRICT_DNS and LOGICAL_DNS
+   * clusters before using them; the promise settles when every one has been resolved once.
+   */
+  update(model: Model): Promise<void> {
     const clusters = new Map<string, Cluster>()
     for (const [name, cluster] of this.#clusters) {
       const cm = model.clusters.get(name)
@@ -42,12 +53,19 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous)
+      const cluster = new Cluster(previous, this.resolver)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
     this.#models = model.clusters
     this.#clusters = clusters
+    const warming: Promise<void>[] = []
+    for (const [name, cm] of model.clusters) {
+      if (cm.discovery === undefined) continue
+      const cluster = this.get(name)
+      if (cluster !== undefined) warming.push(cluster.warmed)
+    }
+    return Promise.all(warming).then(() => {})
   }
 
   async close(): Promise<void> {
@@ -60,7 +78,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model)
+    const cluster = new Cluster(model, this.resolver)
     this.#clusters.set(name, cluster)
     return cluster
   }

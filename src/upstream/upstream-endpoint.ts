@@ -1,5 +1,6 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
+import type { LookupFunction } from 'node:net'
 import { type Dispatcher, Pool } from 'undici'
 import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
 import type { LocalReplyKind } from '../http/local-reply.ts'
@@ -106,6 +107,8 @@ export class UpstreamEndpoint implements LbEndpoint {
   /** Requests beyond this many wait for a connection (pending); HTTP/2 multiplexes, so none wait. */
   readonly #maxConnections: number
   readonly #settings: PoolSettings
+  /** LOGICAL_DNS: where new connections go, instead of resolving `address` per connection. */
+  #lookup: LookupFunction | undefined
   #http1: Pool | undefined
   #http2: Http2Pool | undefined
 
@@ -138,15 +141,31 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.localityWeight = model.localityWeight
   }
 
+  /**
+   * Makes this a LOGICAL_DNS host: each new connection goes where `lookup` says (the name's latest
+   * first address), while open connections stay where they are. Set before the first request.
+   */
+  connectThrough(lookup: LookupFunction): void {
+    this.#lookup = lookup
+  }
+
   /** The HTTP/1.1 connection pool, opened on first use. */
   get http1(): Pool {
-    this.#http1 ??= new Pool(`http://${this.hostPort}`, poolOptions(this.#settings))
+    if (this.#http1 === undefined) {
+      const options = poolOptions(this.#settings)
+      const lookup = this.#lookup
+      if (lookup !== undefined) options.connect = { ...options.connect, lookup }
+      this.#http1 = new Pool(`http://${this.hostPort}`, options)
+    }
     return this.#http1
   }
 
   /** The HTTP/2 sessions, opened on first use. */
   get http2(): Http2Pool {
-    this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, http2PoolOptions(this.#settings))
+    this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, {
+      ...http2PoolOptions(this.#settings),
+      ...(this.#lookup !== undefined ? { lookup: this.#lookup } : {}),
+    })
     return this.#http2
   }
 
