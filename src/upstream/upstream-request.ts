@@ -30,6 +30,8 @@ export interface UpstreamRequestSpec {
   readonly retry?: RetryPolicy
   /** Mirrors for a request with a body: copies go out once the body is read, if it is within the bound. */
   readonly mirrors?: readonly MirrorPolicy[]
+  /** Each try carries `x-envoy-attempt-count` (Envoy's include_request_attempt_count). */
+  readonly includeAttemptCount?: boolean
 }
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
@@ -172,7 +174,7 @@ export class UpstreamRequest implements AttemptOwner {
     this.#previousPriorities?.attempted(endpoint.priority)
     const attempt = new UpstreamAttempt(this, ctx, endpoint)
     this.#attempt = attempt
-    const headers = spec.retry === undefined ? spec.headers : withAttemptCount(spec.headers, ctx.attemptCount)
+    const headers = spec.includeAttemptCount ? withAttemptCount(spec.headers, ctx.attemptCount) : spec.headers
     attempt.start({
       method: spec.method,
       path: spec.path,
@@ -316,7 +318,7 @@ export class UpstreamRequest implements AttemptOwner {
 }
 
 /** A copy of the upstream headers with `x-envoy-attempt-count` set (a client's own value replaced). */
-function withAttemptCount(headers: readonly string[], count: number): string[] {
+export function withAttemptCount(headers: readonly string[], count: number): string[] {
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]

@@ -4,7 +4,7 @@ import { redirectLocation } from '../../route/redirect.ts'
 import { type ForwardAction, pickDestination, rewritePath } from '../../route/route.ts'
 import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
 import { sendMirrors } from '../../upstream/mirror-request.ts'
-import { UpstreamRequest } from '../../upstream/upstream-request.ts'
+import { UpstreamRequest, withAttemptCount } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import { grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
 import type { RequestContext } from '../request-context.ts'
@@ -63,8 +63,14 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const path = rewritePath(action, url)
   const authority = action.authorityRewrite ?? ctx.authority
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
+  // Istio sets include_request_attempt_count on every outbound virtual host, none inbound (pilot
+  // httproute.go, ProxyHeaders.IncludeRequestAttemptCount): an inbound request keeps the client's value.
+  const includeAttemptCount = ctx.listener.model.direction === 'outbound'
   if (isUpgradeRequest(ctx.req)) {
-    new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
+    new UpgradeTunnel(ctx, endpoint, cluster).start({
+      path,
+      headers: includeAttemptCount ? withAttemptCount(headers, 1) : headers,
+    })
     return
   }
   const hasBody = hasRequestBody(ctx)
@@ -82,6 +88,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     timeoutMs,
     retry: ctx.route?.retryPolicy,
     mirrors: hasBody ? mirrors : undefined,
+    includeAttemptCount,
   })
 }
 
