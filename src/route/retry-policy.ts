@@ -110,6 +110,20 @@ export const defaultRetryPolicy: RetryPolicy = {
   backoffBaseMs: DEFAULT_BACKOFF_MS,
 }
 
+/**
+ * Istio's policy for inbound routes (retry.ConvertInboundPolicy with no defaultInboundHttpRetryPolicy in
+ * MeshConfig): 2 retries on reset-before-request, no host predicate (an inbound cluster has one
+ * endpoint). Only a request that never reached the application is retried, so it is safe for any method.
+ */
+export const defaultInboundRetryPolicy: RetryPolicy = {
+  numRetries: 2,
+  perTryTimeoutMs: 0,
+  ...parseRetryOn('reset-before-request'),
+  skipPreviousHosts: false,
+  retryRemoteLocalities: false,
+  backoffBaseMs: DEFAULT_BACKOFF_MS,
+}
+
 /** Whether a response with this status (and grpc-status header, or -1) asks for another try. */
 export function retriableResponse(policy: RetryPolicy, status: number, grpcStatus: number): boolean {
   const on = policy.on
