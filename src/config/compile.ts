@@ -234,8 +234,8 @@ function parseEndpoint(
 }
 
 /**
- * Istio's inbound route (route.BuildDefaultHTTPInboundRoute): no timeout, and the default inbound retry
- * policy except on gRPC ports ("reset-before-request does not work well for gRPC streaming services").
+ * Istio's inbound route (route.BuildDefaultHTTPInboundRoute): no timeout, max_stream_duration 0 with
+ * grpc_timeout_header_max 0, and the default inbound retry policy except on gRPC ports ("reset-before-request does not work well for gRPC streaming services").
  */
 function inboundRouteTable(port: number, clusterName: string, protocol: string): RouteTable {
   const grpc = protocol === 'GRPC' || protocol === 'GRPC-WEB'
@@ -252,6 +252,9 @@ function inboundRouteTable(port: number, clusterName: string, protocol: string):
     responseHeaders: HeaderEdits.none,
     timeoutMs: 0,
     retryPolicy: grpc ? undefined : defaultInboundRetryPolicy,
+    // grpc-timeout uncapped, no deadline otherwise: "if not configured at all, the grpc-timeout header is
+    // not used" (route.go); the router's timeout (0) then never reads it.
+    maxStreamDuration: { maxStreamDurationMs: 0, grpcTimeoutHeaderMaxMs: 0 },
   })
   return new RouteTable(`inbound|${port}||`, [
     { name: `inbound|http|${port}`, domains: ['*'], port, routes: [route] },

@@ -1,7 +1,7 @@
 // Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
 import type { ResponseFields } from '../http/downstream-headers.ts'
-import type { RequestContext } from '../http/request-context.ts'
+import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import type { MirrorPolicy } from '../route/mirror-policy.ts'
 import {
@@ -41,7 +41,7 @@ const HOST_SELECTION_ATTEMPTS = 5
  * One proxied request: the route timeout, the replayable body, and the tries (one UpstreamAttempt each).
  * A try is retried only while no response byte has gone downstream.
  */
-export class UpstreamRequest implements AttemptOwner {
+export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   readonly #ctx: RequestContext
   readonly #cluster: Cluster | undefined
   readonly #firstEndpoint: UpstreamEndpoint
@@ -82,6 +82,7 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#retriesLeft > 0 && spec.retry?.retryRemoteLocalities === true)
       this.#previousPriorities = new PreviousPriorities()
     ctx.res.on('close', this.#onDownstreamClose)
+    ctx.upstreamExchange = this
     const mirrored = spec.mirrors !== undefined && spec.mirrors.length > 0
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
@@ -293,6 +294,14 @@ export class UpstreamRequest implements AttemptOwner {
   #fail(kind: Parameters<typeof sendLocalReply>[1]): void {
     this.#finish()
     sendLocalReply(this.#ctx, kind)
+  }
+
+  /** The connection manager answers the client itself (a stream deadline): stop the upstream side quietly. */
+  cancel(): void {
+    if (this.#done) return
+    const attempt = this.#attempt
+    this.#finish()
+    attempt?.abort(new DownstreamClosedError())
   }
 
   readonly #onDownstreamClose = (): void => {
