@@ -3,6 +3,7 @@
 import type { HttpFilter } from './filter.ts'
 import type { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
+import { overwriteServerHeader } from './server-header.ts'
 
 /**
  * Runs request-header phases from `ctx.filterIndex` until a filter stops the chain or the list ends.
@@ -25,6 +26,8 @@ export function resumeFilters(ctx: RequestContext): void {
 export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
   const filters = ctx.listener.filters
   for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(ctx, status, headers)
+  // After the filters, as Envoy's connection manager sets it when it encodes the headers.
+  overwriteServerHeader(headers, ctx.listener.model.direction)
 }
 
 export type { HttpFilter }

@@ -12,6 +12,12 @@ import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
 
 const noFlags: readonly ResponseFlag[] = Object.freeze([])
 
+/** The router's work for a request, which the connection manager can stop (a stream deadline ran out). */
+export interface UpstreamExchange {
+  /** Stops the upstream side without answering or flagging anything: the caller answers. */
+  cancel(): void
+}
+
 export class RequestContext implements RequestFacts {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
@@ -37,6 +43,8 @@ export class RequestContext implements RequestFacts {
   upstreamServiceTime = -1
   /** A `set-cookie` the consistent-hash load balancer generated (httpCookie with a ttl), for the response. */
   hashCookie: string | undefined = undefined
+  /** The router's upstream exchange while one is in flight. */
+  upstreamExchange: UpstreamExchange | undefined = undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined

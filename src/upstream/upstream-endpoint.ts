@@ -17,8 +17,12 @@ export interface PoolSettings {
   readonly protocol: UpstreamProtocol
 }
 
-/** Idle time before a pooled connection closes when the DestinationRule sets none. */
-const defaultIdleTimeoutMs = 60_000
+/**
+ * Idle time before a pooled connection closes when the DestinationRule sets none: Envoy's default for a
+ * cluster's common_http_protocol_options.idle_timeout (1 h), which Istio leaves in place unless
+ * connectionPool.http.idleTimeout (or tcp.idleTimeout) is set (pilot cluster_traffic_policy.go).
+ */
+const defaultIdleTimeoutMs = 3_600_000
 /** The longest timer Node can arm: an idle timeout of 0 means "never" in Istio. */
 const maxTimerMs = 2_147_483_647
 
@@ -33,7 +37,7 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     bodyTimeout: 0,
     keepAliveTimeout: idle,
     // A server's Keep-Alive hint may shorten the idle time, never lengthen it past the policy's.
-    keepAliveMaxTimeout: cp.idleTimeoutMs === undefined ? 3_600_000 : idle,
+    keepAliveMaxTimeout: idle,
     pipelining: 1,
     connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
     ...(cp.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cp.maxRequestsPerConnection } : {}),
@@ -48,7 +52,7 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
 }
 
 /** The HTTP/2 session options for a connection pool policy. */
-function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
+export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
   const cp = settings.connectionPool
   return {
     connectTimeoutMs: settings.connectTimeoutMs,

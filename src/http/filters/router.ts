@@ -1,14 +1,20 @@
 // The terminal filter: for the selected route, answers directly, redirects, or forwards to a cluster.
 
 import { redirectLocation } from '../../route/redirect.ts'
-import { type ForwardAction, pickDestination, rewritePath } from '../../route/route.ts'
+import {
+  type ForwardAction,
+  type MaxStreamDuration,
+  pickDestination,
+  rewritePath,
+} from '../../route/route.ts'
 import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
 import { sendMirrors } from '../../upstream/mirror-request.ts'
-import { UpstreamRequest } from '../../upstream/upstream-request.ts'
+import { UpstreamRequest, withAttemptCount } from '../../upstream/upstream-request.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
-import { grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
+import { formatGrpcTimeout, grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply, sendResponse } from '../respond.ts'
+import { StreamDeadline, streamDeadlineMs } from '../stream-deadline.ts'
 import { buildUpstreamHeaders } from '../upstream-headers.ts'
 import { selectRoute } from './route-select.ts'
 
@@ -63,10 +69,18 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const path = rewritePath(action, url)
   const authority = action.authorityRewrite ?? ctx.authority
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
+  // Istio sets include_request_attempt_count on every outbound virtual host, none inbound (pilot
+  // httproute.go, ProxyHeaders.IncludeRequestAttemptCount): an inbound request keeps the client's value.
+  const includeAttemptCount = ctx.listener.model.direction === 'outbound'
   if (isUpgradeRequest(ctx.req)) {
-    new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
+    new UpgradeTunnel(ctx, endpoint, cluster).start({
+      path,
+      headers: includeAttemptCount ? withAttemptCount(headers, 1) : headers,
+    })
     return
   }
+  const maxStreamDuration = ctx.route?.maxStreamDuration
+  if (maxStreamDuration !== undefined) armStreamDeadline(ctx, maxStreamDuration, headers)
   const hasBody = hasRequestBody(ctx)
   const timeoutMs = requestTimeoutMs(ctx)
   const mirrors = ctx.route?.mirrors
@@ -82,17 +96,36 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     timeoutMs,
     retry: ctx.route?.retryPolicy,
     mirrors: hasBody ? mirrors : undefined,
+    includeAttemptCount,
   })
 }
 
 /**
- * The route timeout; a gRPC call's `grpc-timeout` is its deadline instead, capped by the route timeout
- * when one is set. Istio sets Envoy's max_grpc_timeout to the VirtualService timeout, or 0 (no cap)
- * when there is none; a `grpc-timeout` of 0 means no deadline, as in Envoy.
+ * The route's max_stream_duration (inbound routes): the deadline runs from the request headers and the
+ * connection manager answers it (StreamDeadline). Envoy rewrites a gRPC request's grpc-timeout to the
+ * deadline it keeps, in its own format, before the time already spent is taken off (refreshDurationTimeout).
+ */
+function armStreamDeadline(ctx: RequestContext, duration: MaxStreamDuration, headers: string[]): void {
+  const deadlineMs = streamDeadlineMs(duration, ctx.rawHeader('grpc-timeout'))
+  if (deadlineMs === undefined) return
+  new StreamDeadline(ctx, deadlineMs)
+  if (!isGrpcRequest(ctx)) return
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'grpc-timeout') headers[i + 1] = formatGrpcTimeout(deadlineMs)
+  }
+}
+
+/**
+ * The router's timeout, started once the request has been read. Outbound routes carry Envoy's
+ * max_grpc_timeout, which current Istio still sets to the VirtualService timeout, or 0 (no cap) without
+ * one (route.go setTimeout: "use deprecated value for now as the replacement MaxStreamDuration has some
+ * regressions"): a gRPC call's `grpc-timeout` is its deadline, capped by the route timeout when one is
+ * set, and 0 means none (router.cc FilterUtility::finalTimeout). Inbound routes have max_stream_duration
+ * instead: the router keeps only the route timeout there (0).
  */
 function requestTimeoutMs(ctx: RequestContext): number {
   const routeTimeout = ctx.route?.timeoutMs ?? 0
-  if (!isGrpcRequest(ctx)) return routeTimeout
+  if (!isGrpcRequest(ctx) || ctx.route?.maxStreamDuration !== undefined) return routeTimeout
   const deadline = grpcTimeoutMs(ctx.rawHeader('grpc-timeout'))
   if (deadline === undefined || deadline === 0) return routeTimeout
   return routeTimeout > 0 ? Math.min(deadline, routeTimeout) : deadline
