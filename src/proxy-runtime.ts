@@ -14,12 +14,12 @@ import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
-import { RouterFilter } from './http/filters/router.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
+import { abortMirrors } from './router/mirror-request.ts'
+import { RouterFilter } from './router/router-filter.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
-import { abortMirrors } from './upstream/mirror-request.ts'
 
 export interface ConfigFailure {
   readonly at: string

@@ -2,7 +2,7 @@
 
 import type { SecureVersion } from 'node:tls'
 import type { RouteTable } from '../route/route-table.ts'
-import type { TcpRouteTable } from '../tcp/tcp-route-table.ts'
+import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { ConfigMessage } from './messages.ts'
 
 /** Who this proxy serves, from the bootstrap's `node`. */

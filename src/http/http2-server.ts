@@ -9,7 +9,7 @@ import {
 } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { markUpgradeRequest } from '../tcp/upgrade-tunnel.ts'
+import { markUpgradeRequest } from '../router/upgrade-tunnel.ts'
 import { log } from '../telemetry/log.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { Http2Request } from './http2-request.ts'

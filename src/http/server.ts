@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { acceptsUpgrade } from '../tcp/upgrade-tunnel.ts'
+import { acceptsUpgrade } from '../router/upgrade-tunnel.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { RequestContext } from './request-context.ts'
 

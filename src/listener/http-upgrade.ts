@@ -4,7 +4,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { handleRequest } from '../http/server.ts'
-import { markUpgradeRequest } from '../tcp/upgrade-tunnel.ts'
+import { markUpgradeRequest } from '../router/upgrade-tunnel.ts'
 import type { ListenerRuntime } from './listener-runtime.ts'
 
 /** How long a connection answered without switching may take to close before it is destroyed. */

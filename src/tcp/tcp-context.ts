@@ -4,10 +4,10 @@ import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
 import type { DetectedProtocol } from '../listener/detect-protocol.ts'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
-import type { ConnectionFacts, TcpRoute } from './tcp-route-table.ts'
 
 const noHeaders: readonly string[] = []
 

@@ -1,11 +1,11 @@
 // Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
 
 import { connect, type Socket } from 'node:net'
+import type { TcpRoute } from '../route/tcp-route-table.ts'
 import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import type { TcpContext } from './tcp-context.ts'
-import type { TcpRoute } from './tcp-route-table.ts'
 import { type TcpConnectionStats, tcpStatsOf } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
 

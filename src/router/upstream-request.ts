@@ -12,13 +12,13 @@ import {
   retriableFailure,
   retriableResponse,
 } from '../route/retry-policy.ts'
-import type { Cluster } from './cluster.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
-import { PreviousPriorities } from './lb/previous-priorities.ts'
+import type { Cluster } from '../upstream/cluster.ts'
+import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import { sendMirrors } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
-import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
   readonly method: string

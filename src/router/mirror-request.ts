@@ -4,8 +4,8 @@ import type { Dispatcher } from 'undici'
 import type { RequestContext } from '../http/request-context.ts'
 import { rollPercent } from '../route/fault-policy.ts'
 import { type MirrorPolicy, shadowAuthority } from '../route/mirror-policy.ts'
-import { UpstreamTimeoutError } from './failure.ts'
-import type { UpstreamEndpoint } from './upstream-endpoint.ts'
+import { UpstreamTimeoutError } from '../upstream/failure.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 
 /**
  * Sends copies of a request (bodiless, or with its body read whole) to the route's mirrors that its percentages draw. Never fails or

@@ -1,16 +1,16 @@
 // The terminal filter: for the selected route, answers directly, redirects, or forwards to a cluster.
 
-import { redirectLocation } from '../../route/redirect.ts'
-import { type ForwardAction, pickDestination, rewritePath } from '../../route/route.ts'
-import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
-import { sendMirrors } from '../../upstream/mirror-request.ts'
-import { UpstreamRequest } from '../../upstream/upstream-request.ts'
-import type { FilterStatus, HttpFilter } from '../filter.ts'
-import { grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
-import type { RequestContext } from '../request-context.ts'
-import { sendLocalReply, sendResponse } from '../respond.ts'
-import { buildUpstreamHeaders } from '../upstream-headers.ts'
-import { selectRoute } from './route-select.ts'
+import type { FilterStatus, HttpFilter } from '../http/filter.ts'
+import { selectRoute } from '../http/filters/route-select.ts'
+import { grpcTimeoutMs, isGrpcRequest } from '../http/grpc.ts'
+import type { RequestContext } from '../http/request-context.ts'
+import { sendLocalReply, sendResponse } from '../http/respond.ts'
+import { redirectLocation } from '../route/redirect.ts'
+import { type ForwardAction, pickDestination, rewritePath } from '../route/route.ts'
+import { sendMirrors } from './mirror-request.ts'
+import { isUpgradeRequest, UpgradeTunnel } from './upgrade-tunnel.ts'
+import { buildUpstreamHeaders } from './upstream-headers.ts'
+import { UpstreamRequest } from './upstream-request.ts'
 
 export class RouterFilter implements HttpFilter {
   readonly name = 'router'
