@@ -7,13 +7,13 @@ import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import { removeHeaders } from '../route/header-list.ts'
-import { Http2Tunnel } from '../tcp/http2-tunnel.ts'
 import type { TunnelStats } from '../tcp/tcp-context.ts'
 import { tunnelLimits } from '../tcp/tcp-proxy.ts'
 import { Tunnel } from '../tcp/tunnel.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { classifyUpstreamError } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import { Http2Tunnel } from './http2-tunnel.ts'
 
 /** Fields of a 101 that mean nothing in an HTTP/2 200 (RFC 8441 §5). */
 const upgradeResponseOnly: ReadonlySet<string> = new Set(['sec-websocket-accept'])
