@@ -2,7 +2,7 @@
 
 import type { Socket } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import type { DownstreamTlsModel, TlsCredentials } from '../config/model.ts'
+import type { DownstreamTlsModel, TlsCredentials } from './tls-model.ts'
 import { log } from '../telemetry/log.ts'
 import { FilesWatcher } from './files-watcher.ts'
 import {
