@@ -1,6 +1,6 @@
 // A route's compiled retry policy (Envoy's RetryPolicy as Istio builds it) and the decisions it makes.
 
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 
 /** retryOn conditions as bits, so a decision is a mask test. */
 export const RetryOn = {
@@ -122,7 +122,7 @@ export function retriableResponse(policy: RetryPolicy, status: number, grpcStatu
 }
 
 /** Whether a try that failed before any response (connect failure, reset, per-try timeout) is retried. */
-export function retriableFailure(policy: RetryPolicy, kind: LocalReplyKind): boolean {
+export function retriableFailure(policy: RetryPolicy, kind: StreamResetReason): boolean {
   const on = policy.on
   switch (kind) {
     case 'connectFailure':

@@ -2,8 +2,8 @@
 
 import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
-import type { DetectedProtocol } from '../listener/detect-protocol.ts'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
