@@ -9,7 +9,6 @@ import {
 } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { markUpgradeRequest } from '../router/upgrade-tunnel.ts'
 import { log } from '../telemetry/log.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { Http2Request } from './http2-request.ts'
@@ -93,7 +92,6 @@ export class Http2Downstream {
     const listener = this.#listener
     const socket = stream.session?.socket as Socket
     const req = new Http2Request(stream, rawHeaders, socket)
-    if (req.upgradeProtocol !== undefined) markUpgradeRequest(req)
     const res = new Http2Response(stream)
     resumeFilters(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }

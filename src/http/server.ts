@@ -3,7 +3,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { acceptsUpgrade } from '../router/upgrade-tunnel.ts'
 import { resumeFilters } from './filter-chain.ts'
 import { RequestContext } from './request-context.ts'
 
@@ -11,6 +10,16 @@ import { RequestContext } from './request-context.ts'
 const maxHeaderSize = 60 * 1024
 /** How long a connection rejected for a malformed request lingers (Envoy's delayed_close_timeout). */
 const delayedCloseMs = 1_000
+
+/**
+ * node:http's shouldUpgradeCallback: which `Connection: upgrade` requests reach the `upgrade` event (and
+ * have `req.upgrade` set) to become tunnels. Envoy's HTTP/1 codec ignores an h2c upgrade and serves the
+ * request as HTTP/1.1; every other token is tried.
+ */
+function acceptsUpgrade(req: IncomingMessage): boolean {
+  const token = req.headers.upgrade
+  return token !== undefined && token.trim().toLowerCase() !== 'h2c'
+}
 
 export function createHttpServer(listener: ListenerRuntime): Server {
   const server = createServer(
@@ -85,6 +94,19 @@ function rejectConnection(socket: Duplex, status: number): void {
   const timer = setTimeout(() => socket.destroy(), delayedCloseMs)
   timer.unref()
   socket.once('close', () => clearTimeout(timer))
+}
+
+/**
+ * A request node:http delivered through its `upgrade` event (accepted by acceptsUpgrade): marked so the
+ * router tunnels it. node:http sets `upgrade` on such a request itself, but not as documented API.
+ */
+export function handleUpgradeRequest(
+  listener: ListenerRuntime,
+  req: IncomingMessage & { upgrade?: boolean },
+  res: ServerResponse,
+): void {
+  req.upgrade = true
+  handleRequest(listener, req, res)
 }
 
 export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {

@@ -8,7 +8,7 @@ import { sendLocalReply, sendResponse } from '../http/respond.ts'
 import { redirectLocation } from '../route/redirect.ts'
 import { type ForwardAction, pickDestination, rewritePath } from '../route/route.ts'
 import { sendMirrors } from './mirror-request.ts'
-import { isUpgradeRequest, UpgradeTunnel } from './upgrade-tunnel.ts'
+import { UpgradeTunnel } from './upgrade-tunnel.ts'
 import { buildUpstreamHeaders } from './upstream-headers.ts'
 import { UpstreamRequest } from './upstream-request.ts'
 
@@ -63,7 +63,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const path = rewritePath(action, url)
   const authority = action.authorityRewrite ?? ctx.authority
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
-  if (isUpgradeRequest(ctx.req)) {
+  if (ctx.req.upgrade === true) {
     new UpgradeTunnel(ctx, endpoint, cluster).start({ path, headers })
     return
   }
