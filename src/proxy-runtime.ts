@@ -16,8 +16,9 @@ import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
-import { abortMirrors } from './router/mirror-request.ts'
+import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
+import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 
@@ -29,6 +30,10 @@ export interface ConfigFailure {
 export class ProxyRuntime implements ProxyState {
   readonly bootstrap: Bootstrap
   readonly clusters = new ClusterManager()
+  /** Counters of the TCP proxy's connections per cluster and endpoint (/clusters). */
+  readonly tcpStats = new TcpStatsTable()
+  /** Request mirroring's copies in flight (aborted at shutdown). */
+  readonly mirroring = new Mirroring(this.clusters)
   readonly listeners: ListenerManager
   readonly drainMs: number
   #model: Model | undefined
@@ -59,7 +64,7 @@ export class ProxyRuntime implements ProxyState {
     const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
-    filters.push(new FaultFilter(), new RouterFilter())
+    filters.push(new FaultFilter(), new RouterFilter(this.clusters, this.mirroring))
     return filters
   }
 
@@ -164,7 +169,7 @@ export class ProxyRuntime implements ProxyState {
     this.#watcher.close()
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
-    abortMirrors()
+    this.mirroring.abortAll()
     await this.clusters.close()
   }
 }

@@ -2,8 +2,8 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import { resumeFilters } from './filter-chain.ts'
+import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 
 /** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
@@ -21,7 +21,7 @@ function acceptsUpgrade(req: IncomingMessage): boolean {
   return token !== undefined && token.trim().toLowerCase() !== 'h2c'
 }
 
-export function createHttpServer(listener: ListenerRuntime): Server {
+export function createHttpServer(listener: HttpListener): Server {
   const server = createServer(
     {
       maxHeaderSize,
@@ -35,12 +35,13 @@ export function createHttpServer(listener: ListenerRuntime): Server {
     },
     (req, res) => handleRequest(listener, req, res),
   )
-  server.on('clientError', onClientError)
+  // Connections already answered for a parse error: the parser reports the error again on every later read.
+  const rejected = new WeakSet<Duplex>()
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    onClientError(rejected, err, socket),
+  )
   return server
 }
-
-/** Connections already answered for a parse error: the parser reports the error again on every later read. */
-const rejected = new WeakSet<Duplex>()
 
 /**
  * A request the codec cannot parse gets Envoy's codec-error reply (status, reason phrase as the body,
@@ -49,7 +50,7 @@ const rejected = new WeakSet<Duplex>()
  * write side is closed after the reply and the rest of the request is read and dropped until the client
  * closes or `delayedCloseMs` passes.
  */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError(rejected: WeakSet<Duplex>, err: NodeJS.ErrnoException, socket: Duplex): void {
   if (rejected.has(socket)) return
   rejected.add(socket)
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
@@ -101,7 +102,7 @@ function rejectConnection(socket: Duplex, status: number): void {
  * router tunnels it. node:http sets `upgrade` on such a request itself, but not as documented API.
  */
 export function handleUpgradeRequest(
-  listener: ListenerRuntime,
+  listener: HttpListener,
   req: IncomingMessage & { upgrade?: boolean },
   res: ServerResponse,
 ): void {
@@ -109,6 +110,6 @@ export function handleUpgradeRequest(
   handleRequest(listener, req, res)
 }
 
-export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {
+export function handleRequest(listener: HttpListener, req: IncomingMessage, res: ServerResponse): void {
   resumeFilters(new RequestContext(req, res, req, listener, listener.proxyModel))
 }

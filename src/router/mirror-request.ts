@@ -4,50 +4,61 @@ import type { Dispatcher } from 'undici'
 import type { RequestContext } from '../http/request-context.ts'
 import { rollPercent } from '../route/fault-policy.ts'
 import { type MirrorPolicy, shadowAuthority } from '../route/mirror-policy.ts'
+import type { ClusterManager } from '../upstream/cluster-manager.ts'
 import { UpstreamTimeoutError } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 
-/**
- * Sends copies of a request (bodiless, or with its body read whole) to the route's mirrors that its percentages draw. Never fails or
- * slows the primary: a missing cluster, no endpoint or a full circuit breaker just skips the copy.
- */
-export function sendMirrors(
-  ctx: RequestContext,
-  mirrors: readonly MirrorPolicy[],
-  method: string,
-  path: string,
-  headers: readonly string[],
-  timeoutMs: number,
-  body: Buffer | null = null,
-): void {
-  for (const mirror of mirrors) {
-    if (!rollPercent(mirror.percent)) continue
-    const cluster = ctx.listener.clusters.get(mirror.clusterName)
-    const endpoint = cluster?.pick(ctx)
-    if (cluster === undefined || endpoint === undefined || !cluster.admits(endpoint)) continue
-    const copy = headers.slice()
-    // buildUpstreamHeaders puts the authority first.
-    copy[1] = shadowAuthority(copy[1])
-    new MirrorRequest(endpoint).start(method, path, copy, timeoutMs, body, ctx.http2)
+/** The proxy's request mirroring: one per proxy, owned by the runtime, which aborts what is in flight at shutdown. */
+export class Mirroring {
+  readonly #clusters: ClusterManager
+  /** Mirror copies in flight, so shutdown can abort them. */
+  readonly #inFlight = new Set<MirrorRequest>()
+
+  constructor(clusters: ClusterManager) {
+    this.#clusters = clusters
   }
-}
 
-/** Mirror copies in flight, so shutdown can abort them. */
-const inFlight = new Set<MirrorRequest>()
+  /**
+   * Sends copies of a request (bodiless, or with its body read whole) to the route's mirrors that its percentages draw. Never fails or
+   * slows the primary: a missing cluster, no endpoint or a full circuit breaker just skips the copy.
+   */
+  send(
+    ctx: RequestContext,
+    mirrors: readonly MirrorPolicy[],
+    method: string,
+    path: string,
+    headers: readonly string[],
+    timeoutMs: number,
+    body: Buffer | null = null,
+  ): void {
+    for (const mirror of mirrors) {
+      if (!rollPercent(mirror.percent)) continue
+      const cluster = this.#clusters.get(mirror.clusterName)
+      const endpoint = cluster?.pick(ctx)
+      if (cluster === undefined || endpoint === undefined || !cluster.admits(endpoint)) continue
+      const copy = headers.slice()
+      // buildUpstreamHeaders puts the authority first.
+      copy[1] = shadowAuthority(copy[1])
+      new MirrorRequest(endpoint, this.#inFlight).start(method, path, copy, timeoutMs, body, ctx.http2)
+    }
+  }
 
-/** Aborts every mirror copy still waiting for its shadow (at shutdown, before the pools close). */
-export function abortMirrors(): void {
-  for (const mirror of inFlight) mirror.abort()
+  /** Aborts every mirror copy still waiting for its shadow (at shutdown, before the pools close). */
+  abortAll(): void {
+    for (const mirror of this.#inFlight) mirror.abort()
+  }
 }
 
 class MirrorRequest implements Dispatcher.DispatchHandler {
   readonly #endpoint: UpstreamEndpoint
+  readonly #inFlight: Set<MirrorRequest>
   #controller: Dispatcher.DispatchController | undefined
   #timer: NodeJS.Timeout | undefined
   #done = false
 
-  constructor(endpoint: UpstreamEndpoint) {
+  constructor(endpoint: UpstreamEndpoint, inFlight: Set<MirrorRequest>) {
     this.#endpoint = endpoint
+    this.#inFlight = inFlight
   }
 
   start(
@@ -59,7 +70,7 @@ class MirrorRequest implements Dispatcher.DispatchHandler {
     downstreamHttp2: boolean,
   ): void {
     this.#endpoint.acquire()
-    inFlight.add(this)
+    this.#inFlight.add(this)
     if (timeoutMs > 0) this.#timer = setTimeout(this.#onTimeout, timeoutMs)
     try {
       this.#endpoint.dispatch({ method, path, headers, body }, this, downstreamHttp2)
@@ -98,7 +109,7 @@ class MirrorRequest implements Dispatcher.DispatchHandler {
   #finish(): void {
     if (this.#done) return
     this.#done = true
-    inFlight.delete(this)
+    this.#inFlight.delete(this)
     this.#endpoint.release()
     if (this.#timer !== undefined) clearTimeout(this.#timer)
   }

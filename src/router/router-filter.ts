@@ -7,13 +7,22 @@ import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply, sendResponse } from '../http/respond.ts'
 import { redirectLocation } from '../route/redirect.ts'
 import { type ForwardAction, pickDestination, rewritePath } from '../route/route.ts'
-import { sendMirrors } from './mirror-request.ts'
+import type { ClusterManager } from '../upstream/cluster-manager.ts'
+import type { Mirroring } from './mirror-request.ts'
 import { UpgradeTunnel } from './upgrade-tunnel.ts'
 import { buildUpstreamHeaders } from './upstream-headers.ts'
 import { UpstreamRequest } from './upstream-request.ts'
 
+/** The last filter of every chain; the runtime makes it with the proxy's clusters and mirroring. */
 export class RouterFilter implements HttpFilter {
   readonly name = 'router'
+  readonly #clusters: ClusterManager
+  readonly #mirroring: Mirroring
+
+  constructor(clusters: ClusterManager, mirroring: Mirroring) {
+    this.#clusters = clusters
+    this.#mirroring = mirroring
+  }
 
   /** As Envoy's router: the cookie a consistent-hash policy generated goes on the upstream's response. */
   onResponseHeaders(ctx: RequestContext, _status: number, headers: string[]): void {
@@ -35,17 +44,22 @@ export class RouterFilter implements HttpFilter {
       ctx.responseCodeDetails = 'direct_response'
       sendResponse(ctx, action.status, undefined, ['location', redirectLocation(action, ctx)])
     } else {
-      forward(ctx, action)
+      forward(ctx, action, this.#clusters, this.#mirroring)
     }
     return 'stop'
   }
 }
 
-function forward(ctx: RequestContext, action: ForwardAction): void {
+function forward(
+  ctx: RequestContext,
+  action: ForwardAction,
+  clusters: ClusterManager,
+  mirroring: Mirroring,
+): void {
   const destination = pickDestination(action)
   ctx.destination = destination
   ctx.clusterName = destination.clusterName
-  const cluster = ctx.listener.clusters.get(destination.clusterName)
+  const cluster = clusters.get(destination.clusterName)
   if (cluster === undefined) {
     sendLocalReply(ctx, 'clusterNotFound')
     return
@@ -72,7 +86,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const mirrors = ctx.route?.mirrors
   // A request with a body is mirrored by UpstreamRequest once the body is read (small bodies only).
   if (mirrors !== undefined && mirrors.length > 0 && !hasBody) {
-    sendMirrors(ctx, mirrors, ctx.method, path, headers, timeoutMs)
+    mirroring.send(ctx, mirrors, ctx.method, path, headers, timeoutMs)
   }
   new UpstreamRequest(ctx, endpoint, cluster).start({
     method: ctx.method,
@@ -82,6 +96,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     timeoutMs,
     retry: ctx.route?.retryPolicy,
     mirrors: hasBody ? mirrors : undefined,
+    mirroring,
   })
 }
 

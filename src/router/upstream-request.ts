@@ -16,7 +16,7 @@ import type { Cluster } from '../upstream/cluster.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
 import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
-import { sendMirrors } from './mirror-request.ts'
+import type { Mirroring } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
 
@@ -30,6 +30,8 @@ export interface UpstreamRequestSpec {
   readonly retry?: RetryPolicy
   /** Mirrors for a request with a body: copies go out once the body is read, if it is within the bound. */
   readonly mirrors?: readonly MirrorPolicy[]
+  /** What sends them (set with `mirrors`). */
+  readonly mirroring?: Mirroring
 }
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
@@ -115,7 +117,15 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#done) return
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
-      sendMirrors(this.#ctx, spec.mirrors, spec.method, spec.path, spec.headers, spec.timeoutMs, this.#body)
+      spec.mirroring?.send(
+        this.#ctx,
+        spec.mirrors,
+        spec.method,
+        spec.path,
+        spec.headers,
+        spec.timeoutMs,
+        this.#body,
+      )
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#firstEndpoint)
@@ -124,7 +134,7 @@ export class UpstreamRequest implements AttemptOwner {
   /** A streamed body ended within the bound: its mirrors go out now, as for a body read whole. */
   #streamedBodyEnded(body: ReplayableBody): void {
     const spec = this.#spec as UpstreamRequestSpec
-    sendMirrors(
+    spec.mirroring?.send(
       this.#ctx,
       spec.mirrors as readonly MirrorPolicy[],
       spec.method,

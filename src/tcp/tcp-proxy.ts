@@ -6,7 +6,7 @@ import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import type { TcpContext } from './tcp-context.ts'
-import { type TcpConnectionStats, tcpStatsOf } from './tcp-stats.ts'
+import type { TcpConnectionStats } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
 
 /** Envoy's tcp_proxy idle_timeout when the DestinationRule sets none (Istio keeps the default: 1 h). */
@@ -80,8 +80,9 @@ export class TcpProxy {
     }
     ctx.upstream = endpoint
     this.#routedAt = performance.now()
-    const clusterStats = tcpStatsOf(cluster)
-    const endpointStats = tcpStatsOf(endpoint)
+    const tcpStats = ctx.listener.tcpStats
+    const clusterStats = tcpStats.of(cluster)
+    const endpointStats = tcpStats.of(endpoint)
     clusterStats.active++
     clusterStats.total++
     endpointStats.active++
