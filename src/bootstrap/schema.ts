@@ -1,4 +1,4 @@
-// The bootstrap file (DESIGN.md §3): who this proxy is, where it listens, and where its Istio resources are.
+// The bootstrap file (README, "Bootstrap"; its place among the layers: docs/ARCHITECTURE.md): who this proxy is, where it listens, and where its Istio resources are.
 
 import { isIP } from 'node:net'
 import { z } from 'zod'

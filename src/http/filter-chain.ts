@@ -1,9 +1,8 @@
-// Runs a listener's ordered filters over a request, phase by phase.
+// Runs a listener's ordered filters over a request's headers, first to last, until one stops the chain.
 
 import type { HttpFilter } from './filter.ts'
 import type { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
-import { overwriteServerHeader } from './server-header.ts'
 
 /**
  * Runs request-header phases from `ctx.filterIndex` until a filter stops the chain or the list ends.
@@ -21,13 +20,6 @@ export function resumeFilters(ctx: RequestContext): void {
     ctx.responseCodeDetails = 'internal_error'
     sendResponse(ctx, 500, 'internal error')
   }
-}
-
-export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
-  const filters = ctx.listener.filters
-  for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(ctx, status, headers)
-  // After the filters, as Envoy's connection manager sets it when it encodes the headers.
-  overwriteServerHeader(headers, ctx.listener.model.direction)
 }
 
 export type { HttpFilter }

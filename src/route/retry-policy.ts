@@ -1,6 +1,6 @@
 // A route's compiled retry policy (Envoy's RetryPolicy as Istio builds it) and the decisions it makes.
 
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 
 /** retryOn conditions as bits, so a decision is a mask test. */
 export const RetryOn = {
@@ -143,7 +143,7 @@ export function retriableResponse(policy: RetryPolicy, status: number, grpcStatu
  * byte reached the upstream, which is what Envoy's `reset-before-request` asks (RetryStateImpl::
  * wouldRetryFromReset retries while the router's upstream_request_started_ is false).
  */
-export function retriableFailure(policy: RetryPolicy, kind: LocalReplyKind): boolean {
+export function retriableFailure(policy: RetryPolicy, kind: StreamResetReason): boolean {
   const on = policy.on
   switch (kind) {
     case 'connectFailure':

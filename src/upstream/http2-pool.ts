@@ -10,7 +10,7 @@ import {
 import { type LookupFunction, connect as netConnect } from 'node:net'
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { isHttp2Forbidden } from '../http/hop-by-hop.ts'
+import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */

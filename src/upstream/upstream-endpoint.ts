@@ -3,7 +3,7 @@
 import type { LookupFunction } from 'node:net'
 import { type Dispatcher, Pool } from 'undici'
 import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
 import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
@@ -224,8 +224,8 @@ export class UpstreamEndpoint implements LbEndpoint {
     if (this.outlier !== undefined) this.outlier.putHttpStatus(status)
   }
 
-  /** The exchange failed before a response; `kind` is how the failure is answered downstream. */
-  reportFailure(kind: LocalReplyKind): void {
+  /** The exchange failed before a response, for `kind` (connect failures and timeouts count here). */
+  reportFailure(kind: StreamResetReason): void {
     if (kind === 'connectFailure') this.connectFailures++
     if (this.outlier !== undefined)
       this.outlier.putLocalOriginFailure(kind === 'timeout' ? 'timeout' : 'connectFailed')

@@ -1,25 +1,29 @@
 // The terminal filter: for the selected route, answers directly, redirects, or forwards to a cluster.
 
-import { redirectLocation } from '../../route/redirect.ts'
-import {
-  type ForwardAction,
-  type MaxStreamDuration,
-  pickDestination,
-  rewritePath,
-} from '../../route/route.ts'
-import { isUpgradeRequest, UpgradeTunnel } from '../../tcp/upgrade-tunnel.ts'
-import { sendMirrors } from '../../upstream/mirror-request.ts'
-import { UpstreamRequest, withAttemptCount } from '../../upstream/upstream-request.ts'
-import type { FilterStatus, HttpFilter } from '../filter.ts'
-import { formatGrpcTimeout, grpcTimeoutMs, isGrpcRequest } from '../grpc.ts'
-import type { RequestContext } from '../request-context.ts'
-import { sendLocalReply, sendResponse } from '../respond.ts'
-import { StreamDeadline, streamDeadlineMs } from '../stream-deadline.ts'
-import { buildUpstreamHeaders } from '../upstream-headers.ts'
-import { selectRoute } from './route-select.ts'
+import type { FilterStatus, HttpFilter } from '../http/filter.ts'
+import { selectRoute } from '../http/filters/route-select.ts'
+import { formatGrpcTimeout, grpcTimeoutMs, isGrpcRequest } from '../http/grpc.ts'
+import type { RequestContext } from '../http/request-context.ts'
+import { sendLocalReply, sendResponse } from '../http/respond.ts'
+import { StreamDeadline, streamDeadlineMs } from '../http/stream-deadline.ts'
+import { redirectLocation } from '../route/redirect.ts'
+import { type ForwardAction, type MaxStreamDuration, pickDestination, rewritePath } from '../route/route.ts'
+import type { ClusterManager } from '../upstream/cluster-manager.ts'
+import type { Mirroring } from './mirror-request.ts'
+import { UpgradeTunnel } from './upgrade-tunnel.ts'
+import { buildUpstreamHeaders } from './upstream-headers.ts'
+import { UpstreamRequest, withAttemptCount } from './upstream-request.ts'
 
+/** The last filter of every chain; the runtime makes it with the proxy's clusters and mirroring. */
 export class RouterFilter implements HttpFilter {
   readonly name = 'router'
+  readonly #clusters: ClusterManager
+  readonly #mirroring: Mirroring
+
+  constructor(clusters: ClusterManager, mirroring: Mirroring) {
+    this.#clusters = clusters
+    this.#mirroring = mirroring
+  }
 
   /** As Envoy's router: the cookie a consistent-hash policy generated goes on the upstream's response. */
   onResponseHeaders(ctx: RequestContext, _status: number, headers: string[]): void {
@@ -41,17 +45,22 @@ export class RouterFilter implements HttpFilter {
       ctx.responseCodeDetails = 'direct_response'
       sendResponse(ctx, action.status, undefined, ['location', redirectLocation(action, ctx)])
     } else {
-      forward(ctx, action)
+      forward(ctx, action, this.#clusters, this.#mirroring)
     }
     return 'stop'
   }
 }
 
-function forward(ctx: RequestContext, action: ForwardAction): void {
+function forward(
+  ctx: RequestContext,
+  action: ForwardAction,
+  clusters: ClusterManager,
+  mirroring: Mirroring,
+): void {
   const destination = pickDestination(action)
   ctx.destination = destination
   ctx.clusterName = destination.clusterName
-  const cluster = ctx.listener.clusters.get(destination.clusterName)
+  const cluster = clusters.get(destination.clusterName)
   if (cluster === undefined) {
     sendLocalReply(ctx, 'clusterNotFound')
     return
@@ -72,7 +81,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   // Istio sets include_request_attempt_count on every outbound virtual host, none inbound (pilot
   // httproute.go, ProxyHeaders.IncludeRequestAttemptCount): an inbound request keeps the client's value.
   const includeAttemptCount = ctx.listener.model.direction === 'outbound'
-  if (isUpgradeRequest(ctx.req)) {
+  if (ctx.req.upgrade === true) {
     new UpgradeTunnel(ctx, endpoint, cluster).start({
       path,
       headers: includeAttemptCount ? withAttemptCount(headers, 1) : headers,
@@ -86,7 +95,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const mirrors = ctx.route?.mirrors
   // A request with a body is mirrored by UpstreamRequest once the body is read (small bodies only).
   if (mirrors !== undefined && mirrors.length > 0 && !hasBody) {
-    sendMirrors(ctx, mirrors, ctx.method, path, headers, timeoutMs)
+    mirroring.send(ctx, mirrors, ctx.method, path, headers, timeoutMs)
   }
   new UpstreamRequest(ctx, endpoint, cluster).start({
     method: ctx.method,
@@ -96,6 +105,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
     timeoutMs,
     retry: ctx.route?.retryPolicy,
     mirrors: hasBody ? mirrors : undefined,
+    mirroring,
     includeAttemptCount,
   })
 }

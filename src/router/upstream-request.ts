@@ -12,13 +12,13 @@ import {
   retriableFailure,
   retriableResponse,
 } from '../route/retry-policy.ts'
-import type { Cluster } from './cluster.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
-import { PreviousPriorities } from './lb/previous-priorities.ts'
-import { sendMirrors } from './mirror-request.ts'
+import type { Cluster } from '../upstream/cluster.ts'
+import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { Mirroring } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
-import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
   readonly method: string
@@ -32,6 +32,8 @@ export interface UpstreamRequestSpec {
   readonly mirrors?: readonly MirrorPolicy[]
   /** Each try carries `x-envoy-attempt-count` (Envoy's include_request_attempt_count). */
   readonly includeAttemptCount?: boolean
+  /** What sends them (set with `mirrors`). */
+  readonly mirroring?: Mirroring
 }
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
@@ -118,7 +120,15 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     if (this.#done) return
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
-      sendMirrors(this.#ctx, spec.mirrors, spec.method, spec.path, spec.headers, spec.timeoutMs, this.#body)
+      spec.mirroring?.send(
+        this.#ctx,
+        spec.mirrors,
+        spec.method,
+        spec.path,
+        spec.headers,
+        spec.timeoutMs,
+        this.#body,
+      )
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#firstEndpoint)
@@ -127,7 +137,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   /** A streamed body ended within the bound: its mirrors go out now, as for a body read whole. */
   #streamedBodyEnded(body: ReplayableBody): void {
     const spec = this.#spec as UpstreamRequestSpec
-    sendMirrors(
+    spec.mirroring?.send(
       this.#ctx,
       spec.mirrors as readonly MirrorPolicy[],
       spec.method,
