@@ -12,6 +12,7 @@ import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
+import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { RouterFilter } from './http/filters/router.ts'
@@ -56,7 +57,12 @@ export class ProxyRuntime implements ProxyState {
 
   /** The filter chain of a listener, in order; the router is always last. */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
-    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
+    const filters: HttpFilter[] = [
+      new RequestSummaryFilter(),
+      new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
+      new RouteSelectFilter(),
+      new CorsFilter(),
+    ]
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
     filters.push(new FaultFilter(), new RouterFilter())

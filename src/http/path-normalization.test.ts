@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { canonicalPath, mergeSlashes, type PathNormalizationType, PathNormalizer } from './path-normalization.ts'
+import {
+  canonicalPath,
+  mergeSlashes,
+  type PathNormalizationType,
+  PathNormalizer,
+} from './path-normalization.ts'
 
 // Vectors from Envoy's test/common/http/path_utility_test.cc (PathUtilityTest, PathTransformationTest).
 describe('canonicalPath (Envoy PathUtil::canonicalPath)', () => {
@@ -7,9 +12,12 @@ describe('canonicalPath (Envoy PathUtil::canonicalPath)', () => {
     expect(canonicalPath(path)).toBe(path)
   })
 
-  it.each(['/xyz/.%00../abc', '/xyz/%00.%00./abc', '/xyz/AAAAA%%0000/abc'])('InvalidPaths: %s is rejected', (path) => {
-    expect(canonicalPath(path)).toBeUndefined()
-  })
+  it.each(['/xyz/.%00../abc', '/xyz/%00.%00./abc', '/xyz/AAAAA%%0000/abc'])(
+    'InvalidPaths: %s is rejected',
+    (path) => {
+      expect(canonicalPath(path)).toBeUndefined()
+    },
+  )
 
   it.each([
     ['/a/b/../c', '/a/c'],
@@ -170,7 +178,11 @@ describe('PathNormalizer (Istio meshConfig.pathNormalization)', () => {
     for (let byte = 1; byte <= 0xff; byte++) {
       const input = `/admin%${byte.toString(16).padStart(2, '0')}`
       const char = String.fromCharCode(byte)
-      const decoded = /[A-Za-z0-9\-._~]/.test(char) ? `/admin${char}` : char === '/' || char === '\\' ? '/admin/' : input
+      const decoded = /[A-Za-z0-9\-._~]/.test(char)
+        ? `/admin${char}`
+        : char === '/' || char === '\\'
+          ? '/admin/'
+          : input
       expect(normalizer.normalize(input), input).toBe(decoded)
     }
   })

@@ -196,8 +196,8 @@ export function unescapeSlashes(path: string): string {
   return path.replace(escapedSlash, unescapeSlash)
 }
 
-function unescapeSlash(escape: string): string {
-  return escape[1] === '2' ? '/' : '\\'
+function unescapeSlash(escaped: string): string {
+  return escaped[1] === '2' ? '/' : '\\'
 }
 
 /** A `.` (`up` false) or `..` segment, and how many input characters follow its first dot. */

@@ -68,6 +68,13 @@ export class RequestContext implements RequestFacts {
     return this.req.url ?? '/'
   }
 
+  /** Replaces the request target (path normalization): routing, policies and the upstream see the new one. */
+  rewriteUrl(url: string): void {
+    this.req.url = url
+    this.#path = undefined
+    this.#query = undefined
+  }
+
   get path(): string {
     if (this.#path === undefined) {
       const url = this.url
