@@ -55,17 +55,23 @@ export class ProxyRuntime implements ProxyState {
     this.#watcher = new ConfigWatcher(() => void this.reload())
   }
 
-  /** The filter chain of a listener, in order; the router is always last. */
+  /**
+   * The filter chain of a listener, in the order Istio builds a sidecar's HTTP filters (pilot's
+   * buildHTTPConnectionManager, pilot/pkg/networking/core/listener_builder.go: authn and authz first, then
+   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter;
+   * route selection only caches the route (the router answers 404 NR). The local rate limit comes first,
+   * where Istio's local rate limit task puts it: an EnvoyFilter INSERT_BEFORE with no sub-filter inserts at
+   * the head of the list (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
+   */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
     const filters: HttpFilter[] = [
       new RequestSummaryFilter(),
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
-      new CorsFilter(),
     ]
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
-    filters.push(new FaultFilter(), new RouterFilter())
+    filters.push(new FaultFilter(), new CorsFilter(), new RouterFilter())
     return filters
   }
 

@@ -24,9 +24,11 @@ export class RouterFilter implements HttpFilter {
 
   onRequestHeaders(ctx: RequestContext): FilterStatus {
     // The route-select filter normally chose the route already; a chain without it selects here.
-    if (ctx.route === undefined && !selectRoute(ctx)) return 'stop'
-    const route = ctx.route
-    if (route === undefined) return 'stop'
+    const route = ctx.route ?? (selectRoute(ctx) ? ctx.route : undefined)
+    if (route === undefined) {
+      sendLocalReply(ctx, 'noRoute')
+      return 'stop'
+    }
     const action = route.action
     if (action.kind === 'direct') {
       ctx.responseCodeDetails = 'direct_response'
