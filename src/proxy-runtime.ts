@@ -164,7 +164,7 @@ export class ProxyRuntime implements ProxyState {
 
   /** Swaps the model in one step: requests already running keep the model they started with. */
   async #apply(model: Model): Promise<void> {
-    this.clusters.update(model)
+    this.clusters.update(model, this.drainMs)
     this.#model = model
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }

@@ -1,7 +1,7 @@
 // Per-request state: references to the request, response and model, plus what the stages decided.
 
 import type { Readable } from 'node:stream'
-import type { Model } from '../config/model.ts'
+import type { ListenerModel, Model } from '../config/model.ts'
 import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
@@ -20,6 +20,8 @@ export class RequestContext implements RequestFacts {
   readonly listener: ListenerRuntime
   /** The model this request runs on from start to end, even if a reload swaps it meanwhile. */
   readonly model: Model
+  /** This listener's part of `model`: its route table is the one the request is routed by. */
+  readonly listenerModel: ListenerModel
   readonly startTime: number
   /** Index of the next filter to run; a filter that stopped the chain resumes from here. */
   filterIndex = 0
@@ -56,6 +58,8 @@ export class RequestContext implements RequestFacts {
     this.body = body
     this.listener = listener
     this.model = model
+    // Taken in the same tick as `model`: a reload swaps both before any request runs again.
+    this.listenerModel = listener.model
     this.startTime = performance.now()
   }
 
@@ -108,7 +112,7 @@ export class RequestContext implements RequestFacts {
   }
 
   get port(): number {
-    return this.virtualHost?.port ?? this.listener.model.port
+    return this.virtualHost?.port ?? this.listenerModel.port
   }
 
   header(name: string): string | undefined {

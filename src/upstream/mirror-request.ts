@@ -22,7 +22,7 @@ export function sendMirrors(
 ): void {
   for (const mirror of mirrors) {
     if (!rollPercent(mirror.percent)) continue
-    const cluster = ctx.listener.clusters.get(mirror.clusterName)
+    const cluster = ctx.listener.clusters.forModel(ctx.model, mirror.clusterName)
     const endpoint = cluster?.pick(ctx)
     if (cluster === undefined || endpoint === undefined || !cluster.admits(endpoint)) continue
     const copy = headers.slice()

@@ -5,7 +5,7 @@ import type { RequestContext } from '../request-context.ts'
 
 /** Sets ctx.virtualHost and ctx.route; false when nothing matches (the router answers 404 NR). */
 export function selectRoute(ctx: RequestContext): boolean {
-  const vh = ctx.listener.model.routeTable.lookup(ctx.authority)
+  const vh = ctx.listenerModel.routeTable.lookup(ctx.authority)
   if (vh === undefined) return false
   ctx.virtualHost = vh
   for (const route of vh.routes) {

@@ -47,7 +47,7 @@ function forward(ctx: RequestContext, action: ForwardAction): void {
   const destination = pickDestination(action)
   ctx.destination = destination
   ctx.clusterName = destination.clusterName
-  const cluster = ctx.listener.clusters.get(destination.clusterName)
+  const cluster = ctx.listener.clusters.forModel(ctx.model, destination.clusterName)
   if (cluster === undefined) {
     sendLocalReply(ctx, 'clusterNotFound')
     return
