@@ -1,4 +1,4 @@
-// Owns every cluster; a new Model re-applies clusters that stay and closes those that leave.
+// Owns every cluster; a new Model re-applies clusters that stay and retires those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { Cluster } from './cluster.ts'
@@ -93,7 +93,9 @@ export class ClusterManager {
     if (previous !== undefined && previous !== cluster) void previous.close()
     this.#retired.set(name, cluster)
     const timer = setTimeout(() => {
-      if (this.#retired.get(name) === cluster) this.#retired.delete(name)
+      // Not there any more: closed already, by close() or by a later retirement of the same name.
+      if (this.#retired.get(name) !== cluster) return
+      this.#retired.delete(name)
       void cluster.close()
     }, this.#retireMs)
     timer.unref()
