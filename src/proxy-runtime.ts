@@ -12,6 +12,7 @@ import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
+import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
@@ -62,12 +63,23 @@ export class ProxyRuntime implements ProxyState {
     this.#watcher = new ConfigWatcher(() => void this.reload())
   }
 
-  /** The filter chain of a listener, in order; the router is always last. */
+  /**
+   * The filter chain of a listener, in the order Istio builds a sidecar's HTTP filters (pilot's
+   * buildHTTPConnectionManager, pilot/pkg/networking/core/listener_builder.go: authn and authz first, then
+   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter;
+   * route selection only caches the route (the router answers 404 NR). The local rate limit comes first,
+   * where Istio's local rate limit task puts it: an EnvoyFilter INSERT_BEFORE with no sub-filter inserts at
+   * the head of the list (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
+   */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
-    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
+    const filters: HttpFilter[] = [
+      new RequestSummaryFilter(),
+      new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
+      new RouteSelectFilter(),
+    ]
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
-    filters.push(new FaultFilter(), new RouterFilter(this.clusters, this.mirroring))
+    filters.push(new FaultFilter(), new CorsFilter(), new RouterFilter(this.clusters, this.mirroring))
     return filters
   }
 
@@ -161,7 +173,7 @@ export class ProxyRuntime implements ProxyState {
   /** Swaps the model in one step: requests already running keep the model they started with. */
   async #apply(model: Model): Promise<void> {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
-    await this.clusters.update(model)
+    await this.clusters.update(model, this.drainMs)
     this.#model = model
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }

@@ -116,6 +116,19 @@ concurrency: 0
     )
   })
 
+  it('reads pathNormalization as meshConfig does, and reports a bad type or field with its line', async () => {
+    await writeFile(file, 'pathNormalization:\n  normalization: DECODE_AND_MERGE_SLASHES\n')
+    expect((await loadBootstrap(file)).pathNormalization).toEqual({
+      normalization: 'DECODE_AND_MERGE_SLASHES',
+    })
+    expect(await failure('pathNormalization:\n  normalization: MERGE\n  mode: x\n')).toBe(
+      [
+        `${file}:2: field 'pathNormalization.normalization': invalid value "MERGE", expected one of DEFAULT, NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES`,
+        `${file}:3: unknown field 'pathNormalization.mode'`,
+      ].join('\n'),
+    )
+  })
+
   it('reports YAML errors, extra documents and non-map files', async () => {
     expect(await failure('node:\n  workload: a\n workload: b\n')).toBe(
       `${file}:3: invalid YAML: All mapping items must start at the same column`,

@@ -24,6 +24,7 @@ describe('bootstrapSchema', () => {
       resources: [],
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',
+      pathNormalization: { normalization: 'BASE' },
       rateLimits: [],
       concurrency: 1,
     })

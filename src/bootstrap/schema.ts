@@ -104,6 +104,17 @@ export const bootstrapSchema = z.strictObject({
   protocolDetectionTimeout: durationSchema.default('0s'),
   /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
   dns: dnsSchema.optional(),
+  /**
+   * Istio's meshConfig.pathNormalization: how request paths are normalized before routing and forwarding
+   * (src/http/path-normalization.ts). BASE (Istio's default) is Envoy's normalize_path.
+   */
+  pathNormalization: z
+    .strictObject({
+      normalization: z
+        .enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'])
+        .default('BASE'),
+    })
+    .prefault({}),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Worker processes. */
