@@ -143,7 +143,10 @@ export class ProxyRuntime implements ProxyState {
       bootstrap: this.bootstrap,
       resources: loaded.resources,
       files: loaded.files,
-      warnings: loaded.messages.filter((m) => m.severity === 'warning'),
+      warnings: [
+        ...(this.bootstrap.warnings ?? []),
+        ...loaded.messages.filter((m) => m.severity === 'warning'),
+      ],
       version,
     })
     for (const w of model.warnings) log.warning(formatMessage(w))

@@ -38,7 +38,7 @@ export interface ProxyProcess {
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'outrigger-test-'))
-  const [adminPort, healthPort, outbound, inbound, stats] = await freePorts(5)
+  const [adminPort, healthPort] = await freePorts(2)
   const labels = Object.entries(opts.labels ?? { app: 'test' })
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')
@@ -48,10 +48,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   labels: {${labels}}
   locality: '${opts.locality ?? ''}'
 listeners:
-  outbound: {port: ${outbound}}
-  inbound: {port: ${inbound}}
   admin: {port: ${adminPort}, address: 127.0.0.1}
-  stats: {port: ${stats}}
   health: {port: ${healthPort}, address: 127.0.0.1}
 resources: [./istio/]
 terminationDrainDuration: ${opts.drain ?? '5s'}
