@@ -3,10 +3,10 @@
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
+import { FileWatcher } from './config/file-watcher.ts'
 import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
-import { ConfigWatcher } from './config/watch.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
@@ -34,7 +34,7 @@ export class ProxyRuntime implements ProxyState {
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
   #reloads = { succeeded: 0, failed: 0 }
-  #watcher: ConfigWatcher
+  #watcher: FileWatcher
   #reloading: Promise<void> | undefined
   #reloadAgain = false
   #stopping = false
@@ -51,7 +51,7 @@ export class ProxyRuntime implements ProxyState {
       (listener) => this.#filters(listener),
       options.reusePort === true,
     )
-    this.#watcher = new ConfigWatcher(() => void this.reload())
+    this.#watcher = new FileWatcher(() => void this.reload())
   }
 
   /** The filter chain of a listener, in order; the router is always last. */
@@ -88,7 +88,7 @@ export class ProxyRuntime implements ProxyState {
   /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
   async start(): Promise<void> {
     await this.#compileAndApply(1)
-    await this.#watcher.watch(this.bootstrap.resources)
+    this.#watcher.watch(this.bootstrap.resources)
   }
 
   /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */

@@ -17,6 +17,8 @@ export interface ProxyOptions {
   /** The bootstrap's node.locality (`region/zone/subzone`). */
   readonly locality?: string
   readonly drain?: string
+  /** Paths the bootstrap's `resources` lists instead of `./istio/` (e.g. files in a mounted volume). */
+  readonly resourcePaths?: readonly string[]
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
 }
@@ -50,7 +52,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
 listeners:
   admin: {port: ${adminPort}, address: 127.0.0.1}
   health: {port: ${healthPort}, address: 127.0.0.1}
-resources: [./istio/]
+resources: ${JSON.stringify(opts.resourcePaths ?? ['./istio/'])}
 terminationDrainDuration: ${opts.drain ?? '5s'}
 ${opts.extraBootstrap ?? ''}`
   await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
