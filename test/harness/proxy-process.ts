@@ -19,6 +19,8 @@ export interface ProxyOptions {
   readonly drain?: string
   /** Paths the bootstrap's `resources` lists instead of `./istio/` (e.g. files in a mounted volume). */
   readonly resourcePaths?: readonly string[]
+  /** Environment variables added to the proxy process's (e.g. NODE_OPTIONS). */
+  readonly env?: Record<string, string>
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
 }
@@ -61,6 +63,7 @@ ${opts.extraBootstrap ?? ''}`
   for (const [name, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', name), text)
   const child = spawn(process.execPath, [mainScript, 'run', '--config', join(dir, 'bootstrap.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
   })
   let err = ''
   let out = ''
