@@ -29,8 +29,9 @@ const unbuiltListenerSchema = z.strictObject({
 })
 
 /**
- * A key whose feature is not built yet (`schema` has no defaults): its value is still checked, a present value is a warning naming
- * the key (`file:line: warning: field '<key>' <reason>`), and the loaded bootstrap never carries it.
+ * A key whose feature is not built yet (`schema` has no defaults): its value is still checked, a present
+ * value is a warning naming the key (`file:line: warning: field '<key>' <reason>`), and the loaded
+ * bootstrap never carries it.
  */
 function notBuiltYet<T extends z.ZodType>(schema: T, reason: string) {
   return schema
@@ -158,7 +159,10 @@ export const bootstrapSchema = z.strictObject({
 /** The bootstrap file's contents as written, with defaults applied. */
 export type BootstrapFile = z.infer<typeof bootstrapSchema>
 
-/** A loaded bootstrap: defaults applied, `resources` paths absolute, warnings about its keys, and the file it came from. */
+/**
+ * A loaded bootstrap: defaults applied, `resources` paths absolute, warnings about its keys, and the file
+ * it came from.
+ */
 export interface Bootstrap extends BootstrapFile {
   /** The bootstrap file's path, as given to loadBootstrap. */
   readonly file: string
