@@ -25,6 +25,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
   ['bootstrap/', 'config'],
   ['route/', 'route'],
   ['tls/', 'tls'],
+  ['files/', 'files'],
   ['telemetry/', 'telemetry'],
   ['protocol/', 'protocol'],
 ]
@@ -36,16 +37,17 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
 const mayImport: Readonly<Record<string, readonly string[]>> = {
   cli: ['admin', 'runtime', 'config', 'telemetry'],
   admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'telemetry'],
-  runtime: ['listener', 'filters', 'router', 'http', 'tcp', 'upstream', 'config', 'telemetry'],
+  runtime: ['listener', 'filters', 'router', 'http', 'tcp', 'upstream', 'config', 'files', 'telemetry'],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
   filters: ['http', 'route', 'config', 'telemetry', 'protocol'],
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],
   tcp: ['upstream', 'route', 'config', 'telemetry', 'protocol'],
   upstream: ['config', 'telemetry', 'protocol'],
-  config: ['route', 'tls', 'telemetry', 'protocol'],
+  config: ['route', 'tls', 'files', 'telemetry', 'protocol'],
   route: ['protocol'],
-  tls: ['telemetry'],
+  tls: ['files', 'telemetry'],
+  files: ['telemetry'],
   telemetry: [],
   protocol: [],
 }

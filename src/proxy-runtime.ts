@@ -6,8 +6,8 @@ import { parseDurationMs } from './config/duration.ts'
 import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
-import { ConfigWatcher } from './config/watch.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
+import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
@@ -41,7 +41,7 @@ export class ProxyRuntime implements ProxyState {
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
   #reloads = { succeeded: 0, failed: 0 }
-  #watcher: ConfigWatcher
+  #watcher: FileWatcher
   #reloading: Promise<void> | undefined
   #reloadAgain = false
   #stopping = false
@@ -60,7 +60,7 @@ export class ProxyRuntime implements ProxyState {
       (listener) => this.#filters(listener),
       options.reusePort === true,
     )
-    this.#watcher = new ConfigWatcher(() => void this.reload())
+    this.#watcher = new FileWatcher(() => void this.reload())
   }
 
   /**
@@ -108,7 +108,7 @@ export class ProxyRuntime implements ProxyState {
   /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
   async start(): Promise<void> {
     await this.#compileAndApply(1)
-    await this.#watcher.watch(this.bootstrap.resources)
+    this.#watcher.watch(this.bootstrap.resources)
   }
 
   /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */
@@ -163,7 +163,10 @@ export class ProxyRuntime implements ProxyState {
       bootstrap: this.bootstrap,
       resources: loaded.resources,
       files: loaded.files,
-      warnings: loaded.messages.filter((m) => m.severity === 'warning'),
+      warnings: [
+        ...(this.bootstrap.warnings ?? []),
+        ...loaded.messages.filter((m) => m.severity === 'warning'),
+      ],
       version,
     })
     for (const w of model.warnings) log.warning(formatMessage(w))

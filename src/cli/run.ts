@@ -1,8 +1,9 @@
 // `outrigger run --config <bootstrap.yaml>`: serve, or supervise worker processes that do.
 
 import { loadBootstrap } from '../bootstrap/load.ts'
+import { parseDurationMs } from '../config/duration.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
-import { log } from '../telemetry/log.ts'
+import { FatalErrors } from './fatal-errors.ts'
 import { supervise, workerIndexEnv } from './supervisor.ts'
 
 /**
@@ -12,9 +13,8 @@ import { supervise, workerIndexEnv } from './supervisor.ts'
  * holds only what reading the bootstrap needs.
  */
 export async function run(configFile: string, concurrency?: number): Promise<number> {
-  // One request's bug must not take down every other connection: log it and keep serving.
-  process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`))
-  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`))
+  // After an uncaught exception state may be broken: log it, drain and exit non-zero to be restarted.
+  const fatalErrors = new FatalErrors()
   const workerIndex =
     process.env[workerIndexEnv] === undefined ? undefined : Number(process.env[workerIndexEnv])
   try {
@@ -22,10 +22,11 @@ export async function run(configFile: string, concurrency?: number): Promise<num
     const workers = concurrency ?? bootstrap.concurrency
     if (workerIndex === undefined && workers > 1) {
       // Workers run the same entry script as this process (dist/main.js, or src/main.ts in development).
-      return await supervise(process.argv[1], configFile, workers)
+      const drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+      return await supervise(process.argv[1], configFile, workers, { fatalErrors, drainMs })
     }
     const { serve } = await import('./serve.ts')
-    return await serve(bootstrap, workerIndex)
+    return await serve(bootstrap, workerIndex, fatalErrors)
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const m of err.messages) process.stderr.write(`${formatMessage(m)}\n`)

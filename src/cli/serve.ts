@@ -7,6 +7,7 @@ import { createHealthServer } from '../admin/health-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import { log } from '../telemetry/log.ts'
+import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 import type { WorkerMessage } from './supervisor.ts'
 
 async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
@@ -18,8 +19,15 @@ async function listen(server: Server, port: number, host: string, what: string):
   }
 }
 
-/** Starts the proxy (as worker `workerIndex` of a supervisor, or alone) and resolves with its exit code. */
-export async function serve(bootstrap: Bootstrap, workerIndex: number | undefined): Promise<number> {
+/**
+ * Starts the proxy (as worker `workerIndex` of a supervisor, or alone) and resolves with its exit code:
+ * 0 after a drain asked for, FATAL_EXIT_CODE after a drain that `fatalErrors` started.
+ */
+export async function serve(
+  bootstrap: Bootstrap,
+  workerIndex: number | undefined,
+  fatalErrors: FatalErrors,
+): Promise<number> {
   const proxy = new ProxyRuntime(bootstrap, { reusePort: workerIndex !== undefined })
   if (workerIndex === 0) {
     proxy.siblingsReady = false
@@ -28,7 +36,7 @@ export async function serve(bootstrap: Bootstrap, workerIndex: number | undefine
     })
   }
   await proxy.start()
-  if (workerIndex !== undefined && workerIndex > 0) return runWorker(proxy)
+  if (workerIndex !== undefined && workerIndex > 0) return runWorker(proxy, fatalErrors)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
   const stop = (why: string): Promise<void> => {
@@ -59,21 +67,23 @@ export async function serve(bootstrap: Bootstrap, workerIndex: number | undefine
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
+    fatalErrors.drainWith((reason) => resolve(stop(reason)), proxy.drainMs)
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
-  return 0
+  return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }
 
-/** A worker other than worker 0: traffic listeners only; drains on SIGTERM. */
-async function runWorker(proxy: ProxyRuntime): Promise<number> {
+/** A worker other than worker 0: traffic listeners only; drains on SIGTERM or after a fatal error. */
+async function runWorker(proxy: ProxyRuntime, fatalErrors: FatalErrors): Promise<number> {
   process.send?.({ type: 'ready' } satisfies WorkerMessage)
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve)
     process.once('SIGINT', resolve)
     // The supervisor is gone: nobody will ever signal this worker.
     process.once('disconnect', resolve)
+    fatalErrors.drainWith(() => resolve(), proxy.drainMs)
   })
   await proxy.shutdown()
-  return 0
+  return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }

@@ -3,6 +3,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { log } from '../telemetry/log.ts'
+import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
 /** Messages between the supervisor and its workers (over the fork IPC channel). */
 export type WorkerMessage = { type: 'ready' } | { type: 'siblings'; ready: boolean }
@@ -15,9 +16,16 @@ const crashLoopMs = 2_000
 /**
  * Forks `count` workers of `outrigger run --config <file>`. Worker 0 also serves admin and readiness,
  * and reports ready only while every worker is ready. SIGTERM / SIGINT drain all workers; when worker 0
- * exits cleanly (POST /quitquitquit) the others drain too. Resolves with the exit code.
+ * exits cleanly (POST /quitquitquit) the others drain too. A worker that exits otherwise (a fatal error
+ * drains it and exits non-zero) is restarted. A fatal error in the supervisor itself drains every worker
+ * (`drainMs` is theirs) and exits non-zero. Resolves with the exit code.
  */
-export async function supervise(mainScript: string, configFile: string, count: number): Promise<number> {
+export async function supervise(
+  mainScript: string,
+  configFile: string,
+  count: number,
+  options: { fatalErrors: FatalErrors; drainMs: number },
+): Promise<number> {
   const workers: (ChildProcess | undefined)[] = []
   const ready: boolean[] = []
   let stopping = false
@@ -69,6 +77,7 @@ export async function supervise(mainScript: string, configFile: string, count: n
   for (let i = 0; i < count; i++) workers[i] = start(i)
   process.once('SIGTERM', stopAll)
   process.once('SIGINT', stopAll)
+  options.fatalErrors.drainWith(stopAll, options.drainMs)
   log.info(`supervising ${count} workers: ${workers.map((w) => w?.pid).join(', ')}`)
   // Wait until every worker of the final generation has exited.
   while (workers.some((w) => w !== undefined && w.exitCode === null && w.signalCode === null)) {
@@ -78,5 +87,5 @@ export async function supervise(mainScript: string, configFile: string, count: n
         .map((w) => once(w as ChildProcess, 'exit')),
     )
   }
-  return exitCode
+  return options.fatalErrors.failed ? FATAL_EXIT_CODE : exitCode
 }
