@@ -2,6 +2,7 @@
 
 import type { Readable } from 'node:stream'
 import type { ListenerModel, Model } from '../config/model.ts'
+import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
@@ -54,6 +55,10 @@ export class RequestContext implements RequestFacts {
   hashCookie: string | undefined = undefined
   /** The router's upstream exchange while one is in flight. */
   upstreamExchange: UpstreamExchange | undefined = undefined
+  /** The mTLS peer of the request's connection; undefined on plain text or TLS without a mesh identity. */
+  peer: PeerIdentity | undefined = undefined
+  /** Set by the JWT filter when a RequestAuthentication verified the request's token. */
+  requestPrincipal: RequestPrincipal | undefined = undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
