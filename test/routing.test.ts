@@ -8,6 +8,7 @@ import {
   routeTo,
   serviceEntry,
   sidecar,
+  versionEndpoints,
   versionSubsets,
   virtualService,
   yamlStream,
@@ -42,10 +43,7 @@ beforeAll(async () => {
           name: 'reviews',
           hosts: ['reviews.default.svc.cluster.local'],
           ports: [{ number: egress, name: 'http', protocol: 'HTTP' }],
-          endpoints: [
-            { address: '127.0.0.1', ports: { http: v1.port }, labels: { version: 'v1' } },
-            { address: '127.0.0.1', ports: { http: v2.port }, labels: { version: 'v2' } },
-          ],
+          endpoints: versionEndpoints('http', { v1: v1.port, v2: v2.port }),
         }),
         loopbackService('plain', 9080, v1.port),
         serviceEntry({

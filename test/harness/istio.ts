@@ -39,6 +39,18 @@ export interface WorkloadEndpoint {
   readonly weight?: number
 }
 
+/** Loopback endpoints labelled by version, each on its own port: `versionEndpoints('http', {v1: 8001, v2: 8002})`. */
+export function versionEndpoints(
+  portName: string,
+  ports: Readonly<Record<string, number>>,
+): WorkloadEndpoint[] {
+  return Object.entries(ports).map(([version, port]) => ({
+    address: '127.0.0.1',
+    ports: { [portName]: port },
+    labels: { version },
+  }))
+}
+
 export interface ServiceEntryOptions {
   readonly name: string
   /** Default `default`. */
