@@ -17,7 +17,7 @@ import {
 } from './harness/grpc.ts'
 import {
   destinationRule,
-  type IngressListener,
+  loopbackIngress,
   routeTo,
   serviceEntry,
   sidecar,
@@ -46,11 +46,6 @@ function grpcService(name: string, targetPort: number): string {
   return serviceEntry({ name, ports: [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC', targetPort }] })
 }
 
-/** A gRPC ingress listener on 127.0.0.1:`port` forwarding to 127.0.0.1:`appPort`. */
-function grpcIngress(port: number, name: string, appPort: number): IngressListener {
-  return { port, protocol: 'GRPC', name, bind: '127.0.0.1', defaultEndpoint: `127.0.0.1:${appPort}` }
-}
-
 const grpcPort = [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC' }]
 
 function resources(): Record<string, string> {
@@ -58,9 +53,9 @@ function resources(): Record<string, string> {
     'sidecar.yaml': sidecar({
       egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
       ingress: [
-        grpcIngress(ingressEcho, 'grpc-echo', serverA.port),
-        grpcIngress(ingressHang, 'grpc-hang', hanging.port),
-        grpcIngress(ingressClosed, 'grpc-closed', closedPort),
+        loopbackIngress(ingressEcho, serverA.port, 'GRPC', 'grpc-echo'),
+        loopbackIngress(ingressHang, hanging.port, 'GRPC', 'grpc-hang'),
+        loopbackIngress(ingressClosed, closedPort, 'GRPC', 'grpc-closed'),
       ],
     }),
     'services.yaml': yamlStream(

@@ -89,6 +89,16 @@ export interface IngressListener {
   readonly tls?: Fields
 }
 
+/** An ingress listener bound to 127.0.0.1:`port` that forwards to the app on 127.0.0.1:`appPort`. */
+export function loopbackIngress(
+  port: number,
+  appPort: number,
+  protocol?: string,
+  name?: string,
+): IngressListener {
+  return { port, protocol, name, bind: '127.0.0.1', defaultEndpoint: `127.0.0.1:${appPort}` }
+}
+
 /** A Sidecar `egress[]` listener (`IstioEgressListener`). */
 export interface EgressListener {
   readonly port: number
@@ -205,11 +215,7 @@ export function egressSidecar(port: number): string {
 
 /** A Sidecar with one HTTP ingress listener on 127.0.0.1:`port` forwarding to 127.0.0.1:`appPort`. */
 export function ingressSidecar(port: number, appPort: number): string {
-  return sidecar({
-    ingress: [
-      { port, protocol: 'HTTP', name: 'http', bind: '127.0.0.1', defaultEndpoint: `127.0.0.1:${appPort}` },
-    ],
-  })
+  return sidecar({ ingress: [loopbackIngress(port, appPort, 'HTTP', 'http')] })
 }
 
 /** A STATIC ServiceEntry `name` (namespace default) with one HTTP port served by 127.0.0.1:`targetPort`. */
