@@ -15,6 +15,7 @@ import {
   h2Session,
   startH2Upstream,
 } from './harness/h2.ts'
+import { loopbackIngress, serviceEntry, sidecar, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -150,32 +151,15 @@ beforeAll(async () => {
     void writeBody(stream)
   })
   ;[egress, ingress] = await freePorts(2)
-  const entry = (name: string, protocol: string, target: number): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: p, protocol: ${protocol}, targetPort: ${target}}]
-  endpoints: [{address: 127.0.0.1}]
----`
+  const entry = (name: string, protocol: string, targetPort: number): string =>
+    serviceEntry({ name, ports: [{ number: egress, name: 'p', protocol, targetPort }] })
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingress}, protocol: HTTP2, name: http2}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${h2Server.port}
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-`,
-      'services.yaml': [entry('big-h1', 'HTTP', h1Port), entry('big-h2', 'HTTP2', h2Server.port)].join('\n'),
+      'sidecar.yaml': sidecar({
+        ingress: [loopbackIngress(ingress, h2Server.port, 'HTTP2', 'http2')],
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+      }),
+      'services.yaml': yamlStream(entry('big-h1', 'HTTP', h1Port), entry('big-h2', 'HTTP2', h2Server.port)),
     },
   })
 })
