@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
-import { destinationRule, loopbackService } from './harness/istio.ts'
+import { destinationRule, loopbackService, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -64,12 +64,7 @@ beforeAll(async () => {
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${egress}, protocol: HTTP}, hosts: ["./*"]}]
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': [
         // The Istio circuit-breaking task's DestinationRule.
         service(
