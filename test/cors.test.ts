@@ -2,14 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import {
-  egressSidecar,
-  type Fields,
-  loopbackService,
-  routeTo,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -18,20 +11,20 @@ let proxy: ProxyProcess
 let egress: number
 let app: Upstream
 
-const service = (name: string): string => loopbackService(name, 80, app.port)
+const service = (name: string): string => istio.loopbackService(name, 80, app.port)
 
 /** A VirtualService for `host` with one route carrying `corsPolicy`. */
-const withCors = (host: string, corsPolicy: Fields): string =>
-  virtualService({ hosts: [host], http: [{ route: routeTo(host), corsPolicy }] })
+const withCors = (host: string, corsPolicy: istio.Fields): string =>
+  istio.virtualService({ hosts: [host], http: [{ route: istio.routeTo(host), corsPolicy }] })
 
 beforeAll(async () => {
   app = await startUpstream('app')
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
+      'sidecar.yaml': istio.egressSidecar(egress),
       'services.yaml': ['ratings', 'strict', 'any'].map(service).join('---\n'),
-      'virtual-services.yaml': yamlStream(
+      'virtual-services.yaml': istio.yamlStream(
         withCors('ratings', {
           allowOrigins: [{ exact: 'https://example.com' }, { regex: 'https://.*\\.example\\.org' }],
           allowMethods: ['POST', 'GET'],

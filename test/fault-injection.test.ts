@@ -2,14 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import {
-  egressSidecar,
-  type Fields,
-  loopbackService,
-  routeTo,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -18,14 +11,17 @@ let proxy: ProxyProcess
 let egress: number
 let ratings: Upstream
 
-const service = (name: string): string => loopbackService(name, 80, ratings.port)
+const service = (name: string): string => istio.loopbackService(name, 80, ratings.port)
 
 /** A VirtualService for `host` whose route injects `fault`; with `endUser`, only for that user's requests. */
-function withFault(host: string, fault: Fields, endUser?: string): string {
-  const faulted = { fault, route: routeTo(host) }
-  if (endUser === undefined) return virtualService({ hosts: [host], http: [faulted] })
+function withFault(host: string, fault: istio.Fields, endUser?: string): string {
+  const faulted = { fault, route: istio.routeTo(host) }
+  if (endUser === undefined) return istio.virtualService({ hosts: [host], http: [faulted] })
   const match = [{ headers: { 'end-user': { exact: endUser } } }]
-  return virtualService({ hosts: [host], http: [{ match, ...faulted }, { route: routeTo(host) }] })
+  return istio.virtualService({
+    hosts: [host],
+    http: [{ match, ...faulted }, { route: istio.routeTo(host) }],
+  })
 }
 
 beforeAll(async () => {
@@ -33,11 +29,11 @@ beforeAll(async () => {
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
+      'sidecar.yaml': istio.egressSidecar(egress),
       'services.yaml': ['ratings', 'details', 'half', 'grpc', 'both', 'never', 'legacy']
         .map(service)
         .join('---\n'),
-      'virtual-services.yaml': yamlStream(
+      'virtual-services.yaml': istio.yamlStream(
         withFault('ratings', { delay: { percentage: { value: 100.0 }, fixedDelay: '600ms' } }, 'jason'),
         withFault('details', { abort: { percentage: { value: 100.0 }, httpStatus: 500 } }, 'jason'),
         withFault('half', { abort: { percentage: { value: 50 }, httpStatus: 503 } }),

@@ -15,17 +15,7 @@ import {
   startHangingServer,
   trailerBin,
 } from './harness/grpc.ts'
-import {
-  destinationRule,
-  loopbackIngress,
-  routeTo,
-  serviceEntry,
-  sidecar,
-  versionEndpoints,
-  versionSubsets,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -43,32 +33,35 @@ let closedPort: number
 
 /** A STATIC ServiceEntry `name` with one GRPC port served by 127.0.0.1:`targetPort`. */
 function grpcService(name: string, targetPort: number): string {
-  return serviceEntry({ name, ports: [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC', targetPort }] })
+  return istio.serviceEntry({
+    name,
+    ports: [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC', targetPort }],
+  })
 }
 
 const grpcPort = [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC' }]
 
 function resources(): Record<string, string> {
   return {
-    'sidecar.yaml': sidecar({
+    'sidecar.yaml': istio.sidecar({
       egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
       ingress: [
-        loopbackIngress(ingressEcho, serverA.port, 'GRPC', 'grpc-echo'),
-        loopbackIngress(ingressHang, hanging.port, 'GRPC', 'grpc-hang'),
-        loopbackIngress(ingressClosed, closedPort, 'GRPC', 'grpc-closed'),
+        istio.loopbackIngress(ingressEcho, serverA.port, 'GRPC', 'grpc-echo'),
+        istio.loopbackIngress(ingressHang, hanging.port, 'GRPC', 'grpc-hang'),
+        istio.loopbackIngress(ingressClosed, closedPort, 'GRPC', 'grpc-closed'),
       ],
     }),
-    'services.yaml': yamlStream(
+    'services.yaml': istio.yamlStream(
       grpcService('greeter', serverA.port),
       grpcService('slow', serverA.port),
       grpcService('hang', hanging.port),
       grpcService('closed', closedPort),
-      serviceEntry({
+      istio.serviceEntry({
         name: 'routed',
         ports: grpcPort,
-        endpoints: versionEndpoints('grpc', { a: serverA.port, b: serverB.port }),
+        endpoints: istio.versionEndpoints('grpc', { a: serverA.port, b: serverB.port }),
       }),
-      serviceEntry({
+      istio.serviceEntry({
         name: 'half-dead',
         ports: grpcPort,
         endpoints: [
@@ -77,22 +70,25 @@ function resources(): Record<string, string> {
         ],
       }),
     ),
-    'routing.yaml': yamlStream(
-      destinationRule({ host: 'routed', subsets: versionSubsets('a', 'b') }),
-      virtualService({
+    'routing.yaml': istio.yamlStream(
+      istio.destinationRule({ host: 'routed', subsets: istio.versionSubsets('a', 'b') }),
+      istio.virtualService({
         hosts: ['routed'],
         http: [
           {
             match: [{ uri: { exact: echoPath('ServerStream') } }],
             fault: { abort: { percentage: { value: 100 }, grpcStatus: 'UNAVAILABLE' } },
-            route: routeTo('routed', 'a'),
+            route: istio.routeTo('routed', 'a'),
           },
-          { match: [{ uri: { exact: echoPath('Unary') } }], route: routeTo('routed', 'b') },
-          { match: [{ uri: { prefix: '/test.Echo/' } }], route: routeTo('routed', 'a') },
+          { match: [{ uri: { exact: echoPath('Unary') } }], route: istio.routeTo('routed', 'b') },
+          { match: [{ uri: { prefix: '/test.Echo/' } }], route: istio.routeTo('routed', 'a') },
         ],
       }),
-      destinationRule({ host: 'half-dead', trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } } }),
-      virtualService({ hosts: ['slow'], http: [{ timeout: '0.3s', route: routeTo('slow') }] }),
+      istio.destinationRule({
+        host: 'half-dead',
+        trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } },
+      }),
+      istio.virtualService({ hosts: ['slow'], http: [{ timeout: '0.3s', route: istio.routeTo('slow') }] }),
     ),
   }
 }

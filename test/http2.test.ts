@@ -19,14 +19,7 @@ import {
   startDualUpstream,
   startH2Upstream,
 } from './harness/h2.ts'
-import {
-  destinationRule,
-  type Fields,
-  loopbackIngress,
-  serviceEntry,
-  sidecar,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -59,7 +52,7 @@ const sessions: ClientHttp2Session[] = []
 
 /** A STATIC ServiceEntry with one port per [number, protocol, targetPort]. */
 function service(name: string, ports: [number, string, number][]): string {
-  return serviceEntry({
+  return istio.serviceEntry({
     name,
     ports: ports.map(([number, protocol, targetPort]) => ({
       number,
@@ -71,8 +64,8 @@ function service(name: string, ports: [number, string, number][]): string {
 }
 
 /** A DestinationRule for `host` with these `connectionPool.http` settings. */
-function httpPool(host: string, http: Fields): string {
-  return destinationRule({ host, trafficPolicy: { connectionPool: { http } } })
+function httpPool(host: string, http: istio.Fields): string {
+  return istio.destinationRule({ host, trafficPolicy: { connectionPool: { http } } })
 }
 
 async function session(port: number, maxSendHeaderBlockLength?: number): Promise<ClientHttp2Session> {
@@ -170,15 +163,15 @@ beforeAll(async () => {
   ;[egress, sniffed, ingressH1, ingressH2, ingressAny, closedPort] = await freePorts(6)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': sidecar({
+      'sidecar.yaml': istio.sidecar({
         ingress: [
-          loopbackIngress(ingressH1, web.port, 'HTTP', 'http'),
-          loopbackIngress(ingressH2, h2svc.port, 'HTTP2', 'http2'),
-          loopbackIngress(ingressAny, dual.port, undefined, 'any'),
+          istio.loopbackIngress(ingressH1, web.port, 'HTTP', 'http'),
+          istio.loopbackIngress(ingressH2, h2svc.port, 'HTTP2', 'http2'),
+          istio.loopbackIngress(ingressAny, dual.port, undefined, 'any'),
         ],
         egress: [{ port: egress, protocol: 'HTTP', name: 'http' }, { port: sniffed }],
       }),
-      'services.yaml': yamlStream(
+      'services.yaml': istio.yamlStream(
         service('web', [
           [egress, 'HTTP', web.port],
           [sniffed, 'HTTP', web.port],
@@ -494,8 +487,8 @@ describe('drain', () => {
     drained = await startProxy({
       drain: '5s',
       resources: {
-        'sidecar.yaml': sidecar({
-          ingress: [loopbackIngress(inn, slow.port, 'HTTP', 'http')],
+        'sidecar.yaml': istio.sidecar({
+          ingress: [istio.loopbackIngress(inn, slow.port, 'HTTP', 'http')],
           egress: [{ port: out, protocol: 'HTTP', name: 'http' }],
         }),
         'slow.yaml': service('slow', [[out, 'HTTP', slow.port]]),

@@ -3,17 +3,7 @@
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send } from './harness/client.ts'
-import {
-  destinationRule,
-  loopbackService,
-  routeTo,
-  serviceEntry,
-  sidecar,
-  versionEndpoints,
-  versionSubsets,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -26,10 +16,10 @@ let egress: number
 let extra: number
 
 const sidecarWith = (ports: number[]) =>
-  sidecar({ egress: ports.map((port) => ({ port, protocol: 'HTTP', name: `http-${port}` })) })
+  istio.sidecar({ egress: ports.map((port) => ({ port, protocol: 'HTTP', name: `http-${port}` })) })
 
 const reviewsTo = (subset: string) =>
-  virtualService({ hosts: ['reviews'], http: [{ route: routeTo('reviews', subset) }] })
+  istio.virtualService({ hosts: ['reviews'], http: [{ route: istio.routeTo('reviews', subset) }] })
 
 async function dump(): Promise<{
   model: { version: number }
@@ -49,14 +39,14 @@ beforeAll(async () => {
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': sidecarWith([egress]),
-      'services.yaml': yamlStream(
-        serviceEntry({
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
           name: 'reviews',
           ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
-          endpoints: versionEndpoints('http', { v1: v1.port, v2: v2.port }),
+          endpoints: istio.versionEndpoints('http', { v1: v1.port, v2: v2.port }),
         }),
-        loopbackService('slow', 80, slow.port),
-        destinationRule({ host: 'reviews', subsets: versionSubsets('v1', 'v2') }),
+        istio.loopbackService('slow', 80, slow.port),
+        istio.destinationRule({ host: 'reviews', subsets: istio.versionSubsets('v1', 'v2') }),
       ),
       'vs.yaml': reviewsTo('v1'),
     },

@@ -2,17 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Echoed, echoed, send, sendRaw } from './harness/client.ts'
-import {
-  destinationRule,
-  loopbackService,
-  routeTo,
-  serviceEntry,
-  sidecar,
-  versionEndpoints,
-  versionSubsets,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -35,29 +25,29 @@ beforeAll(async () => {
   proxy = await startProxy({
     labels: { app: 'productpage', version: 'v1' },
     resources: {
-      'sidecar.yaml': sidecar({
+      'sidecar.yaml': istio.sidecar({
         egress: [{ port: egress, protocol: 'HTTP', name: 'http', hosts: ['./*', 'other/*'] }],
       }),
-      'services.yaml': yamlStream(
-        serviceEntry({
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
           name: 'reviews',
           hosts: ['reviews.default.svc.cluster.local'],
           ports: [{ number: egress, name: 'http', protocol: 'HTTP' }],
-          endpoints: versionEndpoints('http', { v1: v1.port, v2: v2.port }),
+          endpoints: istio.versionEndpoints('http', { v1: v1.port, v2: v2.port }),
         }),
-        loopbackService('plain', 9080, v1.port),
-        serviceEntry({
+        istio.loopbackService('plain', 9080, v1.port),
+        istio.serviceEntry({
           name: 'ratings',
           namespace: 'other',
           hosts: ['ratings.other.svc.cluster.local'],
           ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
           endpoints: [{ address: '127.0.0.1', ports: { http: v2.port } }],
         }),
-        loopbackService('broken', 80, closedPort),
-        loopbackService('slow', 80, slow.port),
-        destinationRule({ host: 'reviews', subsets: versionSubsets('v1', 'v2', 'v3') }),
+        istio.loopbackService('broken', 80, closedPort),
+        istio.loopbackService('slow', 80, slow.port),
+        istio.destinationRule({ host: 'reviews', subsets: istio.versionSubsets('v1', 'v2', 'v3') }),
       ),
-      'virtual-services.yaml': yamlStream(
+      'virtual-services.yaml': istio.yamlStream(
         `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews, namespace: default}
@@ -171,11 +161,13 @@ spec:
     - name: fallback
       route: [{destination: {host: reviews, subset: v1}}]
 `,
-        virtualService({
+        istio.virtualService({
           hosts: ['plain'],
-          http: [{ match: [{ uri: { exact: '/only' } }, { uri: { exact: '/p' } }], route: routeTo('plain') }],
+          http: [
+            { match: [{ uri: { exact: '/only' } }, { uri: { exact: '/p' } }], route: istio.routeTo('plain') },
+          ],
         }),
-        virtualService({ hosts: ['slow'], http: [{ route: routeTo('slow'), timeout: '0.5s' }] }),
+        istio.virtualService({ hosts: ['slow'], http: [{ route: istio.routeTo('slow'), timeout: '0.5s' }] }),
       ),
     },
   })

@@ -2,17 +2,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  destinationRule,
-  type Fields,
-  routeTo,
-  serviceEntry,
-  sidecar,
-  versionEndpoints,
-  versionSubsets,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import {
@@ -44,15 +34,15 @@ let agedPort: number
 
 /** A ServiceEntry `<name>.tcp.example` with one TCP port, served by 127.0.0.1:`targetPort`. */
 const tcpService = (name: string, port: number, targetPort: number): string =>
-  serviceEntry({
+  istio.serviceEntry({
     name,
     hosts: [`${name}.tcp.example`],
     ports: [{ number: port, name: 'tcp', protocol: 'TCP', targetPort }],
   })
 
 /** A DestinationRule for `<name>.tcp.example` with these `connectionPool.tcp` settings. */
-const tcpPool = (name: string, tcp: Fields): string =>
-  destinationRule({ name, host: `${name}.tcp.example`, trafficPolicy: { connectionPool: { tcp } } })
+const tcpPool = (name: string, tcp: istio.Fields): string =>
+  istio.destinationRule({ name, host: `${name}.tcp.example`, trafficPolicy: { connectionPool: { tcp } } })
 
 beforeAll(async () => {
   echo = await startTcpServer('echo', echoHandler)
@@ -64,7 +54,7 @@ beforeAll(async () => {
     await freePorts(9)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': sidecar({
+      'sidecar.yaml': istio.sidecar({
         ingress: [
           { port: ingressPort, protocol: 'TCP', name: 'tcp', defaultEndpoint: `127.0.0.1:${echo.port}` },
         ],
@@ -78,22 +68,26 @@ beforeAll(async () => {
           { port: agedPort, protocol: 'TCP', name: 'tcp-aged' },
         ],
       }),
-      'services.yaml': yamlStream(
+      'services.yaml': istio.yamlStream(
         tcpService('echo', echoPort, echo.port),
-        serviceEntry({
+        istio.serviceEntry({
           name: 'split',
           hosts: ['split.tcp.example'],
           ports: [{ number: splitPort, name: 'tcp', protocol: 'TCP' }],
-          endpoints: versionEndpoints('tcp', { v1: v1.port, v2: v2.port }),
+          endpoints: istio.versionEndpoints('tcp', { v1: v1.port, v2: v2.port }),
         }),
-        destinationRule({ name: 'split', host: 'split.tcp.example', subsets: versionSubsets('v1', 'v2') }),
-        virtualService({
+        istio.destinationRule({
+          name: 'split',
+          host: 'split.tcp.example',
+          subsets: istio.versionSubsets('v1', 'v2'),
+        }),
+        istio.virtualService({
           name: 'split',
           hosts: ['split.tcp.example'],
           tcp: [
             {
               match: [{ port: splitPort, sourceLabels: { app: 'someone-else' } }],
-              route: routeTo('split.tcp.example', 'v2'),
+              route: istio.routeTo('split.tcp.example', 'v2'),
             },
             {
               match: [{ port: splitPort }],
@@ -108,7 +102,7 @@ beforeAll(async () => {
         tcpService('idle', idlePort, echo.port),
         tcpPool('idle', { idleTimeout: '400ms' }),
       ),
-      'limits.yaml': yamlStream(
+      'limits.yaml': istio.yamlStream(
         tcpService('limited', limitedPort, limited.port),
         tcpPool('limited', { maxConnections: 2 }),
         tcpService('slow', slowPort, blackhole.port),
@@ -210,7 +204,7 @@ describe('opaque TCP', () => {
   it('applies a reloaded tcp[] route to new connections on the same bound port', async () => {
     await proxy.writeResource(
       'reroute.yaml',
-      virtualService({
+      istio.virtualService({
         name: 'echo',
         hosts: ['echo.tcp.example'],
         tcp: [

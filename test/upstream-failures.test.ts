@@ -4,16 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send, sendRaw } from './harness/client.ts'
-import {
-  destinationRule,
-  egressSidecar,
-  routeTo,
-  type ServicePort,
-  serviceEntry,
-  versionSubsets,
-  virtualService,
-  yamlStream,
-} from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -97,7 +88,7 @@ beforeAll(async () => {
   rawPort = (raw.address() as { port: number }).port
   ;[egress, closedPort] = await freePorts(2)
   /** The egress port as a service's HTTP port, served on `targetPort`. */
-  const httpPort = (targetPort: number): ServicePort => ({
+  const httpPort = (targetPort: number): istio.ServicePort => ({
     number: egress,
     name: 'http',
     protocol: 'HTTP',
@@ -105,32 +96,32 @@ beforeAll(async () => {
   })
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': yamlStream(
-        serviceEntry({
+      'sidecar.yaml': istio.egressSidecar(egress),
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
           name: 'healthy',
           ports: [httpPort(healthy.port)],
           endpoints: [{ address: '127.0.0.1', labels: { version: 'v1' } }],
         }),
-        destinationRule({ host: 'healthy', subsets: versionSubsets('v1', 'v2') }),
-        virtualService({
+        istio.destinationRule({ host: 'healthy', subsets: istio.versionSubsets('v1', 'v2') }),
+        istio.virtualService({
           hosts: ['healthy'],
           http: [
-            { match: [{ uri: { prefix: '/v2' } }], route: routeTo('healthy', 'v2') },
-            { route: routeTo('healthy', 'v1') },
+            { match: [{ uri: { prefix: '/v2' } }], route: istio.routeTo('healthy', 'v2') },
+            { route: istio.routeTo('healthy', 'v1') },
           ],
         }),
-        serviceEntry({ name: 'flaky', ports: [httpPort(flaky.port)] }),
-        serviceEntry({ name: 'garbage', ports: [httpPort(rawPort)] }),
-        serviceEntry({ name: 'refused', ports: [httpPort(closedPort)] }),
-        serviceEntry({
+        istio.serviceEntry({ name: 'flaky', ports: [httpPort(flaky.port)] }),
+        istio.serviceEntry({ name: 'garbage', ports: [httpPort(rawPort)] }),
+        istio.serviceEntry({ name: 'refused', ports: [httpPort(closedPort)] }),
+        istio.serviceEntry({
           name: 'dns-endpoint',
           hosts: ['dns-endpoint.example.com'],
           resolution: 'DNS',
           ports: [{ number: egress, name: 'http', protocol: 'HTTP' }],
           endpoints: [{ address: 'localhost', ports: { http: healthy.port } }],
         }),
-        serviceEntry({
+        istio.serviceEntry({
           name: 'dns-host',
           hosts: ['localhost'],
           resolution: 'DNS',
