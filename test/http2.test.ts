@@ -22,7 +22,7 @@ import {
 import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -479,10 +479,7 @@ describe('drain', () => {
   })
 
   it('SIGTERM sends GOAWAY on egress and ingress sessions and lets in-flight streams finish', async () => {
-    slow = await startUpstream('slow', (req, res) => {
-      req.resume()
-      setTimeout(() => res.end('finished'), 1_000)
-    })
+    slow = await startUpstream('slow', answerAfter(1_000, 'finished'))
     const [out, inn] = await freePorts(2)
     drained = await startProxy({
       drain: '5s',

@@ -6,7 +6,7 @@ import { echoed, send } from './harness/client.ts'
 import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
 let v1: Upstream
@@ -31,10 +31,7 @@ async function dump(): Promise<{
 beforeAll(async () => {
   v1 = await startUpstream('v1')
   v2 = await startUpstream('v2')
-  slow = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('slow done'), 1_500)
-  })
+  slow = await startUpstream('slow', answerAfter(1_500, 'slow done'))
   ;[egress, extra] = await freePorts(2)
   proxy = await startProxy({
     resources: {

@@ -5,7 +5,7 @@ import { type Echoed, echoed, send, sendRaw } from './harness/client.ts'
 import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
 let egress: number
@@ -17,10 +17,7 @@ let closedPort: number
 beforeAll(async () => {
   v1 = await startUpstream('v1')
   v2 = await startUpstream('v2')
-  slow = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('late'), 2_000)
-  })
+  slow = await startUpstream('slow', answerAfter(2_000, 'late'))
   ;[egress, closedPort] = await freePorts(2)
   proxy = await startProxy({
     labels: { app: 'productpage', version: 'v1' },

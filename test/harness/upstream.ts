@@ -30,6 +30,14 @@ export function echo(name: string): Handler {
   }
 }
 
+/** Reads the request, then answers 200 with `body` after `delayMs`: a slow upstream. */
+export function answerAfter(delayMs: number, body: string): Handler {
+  return (req, res) => {
+    req.resume()
+    setTimeout(() => res.end(body), delayMs)
+  }
+}
+
 export async function startUpstream(
   name: string,
   handler: Handler = echo(name),
