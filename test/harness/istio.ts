@@ -1,4 +1,4 @@
-// Builders for the Istio resources scenario tests configure a proxy with (ServiceEntry, Sidecar, DestinationRule, VirtualService), as YAML text.
+// Builders of the Istio resources scenario tests give a proxy (ServiceEntry, Sidecar, DestinationRule, ...), as YAML.
 
 import { parse, stringify } from 'yaml'
 
@@ -171,8 +171,9 @@ export interface DestinationRuleOptions {
 export function destinationRule(options: DestinationRuleOptions): string
 export function destinationRule(name: string, trafficPolicy: string): string
 export function destinationRule(options: DestinationRuleOptions | string, trafficPolicy?: string): string {
-  if (typeof options === 'string')
-    return destinationRule({ host: options, trafficPolicy: fields(trafficPolicy ?? '') })
+  if (typeof options === 'string') {
+    return destinationRule({ host: options, trafficPolicy: yamlFields(trafficPolicy ?? '') })
+  }
   return resource('DestinationRule', options.name ?? options.host, options.namespace, {
     host: options.host,
     trafficPolicy: options.trafficPolicy,
@@ -204,7 +205,7 @@ export function routeTo(host: string, subset?: string): Fields[] {
 }
 
 /** YAML text of one mapping as fields (for the builders that still take policies as YAML text). */
-function fields(yaml: string): Fields {
+function yamlFields(yaml: string): Fields {
   return (parse(yaml) ?? {}) as Fields
 }
 
