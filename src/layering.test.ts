@@ -37,7 +37,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
 const mayImport: Readonly<Record<string, readonly string[]>> = {
   cli: ['admin', 'runtime', 'config', 'telemetry'],
   admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'telemetry'],
-  runtime: ['listener', 'filters', 'router', 'http', 'tcp', 'upstream', 'config', 'files', 'telemetry'],
+  runtime: ['listener', 'filters', 'router', 'http', 'tcp', 'upstream', 'config', 'tls', 'files', 'telemetry'],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
   filters: ['http', 'route', 'config', 'telemetry', 'protocol'],
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
