@@ -11,6 +11,8 @@ import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
+import { JwksCache } from './http/filters/jwks-cache.ts'
+import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
@@ -37,6 +39,8 @@ export class ProxyRuntime implements ProxyState {
   readonly tcpStats = new TcpStatsTable()
   /** Request mirroring's copies in flight (aborted at shutdown). */
   readonly mirroring: Mirroring
+  /** The JWT rules' key sets (RequestAuthentication), fetched and refreshed across reloads. */
+  readonly jwks: JwksCache
   readonly listeners: ListenerManager
   readonly drainMs: number
   #model: Model | undefined
@@ -56,6 +60,7 @@ export class ProxyRuntime implements ProxyState {
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
     this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns))
     this.mirroring = new Mirroring(this.clusters)
+    this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -78,6 +83,7 @@ export class ProxyRuntime implements ProxyState {
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
     ]
+    if (listener.direction === 'inbound') filters.push(new JwtAuthnFilter(this.jwks))
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
     filters.push(new FaultFilter(), new CorsFilter(), new RouterFilter(this.clusters, this.mirroring))
@@ -193,6 +199,7 @@ export class ProxyRuntime implements ProxyState {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
     await this.clusters.update(model, this.drainMs)
     this.#model = model
+    this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }
 
@@ -205,6 +212,7 @@ export class ProxyRuntime implements ProxyState {
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()
+    this.jwks.close()
     await this.clusters.close()
   }
 }

@@ -2,7 +2,7 @@
 
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { durationSchema, stringMapSchema } from '../config/istio/fields.ts'
+import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../config/istio/fields.ts'
 import { warnUnsupported } from '../config/istio/unsupported.ts'
 import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
@@ -145,6 +145,7 @@ export const bootstrapSchema = z.strictObject({
   protocolDetectionTimeout: durationSchema.default('0s'),
   /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
   dns: dnsSchema.optional(),
+  rootNamespace: z.string().default('istio-system'),
   /**
    * Istio's meshConfig.pathNormalization: how request paths are normalized before routing and forwarding
    * (src/http/path-normalization.ts). BASE (Istio's default) is Envoy's normalize_path.
@@ -156,6 +157,11 @@ export const bootstrapSchema = z.strictObject({
         .default('BASE'),
     })
     .prefault({}),
+  /**
+   * How often a RequestAuthentication's `jwksUri` key set is fetched again (istiod's
+   * PILOT_JWT_PUB_KEY_REFRESH_INTERVAL, 20m by default); a failed fetch keeps the last key set.
+   */
+  jwksRefreshInterval: timeoutDurationSchema.default('20m'),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Worker processes. */

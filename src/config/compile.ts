@@ -15,6 +15,7 @@ import {
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
+import { compileRequestAuthentication } from './compile/request-authentication.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
 import { parseDurationMs } from './duration.ts'
@@ -197,6 +198,7 @@ export function compileModel(input: CompileInput): Model {
     clusters,
     files: input.files,
     warnings,
+    requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
   }
 }
 

@@ -3,6 +3,7 @@
 import type { RouteTable } from '../route/route-table.ts'
 import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
+import type { RequestAuthenticationModel } from './jwt-policy.ts'
 import type { ConfigMessage } from './messages.ts'
 
 export type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from '../tls/tls-model.ts'
@@ -198,4 +199,6 @@ export interface Model {
   /** Config files the model was compiled from (watched for reload). */
   readonly files: readonly string[]
   readonly warnings: readonly ConfigMessage[]
+  /** The JWT rules the inbound side verifies (RequestAuthentication); undefined: none apply. */
+  readonly requestAuthentication: RequestAuthenticationModel | undefined
 }
