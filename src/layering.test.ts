@@ -54,7 +54,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],
   tcp: ['upstream', 'route', 'config', 'telemetry', 'protocol'],
-  upstream: ['config', 'telemetry', 'protocol'],
+  upstream: ['config', 'tls', 'telemetry', 'protocol'],
   config: ['route', 'tls', 'files', 'telemetry', 'protocol'],
   route: ['protocol'],
   tls: ['files', 'telemetry'],

@@ -121,6 +121,7 @@ export class ProxyRuntime implements ProxyState {
     if (tls !== undefined) {
       try {
         this.identity = await WorkloadIdentity.load(tls)
+        this.clusters.upstreamTls.useIdentity(this.identity)
       } catch (error) {
         if (!(error instanceof WorkloadIdentityError)) throw error
         throw new ConfigError([

@@ -52,7 +52,8 @@ export function compileModel(input: CompileInput): Model {
   )
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
-  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node))
+  const tlsContext = { hasIdentity: input.bootstrap.tls !== undefined, warnings }
+  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node, tlsContext))
     clusters.set(c.name, c)
 
   const listeners: ListenerModel[] = []
