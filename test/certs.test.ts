@@ -1,6 +1,6 @@
 // Scenario: the workload certificate through a real proxy — built-in issuing (tls: {ca}), admin /certs in Envoy's shape, and the near-expiry warning.
 
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -92,12 +92,12 @@ describe('workload certificate in a running proxy', () => {
     const authority = await CertificateAuthority.load(caDirectory)
     const signer = {
       certificate: forge.pki.certificateFromPem(authority.certificatePem),
-      privateKey: forge.pki.privateKeyFromPem(await readFile(join(caDirectory, 'ca-key.pem'), 'utf8')),
+      privateKey: createPrivateKey(await readFile(join(caDirectory, 'ca-key.pem'), 'utf8')),
     }
     const keys = await generateRsaKeyPair()
     const now = Date.now()
     // 10 minutes left of 70: under the 1/5 threshold.
-    const leafPem = signWorkloadCertificate({
+    const leafPem = await signWorkloadCertificate({
       publicKeyPem: keys.publicKey,
       spiffeId: 'spiffe://cluster.local/ns/default/sa/expiring',
       notBefore: new Date(now - 60 * 60_000),

@@ -100,7 +100,7 @@ export class CertificateAuthority {
     this.#chainAfterLeaf = isRoot ? '' : (chainPem ?? certificatePem)
     this.#signer = {
       certificate: forge.pki.certificateFromPem(certificatePem),
-      privateKey: forge.pki.privateKeyFromPem(privateKeyPem),
+      privateKey: createPrivateKey(privateKeyPem),
     }
     this.#notAfter = new X509Certificate(certificatePem).validToDate
   }
@@ -117,7 +117,7 @@ export class CertificateAuthority {
     if (!(ttlMs > 0)) throw new CertificateAuthorityError('the root certificate lifetime must be positive')
     const keys = await generateRsaKeyPair()
     const now = Date.now()
-    const certificatePem = signRootCertificate({
+    const certificatePem = await signRootCertificate({
       publicKeyPem: keys.publicKey,
       privateKeyPem: keys.privateKey,
       organization: options.trustDomain,
@@ -209,7 +209,7 @@ export class CertificateAuthority {
     const now = Date.now()
     const notBefore = new Date(now - CLOCK_SKEW_GRACE_MS)
     const notAfter = new Date(Math.min(now + ttlMs, this.#notAfter.getTime()))
-    const leaf = signWorkloadCertificate({
+    const leaf = await signWorkloadCertificate({
       publicKeyPem: keys.publicKey,
       spiffeId: id.uri,
       notBefore,

@@ -1,7 +1,10 @@
 // The X.509 profile of Istio's CA (istio/istio security/pkg/pki/util/generate_cert.go), built and signed with node-forge.
 
-import { randomBytes } from 'node:crypto'
-import forge, { type Certificate, type Extension, type ForgeKey } from 'node-forge'
+import { createPrivateKey, type KeyObject, randomBytes, sign } from 'node:crypto'
+import { promisify } from 'node:util'
+import forge, { type Certificate, type Extension } from 'node-forge'
+
+const signAsync = promisify(sign)
 
 /**
  * How far back NotBefore is set on a workload certificate, for clock skew between the CA and its peers
@@ -15,10 +18,26 @@ function serialNumber(): string {
   return Number.parseInt(hex[0], 16) >= 8 ? `00${hex}` : hex
 }
 
-/** The issuing CA as forge holds it: its certificate and private key. */
+/** The issuing CA: its certificate as forge reads it (subject, key identifier) and its private key. */
 export interface ForgeSigner {
   readonly certificate: Certificate
-  readonly privateKey: ForgeKey
+  readonly privateKey: KeyObject
+}
+
+/**
+ * Signs `certificate` with sha256WithRSAEncryption as forge's Certificate.sign does, but with node:crypto
+ * in libuv's thread pool: forge's pure-JS RSA signature would hold the event loop for ~40-80 ms.
+ * forge only builds the TBSCertificate and the PEM around the signature.
+ */
+async function signAndEncode(certificate: Certificate, key: KeyObject): Promise<string> {
+  const algorithm = forge.pki.oids.sha256WithRSAEncryption
+  certificate.signatureOid = algorithm
+  certificate.siginfo.algorithmOid = algorithm
+  const tbs = forge.pki.getTBSCertificate(certificate)
+  certificate.tbsCertificate = tbs
+  const signature = await signAsync('sha256', Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary'), key)
+  certificate.signature = signature.toString('binary')
+  return forge.pki.certificateToPem(certificate).replaceAll('\r\n', '\n')
 }
 
 /**
@@ -31,7 +50,7 @@ export function signRootCertificate(options: {
   readonly organization: string
   readonly notBefore: Date
   readonly notAfter: Date
-}): string {
+}): Promise<string> {
   const certificate = forge.pki.createCertificate()
   certificate.publicKey = forge.pki.publicKeyFromPem(options.publicKeyPem)
   certificate.serialNumber = serialNumber()
@@ -45,8 +64,7 @@ export function signRootCertificate(options: {
     { name: 'keyUsage', keyCertSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ])
-  certificate.sign(forge.pki.privateKeyFromPem(options.privateKeyPem), forge.md.sha256.create())
-  return forge.pki.certificateToPem(certificate).replaceAll('\r\n', '\n')
+  return signAndEncode(certificate, createPrivateKey(options.privateKeyPem))
 }
 
 /** The signer's key identifier: its subjectKeyIdentifier extension, or the SHA-1 of its public key (RFC 5280 4.2.1.2). */
@@ -68,7 +86,7 @@ export function signWorkloadCertificate(options: {
   readonly notBefore: Date
   readonly notAfter: Date
   readonly signer: ForgeSigner
-}): string {
+}): Promise<string> {
   const certificate = forge.pki.createCertificate()
   certificate.publicKey = forge.pki.publicKeyFromPem(options.publicKeyPem)
   certificate.serialNumber = serialNumber()
@@ -84,6 +102,5 @@ export function signWorkloadCertificate(options: {
     { name: 'subjectAltName', altNames: [{ type: 6, value: options.spiffeId }], critical: true },
   ]
   certificate.setExtensions(extensions)
-  certificate.sign(options.signer.privateKey, forge.md.sha256.create())
-  return forge.pki.certificateToPem(certificate).replaceAll('\r\n', '\n')
+  return signAndEncode(certificate, options.signer.privateKey)
 }

@@ -5,9 +5,6 @@ declare module 'node-forge' {
     getBytes(): string
     toHex(): string
   }
-  interface MessageDigest {
-    readonly algorithm: string
-  }
   /** An opaque key object (forge's RSA public or private key). */
   interface ForgeKey {
     readonly n: unknown
@@ -24,8 +21,16 @@ declare module 'node-forge' {
     readonly critical?: boolean
     readonly [field: string]: unknown
   }
+  /** An ASN.1 node (forge.asn1). */
+  interface Asn1 {
+    readonly tagClass: number
+  }
   interface Certificate {
     version: number
+    signatureOid: string | null
+    signature: string | null
+    readonly siginfo: { algorithmOid: string | null }
+    tbsCertificate: Asn1 | undefined
     serialNumber: string
     validity: { notBefore: Date; notAfter: Date }
     publicKey: ForgeKey
@@ -35,7 +40,6 @@ declare module 'node-forge' {
     setIssuer(attributes: NameAttribute[]): void
     setExtensions(extensions: Extension[]): void
     getExtension(name: string): (Extension & { subjectKeyIdentifier?: string }) | null
-    sign(key: ForgeKey, digest: MessageDigest): void
     generateSubjectKeyIdentifier(): ByteStringBuffer
   }
   interface Forge {
@@ -45,8 +49,10 @@ declare module 'node-forge' {
       certificateFromPem(pem: string): Certificate
       publicKeyFromPem(pem: string): ForgeKey
       privateKeyFromPem(pem: string): ForgeKey
+      getTBSCertificate(certificate: Certificate): Asn1
+      readonly oids: Readonly<Record<string, string>>
     }
-    md: { sha256: { create(): MessageDigest } }
+    asn1: { toDer(node: Asn1): ByteStringBuffer }
     util: { hexToBytes(hex: string): string }
   }
   const forge: Forge
