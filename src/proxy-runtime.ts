@@ -23,7 +23,8 @@ import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
-import { WorkloadIdentity, WorkloadIdentityError } from './tls/workload-identity.ts'
+import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
+import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
@@ -120,7 +121,8 @@ export class ProxyRuntime implements ProxyState {
     const tls = this.bootstrap.tls
     if (tls !== undefined) {
       try {
-        this.identity = await WorkloadIdentity.load(tls)
+        this.identity =
+          'ca' in tls ? await WorkloadIdentity.issue(this.#issuing(tls)) : await WorkloadIdentity.load(tls)
         this.clusters.upstreamTls.useIdentity(this.identity)
       } catch (error) {
         if (!(error instanceof WorkloadIdentityError)) throw error
@@ -131,6 +133,35 @@ export class ProxyRuntime implements ProxyState {
     }
     await this.#compileAndApply(1)
     this.#watcher.watch(this.bootstrap.resources)
+  }
+
+  /** Built-in issuing for this node's identity as Istio names it: spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. */
+  #issuing(tls: { readonly ca: string; readonly ttl: string }): WorkloadIssuing {
+    const { trustDomain, namespace, serviceAccount } = this.bootstrap.node
+    const spiffeId = `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`
+    return { caDirectory: tls.ca, spiffeId, ttlMs: parseDurationMs(tls.ttl) }
+  }
+
+  /**
+   * Admin /certs in Envoy's shape: the workload certificate, then each Sidecar ingress TLS listener's
+   * certificate and client CA (as its model was compiled).
+   */
+  certificates(now = Date.now()): { certificates: CertificateSet[] } {
+    const sets: CertificateSet[] = []
+    if (this.identity !== undefined) sets.push(this.identity.certificates(now))
+    for (const { model } of this.listeners.listeners) {
+      const tls = model.tls
+      if (tls === undefined) continue
+      const ca = tls.files.caCertificates
+      sets.push(
+        certificateSet(
+          ca === undefined ? undefined : { pem: tls.credentials.ca, path: ca },
+          { pem: tls.credentials.cert, path: tls.files.serverCertificate },
+          now,
+        ),
+      )
+    }
+    return { certificates: sets }
   }
 
   /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */
