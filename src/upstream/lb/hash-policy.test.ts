@@ -96,5 +96,11 @@ describe('requestHash', () => {
     expect(hashOf(cookie(undefined), none)).toBeUndefined()
     expect(none.hashCookie).toBeUndefined()
     expect(hashOf({ kind: 'none' }, request())).toBeUndefined()
+    // A TCP connection (no request target): no cookie to set, so no hash; the source IP still hashes.
+    const r = request()
+    const tcp: LbRequest = { ...r, req: { rawHeaders: [], socket: r.req.socket } }
+    expect(hashOf(cookie(60), tcp)).toBeUndefined()
+    expect(tcp.hashCookie).toBeUndefined()
+    expect(hashOf({ kind: 'sourceIp' }, tcp)).toBe(xx('10.1.2.3'))
   })
 })

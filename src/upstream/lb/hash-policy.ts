@@ -135,7 +135,9 @@ function cookieHash(
     xxHash64Into(present, out)
     return true
   }
-  if (key.ttlSeconds === undefined) return false
+  // A TCP connection (no request target) has no response to carry the cookie: Envoy's tcp_proxy
+  // hashes only the source IP (Istio sets no other hash policy there), so it balances at random.
+  if (key.ttlSeconds === undefined || request.req.url === undefined) return false
   const s = request.req.socket
   const value = hex64(
     xxHash64(addressString(s.remoteAddress, s.remotePort) + addressString(s.localAddress, s.localPort)),
