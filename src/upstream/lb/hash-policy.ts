@@ -5,8 +5,6 @@ import { hex64, splitHash64, xxHash64, xxHash64Into } from './hash.ts'
 
 /** What the hash policies read from a request (RequestContext implements it). */
 export interface LbRequest {
-  rawHeader(name: string): string | undefined
-  queryParam(name: string): string | undefined
   readonly req: {
     readonly rawHeaders: readonly string[]
     /** The request target as received (`/path?query`); absent for a TCP connection. */

@@ -38,8 +38,6 @@ export function request(
   const rawHeaders = Object.entries(headers).flat()
   const search = new URLSearchParams(query).toString()
   return {
-    rawHeader: (name) => headers[name],
-    queryParam: (name) => query[name],
     req: {
       rawHeaders,
       url: search === '' ? '/' : `/?${search}`,
