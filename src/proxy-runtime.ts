@@ -21,6 +21,7 @@ import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
+import { MtlsTerminator } from './tls/mtls-terminator.ts'
 import { WorkloadIdentity, WorkloadIdentityError } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
@@ -109,12 +110,16 @@ export class ProxyRuntime implements ProxyState {
   /** The workload certificate (bootstrap `tls`), once start() has read it; undefined without `tls`. */
   identity: WorkloadIdentity | undefined
 
+  /** Inbound mTLS termination with the workload certificate (PeerAuthentication); undefined without `tls`. */
+  mtls: MtlsTerminator | undefined
+
   /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
     const tls = this.bootstrap.tls
     if (tls !== undefined) {
       try {
         this.identity = await WorkloadIdentity.load(tls)
+        this.mtls = new MtlsTerminator(this.identity)
       } catch (error) {
         if (!(error instanceof WorkloadIdentityError)) throw error
         throw new ConfigError([
