@@ -7,7 +7,7 @@ import { type ConnectionPeer, setConnectionPeer } from '../protocol/connection-p
 import { TcpContext } from '../tcp/tcp-context.ts'
 import { TcpProxy } from '../tcp/tcp-proxy.ts'
 import { log } from '../telemetry/log.ts'
-import type { MtlsRefusal } from '../tls/mtls-terminator.ts'
+import type { MtlsPort, MtlsRefusal } from '../tls/mtls-terminator.ts'
 import { ConnectionSniffer, type SniffDone } from './detect-connection.ts'
 import type { Detection } from './detect-protocol.ts'
 import { serveHttp2Connection } from './http2-connection.ts'
@@ -25,6 +25,8 @@ export class ConnectionDispatcher {
   readonly #listener: ListenerRuntime
   readonly #server: Server
   readonly #http: ConnectionListener
+  /** This listener's mTLS handshakes, made at its first mTLS connection. */
+  #mtlsPort: MtlsPort | undefined
 
   constructor(listener: ListenerRuntime, server: Server) {
     const own = server.listeners('connection')
@@ -94,11 +96,11 @@ export class ConnectionDispatcher {
       socket.destroy()
       return
     }
-    const offered = detection.clientHello?.alpn ?? []
-    listener.mtls.accept(socket, {
-      secure: (tls) => this.#onMtlsSecure(tls, offered),
-      refused: (reason, detail) => this.#refuse(socket, reason, detail),
+    this.#mtlsPort ??= listener.mtls.port({
+      secure: (tls) => this.#onMtlsSecure(tls),
+      refused: (reason, detail, refused) => this.#refuse(refused, reason, detail),
     })
+    this.#mtlsPort.accept(socket)
   }
 
   #refuse(socket: Socket, reason: MtlsRefusal, detail: string): void {
@@ -111,7 +113,7 @@ export class ConnectionDispatcher {
   }
 
   /** An mTLS connection: its peer marks the socket, then it is served by what the port carries inside. */
-  #onMtlsSecure(socket: TLSSocket, offered: readonly string[]): void {
+  #onMtlsSecure(socket: TLSSocket): void {
     const listener = this.#listener
     const peer = connectionPeerOf(socket)
     setConnectionPeer(socket, peer)
@@ -119,17 +121,13 @@ export class ConnectionDispatcher {
       log.debug(`listener ${listener.model.name}: mTLS connection: ${err.message}`),
     )
     const serve = listener.model.serve
-    if (serve === 'tcp' || serve === 'tls' || (serve === 'detect' && innerIsTcp(offered))) {
+    if (serve === 'tcp' || serve === 'tls' || (serve === 'detect' && innerIsTcp(socket.alpnProtocol))) {
       const ctx = new TcpContext(listener, socket)
       ctx.peer = peer.identity
       new TcpProxy(ctx).start(listener.model.tcpRoutes.matchTcp(ctx))
       return
     }
-    const alpn = socket.alpnProtocol
-    if (alpn === 'h2' || alpn === 'istio-h2') {
-      serveHttp2Connection(socket, listener)
-      return
-    }
+    // HTTP/2 or HTTP/1.1 is told by the decrypted bytes (Envoy's AUTO codec), whatever ALPN chose.
     const mode = serve === 'http' ? 'http' : 'detect'
     const onDone: SniffDone = (s, detection, leftover, replay) =>
       this.#serveInner(s, detection, leftover, replay, peer)

@@ -17,9 +17,6 @@ export const ISTIO_MTLS_ALPNS: ReadonlySet<string> = new Set([
   'istio-h2',
 ])
 
-/** mtlsHTTPALPNs: the client's sidecar detected HTTP. */
-const ISTIO_HTTP_ALPNS: ReadonlySet<string> = new Set(['istio-http/1.0', 'istio-http/1.1', 'istio-h2'])
-
 /** `terminate`: mTLS with the workload certificate; `plain`: served as without a policy; `passthrough`: the app's own TLS, as TCP. */
 export type MtlsAction = 'terminate' | 'plain' | 'passthrough' | MtlsRefusal
 
@@ -49,17 +46,13 @@ export function mtlsAction(
 }
 
 /**
- * After termination on an undeclared port: a client whose sidecar saw TCP (ALPN `istio-peer-exchange`
- * or `istio` only) is TCP at once, as Istio's chain for mtlsTCPWithMxcALPNs (a server-first protocol
- * must not wait for bytes); otherwise the decrypted bytes are sniffed as on a plain-text port.
+ * After termination on an undeclared port: a client whose sidecar saw TCP (it offered only
+ * `istio-peer-exchange` or `istio`, so the server's ALPN order chose one of them) is TCP at once, as
+ * Istio's chain for mtlsTCPWithMxcALPNs (a server-first protocol must not wait for bytes); otherwise the
+ * decrypted bytes are sniffed as on a plain-text port.
  */
-export function innerIsTcp(offered: readonly string[]): boolean {
-  let tcp = false
-  for (const p of offered) {
-    if (ISTIO_HTTP_ALPNS.has(p) || p === 'h2' || p === 'http/1.1') return false
-    if (p === 'istio' || p === 'istio-peer-exchange') tcp = true
-  }
-  return tcp
+export function innerIsTcp(negotiated: string | false | null): boolean {
+  return negotiated === 'istio' || negotiated === 'istio-peer-exchange'
 }
 
 /** The URI SANs in node's `subjectaltname` text, in order. */
