@@ -15,6 +15,7 @@ import {
 } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sendRaw } from './harness/client.ts'
+import { type EchoServer, echoPath, rawGrpc, startEchoServer } from './harness/grpc.ts'
 import { loopbackIngress, sidecar, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
@@ -42,6 +43,8 @@ let disableHttp: number
 let strictTcp: number
 let permissiveTls: number
 let permissiveAuto: number
+let strictGrpc: number
+let grpcApp: EchoServer
 
 function peerAuthentication(name: string, namespace: string, spec: string): string {
   return `apiVersion: security.istio.io/v1
@@ -124,12 +127,14 @@ beforeAll(async () => {
   installWorkloadCert(ca.issue('server-v1', [`URI:${SERVER_ID}`]))
   app = await startUpstream('app')
   tcpApp = await startTcpServer('tcp-app')
+  grpcApp = await startEchoServer('grpc-app')
   // An app that terminates its own TLS behind a PERMISSIVE port.
   const appCert = ca.issue('app-own-tls', ['DNS:app.example.com'])
   appTls = createTlsServer({ key: appCert.key, cert: appCert.cert }, (s) => s.end('app-tls-hello'))
   await new Promise<void>((r) => appTls.listen(0, '127.0.0.1', r))
   appTlsPort = (appTls.address() as { port: number }).port
-  ;[strictHttp, permissiveHttp, disableHttp, strictTcp, permissiveTls, permissiveAuto] = await freePorts(6)
+  ;[strictHttp, permissiveHttp, disableHttp, strictTcp, permissiveTls, permissiveAuto, strictGrpc] =
+    await freePorts(7)
   const resources = yamlStream(
     sidecar({
       ingress: [
@@ -139,6 +144,7 @@ beforeAll(async () => {
         loopbackIngress(strictTcp, tcpApp.port, 'TCP', 'tcp-strict'),
         loopbackIngress(permissiveTls, appTlsPort, 'TLS', 'tls-permissive'),
         loopbackIngress(permissiveAuto, app.port, undefined, 'auto-permissive'),
+        loopbackIngress(strictGrpc, grpcApp.port, 'GRPC', 'grpc-strict'),
       ],
     }),
     // Mesh-wide STRICT in the root namespace; the namespace policy leaves the mode UNSET (inherits);
@@ -176,6 +182,7 @@ afterAll(async () => {
   await proxy?.stop()
   await app?.close()
   await tcpApp?.close()
+  await grpcApp?.close()
   appTls?.close()
   await rm(certDir, { recursive: true, force: true })
 })
@@ -189,6 +196,7 @@ describe('PeerAuthentication STRICT (mesh policy in the root namespace)', () => 
     const der = new X509Certificate(client.cert).raw
     const hash = createHash('sha256').update(der).digest('hex')
     // APPEND_FORWARD: the client's XFCC is kept (the connection is mTLS) and this hop's element appended.
+    expect(echoedHeaders(reply)['x-forwarded-proto']).toBe('https')
     expect(echoedHeaders(reply)['x-forwarded-client-cert']).toBe(
       `By=spiffe://upstream;URI=spiffe://forged,By=${SERVER_ID};Hash=${hash};Subject="CN=bar";URI=${CLIENT_ID}`,
     )
@@ -248,6 +256,22 @@ describe('PeerAuthentication STRICT (mesh policy in the root namespace)', () => 
     }
   })
 
+  it('carries gRPC over mTLS (ALPN h2, as a gRPC client offers), trailers included', async () => {
+    const session = h2Connect(`https://127.0.0.1:${strictGrpc}`, {
+      createConnection: () =>
+        tlsConnect({ host: '127.0.0.1', port: strictGrpc, rejectUnauthorized: false, ...mtls(['h2']) }),
+    })
+    try {
+      const outcome = await rawGrpc(session, 'grpc-app', echoPath('Unary'), {}, { text: 'over mtls' })
+      expect(outcome.headers[':status']).toBe(200)
+      expect(outcome.trailers?.['grpc-status']).toBe('0')
+      expect(outcome.body.subarray(5).toString()).toContain('over mtls')
+      expect(grpcApp.calls).toContain(echoPath('Unary'))
+    } finally {
+      session.close()
+    }
+  })
+
   it('carries TCP over mTLS (ALPN istio-peer-exchange, istio) and refuses plain TCP', async () => {
     const reply = await tlsExchange(strictTcp, 'ping over mtls', mtls(['istio-peer-exchange', 'istio']))
     expect(reply.text).toBe('ping over mtls')
@@ -263,6 +287,7 @@ describe('PeerAuthentication PERMISSIVE and DISABLE (workload portLevelMtls)', (
     )
     expect(plain).toMatch(/^HTTP\/1\.1 200/)
     expect(plain).not.toContain('x-forwarded-client-cert')
+    expect(plain).toContain('"x-forwarded-proto":"http"')
     const secured = await tlsExchange(permissiveHttp, GET, mtls(['istio-peer-exchange', 'istio-http/1.1']))
     expect(echoedHeaders(secured)['x-forwarded-client-cert']).toContain(`;URI=${CLIENT_ID}`)
   })

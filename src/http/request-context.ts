@@ -127,8 +127,9 @@ export class RequestContext implements RequestFacts {
     return this.req.httpVersionMajor === 2
   }
 
+  /** `https` on a TLS connection (the listener's own TLS, or mTLS), as Envoy sets x-forwarded-proto from `connection.ssl()`. */
   get scheme(): string {
-    return this.listener.scheme
+    return this.mtls === undefined ? this.listener.scheme : 'https'
   }
 
   get authority(): string {
