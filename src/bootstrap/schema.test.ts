@@ -22,6 +22,7 @@ describe('bootstrapSchema', () => {
       resources: [],
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',
+      rootNamespace: 'istio-system',
       pathNormalization: { normalization: 'BASE' },
       rateLimits: [],
       concurrency: 1,
