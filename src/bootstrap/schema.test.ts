@@ -23,6 +23,7 @@ describe('bootstrapSchema', () => {
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',
       rootNamespace: 'istio-system',
+      jwksRefreshInterval: '20m',
       pathNormalization: { normalization: 'BASE' },
       rateLimits: [],
       concurrency: 1,

@@ -2,6 +2,7 @@
 
 import type { DestinationRuleSpec } from './istio/destination-rule.ts'
 import type { PeerAuthenticationSpec } from './istio/peer-authentication.ts'
+import type { RequestAuthenticationSpec } from './istio/request-authentication.ts'
 import type { ServiceEntrySpec } from './istio/service-entry.ts'
 import type { SidecarSpec } from './istio/sidecar.ts'
 import type { VirtualServiceSpec } from './istio/virtual-service.ts'
@@ -32,6 +33,7 @@ export type VirtualServiceResource = ResourceBase<'VirtualService', VirtualServi
 export type DestinationRuleResource = ResourceBase<'DestinationRule', DestinationRuleSpec>
 export type SidecarResource = ResourceBase<'Sidecar', SidecarSpec>
 export type PeerAuthenticationResource = ResourceBase<'PeerAuthentication', PeerAuthenticationSpec>
+export type RequestAuthenticationResource = ResourceBase<'RequestAuthentication', RequestAuthenticationSpec>
 
 export type Resource =
   | ServiceEntryResource
@@ -39,3 +41,4 @@ export type Resource =
   | DestinationRuleResource
   | SidecarResource
   | PeerAuthenticationResource
+  | RequestAuthenticationResource
