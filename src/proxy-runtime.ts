@@ -24,6 +24,7 @@ import { RouterFilter } from './router/router-filter.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
+import { MtlsTerminator } from './tls/mtls-terminator.ts'
 import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
@@ -116,6 +117,9 @@ export class ProxyRuntime implements ProxyState {
   /** The workload certificate (bootstrap `tls`), once start() has read it; undefined without `tls`. */
   identity: WorkloadIdentity | undefined
 
+  /** Inbound mTLS termination with the workload certificate (PeerAuthentication); undefined without `tls`. */
+  mtls: MtlsTerminator | undefined
+
   /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
     const tls = this.bootstrap.tls
@@ -124,6 +128,7 @@ export class ProxyRuntime implements ProxyState {
         this.identity =
           'ca' in tls ? await WorkloadIdentity.issue(this.#issuing(tls)) : await WorkloadIdentity.load(tls)
         this.clusters.upstreamTls.useIdentity(this.identity)
+        this.mtls = new MtlsTerminator(this.identity)
       } catch (error) {
         if (!(error instanceof WorkloadIdentityError)) throw error
         throw new ConfigError([

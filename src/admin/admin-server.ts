@@ -136,6 +136,8 @@ function listenersOf(proxy: ProxyRuntime) {
     bound: l.bound,
     error: l.error,
     connections: l.connections,
+    // PeerAuthentication on an inbound port: its mode, the policy that set it, connections refused by reason.
+    ...(l.model.mtls === undefined ? {} : { mtls: { ...l.model.mtls, refused: l.mtlsRefusals } }),
   }))
 }
 

@@ -201,6 +201,7 @@ export const bootstrapSchema = z.strictObject({
   protocolDetectionTimeout: durationSchema.default('0s'),
   /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
   dns: dnsSchema.optional(),
+  /** Istio's root namespace (meshConfig.rootNamespace): a PeerAuthentication there without a selector is the mesh-wide policy. */
   rootNamespace: z.string().default('istio-system'),
   /**
    * Istio's meshConfig.pathNormalization: how request paths are normalized before routing and forwarding

@@ -15,6 +15,7 @@ import {
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
+import { composePeerAuthentication } from './compile/peer-authentication.ts'
 import { compileRequestAuthentication } from './compile/request-authentication.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
@@ -23,7 +24,14 @@ import { flat } from './flat-string.ts'
 import { HostIndex } from './host-index.ts'
 import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
-import type { ClusterModel, DownstreamTlsModel, ListenerModel, Model, NodeIdentity } from './model.ts'
+import type {
+  ClusterModel,
+  DownstreamTlsModel,
+  InboundMtlsModel,
+  ListenerModel,
+  Model,
+  NodeIdentity,
+} from './model.ts'
 import type { Resource, SidecarResource, VirtualServiceResource } from './resource.ts'
 
 export interface CompileInput {
@@ -81,6 +89,12 @@ export function compileModel(input: CompileInput): Model {
       message: `no Sidecar resource selects workload ${node.workload} in namespace ${node.namespace}: no traffic listeners`,
     })
   }
+  const peerAuthentication = composePeerAuthentication(
+    input.resources,
+    node,
+    input.bootstrap.rootNamespace,
+    warnings,
+  )
   if (sidecar !== undefined) {
     const here = (path: (string | number)[]): ConfigMessage => ({
       severity: 'error',
@@ -135,8 +149,13 @@ export function compileModel(input: CompileInput): Model {
         }
         tls = compiled
       }
+      const mtls = peerAuthentication.modeForPort(port)
+      const mtlsWarning = inboundMtlsWarning(mtls, port, tls !== undefined, input.bootstrap.tls !== undefined)
+      if (mtlsWarning !== undefined)
+        warnings.push({ ...here(['ingress', i, 'port']), severity: 'warning', message: mtlsWarning })
       clusters.set(cluster.name, cluster)
       listeners.push({
+        ...(tls === undefined ? { mtls } : {}),
         name: `${address}_${port}`,
         direction: 'inbound',
         address,
@@ -201,6 +220,27 @@ export function compileModel(input: CompileInput): Model {
     warnings,
     requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
   }
+}
+
+/**
+ * What an inbound port's PeerAuthentication cannot do here: a Sidecar ingress `tls` terminates TLS itself
+ * (Istio applies that only where the mode is DISABLE; here the ingress tls is kept), or no workload
+ * certificate (bootstrap `tls`) exists to terminate mTLS with. Istio's default PERMISSIVE without a
+ * policy is silent: without a certificate it serves plain text, as before any policy existed.
+ */
+function inboundMtlsWarning(
+  mtls: InboundMtlsModel,
+  port: number,
+  ingressTls: boolean,
+  workloadCertificate: boolean,
+): string | undefined {
+  if (mtls.mode === 'DISABLE' || mtls.policy === '') return undefined
+  if (ingressTls)
+    return `port ${port} terminates its own tls (Sidecar ingress tls): PeerAuthentication ${mtls.policy} (${mtls.mode}) is not applied to it`
+  if (workloadCertificate) return undefined
+  return mtls.mode === 'STRICT'
+    ? `PeerAuthentication ${mtls.policy} makes port ${port} STRICT but the bootstrap has no tls (workload certificate): every connection to it is refused`
+    : `PeerAuthentication ${mtls.policy} makes port ${port} PERMISSIVE but the bootstrap has no tls (workload certificate): it serves plain text only`
 }
 
 /** The Sidecar for this workload: one whose selector matches its labels, else one without a selector. */

@@ -2,6 +2,7 @@
 
 import type { z } from 'zod'
 import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
+import { peerAuthenticationSpecSchema } from './istio/peer-authentication.ts'
 import { requestAuthenticationSpecSchema } from './istio/request-authentication.ts'
 import { serviceEntrySpecSchema } from './istio/service-entry.ts'
 import { sidecarSpecSchema } from './istio/sidecar.ts'
@@ -19,6 +20,7 @@ export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
 /** The API group and versions of each kind read; a kind not listed is a networking kind. */
 const KIND_APIS: Readonly<Record<string, { group: string; versions: readonly string[] }>> = {
   RequestAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
+  PeerAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
 }
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
@@ -27,11 +29,11 @@ export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> 
   DestinationRule: destinationRuleSpecSchema,
   Sidecar: sidecarSpecSchema,
   RequestAuthentication: requestAuthenticationSpecSchema,
+  PeerAuthentication: peerAuthenticationSpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
 const IGNORED_KINDS: Readonly<Record<string, string>> = {
-  PeerAuthentication: 'security.istio.io',
   AuthorizationPolicy: 'security.istio.io',
   Telemetry: 'telemetry.istio.io',
 }

@@ -42,6 +42,18 @@ export interface ListenerModel {
   readonly protocolDetectionTimeoutMs: number
   /** TLS termination (Sidecar ingress `tls`); set exactly when `serve` is `tls-terminate`. */
   readonly tls?: DownstreamTlsModel
+  /**
+   * The PeerAuthentication mode of an inbound port (compile/peer-authentication.ts); absent on outbound
+   * listeners and on ports whose Sidecar ingress `tls` terminates TLS itself.
+   */
+  readonly mtls?: InboundMtlsModel
+}
+
+/** Istio's effective mutual TLS mode of an inbound port, with the policy it came from (for config_dump and logs). */
+export interface InboundMtlsModel {
+  readonly mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE'
+  /** `namespace/name` of the PeerAuthentication that decided, or '' for Istio's default (PERMISSIVE). */
+  readonly policy: string
 }
 
 /**

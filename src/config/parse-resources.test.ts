@@ -91,7 +91,7 @@ metadata: {name: strict}
     expect(messages).toEqual([
       'r.yaml:2: warning: kind AuthorizationPolicy is not supported yet and is ignored',
       'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
-      'r.yaml:12: kind PeerAuthentication needs apiVersion security.istio.io/<version>',
+      "r.yaml:12: apiVersion 'networking.istio.io/v1' is not valid for kind PeerAuthentication (expected one of security.istio.io/v1, security.istio.io/v1beta1)",
     ])
   })
 

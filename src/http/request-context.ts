@@ -2,6 +2,7 @@
 
 import type { Readable } from 'node:stream'
 import type { ListenerModel, Model } from '../config/model.ts'
+import { type ConnectionPeer, connectionPeer } from '../protocol/connection-peer.ts'
 import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
@@ -59,6 +60,8 @@ export class RequestContext implements RequestFacts {
   peer: PeerIdentity | undefined = undefined
   /** Set by the JWT filter when a RequestAuthentication verified the request's token. */
   requestPrincipal: RequestPrincipal | undefined = undefined
+  /** What the mTLS handshake of the request's connection established (XFCC); undefined on plain text. */
+  readonly mtls: ConnectionPeer | undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -81,6 +84,8 @@ export class RequestContext implements RequestFacts {
     // Taken in the same tick as `model`: a reload swaps both before any request runs again.
     this.listenerModel = listener.model
     this.startTime = performance.now()
+    this.mtls = connectionPeer(req.socket)
+    if (this.mtls !== undefined) this.peer = this.mtls.identity
   }
 
   get method(): string {
@@ -122,8 +127,9 @@ export class RequestContext implements RequestFacts {
     return this.req.httpVersionMajor === 2
   }
 
+  /** `https` on a TLS connection (the listener's own TLS, or mTLS), as Envoy sets x-forwarded-proto from `connection.ssl()`. */
   get scheme(): string {
-    return this.listener.scheme
+    return this.mtls === undefined ? this.listener.scheme : 'https'
   }
 
   get authority(): string {

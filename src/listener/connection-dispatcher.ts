@@ -3,11 +3,15 @@
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { type ConnectionPeer, setConnectionPeer } from '../protocol/connection-peer.ts'
 import { TcpContext } from '../tcp/tcp-context.ts'
 import { TcpProxy } from '../tcp/tcp-proxy.ts'
-import { ConnectionSniffer } from './detect-connection.ts'
+import { log } from '../telemetry/log.ts'
+import type { MtlsPort, MtlsRefusal } from '../tls/mtls-terminator.ts'
+import { ConnectionSniffer, type SniffDone } from './detect-connection.ts'
 import type { Detection } from './detect-protocol.ts'
 import { serveHttp2Connection } from './http2-connection.ts'
+import { connectionPeerOf, innerIsTcp, mtlsAction, mtlsSniffMode } from './inbound-mtls.ts'
 import type { ListenerRuntime } from './listener-runtime.ts'
 
 type ConnectionListener = (this: Server, socket: Socket) => void
@@ -21,6 +25,8 @@ export class ConnectionDispatcher {
   readonly #listener: ListenerRuntime
   readonly #server: Server
   readonly #http: ConnectionListener
+  /** This listener's mTLS handshakes, made at its first mTLS connection. */
+  #mtlsPort: MtlsPort | undefined
 
   constructor(listener: ListenerRuntime, server: Server) {
     const own = server.listeners('connection')
@@ -34,6 +40,11 @@ export class ConnectionDispatcher {
 
   readonly #dispatch = (socket: Socket): void => {
     const model = this.#listener.model
+    if (this.#mtlsMode() !== undefined) {
+      const timeoutMs = model.serve === 'http' ? 0 : model.protocolDetectionTimeoutMs
+      new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, this.#onMtlsSniffed).start()
+      return
+    }
     switch (model.serve) {
       case 'http':
         // HTTP/1.1 or HTTP/2 with prior knowledge, told apart by the first bytes (Envoy's AUTO codec).
@@ -52,6 +63,96 @@ export class ConnectionDispatcher {
         this.#listener.tls.accept(socket, this.#onTlsSecure)
         return
     }
+  }
+
+  /**
+   * STRICT or PERMISSIVE when PeerAuthentication applies to this port; undefined when it serves as
+   * without a policy: DISABLE, or PERMISSIVE without a workload certificate to terminate mTLS with.
+   */
+  #mtlsMode(): 'STRICT' | 'PERMISSIVE' | undefined {
+    const mode = this.#listener.model.mtls?.mode
+    if (mode === 'STRICT') return mode
+    return mode === 'PERMISSIVE' && this.#listener.mtls !== undefined ? mode : undefined
+  }
+
+  readonly #onMtlsSniffed = (
+    socket: Socket,
+    detection: Detection,
+    leftover: Buffer | undefined,
+    replay?: Buffer,
+  ): void => {
+    const listener = this.#listener
+    const mode = this.#mtlsMode() ?? 'PERMISSIVE'
+    const action = mtlsAction(mode, listener.model.serve, detection, listener.mtls !== undefined)
+    if (action === 'plain' || action === 'passthrough') {
+      this.#onSniffed(socket, detection, leftover, replay)
+      return
+    }
+    if (action !== 'terminate') {
+      this.#refuse(socket, action, `${mode} (${listener.model.mtls?.policy || 'default'})`)
+      return
+    }
+    if (leftover !== undefined || listener.mtls === undefined) {
+      socket.destroy()
+      return
+    }
+    this.#mtlsPort ??= listener.mtls.port({
+      secure: (tls) => this.#onMtlsSecure(tls),
+      refused: (reason, detail, refused) => this.#refuse(refused, reason, detail),
+    })
+    this.#mtlsPort.accept(socket)
+  }
+
+  #refuse(socket: Socket, reason: MtlsRefusal, detail: string): void {
+    const listener = this.#listener
+    listener.countRefusal(reason)
+    log.info(
+      `listener ${listener.model.name}: connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} refused by PeerAuthentication: ${reason}: ${detail}`,
+    )
+    socket.destroy()
+  }
+
+  /** An mTLS connection: its peer marks the socket, then it is served by what the port carries inside. */
+  #onMtlsSecure(socket: TLSSocket): void {
+    const listener = this.#listener
+    const peer = connectionPeerOf(socket)
+    setConnectionPeer(socket, peer)
+    socket.on('error', (err: Error) =>
+      log.debug(`listener ${listener.model.name}: mTLS connection: ${err.message}`),
+    )
+    const serve = listener.model.serve
+    if (serve === 'tcp' || serve === 'tls' || (serve === 'detect' && innerIsTcp(socket.alpnProtocol))) {
+      const ctx = new TcpContext(listener, socket)
+      ctx.peer = peer.identity
+      new TcpProxy(ctx).start(listener.model.tcpRoutes.matchTcp(ctx))
+      return
+    }
+    // HTTP/2 or HTTP/1.1 is told by the decrypted bytes (Envoy's AUTO codec), whatever ALPN chose.
+    const mode = serve === 'http' ? 'http' : 'detect'
+    const onDone: SniffDone = (s, detection, leftover, replay) =>
+      this.#serveInner(s, detection, leftover, replay, peer)
+    new ConnectionSniffer(socket, mode, listener.model.protocolDetectionTimeoutMs, onDone).start()
+  }
+
+  /** The decrypted stream of an mTLS connection, sniffed: HTTP as on any connection, TCP with the peer. */
+  #serveInner(
+    socket: Socket,
+    detection: Detection,
+    leftover: Buffer | undefined,
+    replay: Buffer | undefined,
+    peer: ConnectionPeer,
+  ): void {
+    if (replay !== undefined || detection.protocol === 'http2' || detection.protocol === 'http1') {
+      this.#onSniffed(socket, detection, leftover, replay)
+      return
+    }
+    if (leftover !== undefined && this.#listener.model.serve === 'http') {
+      socket.destroy()
+      return
+    }
+    const ctx = new TcpContext(this.#listener, socket)
+    ctx.peer = peer.identity
+    new TcpProxy(ctx, leftover).start(this.#listener.model.tcpRoutes.matchTcp(ctx))
   }
 
   readonly #onSniffed = (

@@ -6,9 +6,10 @@ import { type Detection, detectHttpVersion, detectProtocol } from './detect-prot
 
 /**
  * `detect`: HTTP/1, HTTP/2, TLS or TCP; `tls`: only reads a ClientHello (a declared TLS port);
- * `http`: HTTP/2 preface or else HTTP/1 (a declared HTTP port).
+ * `http`: HTTP/2 preface or else HTTP/1 (a declared HTTP port); `tls-or-http`: a ClientHello, or else
+ * as `http` (a declared HTTP port that PeerAuthentication lets take mTLS).
  */
-export type SniffMode = 'detect' | 'tls' | 'http'
+export type SniffMode = 'detect' | 'tls' | 'http' | 'tls-or-http'
 
 /**
  * Called once with what the bytes showed. For HTTP/1 the socket still flows and the sniffed bytes come
@@ -31,6 +32,13 @@ function detectTls(data: Buffer, final: boolean): Detection | undefined {
   if (hello === 'invalid') return { protocol: 'tcp' }
   if (hello !== 'incomplete') return { protocol: 'tls', clientHello: hello }
   return final ? { protocol: 'tcp' } : undefined
+}
+
+function detectTlsOrHttp(data: Buffer, final: boolean): Detection | undefined {
+  const tls = looksLikeTls(data)
+  if (tls === false) return detectHttpVersion(data, final)
+  if (tls === undefined) return final ? detectHttpVersion(data, final) : undefined
+  return detectTls(data, final)
 }
 
 /** One object per sniffed connection; a connection that closes or fails while sniffed is destroyed. */
@@ -71,6 +79,8 @@ export class ConnectionSniffer {
         return detectTls(data, final)
       case 'http':
         return detectHttpVersion(data, final)
+      case 'tls-or-http':
+        return detectTlsOrHttp(data, final)
       default:
         return detectProtocol(data, final)
     }

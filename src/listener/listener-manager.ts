@@ -100,12 +100,19 @@ export class ListenerManager {
     return !this.#draining
   }
 
-  get listeners(): { model: ListenerModel; bound: boolean; error?: string; connections: number }[] {
+  get listeners(): {
+    model: ListenerModel
+    bound: boolean
+    error?: string
+    connections: number
+    mtlsRefusals: ListenerRuntime['mtlsRefusals']
+  }[] {
     return [...this.#listeners.values()].map((l) => ({
       model: l.runtime.model,
       bound: l.bound,
       error: l.error?.message,
       connections: l.sockets.size,
+      mtlsRefusals: l.runtime.mtlsRefusals,
     }))
   }
 

@@ -5,6 +5,7 @@ import type { HttpFilter } from '../http/filter.ts'
 import type { HttpListener } from '../http/http-listener.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
 import type { TcpListener } from '../tcp/tcp-listener.ts'
+import type { MtlsRefusal, MtlsTerminator } from '../tls/mtls-terminator.ts'
 import { TlsTerminator } from '../tls/tls-terminator.ts'
 
 /** What every listener reads from the running proxy (the ProxyRuntime). */
@@ -13,6 +14,8 @@ export interface ProxyState {
   readonly model: Model
   readonly clusters: TcpListener['clusters']
   readonly tcpStats: TcpListener['tcpStats']
+  /** Terminates inbound mTLS with the workload certificate; undefined without bootstrap `tls`. */
+  readonly mtls: MtlsTerminator | undefined
 }
 
 /**
@@ -27,6 +30,8 @@ export class ListenerRuntime implements HttpListener, TcpListener {
   /** TLS termination (Sidecar ingress `tls`): follows the model; undefined while it has none. */
   #tls: TlsTerminator | undefined
   #http2: Http2Downstream | undefined
+  /** Connections refused by PeerAuthentication, by reason (admin /listeners). */
+  readonly mtlsRefusals: Partial<Record<MtlsRefusal, number>> = {}
 
   constructor(model: ListenerModel, filters: readonly HttpFilter[], state: ProxyState) {
     this.#model = model
@@ -92,5 +97,14 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   get tcpStats(): TcpListener['tcpStats'] {
     return this.#state.tcpStats
+  }
+
+  get mtls(): MtlsTerminator | undefined {
+    return this.#state.mtls
+  }
+
+  /** Counts a connection PeerAuthentication refused; the caller closes it. */
+  countRefusal(reason: MtlsRefusal): void {
+    this.mtlsRefusals[reason] = (this.mtlsRefusals[reason] ?? 0) + 1
   }
 }

@@ -9,8 +9,10 @@ import { removeHeaders } from '../route/header-list.ts'
 /**
  * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, sets x-forwarded-proto
  * and x-request-id when absent, then applies the route's and the destination's header edits. Names come
- * out lowercase. x-forwarded-for passes unchanged: Istio runs sidecars with Envoy's use_remote_address
- * off (only gateways turn it on), and Envoy then neither appends to it nor trusts it.
+ * out lowercase. x-forwarded-client-cert is dropped unless the connection is mTLS, where this hop's
+ * certificate details are appended to it (as Envoy inside Istio). x-forwarded-for passes unchanged:
+ * Istio runs sidecars with Envoy's use_remote_address off (only gateways turn it on), and Envoy then
+ * neither appends to it nor trusts it.
  */
 export function buildUpstreamHeaders(
   ctx: RequestContext,
@@ -22,6 +24,7 @@ export function buildUpstreamHeaders(
   let extraHop: Set<string> | undefined
   let hasProto = false
   let requestId: string | undefined
+  let clientCert: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
     const value = raw[i + 1]
@@ -31,12 +34,21 @@ export function buildUpstreamHeaders(
       else if (name === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers')
       continue
     }
+    if (name === 'x-forwarded-client-cert') {
+      // Envoy keeps a client's XFCC only on an mTLS connection (mutateXfccRequestHeader): appended to below.
+      if (ctx.mtls !== undefined) clientCert = clientCert === undefined ? value : `${clientCert},${value}`
+      continue
+    }
     if (name === 'x-forwarded-proto') hasProto = true
     else if (name === 'x-request-id') requestId = value
     else if (name === 'x-envoy-original-path' && originalPath !== undefined) continue
     out.push(name, value)
   }
   if (extraHop !== undefined) removeHeaders(out, extraHop)
+  // Istio's inbound forward_client_cert_details APPEND_FORWARD: this hop's certificate details appended.
+  const mtls = ctx.mtls
+  if (mtls !== undefined)
+    out.push('x-forwarded-client-cert', clientCert === undefined ? mtls.xfcc : `${clientCert},${mtls.xfcc}`)
   if (!hasProto) out.push('x-forwarded-proto', ctx.scheme)
   if (requestId === undefined) {
     requestId = newRequestId()

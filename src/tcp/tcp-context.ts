@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
 import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
+import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
@@ -50,6 +51,8 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
   /** performance.now() when both sides had closed; undefined while the connection lives. */
   endTime: number | undefined = undefined
   hashCookie: string | undefined = undefined
+  /** The mTLS peer (PeerAuthentication terminated the connection); undefined on plain text and passed-through TLS. */
+  peer: PeerIdentity | undefined = undefined
 
   constructor(listener: TcpListener, downstream: Socket) {
     this.listener = listener
