@@ -9,6 +9,7 @@ import type { ListenerModel, Model } from './config/model.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
+import { AuthorizationFilter } from './http/filters/authorization.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
@@ -76,6 +77,7 @@ export class ProxyRuntime implements ProxyState {
       new RequestSummaryFilter(),
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
+      new AuthorizationFilter(),
     ]
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)

@@ -128,6 +128,8 @@ export const bootstrapSchema = z.strictObject({
         })
     })
     .default('none'),
+  /** Istio's meshConfig.rootNamespace: security policies there apply to every workload of the mesh. */
+  rootNamespace: nonEmptyStringSchema.default('istio-system'),
   /** Files and directories of Istio YAML. */
   resources: z.array(nonEmptyStringSchema).default([]),
   tls: notBuiltYet(

@@ -14,6 +14,7 @@ import {
   visibleDestinationRules,
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
+import { compileAuthorization } from './compile/authorization.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
@@ -49,6 +50,7 @@ export function compileModel(input: CompileInput): Model {
       isExportedTo(r.spec.exportTo, r.namespace, node.namespace) &&
       (r.spec.gateways === undefined || r.spec.gateways.length === 0 || r.spec.gateways.includes('mesh')),
   )
+  const authz = compileAuthorization(input.resources, node, input.bootstrap.rootNamespace, warnings)
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
   for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node))
@@ -144,6 +146,7 @@ export function compileModel(input: CompileInput): Model {
         ...transport,
         protocolDetectionTimeoutMs,
         ...(tls === undefined ? {} : { serve: 'tls-terminate' as const, tls }),
+        ...(authz === undefined ? {} : { authz }),
       })
     })
     ;(sidecar.spec.egress ?? []).forEach((egress, i) => {
@@ -197,6 +200,7 @@ export function compileModel(input: CompileInput): Model {
     clusters,
     files: input.files,
     warnings,
+    authz,
   }
 }
 

@@ -1,6 +1,7 @@
 // The resource kinds Outrigger reads (API group, versions, spec schema) and the Istio kinds accepted but ignored for now.
 
 import type { z } from 'zod'
+import { authorizationPolicySpecSchema } from './istio/authorization-policy.ts'
 import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
 import { serviceEntrySpecSchema } from './istio/service-entry.ts'
 import { sidecarSpecSchema } from './istio/sidecar.ts'
@@ -12,18 +13,27 @@ export type SpecOf<K extends ResourceKind> = Extract<Resource, { kind: K }>['spe
 
 export const NETWORKING_GROUP = 'networking.istio.io'
 export const NETWORKING_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha3']
+export const SECURITY_GROUP = 'security.istio.io'
+export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
+
+/** The API group and versions of a kind we read. */
+export function apiGroupOf(kind: ResourceKind): { group: string; versions: readonly string[] } {
+  return kind === 'AuthorizationPolicy'
+    ? { group: SECURITY_GROUP, versions: SECURITY_VERSIONS }
+    : { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS }
+}
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
   ServiceEntry: serviceEntrySpecSchema,
   VirtualService: virtualServiceSpecSchema,
   DestinationRule: destinationRuleSpecSchema,
   Sidecar: sidecarSpecSchema,
+  AuthorizationPolicy: authorizationPolicySpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
 const IGNORED_KINDS: Readonly<Record<string, string>> = {
   PeerAuthentication: 'security.istio.io',
-  AuthorizationPolicy: 'security.istio.io',
   RequestAuthentication: 'security.istio.io',
   Telemetry: 'telemetry.istio.io',
 }

@@ -1,5 +1,6 @@
 // The immutable Model the data path reads: listeners, route tables and clusters compiled from config.
 
+import type { AuthzPolicySet } from '../authz/authz-policies.ts'
 import type { RouteTable } from '../route/route-table.ts'
 import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
@@ -39,6 +40,8 @@ export interface ListenerModel {
   readonly protocolDetectionTimeoutMs: number
   /** TLS termination (Sidecar ingress `tls`); set exactly when `serve` is `tls-terminate`. */
   readonly tls?: DownstreamTlsModel
+  /** The workload's AuthorizationPolicies, on inbound listeners only; absent when none applies. */
+  readonly authz?: AuthzPolicySet
 }
 
 /**
@@ -198,4 +201,6 @@ export interface Model {
   /** Config files the model was compiled from (watched for reload). */
   readonly files: readonly string[]
   readonly warnings: readonly ConfigMessage[]
+  /** The AuthorizationPolicies that apply to this workload (inbound traffic); absent when none does. */
+  readonly authz: AuthzPolicySet | undefined
 }

@@ -66,15 +66,15 @@ describe('parseResources', () => {
   it('rejects unknown kinds at the kind line', () => {
     expect(load('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\n').messages).toEqual(
       [
-        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Telemetry)",
+        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Telemetry)",
       ],
     )
   })
 
   it('accepts security and telemetry kinds with a warning, and does not return them', () => {
     const { resources, messages } = load(`apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-all}
+kind: RequestAuthentication
+metadata: {name: jwt}
 spec: {}
 ---
 apiVersion: telemetry.istio.io/v1alpha1
@@ -89,7 +89,7 @@ metadata: {name: strict}
 `)
     expect(resources).toEqual([])
     expect(messages).toEqual([
-      'r.yaml:2: warning: kind AuthorizationPolicy is not supported yet and is ignored',
+      'r.yaml:2: warning: kind RequestAuthentication is not supported yet and is ignored',
       'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
       'r.yaml:12: kind PeerAuthentication needs apiVersion security.istio.io/<version>',
     ])

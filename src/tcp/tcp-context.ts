@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
 import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
+import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
@@ -36,6 +37,8 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
   protocol: DetectedProtocol = 'tcp'
   sni: string | undefined = undefined
   alpn: readonly string[] = []
+  /** The mTLS peer of the connection; undefined on plain text or TLS without a mesh identity. */
+  peer: PeerIdentity | undefined = undefined
   /** The address the client connected to: the listener's, or the original destination under capture. */
   destinationAddress: string | undefined
   route: TcpRoute | undefined = undefined
