@@ -219,15 +219,15 @@ export function compileAuthorization(
         ...at(['action']),
         message: `AuthorizationPolicy ${r.namespace}/${r.name}: action CUSTOM needs the extension provider '${r.spec.provider?.name ?? ''}', and Outrigger has none: requests its rules match are denied (as istiod does when a provider is missing)`,
       })
-    r.spec.rules.forEach((rule, i) =>
-      (rule.when ?? []).forEach((condition, j) => {
+    r.spec.rules.forEach((rule, i) => {
+      ;(rule.when ?? []).forEach((condition, j) => {
         if (condition.key.startsWith(EXPERIMENTAL_PREFIX))
           warnings.push({
             ...at(['rules', i, 'when', j, 'key']),
             message: `AuthorizationPolicy ${r.namespace}/${r.name}: condition key '${condition.key}' (Envoy filter metadata) is not supported: an ALLOW rule using it never matches, a DENY or AUDIT rule ignores it`,
           })
-      }),
-    )
+      })
+    })
     applying.push(r)
   }
   if (applying.length === 0) return undefined
