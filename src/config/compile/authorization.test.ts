@@ -356,6 +356,12 @@ describe('AuthorizationPolicy evaluation (istio/api security/v1beta1/authorizati
     expect(set.tcp.denial(facts({ method: '', port: 9080 }))).toBe('none')
     expect(set.tcp.denial(facts({ method: '', port: 3306 }))).toBeUndefined()
     expect(set.tcp.denial(facts({ method: '', port: 27017 }))).toBe('ns[default]-policy[deny-get]-rule[0]')
+    // A DENY rule left with no field matches every connection (pilot's generatePermission: permissionAny).
+    const pathsOnly = policies(
+      policy('deny-admin', 'action: DENY\nrules: [{to: [{operation: {paths: ["/admin"]}}]}]'),
+    )
+    expect(pathsOnly.tcp.denial(facts({ port: 3306 }))).toBe('ns[default]-policy[deny-admin]-rule[0]')
+    expect(pathsOnly.http.denial(facts({ path: '/x' }))).toBeUndefined()
     expect(set.tcp.explain(facts({ port: 9080 })).steps[1]).toMatchObject({
       rule: 'ns[default]-policy[allow-get]-rule[0]',
       mismatch: 'to[0].operation.methods is HTTP only and this is a TCP connection',
