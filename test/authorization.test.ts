@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { closeSession, h2Request, h2Session } from './harness/h2.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
@@ -137,6 +138,27 @@ describe('HTTP: Envoy RBAC filter (403 RBAC: access denied)', () => {
   it('matches the normalized path: /api/../admin is /admin', async () => {
     expect((await send(portA, host, '/api/../admin')).status).toBe(403)
     expect((await send(portA, host, '/public/../api/ok')).status).toBe(200)
+  })
+
+  it('denies HTTP/2 the same way, and a gRPC call with PERMISSION_DENIED as Envoy maps 403', async () => {
+    const session = await h2Session(portA)
+    try {
+      const plain = await h2Request(session, { ':path': '/other', ':authority': host })
+      expect(plain.status).toBe(403)
+      expect(plain.body.toString()).toBe('RBAC: access denied')
+      const grpc = await h2Request(session, {
+        ':method': 'POST',
+        ':path': '/pkg.Svc/Call',
+        ':authority': host,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      })
+      expect(grpc.status).toBe(200)
+      expect(grpc.headers['grpc-status']).toBe('7')
+      expect(grpc.headers['grpc-message']).toBe('RBAC: access denied')
+    } finally {
+      await closeSession(session)
+    }
   })
 
   it('without an mTLS peer a principals rule never matches', async () => {

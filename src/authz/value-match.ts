@@ -10,18 +10,20 @@ export type StringTest = (value: string) => boolean
  * regex `.+` (any non-empty value), `*x` a suffix, `x*` a prefix, anything else exact.
  */
 export function stringTest(pattern: string, ignoreCase = false): StringTest {
-  const p = ignoreCase ? pattern.toLowerCase() : pattern
-  const norm = ignoreCase ? (v: string) => v.toLowerCase() : (v: string) => v
-  if (p === '*') return (v) => v.length > 0
-  if (p.startsWith('*')) {
-    const suffix = p.slice(1)
-    return (v) => norm(v).endsWith(suffix)
+  if (ignoreCase) {
+    const test = stringTest(pattern.toLowerCase())
+    return (v) => test(v.toLowerCase())
   }
-  if (p.endsWith('*')) {
-    const prefix = p.slice(0, -1)
-    return (v) => norm(v).startsWith(prefix)
+  if (pattern === '*') return (v) => v.length > 0
+  if (pattern.startsWith('*')) {
+    const suffix = pattern.slice(1)
+    return (v) => v.endsWith(suffix)
   }
-  return (v) => norm(v) === p
+  if (pattern.endsWith('*')) {
+    const prefix = pattern.slice(0, -1)
+    return (v) => v.startsWith(prefix)
+  }
+  return (v) => v === pattern
 }
 
 /** True when one of `tests` accepts `value`. */
