@@ -22,6 +22,7 @@ import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
+import { WorkloadIdentity, WorkloadIdentityError } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
@@ -107,8 +108,22 @@ export class ProxyRuntime implements ProxyState {
     return this.#model !== undefined && !this.#stopping && this.listeners.allBound && this.siblingsReady
   }
 
-  /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
+  /** The workload certificate (bootstrap `tls`), once start() has read it; undefined without `tls`. */
+  identity: WorkloadIdentity | undefined
+
+  /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
+    const tls = this.bootstrap.tls
+    if (tls !== undefined) {
+      try {
+        this.identity = await WorkloadIdentity.load(tls)
+      } catch (error) {
+        if (!(error instanceof WorkloadIdentityError)) throw error
+        throw new ConfigError([
+          { severity: 'error', file: this.bootstrap.file, line: 1, message: error.message },
+        ])
+      }
+    }
     await this.#compileAndApply(1)
     this.#watcher.watch(this.bootstrap.resources)
   }
@@ -188,6 +203,7 @@ export class ProxyRuntime implements ProxyState {
     if (this.#stopping) return
     this.#stopping = true
     this.#watcher.close()
+    this.identity?.close()
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()

@@ -60,11 +60,15 @@ concurrency: 2
       locality: '',
     })
     expect(bootstrap.resources).toEqual([join(dir, 'istio'), '/etc/istio/extra.yaml'])
+    // The workload certificate's paths resolve relative to the bootstrap file.
+    expect(bootstrap.tls).toEqual({
+      certChain: join(dir, 'certs/cert-chain.pem'),
+      privateKey: join(dir, 'certs/key.pem'),
+      rootCert: '/etc/certs/root-cert.pem',
+    })
     // Accepted but not built yet: warned about by name, with the line, and left out of the bootstrap.
-    expect(bootstrap.tls).toBeUndefined()
     expect(bootstrap.telemetry).toBeUndefined()
     expect(bootstrap.warnings?.map(formatMessage)).toEqual([
-      `${file}:10: warning: field 'tls' is not built yet and is ignored: the workload certificate is not used until mTLS is built`,
       `${file}:14: warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet`,
     ])
     expect(bootstrap.terminationDrainDuration).toBe('10s')

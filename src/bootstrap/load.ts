@@ -45,6 +45,14 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
     ...bootstrap,
     file,
     resources: bootstrap.resources.map((path) => resolve(directory, path)),
+    tls:
+      bootstrap.tls === undefined
+        ? undefined
+        : {
+            certChain: resolve(directory, bootstrap.tls.certChain),
+            privateKey: resolve(directory, bootstrap.tls.privateKey),
+            rootCert: resolve(directory, bootstrap.tls.rootCert),
+          },
     warnings: problems,
   }
 }

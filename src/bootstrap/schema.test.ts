@@ -51,7 +51,6 @@ describe('bootstrapSchema', () => {
         telemetry: { accessLog: {}, tracing: { otlpEndpoint: 'http://127.0.0.1:4318/v1/traces' } },
       }),
     ).toEqual([
-      "warning: field 'tls' is not built yet and is ignored: the workload certificate is not used until mTLS is built",
       "warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet",
     ])
     expect(messages({ telemetry: { tracing: { otlpEndpoint: 'x', samplingPercent: 200 } } })).toEqual([

@@ -132,10 +132,8 @@ export const bootstrapSchema = z.strictObject({
   rootNamespace: nonEmptyStringSchema.default('istio-system'),
   /** Files and directories of Istio YAML. */
   resources: z.array(nonEmptyStringSchema).default([]),
-  tls: notBuiltYet(
-    tlsSchema,
-    'is not built yet and is ignored: the workload certificate is not used until mTLS is built',
-  ),
+  /** The workload certificate (Istio's file names); paths relative to the bootstrap file. */
+  tls: tlsSchema.optional(),
   telemetry: notBuiltYet(
     telemetrySchema,
     'is not built yet and is ignored: no access log or traces are written yet',
