@@ -36,7 +36,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
  * table is in docs/ARCHITECTURE.md; a change to one is a change to both.
  */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
-   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
+  listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
   filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol'],
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],

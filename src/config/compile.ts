@@ -5,6 +5,7 @@ import { HeaderEdits } from '../route/header-edits.ts'
 import { defaultInboundRetryPolicy, defaultRetryPolicy } from '../route/retry-policy.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
+import { compileAuthorization } from './compile/authorization.ts'
 import {
   defaultClusterPolicy,
   defaultConnectTimeoutMs,
@@ -14,7 +15,6 @@ import {
   visibleDestinationRules,
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
-import { compileAuthorization } from './compile/authorization.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
