@@ -2,7 +2,6 @@
 
 import type { AuthzFacts } from '../authz/authz-facts.ts'
 import type { AuthzExplanation, AuthzPolicySet } from '../authz/authz-policies.ts'
-import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 
 /** What `outrigger authz check` flags and admin `/authz` parameters describe. */
 export interface AuthzQuery {
@@ -64,7 +63,7 @@ function withoutQuery(path: string): string {
   return q === -1 ? path : path.slice(0, q)
 }
 
-function peerOf(principal: string | undefined, namespace: string | undefined): PeerIdentity | undefined {
+function peerOf(principal: string | undefined, namespace: string | undefined): AuthzFacts['peer'] {
   if (principal === undefined && namespace === undefined) return undefined
   const id = (principal ?? '').replace(/^spiffe:\/\//, '')
   return {
@@ -74,7 +73,7 @@ function peerOf(principal: string | undefined, namespace: string | undefined): P
   }
 }
 
-function requestPrincipalOf(value: string | undefined): RequestPrincipal | undefined {
+function requestPrincipalOf(value: string | undefined): AuthzFacts['requestPrincipal'] {
   if (value === undefined) return undefined
   const slash = value.lastIndexOf('/')
   const iss = slash === -1 ? value : value.slice(0, slash)

@@ -71,18 +71,25 @@ export class AuthzRule {
   /** Why the rule does not match: the first clause that failed (for each alternative), or undefined if it matches. */
   mismatch(facts: AuthzFacts): string | undefined {
     if (this.skipped !== undefined) return this.skipped
-    for (const [list, what] of [
-      [this.from, 'from'],
-      [this.to, 'to'],
-    ] as const) {
-      if (list === undefined || anyAlternative(list, facts)) continue
-      return list
-        .map((entry) => describe(entry[firstFailed(entry, facts)], facts))
-        .join(`; and in the next ${what} entry: `)
-    }
+    const from = alternativesMismatch(this.from, facts, 'source')
+    if (from !== undefined) return from
+    const to = alternativesMismatch(this.to, facts, 'operation')
+    if (to !== undefined) return to
     const failed = firstFailed(this.when, facts)
     return failed === -1 ? undefined : describe(this.when[failed], facts)
   }
+}
+
+/** The first failed clause of each alternative, when none of them matches. */
+function alternativesMismatch(
+  list: Alternatives | undefined,
+  facts: AuthzFacts,
+  what: string,
+): string | undefined {
+  if (list === undefined || anyAlternative(list, facts)) return undefined
+  return list
+    .map((entry) => describe(entry[firstFailed(entry, facts)], facts))
+    .join(`; in the next ${what}: `)
 }
 
 function holds(clause: Clause, facts: AuthzFacts): boolean {

@@ -19,6 +19,7 @@ describe('bootstrapSchema', () => {
         health: { port: 15021 },
       },
       capture: 'none',
+      rootNamespace: 'istio-system',
       resources: [],
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',

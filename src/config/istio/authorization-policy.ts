@@ -158,26 +158,30 @@ function isIpOrCidr(text: string): boolean {
   return prefix === undefined || (/^[0-9]+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32))
 }
 
-const ruleSchema = z
-  .strictObject({
-    from: z.array(z.strictObject({ source: sourceSchema.optional() })).optional(),
-    to: z.array(z.strictObject({ operation: operationSchema.optional() })).optional(),
-    when: z.array(conditionSchema).optional(),
+/** A `from` entry: Istio's webhook rejects one without a source, or with an empty one. */
+const fromSchema = z.strictObject({ source: sourceSchema.optional() }).superRefine((entry, ctx) => {
+  if (entry.source === undefined) addError(ctx, '`from.source` must not be nil')
+  else if (isEmpty(entry.source)) addError(ctx, '`from.source` must not be empty', ['source'])
+})
+
+/** A `to` entry: likewise for its operation. */
+const toSchema = z.strictObject({ operation: operationSchema.optional() }).superRefine((entry, ctx) => {
+  if (entry.operation === undefined) addError(ctx, '`to.operation` must not be nil')
+  else if (isEmpty(entry.operation)) addError(ctx, '`to.operation` must not be empty', ['operation'])
+})
+
+/** A present `from` or `to` must have entries (Istio's ValidateAuthorizationPolicy). */
+function nonEmptyList<T extends z.ZodType>(entry: T, message: string) {
+  return z.array(entry).superRefine((list, ctx) => {
+    if (list.length === 0) addError(ctx, message)
   })
-  .superRefine((rule, ctx) => {
-    // Istio's ValidateAuthorizationPolicy: a present `from`/`to` must hold non-empty sources/operations.
-    if (rule.from !== undefined && rule.from.length === 0) addError(ctx, '`from` must not be empty', ['from'])
-    rule.from?.forEach((from, i) => {
-      if (from.source === undefined) addError(ctx, '`from.source` must not be nil', ['from', i])
-      else if (isEmpty(from.source)) addError(ctx, '`from.source` must not be empty', ['from', i, 'source'])
-    })
-    if (rule.to !== undefined && rule.to.length === 0) addError(ctx, '`to` must not be empty', ['to'])
-    rule.to?.forEach((to, i) => {
-      if (to.operation === undefined) addError(ctx, '`to.operation` must not be nil', ['to', i])
-      else if (isEmpty(to.operation))
-        addError(ctx, '`to.operation` must not be empty', ['to', i, 'operation'])
-    })
-  })
+}
+
+const ruleSchema = z.strictObject({
+  from: nonEmptyList(fromSchema, '`from` must not be empty').optional(),
+  to: nonEmptyList(toSchema, '`to` must not be empty').optional(),
+  when: z.array(conditionSchema).optional(),
+})
 
 const targetRefSchema = z.unknown()
 
@@ -203,7 +207,7 @@ export const authorizationPolicySpecSchema = z
   })
 
 export type AuthorizationPolicySpec = z.infer<typeof authorizationPolicySpecSchema>
-export type AuthorizationRule = AuthorizationPolicySpec['rules'][number]
-export type AuthorizationSource = NonNullable<NonNullable<AuthorizationRule['from']>[number]['source']>
-export type AuthorizationOperation = NonNullable<NonNullable<AuthorizationRule['to']>[number]['operation']>
-export type AuthorizationCondition = NonNullable<AuthorizationRule['when']>[number]
+export type AuthorizationRule = z.infer<typeof ruleSchema>
+export type AuthorizationSource = z.infer<typeof sourceSchema>
+export type AuthorizationOperation = z.infer<typeof operationSchema>
+export type AuthorizationCondition = z.infer<typeof conditionSchema>
