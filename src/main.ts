@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | authz check | version.
+// The `outrigger` command line: run | validate | ca | authz check | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -7,6 +7,7 @@ import { run } from './cli/run.ts'
 const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
   outrigger validate <bootstrap.yaml | resource files or directories…>
+  outrigger ca init --out <dir> | ca issue --ca <dir> --spiffe <id> --out <dir> [--ttl 24h]
   outrigger authz check --config <bootstrap.yaml> [--method GET] [--path /] [--host h] [--port N]
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
@@ -49,6 +50,10 @@ async function main(argv: string[]): Promise<number> {
       }
       const { validate } = await import('./cli/validate.ts')
       return validate(positionals)
+    }
+    case 'ca': {
+      const { ca } = await import('./cli/ca.ts')
+      return ca(rest)
     }
     case 'authz': {
       const [sub, ...args] = rest

@@ -1,4 +1,4 @@
-// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
+// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -204,6 +204,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
                 .map((l) => `${l.name}::${l.address}\n`)
                 .join(''),
             )
+      case 'GET /certs':
+        return send(res, 200, JSON.stringify(proxy.certificates(), null, 2), 'application/json')
       case 'GET /authz':
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
@@ -228,6 +230,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /config_dump',
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
+            'GET /certs',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
             'POST /logging?level=<debug|info|warning|error>',

@@ -3,6 +3,7 @@
 import type { z } from 'zod'
 import { authorizationPolicySpecSchema } from './istio/authorization-policy.ts'
 import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
+import { requestAuthenticationSpecSchema } from './istio/request-authentication.ts'
 import { serviceEntrySpecSchema } from './istio/service-entry.ts'
 import { sidecarSpecSchema } from './istio/sidecar.ts'
 import { virtualServiceSpecSchema } from './istio/virtual-service.ts'
@@ -16,11 +17,10 @@ export const NETWORKING_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha
 export const SECURITY_GROUP = 'security.istio.io'
 export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
 
-/** The API group and versions of a kind we read. */
-export function apiGroupOf(kind: ResourceKind): { group: string; versions: readonly string[] } {
-  return kind === 'AuthorizationPolicy'
-    ? { group: SECURITY_GROUP, versions: SECURITY_VERSIONS }
-    : { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS }
+/** The API group and versions of each kind read; a kind not listed is a networking kind. */
+const KIND_APIS: Readonly<Record<string, { group: string; versions: readonly string[] }>> = {
+  RequestAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
+  AuthorizationPolicy: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
 }
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
@@ -28,19 +28,24 @@ export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> 
   VirtualService: virtualServiceSpecSchema,
   DestinationRule: destinationRuleSpecSchema,
   Sidecar: sidecarSpecSchema,
+  RequestAuthentication: requestAuthenticationSpecSchema,
   AuthorizationPolicy: authorizationPolicySpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
 const IGNORED_KINDS: Readonly<Record<string, string>> = {
   PeerAuthentication: 'security.istio.io',
-  RequestAuthentication: 'security.istio.io',
   Telemetry: 'telemetry.istio.io',
 }
 
 /** The spec schema of `kind`, typed by it. */
 export function specSchemaOf<K extends ResourceKind>(kind: K): z.ZodType<SpecOf<K>> {
   return SPEC_SCHEMAS[kind]
+}
+
+/** The API group and versions a document of `kind` must name. */
+export function apiOf(kind: ResourceKind): { group: string; versions: readonly string[] } {
+  return KIND_APIS[kind] ?? { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS }
 }
 
 /** The API group of a kind accepted but ignored for now, or undefined. */

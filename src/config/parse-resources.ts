@@ -1,7 +1,7 @@
 // One file's YAML text read into Istio resources, with every problem reported as a `file:line` message.
 
 import { formatFieldPath } from './field-path.ts'
-import { apiGroupOf, ignoredKindGroup, isResourceKind, KNOWN_KINDS, specSchemaOf } from './kinds.ts'
+import { apiOf, ignoredKindGroup, isResourceKind, KNOWN_KINDS, specSchemaOf } from './kinds.ts'
 import type { ConfigMessage } from './messages.ts'
 import type { Resource, SpecPath } from './resource.ts'
 import { StringPool } from './string-pool.ts'
@@ -87,7 +87,7 @@ function readResource(
     return undefined
   }
   const version = apiVersion.slice(group.length + 1)
-  const api = apiGroupOf(kind)
+  const api = apiOf(kind)
   if (group !== api.group || !api.versions.includes(version)) {
     const expected = api.versions.map((v) => `${api.group}/${v}`).join(', ')
     fail(

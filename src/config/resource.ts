@@ -2,6 +2,7 @@
 
 import type { AuthorizationPolicySpec } from './istio/authorization-policy.ts'
 import type { DestinationRuleSpec } from './istio/destination-rule.ts'
+import type { RequestAuthenticationSpec } from './istio/request-authentication.ts'
 import type { ServiceEntrySpec } from './istio/service-entry.ts'
 import type { SidecarSpec } from './istio/sidecar.ts'
 import type { VirtualServiceSpec } from './istio/virtual-service.ts'
@@ -31,6 +32,7 @@ export type ServiceEntryResource = ResourceBase<'ServiceEntry', ServiceEntrySpec
 export type VirtualServiceResource = ResourceBase<'VirtualService', VirtualServiceSpec>
 export type DestinationRuleResource = ResourceBase<'DestinationRule', DestinationRuleSpec>
 export type SidecarResource = ResourceBase<'Sidecar', SidecarSpec>
+export type RequestAuthenticationResource = ResourceBase<'RequestAuthentication', RequestAuthenticationSpec>
 export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpec>
 
 export type Resource =
@@ -38,4 +40,5 @@ export type Resource =
   | VirtualServiceResource
   | DestinationRuleResource
   | SidecarResource
+  | RequestAuthenticationResource
   | AuthorizationPolicyResource

@@ -1,6 +1,7 @@
 // Owns every cluster; a new Model re-applies clusters that stay and retires those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
+import { UpstreamTls } from '../tls/upstream-tls.ts'
 import { Cluster } from './cluster.ts'
 import { DnsResolver } from './dns-resolver.ts'
 
@@ -16,9 +17,12 @@ export class ClusterManager {
   #retireMs = 0
   /** Resolves the endpoint names of every DNS cluster (the bootstrap's `dns` settings). */
   readonly resolver: DnsResolver
+  /** The client TLS of every cluster's TLS endpoints (DestinationRule tls, auto-mTLS). */
+  readonly upstreamTls: UpstreamTls
 
-  constructor(resolver: DnsResolver = new DnsResolver()) {
+  constructor(resolver: DnsResolver = new DnsResolver(), upstreamTls: UpstreamTls = new UpstreamTls()) {
     this.resolver = resolver
+    this.upstreamTls = upstreamTls
   }
 
   /** The cluster `name` of the current model. */
@@ -38,7 +42,7 @@ export class ClusterManager {
     if (current !== undefined) return current
     const retired = this.#retired.get(name)
     if (retired !== undefined || this.#retireMs <= 0) return retired
-    const cluster = new Cluster(clusterModel, this.resolver)
+    const cluster = new Cluster(clusterModel, this.resolver, this.upstreamTls)
     this.#retire(name, cluster)
     return cluster
   }
@@ -77,7 +81,7 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous, this.resolver)
+      const cluster = new Cluster(previous, this.resolver, this.upstreamTls)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
@@ -97,6 +101,7 @@ export class ClusterManager {
     this.#models = new Map()
     this.#clusters.clear()
     this.#retired.clear()
+    this.upstreamTls.close()
     await Promise.all(all.map((c) => c.close()))
   }
 
@@ -120,7 +125,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model, this.resolver)
+    const cluster = new Cluster(model, this.resolver, this.upstreamTls)
     this.#clusters.set(name, cluster)
     return cluster
   }

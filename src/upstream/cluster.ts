@@ -7,6 +7,7 @@ import {
   type EndpointModel,
   UNLIMITED,
 } from '../config/model.ts'
+import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { DnsResolver } from './dns-resolver.ts'
 import { DnsTarget } from './dns-target.ts'
@@ -15,7 +16,7 @@ import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
 import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
-import { type PoolSettings, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import { type EndpointTls, type PoolSettings, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
@@ -40,11 +41,17 @@ export class Cluster {
   /** The DNS names of a STRICT_DNS or LOGICAL_DNS cluster's endpoints, each resolving on its own timer. */
   #dnsTargets = new Map<string, DnsTarget>()
   #resolver: DnsResolver | undefined
+  /** Builds the connections of endpoints that originate TLS (the runtime's; absent: TLS endpoints fail to connect). */
+  readonly #upstreamTls: UpstreamTls | undefined
 
-  /** `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the system's). */
-  constructor(model: ClusterModel, resolver?: DnsResolver) {
+  /**
+   * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
+   * system's); `upstreamTls` makes the TLS connections of endpoints whose model has `tls`.
+   */
+  constructor(model: ClusterModel, resolver?: DnsResolver, upstreamTls?: UpstreamTls) {
     this.model = model
     this.#resolver = resolver
+    this.#upstreamTls = upstreamTls
     this.apply(model)
   }
 
@@ -134,8 +141,9 @@ export class Cluster {
     }
     const now = performance.now()
     const endpoints = this.#hostModels().map((e) => {
-      const kept = previous.get(poolKey(e.address, e.port, settings))?.shift()
-      const endpoint = kept ?? new UpstreamEndpoint(e.address, e.port, e.weight, settings, this.breaker)
+      const kept = previous.get(poolKey(e.address, e.port, settings, e.tls))?.shift()
+      const endpoint =
+        kept ?? new UpstreamEndpoint(e.address, e.port, e.weight, settings, this.breaker, this.#tlsOf(e))
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
       if (kept === undefined && this.#applied) endpoint.addedAt = now
       if (kept === undefined && model.discovery === 'LOGICAL_DNS') {
@@ -153,6 +161,11 @@ export class Cluster {
     this.#nextWarmupUpdate = 0
     if (model.policy.warmup !== undefined) this.#updateWarmupWeights(now)
     this.#refreshHealth()
+  }
+
+  #tlsOf(e: EndpointModel): EndpointTls | undefined {
+    if (e.tls === undefined || this.#upstreamTls === undefined) return undefined
+    return { model: e.tls, contexts: this.#upstreamTls }
   }
 
   #applyOutlierDetection(): void {
