@@ -2,6 +2,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
 import { closeSession, h2Request, h2Session } from './harness/h2.ts'
@@ -19,6 +20,15 @@ let portB: number
 let tcpAllowed: number
 let tcpNotAllowed: number
 let tcpDenied: number
+let jwtKey: Awaited<ReturnType<typeof generateKeyPair>>
+let jwks: string
+const ISSUER = 'https://issuer.test'
+
+const token = (claims: JWTPayload): Promise<string> =>
+  new SignJWT({ iss: ISSUER, ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+    .setExpirationTime('5m')
+    .sign(jwtKey.privateKey)
 
 const policies = (): string => `
 apiVersion: security.istio.io/v1
@@ -34,6 +44,18 @@ spec:
   - from: [{source: {principals: [cluster.local/ns/default/sa/sleep]}}]
     to: [{operation: {paths: [/sleep-only]}}]
   - to: [{operation: {ports: ["${tcpAllowed}"]}}]
+  - from: [{source: {requestPrincipals: ["${ISSUER}/alice"]}}]
+    to: [{operation: {paths: [/jwt-only]}}]
+  - to: [{operation: {paths: [/team]}}]
+    when: [{key: "request.auth.claims[groups]", values: [admins]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  jwtRules:
+  - issuer: ${ISSUER}
+    jwks: '${jwks}'
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -60,6 +82,10 @@ spec:
 
 beforeAll(async () => {
   app = await startUpstream('app')
+  jwtKey = await generateKeyPair('ES256')
+  jwks = JSON.stringify({
+    keys: [{ ...(await exportJWK(jwtKey.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }],
+  })
   tcpApp = await startTcpServer('tcp-app')
   ;[portA, portB, tcpAllowed, tcpNotAllowed, tcpDenied] = await freePorts(5)
   const ingress = (port: number, protocol: string, appPort: number) => `
@@ -159,6 +185,21 @@ describe('HTTP: Envoy RBAC filter (403 RBAC: access denied)', () => {
     } finally {
       await closeSession(session)
     }
+  })
+
+  it("reads the JWT filter's request principal and claims (requestPrincipals, request.auth.claims)", async () => {
+    const bearer = async (claims: JWTPayload) => ({ authorization: `Bearer ${await token(claims)}` })
+    expect((await send(portA, host, '/jwt-only')).status).toBe(403)
+    expect((await send(portA, host, '/jwt-only', { headers: await bearer({ sub: 'alice' }) })).status).toBe(
+      200,
+    )
+    expect((await send(portA, host, '/jwt-only', { headers: await bearer({ sub: 'bob' }) })).status).toBe(403)
+    const admins = await bearer({ sub: 'carol', groups: ['users', 'admins'] })
+    expect((await send(portA, host, '/team', { headers: admins })).status).toBe(200)
+    expect(
+      (await send(portA, host, '/team', { headers: await bearer({ sub: 'carol', groups: ['users'] }) }))
+        .status,
+    ).toBe(403)
   })
 
   it('without an mTLS peer a principals rule never matches', async () => {
