@@ -73,8 +73,8 @@ describe('parseResources', () => {
 
   it('accepts security and telemetry kinds with a warning, and does not return them', () => {
     const { resources, messages } = load(`apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata: {name: jwt}
+kind: PeerAuthentication
+metadata: {name: mtls}
 spec: {}
 ---
 apiVersion: telemetry.istio.io/v1alpha1
@@ -89,7 +89,7 @@ metadata: {name: strict}
 `)
     expect(resources).toEqual([])
     expect(messages).toEqual([
-      'r.yaml:2: warning: kind RequestAuthentication is not supported yet and is ignored',
+      'r.yaml:2: warning: kind PeerAuthentication is not supported yet and is ignored',
       'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
       'r.yaml:12: kind PeerAuthentication needs apiVersion security.istio.io/<version>',
     ])
