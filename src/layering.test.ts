@@ -24,6 +24,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
   ['config/', 'config'],
   ['bootstrap/', 'config'],
   ['route/', 'route'],
+  ['authz/', 'authz'],
   ['tls/', 'tls'],
   ['ca/', 'ca'],
   ['files/', 'files'],
@@ -36,8 +37,8 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
  * table is in docs/ARCHITECTURE.md; a change to one is a change to both.
  */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
-  cli: ['admin', 'runtime', 'config', 'ca', 'telemetry'],
-  admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'telemetry'],
+  cli: ['admin', 'runtime', 'config', 'ca', 'authz', 'telemetry'],
+  admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'authz', 'telemetry'],
   runtime: [
     'listener',
     'filters',
@@ -51,13 +52,14 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
     'telemetry',
   ],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
-  filters: ['http', 'route', 'config', 'telemetry', 'protocol'],
+  filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol'],
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],
-  tcp: ['upstream', 'route', 'config', 'telemetry', 'protocol'],
+  tcp: ['upstream', 'route', 'config', 'authz', 'telemetry', 'protocol'],
   upstream: ['config', 'tls', 'telemetry', 'protocol'],
-  config: ['route', 'tls', 'files', 'telemetry', 'protocol'],
+  config: ['route', 'authz', 'tls', 'files', 'telemetry', 'protocol'],
   route: ['protocol'],
+  authz: ['protocol'],
   tls: ['ca', 'files', 'telemetry'],
   ca: ['telemetry'],
   files: ['telemetry'],

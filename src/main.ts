@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | version.
+// The `outrigger` command line: run | validate | ca | authz check | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -8,6 +8,9 @@ const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
   outrigger validate <bootstrap.yaml | resource files or directories…>
   outrigger ca init --out <dir> | ca issue --ca <dir> --spiffe <id> --out <dir> [--ttl 24h]
+  outrigger authz check --config <bootstrap.yaml> [--method GET] [--path /] [--host h] [--port N]
+      [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
+      [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger version
 `
 
@@ -51,6 +54,46 @@ async function main(argv: string[]): Promise<number> {
     case 'ca': {
       const { ca } = await import('./cli/ca.ts')
       return ca(rest)
+    }
+    case 'authz': {
+      const [sub, ...args] = rest
+      const { values } = parseArgs({
+        args,
+        options: {
+          config: { type: 'string', short: 'c' },
+          method: { type: 'string' },
+          path: { type: 'string' },
+          host: { type: 'string' },
+          port: { type: 'string' },
+          principal: { type: 'string' },
+          namespace: { type: 'string' },
+          'request-principal': { type: 'string' },
+          header: { type: 'string', multiple: true },
+          'source-ip': { type: 'string' },
+          'destination-ip': { type: 'string' },
+          sni: { type: 'string' },
+          tcp: { type: 'boolean' },
+        },
+      })
+      if (sub !== 'check' || values.config === undefined) {
+        process.stderr.write(`authz check needs --config <bootstrap.yaml>\n${usage}`)
+        return 2
+      }
+      const { authzCheck } = await import('./cli/authz-check.ts')
+      return authzCheck(values.config, {
+        method: values.method,
+        path: values.path,
+        host: values.host,
+        port: values.port === undefined ? undefined : Number(values.port),
+        principal: values.principal,
+        namespace: values.namespace,
+        requestPrincipal: values['request-principal'],
+        headers: values.header,
+        sourceIp: values['source-ip'],
+        destinationIp: values['destination-ip'],
+        sni: values.sni,
+        tcp: values.tcp,
+      })
     }
     case 'version':
     case '--version':

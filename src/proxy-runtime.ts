@@ -9,6 +9,7 @@ import type { ListenerModel, Model } from './config/model.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
+import { AuthorizationFilter } from './http/filters/authorization.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
@@ -85,9 +86,12 @@ export class ProxyRuntime implements ProxyState {
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
     ]
-    if (listener.direction === 'inbound') filters.push(new JwtAuthnFilter(this.jwks))
+    // The local rate limit at the head, where Istio's task inserts it (before authn and authz too).
     const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
     if (rateLimit !== undefined) filters.push(rateLimit)
+    // Then Istio's order: JWT authn, then authorization (CUSTOM, DENY, ALLOW as Envoy's ext_authz/RBAC filters sit).
+    if (listener.direction === 'inbound')
+      filters.push(new JwtAuthnFilter(this.jwks), new AuthorizationFilter())
     filters.push(new FaultFilter(), new CorsFilter(), new RouterFilter(this.clusters, this.mirroring))
     return filters
   }

@@ -7,6 +7,7 @@ import type { ProxyRuntime } from '../proxy-runtime.ts'
 import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
+import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
 
 export interface AdminActions {
@@ -141,6 +142,44 @@ function listenersOf(proxy: ProxyRuntime) {
   }))
 }
 
+/** Admin /authz: `outrigger authz check` on the running model (the workload's compiled AuthorizationPolicies). */
+function authzPage(proxy: ProxyRuntime, params: URLSearchParams, res: ServerResponse, json: boolean): void {
+  if (!proxy.hasModel) {
+    send(res, 503, 'no model loaded yet\n')
+    return
+  }
+  const text = (name: string): string | undefined => params.get(name) ?? undefined
+  const port = text('port')
+  const query: AuthzQuery = {
+    method: text('method'),
+    path: text('path'),
+    host: text('host'),
+    port: port === undefined ? firstInboundPort(proxy) : Number(port),
+    principal: text('principal'),
+    namespace: text('namespace'),
+    requestPrincipal: text('request_principal') ?? text('requestPrincipal'),
+    headers: params.getAll('header'),
+    sourceIp: text('source_ip'),
+    destinationIp: text('destination_ip'),
+    sni: text('sni'),
+    tcp: params.get('tcp') === 'true',
+  }
+  const authz = proxy.model.authz
+  try {
+    const explanation = checkAuthz(authz, query)
+    if (json) send(res, 200, JSON.stringify(explanation, null, 2), 'application/json')
+    else send(res, 200, formatAuthz(explanation, authz !== undefined))
+  } catch (err) {
+    if (!(err instanceof AuthzQueryError)) throw err
+    send(res, 400, `${err.message}\n`)
+  }
+}
+
+/** destination.port when the query names none: the first inbound listener's port, as a request to it would have. */
+function firstInboundPort(proxy: ProxyRuntime): number {
+  return proxy.model.listeners.find((l) => l.direction === 'inbound')?.port ?? 0
+}
+
 export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin')
@@ -169,6 +208,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             )
       case 'GET /certs':
         return send(res, 200, JSON.stringify(proxy.certificates(), null, 2), 'application/json')
+      case 'GET /authz':
+        return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(), null, 2), 'application/json')
       case 'POST /logging': {
@@ -192,6 +233,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
             'GET /certs',
+            'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',

@@ -5,6 +5,7 @@ import { HeaderEdits } from '../route/header-edits.ts'
 import { defaultInboundRetryPolicy, defaultRetryPolicy } from '../route/retry-policy.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
+import { compileAuthorization } from './compile/authorization.ts'
 import {
   defaultClusterPolicy,
   defaultConnectTimeoutMs,
@@ -58,6 +59,7 @@ export function compileModel(input: CompileInput): Model {
       isExportedTo(r.spec.exportTo, r.namespace, node.namespace) &&
       (r.spec.gateways === undefined || r.spec.gateways.length === 0 || r.spec.gateways.includes('mesh')),
   )
+  const authz = compileAuthorization(input.resources, node, input.bootstrap.rootNamespace, warnings)
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
   const tlsContext = { hasIdentity: input.bootstrap.tls !== undefined, warnings }
@@ -165,6 +167,7 @@ export function compileModel(input: CompileInput): Model {
         ...transport,
         protocolDetectionTimeoutMs,
         ...(tls === undefined ? {} : { serve: 'tls-terminate' as const, tls }),
+        ...(authz === undefined ? {} : { authz }),
       })
     })
     ;(sidecar.spec.egress ?? []).forEach((egress, i) => {
@@ -219,6 +222,7 @@ export function compileModel(input: CompileInput): Model {
     files: input.files,
     warnings,
     requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
+    authz,
   }
 }
 

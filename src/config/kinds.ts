@@ -1,6 +1,7 @@
 // The resource kinds Outrigger reads (API group, versions, spec schema) and the Istio kinds accepted but ignored for now.
 
 import type { z } from 'zod'
+import { authorizationPolicySpecSchema } from './istio/authorization-policy.ts'
 import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
 import { peerAuthenticationSpecSchema } from './istio/peer-authentication.ts'
 import { requestAuthenticationSpecSchema } from './istio/request-authentication.ts'
@@ -21,6 +22,7 @@ export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
 const KIND_APIS: Readonly<Record<string, { group: string; versions: readonly string[] }>> = {
   RequestAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
   PeerAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
+  AuthorizationPolicy: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
 }
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
@@ -30,11 +32,11 @@ export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> 
   Sidecar: sidecarSpecSchema,
   RequestAuthentication: requestAuthenticationSpecSchema,
   PeerAuthentication: peerAuthenticationSpecSchema,
+  AuthorizationPolicy: authorizationPolicySpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
 const IGNORED_KINDS: Readonly<Record<string, string>> = {
-  AuthorizationPolicy: 'security.istio.io',
   Telemetry: 'telemetry.istio.io',
 }
 

@@ -1,5 +1,6 @@
 // The immutable Model the data path reads: listeners, route tables and clusters compiled from config.
 
+import type { AuthzPolicySet } from '../authz/authz-policies.ts'
 import type { RouteTable } from '../route/route-table.ts'
 import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
@@ -47,6 +48,8 @@ export interface ListenerModel {
    * listeners and on ports whose Sidecar ingress `tls` terminates TLS itself.
    */
   readonly mtls?: InboundMtlsModel
+  /** The workload's AuthorizationPolicies, on inbound listeners only; absent when none applies. */
+  readonly authz?: AuthzPolicySet
 }
 
 /** Istio's effective mutual TLS mode of an inbound port, with the policy it came from (for config_dump and logs). */
@@ -220,4 +223,6 @@ export interface Model {
   readonly warnings: readonly ConfigMessage[]
   /** The JWT rules the inbound side verifies (RequestAuthentication); undefined: none apply. */
   readonly requestAuthentication: RequestAuthenticationModel | undefined
+  /** The AuthorizationPolicies that apply to this workload (inbound traffic); absent when none does. */
+  readonly authz: AuthzPolicySet | undefined
 }

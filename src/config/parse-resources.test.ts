@@ -66,15 +66,15 @@ describe('parseResources', () => {
   it('rejects unknown kinds at the kind line', () => {
     expect(load('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\n').messages).toEqual(
       [
-        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, RequestAuthentication, PeerAuthentication, AuthorizationPolicy, Telemetry)",
+        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, RequestAuthentication, AuthorizationPolicy, PeerAuthentication, Telemetry)",
       ],
     )
   })
 
   it('accepts security and telemetry kinds with a warning, and does not return them', () => {
     const { resources, messages } = load(`apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-all}
+kind: PeerAuthentication
+metadata: {name: mtls}
 spec: {}
 ---
 apiVersion: telemetry.istio.io/v1alpha1
@@ -89,7 +89,7 @@ metadata: {name: strict}
 `)
     expect(resources).toEqual([])
     expect(messages).toEqual([
-      'r.yaml:2: warning: kind AuthorizationPolicy is not supported yet and is ignored',
+      'r.yaml:2: warning: kind PeerAuthentication is not supported yet and is ignored',
       'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
       "r.yaml:12: apiVersion 'networking.istio.io/v1' is not valid for kind PeerAuthentication (expected one of security.istio.io/v1, security.istio.io/v1beta1)",
     ])

@@ -1,5 +1,6 @@
 // One Istio resource as loaded from a YAML document: kind, identity, typed spec, and where it came from.
 
+import type { AuthorizationPolicySpec } from './istio/authorization-policy.ts'
 import type { DestinationRuleSpec } from './istio/destination-rule.ts'
 import type { PeerAuthenticationSpec } from './istio/peer-authentication.ts'
 import type { RequestAuthenticationSpec } from './istio/request-authentication.ts'
@@ -34,6 +35,7 @@ export type DestinationRuleResource = ResourceBase<'DestinationRule', Destinatio
 export type SidecarResource = ResourceBase<'Sidecar', SidecarSpec>
 export type PeerAuthenticationResource = ResourceBase<'PeerAuthentication', PeerAuthenticationSpec>
 export type RequestAuthenticationResource = ResourceBase<'RequestAuthentication', RequestAuthenticationSpec>
+export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpec>
 
 export type Resource =
   | ServiceEntryResource
@@ -42,3 +44,4 @@ export type Resource =
   | SidecarResource
   | PeerAuthenticationResource
   | RequestAuthenticationResource
+  | AuthorizationPolicyResource

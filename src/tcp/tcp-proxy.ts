@@ -1,11 +1,13 @@
 // Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
 
 import type { Socket } from 'node:net'
+import { denialDetails } from '../authz/authz-policies.ts'
 import type { TcpRoute } from '../route/tcp-route-table.ts'
 import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { transportFailureReason } from '../upstream/failure.ts'
+import { tcpDenial } from './tcp-authorization.ts'
 import type { TcpContext } from './tcp-context.ts'
 import type { TcpConnectionStats } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
@@ -51,6 +53,12 @@ export class TcpProxy {
     const ctx = this.#ctx
     const down = ctx.downstream
     down.on('error', ignore)
+    // Envoy's network RBAC filter sits before tcp_proxy: a denied connection is closed, with no response flag.
+    const denied = tcpDenial(ctx)
+    if (denied !== undefined) {
+      this.#fail(undefined, denialDetails(denied))
+      return
+    }
     if (route === undefined) {
       this.#fail(ResponseFlag.NoRouteFound, 'filter_chain_not_found')
       return
@@ -174,12 +182,12 @@ export class TcpProxy {
     this.#fail(ResponseFlag.UpstreamConnectionFailure, `upstream_connect_failure{${reason}}`)
   }
 
-  #fail(flag: ResponseFlag, details: string): void {
+  #fail(flag: ResponseFlag | undefined, details: string): void {
     const ctx = this.#ctx
-    ctx.setFlag(flag)
+    if (flag !== undefined) ctx.setFlag(flag)
     ctx.terminationDetails = details
     ctx.endTime = performance.now()
-    log.debug(`tcp ${ctx.listener.model.name} ${ctx.clusterName || '-'}: ${flag} ${details}`)
+    log.debug(`tcp ${ctx.listener.model.name} ${ctx.clusterName || '-'}: ${flag ?? '-'} ${details}`)
     ctx.downstream.destroy()
   }
 }
