@@ -57,7 +57,11 @@ export class ProxyRuntime implements ProxyState {
   /** The filter chain of a listener, in order; the router is always last. */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
     const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
-    const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
+    const rateLimit = LocalRateLimitFilter.forListener(
+      this.bootstrap.rateLimits,
+      listener.port,
+      this.clusters.counters,
+    )
     if (rateLimit !== undefined) filters.push(rateLimit)
     filters.push(new FaultFilter(), new RouterFilter())
     return filters

@@ -2,14 +2,22 @@
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { Cluster } from './cluster.ts'
+import { SharedCounters } from './shared-counters.ts'
 
 /**
  * A cluster's run-time object (endpoints, pools, load balancer, breakers) is built when it is first
  * asked for: a mesh of thousands of services keeps only the compiled models of those no request used.
  */
 export class ClusterManager {
+  /** Circuit breakers, host counters and outlier state of every cluster: shared by all worker threads. */
+  readonly counters: SharedCounters
   #models: ReadonlyMap<string, ClusterModel> = new Map()
   #clusters = new Map<string, Cluster>()
+
+  /** `counters`: the proxy's table (created by the main thread); a one-thread table by default. */
+  constructor(counters: SharedCounters = SharedCounters.create(undefined, false)) {
+    this.counters = counters
+  }
 
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name) ?? this.#materialize(name)
@@ -42,7 +50,7 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous)
+      const cluster = new Cluster(previous, this.counters)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
@@ -60,7 +68,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model)
+    const cluster = new Cluster(model, this.counters)
     this.#clusters.set(name, cluster)
     return cluster
   }

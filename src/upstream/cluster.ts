@@ -7,7 +7,8 @@ import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
 import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
-import { poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import { SharedCounters } from './shared-counters.ts'
+import { outlierCells, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
@@ -18,19 +19,26 @@ import { upstreamProtocol } from './upstream-protocol.ts'
 export class Cluster {
   model: ClusterModel
   endpoints: readonly UpstreamEndpoint[] = []
-  /** Envoy's circuit-breaker thresholds and counters for this cluster. */
-  readonly breaker = new CircuitBreaker()
+  /** Envoy's circuit-breaker thresholds and counters for this cluster (shared by every worker). */
+  readonly breaker: CircuitBreaker
+  /** Where the cluster's, its endpoints' and its detector's counters live (shared by every worker). */
+  readonly #counters: SharedCounters
   /** The priority levels (Envoy's host sets), level 0 first; one unless locality failover splits them. */
   #levels: HostSet<UpstreamEndpoint>[] = []
   /** Percent of requests per level, and each level's health (for retries that skip levels). */
   #load: PriorityLoad = { load: [100], panic: [false], health: [100] }
   #outlier: OutlierDetector | undefined
+  /** The detector's generation when this worker last refreshed health: another worker's ejection changes it. */
+  #seenOutlierGeneration = 0
   /** While endpoints warm up (slow start): when their weights are next recomputed, else 0. */
   #nextWarmupUpdate = 0
   #applied = false
 
-  constructor(model: ClusterModel) {
+  /** `counters`: the proxy's SharedCounters; a table of the cluster's own by default (one thread, tests). */
+  constructor(model: ClusterModel, counters: SharedCounters = SharedCounters.create(256, false)) {
     this.model = model
+    this.#counters = counters
+    this.breaker = new CircuitBreaker(counters.block(`cluster|${model.name}`))
     this.apply(model)
   }
 
@@ -57,9 +65,23 @@ export class Cluster {
       else same.push(e)
     }
     const now = performance.now()
+    /** Endpoints of equal pool keys (the same address twice) get a block each: key and occurrence. */
+    const occurrences = new Map<string, number>()
     const endpoints = model.endpoints.map((e) => {
-      const kept = previous.get(poolKey(e.address, e.port, settings))?.shift()
-      const endpoint = kept ?? new UpstreamEndpoint(e.address, e.port, e.weight, settings, this.breaker)
+      const key = poolKey(e.address, e.port, settings)
+      const occurrence = occurrences.get(key) ?? 0
+      occurrences.set(key, occurrence + 1)
+      const kept = previous.get(key)?.shift()
+      const endpoint =
+        kept ??
+        new UpstreamEndpoint(
+          e.address,
+          e.port,
+          e.weight,
+          settings,
+          this.breaker,
+          this.#counters.block(`endpoint|${model.name}|${key}|${occurrence}`),
+        )
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
       if (kept === undefined && this.#applied) endpoint.addedAt = now
       endpoint.placeIn(e)
@@ -85,10 +107,24 @@ export class Cluster {
       for (const e of this.endpoints) e.outlier = undefined
       return
     }
-    if (this.#outlier === undefined) this.#outlier = new OutlierDetector(config, this.#onHealthChange)
+    const counters = this.#counters
+    this.#outlier ??= new OutlierDetector(
+      config,
+      this.#onHealthChange,
+      counters,
+      counters.block(`outlier|${this.model.name}`),
+    )
     const detector = this.#outlier
     detector.config = config
-    detector.setMonitors(this.endpoints.map((e) => (e.outlier ??= new HostMonitor(detector))))
+    detector.setMonitors(
+      this.endpoints.map(
+        (e) =>
+          (e.outlier ??= new HostMonitor(detector, {
+            cells: e.counters.cells,
+            base: e.counters.base + outlierCells,
+          })),
+      ),
+    )
     detector.start()
   }
 
@@ -101,6 +137,7 @@ export class Cluster {
    * by health, and a level below minHealthPercent healthy balances over all its endpoints.
    */
   #refreshHealth(): void {
+    this.#seenOutlierGeneration = this.#outlier?.generation ?? 0
     const levels = this.#levels
     const counts = levels.map((level) => {
       let healthy = 0
@@ -116,6 +153,10 @@ export class Cluster {
    * (a bit per priority level) is for retries: those levels get no load (Envoy's previous_priorities).
    */
   pick(request: LbRequest, skipLevels = 0): UpstreamEndpoint | undefined {
+    // Another worker ejected or brought back an endpoint: refresh this worker's view of health.
+    if (this.#outlier !== undefined && this.#outlier.generation !== this.#seenOutlierGeneration) {
+      this.#refreshHealth()
+    }
     if (this.#nextWarmupUpdate !== 0) {
       const now = performance.now()
       if (now >= this.#nextWarmupUpdate) this.#updateWarmupWeights(now)

@@ -31,8 +31,8 @@ const empty = 0
 const claiming = 1
 const ready = 2
 
-/** The slots of a default table: 2 MiB of address space, touched only as slots are claimed. */
-export const defaultCapacity = 1 << 15
+/** The slots of a default table: 1 MiB of address space, touched only as slots are claimed. */
+export const defaultCapacity = 1 << 14
 
 /** One key's values: `cells[base + i]` for i in [0, blockValues). Read and write them with Atomics. */
 export interface CounterBlock {
@@ -106,7 +106,7 @@ export class SharedCounters {
       this.#warnedFull = true
       this.#onFull?.(key)
     }
-    return { cells: new Int32Array(blockValues), base: 0 }
+    return privateBlock()
   }
 
   /** The block of `key` if some thread claimed it, without claiming it (for readers such as the admin). */
@@ -157,6 +157,11 @@ export class SharedCounters {
     }
     return -1
   }
+}
+
+/** A block of this thread's own, for state that no other thread shares (tests, a full table). */
+export function privateBlock(): CounterBlock {
+  return { cells: new Int32Array(blockValues), base: 0 }
 }
 
 /** `now - then` for two SharedCounters.now() readings, correct across the Int32 wrap. */

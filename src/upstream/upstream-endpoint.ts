@@ -8,6 +8,7 @@ import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
 import type { HostMonitor } from './outlier-detection.ts'
+import { type CounterBlock, privateBlock } from './shared-counters.ts'
 import type { UpstreamProtocol } from './upstream-protocol.ts'
 
 export interface PoolSettings {
@@ -76,6 +77,12 @@ export function poolKey(address: string, port: number, settings: PoolSettings): 
   ].join('|')
 }
 
+/** Cells of an endpoint's counter block; the outlier detector's HostMonitor uses those from `outlierCells` on. */
+const activeRequestsCell = 0
+const totalRequestsCell = 1
+const connectFailuresCell = 2
+export const outlierCells = 3
+
 export class UpstreamEndpoint implements LbEndpoint {
   readonly address: string
   readonly port: number
@@ -96,10 +103,11 @@ export class UpstreamEndpoint implements LbEndpoint {
   localityWeight = 1
   /** When (performance.now()) a reload added this endpoint to a running cluster; undefined for the first ones. */
   addedAt: number | undefined
-  /** Requests dispatched and not yet finished, pending ones included (least-request, /clusters). */
-  activeRequests = 0
-  totalRequests = 0
-  connectFailures = 0
+  /**
+   * The endpoint's counters (active and total requests, connect failures) then its outlier state, in
+   * the proxy's SharedCounters: every worker counts the same host, as Envoy's host stats are per proxy.
+   */
+  readonly counters: CounterBlock
   /** Outlier detection state; undefined when the cluster has no outlierDetection. */
   outlier: HostMonitor | undefined
   readonly #breaker: CircuitBreaker
@@ -115,7 +123,9 @@ export class UpstreamEndpoint implements LbEndpoint {
     weight: number,
     settings: PoolSettings,
     breaker: CircuitBreaker,
+    counters: CounterBlock = privateBlock(),
   ) {
+    this.counters = counters
     this.address = address
     this.port = port
     this.weight = Math.max(1, weight)
@@ -174,6 +184,19 @@ export class UpstreamEndpoint implements LbEndpoint {
     return this.outlier?.ejected === true
   }
 
+  /** Requests dispatched and not yet finished by any worker, pending ones included (least-request, /clusters). */
+  get activeRequests(): number {
+    return this.counters.cells[this.counters.base + activeRequestsCell]
+  }
+
+  get totalRequests(): number {
+    return this.counters.cells[this.counters.base + totalRequestsCell]
+  }
+
+  get connectFailures(): number {
+    return this.counters.cells[this.counters.base + connectFailuresCell]
+  }
+
   /** Whether the cluster's circuit breakers let one more request go to this endpoint (else 503 UO). */
   admits(): boolean {
     return this.#breaker.admits(this.activeRequests, this.#maxConnections)
@@ -181,19 +204,17 @@ export class UpstreamEndpoint implements LbEndpoint {
 
   /** A request to this endpoint starts: counted here and in the cluster's circuit breaker. */
   acquire(): void {
-    const breaker = this.#breaker
-    if (this.activeRequests >= this.#maxConnections) breaker.pendingRequests++
-    this.activeRequests++
-    this.totalRequests++
-    breaker.activeRequests++
+    const { cells, base } = this.counters
+    const active = Atomics.add(cells, base + activeRequestsCell, 1)
+    Atomics.add(cells, base + totalRequestsCell, 1)
+    this.#breaker.startRequest(active >= this.#maxConnections)
   }
 
   /** The exchange ended (completed, failed or reset); a request waiting in the pool takes the connection. */
   release(): void {
-    const breaker = this.#breaker
-    if (this.activeRequests > this.#maxConnections) breaker.pendingRequests--
-    this.activeRequests--
-    breaker.activeRequests--
+    const { cells, base } = this.counters
+    const active = Atomics.sub(cells, base + activeRequestsCell, 1)
+    this.#breaker.endRequest(active > this.#maxConnections)
   }
 
   /** The upstream answered with `status` (outlier detection counts 5xx and gateway errors). */
@@ -203,7 +224,8 @@ export class UpstreamEndpoint implements LbEndpoint {
 
   /** The exchange failed before a response; `kind` is how the failure is answered downstream. */
   reportFailure(kind: LocalReplyKind): void {
-    if (kind === 'connectFailure') this.connectFailures++
+    if (kind === 'connectFailure')
+      Atomics.add(this.counters.cells, this.counters.base + connectFailuresCell, 1)
     if (this.outlier !== undefined)
       this.outlier.putLocalOriginFailure(kind === 'timeout' ? 'timeout' : 'connectFailed')
   }

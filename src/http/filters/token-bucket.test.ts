@@ -3,7 +3,7 @@ import { TokenBucket } from './token-bucket.ts'
 
 describe('TokenBucket', () => {
   it('starts full, empties, and refills whole intervals up to the maximum', () => {
-    const bucket = new TokenBucket(3, 2, 100, 0)
+    const bucket = new TokenBucket(3, 2, 100, { now: () => 0 })
     expect([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)]).toEqual([
       true,
       true,
