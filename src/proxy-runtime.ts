@@ -14,12 +14,14 @@ import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
-import { RouterFilter } from './http/filters/router.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
+import { Mirroring } from './router/mirror-request.ts'
+import { RouterFilter } from './router/router-filter.ts'
+import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
-import { abortMirrors } from './upstream/mirror-request.ts'
+import { DnsResolver } from './upstream/dns-resolver.ts'
 
 export interface ConfigFailure {
   readonly at: string
@@ -28,7 +30,11 @@ export interface ConfigFailure {
 
 export class ProxyRuntime implements ProxyState {
   readonly bootstrap: Bootstrap
-  readonly clusters = new ClusterManager()
+  readonly clusters: ClusterManager
+  /** Counters of the TCP proxy's connections per cluster and endpoint (/clusters). */
+  readonly tcpStats = new TcpStatsTable()
+  /** Request mirroring's copies in flight (aborted at shutdown). */
+  readonly mirroring: Mirroring
   readonly listeners: ListenerManager
   readonly drainMs: number
   #model: Model | undefined
@@ -46,6 +52,8 @@ export class ProxyRuntime implements ProxyState {
   constructor(bootstrap: Bootstrap, options: { reusePort?: boolean } = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns))
+    this.mirroring = new Mirroring(this.clusters)
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -63,7 +71,7 @@ export class ProxyRuntime implements ProxyState {
       this.clusters.counters,
     )
     if (rateLimit !== undefined) filters.push(rateLimit)
-    filters.push(new FaultFilter(), new RouterFilter())
+    filters.push(new FaultFilter(), new RouterFilter(this.clusters, this.mirroring))
     return filters
   }
 
@@ -156,7 +164,8 @@ export class ProxyRuntime implements ProxyState {
 
   /** Swaps the model in one step: requests already running keep the model they started with. */
   async #apply(model: Model): Promise<void> {
-    this.clusters.update(model)
+    // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
+    await this.clusters.update(model)
     this.#model = model
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }
@@ -168,7 +177,7 @@ export class ProxyRuntime implements ProxyState {
     this.#watcher.close()
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
-    abortMirrors()
+    this.mirroring.abortAll()
     await this.clusters.close()
   }
 }

@@ -3,7 +3,7 @@
 // Run: node bench/micro/shared-counters.ts   (prints ns per operation; the contended cases run 2 worker threads)
 
 import { Worker } from 'node:worker_threads'
-import { SharedCounters } from '../../src/upstream/shared-counters.ts'
+import { SharedCounters } from '../../src/shared/shared-counters.ts'
 
 const N = 20_000_000
 

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { getHeapSpaceStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
-import { peekTcpStats, type TcpConnectionStats } from '../tcp/tcp-stats.ts'
+import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { configDump } from './config-dump.ts'
@@ -27,16 +27,16 @@ const noTcp: TcpConnectionStats = { active: 0, total: 0, connectFailures: 0 }
  * upstream_cx_overflow: connections closed because maxConnections were open). `cx_connect_fail`
  * counts HTTP and TCP connect failures together.
  */
-function tcpStats(owner: object): Record<string, number> {
-  const s = peekTcpStats(owner) ?? noTcp
+function tcpStats(table: TcpStatsTable, owner: object): Record<string, number> {
+  const s = table.peek(owner) ?? noTcp
   return { tcp_cx_active: s.active, tcp_cx_total: s.total, tcp_cx_connect_fail: s.connectFailures }
 }
 
 /** A cluster's TCP counts and its circuit breakers' overflows, under Envoy's stat names. */
-function clusterStats(c: Cluster): Record<string, number> {
+function clusterStats(table: TcpStatsTable, c: Cluster): Record<string, number> {
   const b = c.breaker
   return {
-    ...tcpStats(c),
+    ...tcpStats(table, c),
     tcp_cx_overflow: b.connectionOverflows,
     upstream_rq_overflow: b.requestOverflows,
     upstream_rq_pending_overflow: b.pendingOverflows,
@@ -52,11 +52,13 @@ function clustersText(proxy: ProxyRuntime): string {
     lines.push(`${c.name}::default_priority::max_pending_requests::${limits.maxPendingRequests}`)
     lines.push(`${c.name}::default_priority::max_requests::${limits.maxRequests}`)
     lines.push(`${c.name}::default_priority::max_retries::${limits.maxRetries}`)
-    for (const [name, value] of Object.entries(clusterStats(c))) lines.push(`${c.name}::${name}::${value}`)
+    for (const [name, value] of Object.entries(clusterStats(proxy.tcpStats, c)))
+      lines.push(`${c.name}::${name}::${value}`)
     for (const e of c.endpoints) {
       const prefix = `${c.name}::${e.hostPort}`
       lines.push(`${prefix}::cx_connect_fail::${e.connectFailures}`)
-      for (const [name, value] of Object.entries(tcpStats(e))) lines.push(`${prefix}::${name}::${value}`)
+      for (const [name, value] of Object.entries(tcpStats(proxy.tcpStats, e)))
+        lines.push(`${prefix}::${name}::${value}`)
       lines.push(`${prefix}::rq_active::${e.activeRequests}`)
       lines.push(`${prefix}::rq_total::${e.totalRequests}`)
       lines.push(`${prefix}::health_flags::${e.ejected ? '/failed_outlier_check' : 'healthy'}`)
@@ -77,12 +79,12 @@ function clustersJson(proxy: ProxyRuntime): unknown {
   return {
     cluster_statuses: [...proxy.clusters.clusters].map((c) => ({
       name: c.name,
-      stats: clusterStats(c),
+      stats: clusterStats(proxy.tcpStats, c),
       host_statuses: c.endpoints.map((e) => ({
         address: e.hostPort,
         stats: {
           cx_connect_fail: e.connectFailures,
-          ...tcpStats(e),
+          ...tcpStats(proxy.tcpStats, e),
           rq_active: e.activeRequests,
           rq_total: e.totalRequests,
         },

@@ -1,8 +1,9 @@
-// The bootstrap file (DESIGN.md §3): who this proxy is, where it listens, and where its Istio resources are.
+// The bootstrap file (README, "Bootstrap"; its place among the layers: docs/ARCHITECTURE.md): who this proxy is, where it listens, and where its Istio resources are.
 
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { durationSchema, stringMapSchema } from '../config/istio/fields.ts'
+import { dnsSchema } from './dns.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
 /** Listener ports may be 0 (the OS picks a free port), which tests use. */
@@ -101,6 +102,8 @@ export const bootstrapSchema = z.strictObject({
    * connection as opaque TCP (Istio's meshConfig.protocolDetectionTimeout); 0s waits (Istio's default).
    */
   protocolDetectionTimeout: durationSchema.default('0s'),
+  /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
+  dns: dnsSchema.optional(),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Worker processes. */

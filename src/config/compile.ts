@@ -2,7 +2,7 @@
 
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
-import { defaultRetryPolicy } from '../route/retry-policy.ts'
+import { defaultInboundRetryPolicy, defaultRetryPolicy } from '../route/retry-policy.ts'
 import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
 import {
@@ -140,7 +140,7 @@ export function compileModel(input: CompileInput): Model {
         address,
         port,
         protocol: cluster.protocol,
-        routeTable: inboundRouteTable(port, cluster.name),
+        routeTable: inboundRouteTable(port, cluster.name, cluster.protocol),
         ...transport,
         protocolDetectionTimeoutMs,
         ...(tls === undefined ? {} : { serve: 'tls-terminate' as const, tls }),
@@ -233,7 +233,12 @@ function parseEndpoint(
   return { address, port }
 }
 
-function inboundRouteTable(port: number, clusterName: string): RouteTable {
+/**
+ * Istio's inbound route (route.BuildDefaultHTTPInboundRoute): no timeout, max_stream_duration 0 with
+ * grpc_timeout_header_max 0, and the default inbound retry policy except on gRPC ports ("reset-before-request does not work well for gRPC streaming services").
+ */
+function inboundRouteTable(port: number, clusterName: string, protocol: string): RouteTable {
+  const grpc = protocol === 'GRPC' || protocol === 'GRPC-WEB'
   const route = new Route({
     name: 'default',
     action: {
@@ -246,6 +251,10 @@ function inboundRouteTable(port: number, clusterName: string): RouteTable {
     requestHeaders: HeaderEdits.none,
     responseHeaders: HeaderEdits.none,
     timeoutMs: 0,
+    retryPolicy: grpc ? undefined : defaultInboundRetryPolicy,
+    // grpc-timeout uncapped, no deadline otherwise: "if not configured at all, the grpc-timeout header is
+    // not used" (route.go); the router's timeout (0) then never reads it.
+    maxStreamDuration: { maxStreamDurationMs: 0, grpcTimeoutHeaderMaxMs: 0 },
   })
   return new RouteTable(`inbound|${port}||`, [
     { name: `inbound|http|${port}`, domains: ['*'], port, routes: [route] },

@@ -1,9 +1,11 @@
 // The immutable Model the data path reads: listeners, route tables and clusters compiled from config.
 
-import type { SecureVersion } from 'node:tls'
 import type { RouteTable } from '../route/route-table.ts'
-import type { TcpRouteTable } from '../tcp/tcp-route-table.ts'
+import type { TcpRouteTable } from '../route/tcp-route-table.ts'
+import type { DownstreamTlsModel } from '../tls/tls-model.ts'
 import type { ConfigMessage } from './messages.ts'
+
+export type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from '../tls/tls-model.ts'
 
 /** Who this proxy serves, from the bootstrap's `node`. */
 export interface NodeIdentity {
@@ -46,43 +48,6 @@ export interface ListenerModel {
  */
 export type ListenerServe = 'http' | 'tcp' | 'tls' | 'detect' | 'tls-terminate'
 
-/**
- * A listener that terminates TLS (Sidecar ingress `tls`, modes SIMPLE, MUTUAL, OPTIONAL_MUTUAL). The
- * certificate files are re-read when they change; `credentials` are their contents at compile time.
- */
-export interface DownstreamTlsModel {
-  readonly mode: 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL'
-  /** What the decrypted stream carries: `http` (HTTP/2 or HTTP/1.1 as ALPN chose) or opaque `tcp`. */
-  readonly inner: 'http' | 'tcp'
-  /** Absolute paths of the PEM files. */
-  readonly files: TlsFilesModel
-  readonly credentials: TlsCredentials
-  /** Client certificate SANs accepted (any one); empty: any certificate the CA signed. */
-  readonly subjectAltNames: readonly string[]
-  /** node:tls names (`TLSv1.2`); undefined: node's default. */
-  readonly minVersion: SecureVersion | undefined
-  readonly maxVersion: SecureVersion | undefined
-  /** OpenSSL cipher list (`a:b`); undefined: node's default. */
-  readonly ciphers: string | undefined
-  /** Where the `tls` block is, for messages about its files after a reload of them. */
-  readonly source: { readonly file: string; readonly line: number }
-}
-
-export interface TlsFilesModel {
-  readonly serverCertificate: string
-  readonly privateKey: string
-  readonly caCertificates: string | undefined
-  readonly caCrl: string | undefined
-}
-
-/** The PEM contents of a TLS listener's files. */
-export interface TlsCredentials {
-  readonly cert: Buffer
-  readonly key: Buffer
-  readonly ca: Buffer | undefined
-  readonly crl: Buffer | undefined
-}
-
 /** One upstream address of a cluster. */
 export interface EndpointModel {
   /** IP or DNS name (resolved when connecting). */
@@ -104,6 +69,9 @@ export interface EndpointModel {
   readonly localityWeight: number
 }
 
+/** Envoy's cluster discovery types for DNS-resolved endpoints. */
+export type ClusterDiscovery = 'STRICT_DNS' | 'LOGICAL_DNS'
+
 /** A named set of endpoints with its policies: `outbound|port|subset|fqdn` or `inbound|port||`. */
 export interface ClusterModel {
   readonly name: string
@@ -114,6 +82,13 @@ export interface ClusterModel {
   readonly subset: string
   readonly protocol: string
   readonly endpoints: readonly EndpointModel[]
+  /**
+   * How endpoint addresses that are DNS names become hosts at run time, as Istio's convertResolution
+   * maps ServiceEntry resolution (pilot/pkg/networking/core/cluster.go): DNS → Envoy's STRICT_DNS (a
+   * host per resolved address), DNS_ROUND_ROBIN → LOGICAL_DNS (one host per name, connecting to its
+   * first resolved address). Absent: every address is an IP (Envoy's STATIC/EDS).
+   */
+  readonly discovery?: ClusterDiscovery
   readonly connectTimeoutMs: number
   /** The DestinationRule traffic policy for this port and subset, merged as Istio merges it. */
   readonly policy: ClusterPolicy

@@ -2,7 +2,7 @@
 
 import type { z } from 'zod'
 import { describeIssue, type FieldProblem } from './issue-message.ts'
-import { isWarningIssue } from './istio/unsupported.ts'
+import { isWarningIssue, keptRest } from './istio/unsupported.ts'
 import type { SpecPath } from './resource.ts'
 import type { StringPool } from './string-pool.ts'
 
@@ -14,8 +14,9 @@ export interface Validated<T> {
 
 /**
  * Validates `input` (found at `root` in its document). Map entries whose value is null count as absent, as
- * Kubernetes prunes them. When the only issues are warnings, the warned fields are dropped and the rest is
- * validated again, so the output holds only what we support. Strings come from `pool` when given.
+ * Kubernetes prunes them. When the only issues are warnings, the warned fields are dropped (or keep the
+ * part that is supported, warnIgnoredPart) and the rest is validated again, so the output holds only what
+ * we support. Strings come from `pool` when given.
  */
 export function validateValue<T>(
   schema: z.ZodType<T>,
@@ -32,7 +33,11 @@ export function validateValue<T>(
   if (warned.length < first.error.issues.length) return { value: undefined, problems }
 
   const supported = structuredClone(pruned)
-  for (const issue of warned) deletePath(supported, issue.path)
+  for (const issue of warned) {
+    const rest = keptRest(issue)
+    if (rest === undefined) deletePath(supported, issue.path)
+    else setPath(supported, issue.path, rest)
+  }
   const second = schema.safeParse(supported)
   if (second.success) return { value: second.data, problems }
   const errors = second.error.issues.flatMap((issue) => describeIssue(issue, supported, root))
@@ -58,6 +63,18 @@ function withoutNullEntries(value: unknown, pool: StringPool | undefined): unkno
     else out[pool === undefined ? key : pool.intern(key)] = cleaned
   }
   return out
+}
+
+function setPath(root: unknown, path: readonly PropertyKey[], value: unknown): void {
+  let parent = root
+  for (const segment of path.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object') return
+    parent = (parent as Record<PropertyKey, unknown>)[segment]
+  }
+  const last = path[path.length - 1]
+  if (parent !== null && typeof parent === 'object' && last !== undefined) {
+    ;(parent as Record<PropertyKey, unknown>)[last] = value
+  }
 }
 
 function deletePath(root: unknown, path: readonly PropertyKey[]): void {

@@ -1,8 +1,8 @@
 // Builds the downstream response's header list from the upstream's response header fields.
 
+import { connectionTokens, isHopByHop } from '../protocol/hop-by-hop.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
 import { removeHeaders } from '../route/header-list.ts'
-import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
 import type { RequestContext } from './request-context.ts'
 
 const serviceTimeHeader = 'x-envoy-upstream-service-time'

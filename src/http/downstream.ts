@@ -20,6 +20,12 @@ export interface DownstreamRequest {
   readonly socket: Socket
   /** 1 or 2. */
   readonly httpVersionMajor: number
+  /**
+   * True for a request that asks to switch protocols and is to be tunnelled: an HTTP/1.1 `Connection: upgrade`
+   * that node:http delivered through its `upgrade` event (server.ts's handleUpgradeRequest sets it), or an
+   * HTTP/2 extended CONNECT. Otherwise false or undefined.
+   */
+  readonly upgrade?: boolean
 }
 
 /** The response side: node:http's ServerResponse, or the HTTP/2 stream's adapter (src/http/http2-response.ts). */

@@ -5,11 +5,10 @@ import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
-import { ListenerRuntime, type ProxyState } from '../listener/listener-runtime.ts'
 import { RouteTable } from '../route/route-table.ts'
-import { ClusterManager } from '../upstream/cluster-manager.ts'
 import type { FilterStatus, HttpFilter } from './filter.ts'
 import { resumeFilters } from './filter-chain.ts'
+import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
 
@@ -21,7 +20,12 @@ const listenerModel = {
   protocol: 'HTTP',
   routeTable: new RouteTable('test', []),
 } as unknown as ListenerModel
-const state: ProxyState = { model: {} as Model, clusters: new ClusterManager() }
+const proxyModel = {} as Model
+
+/** The listener as the http layer sees it (the runtime's ListenerRuntime implements the same interface). */
+function httpListener(filters: readonly HttpFilter[]): HttpListener {
+  return { model: listenerModel, proxyModel, filters, scheme: 'http', draining: false }
+}
 
 let server: Server | undefined
 
@@ -32,8 +36,8 @@ afterEach(async () => {
 
 /** Serves every request through `filters` and returns the status and body of one GET. */
 async function through(filters: HttpFilter[]): Promise<{ status: number; body: string }> {
-  const listener = new ListenerRuntime(listenerModel, filters, state)
-  server = createServer((req, res) => resumeFilters(new RequestContext(req, res, req, listener, state.model)))
+  const listener = httpListener(filters)
+  server = createServer((req, res) => resumeFilters(new RequestContext(req, res, req, listener, proxyModel)))
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   const res = await request(`http://127.0.0.1:${port}/`, { reset: true })
@@ -89,9 +93,9 @@ describe('filter chain', () => {
         return 'continue'
       },
     }
-    const listener = new ListenerRuntime(listenerModel, [flaky, answer(200)], state)
+    const listener = httpListener([flaky, answer(200)])
     server = createServer((req, res) =>
-      resumeFilters(new RequestContext(req, res, req, listener, state.model)),
+      resumeFilters(new RequestContext(req, res, req, listener, proxyModel)),
     )
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`

@@ -1,4 +1,4 @@
-// Runs a listener's ordered filters over a request, phase by phase.
+// Runs a listener's ordered filters over a request's headers, first to last, until one stops the chain.
 
 import type { HttpFilter } from './filter.ts'
 import type { RequestContext } from './request-context.ts'
@@ -20,11 +20,6 @@ export function resumeFilters(ctx: RequestContext): void {
     ctx.responseCodeDetails = 'internal_error'
     sendResponse(ctx, 500, 'internal error')
   }
-}
-
-export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
-  const filters = ctx.listener.filters
-  for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(ctx, status, headers)
 }
 
 export type { HttpFilter }

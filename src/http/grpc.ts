@@ -40,9 +40,17 @@ export function grpcStatusForHttp(status: number): number {
   }
 }
 
-/** The status for a local reply: a timeout is DEADLINE_EXCEEDED, the rest follow the HTTP status. */
+/**
+ * The status for a local reply: a timeout is DEADLINE_EXCEEDED, the rest follow the HTTP status. The
+ * connection manager's stream duration passes DEADLINE_EXCEEDED explicitly; the router's timeouts do
+ * since envoy#44479 (2026, grpc_timeout_returns_deadline_exceeded; before, 504 mapped to UNAVAILABLE).
+ */
 export function grpcStatusForReply(kind: LocalReplyKind, httpStatus: number): number {
-  return kind === 'timeout' ? GrpcStatus.deadlineExceeded : grpcStatusForHttp(httpStatus)
+  return kind === 'timeout' ||
+    kind === 'streamDurationTimeout' ||
+    kind === 'streamDurationTimeoutBeforeRequestEnd'
+    ? GrpcStatus.deadlineExceeded
+    : grpcStatusForHttp(httpStatus)
 }
 
 const timeoutUnitMs: Readonly<Record<string, number>> = {
@@ -69,6 +77,24 @@ export function grpcTimeoutMs(value: string | undefined): number | undefined {
   }
   const ms = Number(digits) * unit
   return ms > 0 ? Math.max(1, Math.ceil(ms)) : 0
+}
+
+/** Envoy's largest grpc-timeout value: 8 digits. */
+const maxGrpcTimeoutValue = 99_999_999
+
+/**
+ * `ms` as a grpc-timeout value the way Envoy's Grpc::Common::toGrpcTimeout writes it: milliseconds, or a
+ * coarser unit when the number would not fit in 8 digits.
+ */
+export function formatGrpcTimeout(ms: number): string {
+  let value = ms
+  const units = ['m', 'S', 'M', 'H']
+  let i = 0
+  while (value > maxGrpcTimeoutValue && i < units.length - 1) {
+    value = Math.floor(value / (i === 0 ? 1000 : 60))
+    i++
+  }
+  return `${Math.min(value, maxGrpcTimeoutValue)}${units[i]}`
 }
 
 /** grpc-message is percent-encoded: bytes outside printable ASCII, and `%` itself. */

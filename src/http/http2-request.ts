@@ -74,6 +74,11 @@ export class Http2Request implements DownstreamRequest {
     this.rawHeaders = headers
   }
 
+  /** True for an extended CONNECT (RFC 8441): the router tunnels it as HTTP/1.1's Upgrade. */
+  get upgrade(): boolean {
+    return this.upgradeProtocol !== undefined
+  }
+
   get complete(): boolean {
     const stream = this.#stream
     return stream.endAfterHeaders || stream.readableEnded

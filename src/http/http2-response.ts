@@ -2,8 +2,8 @@
 
 import type { ServerHttp2Stream } from 'node:http2'
 import { constants } from 'node:http2'
+import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import type { DownstreamResponse } from './downstream.ts'
-import { isHttp2Forbidden } from './hop-by-hop.ts'
 
 /**
  * Headers given to `writeHead` go out at the end of the current tick, or with the first body chunk,

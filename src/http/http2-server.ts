@@ -8,10 +8,9 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2'
 import type { Socket } from 'node:net'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { markUpgradeRequest } from '../tcp/upgrade-tunnel.ts'
 import { log } from '../telemetry/log.ts'
 import { resumeFilters } from './filter-chain.ts'
+import type { HttpListener } from './http-listener.ts'
 import { Http2Request } from './http2-request.ts'
 import { Http2Response } from './http2-response.ts'
 import { RequestContext } from './request-context.ts'
@@ -34,11 +33,11 @@ const idleTimeoutMs = 300_000
 const connectionWindowSize = 16 * 1024 * 1024
 
 export class Http2Downstream {
-  readonly #listener: ListenerRuntime
+  readonly #listener: HttpListener
   readonly #server: Http2Server
   readonly #sessions = new Set<ServerHttp2Session>()
 
-  constructor(listener: ListenerRuntime) {
+  constructor(listener: HttpListener) {
     this.#listener = listener
     this.#server = createServer({
       settings: http2Settings,
@@ -93,7 +92,6 @@ export class Http2Downstream {
     const listener = this.#listener
     const socket = stream.session?.socket as Socket
     const req = new Http2Request(stream, rawHeaders, socket)
-    if (req.upgradeProtocol !== undefined) markUpgradeRequest(req)
     const res = new Http2Response(stream)
     resumeFilters(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }

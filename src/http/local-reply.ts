@@ -68,6 +68,24 @@ export const LocalReplies = {
     flag: ResponseFlag.UpstreamRequestTimeout,
     details: 'upstream_response_timeout',
   },
+  /**
+   * The route's max_stream_duration (on inbound routes, a call's grpc-timeout) ran out, counted from the
+   * request headers: Envoy's ActiveStream::onStreamMaxDurationReached. 504 once the request was read whole,
+   * 408 before (Utility::maybeRequestTimeoutCode); gRPC gets DEADLINE_EXCEEDED. Envoy sets no response flag
+   * for it (DT is the connection's max duration; envoy#11955 to add one was closed).
+   */
+  streamDurationTimeout: {
+    status: 504,
+    body: 'downstream duration timeout',
+    flag: undefined,
+    details: 'max_duration_timeout',
+  },
+  streamDurationTimeoutBeforeRequestEnd: {
+    status: 408,
+    body: 'downstream duration timeout',
+    flag: undefined,
+    details: 'max_duration_timeout',
+  },
   /** A connection-pool limit was hit (circuit breaking). */
   overflow: {
     status: 503,

@@ -2,22 +2,35 @@
 
 import type { Readable } from 'node:stream'
 import type { Model } from '../config/model.ts'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
-import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
+import type { HttpListener } from './http-listener.ts'
 
 const noFlags: readonly ResponseFlag[] = Object.freeze([])
+
+/** The router's work for a request, which the connection manager can stop (a stream deadline ran out). */
+export interface UpstreamExchange {
+  /** Stops the upstream side without answering or flagging anything: the caller answers. */
+  cancel(): void
+}
+
+/** What http knows of the upstream host a request went to (the router sets an UpstreamEndpoint here). */
+export interface UpstreamHost {
+  /** `address:port`, as Envoy's %UPSTREAM_HOST% prints it. */
+  readonly hostPort: string
+  /** `region/zone/subzone`, or empty. */
+  readonly locality: string
+}
 
 export class RequestContext implements RequestFacts {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   /** The request body: the IncomingMessage itself, or the HTTP/2 stream. */
   readonly body: Readable
-  readonly listener: ListenerRuntime
+  readonly listener: HttpListener
   /** The model this request runs on from start to end, even if a reload swaps it meanwhile. */
   readonly model: Model
   readonly startTime: number
@@ -28,7 +41,7 @@ export class RequestContext implements RequestFacts {
   route: Route | undefined
   destination: WeightedDestination | undefined
   clusterName = ''
-  upstream: UpstreamEndpoint | undefined
+  upstream: UpstreamHost | undefined
   requestId = ''
   responseCodeDetails = ''
   /** Upstream attempts made (1 + retries); 0 when the request never reached a cluster. */
@@ -37,6 +50,8 @@ export class RequestContext implements RequestFacts {
   upstreamServiceTime = -1
   /** A `set-cookie` the consistent-hash load balancer generated (httpCookie with a ttl), for the response. */
   hashCookie: string | undefined = undefined
+  /** The router's upstream exchange while one is in flight. */
+  upstreamExchange: UpstreamExchange | undefined = undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -48,7 +63,7 @@ export class RequestContext implements RequestFacts {
     req: DownstreamRequest,
     res: DownstreamResponse,
     body: Readable,
-    listener: ListenerRuntime,
+    listener: HttpListener,
     model: Model,
   ) {
     this.req = req

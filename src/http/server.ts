@@ -2,9 +2,8 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
-import { acceptsUpgrade } from '../tcp/upgrade-tunnel.ts'
 import { resumeFilters } from './filter-chain.ts'
+import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 
 /** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
@@ -12,7 +11,17 @@ const maxHeaderSize = 60 * 1024
 /** How long a connection rejected for a malformed request lingers (Envoy's delayed_close_timeout). */
 const delayedCloseMs = 1_000
 
-export function createHttpServer(listener: ListenerRuntime): Server {
+/**
+ * node:http's shouldUpgradeCallback: which `Connection: upgrade` requests reach the `upgrade` event (and
+ * have `req.upgrade` set) to become tunnels. Envoy's HTTP/1 codec ignores an h2c upgrade and serves the
+ * request as HTTP/1.1; every other token is tried.
+ */
+function acceptsUpgrade(req: IncomingMessage): boolean {
+  const token = req.headers.upgrade
+  return token !== undefined && token.trim().toLowerCase() !== 'h2c'
+}
+
+export function createHttpServer(listener: HttpListener): Server {
   const server = createServer(
     {
       maxHeaderSize,
@@ -26,12 +35,13 @@ export function createHttpServer(listener: ListenerRuntime): Server {
     },
     (req, res) => handleRequest(listener, req, res),
   )
-  server.on('clientError', onClientError)
+  // Connections already answered for a parse error: the parser reports the error again on every later read.
+  const rejected = new WeakSet<Duplex>()
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    onClientError(rejected, err, socket),
+  )
   return server
 }
-
-/** Connections already answered for a parse error: the parser reports the error again on every later read. */
-const rejected = new WeakSet<Duplex>()
 
 /**
  * A request the codec cannot parse gets Envoy's codec-error reply (status, reason phrase as the body,
@@ -40,7 +50,7 @@ const rejected = new WeakSet<Duplex>()
  * write side is closed after the reply and the rest of the request is read and dropped until the client
  * closes or `delayedCloseMs` passes.
  */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError(rejected: WeakSet<Duplex>, err: NodeJS.ErrnoException, socket: Duplex): void {
   if (rejected.has(socket)) return
   rejected.add(socket)
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
@@ -87,6 +97,19 @@ function rejectConnection(socket: Duplex, status: number): void {
   socket.once('close', () => clearTimeout(timer))
 }
 
-export function handleRequest(listener: ListenerRuntime, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * A request node:http delivered through its `upgrade` event (accepted by acceptsUpgrade): marked so the
+ * router tunnels it. node:http sets `upgrade` on such a request itself, but not as documented API.
+ */
+export function handleUpgradeRequest(
+  listener: HttpListener,
+  req: IncomingMessage & { upgrade?: boolean },
+  res: ServerResponse,
+): void {
+  req.upgrade = true
+  handleRequest(listener, req, res)
+}
+
+export function handleRequest(listener: HttpListener, req: IncomingMessage, res: ServerResponse): void {
   resumeFilters(new RequestContext(req, res, req, listener, listener.proxyModel))
 }

@@ -1,9 +1,10 @@
 // Classifies a connection by its first bytes: TLS ClientHello, HTTP/2 preface, HTTP/1 request line, or opaque TCP.
 
 import { METHODS } from 'node:http'
+import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
 import { type ClientHello, looksLikeTls, parseClientHello } from './detect-client-hello.ts'
 
-export type DetectedProtocol = 'tls' | 'http2' | 'http1' | 'tcp'
+export type { DetectedProtocol }
 
 export interface Detection {
   readonly protocol: DetectedProtocol

@@ -3,8 +3,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { handleRequest } from '../http/server.ts'
-import { markUpgradeRequest } from '../tcp/upgrade-tunnel.ts'
+import { handleUpgradeRequest } from '../http/server.ts'
 import type { ListenerRuntime } from './listener-runtime.ts'
 
 /** How long a connection answered without switching may take to close before it is destroyed. */
@@ -28,8 +27,7 @@ export function onUpgradeRequest(
   res.shouldKeepAlive = false
   res.assignSocket(socket)
   res.once('finish', () => closeAfterReply(socket))
-  markUpgradeRequest(req)
-  handleRequest(listener, req, res)
+  handleUpgradeRequest(listener, req, res)
 }
 
 /** A reply that did not switch protocols ends the connection: FIN, drop what the client still sends. */

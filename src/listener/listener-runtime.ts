@@ -1,19 +1,25 @@
-// A bound listener at run time: its current model, its filter chain and the shared upstream clusters.
+// A bound listener at run time: what its HTTP and TCP servers read (its model, filters, drain state, the proxy's clusters), and its TLS and HTTP/2 servers.
 
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
+import type { HttpListener } from '../http/http-listener.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
+import type { TcpListener } from '../tcp/tcp-listener.ts'
 import { TlsTerminator } from '../tls/tls-terminator.ts'
-import type { ClusterManager } from '../upstream/cluster-manager.ts'
 
-/** What every listener reads from the running proxy. */
+/** What every listener reads from the running proxy (the ProxyRuntime). */
 export interface ProxyState {
   /** The current model; a reload replaces it atomically. */
   readonly model: Model
-  readonly clusters: ClusterManager
+  readonly clusters: TcpListener['clusters']
+  readonly tcpStats: TcpListener['tcpStats']
 }
 
-export class ListenerRuntime {
+/**
+ * The http layer sees a listener as an HttpListener and the tcp layer as a TcpListener (interfaces they
+ * own); the listener layer keeps the rest (TLS termination, the HTTP/2 server) to itself.
+ */
+export class ListenerRuntime implements HttpListener, TcpListener {
   readonly filters: readonly HttpFilter[]
   readonly #state: ProxyState
   #model: ListenerModel
@@ -80,7 +86,11 @@ export class ListenerRuntime {
     return this.#state.model
   }
 
-  get clusters(): ClusterManager {
+  get clusters(): TcpListener['clusters'] {
     return this.#state.clusters
+  }
+
+  get tcpStats(): TcpListener['tcpStats'] {
+    return this.#state.tcpStats
   }
 }

@@ -39,6 +39,17 @@ describe('retry policy', () => {
     expect(retriableFailure(policy('5xx'), 'protocolError')).toBe(false)
   })
 
+  it('retries reset-before-request only while no byte reached the upstream (Envoy RetryStateImpl::wouldRetryFromReset)', () => {
+    const safe = policy('reset-before-request')
+    expect(safe.on).toBe(RetryOn.resetBeforeRequest)
+    expect(retriableFailure(safe, 'connectFailure')).toBe(true)
+    expect(retriableFailure(safe, 'connectionTermination')).toBe(false)
+    expect(retriableFailure(safe, 'remoteReset')).toBe(false)
+    expect(retriableFailure(safe, 'refusedStream')).toBe(false)
+    expect(retriableFailure(safe, 'timeout')).toBe(false)
+    expect(retriableResponse(safe, 503, -1)).toBe(false)
+  })
+
   it('backs off with full jitter, 25ms base, capped at 250ms', () => {
     for (let i = 0; i < 200; i++) {
       expect(backoffMs(defaultRetryPolicy, 1)).toBeLessThan(25)

@@ -1,6 +1,6 @@
 // A route's compiled retry policy (Envoy's RetryPolicy as Istio builds it) and the decisions it makes.
 
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 
 /** retryOn conditions as bits, so a decision is a mask test. */
 export const RetryOn = {
@@ -16,6 +16,7 @@ export const RetryOn = {
   internal: 512,
   resourceExhausted: 1024,
   unavailable: 2048,
+  resetBeforeRequest: 4096,
 } as const
 
 const BY_NAME: Readonly<Record<string, number>> = {
@@ -23,6 +24,7 @@ const BY_NAME: Readonly<Record<string, number>> = {
   'gateway-error': RetryOn.gatewayError,
   reset: RetryOn.reset,
   'connect-failure': RetryOn.connectFailure,
+  'reset-before-request': RetryOn.resetBeforeRequest,
   'retriable-4xx': RetryOn.retriable4xx,
   'refused-stream': RetryOn.refusedStream,
   'retriable-status-codes': RetryOn.retriableStatusCodes,
@@ -108,6 +110,20 @@ export const defaultRetryPolicy: RetryPolicy = {
   backoffBaseMs: DEFAULT_BACKOFF_MS,
 }
 
+/**
+ * Istio's policy for inbound routes (retry.ConvertInboundPolicy with no defaultInboundHttpRetryPolicy in
+ * MeshConfig): 2 retries on reset-before-request, no host predicate (an inbound cluster has one
+ * endpoint). Only a request that never reached the application is retried, so it is safe for any method.
+ */
+export const defaultInboundRetryPolicy: RetryPolicy = {
+  numRetries: 2,
+  perTryTimeoutMs: 0,
+  ...parseRetryOn('reset-before-request'),
+  skipPreviousHosts: false,
+  retryRemoteLocalities: false,
+  backoffBaseMs: DEFAULT_BACKOFF_MS,
+}
+
 /** Whether a response with this status (and grpc-status header, or -1) asks for another try. */
 export function retriableResponse(policy: RetryPolicy, status: number, grpcStatus: number): boolean {
   const on = policy.on
@@ -121,12 +137,17 @@ export function retriableResponse(policy: RetryPolicy, status: number, grpcStatu
   return false
 }
 
-/** Whether a try that failed before any response (connect failure, reset, per-try timeout) is retried. */
-export function retriableFailure(policy: RetryPolicy, kind: LocalReplyKind): boolean {
+/**
+ * Whether a try that failed before any response (connect failure, reset, per-try timeout) is retried.
+ * `connectFailure` is the failure of a try whose request never got a connection to be written on: no
+ * byte reached the upstream, which is what Envoy's `reset-before-request` asks (RetryStateImpl::
+ * wouldRetryFromReset retries while the router's upstream_request_started_ is false).
+ */
+export function retriableFailure(policy: RetryPolicy, kind: StreamResetReason): boolean {
   const on = policy.on
   switch (kind) {
     case 'connectFailure':
-      return (on & (NO_RESPONSE | RetryOn.connectFailure)) !== 0
+      return (on & (NO_RESPONSE | RetryOn.connectFailure | RetryOn.resetBeforeRequest)) !== 0
     case 'refusedStream':
       return (on & (NO_RESPONSE | RetryOn.refusedStream)) !== 0
     case 'connectionTermination':

@@ -56,6 +56,20 @@ export interface DirectResponseAction {
 
 export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction
 
+/**
+ * Envoy's RouteAction.max_stream_duration: a deadline the connection manager keeps per stream, counted
+ * from the request headers (ConnectionManagerImpl::ActiveStream::refreshDurationTimeout).
+ */
+export interface MaxStreamDuration {
+  /** The deadline of a request without a usable grpc-timeout; 0: none. */
+  readonly maxStreamDurationMs: number
+  /**
+   * Set: a request's `grpc-timeout` is its deadline instead, capped by this when it is not 0. Undefined:
+   * grpc-timeout is not read here.
+   */
+  readonly grpcTimeoutHeaderMaxMs: number | undefined
+}
+
 export interface RouteSpec {
   readonly name: string
   readonly match?: RequestMatch
@@ -72,6 +86,12 @@ export interface RouteSpec {
   readonly mirrors?: readonly MirrorPolicy[]
   /** Cross-origin policy (the CORS filter reads it). */
   readonly cors?: CorsPolicy
+  /**
+   * Set on inbound routes, as Istio's BuildDefaultHTTPInboundRoute sets it (both values 0). Outbound routes
+   * carry Envoy's max_grpc_timeout instead, which Istio sets to `timeoutMs` (route.go setTimeout): there
+   * the route timeout reads grpc-timeout, counted once the request has been read.
+   */
+  readonly maxStreamDuration?: MaxStreamDuration
 }
 
 export class Route implements RouteSpec {
@@ -85,6 +105,7 @@ export class Route implements RouteSpec {
   readonly retryPolicy: RetryPolicy | undefined
   readonly mirrors: readonly MirrorPolicy[]
   readonly cors: CorsPolicy | undefined
+  readonly maxStreamDuration: MaxStreamDuration | undefined
 
   constructor(spec: RouteSpec) {
     this.name = spec.name
@@ -97,6 +118,7 @@ export class Route implements RouteSpec {
     this.retryPolicy = spec.retryPolicy
     this.mirrors = spec.mirrors ?? []
     this.cors = spec.cors
+    this.maxStreamDuration = spec.maxStreamDuration
   }
 
   matches(req: RequestFacts): boolean {

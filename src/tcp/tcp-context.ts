@@ -2,12 +2,13 @@
 
 import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
-import type { DetectedProtocol } from '../listener/detect-protocol.ts'
-import type { ListenerRuntime } from '../listener/listener-runtime.ts'
+import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
+import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
-import type { ConnectionFacts, TcpRoute } from './tcp-route-table.ts'
+
+import type { TcpListener } from './tcp-listener.ts'
 
 const noHeaders: readonly string[] = []
 
@@ -26,7 +27,7 @@ export interface TunnelStats {
  * references and counters only. It is also what a load balancer's hash policy reads (source IP).
  */
 export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
-  readonly listener: ListenerRuntime
+  readonly listener: TcpListener
   /** The model the connection was routed with, even if a reload swaps it meanwhile. */
   readonly model: Model
   readonly downstream: Socket
@@ -50,7 +51,7 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
   endTime: number | undefined = undefined
   hashCookie: string | undefined = undefined
 
-  constructor(listener: ListenerRuntime, downstream: Socket) {
+  constructor(listener: TcpListener, downstream: Socket) {
     this.listener = listener
     this.model = listener.proxyModel
     this.downstream = downstream

@@ -1,12 +1,12 @@
 // Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
 
 import { connect, type Socket } from 'node:net'
+import type { TcpRoute } from '../route/tcp-route-table.ts'
 import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import type { TcpContext } from './tcp-context.ts'
-import type { TcpRoute } from './tcp-route-table.ts'
-import { type TcpConnectionStats, tcpStatsOf } from './tcp-stats.ts'
+import type { TcpConnectionStats } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
 
 /** Envoy's tcp_proxy idle_timeout when the DestinationRule sets none (Istio keeps the default: 1 h). */
@@ -80,8 +80,9 @@ export class TcpProxy {
     }
     ctx.upstream = endpoint
     this.#routedAt = performance.now()
-    const clusterStats = tcpStatsOf(cluster)
-    const endpointStats = tcpStatsOf(endpoint)
+    const tcpStats = ctx.listener.tcpStats
+    const clusterStats = tcpStats.of(cluster)
+    const endpointStats = tcpStats.of(endpoint)
     clusterStats.active++
     clusterStats.total++
     endpointStats.active++

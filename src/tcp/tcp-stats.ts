@@ -10,22 +10,26 @@ export class TcpConnectionStats {
   connectFailures = 0
 }
 
-const byOwner = new WeakMap<object, TcpConnectionStats>()
-
 /**
- * The TCP counters of a cluster or an endpoint, created on first use. Kept beside their owner rather
- * than in it, so HTTP-only clusters carry nothing; they live as long as the owner does (across reloads).
+ * The TCP counters of every cluster and endpoint that had a TCP connection; one per proxy, owned by the
+ * runtime. Kept beside their owner rather than in it, so HTTP-only clusters carry nothing; they live as
+ * long as the owner does (across reloads).
  */
-export function tcpStatsOf(owner: object): TcpConnectionStats {
-  let stats = byOwner.get(owner)
-  if (stats === undefined) {
-    stats = new TcpConnectionStats()
-    byOwner.set(owner, stats)
-  }
-  return stats
-}
+export class TcpStatsTable {
+  readonly #byOwner = new WeakMap<object, TcpConnectionStats>()
 
-/** The counters of `owner` if it ever had a TCP connection, else undefined (reads never create). */
-export function peekTcpStats(owner: object): TcpConnectionStats | undefined {
-  return byOwner.get(owner)
+  /** The counters of a cluster or an endpoint, created on first use. */
+  of(owner: object): TcpConnectionStats {
+    let stats = this.#byOwner.get(owner)
+    if (stats === undefined) {
+      stats = new TcpConnectionStats()
+      this.#byOwner.set(owner, stats)
+    }
+    return stats
+  }
+
+  /** The counters of `owner` if it ever had a TCP connection, else undefined (reads never create). */
+  peek(owner: object): TcpConnectionStats | undefined {
+    return this.#byOwner.get(owner)
+  }
 }

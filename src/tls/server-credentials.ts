@@ -4,7 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
-import type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from '../config/model.ts'
+import type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from './tls-model.ts'
 
 export type TlsFileField = keyof TlsFilesModel
 

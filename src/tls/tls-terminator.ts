@@ -2,7 +2,6 @@
 
 import type { Socket } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import type { DownstreamTlsModel, TlsCredentials } from '../config/model.ts'
 import { log } from '../telemetry/log.ts'
 import { FilesWatcher } from './files-watcher.ts'
 import {
@@ -13,6 +12,7 @@ import {
   TlsFileError,
 } from './server-credentials.ts'
 import { subjectAltNameAllowed } from './subject-alt-names.ts'
+import type { DownstreamTlsModel, TlsCredentials } from './tls-model.ts'
 
 /** What serves a connection once its handshake is done and its client accepted. */
 export type SecureHandler = (socket: TLSSocket) => void

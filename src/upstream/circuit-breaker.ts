@@ -1,7 +1,7 @@
 // A cluster's circuit breakers, Envoy's thresholds as plain counters: connections, requests, pending, retries.
 
 import { type ConnectionPoolModel, type RetryBudgetModel, UNLIMITED } from '../config/model.ts'
-import { type CounterBlock, decrementToZero, privateBlock } from './shared-counters.ts'
+import { type CounterBlock, decrementToZero, privateBlock } from '../shared/shared-counters.ts'
 
 const noLimits: ConnectionPoolModel = {
   maxConnections: UNLIMITED,

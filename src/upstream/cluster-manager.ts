@@ -1,8 +1,9 @@
 // Owns every cluster; a new Model re-applies clusters that stay and closes those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import { Cluster } from './cluster.ts'
-import { SharedCounters } from './shared-counters.ts'
+import { DnsResolver } from './dns-resolver.ts'
 
 /**
  * A cluster's run-time object (endpoints, pools, load balancer, breakers) is built when it is first
@@ -13,9 +14,15 @@ export class ClusterManager {
   readonly counters: SharedCounters
   #models: ReadonlyMap<string, ClusterModel> = new Map()
   #clusters = new Map<string, Cluster>()
+  /** Resolves the endpoint names of every DNS cluster (the bootstrap's `dns` settings). */
+  readonly resolver: DnsResolver
 
-  /** `counters`: the proxy's table (created by the main thread); a one-thread table by default. */
-  constructor(counters: SharedCounters = SharedCounters.create(undefined, false)) {
+  /** `counters`: the proxy's table (the main thread's, shared by every worker); a one-thread table by default. */
+  constructor(
+    resolver: DnsResolver = new DnsResolver(),
+    counters: SharedCounters = SharedCounters.create(undefined, false),
+  ) {
+    this.resolver = resolver
     this.counters = counters
   }
 
@@ -33,8 +40,12 @@ export class ClusterManager {
     return all
   }
 
-  /** Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays. */
-  update(model: Model): void {
+  /**
+   * Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays.
+   * DNS clusters are built at once and start resolving, as Envoy warms STRICT_DNS and LOGICAL_DNS
+   * clusters before using them; the promise settles when every one has been resolved once.
+   */
+  update(model: Model): Promise<void> {
     const clusters = new Map<string, Cluster>()
     for (const [name, cluster] of this.#clusters) {
       const cm = model.clusters.get(name)
@@ -50,12 +61,19 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous, this.counters)
+      const cluster = new Cluster(previous, this.resolver, this.counters)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
     this.#models = model.clusters
     this.#clusters = clusters
+    const warming: Promise<void>[] = []
+    for (const [name, cm] of model.clusters) {
+      if (cm.discovery === undefined) continue
+      const cluster = this.get(name)
+      if (cluster !== undefined) warming.push(cluster.warmed)
+    }
+    return Promise.all(warming).then(() => {})
   }
 
   async close(): Promise<void> {
@@ -68,7 +86,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model, this.counters)
+    const cluster = new Cluster(model, this.resolver, this.counters)
     this.#clusters.set(name, cluster)
     return cluster
   }

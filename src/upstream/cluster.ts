@@ -1,14 +1,22 @@
 // A cluster at run time: endpoints with their pools, load balancer, circuit breakers and outlier detector.
 
-import { type ClusterModel, type ConnectionPoolModel, UNLIMITED } from '../config/model.ts'
+import { isIP } from 'node:net'
+import {
+  type ClusterModel,
+  type ConnectionPoolModel,
+  type EndpointModel,
+  UNLIMITED,
+} from '../config/model.ts'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
+import { DnsResolver } from './dns-resolver.ts'
+import { DnsTarget } from './dns-target.ts'
 import { type LbRequest, requestHash } from './lb/hash-policy.ts'
 import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
 import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
-import { SharedCounters } from './shared-counters.ts'
-import { outlierCells, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import { outlierCells, type PoolSettings, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
@@ -33,10 +41,22 @@ export class Cluster {
   /** While endpoints warm up (slow start): when their weights are next recomputed, else 0. */
   #nextWarmupUpdate = 0
   #applied = false
+  #settings: PoolSettings | undefined
+  /** The DNS names of a STRICT_DNS or LOGICAL_DNS cluster's endpoints, each resolving on its own timer. */
+  #dnsTargets = new Map<string, DnsTarget>()
+  #resolver: DnsResolver | undefined
 
-  /** `counters`: the proxy's SharedCounters; a table of the cluster's own by default (one thread, tests). */
-  constructor(model: ClusterModel, counters: SharedCounters = SharedCounters.create(256, false)) {
+  /**
+   * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
+   * system's); `counters` is the proxy's SharedCounters (a table of the cluster's own by default).
+   */
+  constructor(
+    model: ClusterModel,
+    resolver?: DnsResolver,
+    counters: SharedCounters = SharedCounters.create(256, false),
+  ) {
     this.model = model
+    this.#resolver = resolver
     this.#counters = counters
     this.breaker = new CircuitBreaker(counters.block(`cluster|${model.name}`))
     this.apply(model)
@@ -53,11 +73,73 @@ export class Cluster {
 
   /** Applies a (re)compiled model; endpoints that leave close their pools after their requests finish. */
   apply(model: ClusterModel): void {
-    const settings = {
+    this.model = model
+    // A DNS endpoint's resolved hosts share what the model endpoint would get: the pool settings are
+    // fixed per model, so a host that persists across re-resolutions keeps its pool and its state.
+    this.#settings = {
       connectTimeoutMs: model.connectTimeoutMs,
       connectionPool: endpointShare(model.policy.connectionPool, model.endpoints.length),
       protocol: upstreamProtocol(model),
     }
+    this.#updateDnsTargets(model)
+    this.breaker.configure(model.policy.connectionPool, model.policy.retryBudget)
+    this.#placeEndpoints()
+  }
+
+  /** Settles once every DNS name of the cluster has been resolved once (answered or failed). */
+  get warmed(): Promise<void> {
+    return Promise.all([...this.#dnsTargets.values()].map((t) => t.firstResolution)).then(() => {})
+  }
+
+  /** The cluster's DNS names, for /clusters and tests. */
+  get dnsTargets(): Iterable<DnsTarget> {
+    return this.#dnsTargets.values()
+  }
+
+  /** Starts resolving names the model added; stops those it dropped. */
+  #updateDnsTargets(model: ClusterModel): void {
+    const targets = new Map<string, DnsTarget>()
+    if (model.discovery !== undefined) {
+      for (const e of model.endpoints) {
+        if (isIP(e.address) !== 0 || targets.has(e.address)) continue
+        this.#resolver ??= new DnsResolver()
+        targets.set(
+          e.address,
+          this.#dnsTargets.get(e.address) ?? new DnsTarget(e.address, this.#resolver, this.#onDnsChange),
+        )
+      }
+    }
+    for (const [name, target] of this.#dnsTargets) if (!targets.has(name)) target.stop()
+    this.#dnsTargets = targets
+  }
+
+  /** A name resolved to other addresses: hosts that stay keep their pool, balancing and outlier state. */
+  readonly #onDnsChange = (): void => {
+    if (this.model.discovery === 'STRICT_DNS') this.#placeEndpoints()
+  }
+
+  /**
+   * The hosts the model's endpoints stand for now: STRICT_DNS turns a name into one host per
+   * resolved address (with the endpoint's weight, labels, locality and priority, as Envoy's
+   * ResolveTarget does); LOGICAL_DNS and static endpoints are one host each.
+   */
+  #hostModels(): readonly EndpointModel[] {
+    const model = this.model
+    if (model.discovery !== 'STRICT_DNS') return model.endpoints
+    const hosts: EndpointModel[] = []
+    for (const e of model.endpoints) {
+      const target = this.#dnsTargets.get(e.address)
+      if (target === undefined) hosts.push(e)
+      else for (const address of target.addresses) hosts.push({ ...e, address })
+    }
+    return hosts
+  }
+
+  /** Builds the endpoint list, the priority levels and their health from the current hosts. */
+  #placeEndpoints(): void {
+    const model = this.model
+    const settings = this.#settings
+    if (settings === undefined) return
     const previous = new Map<string, UpstreamEndpoint[]>()
     for (const e of this.endpoints) {
       const same = previous.get(e.key)
@@ -67,7 +149,7 @@ export class Cluster {
     const now = performance.now()
     /** Endpoints of equal pool keys (the same address twice) get a block each: key and occurrence. */
     const occurrences = new Map<string, number>()
-    const endpoints = model.endpoints.map((e) => {
+    const endpoints = this.#hostModels().map((e) => {
       const key = poolKey(e.address, e.port, settings)
       const occurrence = occurrences.get(key) ?? 0
       occurrences.set(key, occurrence + 1)
@@ -84,14 +166,16 @@ export class Cluster {
         )
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
       if (kept === undefined && this.#applied) endpoint.addedAt = now
+      if (kept === undefined && model.discovery === 'LOGICAL_DNS') {
+        const target = this.#dnsTargets.get(e.address)
+        if (target !== undefined) endpoint.connectThrough(target.lookup)
+      }
       endpoint.placeIn(e)
       return endpoint
     })
     for (const left of previous.values()) for (const e of left) void e.close()
-    this.model = model
     this.endpoints = endpoints
     this.#applied = true
-    this.breaker.configure(model.policy.connectionPool, model.policy.retryBudget)
     this.#applyOutlierDetection()
     this.#levels = hostSets(model, endpoints)
     this.#nextWarmupUpdate = 0
@@ -216,9 +300,10 @@ export class Cluster {
     this.breaker.endRetry()
   }
 
-  /** Stops the outlier sweep and closes every pool once its requests finish. */
+  /** Stops the outlier sweep and DNS resolutions, and closes every pool once its requests finish. */
   async close(): Promise<void> {
     this.#outlier?.stop()
+    for (const target of this.#dnsTargets.values()) target.stop()
     await Promise.all(this.endpoints.map((e) => e.close()))
   }
 }

@@ -1,7 +1,7 @@
-// Classifies an error from the upstream connection into the local reply Envoy would give for it.
+// Classifies an error from the upstream connection into a stream reset reason; the router answers it with Envoy's local reply.
 
 import { errors } from 'undici'
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 
 /** The reason passed to undici's abort when the route timeout fires. */
 export class UpstreamTimeoutError extends Error {
@@ -56,7 +56,7 @@ function codeOf(err: Error): string | undefined {
  * RST alike (ECONNRESET, EPIPE), as connection termination (UC); "remote reset" (UR) is a stream
  * reset, which only HTTP/2 has. A response that is not valid HTTP/1.1 is a protocol error (502 UPE).
  */
-export function classifyUpstreamError(err: Error, sentToUpstream: boolean): LocalReplyKind {
+export function classifyUpstreamError(err: Error, sentToUpstream: boolean): StreamResetReason {
   if (err instanceof UpstreamTimeoutError) return 'timeout'
   if (!sentToUpstream) return 'connectFailure'
   if (err instanceof Http2StreamResetError) {

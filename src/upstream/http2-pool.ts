@@ -7,10 +7,10 @@ import {
   constants,
   type IncomingHttpHeaders,
 } from 'node:http2'
-import { connect as netConnect } from 'node:net'
+import { type LookupFunction, connect as netConnect } from 'node:net'
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { isHttp2Forbidden } from '../http/hop-by-hop.ts'
+import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
@@ -33,6 +33,8 @@ export interface Http2PoolOptions {
   readonly idleTimeoutMs: number
   /** A session older than this takes no new stream (undefined: no limit). */
   readonly maxSessionAgeMs: number | undefined
+  /** Where connections go instead of resolving the origin's host (a LOGICAL_DNS host's current address). */
+  readonly lookup?: LookupFunction
 }
 
 const streamWindowSize = 1024 * 1024
@@ -129,7 +131,12 @@ export class Http2Pool {
       maxSessionMemory: 64,
       // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
       createConnection: (url: URL) =>
-        netConnect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port), noDelay: true }),
+        netConnect({
+          host: url.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(url.port),
+          noDelay: true,
+          ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
+        }),
     })
     const entry = new SessionEntry(session)
     this.#entries.push(entry)

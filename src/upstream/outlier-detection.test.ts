@@ -136,15 +136,43 @@ describe('outlier detection', () => {
     expect(a.backoff).toBe(4)
   })
 
-  it('ejects only while the ejected share is below maxEjectionPercent (one host always can be)', () => {
-    const { detector, monitors } = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 10 }, 4)
+  // Envoy's DetectorImpl::ejectHost (envoy#27909): eject only when 100 × (ejected + 1) / hosts ≤ max.
+  it('ejects only when the share ejected afterwards stays within maxEjectionPercent', () => {
+    const { detector, monitors } = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 50 }, 4)
     for (const m of monitors) m.putHttpStatus(500)
-    expect(monitors.map((m) => m.ejected)).toEqual([true, false, false, false])
-    expect(detector.ejectedCount).toBe(1)
-    expect(detector.ejectionsOverflow).toBe(3)
-    const half = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 50 }, 4)
-    for (const m of half.monitors) m.putHttpStatus(500)
-    expect(half.detector.ejectedCount).toBe(2)
+    expect(monitors.map((m) => m.ejected)).toEqual([true, true, false, false])
+    expect(detector.ejectedCount).toBe(2)
+    expect(detector.ejectionsTotal).toBe(2)
+    expect(detector.ejectionsOverflow).toBe(2)
+    const third = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 34 }, 3)
+    for (const m of third.monitors) m.putHttpStatus(500)
+    expect(third.detector.ejectedCount).toBe(1) // 2 of 3 would be 67%
+  })
+
+  it("at Istio's 10% default, fewer than 10 endpoints never eject; 10 eject one", () => {
+    for (const hosts of [1, 2, 5, 9]) {
+      const small = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 10 }, hosts)
+      for (const m of small.monitors) m.putHttpStatus(500)
+      expect(small.detector.ejectedCount).toBe(0)
+      expect(small.detector.ejectionsOverflow).toBe(hosts)
+    }
+    const ten = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 10 }, 10)
+    for (const m of ten.monitors) m.putHttpStatus(500)
+    expect(ten.detector.ejectedCount).toBe(1)
+    expect(ten.monitors[0].ejected).toBe(true)
+  })
+
+  it('a host refused by the cap counts again from zero and ejects once the share allows it', () => {
+    const { clock, detector, monitors } = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 50 }, 2)
+    const [a, b] = monitors
+    a.putHttpStatus(500)
+    b.putHttpStatus(500)
+    expect([a.ejected, b.ejected]).toEqual([true, false])
+    clock.t = 1000
+    detector.sweep()
+    expect(a.ejected).toBe(false)
+    b.putHttpStatus(500)
+    expect(b.ejected).toBe(true)
   })
 
   it('an ejected host that still gets traffic does not re-eject or reset', () => {

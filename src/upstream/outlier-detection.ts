@@ -4,7 +4,7 @@
 // (1) consecutive errors (5xx, gateway 502/503/504, local-origin) counted per host, ejecting the
 // moment a count reaches its threshold; (2) ejection for base × n (n grows with each ejection,
 // shrinks after healthy sweeps, capped at max_ejection_time), lifted by a periodic sweep with no
-// probe request; (3) cluster-wide rules: at most maxEjectionPercent ejected, and below
+// probe request; (3) cluster-wide rules: no ejection past maxEjectionPercent, and below
 // minHealthPercent healthy the load balancer ignores ejections. opossum models something else:
 // an error *percentage* over a rolling window, a half-open state letting one trial call through,
 // a fixed resetTimeout, and no notion of sibling hosts. Its call shape is `breaker.fire(fn)` →
@@ -24,7 +24,7 @@
 // generation cell. Times are SharedCounters.now() readings (one clock for every thread).
 
 import type { OutlierDetectionModel } from '../config/model.ts'
-import { type CounterBlock, elapsedMs, privateBlock } from './shared-counters.ts'
+import { type CounterBlock, elapsedMs, privateBlock } from '../shared/shared-counters.ts'
 
 /** Milliseconds from a monotonic clock shared by every worker (SharedCounters); tests inject their own. */
 export interface Clock {
@@ -252,7 +252,13 @@ export class OutlierDetector {
     monitor.resetCount(type)
   }
 
-  /** Envoy ejects while the share already ejected is below maxEjectionPercent (so one always can be). */
+  /**
+   * Envoy ejects only when the share ejected *after* this ejection stays within maxEjectionPercent
+   * (envoy#27909, source/common/upstream/outlier_detection_impl.cc DetectorImpl::ejectHost:
+   * `100 * (active + 1) / hosts <= max_ejection_percent`). Its `always_eject_one_host` opt-in, which
+   * lets one host go regardless, is never set by Istio (pilot applyOutlierDetection), so at Istio's
+   * 10% default a cluster of fewer than 10 endpoints ejects none; the refusal counts as an overflow.
+   */
   #eject(monitor: HostMonitor): void {
     const config = this.config
     const cells = this.#cells
@@ -261,7 +267,7 @@ export class OutlierDetector {
     // Take a place under maxEjectionPercent by compareExchange: workers ejecting at once never overshoot.
     let ejected = Atomics.load(cells, base + ejectedCountCell)
     for (;;) {
-      if ((100 * ejected) / this.#monitors.length >= config.maxEjectionPercent) {
+      if ((100 * (ejected + 1)) / this.#monitors.length > Math.min(100, config.maxEjectionPercent)) {
         monitor.unmarkEjected()
         Atomics.add(cells, base + ejectionsOverflowCell, 1)
         return

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { defaultClusterPolicy } from '../config/compile/traffic-policy.ts'
 import type { ConnectionPoolModel } from '../config/model.ts'
-import { poolKey, poolOptions } from './upstream-endpoint.ts'
+import { http2PoolOptions, poolKey, poolOptions } from './upstream-endpoint.ts'
 
 const settings = (over: Partial<ConnectionPoolModel> = {}) => ({
   connectTimeoutMs: 250,
@@ -12,14 +12,16 @@ const settings = (over: Partial<ConnectionPoolModel> = {}) => ({
 })
 
 describe('poolOptions', () => {
-  it('by default: unlimited connections, 60 s idle, undici keepalive, no per-connection limit', () => {
+  it("by default: unlimited connections, Envoy's 1 h idle timeout (Istio sets none), no per-connection limit", () => {
     const o = poolOptions(settings())
     expect(o).toMatchObject({
       connectTimeout: 250,
       connections: null,
-      keepAliveTimeout: 60_000,
+      keepAliveTimeout: 3_600_000,
+      keepAliveMaxTimeout: 3_600_000,
       pipelining: 1,
     })
+    expect(http2PoolOptions(settings()).idleTimeoutMs).toBe(3_600_000)
     expect(o.maxRequestsPerClient).toBeUndefined()
     expect(o.factory).toBeUndefined()
     expect(o.connect).toBeUndefined()

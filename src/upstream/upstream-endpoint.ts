@@ -1,14 +1,15 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
+import type { LookupFunction } from 'node:net'
 import { type Dispatcher, Pool } from 'undici'
 import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
-import type { LocalReplyKind } from '../http/local-reply.ts'
+import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
+import { type CounterBlock, privateBlock } from '../shared/shared-counters.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
 import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
 import type { HostMonitor } from './outlier-detection.ts'
-import { type CounterBlock, privateBlock } from './shared-counters.ts'
 import type { UpstreamProtocol } from './upstream-protocol.ts'
 
 export interface PoolSettings {
@@ -17,8 +18,12 @@ export interface PoolSettings {
   readonly protocol: UpstreamProtocol
 }
 
-/** Idle time before a pooled connection closes when the DestinationRule sets none. */
-const defaultIdleTimeoutMs = 60_000
+/**
+ * Idle time before a pooled connection closes when the DestinationRule sets none: Envoy's default for a
+ * cluster's common_http_protocol_options.idle_timeout (1 h), which Istio leaves in place unless
+ * connectionPool.http.idleTimeout (or tcp.idleTimeout) is set (pilot cluster_traffic_policy.go).
+ */
+const defaultIdleTimeoutMs = 3_600_000
 /** The longest timer Node can arm: an idle timeout of 0 means "never" in Istio. */
 const maxTimerMs = 2_147_483_647
 
@@ -33,7 +38,7 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     bodyTimeout: 0,
     keepAliveTimeout: idle,
     // A server's Keep-Alive hint may shorten the idle time, never lengthen it past the policy's.
-    keepAliveMaxTimeout: cp.idleTimeoutMs === undefined ? 3_600_000 : idle,
+    keepAliveMaxTimeout: idle,
     pipelining: 1,
     connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
     ...(cp.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cp.maxRequestsPerConnection } : {}),
@@ -48,7 +53,7 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
 }
 
 /** The HTTP/2 session options for a connection pool policy. */
-function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
+export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
   const cp = settings.connectionPool
   return {
     connectTimeoutMs: settings.connectTimeoutMs,
@@ -114,6 +119,8 @@ export class UpstreamEndpoint implements LbEndpoint {
   /** Requests beyond this many wait for a connection (pending); HTTP/2 multiplexes, so none wait. */
   readonly #maxConnections: number
   readonly #settings: PoolSettings
+  /** LOGICAL_DNS: where new connections go, instead of resolving `address` per connection. */
+  #lookup: LookupFunction | undefined
   #http1: Pool | undefined
   #http2: Http2Pool | undefined
 
@@ -148,15 +155,31 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.localityWeight = model.localityWeight
   }
 
+  /**
+   * Makes this a LOGICAL_DNS host: each new connection goes where `lookup` says (the name's latest
+   * first address), while open connections stay where they are. Set before the first request.
+   */
+  connectThrough(lookup: LookupFunction): void {
+    this.#lookup = lookup
+  }
+
   /** The HTTP/1.1 connection pool, opened on first use. */
   get http1(): Pool {
-    this.#http1 ??= new Pool(`http://${this.hostPort}`, poolOptions(this.#settings))
+    if (this.#http1 === undefined) {
+      const options = poolOptions(this.#settings)
+      const lookup = this.#lookup
+      if (lookup !== undefined) options.connect = { ...options.connect, lookup }
+      this.#http1 = new Pool(`http://${this.hostPort}`, options)
+    }
     return this.#http1
   }
 
   /** The HTTP/2 sessions, opened on first use. */
   get http2(): Http2Pool {
-    this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, http2PoolOptions(this.#settings))
+    this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, {
+      ...http2PoolOptions(this.#settings),
+      ...(this.#lookup !== undefined ? { lookup: this.#lookup } : {}),
+    })
     return this.#http2
   }
 
@@ -222,8 +245,8 @@ export class UpstreamEndpoint implements LbEndpoint {
     if (this.outlier !== undefined) this.outlier.putHttpStatus(status)
   }
 
-  /** The exchange failed before a response; `kind` is how the failure is answered downstream. */
-  reportFailure(kind: LocalReplyKind): void {
+  /** The exchange failed before a response, for `kind` (connect failures and timeouts count here). */
+  reportFailure(kind: StreamResetReason): void {
     if (kind === 'connectFailure')
       Atomics.add(this.counters.cells, this.counters.base + connectFailuresCell, 1)
     if (this.outlier !== undefined)

@@ -30,10 +30,12 @@ export function echo(name: string): Handler {
   }
 }
 
+/** `host` is the loopback address to bind (127.0.0.2 and up let several share a port, as DNS hosts do). */
 export async function startUpstream(
   name: string,
   handler: Handler = echo(name),
   port = 0,
+  host = '127.0.0.1',
 ): Promise<Upstream> {
   const seen: Upstream['seen'] = []
   const server = createServer((req, res) => {
@@ -41,7 +43,7 @@ export async function startUpstream(
     handler(req, res)
   })
   server.keepAliveTimeout = 10_000
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(port, host, resolve))
   return {
     server,
     port: (server.address() as AddressInfo).port,

@@ -2,7 +2,7 @@
 
 import { HostIndex } from '../host-index.ts'
 import { isExportedTo, toFqdn } from '../hosts.ts'
-import type { ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
+import type { ClusterDiscovery, ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
 import type { DestinationRuleResource, Resource } from '../resource.ts'
 import { outboundClusterName } from './http-routes.ts'
 import { applyLocalityLb, type EndpointDraft } from './locality-lb.ts'
@@ -80,6 +80,7 @@ export function outboundClusters(
         host: service.fqdn,
         port: port.number,
         protocol: port.protocol,
+        ...discoveryOf(service.resolution),
       }
       const merged = mergeTrafficPolicy(topPolicy, undefined, port.number)
       clusters.push({
@@ -104,6 +105,13 @@ export function outboundClusters(
     }
   }
   return clusters
+}
+
+/** Istio's convertResolution (pilot/pkg/networking/core/cluster.go): DNS → STRICT_DNS, DNS_ROUND_ROBIN → LOGICAL_DNS. */
+function discoveryOf(resolution: string): { discovery?: ClusterDiscovery } {
+  if (resolution === 'DNS') return { discovery: 'STRICT_DNS' }
+  if (resolution === 'DNS_ROUND_ROBIN') return { discovery: 'LOGICAL_DNS' }
+  return {}
 }
 
 /** A cluster's only endpoint (inbound clusters): no locality, priority 0. */

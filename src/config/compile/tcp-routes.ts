@@ -1,6 +1,6 @@
 // Decides how each listener serves connections (HTTP, TCP, TLS passthrough, sniffing) and compiles tcp[] / tls[] routes.
 
-import { TcpRoute, TcpRouteTable, type WeightedCluster } from '../../tcp/tcp-route-table.ts'
+import { TcpRoute, TcpRouteTable, type WeightedCluster } from '../../route/tcp-route-table.ts'
 import { hostAliases, hostMatches, toFqdn } from '../hosts.ts'
 import type { TcpRoute as VsTcpRoute, TlsRoute as VsTlsRoute } from '../istio/virtual-service.ts'
 import type { ListenerServe, NodeIdentity } from '../model.ts'

@@ -31,6 +31,19 @@ export function warnUnsupported(
   ctx.addIssue({ code: 'custom', message: reason, params, path })
 }
 
+/**
+ * Warns that part of a value is ignored while the field stays: once the warning is reported, the field
+ * is validated again holding `rest` (the value without the ignored part) instead of being dropped.
+ */
+export function warnIgnoredPart(ctx: RefinementCtx<unknown>, reason: string, rest: unknown): void {
+  ctx.addIssue({ code: 'custom', message: reason, params: { ...WARNING_PARAMS, reason, rest }, path: [] })
+}
+
+/** The value a warned field keeps (warnIgnoredPart), or undefined when the warned field is dropped. */
+export function keptRest(issue: z.core.$ZodIssue): unknown {
+  return issue.code === 'custom' ? issue.params?.rest : undefined
+}
+
 export function isWarningIssue(issue: z.core.$ZodIssue): boolean {
   return issue.code === 'custom' && issue.params?.warning === true
 }

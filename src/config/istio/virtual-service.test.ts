@@ -1,4 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import {
+  defaultRetryPolicy,
+  parseRetryOn,
+  RetryOn,
+  retriableFailure,
+  retriableResponse,
+} from '../../route/retry-policy.ts'
 import { formatMessage } from '../messages.ts'
 import { parseResources } from '../parse-resources.ts'
 import type { VirtualServiceResource } from '../resource.ts'
@@ -160,6 +167,36 @@ ${ROUTE}`)
       "vs.yaml:8: field 'spec.http[0].retries.perTryTimeout': duration '0s' must be at least 1ms",
       "vs.yaml:8: field 'spec.http[0].retries.retryOn': bogus is not a valid retryOn policy",
     ])
+  })
+
+  it('warns about the retryOn conditions it accepts but cannot act on, and keeps the others in force', () => {
+    // Istio accepts these names (pkg/config/validation supportedRetryOnPolicies); the README promises a
+    // warning naming what is accepted but not implemented, never a silent no-op.
+    const mixed = load(`  http:
+  - retries: {attempts: 2, retryOn: "5xx,retriable-headers,503"}
+${ROUTE}`)
+    expect(mixed.messages).toEqual([
+      "vs.yaml:8: warning: field 'spec.http[0].retries.retryOn' condition 'retriable-headers' is not supported yet and ignored",
+    ])
+    const kept = parseRetryOn(mixed.resources[0].spec.http[0].retries?.retryOn ?? '')
+    expect(kept.on).toBe(RetryOn.fiveXx | RetryOn.retriableStatusCodes)
+    expect([...kept.statusCodes]).toEqual([503])
+
+    const only = load(`  http:
+  - retries: {attempts: 2, retryOn: "envoy-ratelimited, http3-post-connect-failure"}
+${ROUTE}`)
+    expect(only.messages).toEqual([
+      "vs.yaml:8: warning: field 'spec.http[0].retries.retryOn' conditions 'envoy-ratelimited', 'http3-post-connect-failure' are not supported yet and ignored",
+    ])
+    // Nothing left to act on: the route retries on nothing (not on Istio's default conditions).
+    const nothing = parseRetryOn(only.resources[0].spec.http[0].retries?.retryOn ?? '')
+    expect(retriableFailure({ ...defaultRetryPolicy, ...nothing }, 'connectFailure')).toBe(false)
+    expect(retriableResponse({ ...defaultRetryPolicy, ...nothing }, 503, -1)).toBe(false)
+
+    const safe = load(`  http:
+  - retries: {attempts: 2, retryOn: reset-before-request}
+${ROUTE}`)
+    expect(safe.messages).toEqual([])
   })
 
   it('reads tcp[] and tls[] routes with their L4 matches and weights', () => {

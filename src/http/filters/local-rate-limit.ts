@@ -2,7 +2,7 @@
 
 import type { RateLimitSpec } from '../../bootstrap/rate-limits.ts'
 import { parseDurationMs } from '../../config/duration.ts'
-import type { SharedCounters } from '../../upstream/shared-counters.ts'
+import type { SharedCounters } from '../../shared/shared-counters.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply } from '../respond.ts'

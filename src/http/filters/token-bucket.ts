@@ -6,7 +6,7 @@
 // taken by compareExchange; the worker that moves the fill time on by compareExchange adds those
 // intervals' tokens, so no interval is counted twice.
 
-import { type CounterBlock, elapsedMs, privateBlock } from '../../upstream/shared-counters.ts'
+import { type CounterBlock, elapsedMs, privateBlock } from '../../shared/shared-counters.ts'
 
 /** Cells of a bucket's block: set once the first worker filled it, the tokens, the last fill (shared clock ms). */
 const initializedCell = 0

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { DownstreamResponse } from '../http/downstream.ts'
-import type { TunnelStats } from './tcp-context.ts'
+import type { TunnelStats } from '../tcp/tcp-context.ts'
 
 /**
  * Bytes flow both ways with back-pressure: the stream's DATA frames go to the socket, the socket's

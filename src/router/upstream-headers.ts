@@ -1,10 +1,10 @@
 // Builds the upstream request's header list from the downstream rawHeaders, as Envoy's router does.
 
+import type { RequestContext } from '../http/request-context.ts'
+import { newRequestId } from '../http/request-id.ts'
+import { connectionTokens, isHopByHop } from '../protocol/hop-by-hop.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
 import { removeHeaders } from '../route/header-list.ts'
-import { connectionTokens, isHopByHop } from './hop-by-hop.ts'
-import type { RequestContext } from './request-context.ts'
-import { newRequestId } from './request-id.ts'
 
 /**
  * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, sets x-forwarded-proto

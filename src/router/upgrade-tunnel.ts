@@ -3,41 +3,20 @@
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-headers.ts'
-import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
+import { runResponseHeaders } from '../http/response-headers-phase.ts'
 import { removeHeaders } from '../route/header-list.ts'
+import type { TunnelStats } from '../tcp/tcp-context.ts'
+import { tunnelLimits } from '../tcp/tcp-proxy.ts'
+import { Tunnel } from '../tcp/tunnel.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { classifyUpstreamError } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import { Http2Tunnel } from './http2-tunnel.ts'
-import type { TunnelStats } from './tcp-context.ts'
-import { tunnelLimits } from './tcp-proxy.ts'
-import { Tunnel } from './tunnel.ts'
 
 /** Fields of a 101 that mean nothing in an HTTP/2 200 (RFC 8441 §5). */
 const upgradeResponseOnly: ReadonlySet<string> = new Set(['sec-websocket-accept'])
-
-const upgradeRequests = new WeakSet<object>()
-
-/**
- * node:http's shouldUpgradeCallback: which `Connection: upgrade` requests become tunnels. Envoy's
- * HTTP/1 codec ignores an h2c upgrade and serves the request as HTTP/1.1; every other token is tried.
- */
-export function acceptsUpgrade(req: IncomingMessage): boolean {
-  const token = req.headers.upgrade
-  return token !== undefined && token.trim().toLowerCase() !== 'h2c'
-}
-
-/** Marks a request that node:http delivered through its `upgrade` event (its socket is ours now). */
-export function markUpgradeRequest(req: object): void {
-  upgradeRequests.add(req)
-}
-
-/** True for requests that asked to switch protocols (`Connection: upgrade` with an `Upgrade` header). */
-export function isUpgradeRequest(req: object): boolean {
-  return upgradeRequests.has(req)
-}
 
 export interface UpgradeSpec {
   readonly path: string

@@ -3,10 +3,10 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { buildDownstreamHeaders, type ResponseFields } from '../http/downstream-headers.ts'
-import { runResponseHeaders } from '../http/filter-chain.ts'
 import type { RequestContext } from '../http/request-context.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
-import type { UpstreamEndpoint } from './upstream-endpoint.ts'
+import { runResponseHeaders } from '../http/response-headers-phase.ts'
+import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 
 /** The reason passed to undici's abort when a try's `perTryTimeout` fires (a retriable timeout). */
 export class PerTryTimeoutError extends UpstreamTimeoutError {}

@@ -1,7 +1,7 @@
 // Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
 import type { ResponseFields } from '../http/downstream-headers.ts'
-import type { RequestContext } from '../http/request-context.ts'
+import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import type { MirrorPolicy } from '../route/mirror-policy.ts'
 import {
@@ -12,13 +12,13 @@ import {
   retriableFailure,
   retriableResponse,
 } from '../route/retry-policy.ts'
-import type { Cluster } from './cluster.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from './failure.ts'
-import { PreviousPriorities } from './lb/previous-priorities.ts'
-import { sendMirrors } from './mirror-request.ts'
+import type { Cluster } from '../upstream/cluster.ts'
+import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
+import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import type { Mirroring } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
-import type { UpstreamEndpoint } from './upstream-endpoint.ts'
 
 export interface UpstreamRequestSpec {
   readonly method: string
@@ -30,6 +30,10 @@ export interface UpstreamRequestSpec {
   readonly retry?: RetryPolicy
   /** Mirrors for a request with a body: copies go out once the body is read, if it is within the bound. */
   readonly mirrors?: readonly MirrorPolicy[]
+  /** Each try carries `x-envoy-attempt-count` (Envoy's include_request_attempt_count). */
+  readonly includeAttemptCount?: boolean
+  /** What sends them (set with `mirrors`). */
+  readonly mirroring?: Mirroring
 }
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
@@ -39,7 +43,7 @@ const HOST_SELECTION_ATTEMPTS = 5
  * One proxied request: the route timeout, the replayable body, and the tries (one UpstreamAttempt each).
  * A try is retried only while no response byte has gone downstream.
  */
-export class UpstreamRequest implements AttemptOwner {
+export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   readonly #ctx: RequestContext
   readonly #cluster: Cluster | undefined
   readonly #firstEndpoint: UpstreamEndpoint
@@ -80,6 +84,7 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#retriesLeft > 0 && spec.retry?.retryRemoteLocalities === true)
       this.#previousPriorities = new PreviousPriorities()
     ctx.res.on('close', this.#onDownstreamClose)
+    ctx.upstreamExchange = this
     const mirrored = spec.mirrors !== undefined && spec.mirrors.length > 0
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
@@ -115,7 +120,15 @@ export class UpstreamRequest implements AttemptOwner {
     if (this.#done) return
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
-      sendMirrors(this.#ctx, spec.mirrors, spec.method, spec.path, spec.headers, spec.timeoutMs, this.#body)
+      spec.mirroring?.send(
+        this.#ctx,
+        spec.mirrors,
+        spec.method,
+        spec.path,
+        spec.headers,
+        spec.timeoutMs,
+        this.#body,
+      )
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#firstEndpoint)
@@ -124,7 +137,7 @@ export class UpstreamRequest implements AttemptOwner {
   /** A streamed body ended within the bound: its mirrors go out now, as for a body read whole. */
   #streamedBodyEnded(body: ReplayableBody): void {
     const spec = this.#spec as UpstreamRequestSpec
-    sendMirrors(
+    spec.mirroring?.send(
       this.#ctx,
       spec.mirrors as readonly MirrorPolicy[],
       spec.method,
@@ -172,7 +185,7 @@ export class UpstreamRequest implements AttemptOwner {
     this.#previousPriorities?.attempted(endpoint.priority)
     const attempt = new UpstreamAttempt(this, ctx, endpoint)
     this.#attempt = attempt
-    const headers = spec.retry === undefined ? spec.headers : withAttemptCount(spec.headers, ctx.attemptCount)
+    const headers = spec.includeAttemptCount ? withAttemptCount(spec.headers, ctx.attemptCount) : spec.headers
     attempt.start({
       method: spec.method,
       path: spec.path,
@@ -293,6 +306,14 @@ export class UpstreamRequest implements AttemptOwner {
     sendLocalReply(this.#ctx, kind)
   }
 
+  /** The connection manager answers the client itself (a stream deadline): stop the upstream side quietly. */
+  cancel(): void {
+    if (this.#done) return
+    const attempt = this.#attempt
+    this.#finish()
+    attempt?.abort(new DownstreamClosedError())
+  }
+
   readonly #onDownstreamClose = (): void => {
     if (this.#done) return
     // The client went away before the response ended: stop the upstream exchange too.
@@ -316,7 +337,7 @@ export class UpstreamRequest implements AttemptOwner {
 }
 
 /** A copy of the upstream headers with `x-envoy-attempt-count` set (a client's own value replaced). */
-function withAttemptCount(headers: readonly string[], count: number): string[] {
+export function withAttemptCount(headers: readonly string[], count: number): string[] {
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]

@@ -1,0 +1,17 @@
+// What the HTTP connection manager reads of the listener it serves; the runtime implements it (src/listener/listener-runtime.ts).
+
+import type { ListenerModel, Model } from '../config/model.ts'
+import type { HttpFilter } from './filter.ts'
+
+export interface HttpListener {
+  /** This listener's part of the current model (a reload replaces it while the socket stays bound). */
+  readonly model: ListenerModel
+  /** The whole current model; a request keeps the one it started with (RequestContext.model). */
+  readonly proxyModel: Model
+  /** The listener's filters in order, registered by the runtime; the router is last. */
+  readonly filters: readonly HttpFilter[]
+  /** `https` when this listener terminates TLS (x-forwarded-proto, redirects). */
+  readonly scheme: string
+  /** Set while draining: responses carry `connection: close`, new HTTP/2 sessions get GOAWAY. */
+  readonly draining: boolean
+}

@@ -1,0 +1,11 @@
+// Runs the filters' response-headers phase, last filter first (as Envoy's encoder filters), on headers about to go downstream.
+
+import type { RequestContext } from './request-context.ts'
+import { overwriteServerHeader } from './server-header.ts'
+
+export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
+  const filters = ctx.listener.filters
+  for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(ctx, status, headers)
+  // After the filters, as Envoy's connection manager sets it when it encodes the headers.
+  overwriteServerHeader(headers, ctx.listener.model.direction)
+}

@@ -1,0 +1,15 @@
+// What the TCP proxy reads of the listener it serves; the runtime implements it (src/listener/listener-runtime.ts).
+
+import type { ListenerModel, Model } from '../config/model.ts'
+import type { ClusterManager } from '../upstream/cluster-manager.ts'
+import type { TcpStatsTable } from './tcp-stats.ts'
+
+export interface TcpListener {
+  /** This listener's part of the current model. */
+  readonly model: ListenerModel
+  /** The whole current model; a connection keeps the one it was routed with (TcpContext.model). */
+  readonly proxyModel: Model
+  readonly clusters: ClusterManager
+  /** The proxy's TCP connection counters (read by /clusters). */
+  readonly tcpStats: TcpStatsTable
+}

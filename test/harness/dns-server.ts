@@ -1,0 +1,66 @@
+// A real DNS server on loopback UDP for tests: answers A and AAAA from a table the test changes (dns-packet).
+
+import { createSocket, type RemoteInfo } from 'node:dgram'
+import { isIP } from 'node:net'
+import * as dnsPacket from 'dns-packet'
+
+/** What the server answers for a name: its addresses and their TTL, or a failure code. */
+export type DnsRecords = { readonly addresses: readonly string[]; readonly ttl?: number } | 'SERVFAIL'
+
+export interface DnsServer {
+  /** `127.0.0.1:<port>`, as the bootstrap's `dns.servers` takes it. */
+  readonly address: string
+  /** Queries received, by `name type` (e.g. `db.example.com A`). */
+  readonly queries: Map<string, number>
+  /** Sets what `name` resolves to; unknown names get NXDOMAIN. */
+  set(name: string, records: DnsRecords): void
+  close(): Promise<void>
+}
+
+const NXDOMAIN = 3
+const SERVFAIL = 2
+
+export async function startDnsServer(): Promise<DnsServer> {
+  const table = new Map<string, DnsRecords>()
+  const queries = new Map<string, number>()
+  const socket = createSocket('udp4')
+
+  const answer = (query: dnsPacket.Packet): dnsPacket.Packet => {
+    const question = query.questions?.[0]
+    const base = { type: 'response' as const, id: query.id, questions: query.questions }
+    const flags = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE
+    if (question === undefined) return { ...base, flags: flags | SERVFAIL }
+    const key = `${question.name.toLowerCase()} ${question.type}`
+    queries.set(key, (queries.get(key) ?? 0) + 1)
+    const records = table.get(question.name.toLowerCase())
+    if (records === undefined) return { ...base, flags: flags | NXDOMAIN }
+    if (records === 'SERVFAIL') return { ...base, flags: flags | SERVFAIL }
+    const version = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0
+    const answers: dnsPacket.Answer[] = records.addresses
+      .filter((a) => isIP(a) === version)
+      .map((data) => ({
+        type: question.type as 'A' | 'AAAA',
+        name: question.name,
+        ttl: records.ttl ?? 0,
+        data,
+      }))
+    return { ...base, flags: flags | dnsPacket.AUTHORITATIVE_ANSWER, answers }
+  }
+
+  socket.on('message', (message: Buffer, peer: RemoteInfo) => {
+    let reply: Buffer
+    try {
+      reply = dnsPacket.encode(answer(dnsPacket.decode(message)))
+    } catch {
+      return
+    }
+    socket.send(reply, peer.port, peer.address)
+  })
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  return {
+    address: `127.0.0.1:${socket.address().port}`,
+    queries,
+    set: (name, records) => void table.set(name.toLowerCase(), records),
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  }
+}
