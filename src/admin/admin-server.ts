@@ -136,6 +136,8 @@ function listenersOf(proxy: ProxyRuntime) {
     bound: l.bound,
     error: l.error,
     connections: l.connections,
+    // Envoy's listener.<address>.worker_<id>.downstream_cx_total, one entry per worker thread.
+    worker_downstream_cx_total: l.workerConnections,
   }))
 }
 
