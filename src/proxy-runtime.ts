@@ -6,12 +6,13 @@ import { parseDurationMs } from './config/duration.ts'
 import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
-import { ConfigWatcher } from './config/watch.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
+import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
+import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
@@ -21,6 +22,7 @@ import { RouterFilter } from './router/router-filter.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
+import { WorkloadIdentity, WorkloadIdentityError } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
@@ -47,7 +49,7 @@ export class ProxyRuntime implements ProxyState {
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
   #reloads = { succeeded: 0, failed: 0 }
-  #watcher: ConfigWatcher
+  #watcher: FileWatcher
   #reloading: Promise<void> | undefined
   #reloadAgain = false
   #stopping = false
@@ -80,19 +82,30 @@ export class ProxyRuntime implements ProxyState {
       options.reusePort === true,
       { counters: this.counters, worker: this.worker.index, workers: this.worker.count },
     )
-    this.#watcher = new ConfigWatcher(() => void this.reload())
+    this.#watcher = new FileWatcher(() => void this.reload())
   }
 
-  /** The filter chain of a listener, in order; the router is always last. */
+  /**
+   * The filter chain of a listener, in the order Istio builds a sidecar's HTTP filters (pilot's
+   * buildHTTPConnectionManager, pilot/pkg/networking/core/listener_builder.go: authn and authz first, then
+   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter;
+   * route selection only caches the route (the router answers 404 NR). The local rate limit comes first,
+   * where Istio's local rate limit task puts it: an EnvoyFilter INSERT_BEFORE with no sub-filter inserts at
+   * the head of the list (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
+   */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
-    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter(), new CorsFilter()]
+    const filters: HttpFilter[] = [
+      new RequestSummaryFilter(),
+      new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
+      new RouteSelectFilter(),
+    ]
     const rateLimit = LocalRateLimitFilter.forListener(
       this.bootstrap.rateLimits,
       listener.port,
       this.counters,
     )
     if (rateLimit !== undefined) filters.push(rateLimit)
-    filters.push(new FaultFilter(), new RouterFilter(this.clusters, this.mirroring))
+    filters.push(new FaultFilter(), new CorsFilter(), new RouterFilter(this.clusters, this.mirroring))
     return filters
   }
 
@@ -118,10 +131,24 @@ export class ProxyRuntime implements ProxyState {
     return this.#model !== undefined && !this.#stopping && this.listeners.allBound && this.siblingsReady
   }
 
-  /** Loads and applies the first model; throws a ConfigError when the config is invalid. */
+  /** The workload certificate (bootstrap `tls`), once start() has read it; undefined without `tls`. */
+  identity: WorkloadIdentity | undefined
+
+  /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
+    const tls = this.bootstrap.tls
+    if (tls !== undefined) {
+      try {
+        this.identity = await WorkloadIdentity.load(tls)
+      } catch (error) {
+        if (!(error instanceof WorkloadIdentityError)) throw error
+        throw new ConfigError([
+          { severity: 'error', file: this.bootstrap.file, line: 1, message: error.message },
+        ])
+      }
+    }
     await this.#compileAndApply(1)
-    await this.#watcher.watch(this.bootstrap.resources)
+    this.#watcher.watch(this.bootstrap.resources)
   }
 
   /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */
@@ -176,7 +203,10 @@ export class ProxyRuntime implements ProxyState {
       bootstrap: this.bootstrap,
       resources: loaded.resources,
       files: loaded.files,
-      warnings: loaded.messages.filter((m) => m.severity === 'warning'),
+      warnings: [
+        ...(this.bootstrap.warnings ?? []),
+        ...loaded.messages.filter((m) => m.severity === 'warning'),
+      ],
       version,
     })
     for (const w of model.warnings) log.warning(formatMessage(w))
@@ -186,7 +216,7 @@ export class ProxyRuntime implements ProxyState {
   /** Swaps the model in one step: requests already running keep the model they started with. */
   async #apply(model: Model): Promise<void> {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
-    await this.clusters.update(model)
+    await this.clusters.update(model, this.drainMs)
     this.#model = model
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }
@@ -196,6 +226,7 @@ export class ProxyRuntime implements ProxyState {
     if (this.#stopping) return
     this.#stopping = true
     this.#watcher.close()
+    this.identity?.close()
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()

@@ -3,10 +3,10 @@
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
-import { destinationRule, loopbackService } from './harness/istio.ts'
+import { destinationRule, loopbackService, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const overflowBody = 'upstream connect error or disconnect/reset before headers. reset reason: overflow'
 
@@ -44,10 +44,7 @@ const maxRequests = holding()
 const pending = holding()
 
 beforeAll(async () => {
-  const slow = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('ok'), 20)
-  })
+  const slow = await startUpstream('slow', answerAfter(20, 'ok'))
   const held = await startUpstream('held', maxRequests.handler)
   const queued = await startUpstream('queued', pending.handler)
   const perConnection = await startUpstream('per-connection', socketEcho)
@@ -64,12 +61,7 @@ beforeAll(async () => {
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${egress}, protocol: HTTP}, hosts: ["./*"]}]
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': [
         // The Istio circuit-breaking task's DestinationRule.
         service(

@@ -1,11 +1,11 @@
 // Scenario: the `outrigger` command line: version, validate (exit codes and file:line output), usage errors.
 
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mainScript, repoRoot } from './harness/proxy-process.ts'
+import { mainScript, repoRoot, startProxy } from './harness/proxy-process.ts'
 
 let dir: string
 
@@ -40,7 +40,64 @@ describe('outrigger CLI', () => {
   it('validate accepts the bundled default bootstrap and its resources', () => {
     const r = cli('validate', join(repoRoot, 'config', 'default.yaml'))
     expect(r.stdout).toContain('valid:')
+    expect(r.stdout).not.toContain('warning')
     expect(r.code).toBe(0)
+  })
+
+  it('validate warns by name, with the line, about bootstrap keys not built yet, and exits 0', async () => {
+    const file = join(dir, 'unbuilt.yaml')
+    await writeFile(
+      file,
+      `node: {workload: x}
+listeners:
+  stats: {port: 15090}
+tls: {certChain: c.pem, privateKey: k.pem, rootCert: r.pem}
+telemetry:
+  accessLog: {encoding: JSON}
+`,
+    )
+    const r = cli('validate', file)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`${file}:3: warning: field 'listeners.stats' is not built yet`)
+    expect(r.stdout).not.toContain(`warning: field 'tls'`)
+    expect(r.stdout).toContain(`${file}:5: warning: field 'telemetry' is not built yet`)
+  })
+
+  it('validate and run reject a capture mode that is not built yet', async () => {
+    const file = join(dir, 'capture.yaml')
+    await writeFile(file, 'node: {workload: x}\ncapture: iptables\n')
+    const expected = `${file}:2: field 'capture': capture mode 'iptables' is not built yet`
+    const validated = cli('validate', file)
+    expect(validated.code).toBe(1)
+    expect(validated.stdout).toContain(expected)
+    const ran = cli('run', '--config', file)
+    expect(ran.code).toBe(1)
+    expect(ran.stderr).toContain(expected)
+  })
+
+  it('run logs the bootstrap warnings as file:line and shows them in /config_dump', async () => {
+    const proxy = await startProxy({
+      resources: {},
+      extraBootstrap: 'telemetry:\n  accessLog: {encoding: TEXT}\n',
+    })
+    try {
+      const bootstrapFile = join(proxy.dir, 'bootstrap.yaml')
+      const line = (await readFile(bootstrapFile, 'utf8')).split('\n').indexOf('telemetry:') + 1
+      const expected = `${bootstrapFile}:${line}: warning: field 'telemetry' is not built yet`
+      expect(proxy.stderr()).toContain(expected)
+      const dump = (await (await proxy.admin('/config_dump')).json()) as {
+        model: { warnings: { file: string; line: number; message: string }[] }
+      }
+      expect(dump.model.warnings).toContainEqual(
+        expect.objectContaining({
+          file: bootstrapFile,
+          line,
+          message: expect.stringContaining("'telemetry'"),
+        }),
+      )
+    } finally {
+      await proxy.stop()
+    }
   })
 
   it('validate reports file:line: reason for each error and exits 1', async () => {

@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar, loopbackService } from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -11,55 +11,35 @@ let proxy: ProxyProcess
 let egress: number
 let app: Upstream
 
-const service = (name: string): string => loopbackService(name, 80, app.port)
+const service = (name: string): string => istio.loopbackService(name, 80, app.port)
+
+/** A VirtualService for `host` with one route carrying `corsPolicy`. */
+const withCors = (host: string, corsPolicy: istio.Fields): string =>
+  istio.virtualService({ hosts: [host], http: [{ route: istio.routeTo(host), corsPolicy }] })
 
 beforeAll(async () => {
   app = await startUpstream('app')
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
+      'sidecar.yaml': istio.egressSidecar(egress),
       'services.yaml': ['ratings', 'strict', 'any'].map(service).join('---\n'),
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings, namespace: default}
-spec:
-  hosts: [ratings]
-  http:
-    - route: [{destination: {host: ratings}}]
-      corsPolicy:
-        allowOrigins:
-          - exact: https://example.com
-          - regex: 'https://.*\\.example\\.org'
-        allowMethods: [POST, GET]
-        allowHeaders: [X-Foo-Bar, content-type]
-        exposeHeaders: [X-Expose]
-        maxAge: 24h
-        allowCredentials: true
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: strict, namespace: default}
-spec:
-  hosts: [strict]
-  http:
-    - route: [{destination: {host: strict}}]
-      corsPolicy:
-        allowOrigins: [{exact: https://example.com}]
-        allowMethods: [GET]
-        unmatchedPreflights: IGNORE
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: any, namespace: default}
-spec:
-  hosts: [any]
-  http:
-    - route: [{destination: {host: any}}]
-      corsPolicy:
-        allowOrigin: ["*"]
-`,
+      'virtual-services.yaml': istio.yamlStream(
+        withCors('ratings', {
+          allowOrigins: [{ exact: 'https://example.com' }, { regex: 'https://.*\\.example\\.org' }],
+          allowMethods: ['POST', 'GET'],
+          allowHeaders: ['X-Foo-Bar', 'content-type'],
+          exposeHeaders: ['X-Expose'],
+          maxAge: '24h',
+          allowCredentials: true,
+        }),
+        withCors('strict', {
+          allowOrigins: [{ exact: 'https://example.com' }],
+          allowMethods: ['GET'],
+          unmatchedPreflights: 'IGNORE',
+        }),
+        withCors('any', { allowOrigin: ['*'] }),
+      ),
     },
   })
 })

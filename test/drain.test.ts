@@ -5,7 +5,7 @@ import { send } from './harness/client.ts'
 import { ingressSidecar } from './harness/istio.ts'
 import { freePort } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let upstream: Upstream | undefined
 let proxy: ProxyProcess | undefined
@@ -16,10 +16,7 @@ afterEach(async () => {
 })
 
 async function slowProxy(delayMs: number, drain: string): Promise<number> {
-  upstream = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('finished'), delayMs)
-  })
+  upstream = await startUpstream('slow', answerAfter(delayMs, 'finished'))
   const port = await freePort()
   proxy = await startProxy({
     drain,

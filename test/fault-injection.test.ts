@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar, loopbackService } from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -11,93 +11,40 @@ let proxy: ProxyProcess
 let egress: number
 let ratings: Upstream
 
-const service = (name: string): string => loopbackService(name, 80, ratings.port)
+const service = (name: string): string => istio.loopbackService(name, 80, ratings.port)
+
+/** A VirtualService for `host` whose route injects `fault`; with `endUser`, only for that user's requests. */
+function withFault(host: string, fault: istio.Fields, endUser?: string): string {
+  const faulted = { fault, route: istio.routeTo(host) }
+  if (endUser === undefined) return istio.virtualService({ hosts: [host], http: [faulted] })
+  const match = [{ headers: { 'end-user': { exact: endUser } } }]
+  return istio.virtualService({
+    hosts: [host],
+    http: [{ match, ...faulted }, { route: istio.routeTo(host) }],
+  })
+}
 
 beforeAll(async () => {
   ratings = await startUpstream('ratings')
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
+      'sidecar.yaml': istio.egressSidecar(egress),
       'services.yaml': ['ratings', 'details', 'half', 'grpc', 'both', 'never', 'legacy']
         .map(service)
         .join('---\n'),
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings, namespace: default}
-spec:
-  hosts: [ratings]
-  http:
-    - match: [{headers: {end-user: {exact: jason}}}]
-      fault:
-        delay: {percentage: {value: 100.0}, fixedDelay: 600ms}
-      route: [{destination: {host: ratings}}]
-    - route: [{destination: {host: ratings}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: details, namespace: default}
-spec:
-  hosts: [details]
-  http:
-    - match: [{headers: {end-user: {exact: jason}}}]
-      fault:
-        abort: {percentage: {value: 100.0}, httpStatus: 500}
-      route: [{destination: {host: details}}]
-    - route: [{destination: {host: details}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: half, namespace: default}
-spec:
-  hosts: [half]
-  http:
-    - fault:
-        abort: {percentage: {value: 50}, httpStatus: 503}
-      route: [{destination: {host: half}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: grpc, namespace: default}
-spec:
-  hosts: [grpc]
-  http:
-    - fault:
-        abort: {percentage: {value: 100}, grpcStatus: UNAVAILABLE}
-      route: [{destination: {host: grpc}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: both, namespace: default}
-spec:
-  hosts: [both]
-  http:
-    - fault:
-        delay: {percentage: {value: 100}, fixedDelay: 300ms}
-        abort: {percentage: {value: 100}, httpStatus: 418}
-      route: [{destination: {host: both}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: never, namespace: default}
-spec:
-  hosts: [never]
-  http:
-    - fault:
-        abort: {httpStatus: 500}
-      route: [{destination: {host: never}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: legacy, namespace: default}
-spec:
-  hosts: [legacy]
-  http:
-    - fault:
-        delay: {percent: 100, fixedDelay: 300ms}
-      route: [{destination: {host: legacy}}]
-`,
+      'virtual-services.yaml': istio.yamlStream(
+        withFault('ratings', { delay: { percentage: { value: 100.0 }, fixedDelay: '600ms' } }, 'jason'),
+        withFault('details', { abort: { percentage: { value: 100.0 }, httpStatus: 500 } }, 'jason'),
+        withFault('half', { abort: { percentage: { value: 50 }, httpStatus: 503 } }),
+        withFault('grpc', { abort: { percentage: { value: 100 }, grpcStatus: 'UNAVAILABLE' } }),
+        withFault('both', {
+          delay: { percentage: { value: 100 }, fixedDelay: '300ms' },
+          abort: { percentage: { value: 100 }, httpStatus: 418 },
+        }),
+        withFault('never', { abort: { httpStatus: 500 } }),
+        withFault('legacy', { delay: { percent: 100, fixedDelay: '300ms' } }),
+      ),
     },
   })
   const res = await proxy.admin('/logging?level=debug', { method: 'POST' })

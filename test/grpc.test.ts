@@ -15,6 +15,7 @@ import {
   startHangingServer,
   trailerBin,
 } from './harness/grpc.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -32,107 +33,63 @@ let closedPort: number
 
 /** A STATIC ServiceEntry `name` with one GRPC port served by 127.0.0.1:`targetPort`. */
 function grpcService(name: string, targetPort: number): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: ${SERVICE_PORT}, name: grpc, protocol: GRPC, targetPort: ${targetPort}}]
-  endpoints: [{address: 127.0.0.1}]
-`
+  return istio.serviceEntry({
+    name,
+    ports: [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC', targetPort }],
+  })
 }
+
+const grpcPort = [{ number: SERVICE_PORT, name: 'grpc', protocol: 'GRPC' }]
 
 function resources(): Record<string, string> {
   return {
-    'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-  ingress:
-    - port: {number: ${ingressEcho}, protocol: GRPC, name: grpc-echo}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${serverA.port}
-    - port: {number: ${ingressHang}, protocol: GRPC, name: grpc-hang}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${hanging.port}
-    - port: {number: ${ingressClosed}, protocol: GRPC, name: grpc-closed}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${closedPort}
-`,
-    'services.yaml': [
+    'sidecar.yaml': istio.sidecar({
+      egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+      ingress: [
+        istio.loopbackIngress(ingressEcho, serverA.port, 'GRPC', 'grpc-echo'),
+        istio.loopbackIngress(ingressHang, hanging.port, 'GRPC', 'grpc-hang'),
+        istio.loopbackIngress(ingressClosed, closedPort, 'GRPC', 'grpc-closed'),
+      ],
+    }),
+    'services.yaml': istio.yamlStream(
       grpcService('greeter', serverA.port),
       grpcService('slow', serverA.port),
       grpcService('hang', hanging.port),
       grpcService('closed', closedPort),
-      `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: routed, namespace: default}
-spec:
-  hosts: [routed]
-  resolution: STATIC
-  ports: [{number: ${SERVICE_PORT}, name: grpc, protocol: GRPC}]
-  endpoints:
-    - {address: 127.0.0.1, ports: {grpc: ${serverA.port}}, labels: {version: a}}
-    - {address: 127.0.0.1, ports: {grpc: ${serverB.port}}, labels: {version: b}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: half-dead, namespace: default}
-spec:
-  hosts: [half-dead]
-  resolution: STATIC
-  ports: [{number: ${SERVICE_PORT}, name: grpc, protocol: GRPC}]
-  endpoints:
-    - {address: 127.0.0.1, ports: {grpc: ${closedPort}}}
-    - {address: 127.0.0.1, ports: {grpc: ${serverA.port}}}
-`,
-    ].join('---\n'),
-    'routing.yaml': `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: routed, namespace: default}
-spec:
-  host: routed
-  subsets: [{name: a, labels: {version: a}}, {name: b, labels: {version: b}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: routed, namespace: default}
-spec:
-  hosts: [routed]
-  http:
-    - match: [{uri: {exact: ${echoPath('ServerStream')}}}]
-      fault:
-        abort: {percentage: {value: 100}, grpcStatus: UNAVAILABLE}
-      route: [{destination: {host: routed, subset: a}}]
-    - match: [{uri: {exact: ${echoPath('Unary')}}}]
-      route: [{destination: {host: routed, subset: b}}]
-    - match: [{uri: {prefix: /test.Echo/}}]
-      route: [{destination: {host: routed, subset: a}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: half-dead, namespace: default}
-spec:
-  host: half-dead
-  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow]
-  http:
-    - timeout: 0.3s
-      route: [{destination: {host: slow}}]
-`,
+      istio.serviceEntry({
+        name: 'routed',
+        ports: grpcPort,
+        endpoints: istio.versionEndpoints('grpc', { a: serverA.port, b: serverB.port }),
+      }),
+      istio.serviceEntry({
+        name: 'half-dead',
+        ports: grpcPort,
+        endpoints: [
+          { address: '127.0.0.1', ports: { grpc: closedPort } },
+          { address: '127.0.0.1', ports: { grpc: serverA.port } },
+        ],
+      }),
+    ),
+    'routing.yaml': istio.yamlStream(
+      istio.destinationRule({ host: 'routed', subsets: istio.versionSubsets('a', 'b') }),
+      istio.virtualService({
+        hosts: ['routed'],
+        http: [
+          {
+            match: [{ uri: { exact: echoPath('ServerStream') } }],
+            fault: { abort: { percentage: { value: 100 }, grpcStatus: 'UNAVAILABLE' } },
+            route: istio.routeTo('routed', 'a'),
+          },
+          { match: [{ uri: { exact: echoPath('Unary') } }], route: istio.routeTo('routed', 'b') },
+          { match: [{ uri: { prefix: '/test.Echo/' } }], route: istio.routeTo('routed', 'a') },
+        ],
+      }),
+      istio.destinationRule({
+        host: 'half-dead',
+        trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } },
+      }),
+      istio.virtualService({ hosts: ['slow'], http: [{ timeout: '0.3s', route: istio.routeTo('slow') }] }),
+    ),
   }
 }
 

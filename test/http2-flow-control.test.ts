@@ -1,7 +1,6 @@
 // Scenario: HTTP/2 flow control through the proxy: slow h2 readers and slow upstreams hold the sender back.
 
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +14,8 @@ import {
   h2Session,
   startH2Upstream,
 } from './harness/h2.ts'
+import { loopbackIngress, serviceEntry, sidecar, yamlStream } from './harness/istio.ts'
+import { watchPeakRss } from './harness/peak-rss.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -42,27 +43,6 @@ let h1Server: ReturnType<typeof createHttp1Server>
 let h1Port: number
 let h2Server: H2Upstream
 let session: ClientHttp2Session | undefined
-
-/** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM). */
-function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)
-  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`)
-  return Number(match[1]) * KiB
-}
-
-/** Resets the proxy's peak RSS to its current RSS where the kernel allows; returns the growth since. */
-function watchPeak(): () => number {
-  const pid = proxy.child.pid ?? 0
-  let reset = true
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5')
-  } catch {
-    reset = false
-  }
-  const before = procStatus(pid, reset ? 'VmRSS' : 'VmHWM')
-  return () => procStatus(pid, 'VmHWM') - before
-}
 
 /** Reads `stream` slowly: nothing for `pauseMs` (then calls `duringPause`), then bursts with gaps. */
 function readSlowly(stream: Readable, duringPause: () => void): Promise<{ bytes: number; sha256: string }> {
@@ -150,32 +130,15 @@ beforeAll(async () => {
     void writeBody(stream)
   })
   ;[egress, ingress] = await freePorts(2)
-  const entry = (name: string, protocol: string, target: number): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: p, protocol: ${protocol}, targetPort: ${target}}]
-  endpoints: [{address: 127.0.0.1}]
----`
+  const entry = (name: string, protocol: string, targetPort: number): string =>
+    serviceEntry({ name, ports: [{ number: egress, name: 'p', protocol, targetPort }] })
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingress}, protocol: HTTP2, name: http2}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${h2Server.port}
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-`,
-      'services.yaml': [entry('big-h1', 'HTTP', h1Port), entry('big-h2', 'HTTP2', h2Server.port)].join('\n'),
+      'sidecar.yaml': sidecar({
+        ingress: [loopbackIngress(ingress, h2Server.port, 'HTTP2', 'http2')],
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+      }),
+      'services.yaml': yamlStream(entry('big-h1', 'HTTP', h1Port), entry('big-h2', 'HTTP2', h2Server.port)),
     },
   })
 })
@@ -198,7 +161,7 @@ describe.each([
   { listener: 'ingress', upstream: 'h2c', port: () => ingress, authority: 'app' },
 ])('64 MiB through the $listener listener with an $upstream upstream', ({ port, authority }) => {
   it('to an h2 client that reads slowly: the upstream is held back, every byte arrives', async () => {
-    const growth = watchPeak()
+    const growth = watchPeakRss(proxy)
     session = await h2Session(port())
     const stream = session.request({ ':path': '/download', ':authority': authority })
     const headers = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
@@ -220,7 +183,7 @@ describe.each([
   })
 
   it('from an h2 client to an upstream that reads slowly: the client is held back, every byte arrives', async () => {
-    const growth = watchPeak()
+    const growth = watchPeakRss(proxy)
     session = await h2Session(port())
     let sentDuringPause = -1
     const sent = { bytes: 0 }

@@ -19,9 +19,10 @@ import {
   startDualUpstream,
   startH2Upstream,
 } from './harness/h2.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -51,28 +52,20 @@ const sessions: ClientHttp2Session[] = []
 
 /** A STATIC ServiceEntry with one port per [number, protocol, targetPort]. */
 function service(name: string, ports: [number, string, number][]): string {
-  const list = ports.map(([n, p, t]) => `{number: ${n}, name: p${n}, protocol: ${p}, targetPort: ${t}}`)
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [${list.join(', ')}]
-  endpoints: [{address: 127.0.0.1}]
----`
+  return istio.serviceEntry({
+    name,
+    ports: ports.map(([number, protocol, targetPort]) => ({
+      number,
+      name: `p${number}`,
+      protocol,
+      targetPort,
+    })),
+  })
 }
 
-function destinationRule(host: string, http: string): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${host}, namespace: default}
-spec:
-  host: ${host}
-  trafficPolicy: {connectionPool: {http: {${http}}}}
----`
+/** A DestinationRule for `host` with these `connectionPool.http` settings. */
+function httpPool(host: string, http: istio.Fields): string {
+  return istio.destinationRule({ host, trafficPolicy: { connectionPool: { http } } })
 }
 
 async function session(port: number, maxSendHeaderBlockLength?: number): Promise<ClientHttp2Session> {
@@ -170,28 +163,15 @@ beforeAll(async () => {
   ;[egress, sniffed, ingressH1, ingressH2, ingressAny, closedPort] = await freePorts(6)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingressH1}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${web.port}
-    - port: {number: ${ingressH2}, protocol: HTTP2, name: http2}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${h2svc.port}
-    - port: {number: ${ingressAny}, name: any}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${dual.port}
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-    - port: {number: ${sniffed}}
-      hosts: ["./*"]
-`,
-      'services.yaml': [
+      'sidecar.yaml': istio.sidecar({
+        ingress: [
+          istio.loopbackIngress(ingressH1, web.port, 'HTTP', 'http'),
+          istio.loopbackIngress(ingressH2, h2svc.port, 'HTTP2', 'http2'),
+          istio.loopbackIngress(ingressAny, dual.port, undefined, 'any'),
+        ],
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http' }, { port: sniffed }],
+      }),
+      'services.yaml': istio.yamlStream(
         service('web', [
           [egress, 'HTTP', web.port],
           [sniffed, 'HTTP', web.port],
@@ -203,9 +183,9 @@ spec:
         service('upg', [[egress, 'HTTP', dual.port]]),
         service('ucp', [[egress, 'HTTP', dual.port]]),
         service('down', [[egress, 'HTTP', closedPort]]),
-        destinationRule('upg', 'h2UpgradePolicy: UPGRADE'),
-        destinationRule('ucp', 'useClientProtocol: true'),
-      ].join('\n'),
+        httpPool('upg', { h2UpgradePolicy: 'UPGRADE' }),
+        httpPool('ucp', { useClientProtocol: true }),
+      ),
     },
   })
 })
@@ -499,27 +479,15 @@ describe('drain', () => {
   })
 
   it('SIGTERM sends GOAWAY on egress and ingress sessions and lets in-flight streams finish', async () => {
-    slow = await startUpstream('slow', (req, res) => {
-      req.resume()
-      setTimeout(() => res.end('finished'), 1_000)
-    })
+    slow = await startUpstream('slow', answerAfter(1_000, 'finished'))
     const [out, inn] = await freePorts(2)
     drained = await startProxy({
       drain: '5s',
       resources: {
-        'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${inn}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${slow.port}
-  egress:
-    - port: {number: ${out}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-`,
+        'sidecar.yaml': istio.sidecar({
+          ingress: [istio.loopbackIngress(inn, slow.port, 'HTTP', 'http')],
+          egress: [{ port: out, protocol: 'HTTP', name: 'http' }],
+        }),
         'slow.yaml': service('slow', [[out, 'HTTP', slow.port]]),
       },
     })

@@ -3,6 +3,7 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, sendRaw } from './harness/client.ts'
+import { loopbackIngress, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -79,21 +80,15 @@ beforeAll(async () => {
   proxy = await startProxy({
     labels: { app: 'reviews', version: 'v1' },
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: reviews, namespace: default}
-spec:
-  workloadSelector: {labels: {app: reviews}}
-  ingress:
-    - port: {number: ${anyAddress}, protocol: HTTP, name: http}
-      defaultEndpoint: 127.0.0.1:${app1.port}
-    - port: {number: ${loopback}, protocol: HTTP, name: http-admin}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app2.port}
-    - port: {number: ${down}, protocol: HTTP, name: http-down}
-      defaultEndpoint: 127.0.0.1:${downApp}
-`,
+      'sidecar.yaml': sidecar({
+        name: 'reviews',
+        selector: { app: 'reviews' },
+        ingress: [
+          { port: anyAddress, protocol: 'HTTP', name: 'http', defaultEndpoint: `127.0.0.1:${app1.port}` },
+          loopbackIngress(loopback, app2.port, 'HTTP', 'http-admin'),
+          { port: down, protocol: 'HTTP', name: 'http-down', defaultEndpoint: `127.0.0.1:${downApp}` },
+        ],
+      }),
     },
   })
 })

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path'
 import { type ConnectionOptions, type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sendRaw } from './harness/client.ts'
+import { type Fields, loopbackIngress, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startTcpServer, type TcpServer } from './harness/tcp.ts'
@@ -61,50 +62,43 @@ function writeCert(dir: string, prefix: string, cert: TestCert): void {
   writeFileSync(join(dir, `${prefix}-key.pem`), cert.key)
 }
 
-function sidecar(serverCertificate: string): string {
-  const certs = (dir: string, prefix: string) => `
-        serverCertificate: ${dir}/${prefix}-cert.pem
-        privateKey: ${dir}/${prefix}-key.pem`
+function sidecarWith(serverCertificate: string): string {
+  const certs = (dir: string, prefix: string) => ({
+    serverCertificate: `${dir}/${prefix}-cert.pem`,
+    privateKey: `${dir}/${prefix}-key.pem`,
+  })
   // The rotating listener's files are named relative to the resource file (<proxy dir>/istio/).
   const rotateRelative = `../../${basename(rotateDir)}`
-  return `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${simple}, protocol: HTTPS, name: https-simple}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-      tls:
-        mode: SIMPLE
-        serverCertificate: ${serverCertificate}
-        privateKey: ${certDir}/server-key.pem
-    - port: {number: ${mutual}, protocol: HTTPS, name: https-mutual}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-      tls:
-        mode: MUTUAL${certs(certDir, 'server')}
-        caCertificates: ${certDir}/ca.pem
-        subjectAltNames: [${CLIENT_SAN}]
-    - port: {number: ${optional}, protocol: HTTPS, name: https-optional}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-      tls:
-        mode: OPTIONAL_MUTUAL${certs(certDir, 'server')}
-        caCertificates: ${certDir}/ca.pem
-        minProtocolVersion: TLSV1_2
-    - port: {number: ${rotating}, protocol: HTTPS, name: https-rotating}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-      tls:
-        mode: SIMPLE${certs(rotateRelative, 'rotating')}
-    - port: {number: ${tlsTcp}, protocol: TLS, name: tls-tcp}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${tcpApp.port}
-      tls:
-        mode: SIMPLE${certs(certDir, 'server')}
-`
+  const https = (port: number, name: string, tls: Fields) => ({
+    ...loopbackIngress(port, app.port, 'HTTPS', name),
+    tls,
+  })
+  return sidecar({
+    ingress: [
+      https(simple, 'https-simple', {
+        mode: 'SIMPLE',
+        serverCertificate,
+        privateKey: `${certDir}/server-key.pem`,
+      }),
+      https(mutual, 'https-mutual', {
+        mode: 'MUTUAL',
+        ...certs(certDir, 'server'),
+        caCertificates: `${certDir}/ca.pem`,
+        subjectAltNames: [CLIENT_SAN],
+      }),
+      https(optional, 'https-optional', {
+        mode: 'OPTIONAL_MUTUAL',
+        ...certs(certDir, 'server'),
+        caCertificates: `${certDir}/ca.pem`,
+        minProtocolVersion: 'TLSV1_2',
+      }),
+      https(rotating, 'https-rotating', { mode: 'SIMPLE', ...certs(rotateRelative, 'rotating') }),
+      {
+        ...loopbackIngress(tlsTcp, tcpApp.port, 'TLS', 'tls-tcp'),
+        tls: { mode: 'SIMPLE', ...certs(certDir, 'server') },
+      },
+    ],
+  })
 }
 
 /** A GET over TLS to 127.0.0.1:`port`, trusting the test CA; `cert` is the client certificate to present. */
@@ -203,7 +197,7 @@ beforeAll(async () => {
   app = await startUpstream('app')
   tcpApp = await startTcpServer('tcp-app')
   ;[simple, mutual, optional, rotating, tlsTcp] = await freePorts(5)
-  proxy = await startProxy({ resources: { 'sidecar.yaml': sidecar(`${certDir}/server-cert.pem`) } })
+  proxy = await startProxy({ resources: { 'sidecar.yaml': sidecarWith(`${certDir}/server-cert.pem`) } })
 })
 
 afterAll(async () => {
@@ -338,10 +332,12 @@ describe('certificate rotation', () => {
 describe('bad certificate files', () => {
   it('rejects the config with file:line and keeps serving the last good one', async () => {
     const missing = join(certDir, 'missing-cert.pem')
-    await proxy.writeResource('sidecar.yaml', sidecar(missing))
+    const yaml = sidecarWith(missing)
+    await proxy.writeResource('sidecar.yaml', yaml)
     const file = join(proxy.dir, 'istio', 'sidecar.yaml')
-    // `serverCertificate` of ingress[0] is on line 12 of the resource.
-    const expected = `${file}:12: tls: serverCertificate ${missing}: cannot read`
+    // `serverCertificate` of ingress[0] is on the first line of the resource that names it.
+    const line = yaml.split('\n').findIndex((text) => text.includes('serverCertificate:')) + 1
+    const expected = `${file}:${line}: tls: serverCertificate ${missing}: cannot read`
     await eventually(async () => proxy.stderr().includes(expected), 10_000)
     expect((await get(simple, '/last-good')).status).toBe(200)
   })

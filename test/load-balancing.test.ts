@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
-import { serviceWithPolicy } from './harness/istio.ts'
+import { serviceWithPolicy, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -33,12 +33,7 @@ beforeAll(async () => {
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${egress}, protocol: HTTP}, hosts: ["./*"]}]
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': [
         service('least', [hang, ...echo], '    loadBalancer: {simple: LEAST_REQUEST}\n'),
         service('random', echo.slice(0, 2), '    loadBalancer: {simple: RANDOM}\n'),

@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { serviceWithPolicy } from './harness/istio.ts'
+import { routeTo, serviceWithPolicy, sidecar, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -84,15 +84,10 @@ const services: Record<string, { members: Place[]; policy: string; labels?: Reco
 
 /** A VirtualService retrying 5xx three times, with or without retryRemoteLocalities. */
 function retries(host: string, remote: boolean): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${host}, namespace: default}
-spec:
-  hosts: [${host}]
-  http:
-  - route: [{destination: {host: ${host}}}]
-    retries: {attempts: 3, retryOn: 5xx, retryRemoteLocalities: ${remote}}
-`
+  return virtualService({
+    hosts: [host],
+    http: [{ route: routeTo(host), retries: { attempts: 3, retryOn: '5xx', retryRemoteLocalities: remote } }],
+  })
 }
 
 beforeAll(async () => {
@@ -116,12 +111,7 @@ beforeAll(async () => {
     locality: places.local,
     labels: { app: 'client', version: 'v1' },
     resources: {
-      'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${egress}, protocol: HTTP}, hosts: ["./*"]}]
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': Object.entries(services)
         .map(([name, s]) => service(name, s.members, s.policy, s.labels))
         .join('\n---\n'),

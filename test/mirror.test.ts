@@ -6,7 +6,7 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar, loopbackService } from './harness/istio.ts'
+import { egressSidecar, type Fields, loopbackService, routeTo, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { echo, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -22,16 +22,9 @@ const shadowBodies = new Map<string, string>()
 
 const service = (name: string, port: number): string => loopbackService(name, 80, port)
 
-const route = (name: string, extra: string): string => `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  http:
-    - route: [{destination: {host: primary}}]
-${extra}
-`
+/** A VirtualService `name` with one route to `primary` and the given mirroring fields. */
+const route = (name: string, mirroring: Fields): string =>
+  virtualService({ hosts: [name], http: [{ route: routeTo('primary'), ...mirroring }] })
 
 beforeAll(async () => {
   const echoPrimary = echo('primary')
@@ -71,14 +64,16 @@ beforeAll(async () => {
         service('slow', primary.port),
       ].join('---\n'),
       'virtual-services.yaml': [
-        route('all', '      mirror: {host: shadow}'),
-        route('half', '      mirror: {host: shadow}\n      mirrorPercentage: {value: 50}'),
-        route(
-          'many',
-          '      mirrors:\n        - {destination: {host: shadow}}\n        - {destination: {host: slow-shadow}, percentage: {value: 0}}',
-        ),
-        route('broken', '      mirror: {host: gone}'),
-        route('slow', '      mirror: {host: slow-shadow}'),
+        route('all', { mirror: { host: 'shadow' } }),
+        route('half', { mirror: { host: 'shadow' }, mirrorPercentage: { value: 50 } }),
+        route('many', {
+          mirrors: [
+            { destination: { host: 'shadow' } },
+            { destination: { host: 'slow-shadow' }, percentage: { value: 0 } },
+          ],
+        }),
+        route('broken', { mirror: { host: 'gone' } }),
+        route('slow', { mirror: { host: 'slow-shadow' } }),
       ].join('---\n'),
     },
   })

@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
-import { serviceWithPolicy } from './harness/istio.ts'
+import { routeTo, serviceWithPolicy, sidecar, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -63,12 +63,7 @@ beforeAll(async () => {
   const fast = 'interval: 0.2s, baseEjectionTime: 1s'
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${egress}, protocol: HTTP}, hosts: ["./*"]}]
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': [
         service(
           'flaky',
@@ -91,13 +86,10 @@ spec:
           `{splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, ${fast}, maxEjectionPercent: 100}`,
         ),
         // Without this, Istio's default retry policy would retry each connect failure on the good endpoint.
-        `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: refused, namespace: default}
-spec:
-  hosts: [refused]
-  http: [{retries: {attempts: 0}, route: [{destination: {host: refused}}]}]
-`,
+        virtualService({
+          hosts: ['refused'],
+          http: [{ retries: { attempts: 0 }, route: routeTo('refused') }],
+        }),
         service('capped', [port('bad3'), port('bad4')], `{consecutive5xxErrors: 1, ${fast}}`),
         service(
           'midbody',

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer, connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send } from './harness/client.ts'
+import { serviceEntry, sidecar, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import {
@@ -48,42 +49,29 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
   securePort = (secure.address() as AddressInfo).port
   ;[mixedPort, silentPort, mysqlPort, ingressPort] = await freePorts(4)
-  const entry = (name: string, host: string, port: number, protocol: string, target: number): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${host}]
-  resolution: STATIC
-  ports: [{number: ${port}, name: p${port}${protocol === '' ? '' : `, protocol: ${protocol}`}, targetPort: ${target}}]
-  endpoints: [{address: 127.0.0.1}]
----`
+  /** A ServiceEntry whose one port declares `protocol`, or none when it is ''. */
+  const entry = (name: string, host: string, port: number, protocol: string, targetPort: number): string =>
+    serviceEntry({
+      name,
+      hosts: [host],
+      ports: [
+        { number: port, name: `p${port}`, protocol: protocol === '' ? undefined : protocol, targetPort },
+      ],
+    })
   proxy = await startProxy({
     extraBootstrap: `protocolDetectionTimeout: ${detectionTimeoutMs}ms\n`,
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingressPort}, name: any}
-      defaultEndpoint: 127.0.0.1:${raw.port}
-  egress:
-    - port: {number: ${mixedPort}}
-      hosts: ["./*"]
-    - port: {number: ${silentPort}}
-      hosts: ["./*"]
-    - port: {number: ${mysqlPort}, protocol: MYSQL}
-      hosts: ["./*"]
-`,
-      'services.yaml': [
+      'sidecar.yaml': sidecar({
+        ingress: [{ port: ingressPort, name: 'any', defaultEndpoint: `127.0.0.1:${raw.port}` }],
+        egress: [{ port: mixedPort }, { port: silentPort }, { port: mysqlPort, protocol: 'MYSQL' }],
+      }),
+      'services.yaml': yamlStream(
         entry('web', 'web', mixedPort, 'HTTP', web.port),
         entry('raw', 'raw', mixedPort, 'TCP', raw.port),
         entry('secure', 'secure.example.com', mixedPort, 'TLS', securePort),
         entry('smtp', 'smtp', silentPort, '', banner.port),
         entry('db', 'db', mysqlPort, '', banner.port),
-      ].join('\n'),
+      ),
     },
   })
 })

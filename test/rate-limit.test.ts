@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { loopbackService, routeTo, sidecar, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -23,40 +24,20 @@ beforeAll(async () => {
     tokenBucket: {maxTokens: 2, tokensPerFill: 2, fillInterval: 500ms}
 `,
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${listenerLimited}, protocol: HTTP, name: http-a}
-      hosts: ["./*"]
-    - port: {number: ${routeLimited}, protocol: HTTP, name: http-b}
-      hosts: ["./*"]
-`,
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${app.port}}]
-  endpoints: [{address: 127.0.0.1}]
-`,
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  http:
-    - name: limited
-      match: [{uri: {prefix: /limited}}]
-      route: [{destination: {host: app}}]
-    - name: free
-      route: [{destination: {host: app}}]
-`,
+      'sidecar.yaml': sidecar({
+        egress: [
+          { port: listenerLimited, protocol: 'HTTP', name: 'http-a' },
+          { port: routeLimited, protocol: 'HTTP', name: 'http-b' },
+        ],
+      }),
+      'services.yaml': loopbackService('app', 80, app.port),
+      'virtual-services.yaml': virtualService({
+        hosts: ['app'],
+        http: [
+          { name: 'limited', match: [{ uri: { prefix: '/limited' } }], route: routeTo('app') },
+          { name: 'free', route: routeTo('app') },
+        ],
+      }),
     },
   })
   const res = await proxy.admin('/logging?level=debug', { method: 'POST' })

@@ -3,9 +3,10 @@
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send } from './harness/client.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
 let v1: Upstream
@@ -14,24 +15,11 @@ let slow: Upstream
 let egress: number
 let extra: number
 
-const sidecar = (ports: number[]) => `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-${ports.map((p) => `    - port: {number: ${p}, protocol: HTTP, name: http-${p}}\n      hosts: ["./*"]`).join('\n')}
-`
+const sidecarWith = (ports: number[]) =>
+  istio.sidecar({ egress: ports.map((port) => ({ port, protocol: 'HTTP', name: `http-${port}` })) })
 
-const routeTo = (subset: string) => `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - route: [{destination: {host: reviews, subset: ${subset}}}]
-`
+const reviewsTo = (subset: string) =>
+  istio.virtualService({ hosts: ['reviews'], http: [{ route: istio.routeTo('reviews', subset) }] })
 
 async function dump(): Promise<{
   model: { version: number }
@@ -43,43 +31,21 @@ async function dump(): Promise<{
 beforeAll(async () => {
   v1 = await startUpstream('v1')
   v2 = await startUpstream('v2')
-  slow = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('slow done'), 1_500)
-  })
+  slow = await startUpstream('slow', answerAfter(1_500, 'slow done'))
   ;[egress, extra] = await freePorts(2)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': sidecar([egress]),
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP}]
-  endpoints:
-    - {address: 127.0.0.1, ports: {http: ${v1.port}}, labels: {version: v1}}
-    - {address: 127.0.0.1, ports: {http: ${v2.port}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${slow.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews, namespace: default}
-spec:
-  host: reviews
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-`,
-      'vs.yaml': routeTo('v1'),
+      'sidecar.yaml': sidecarWith([egress]),
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
+          name: 'reviews',
+          ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
+          endpoints: istio.versionEndpoints('http', { v1: v1.port, v2: v2.port }),
+        }),
+        istio.loopbackService('slow', 80, slow.port),
+        istio.destinationRule({ host: 'reviews', subsets: istio.versionSubsets('v1', 'v2') }),
+      ),
+      'vs.yaml': reviewsTo('v1'),
     },
   })
 })
@@ -93,7 +59,7 @@ describe('hot reload', () => {
   it('a changed VirtualService takes effect without a restart', async () => {
     expect(echoed(await send(egress, 'reviews', '/')).name).toBe('v1')
     const before = (await dump()).model.version
-    await proxy.writeResource('vs.yaml', routeTo('v2'))
+    await proxy.writeResource('vs.yaml', reviewsTo('v2'))
     await eventually(async () => echoed(await send(egress, 'reviews', '/')).name === 'v2')
     expect((await dump()).model.version).toBeGreaterThan(before)
   })
@@ -101,7 +67,7 @@ describe('hot reload', () => {
   it('in-flight requests finish on the old model while a reload happens', async () => {
     const pending = send(egress, 'slow', '/')
     await new Promise((r) => setTimeout(r, 200))
-    await proxy.writeResource('vs.yaml', routeTo('v1'))
+    await proxy.writeResource('vs.yaml', reviewsTo('v1'))
     await eventually(async () => echoed(await send(egress, 'reviews', '/')).name === 'v1')
     const reply = await pending
     expect(reply.status).toBe(200)
@@ -139,7 +105,7 @@ spec:
     expect(echoed(await send(egress, 'reviews', '/')).name).toBe('v1')
 
     // Fixing the file clears the error.
-    await proxy.writeResource('vs.yaml', routeTo('v2'))
+    await proxy.writeResource('vs.yaml', reviewsTo('v2'))
     await eventually(async () => echoed(await send(egress, 'reviews', '/')).name === 'v2')
     expect((await dump()).lastError).toBeNull()
   })
@@ -157,7 +123,7 @@ spec:
     let connects = 0
     agent.on('connect', () => connects++)
 
-    await proxy.writeResource('sidecar.yaml', sidecar([egress, extra]))
+    await proxy.writeResource('sidecar.yaml', sidecarWith([egress, extra]))
     await eventually(async () => {
       try {
         return (await send(extra, 'reviews', '/')).status === 200
@@ -168,7 +134,7 @@ spec:
     await viaAgent()
     expect(connects).toBe(0)
 
-    await proxy.writeResource('sidecar.yaml', sidecar([egress]))
+    await proxy.writeResource('sidecar.yaml', sidecarWith([egress]))
     await eventually(async () => {
       try {
         await send(extra, 'reviews', '/')

@@ -3,7 +3,7 @@
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { egressSidecar, loopbackService } from './harness/istio.ts'
+import { egressSidecar, loopbackService, routeTo, virtualService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -31,27 +31,16 @@ beforeAll(async () => {
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': `${service('reviews', reviews.port)}---${service('ratings', ratings.port)}`,
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings, namespace: default}
-spec:
-  hosts: [ratings]
-  http:
-    - fault:
-        delay: {percentage: {value: 100}, fixedDelay: 2s}
-      route: [{destination: {host: ratings}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - route: [{destination: {host: reviews}}]
-      timeout: 0.5s
-`,
+      'services.yaml': yamlStream(service('reviews', reviews.port), service('ratings', ratings.port)),
+      'virtual-services.yaml': yamlStream(
+        virtualService({
+          hosts: ['ratings'],
+          http: [
+            { fault: { delay: { percentage: { value: 100 }, fixedDelay: '2s' } }, route: routeTo('ratings') },
+          ],
+        }),
+        virtualService({ hosts: ['reviews'], http: [{ route: routeTo('reviews'), timeout: '0.5s' }] }),
+      ),
     },
   })
 })

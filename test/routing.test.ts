@@ -2,9 +2,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Echoed, echoed, send, sendRaw } from './harness/client.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
 let egress: number
@@ -16,83 +17,35 @@ let closedPort: number
 beforeAll(async () => {
   v1 = await startUpstream('v1')
   v2 = await startUpstream('v2')
-  slow = await startUpstream('slow', (req, res) => {
-    req.resume()
-    setTimeout(() => res.end('late'), 2_000)
-  })
+  slow = await startUpstream('slow', answerAfter(2_000, 'late'))
   ;[egress, closedPort] = await freePorts(2)
   proxy = await startProxy({
     labels: { app: 'productpage', version: 'v1' },
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*", "other/*"]
-`,
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP}]
-  endpoints:
-    - {address: 127.0.0.1, ports: {http: ${v1.port}}, labels: {version: v1}}
-    - {address: 127.0.0.1, ports: {http: ${v2.port}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: plain, namespace: default}
-spec:
-  hosts: [plain]
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP, targetPort: ${v1.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ratings, namespace: other}
-spec:
-  hosts: [ratings.other.svc.cluster.local]
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP}]
-  endpoints: [{address: 127.0.0.1, ports: {http: ${v2.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: broken, namespace: default}
-spec:
-  hosts: [broken]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${closedPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${slow.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews, namespace: default}
-spec:
-  host: reviews
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
-    - {name: v3, labels: {version: v3}}
-`,
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
+      'sidecar.yaml': istio.sidecar({
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http', hosts: ['./*', 'other/*'] }],
+      }),
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
+          name: 'reviews',
+          hosts: ['reviews.default.svc.cluster.local'],
+          ports: [{ number: egress, name: 'http', protocol: 'HTTP' }],
+          endpoints: istio.versionEndpoints('http', { v1: v1.port, v2: v2.port }),
+        }),
+        istio.loopbackService('plain', 9080, v1.port),
+        istio.serviceEntry({
+          name: 'ratings',
+          namespace: 'other',
+          hosts: ['ratings.other.svc.cluster.local'],
+          ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
+          endpoints: [{ address: '127.0.0.1', ports: { http: v2.port } }],
+        }),
+        istio.loopbackService('broken', 80, closedPort),
+        istio.loopbackService('slow', 80, slow.port),
+        istio.destinationRule({ host: 'reviews', subsets: istio.versionSubsets('v1', 'v2', 'v3') }),
+      ),
+      'virtual-services.yaml': istio.yamlStream(
+        `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews, namespace: default}
 spec:
@@ -204,25 +157,15 @@ spec:
       route: [{destination: {host: reviews, subset: v2}}]
     - name: fallback
       route: [{destination: {host: reviews, subset: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: plain, namespace: default}
-spec:
-  hosts: [plain]
-  http:
-    - match: [{uri: {exact: /only}}, {uri: {exact: /p}}]
-      route: [{destination: {host: plain}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow]
-  http:
-    - route: [{destination: {host: slow}}]
-      timeout: 0.5s
 `,
+        istio.virtualService({
+          hosts: ['plain'],
+          http: [
+            { match: [{ uri: { exact: '/only' } }, { uri: { exact: '/p' } }], route: istio.routeTo('plain') },
+          ],
+        }),
+        istio.virtualService({ hosts: ['slow'], http: [{ route: istio.routeTo('slow'), timeout: '0.5s' }] }),
+      ),
     },
   })
 })

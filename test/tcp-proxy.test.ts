@@ -2,6 +2,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import {
@@ -31,6 +32,18 @@ let limitedPort: number
 let slowPort: number
 let agedPort: number
 
+/** A ServiceEntry `<name>.tcp.example` with one TCP port, served by 127.0.0.1:`targetPort`. */
+const tcpService = (name: string, port: number, targetPort: number): string =>
+  istio.serviceEntry({
+    name,
+    hosts: [`${name}.tcp.example`],
+    ports: [{ number: port, name: 'tcp', protocol: 'TCP', targetPort }],
+  })
+
+/** A DestinationRule for `<name>.tcp.example` with these `connectionPool.tcp` settings. */
+const tcpPool = (name: string, tcp: istio.Fields): string =>
+  istio.destinationRule({ name, host: `${name}.tcp.example`, trafficPolicy: { connectionPool: { tcp } } })
+
 beforeAll(async () => {
   echo = await startTcpServer('echo', echoHandler)
   v1 = await startTcpServer('v1', replyAfterEndHandler)
@@ -41,155 +54,62 @@ beforeAll(async () => {
     await freePorts(9)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingressPort}, protocol: TCP, name: tcp}
-      defaultEndpoint: 127.0.0.1:${echo.port}
-  egress:
-    - port: {number: ${echoPort}, protocol: TCP, name: tcp-echo}
-      hosts: ["./*"]
-    - port: {number: ${splitPort}, protocol: TCP, name: tcp-split}
-      hosts: ["./*"]
-    - port: {number: ${deadPort}, name: tcp-dead}
-      hosts: ["./*"]
-    - port: {number: ${idlePort}, protocol: TCP, name: tcp-idle}
-      hosts: ["./*"]
-    - port: {number: ${limitedPort}, protocol: TCP, name: tcp-limited}
-      hosts: ["./*"]
-    - port: {number: ${slowPort}, protocol: TCP, name: tcp-slow}
-      hosts: ["./*"]
-    - port: {number: ${agedPort}, protocol: TCP, name: tcp-aged}
-      hosts: ["./*"]
-`,
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [echo.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${echoPort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: split, namespace: default}
-spec:
-  hosts: [split.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${splitPort}, name: tcp, protocol: TCP}]
-  endpoints:
-    - {address: 127.0.0.1, ports: {tcp: ${v1.port}}, labels: {version: v1}}
-    - {address: 127.0.0.1, ports: {tcp: ${v2.port}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: split, namespace: default}
-spec:
-  host: split.tcp.example
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: split, namespace: default}
-spec:
-  hosts: [split.tcp.example]
-  tcp:
-    - match: [{port: ${splitPort}, sourceLabels: {app: someone-else}}]
-      route: [{destination: {host: split.tcp.example, subset: v2}}]
-    - match: [{port: ${splitPort}}]
-      route:
-        - {destination: {host: split.tcp.example, subset: v1}, weight: 75}
-        - {destination: {host: split.tcp.example, subset: v2}, weight: 25}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: dead, namespace: default}
-spec:
-  hosts: [dead.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${deadPort}, name: tcp, protocol: TCP, targetPort: ${closedPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: idle, namespace: default}
-spec:
-  hosts: [idle.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${idlePort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: idle, namespace: default}
-spec:
-  host: idle.tcp.example
-  trafficPolicy:
-    connectionPool:
-      tcp: {idleTimeout: 400ms}
-`,
-      'limits.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: limited, namespace: default}
-spec:
-  hosts: [limited.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${limitedPort}, name: tcp, protocol: TCP, targetPort: ${limited.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: limited, namespace: default}
-spec:
-  host: limited.tcp.example
-  trafficPolicy:
-    connectionPool:
-      tcp: {maxConnections: 2}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: slow, namespace: default}
-spec:
-  hosts: [slow.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${slowPort}, name: tcp, protocol: TCP, targetPort: ${blackhole.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: slow, namespace: default}
-spec:
-  host: slow.tcp.example
-  trafficPolicy:
-    connectionPool:
-      tcp: {connectTimeout: 300ms}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: aged, namespace: default}
-spec:
-  hosts: [aged.tcp.example]
-  resolution: STATIC
-  ports: [{number: ${agedPort}, name: tcp, protocol: TCP, targetPort: ${echo.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: aged, namespace: default}
-spec:
-  host: aged.tcp.example
-  trafficPolicy:
-    connectionPool:
-      tcp: {maxConnectionDuration: 600ms}
-`,
+      'sidecar.yaml': istio.sidecar({
+        ingress: [
+          { port: ingressPort, protocol: 'TCP', name: 'tcp', defaultEndpoint: `127.0.0.1:${echo.port}` },
+        ],
+        egress: [
+          { port: echoPort, protocol: 'TCP', name: 'tcp-echo' },
+          { port: splitPort, protocol: 'TCP', name: 'tcp-split' },
+          { port: deadPort, name: 'tcp-dead' },
+          { port: idlePort, protocol: 'TCP', name: 'tcp-idle' },
+          { port: limitedPort, protocol: 'TCP', name: 'tcp-limited' },
+          { port: slowPort, protocol: 'TCP', name: 'tcp-slow' },
+          { port: agedPort, protocol: 'TCP', name: 'tcp-aged' },
+        ],
+      }),
+      'services.yaml': istio.yamlStream(
+        tcpService('echo', echoPort, echo.port),
+        istio.serviceEntry({
+          name: 'split',
+          hosts: ['split.tcp.example'],
+          ports: [{ number: splitPort, name: 'tcp', protocol: 'TCP' }],
+          endpoints: istio.versionEndpoints('tcp', { v1: v1.port, v2: v2.port }),
+        }),
+        istio.destinationRule({
+          name: 'split',
+          host: 'split.tcp.example',
+          subsets: istio.versionSubsets('v1', 'v2'),
+        }),
+        istio.virtualService({
+          name: 'split',
+          hosts: ['split.tcp.example'],
+          tcp: [
+            {
+              match: [{ port: splitPort, sourceLabels: { app: 'someone-else' } }],
+              route: istio.routeTo('split.tcp.example', 'v2'),
+            },
+            {
+              match: [{ port: splitPort }],
+              route: [
+                { destination: { host: 'split.tcp.example', subset: 'v1' }, weight: 75 },
+                { destination: { host: 'split.tcp.example', subset: 'v2' }, weight: 25 },
+              ],
+            },
+          ],
+        }),
+        tcpService('dead', deadPort, closedPort),
+        tcpService('idle', idlePort, echo.port),
+        tcpPool('idle', { idleTimeout: '400ms' }),
+      ),
+      'limits.yaml': istio.yamlStream(
+        tcpService('limited', limitedPort, limited.port),
+        tcpPool('limited', { maxConnections: 2 }),
+        tcpService('slow', slowPort, blackhole.port),
+        tcpPool('slow', { connectTimeout: '300ms' }),
+        tcpService('aged', agedPort, echo.port),
+        tcpPool('aged', { maxConnectionDuration: '600ms' }),
+      ),
     },
   })
   // The TCP proxy logs each connection's failure flag at debug.
@@ -284,15 +204,17 @@ describe('opaque TCP', () => {
   it('applies a reloaded tcp[] route to new connections on the same bound port', async () => {
     await proxy.writeResource(
       'reroute.yaml',
-      `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [echo.tcp.example]
-  tcp:
-    - route: [{destination: {host: split.tcp.example, subset: v2, port: {number: ${splitPort}}}}]
-`,
+      istio.virtualService({
+        name: 'echo',
+        hosts: ['echo.tcp.example'],
+        tcp: [
+          {
+            route: [
+              { destination: { host: 'split.tcp.example', subset: 'v2', port: { number: splitPort } } },
+            ],
+          },
+        ],
+      }),
     )
     await eventually(async () => (await exchange(echoPort, 'who')).text === 'v2:3')
     await proxy.writeResource('reroute.yaml', '')

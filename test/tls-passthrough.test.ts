@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net'
 import { connect, createServer, type Server } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serviceEntry, sidecar, virtualService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { selfSignedCert, type TestCert } from './harness/tls-cert.ts'
@@ -63,39 +64,33 @@ beforeAll(async () => {
   ;[serverA, portA] = await startTlsServer('A')
   ;[serverB, portB] = await startTlsServer('B')
   ;[tlsPort] = await freePorts(1)
-  const service = (host: string, port: number): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${host.split('.')[0]}, namespace: default}
-spec:
-  hosts: [${host}]
-  resolution: STATIC
-  ports: [{number: ${tlsPort}, name: tls, protocol: TLS, targetPort: ${port}}]
-  endpoints: [{address: 127.0.0.1}]
----`
+  const service = (host: string, targetPort: number): string =>
+    serviceEntry({
+      name: host.split('.')[0],
+      hosts: [host],
+      ports: [{ number: tlsPort, name: 'tls', protocol: 'TLS', targetPort }],
+    })
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${tlsPort}, protocol: TLS, name: tls}
-      hosts: ["./*"]
-`,
-      'services.yaml': `${service('a.example.com', portA)}${service('b.example.com', portB)}${service('split.example.com', portA)}
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: split, namespace: default}
-spec:
-  hosts: [split.example.com]
-  tls:
-    - match: [{port: ${tlsPort}, sniHosts: [split.example.com]}]
-      route:
-        - {destination: {host: a.example.com}, weight: 50}
-        - {destination: {host: b.example.com}, weight: 50}
-`,
+      'sidecar.yaml': sidecar({ egress: [{ port: tlsPort, protocol: 'TLS', name: 'tls' }] }),
+      'services.yaml': yamlStream(
+        service('a.example.com', portA),
+        service('b.example.com', portB),
+        service('split.example.com', portA),
+        virtualService({
+          name: 'split',
+          hosts: ['split.example.com'],
+          tls: [
+            {
+              match: [{ port: tlsPort, sniHosts: ['split.example.com'] }],
+              route: [
+                { destination: { host: 'a.example.com' }, weight: 50 },
+                { destination: { host: 'b.example.com' }, weight: 50 },
+              ],
+            },
+          ],
+        }),
+      ),
     },
   })
 })

@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send, sendRaw } from './harness/client.ts'
-import { egressSidecar } from './harness/istio.ts'
+import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -87,82 +87,48 @@ beforeAll(async () => {
   raw = await startRaw()
   rawPort = (raw.address() as { port: number }).port
   ;[egress, closedPort] = await freePorts(2)
+  /** The egress port as a service's HTTP port, served on `targetPort`. */
+  const httpPort = (targetPort: number): istio.ServicePort => ({
+    number: egress,
+    name: 'http',
+    protocol: 'HTTP',
+    targetPort,
+  })
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: healthy, namespace: default}
-spec:
-  hosts: [healthy]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP, targetPort: ${healthy.port}}]
-  endpoints: [{address: 127.0.0.1, labels: {version: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: healthy, namespace: default}
-spec:
-  host: healthy
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: healthy, namespace: default}
-spec:
-  hosts: [healthy]
-  http:
-    - match: [{uri: {prefix: /v2}}]
-      route: [{destination: {host: healthy, subset: v2}}]
-    - route: [{destination: {host: healthy, subset: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: flaky, namespace: default}
-spec:
-  hosts: [flaky]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP, targetPort: ${flaky.port}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: garbage, namespace: default}
-spec:
-  hosts: [garbage]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP, targetPort: ${rawPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: refused, namespace: default}
-spec:
-  hosts: [refused]
-  resolution: STATIC
-  ports: [{number: ${egress}, name: http, protocol: HTTP, targetPort: ${closedPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: dns-endpoint, namespace: default}
-spec:
-  hosts: [dns-endpoint.example.com]
-  resolution: DNS
-  ports: [{number: ${egress}, name: http, protocol: HTTP}]
-  endpoints: [{address: localhost, ports: {http: ${healthy.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: dns-host, namespace: default}
-spec:
-  hosts: [localhost]
-  resolution: DNS
-  ports: [{number: ${egress}, name: http, protocol: HTTP, targetPort: ${healthy.port}}]
-`,
+      'sidecar.yaml': istio.egressSidecar(egress),
+      'services.yaml': istio.yamlStream(
+        istio.serviceEntry({
+          name: 'healthy',
+          ports: [httpPort(healthy.port)],
+          endpoints: [{ address: '127.0.0.1', labels: { version: 'v1' } }],
+        }),
+        istio.destinationRule({ host: 'healthy', subsets: istio.versionSubsets('v1', 'v2') }),
+        istio.virtualService({
+          hosts: ['healthy'],
+          http: [
+            { match: [{ uri: { prefix: '/v2' } }], route: istio.routeTo('healthy', 'v2') },
+            { route: istio.routeTo('healthy', 'v1') },
+          ],
+        }),
+        istio.serviceEntry({ name: 'flaky', ports: [httpPort(flaky.port)] }),
+        istio.serviceEntry({ name: 'garbage', ports: [httpPort(rawPort)] }),
+        istio.serviceEntry({ name: 'refused', ports: [httpPort(closedPort)] }),
+        istio.serviceEntry({
+          name: 'dns-endpoint',
+          hosts: ['dns-endpoint.example.com'],
+          resolution: 'DNS',
+          ports: [{ number: egress, name: 'http', protocol: 'HTTP' }],
+          endpoints: [{ address: 'localhost', ports: { http: healthy.port } }],
+        }),
+        istio.serviceEntry({
+          name: 'dns-host',
+          hosts: ['localhost'],
+          resolution: 'DNS',
+          ports: [httpPort(healthy.port)],
+          endpoints: [],
+        }),
+      ),
     },
   })
 })

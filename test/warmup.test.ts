@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { serviceWithPolicy } from './harness/istio.ts'
+import { serviceWithPolicy, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -10,13 +10,6 @@ import { startUpstream, type Upstream } from './harness/upstream.ts'
 let proxy: ProxyProcess
 let egress: number
 const upstreams: Record<string, Upstream> = {}
-
-const sidecar = (port: number) => `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress: [{port: {number: ${port}, protocol: HTTP}, hosts: ["./*"]}]
-`
 
 /** ServiceEntry `name` with the given upstreams and a round-robin DestinationRule with `extra` settings. */
 function service(name: string, members: string[], extra: string): string {
@@ -47,7 +40,10 @@ beforeAll(async () => {
     for (const m of ['a', 'b', 'c']) upstreams[`${prefix}-${m}`] = await startUpstream(m)
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
-    resources: { 'sidecar.yaml': sidecar(egress), 'services.yaml': services(['a', 'b']) },
+    resources: {
+      'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
+      'services.yaml': services(['a', 'b']),
+    },
   })
 })
 

@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
+import { serviceEntry, sidecar, virtualService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { openClient } from './harness/tcp.ts'
@@ -92,54 +93,39 @@ beforeAll(async () => {
   ;[egressPort, sniffedPort, ingressPort, closedPort] = await freePorts(4)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${ingressPort}, protocol: HTTP, name: http}
-      defaultEndpoint: 127.0.0.1:${upstreamPort}
-  egress:
-    - port: {number: ${egressPort}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-    - port: {number: ${sniffedPort}}
-      hosts: ["./*"]
-`,
-      'services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: chat, namespace: default}
-spec:
-  hosts: [chat]
-  resolution: STATIC
-  ports:
-    - {number: ${egressPort}, name: http, protocol: HTTP, targetPort: ${upstreamPort}}
-    - {number: ${sniffedPort}, name: any, targetPort: ${upstreamPort}}
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: gone, namespace: default}
-spec:
-  hosts: [gone]
-  resolution: STATIC
-  ports: [{number: ${egressPort}, name: http, protocol: HTTP, targetPort: ${closedPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: chat, namespace: default}
-spec:
-  hosts: [chat]
-  http:
-    - match: [{uri: {prefix: /chat}}]
-      route: [{destination: {host: chat, port: {number: ${egressPort}}}}]
-      headers:
-        request: {set: {x-route: chat}}
-    - match: [{uri: {prefix: /any}}]
-      route: [{destination: {host: chat, port: {number: ${sniffedPort}}}}]
-`,
+      'sidecar.yaml': sidecar({
+        ingress: [
+          { port: ingressPort, protocol: 'HTTP', name: 'http', defaultEndpoint: `127.0.0.1:${upstreamPort}` },
+        ],
+        egress: [{ port: egressPort, protocol: 'HTTP', name: 'http' }, { port: sniffedPort }],
+      }),
+      'services.yaml': yamlStream(
+        serviceEntry({
+          name: 'chat',
+          ports: [
+            { number: egressPort, name: 'http', protocol: 'HTTP', targetPort: upstreamPort },
+            { number: sniffedPort, name: 'any', targetPort: upstreamPort },
+          ],
+        }),
+        serviceEntry({
+          name: 'gone',
+          ports: [{ number: egressPort, name: 'http', protocol: 'HTTP', targetPort: closedPort }],
+        }),
+        virtualService({
+          hosts: ['chat'],
+          http: [
+            {
+              match: [{ uri: { prefix: '/chat' } }],
+              route: [{ destination: { host: 'chat', port: { number: egressPort } } }],
+              headers: { request: { set: { 'x-route': 'chat' } } },
+            },
+            {
+              match: [{ uri: { prefix: '/any' } }],
+              route: [{ destination: { host: 'chat', port: { number: sniffedPort } } }],
+            },
+          ],
+        }),
+      ),
     },
   })
 })

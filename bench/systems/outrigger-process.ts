@@ -47,17 +47,14 @@ export interface OutriggerProcess {
 export async function startOutrigger(opts: OutriggerOptions): Promise<OutriggerProcess> {
   const dir = join(opts.workDir, opts.name)
   await mkdir(join(dir, 'istio'), { recursive: true })
-  const [adminPort, healthPort, outbound, inbound, stats] = await freePorts(5)
+  const [adminPort, healthPort] = await freePorts(2)
   const bootstrap = `# Written by bench/systems/outrigger-process.ts
 node:
   workload: bench
   namespace: default
   labels: {app: bench}
 listeners:
-  outbound: {port: ${outbound}}
-  inbound: {port: ${inbound}}
   admin: {port: ${adminPort}, address: 127.0.0.1}
-  stats: {port: ${stats}}
   health: {port: ${healthPort}, address: 127.0.0.1}
 capture: none
 resources: [./istio/]

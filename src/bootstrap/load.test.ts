@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigError } from '../config/messages.ts'
+import { ConfigError, formatMessage } from '../config/messages.ts'
 import { loadBootstrap } from './load.ts'
 
 describe('loadBootstrap', () => {
@@ -26,7 +26,7 @@ describe('loadBootstrap', () => {
     return (error as ConfigError).message
   }
 
-  it('loads the design example, resolving paths against the bootstrap directory', async () => {
+  it('loads the design example, resolving paths against the bootstrap directory and warning about keys not built yet', async () => {
     await writeFile(
       file,
       `node:
@@ -60,12 +60,17 @@ concurrency: 2
       locality: '',
     })
     expect(bootstrap.resources).toEqual([join(dir, 'istio'), '/etc/istio/extra.yaml'])
+    // The workload certificate's paths resolve relative to the bootstrap file.
     expect(bootstrap.tls).toEqual({
       certChain: join(dir, 'certs/cert-chain.pem'),
       privateKey: join(dir, 'certs/key.pem'),
       rootCert: '/etc/certs/root-cert.pem',
     })
-    expect(bootstrap.listeners.outbound).toEqual({ port: 15001 })
+    // Accepted but not built yet: warned about by name, with the line, and left out of the bootstrap.
+    expect(bootstrap.telemetry).toBeUndefined()
+    expect(bootstrap.warnings?.map(formatMessage)).toEqual([
+      `${file}:14: warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet`,
+    ])
     expect(bootstrap.terminationDrainDuration).toBe('10s')
     expect(bootstrap.concurrency).toBe(2)
   })
@@ -75,6 +80,37 @@ concurrency: 2
     const bootstrap = await loadBootstrap(file)
     expect(bootstrap.listeners.admin).toEqual({ port: 15000, address: '127.0.0.1' })
     expect(bootstrap.tls).toBeUndefined()
+    expect(bootstrap.warnings).toEqual([])
+  })
+
+  it('warns about the listeners nothing binds yet: stats, and outbound / inbound (traffic capture)', async () => {
+    await writeFile(
+      file,
+      `listeners:
+  outbound: {port: 15001}
+  inbound: {port: 15006}
+  stats: {port: 15090}
+  health: {port: 15021}
+`,
+    )
+    const bootstrap = await loadBootstrap(file)
+    expect(bootstrap.warnings?.map(formatMessage)).toEqual([
+      `${file}:2: warning: field 'listeners.outbound' is used only with traffic capture, which is not built yet, and is ignored`,
+      `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture, which is not built yet, and is ignored`,
+      `${file}:4: warning: field 'listeners.stats' is not built yet and is ignored: nothing serves Prometheus stats on it yet`,
+    ])
+    expect(bootstrap.listeners).toEqual({
+      admin: { port: 15000, address: '127.0.0.1' },
+      health: { port: 15021 },
+    })
+  })
+
+  it('rejects a capture mode that is not built yet: the proxy would get no traffic', async () => {
+    for (const mode of ['iptables', 'tproxy']) {
+      expect(await failure(`node: {workload: a}\ncapture: ${mode}\n`)).toBe(
+        `${file}:2: field 'capture': capture mode '${mode}' is not built yet: only 'none' works (listeners from the Sidecar resource)`,
+      )
+    }
   })
 
   it('reports a missing file at line 0', async () => {
@@ -98,6 +134,7 @@ concurrency: 0
         `${file}:3: unknown field 'node.namespce'`,
         `${file}:5: field 'listeners.admin.port': port number 99999 must be in the range 0..65535`,
         `${file}:6: field 'listeners.inbound.address': 'localhost' is not a valid IP address`,
+        `${file}:6: warning: field 'listeners.inbound' is used only with traffic capture, which is not built yet, and is ignored`,
         `${file}:7: field 'capture': invalid value "ebpf", expected one of none, iptables, tproxy`,
         `${file}:8: field 'terminationDrainDuration': expected a string, got number 5`,
         `${file}:9: field 'concurrency': must be an integer ≥ 1`,
@@ -112,6 +149,19 @@ concurrency: 0
         `${file}:1: field 'terminationDrainDuration': invalid duration '5 sec': expected a number with a unit (ns, us, ms, s, m, h), e.g. 100ms, 1.5s, 1h2m`,
         `${file}:2: missing required field 'tls.privateKey'`,
         `${file}:2: missing required field 'tls.rootCert'`,
+      ].join('\n'),
+    )
+  })
+
+  it('reads pathNormalization as meshConfig does, and reports a bad type or field with its line', async () => {
+    await writeFile(file, 'pathNormalization:\n  normalization: DECODE_AND_MERGE_SLASHES\n')
+    expect((await loadBootstrap(file)).pathNormalization).toEqual({
+      normalization: 'DECODE_AND_MERGE_SLASHES',
+    })
+    expect(await failure('pathNormalization:\n  normalization: MERGE\n  mode: x\n')).toBe(
+      [
+        `${file}:2: field 'pathNormalization.normalization': invalid value "MERGE", expected one of DEFAULT, NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES`,
+        `${file}:3: unknown field 'pathNormalization.mode'`,
       ].join('\n'),
     )
   })

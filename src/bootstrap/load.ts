@@ -33,14 +33,11 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
   }
 
   const validated = validateValue(bootstrapSchema, value, [])
-  if (validated.value === undefined) {
-    const lineOf = document?.lineOf ?? (() => 1)
-    throw new ConfigError(
-      validated.problems
-        .map(({ severity, path, message }) => ({ severity, file, line: lineOf(path), message }))
-        .sort((a, b) => a.line - b.line),
-    )
-  }
+  const lineOf = document?.lineOf ?? (() => 1)
+  const problems = validated.problems
+    .map(({ severity, path, message }) => ({ severity, file, line: lineOf(path), message }))
+    .sort((a, b) => a.line - b.line)
+  if (validated.value === undefined) throw new ConfigError(problems)
 
   const directory = dirname(file)
   const bootstrap = validated.value
@@ -48,10 +45,14 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
     ...bootstrap,
     file,
     resources: bootstrap.resources.map((path) => resolve(directory, path)),
-    tls: bootstrap.tls && {
-      certChain: resolve(directory, bootstrap.tls.certChain),
-      privateKey: resolve(directory, bootstrap.tls.privateKey),
-      rootCert: resolve(directory, bootstrap.tls.rootCert),
-    },
+    tls:
+      bootstrap.tls === undefined
+        ? undefined
+        : {
+            certChain: resolve(directory, bootstrap.tls.certChain),
+            privateKey: resolve(directory, bootstrap.tls.privateKey),
+            rootCert: resolve(directory, bootstrap.tls.rootCert),
+          },
+    warnings: problems,
   }
 }

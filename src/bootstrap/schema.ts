@@ -3,6 +3,8 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { durationSchema, stringMapSchema } from '../config/istio/fields.ts'
+import { warnUnsupported } from '../config/istio/unsupported.ts'
+import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
@@ -20,6 +22,28 @@ const listenAddressSchema = z.string().superRefine((address, ctx) => {
 const nonEmptyStringSchema = z.string().superRefine((text, ctx) => {
   if (text === '') ctx.addIssue({ code: 'custom', message: 'must not be empty' })
 })
+
+/** A listener whose feature is not built yet: no defaults, so only a listener written in the file counts. */
+const unbuiltListenerSchema = z.strictObject({
+  port: listenPortSchema.optional(),
+  address: listenAddressSchema.optional(),
+})
+
+/**
+ * A key whose feature is not built yet (`schema` has no defaults): its value is still checked, a present
+ * value is a warning naming the key (`file:line: warning: field '<key>' <reason>`), and the loaded
+ * bootstrap never carries it.
+ */
+function notBuiltYet<T extends z.ZodType>(schema: T, reason: string) {
+  return schema
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value !== undefined) warnUnsupported(ctx, [], reason)
+    })
+    .transform((): undefined => undefined)
+}
+
+const captureNeeded = 'is used only with traffic capture, which is not built yet, and is ignored'
 
 function listenerSchema(defaultPort: number) {
   return z
@@ -45,15 +69,18 @@ const nodeSchema = z.strictObject({
 })
 
 const listenersSchema = z.strictObject({
-  outbound: listenerSchema(15001),
-  inbound: listenerSchema(15006),
+  outbound: notBuiltYet(unbuiltListenerSchema, captureNeeded),
+  inbound: notBuiltYet(unbuiltListenerSchema, captureNeeded),
   admin: z
     .strictObject({
       port: listenPortSchema.default(15000),
       address: listenAddressSchema.default('127.0.0.1'),
     })
     .prefault({}),
-  stats: listenerSchema(15090),
+  stats: notBuiltYet(
+    unbuiltListenerSchema,
+    'is not built yet and is ignored: nothing serves Prometheus stats on it yet',
+  ),
   health: listenerSchema(15021),
 })
 
@@ -90,11 +117,25 @@ const telemetrySchema = z.strictObject({
 export const bootstrapSchema = z.strictObject({
   node: nodeSchema.prefault({}),
   listeners: listenersSchema.prefault({}),
-  capture: z.enum(['none', 'iptables', 'tproxy']).default('none'),
+  /** Only `none` works: a capture mode that cannot work is an error rather than a proxy that gets no traffic. */
+  capture: z
+    .enum(['none', 'iptables', 'tproxy'])
+    .superRefine((mode, ctx) => {
+      if (mode !== 'none')
+        ctx.addIssue({
+          code: 'custom',
+          message: `capture mode '${mode}' is not built yet: only 'none' works (listeners from the Sidecar resource)`,
+        })
+    })
+    .default('none'),
   /** Files and directories of Istio YAML. */
   resources: z.array(nonEmptyStringSchema).default([]),
+  /** The workload certificate (Istio's file names); paths relative to the bootstrap file. */
   tls: tlsSchema.optional(),
-  telemetry: telemetrySchema.optional(),
+  telemetry: notBuiltYet(
+    telemetrySchema,
+    'is not built yet and is ignored: no access log or traces are written yet',
+  ),
   /** How long SIGTERM waits for in-flight requests (Istio's proxy default is 5s). */
   terminationDrainDuration: durationSchema.default('5s'),
   /**
@@ -104,6 +145,17 @@ export const bootstrapSchema = z.strictObject({
   protocolDetectionTimeout: durationSchema.default('0s'),
   /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
   dns: dnsSchema.optional(),
+  /**
+   * Istio's meshConfig.pathNormalization: how request paths are normalized before routing and forwarding
+   * (src/http/path-normalization.ts). BASE (Istio's default) is Envoy's normalize_path.
+   */
+  pathNormalization: z
+    .strictObject({
+      normalization: z
+        .enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'])
+        .default('BASE'),
+    })
+    .prefault({}),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Worker processes. */
@@ -119,8 +171,13 @@ export const bootstrapSchema = z.strictObject({
 /** The bootstrap file's contents as written, with defaults applied. */
 export type BootstrapFile = z.infer<typeof bootstrapSchema>
 
-/** A loaded bootstrap: defaults applied, `resources` and `tls` paths absolute, and the file it came from. */
+/**
+ * A loaded bootstrap: defaults applied, `resources` paths absolute, warnings about its keys, and the file
+ * it came from.
+ */
 export interface Bootstrap extends BootstrapFile {
   /** The bootstrap file's path, as given to loadBootstrap. */
   readonly file: string
+  /** Warnings about the bootstrap file (keys accepted but not built yet), as `file:line` messages. */
+  readonly warnings?: readonly ConfigMessage[]
 }

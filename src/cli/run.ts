@@ -1,8 +1,9 @@
 // `outrigger run --config <bootstrap.yaml>`: serve, or supervise worker threads that do.
 
 import { loadBootstrap } from '../bootstrap/load.ts'
+import { parseDurationMs } from '../config/duration.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
-import { log } from '../telemetry/log.ts'
+import { FatalErrors } from './fatal-errors.ts'
 import { supervise } from './supervisor.ts'
 
 /**
@@ -12,15 +13,17 @@ import { supervise } from './supervisor.ts'
  * proxy's modules (serve.ts) then. With one worker the proxy runs in this thread, with no supervisor.
  */
 export async function run(configFile: string, concurrency?: number): Promise<number> {
-  // One request's bug must not take down every other connection: log it and keep serving.
-  process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`))
-  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`))
+  // After an uncaught exception state may be broken: log it, drain and exit non-zero to be restarted.
+  const fatalErrors = new FatalErrors()
   try {
     const bootstrap = await loadBootstrap(configFile)
     const workers = concurrency ?? bootstrap.concurrency
-    if (workers > 1) return await supervise(configFile, workers)
+    if (workers > 1) {
+      const drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+      return await supervise(configFile, workers, { fatalErrors, drainMs })
+    }
     const { serve } = await import('./serve.ts')
-    return await serve(bootstrap)
+    return await serve(bootstrap, fatalErrors)
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const m of err.messages) process.stderr.write(`${formatMessage(m)}\n`)

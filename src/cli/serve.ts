@@ -9,6 +9,7 @@ import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
+import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 import type { SupervisorCommand, WorkerReport } from './supervisor.ts'
 
 /** A worker thread's place in the proxy: its index, the worker count, the shared table, its supervisor. */
@@ -30,9 +31,14 @@ async function listen(server: Server, port: number, host: string, what: string):
 
 /**
  * Starts the proxy (as a supervisor's worker thread, or alone in the main thread) and resolves with its
- * exit code. A worker drains when its supervisor says so (signals reach only the main thread).
+ * exit code: 0 after a drain asked for, FATAL_EXIT_CODE after a drain that `fatalErrors` started. A
+ * worker drains when its supervisor says so (signals reach only the main thread).
  */
-export async function serve(bootstrap: Bootstrap, worker?: WorkerContext): Promise<number> {
+export async function serve(
+  bootstrap: Bootstrap,
+  fatalErrors: FatalErrors,
+  worker?: WorkerContext,
+): Promise<number> {
   const proxy = new ProxyRuntime(bootstrap, {
     reusePort: worker !== undefined,
     counters: worker?.counters,
@@ -48,7 +54,7 @@ export async function serve(bootstrap: Bootstrap, worker?: WorkerContext): Promi
   })
   if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
-  if (worker !== undefined && worker.index > 0) return runWorker(proxy, worker, drainAsked)
+  if (worker !== undefined && worker.index > 0) return runWorker(proxy, worker, drainAsked, fatalErrors)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
   const stop = (why: string): Promise<void> => {
@@ -80,20 +86,25 @@ export async function serve(bootstrap: Bootstrap, worker?: WorkerContext): Promi
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
     void drainAsked.then(() => resolve(stop('the supervisor asked to drain')))
+    fatalErrors.drainWith((reason) => resolve(stop(reason)), proxy.drainMs)
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
-  return 0
+  return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }
 
-/** A worker other than worker 0: traffic listeners only; drains when the supervisor says so. */
+/** A worker other than worker 0: traffic listeners only; drains when the supervisor says so or after a fatal error. */
 async function runWorker(
   proxy: ProxyRuntime,
   worker: WorkerContext,
   drainAsked: Promise<void>,
+  fatalErrors: FatalErrors,
 ): Promise<number> {
   worker.port.postMessage({ type: 'ready' } satisfies WorkerReport)
-  await drainAsked
+  await new Promise<void>((resolve) => {
+    void drainAsked.then(resolve)
+    fatalErrors.drainWith(() => resolve(), proxy.drainMs)
+  })
   await proxy.shutdown()
-  return 0
+  return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }

@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
+import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
 /** Messages from a worker thread to the supervisor. */
 export type WorkerReport = { type: 'ready' }
@@ -33,9 +34,15 @@ const workerScript = new URL(
  * for the whole proxy. Worker 0 also serves admin and readiness, and reports ready only while every
  * worker is ready. SIGTERM / SIGINT drain all workers; when worker 0 exits cleanly (POST /quitquitquit)
  * the others drain too. A worker that dies is restarted, unless it died within crashLoopMs of its start
- * (then the proxy stops with its exit code). Resolves with the exit code once every worker has exited.
+ * (then the proxy stops with its exit code); a fatal error drains a worker and exits it non-zero, so it
+ * is restarted too. A fatal error in the supervisor itself drains every worker (`drainMs` is theirs)
+ * and exits non-zero. Resolves with the exit code once every worker has exited.
  */
-export function supervise(configFile: string, count: number): Promise<number> {
+export function supervise(
+  configFile: string,
+  count: number,
+  options: { fatalErrors: FatalErrors; drainMs: number },
+): Promise<number> {
   const counters = SharedCounters.create(undefined, true)
   const workers: (Worker | undefined)[] = []
   const ready: boolean[] = []
@@ -98,8 +105,9 @@ export function supervise(configFile: string, count: number): Promise<number> {
   for (let i = 0; i < count; i++) workers[i] = start(i)
   process.once('SIGTERM', stopAll)
   process.once('SIGINT', stopAll)
+  options.fatalErrors.drainWith(stopAll, options.drainMs)
   log.info(`running ${count} worker threads in process ${process.pid}`)
   return new Promise((resolve) => {
-    exited = resolve
+    exited = (code) => resolve(options.fatalErrors.failed ? FATAL_EXIT_CODE : code)
   })
 }

@@ -27,6 +27,7 @@ export async function validate(
     if (path.endsWith('.yaml') || path.endsWith('.yml') ? await isBootstrap(path) : false) {
       try {
         const bootstrap = await loadBootstrap(path)
+        messages.push(...(bootstrap.warnings ?? []))
         const loaded = await loadResources(bootstrap.resources, bootstrap.node.namespace)
         messages.push(...loaded.messages)
         if (loaded.messages.every((m) => m.severity !== 'error')) {

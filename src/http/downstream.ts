@@ -9,8 +9,8 @@ import type { Socket } from 'node:net'
  */
 export interface DownstreamRequest {
   readonly method?: string | undefined
-  /** The request target: path and query. */
-  readonly url?: string | undefined
+  /** The request target: path and query (normalized in place before routing: RequestContext.rewriteUrl). */
+  url?: string | undefined
   /** Name, value, name, value… as received (HTTP/1 case preserved; HTTP/2 names are lowercase). */
   readonly rawHeaders: string[]
   readonly headers: IncomingHttpHeaders

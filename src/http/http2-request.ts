@@ -13,7 +13,7 @@ import type { DownstreamRequest } from './downstream.ts'
  */
 export class Http2Request implements DownstreamRequest {
   readonly method: string
-  readonly url: string
+  url: string
   readonly rawHeaders: string[]
   readonly httpVersionMajor = 2
   readonly socket: Socket

@@ -15,6 +15,11 @@ export interface LocalReply {
 const resetBody = 'upstream connect error or disconnect/reset before headers. reset reason: '
 
 export const LocalReplies = {
+  /**
+   * The path cannot be normalized (a NUL, a fragment): Envoy's HCM answers 400 before routing
+   * (ConnectionManagerImpl::ActiveStream::decodeHeaders, maybeNormalizePath returning Reject).
+   */
+  pathNormalizationFailed: { status: 400, body: '', flag: undefined, details: 'path_normalization_failed' },
   /** No virtual host or route matched: 404 with an empty body. */
   noRoute: { status: 404, body: '', flag: ResponseFlag.NoRouteFound, details: 'route_not_found' },
   /** The route names a cluster (host or subset) that does not exist. */

@@ -1,7 +1,8 @@
 // Per-request state: references to the request, response and model, plus what the stages decided.
 
 import type { Readable } from 'node:stream'
-import type { Model } from '../config/model.ts'
+import type { ListenerModel, Model } from '../config/model.ts'
+import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
@@ -33,6 +34,8 @@ export class RequestContext implements RequestFacts {
   readonly listener: HttpListener
   /** The model this request runs on from start to end, even if a reload swaps it meanwhile. */
   readonly model: Model
+  /** This listener's part of `model`: its route table is the one the request is routed by. */
+  readonly listenerModel: ListenerModel
   readonly startTime: number
   /** Index of the next filter to run; a filter that stopped the chain resumes from here. */
   filterIndex = 0
@@ -52,6 +55,10 @@ export class RequestContext implements RequestFacts {
   hashCookie: string | undefined = undefined
   /** The router's upstream exchange while one is in flight. */
   upstreamExchange: UpstreamExchange | undefined = undefined
+  /** The mTLS peer of the request's connection; undefined on plain text or TLS without a mesh identity. */
+  peer: PeerIdentity | undefined = undefined
+  /** Set by the JWT filter when a RequestAuthentication verified the request's token. */
+  requestPrincipal: RequestPrincipal | undefined = undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -71,6 +78,8 @@ export class RequestContext implements RequestFacts {
     this.body = body
     this.listener = listener
     this.model = model
+    // Taken in the same tick as `model`: a reload swaps both before any request runs again.
+    this.listenerModel = listener.model
     this.startTime = performance.now()
   }
 
@@ -81,6 +90,13 @@ export class RequestContext implements RequestFacts {
   /** The request target as sent: path and query. */
   get url(): string {
     return this.req.url ?? '/'
+  }
+
+  /** Replaces the request target (path normalization): routing, policies and the upstream see the new one. */
+  rewriteUrl(url: string): void {
+    this.req.url = url
+    this.#path = undefined
+    this.#query = undefined
   }
 
   get path(): string {
@@ -116,7 +132,7 @@ export class RequestContext implements RequestFacts {
   }
 
   get port(): number {
-    return this.virtualHost?.port ?? this.listener.model.port
+    return this.virtualHost?.port ?? this.listenerModel.port
   }
 
   header(name: string): string | undefined {

@@ -33,7 +33,7 @@ export class Mirroring {
   ): void {
     for (const mirror of mirrors) {
       if (!rollPercent(mirror.percent)) continue
-      const cluster = this.#clusters.get(mirror.clusterName)
+      const cluster = this.#clusters.forModel(ctx.model, mirror.clusterName)
       const endpoint = cluster?.pick(ctx)
       if (cluster === undefined || endpoint === undefined || !cluster.admits(endpoint)) continue
       const copy = headers.slice()

@@ -34,9 +34,11 @@ export class RouterFilter implements HttpFilter {
 
   onRequestHeaders(ctx: RequestContext): FilterStatus {
     // The route-select filter normally chose the route already; a chain without it selects here.
-    if (ctx.route === undefined && !selectRoute(ctx)) return 'stop'
-    const route = ctx.route
-    if (route === undefined) return 'stop'
+    const route = ctx.route ?? (selectRoute(ctx) ? ctx.route : undefined)
+    if (route === undefined) {
+      sendLocalReply(ctx, 'noRoute')
+      return 'stop'
+    }
     const action = route.action
     if (action.kind === 'direct') {
       ctx.responseCodeDetails = 'direct_response'
@@ -60,7 +62,7 @@ function forward(
   const destination = pickDestination(action)
   ctx.destination = destination
   ctx.clusterName = destination.clusterName
-  const cluster = clusters.get(destination.clusterName)
+  const cluster = clusters.forModel(ctx.model, destination.clusterName)
   if (cluster === undefined) {
     sendLocalReply(ctx, 'clusterNotFound')
     return

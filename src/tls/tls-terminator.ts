@@ -2,8 +2,8 @@
 
 import type { Socket } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
+import { FileWatcher } from '../files/file-watcher.ts'
 import { log } from '../telemetry/log.ts'
-import { FilesWatcher } from './files-watcher.ts'
 import {
   checkCredentials,
   readCredentials,
@@ -35,7 +35,7 @@ export class TlsTerminator {
   #key: string
   #credentials: TlsCredentials
   #server: TlsServer
-  #watcher: FilesWatcher
+  #watcher: FileWatcher
   #serve: SecureHandler | undefined
   /** Bumped by every model update and file change, so a slow re-read never overwrites a newer one. */
   #generation = 0
@@ -107,13 +107,12 @@ export class TlsTerminator {
     return server
   }
 
-  #watch(): FilesWatcher {
+  #watch(): FileWatcher {
     const { files } = this.#model
     const paths = [files.serverCertificate, files.privateKey, files.caCertificates, files.caCrl]
-    return new FilesWatcher(
-      paths.filter((path): path is string => path !== undefined),
-      () => void this.#reloadFiles(),
-    )
+    const watcher = new FileWatcher(() => void this.#reloadFiles())
+    watcher.watch(paths.filter((path): path is string => path !== undefined))
+    return watcher
   }
 
   /** Re-reads the files; good new contents serve the next handshakes, bad ones are logged and ignored. */

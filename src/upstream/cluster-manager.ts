@@ -1,4 +1,4 @@
-// Owns every cluster; a new Model re-applies clusters that stay and closes those that leave.
+// Owns every cluster; a new Model re-applies clusters that stay and retires those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
@@ -14,6 +14,9 @@ export class ClusterManager {
   readonly counters: SharedCounters
   #models: ReadonlyMap<string, ClusterModel> = new Map()
   #clusters = new Map<string, Cluster>()
+  /** Clusters a reload removed, kept open for requests of older models until their close timer fires. */
+  #retired = new Map<string, Cluster>()
+  #retireMs = 0
   /** Resolves the endpoint names of every DNS cluster (the bootstrap's `dns` settings). */
   readonly resolver: DnsResolver
 
@@ -26,8 +29,26 @@ export class ClusterManager {
     this.counters = counters
   }
 
+  /** The cluster `name` of the current model. */
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name) ?? this.#materialize(name)
+  }
+
+  /**
+   * The cluster `name` as `model` (the one a request started on) has it: the current cluster of that name,
+   * or, when a reload removed it since, the retired one, so the request does not lose its cluster midway.
+   * Undefined when `model` has no such cluster, whatever a newer model holds.
+   */
+  forModel(model: Model, name: string): Cluster | undefined {
+    const clusterModel = model.clusters.get(name)
+    if (clusterModel === undefined) return undefined
+    const current = this.get(name)
+    if (current !== undefined) return current
+    const retired = this.#retired.get(name)
+    if (retired !== undefined || this.#retireMs <= 0) return retired
+    const cluster = new Cluster(clusterModel, this.resolver)
+    this.#retire(name, cluster)
+    return cluster
   }
 
   /** Every cluster of the model, in model order. */
@@ -41,16 +62,19 @@ export class ClusterManager {
   }
 
   /**
-   * Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays.
+   * Applies a new model: a cluster keeps its pools, counters and outlier state while its name stays. One
+   * the model drops is retired: requests that started on an older model may still use it for `retireMs`
+   * (the runtime passes its drain time, what a removed listener gives its requests), then it closes.
    * DNS clusters are built at once and start resolving, as Envoy warms STRICT_DNS and LOGICAL_DNS
    * clusters before using them; the promise settles when every one has been resolved once.
    */
-  update(model: Model): Promise<void> {
+  update(model: Model, retireMs = 0): Promise<void> {
+    this.#retireMs = retireMs
     const clusters = new Map<string, Cluster>()
     for (const [name, cluster] of this.#clusters) {
       const cm = model.clusters.get(name)
       if (cm === undefined) {
-        void cluster.close()
+        this.#retire(name, cluster)
         continue
       }
       cluster.apply(cm)
@@ -77,10 +101,28 @@ export class ClusterManager {
   }
 
   async close(): Promise<void> {
-    const all = [...this.#clusters.values()]
+    const all = [...this.#clusters.values(), ...this.#retired.values()]
     this.#models = new Map()
     this.#clusters.clear()
+    this.#retired.clear()
     await Promise.all(all.map((c) => c.close()))
+  }
+
+  #retire(name: string, cluster: Cluster): void {
+    if (this.#retireMs <= 0) {
+      void cluster.close()
+      return
+    }
+    const previous = this.#retired.get(name)
+    if (previous !== undefined && previous !== cluster) void previous.close()
+    this.#retired.set(name, cluster)
+    const timer = setTimeout(() => {
+      // Not there any more: closed already, by close() or by a later retirement of the same name.
+      if (this.#retired.get(name) !== cluster) return
+      this.#retired.delete(name)
+      void cluster.close()
+    }, this.#retireMs)
+    timer.unref()
   }
 
   #materialize(name: string): Cluster | undefined {

@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net'
 import {
   Client,
   type ClientOptions,
+  type ClientReadableStream,
+  type ClientUnaryCall,
   type ClientWritableStream,
   credentials,
   type handleBidiStreamingCall,
@@ -245,121 +247,106 @@ export class EchoClient {
   unary(req: EchoRequest, opts: CallOptions = {}): Promise<CallOutcome> {
     const started = performance.now()
     const replies: EchoReply[] = []
-    return new Promise((resolve) => {
-      const call = this.#client.makeUnaryRequest<EchoRequest, EchoReply>(
-        opts.path ?? echoPath('Unary'),
-        serialize,
-        deserialize<EchoReply>,
-        req,
-        opts.metadata ?? new Metadata(),
-        callOptions(opts),
-        (err, value) => {
-          if (!err && value) replies.push(value)
-        },
-      )
-      let headers: Metadata | undefined
-      call.on('metadata', (md: Metadata) => {
-        headers = md
-      })
-      const guard = setTimeout(() => call.cancel(), opts.guardMs ?? 10_000)
-      call.on('status', (status: StatusObject) => {
-        clearTimeout(guard)
-        resolve({ replies, headers, status, ms: performance.now() - started })
-      })
-    })
+    const call = this.#client.makeUnaryRequest<EchoRequest, EchoReply>(
+      opts.path ?? echoPath('Unary'),
+      serialize,
+      deserialize<EchoReply>,
+      req,
+      opts.metadata ?? new Metadata(),
+      callOptions(opts),
+      (err, value) => {
+        if (!err && value) replies.push(value)
+      },
+    )
+    return outcome(call, started, replies, opts)
   }
 
   /** Sends `reqs` one by one (after `gapMs` each) on a client-streaming call. */
   clientStream(reqs: EchoRequest[], opts: CallOptions = {}, gapMs = 0): Promise<CallOutcome> {
     const started = performance.now()
     const replies: EchoReply[] = []
-    return new Promise((resolve) => {
-      const call = this.#client.makeClientStreamRequest<EchoRequest, EchoReply>(
-        opts.path ?? echoPath('ClientStream'),
-        serialize,
-        deserialize<EchoReply>,
-        opts.metadata ?? new Metadata(),
-        callOptions(opts),
-        (err, value) => {
-          if (!err && value) replies.push(value)
-        },
-      )
-      let headers: Metadata | undefined
-      call.on('metadata', (md: Metadata) => {
-        headers = md
-      })
-      const guard = setTimeout(() => call.cancel(), opts.guardMs ?? 10_000)
-      call.on('status', (status: StatusObject) => {
-        clearTimeout(guard)
-        resolve({ replies, headers, status, ms: performance.now() - started })
-      })
-      void writeAll(call, reqs, gapMs)
-    })
+    const call = this.#client.makeClientStreamRequest<EchoRequest, EchoReply>(
+      opts.path ?? echoPath('ClientStream'),
+      serialize,
+      deserialize<EchoReply>,
+      opts.metadata ?? new Metadata(),
+      callOptions(opts),
+      (err, value) => {
+        if (!err && value) replies.push(value)
+      },
+    )
+    const done = outcome(call, started, replies, opts)
+    void writeAll(call, reqs, gapMs)
+    return done
   }
 
   serverStream(req: EchoRequest, opts: CallOptions = {}): Promise<CallOutcome> {
     const started = performance.now()
     const replies: EchoReply[] = []
-    return new Promise((resolve) => {
-      const call = this.#client.makeServerStreamRequest<EchoRequest, EchoReply>(
-        opts.path ?? echoPath('ServerStream'),
-        serialize,
-        deserialize<EchoReply>,
-        req,
-        opts.metadata ?? new Metadata(),
-        callOptions(opts),
-      )
-      let headers: Metadata | undefined
-      call.on('metadata', (md: Metadata) => {
-        headers = md
-      })
-      call.on('data', (reply: EchoReply) => {
-        replies.push(reply)
-        if (replies.length === opts.cancelAfter) call.cancel()
-      })
-      call.on('error', () => {})
-      const guard = setTimeout(() => call.cancel(), opts.guardMs ?? 10_000)
-      call.on('status', (status: StatusObject) => {
-        clearTimeout(guard)
-        resolve({ replies, headers, status, ms: performance.now() - started })
-      })
+    const call = this.#client.makeServerStreamRequest<EchoRequest, EchoReply>(
+      opts.path ?? echoPath('ServerStream'),
+      serialize,
+      deserialize<EchoReply>,
+      req,
+      opts.metadata ?? new Metadata(),
+      callOptions(opts),
+    )
+    call.on('data', (reply: EchoReply) => {
+      replies.push(reply)
+      if (replies.length === opts.cancelAfter) call.cancel()
     })
+    call.on('error', () => {})
+    return outcome(call, started, replies, opts)
   }
 
   /** A bidirectional call: each request is written only after the previous reply arrived (ping-pong). */
   bidi(reqs: EchoRequest[], opts: CallOptions = {}): Promise<CallOutcome> {
     const started = performance.now()
     const replies: EchoReply[] = []
-    return new Promise((resolve) => {
-      const call = this.#client.makeBidiStreamRequest<EchoRequest, EchoReply>(
-        opts.path ?? echoPath('Bidi'),
-        serialize,
-        deserialize<EchoReply>,
-        opts.metadata ?? new Metadata(),
-        callOptions(opts),
-      )
-      let headers: Metadata | undefined
-      let sent = 0
-      const sendNext = (): void => {
-        if (sent < reqs.length) call.write(reqs[sent++])
-        else call.end()
-      }
-      call.on('metadata', (md: Metadata) => {
-        headers = md
-      })
-      call.on('data', (reply: EchoReply) => {
-        replies.push(reply)
-        sendNext()
-      })
-      call.on('error', () => {})
-      const guard = setTimeout(() => call.cancel(), opts.guardMs ?? 10_000)
-      call.on('status', (status: StatusObject) => {
-        clearTimeout(guard)
-        resolve({ replies, headers, status, ms: performance.now() - started })
-      })
+    const call = this.#client.makeBidiStreamRequest<EchoRequest, EchoReply>(
+      opts.path ?? echoPath('Bidi'),
+      serialize,
+      deserialize<EchoReply>,
+      opts.metadata ?? new Metadata(),
+      callOptions(opts),
+    )
+    let sent = 0
+    const sendNext = (): void => {
+      if (sent < reqs.length) call.write(reqs[sent++])
+      else call.end()
+    }
+    call.on('data', (reply: EchoReply) => {
+      replies.push(reply)
       sendNext()
     })
+    call.on('error', () => {})
+    const done = outcome(call, started, replies, opts)
+    sendNext()
+    return done
   }
+}
+
+/**
+ * Resolves with a call's outcome at its status: the response header metadata it saw, the `replies`
+ * collected so far and the time since `started`; cancels the call locally after `opts.guardMs`.
+ */
+function outcome(
+  call: ClientUnaryCall | ClientReadableStream<EchoReply> | ClientWritableStream<EchoRequest>,
+  started: number,
+  replies: EchoReply[],
+  opts: CallOptions,
+): Promise<CallOutcome> {
+  return new Promise((resolve) => {
+    let headers: Metadata | undefined
+    call.on('metadata', (md: Metadata) => {
+      headers = md
+    })
+    const guard = setTimeout(() => call.cancel(), opts.guardMs ?? 10_000)
+    call.on('status', (status: StatusObject) => {
+      clearTimeout(guard)
+      resolve({ replies, headers, status, ms: performance.now() - started })
+    })
+  })
 }
 
 function callOptions(opts: CallOptions): { deadline?: number } {

@@ -154,29 +154,45 @@ export function* bodyChunks(total: number, chunkSize = 64 * 1024): Generator<Buf
   }
 }
 
+/** What a request body was: its length, its sha256 and how long it took to arrive (first to last byte). */
+interface BodyDigest {
+  readonly bytes: number
+  readonly sha256: string
+  readonly spreadMs: number
+}
+
+/** A request body as any of node's HTTP servers hands it over. */
+interface BodySource {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown
+  on(event: 'end', listener: () => void): unknown
+}
+
+/** Reads `body` to its end, counting, hashing and timing it, then calls `done`. */
+function digestBody(body: BodySource, done: (digest: BodyDigest) => void): void {
+  const hash = createHash('sha256')
+  let bytes = 0
+  let first = 0
+  let last = 0
+  body.on('data', (c: Buffer) => {
+    last = Date.now()
+    if (bytes === 0) first = last
+    bytes += c.length
+    hash.update(c)
+  })
+  body.on('end', () => done({ bytes, sha256: hash.digest('hex'), spreadMs: last - first }))
+}
+
 /** An HTTP/1.1 (node:http) handler that answers 200 with JSON `Saw`, two set-cookie headers and `x-upstream`. */
 export function h1Echo(name: string): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const hash = createHash('sha256')
-    let bytes = 0
-    let first = 0
-    let last = 0
-    req.on('data', (c: Buffer) => {
-      last = Date.now()
-      if (bytes === 0) first = last
-      bytes += c.length
-      hash.update(c)
-    })
-    req.on('end', () => {
+    digestBody(req, (digest) => {
       const saw: Saw = {
         name,
         httpVersion: req.httpVersion,
         method: req.method ?? '',
         url: req.url ?? '',
         headers: req.headers as Record<string, string | string[]>,
-        bytes,
-        sha256: hash.digest('hex'),
-        spreadMs: last - first,
+        ...digest,
       }
       const body = JSON.stringify(saw)
       res.setHeader('set-cookie', ['a=1', 'b=2'])
@@ -199,17 +215,7 @@ export type H2Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders
  */
 export function h2Echo(name: string): H2Handler {
   return (stream, headers) => {
-    const hash = createHash('sha256')
-    let bytes = 0
-    let first = 0
-    let last = 0
-    stream.on('data', (c: Buffer) => {
-      last = Date.now()
-      if (bytes === 0) first = last
-      bytes += c.length
-      hash.update(c)
-    })
-    stream.on('end', () => {
+    digestBody(stream, (digest) => {
       const url = String(headers[':path'])
       const saw: Saw = {
         name,
@@ -217,9 +223,7 @@ export function h2Echo(name: string): H2Handler {
         method: String(headers[':method']),
         url,
         headers: { ...headers } as Record<string, string | string[]>,
-        bytes,
-        sha256: hash.digest('hex'),
-        spreadMs: last - first,
+        ...digest,
       }
       const body = JSON.stringify(saw)
       const trailers = url.startsWith('/trailers')
@@ -318,13 +322,11 @@ function replaying(socket: Socket, head: Buffer): Duplex {
 }
 
 /** The compatibility-API request both node:http and node:http2 hand to a request listener. */
-interface AnyRequest {
+interface AnyRequest extends BodySource {
   readonly httpVersion: string
   readonly method?: string
   readonly url?: string
   readonly headers: Record<string, string | string[] | undefined>
-  on(event: 'data', listener: (chunk: Buffer) => void): unknown
-  on(event: 'end', listener: () => void): unknown
 }
 
 /** The compatibility-API response both node:http and node:http2 hand to a request listener. */
@@ -342,26 +344,14 @@ export function startDualUpstream(name: string): Promise<H2Upstream> {
   const seen: IncomingHttpHeaders[] = []
   const handle = (req: AnyRequest, res: AnyResponse): void => {
     seen.push(req.headers as IncomingHttpHeaders)
-    const hash = createHash('sha256')
-    let bytes = 0
-    let first = 0
-    let last = 0
-    req.on('data', (c: Buffer) => {
-      last = Date.now()
-      if (bytes === 0) first = last
-      bytes += c.length
-      hash.update(c)
-    })
-    req.on('end', () => {
+    digestBody(req, (digest) => {
       const saw: Saw = {
         name,
         httpVersion: req.httpVersion,
         method: req.method ?? '',
         url: req.url ?? '',
         headers: { ...req.headers } as Record<string, string | string[]>,
-        bytes,
-        sha256: hash.digest('hex'),
-        spreadMs: last - first,
+        ...digest,
       }
       res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name })
       res.end(JSON.stringify(saw))

@@ -17,6 +17,10 @@ export interface ProxyOptions {
   /** The bootstrap's node.locality (`region/zone/subzone`). */
   readonly locality?: string
   readonly drain?: string
+  /** Paths the bootstrap's `resources` lists instead of `./istio/` (e.g. files in a mounted volume). */
+  readonly resourcePaths?: readonly string[]
+  /** Environment variables added to the proxy process's (e.g. NODE_OPTIONS). */
+  readonly env?: Record<string, string>
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
 }
@@ -38,7 +42,7 @@ export interface ProxyProcess {
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'outrigger-test-'))
-  const [adminPort, healthPort, outbound, inbound, stats] = await freePorts(5)
+  const [adminPort, healthPort] = await freePorts(2)
   const labels = Object.entries(opts.labels ?? { app: 'test' })
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')
@@ -48,12 +52,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   labels: {${labels}}
   locality: '${opts.locality ?? ''}'
 listeners:
-  outbound: {port: ${outbound}}
-  inbound: {port: ${inbound}}
   admin: {port: ${adminPort}, address: 127.0.0.1}
-  stats: {port: ${stats}}
   health: {port: ${healthPort}, address: 127.0.0.1}
-resources: [./istio/]
+resources: ${JSON.stringify(opts.resourcePaths ?? ['./istio/'])}
 terminationDrainDuration: ${opts.drain ?? '5s'}
 ${opts.extraBootstrap ?? ''}`
   await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
@@ -62,6 +63,7 @@ ${opts.extraBootstrap ?? ''}`
   for (const [name, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', name), text)
   const child = spawn(process.execPath, [mainScript, 'run', '--config', join(dir, 'bootstrap.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
   })
   let err = ''
   let out = ''

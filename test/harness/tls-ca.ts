@@ -1,55 +1,20 @@
 // A test certificate authority made with the openssl CLI: a root, and server or client certificates it signs.
 
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { TestCert } from './tls-cert.ts'
+import { inTempDir, openssl, selfSigned, type TestCert } from './tls-cert.ts'
 
 export interface TestCa extends TestCert {
   /** Signs a one-day certificate for `cn` with these SANs (`DNS:a`, `URI:spiffe://…`, `IP:127.0.0.1`). */
   issue(cn: string, sans: readonly string[]): TestCert
 }
 
-function openssl(args: readonly string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' })
-}
-
-function inTempDir<T>(work: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'outrigger-ca-'))
-  try {
-    return work(dir)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
 /** A new root CA (RSA 2048, one day) named `name`. */
 export function testCa(name: string): TestCa {
-  const root = inTempDir((dir) => {
-    const key = join(dir, 'ca-key.pem')
-    const cert = join(dir, 'ca-cert.pem')
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ])
-    return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') }
-  })
+  const root = selfSigned(name, [
+    'basicConstraints=critical,CA:TRUE',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ])
   return {
     ...root,
     issue: (cn, sans) =>

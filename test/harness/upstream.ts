@@ -30,6 +30,14 @@ export function echo(name: string): Handler {
   }
 }
 
+/** Reads the request, then answers 200 with `body` after `delayMs`: a slow upstream. */
+export function answerAfter(delayMs: number, body: string): Handler {
+  return (req, res) => {
+    req.resume()
+    setTimeout(() => res.end(body), delayMs)
+  }
+}
+
 /** `host` is the loopback address to bind (127.0.0.2 and up let several share a port, as DNS hosts do). */
 export async function startUpstream(
   name: string,

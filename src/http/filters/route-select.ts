@@ -2,15 +2,11 @@
 
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
-import { sendLocalReply } from '../respond.ts'
 
-/** Sets ctx.virtualHost and ctx.route; answers 404 NR and returns false when nothing matches. */
+/** Sets ctx.virtualHost and ctx.route; false when nothing matches (the router answers 404 NR). */
 export function selectRoute(ctx: RequestContext): boolean {
-  const vh = ctx.listener.model.routeTable.lookup(ctx.authority)
-  if (vh === undefined) {
-    sendLocalReply(ctx, 'noRoute')
-    return false
-  }
+  const vh = ctx.listenerModel.routeTable.lookup(ctx.authority)
+  if (vh === undefined) return false
   ctx.virtualHost = vh
   for (const route of vh.routes) {
     if (route.matches(ctx)) {
@@ -18,14 +14,18 @@ export function selectRoute(ctx: RequestContext): boolean {
       return true
     }
   }
-  sendLocalReply(ctx, 'noRoute')
   return false
 }
 
+/**
+ * Never answers: as in Envoy, a request without a route still passes the filters before the router
+ * (a rate limit or an authorization policy answers it first), and the router replies 404 NR.
+ */
 export class RouteSelectFilter implements HttpFilter {
   readonly name = 'route-select'
 
   onRequestHeaders(ctx: RequestContext): FilterStatus {
-    return selectRoute(ctx) ? 'continue' : 'stop'
+    selectRoute(ctx)
+    return 'continue'
   }
 }
