@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | version.
+// The `outrigger` command line: run | validate | ca | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -7,6 +7,7 @@ import { run } from './cli/run.ts'
 const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
   outrigger validate <bootstrap.yaml | resource files or directories…>
+  outrigger ca init --out <dir> | ca issue --ca <dir> --spiffe <id> --out <dir> [--ttl 24h]
   outrigger version
 `
 
@@ -46,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
       }
       const { validate } = await import('./cli/validate.ts')
       return validate(positionals)
+    }
+    case 'ca': {
+      const { ca } = await import('./cli/ca.ts')
+      return ca(rest)
     }
     case 'version':
     case '--version':

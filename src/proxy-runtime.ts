@@ -11,6 +11,8 @@ import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
+import { JwksCache } from './http/filters/jwks-cache.ts'
+import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
@@ -22,7 +24,8 @@ import { RouterFilter } from './router/router-filter.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
-import { WorkloadIdentity, WorkloadIdentityError } from './tls/workload-identity.ts'
+import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
+import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
@@ -44,6 +47,8 @@ export class ProxyRuntime implements ProxyState {
   readonly tcpStats = new TcpStatsTable()
   /** Request mirroring's copies in flight (aborted at shutdown). */
   readonly mirroring: Mirroring
+  /** The JWT rules' key sets (RequestAuthentication), fetched and refreshed across reloads. */
+  readonly jwks: JwksCache
   readonly listeners: ListenerManager
   readonly drainMs: number
   #model: Model | undefined
@@ -74,8 +79,9 @@ export class ProxyRuntime implements ProxyState {
     this.counters.onFull((key) =>
       log.warning(`the shared counter table is full (at ${key}): further limits hold per worker only`),
     )
-    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), this.counters)
+    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
     this.mirroring = new Mirroring(this.clusters)
+    this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -99,6 +105,7 @@ export class ProxyRuntime implements ProxyState {
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
     ]
+    if (listener.direction === 'inbound') filters.push(new JwtAuthnFilter(this.jwks))
     const rateLimit = LocalRateLimitFilter.forListener(
       this.bootstrap.rateLimits,
       listener.port,
@@ -139,7 +146,9 @@ export class ProxyRuntime implements ProxyState {
     const tls = this.bootstrap.tls
     if (tls !== undefined) {
       try {
-        this.identity = await WorkloadIdentity.load(tls)
+        this.identity =
+          'ca' in tls ? await WorkloadIdentity.issue(this.#issuing(tls)) : await WorkloadIdentity.load(tls)
+        this.clusters.upstreamTls.useIdentity(this.identity)
       } catch (error) {
         if (!(error instanceof WorkloadIdentityError)) throw error
         throw new ConfigError([
@@ -149,6 +158,35 @@ export class ProxyRuntime implements ProxyState {
     }
     await this.#compileAndApply(1)
     this.#watcher.watch(this.bootstrap.resources)
+  }
+
+  /** Built-in issuing for this node's identity as Istio names it: spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. */
+  #issuing(tls: { readonly ca: string; readonly ttl: string }): WorkloadIssuing {
+    const { trustDomain, namespace, serviceAccount } = this.bootstrap.node
+    const spiffeId = `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`
+    return { caDirectory: tls.ca, spiffeId, ttlMs: parseDurationMs(tls.ttl) }
+  }
+
+  /**
+   * Admin /certs in Envoy's shape: the workload certificate, then each Sidecar ingress TLS listener's
+   * certificate and client CA (as its model was compiled).
+   */
+  certificates(now = Date.now()): { certificates: CertificateSet[] } {
+    const sets: CertificateSet[] = []
+    if (this.identity !== undefined) sets.push(this.identity.certificates(now))
+    for (const { model } of this.listeners.listeners) {
+      const tls = model.tls
+      if (tls === undefined) continue
+      const ca = tls.files.caCertificates
+      sets.push(
+        certificateSet(
+          ca === undefined ? undefined : { pem: tls.credentials.ca, path: ca },
+          { pem: tls.credentials.cert, path: tls.files.serverCertificate },
+          now,
+        ),
+      )
+    }
+    return { certificates: sets }
   }
 
   /** Recompiles from disk; a bad config is logged and kept in `lastError`, the old model keeps serving. */
@@ -218,6 +256,7 @@ export class ProxyRuntime implements ProxyState {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
     await this.clusters.update(model, this.drainMs)
     this.#model = model
+    this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }
 
@@ -230,6 +269,7 @@ export class ProxyRuntime implements ProxyState {
     await this.listeners.drainAll(this.drainMs)
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()
+    this.jwks.close()
     await this.clusters.close()
   }
 }

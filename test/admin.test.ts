@@ -11,7 +11,7 @@ let proxy: ProxyProcess
 let app: Upstream
 let ingress: number
 let egress: number
-/** The one resource file; its `subjectAltNames` (not implemented yet) draws a warning. */
+/** The one resource file; its `workloadSelector` (not implemented yet) draws a warning. */
 let allYaml: string
 
 beforeAll(async () => {
@@ -25,7 +25,7 @@ beforeAll(async () => {
     serviceEntry({
       name: 'app',
       ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: app.port }],
-      spec: { subjectAltNames: ['spiffe://cluster.local/ns/default/sa/app'] },
+      spec: { workloadSelector: { labels: { app: 'app' } } },
     }),
   )
   proxy = await startProxy({
@@ -76,8 +76,10 @@ describe('admin', () => {
     expect(cluster?.endpoints).toEqual([expect.objectContaining({ address: '127.0.0.1', port: app.port })])
     expect(dump.model.clusters.map((c) => c.name)).toContain(`inbound|${ingress}||`)
     // An Istio field we do not implement yet is a warning naming it, with its line.
-    const warning = dump.model.warnings.find((w) => w.message.includes('subjectAltNames'))
-    expect(warning?.line).toBe(allYaml.split('\n').findIndex((line) => line.includes('subjectAltNames:')) + 1)
+    const warning = dump.model.warnings.find((w) => w.message.includes('workloadSelector'))
+    expect(warning?.line).toBe(
+      allYaml.split('\n').findIndex((line) => line.includes('workloadSelector:')) + 1,
+    )
   })
 
   it('/clusters counts requests per endpoint, in Envoy text and JSON', async () => {

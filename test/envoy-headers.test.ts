@@ -35,7 +35,7 @@ spec:
       bind: 127.0.0.1
       defaultEndpoint: 127.0.0.1:${app.port}
 `,
-      'services.yaml': `${loopbackService('plain', 80, app.port)}---${loopbackService('no-retries', 80, app.port)}---
+      'services.yaml': `${loopbackService('plain', 80, app.port)}---\n${loopbackService('no-retries', 80, app.port)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: no-retries, namespace: default}

@@ -1,4 +1,4 @@
-// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, logging, quit.
+// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -167,6 +167,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
                 .map((l) => `${l.name}::${l.address}\n`)
                 .join(''),
             )
+      case 'GET /certs':
+        return send(res, 200, JSON.stringify(proxy.certificates(), null, 2), 'application/json')
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(), null, 2), 'application/json')
       case 'POST /logging': {
@@ -189,6 +191,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /config_dump',
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
+            'GET /certs',
             'GET /memory',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',

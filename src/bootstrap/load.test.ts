@@ -153,6 +153,28 @@ concurrency: 0
     )
   })
 
+  it('reads tls: {ca, ttl} (built-in issuing), exclusive with the three files, naming the key at fault', async () => {
+    await writeFile(file, 'tls:\n  ca: ./ca\n  ttl: 4s\n')
+    expect((await loadBootstrap(file)).tls).toEqual({ ca: join(dir, 'ca'), ttl: '4s' })
+    await writeFile(file, 'tls:\n  ca: /etc/outrigger/ca\n')
+    expect((await loadBootstrap(file)).tls).toEqual({ ca: '/etc/outrigger/ca', ttl: '24h' })
+    expect(await failure('tls:\n  ca: ./ca\n  certChain: c.pem\n  rootCert: r.pem\n')).toBe(
+      [
+        `${file}:3: field 'tls.certChain': cannot be given with 'tls.ca': either the three files or a CA to issue from`,
+        `${file}:4: field 'tls.rootCert': cannot be given with 'tls.ca': either the three files or a CA to issue from`,
+      ].join('\n'),
+    )
+    expect(await failure('tls: {}\n')).toBe(
+      `${file}:1: field 'tls': needs either 'certChain', 'privateKey' and 'rootCert' (files the platform writes) or 'ca' (a CA directory to issue from)`,
+    )
+    expect(
+      await failure('tls:\n  certChain: c.pem\n  privateKey: k.pem\n  rootCert: r.pem\n  ttl: 1h\n'),
+    ).toBe(`${file}:5: field 'tls.ttl': is used only with 'tls.ca' (built-in issuing)`)
+    expect(await failure('tls:\n  ca: ./ca\n  ttl: 10ms\n')).toBe(
+      `${file}:3: field 'tls.ttl': '10ms' is shorter than 1s`,
+    )
+  })
+
   it('reads pathNormalization as meshConfig does, and reports a bad type or field with its line', async () => {
     await writeFile(file, 'pathNormalization:\n  normalization: DECODE_AND_MERGE_SLASHES\n')
     expect((await loadBootstrap(file)).pathNormalization).toEqual({

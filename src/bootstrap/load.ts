@@ -5,7 +5,17 @@ import { dirname, resolve } from 'node:path'
 import { ConfigError, type ConfigMessage } from '../config/messages.ts'
 import { validateValue } from '../config/validate-value.ts'
 import { parseYamlDocuments } from '../config/yaml-document.ts'
-import { type Bootstrap, bootstrapSchema } from './schema.ts'
+import { type Bootstrap, type BootstrapTls, bootstrapSchema } from './schema.ts'
+
+/** `tls` with its paths made absolute against the bootstrap's directory. */
+function resolveTls(directory: string, tls: BootstrapTls): BootstrapTls {
+  if ('ca' in tls) return { ca: resolve(directory, tls.ca), ttl: tls.ttl }
+  return {
+    certChain: resolve(directory, tls.certChain),
+    privateKey: resolve(directory, tls.privateKey),
+    rootCert: resolve(directory, tls.rootCert),
+  }
+}
 
 /** Loads `file`; throws a ConfigError listing every problem as `file:line: reason`. */
 export async function loadBootstrap(file: string): Promise<Bootstrap> {
@@ -45,14 +55,7 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
     ...bootstrap,
     file,
     resources: bootstrap.resources.map((path) => resolve(directory, path)),
-    tls:
-      bootstrap.tls === undefined
-        ? undefined
-        : {
-            certChain: resolve(directory, bootstrap.tls.certChain),
-            privateKey: resolve(directory, bootstrap.tls.privateKey),
-            rootCert: resolve(directory, bootstrap.tls.rootCert),
-          },
+    tls: bootstrap.tls === undefined ? undefined : resolveTls(directory, bootstrap.tls),
     warnings: problems,
   }
 }

@@ -22,6 +22,8 @@ describe('bootstrapSchema', () => {
       resources: [],
       terminationDrainDuration: '5s',
       protocolDetectionTimeout: '0s',
+      rootNamespace: 'istio-system',
+      jwksRefreshInterval: '20m',
       pathNormalization: { normalization: 'BASE' },
       rateLimits: [],
       concurrency: 1,

@@ -2,7 +2,8 @@
 
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { durationSchema, stringMapSchema } from '../config/istio/fields.ts'
+import { parseDurationMs } from '../config/duration.ts'
+import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../config/istio/fields.ts'
 import { warnUnsupported } from '../config/istio/unsupported.ts'
 import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
@@ -84,11 +85,66 @@ const listenersSchema = z.strictObject({
   health: listenerSchema(15021),
 })
 
-const tlsSchema = z.strictObject({
-  certChain: nonEmptyStringSchema,
-  privateKey: nonEmptyStringSchema,
-  rootCert: nonEmptyStringSchema,
-})
+const TLS_FILE_KEYS = ['certChain', 'privateKey', 'rootCert'] as const
+
+/** Where the workload certificate comes from: the platform's files (watched), or a CA the proxy issues from. */
+export type BootstrapTls =
+  | { readonly certChain: string; readonly privateKey: string; readonly rootCert: string }
+  | { readonly ca: string; readonly ttl: string }
+
+/**
+ * `tls`: either the three files (Istio's names; the platform writes and rotates them) or `ca`, a CA
+ * directory (`outrigger ca init`) the proxy issues its own certificate from, renewed at half of `ttl`.
+ */
+const tlsSchema = z
+  .strictObject({
+    certChain: nonEmptyStringSchema.optional(),
+    privateKey: nonEmptyStringSchema.optional(),
+    rootCert: nonEmptyStringSchema.optional(),
+    ca: nonEmptyStringSchema.optional(),
+    ttl: durationSchema.optional(),
+  })
+  .superRefine((tls, ctx) => {
+    const files = TLS_FILE_KEYS.filter((key) => tls[key] !== undefined)
+    if (tls.ca !== undefined) {
+      for (const key of files) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: "cannot be given with 'tls.ca': either the three files or a CA to issue from",
+        })
+      }
+      if (tls.ttl !== undefined && parseDurationMs(tls.ttl) < 1000)
+        ctx.addIssue({ code: 'custom', path: ['ttl'], message: `'${tls.ttl}' is shorter than 1s` })
+      return
+    }
+    if (tls.ttl !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ttl'],
+        message: "is used only with 'tls.ca' (built-in issuing)",
+      })
+    }
+    if (files.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          "needs either 'certChain', 'privateKey' and 'rootCert' (files the platform writes) or 'ca' (a CA directory to issue from)",
+      })
+      return
+    }
+    for (const key of TLS_FILE_KEYS) {
+      if (tls[key] === undefined)
+        ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, path: [key], message: '' })
+    }
+  })
+  .transform(
+    (tls): BootstrapTls =>
+      tls.ca !== undefined
+        ? { ca: tls.ca, ttl: tls.ttl ?? '24h' }
+        : { certChain: tls.certChain ?? '', privateKey: tls.privateKey ?? '', rootCert: tls.rootCert ?? '' },
+  )
 
 const telemetrySchema = z.strictObject({
   accessLog: z
@@ -130,7 +186,7 @@ export const bootstrapSchema = z.strictObject({
     .default('none'),
   /** Files and directories of Istio YAML. */
   resources: z.array(nonEmptyStringSchema).default([]),
-  /** The workload certificate (Istio's file names); paths relative to the bootstrap file. */
+  /** The workload certificate (Istio's file names) or the CA to issue it from; paths relative to the bootstrap file. */
   tls: tlsSchema.optional(),
   telemetry: notBuiltYet(
     telemetrySchema,
@@ -145,6 +201,7 @@ export const bootstrapSchema = z.strictObject({
   protocolDetectionTimeout: durationSchema.default('0s'),
   /** Resolvers, refresh rate and address family for DNS-resolved clusters; absent: defaultDnsSettings. */
   dns: dnsSchema.optional(),
+  rootNamespace: z.string().default('istio-system'),
   /**
    * Istio's meshConfig.pathNormalization: how request paths are normalized before routing and forwarding
    * (src/http/path-normalization.ts). BASE (Istio's default) is Envoy's normalize_path.
@@ -156,6 +213,11 @@ export const bootstrapSchema = z.strictObject({
         .default('BASE'),
     })
     .prefault({}),
+  /**
+   * How often a RequestAuthentication's `jwksUri` key set is fetched again (istiod's
+   * PILOT_JWT_PUB_KEY_REFRESH_INTERVAL, 20m by default); a failed fetch keeps the last key set.
+   */
+  jwksRefreshInterval: timeoutDurationSchema.default('20m'),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Worker processes. */

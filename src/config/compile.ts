@@ -15,6 +15,7 @@ import {
 } from './compile/clusters.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
+import { compileRequestAuthentication } from './compile/request-authentication.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
 import { parseDurationMs } from './duration.ts'
@@ -51,7 +52,8 @@ export function compileModel(input: CompileInput): Model {
   )
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
-  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node))
+  const tlsContext = { hasIdentity: input.bootstrap.tls !== undefined, warnings }
+  for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node, tlsContext))
     clusters.set(c.name, c)
 
   const listeners: ListenerModel[] = []
@@ -197,6 +199,7 @@ export function compileModel(input: CompileInput): Model {
     clusters,
     files: input.files,
     warnings,
+    requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
   }
 }
 

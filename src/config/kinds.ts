@@ -2,6 +2,7 @@
 
 import type { z } from 'zod'
 import { destinationRuleSpecSchema } from './istio/destination-rule.ts'
+import { requestAuthenticationSpecSchema } from './istio/request-authentication.ts'
 import { serviceEntrySpecSchema } from './istio/service-entry.ts'
 import { sidecarSpecSchema } from './istio/sidecar.ts'
 import { virtualServiceSpecSchema } from './istio/virtual-service.ts'
@@ -12,25 +13,37 @@ export type SpecOf<K extends ResourceKind> = Extract<Resource, { kind: K }>['spe
 
 export const NETWORKING_GROUP = 'networking.istio.io'
 export const NETWORKING_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha3']
+export const SECURITY_GROUP = 'security.istio.io'
+export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
+
+/** The API group and versions of each kind read; a kind not listed is a networking kind. */
+const KIND_APIS: Readonly<Record<string, { group: string; versions: readonly string[] }>> = {
+  RequestAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
+}
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
   ServiceEntry: serviceEntrySpecSchema,
   VirtualService: virtualServiceSpecSchema,
   DestinationRule: destinationRuleSpecSchema,
   Sidecar: sidecarSpecSchema,
+  RequestAuthentication: requestAuthenticationSpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
 const IGNORED_KINDS: Readonly<Record<string, string>> = {
   PeerAuthentication: 'security.istio.io',
   AuthorizationPolicy: 'security.istio.io',
-  RequestAuthentication: 'security.istio.io',
   Telemetry: 'telemetry.istio.io',
 }
 
 /** The spec schema of `kind`, typed by it. */
 export function specSchemaOf<K extends ResourceKind>(kind: K): z.ZodType<SpecOf<K>> {
   return SPEC_SCHEMAS[kind]
+}
+
+/** The API group and versions a document of `kind` must name. */
+export function apiOf(kind: ResourceKind): { group: string; versions: readonly string[] } {
+  return KIND_APIS[kind] ?? { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS }
 }
 
 /** The API group of a kind accepted but ignored for now, or undefined. */

@@ -104,11 +104,11 @@ describe('loadResources', () => {
   })
 
   it('reports errors and warnings across files, each with its own file', async () => {
-    await writeFile(join(dir, 'a.yaml'), `${serviceEntry('a')}  subjectAltNames: [x]\n`)
+    await writeFile(join(dir, 'a.yaml'), `${serviceEntry('a')}  workloadSelector: {labels: {app: x}}\n`)
     await writeFile(join(dir, 'b.yaml'), `${serviceEntry('b')}  resolution: MAGIC\n`)
     const result = await loadResources([dir], 'default')
     expect(result.messages.map(formatMessage)).toEqual([
-      `${join(dir, 'a.yaml')}:7: warning: field 'spec.subjectAltNames' is not supported yet and is ignored`,
+      `${join(dir, 'a.yaml')}:7: warning: field 'spec.workloadSelector' is not supported yet and is ignored`,
       `${join(dir, 'b.yaml')}:7: field 'spec.resolution': invalid value "MAGIC", expected one of NONE, STATIC, DNS, DNS_ROUND_ROBIN`,
     ])
     expect(result.resources.map((r) => r.name)).toEqual(['a'])

@@ -3,9 +3,12 @@
 import type { RouteTable } from '../route/route-table.ts'
 import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
+import type { UpstreamTlsModel } from '../tls/upstream-tls-model.ts'
+import type { RequestAuthenticationModel } from './jwt-policy.ts'
 import type { ConfigMessage } from './messages.ts'
 
 export type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from '../tls/tls-model.ts'
+export type { UpstreamTlsModel } from '../tls/upstream-tls-model.ts'
 
 /** Who this proxy serves, from the bootstrap's `node`. */
 export interface NodeIdentity {
@@ -67,6 +70,11 @@ export interface EndpointModel {
    * the sum of its endpoints' weights, or what localityLbSetting.distribute gives it.
    */
   readonly localityWeight: number
+  /**
+   * The TLS this endpoint's connections originate (the cluster's DestinationRule `tls`, or auto-mTLS for an
+   * endpoint labelled `security.istio.io/tlsMode: istio`, as Envoy's transport_socket_matches pick); absent: plain text.
+   */
+  readonly tls?: UpstreamTlsModel
 }
 
 /** Envoy's cluster discovery types for DNS-resolved endpoints. */
@@ -198,4 +206,6 @@ export interface Model {
   /** Config files the model was compiled from (watched for reload). */
   readonly files: readonly string[]
   readonly warnings: readonly ConfigMessage[]
+  /** The JWT rules the inbound side verifies (RequestAuthentication); undefined: none apply. */
+  readonly requestAuthentication: RequestAuthenticationModel | undefined
 }

@@ -66,7 +66,7 @@ describe('parseResources', () => {
   it('rejects unknown kinds at the kind line', () => {
     expect(load('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\n').messages).toEqual(
       [
-        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Telemetry)",
+        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, RequestAuthentication, PeerAuthentication, AuthorizationPolicy, Telemetry)",
       ],
     )
   })

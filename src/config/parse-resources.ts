@@ -1,14 +1,7 @@
 // One file's YAML text read into Istio resources, with every problem reported as a `file:line` message.
 
 import { formatFieldPath } from './field-path.ts'
-import {
-  ignoredKindGroup,
-  isResourceKind,
-  KNOWN_KINDS,
-  NETWORKING_GROUP,
-  NETWORKING_VERSIONS,
-  specSchemaOf,
-} from './kinds.ts'
+import { apiOf, ignoredKindGroup, isResourceKind, KNOWN_KINDS, specSchemaOf } from './kinds.ts'
 import type { ConfigMessage } from './messages.ts'
 import type { Resource, SpecPath } from './resource.ts'
 import { StringPool } from './string-pool.ts'
@@ -94,8 +87,9 @@ function readResource(
     return undefined
   }
   const version = apiVersion.slice(group.length + 1)
-  if (group !== NETWORKING_GROUP || !NETWORKING_VERSIONS.includes(version)) {
-    const expected = NETWORKING_VERSIONS.map((v) => `${NETWORKING_GROUP}/${v}`).join(', ')
+  const api = apiOf(kind)
+  if (group !== api.group || !api.versions.includes(version)) {
+    const expected = api.versions.map((v) => `${api.group}/${v}`).join(', ')
     fail(
       ['apiVersion'],
       `apiVersion '${apiVersion}' is not valid for kind ${kind} (expected one of ${expected})`,

@@ -1,6 +1,7 @@
 // One Istio resource as loaded from a YAML document: kind, identity, typed spec, and where it came from.
 
 import type { DestinationRuleSpec } from './istio/destination-rule.ts'
+import type { RequestAuthenticationSpec } from './istio/request-authentication.ts'
 import type { ServiceEntrySpec } from './istio/service-entry.ts'
 import type { SidecarSpec } from './istio/sidecar.ts'
 import type { VirtualServiceSpec } from './istio/virtual-service.ts'
@@ -30,9 +31,11 @@ export type ServiceEntryResource = ResourceBase<'ServiceEntry', ServiceEntrySpec
 export type VirtualServiceResource = ResourceBase<'VirtualService', VirtualServiceSpec>
 export type DestinationRuleResource = ResourceBase<'DestinationRule', DestinationRuleSpec>
 export type SidecarResource = ResourceBase<'Sidecar', SidecarSpec>
+export type RequestAuthenticationResource = ResourceBase<'RequestAuthentication', RequestAuthenticationSpec>
 
 export type Resource =
   | ServiceEntryResource
   | VirtualServiceResource
   | DestinationRuleResource
   | SidecarResource
+  | RequestAuthenticationResource

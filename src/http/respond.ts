@@ -65,28 +65,26 @@ export function sendGrpcReply(
 
 /**
  * Answers with Envoy's local reply for a failure: status, body, flag and details in one place.
- * A gRPC client gets the same failure as a gRPC status (HTTP 200, trailers-only).
+ * A gRPC client gets the same failure as a gRPC status (HTTP 200, trailers-only). `transportFailure`
+ * (a TLS handshake's failure, `TLS_error:|…`) is appended as Envoy's router does: to the body after
+ * `, transport failure reason: ` and to the details after a comma, spaces made underscores.
  */
-export function sendLocalReply(ctx: RequestContext, kind: LocalReplyKind): void {
+export function sendLocalReply(ctx: RequestContext, kind: LocalReplyKind, transportFailure?: string): void {
   const reply = LocalReplies[kind]
   if (reply.flag !== undefined) ctx.setFlag(reply.flag)
-  ctx.responseCodeDetails = reply.details
+  let body: string = reply.body
+  let details: string = reply.details
+  if (transportFailure !== undefined && details.endsWith('}')) {
+    body = `${body}, transport failure reason: ${transportFailure}`
+    details = `${details.slice(0, -1)},${transportFailure.replaceAll(' ', '_')}}`
+  }
+  ctx.responseCodeDetails = details
   if (isGrpcRequest(ctx)) {
     const extra = 'headers' in reply ? reply.headers : []
-    sendGrpcReply(
-      ctx,
-      grpcStatusForReply(kind, reply.status),
-      reply.body || defaultMessage(reply.status),
-      extra,
-    )
+    sendGrpcReply(ctx, grpcStatusForReply(kind, reply.status), body || defaultMessage(reply.status), extra)
     return
   }
-  sendResponse(
-    ctx,
-    reply.status,
-    reply.body === '' ? undefined : reply.body,
-    'headers' in reply ? reply.headers : [],
-  )
+  sendResponse(ctx, reply.status, body === '' ? undefined : body, 'headers' in reply ? reply.headers : [])
 }
 
 /** A gRPC status needs words even where the HTTP reply has an empty body (404 NR). */

@@ -13,7 +13,12 @@ import {
   retriableResponse,
 } from '../route/retry-policy.ts'
 import type { Cluster } from '../upstream/cluster.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import {
+  classifyUpstreamError,
+  DownstreamClosedError,
+  transportFailureReason,
+  UpstreamTimeoutError,
+} from '../upstream/failure.ts'
 import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import type { Mirroring } from './mirror-request.ts'
@@ -233,7 +238,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       (err instanceof PerTryTimeoutError || !(err instanceof UpstreamTimeoutError)) &&
       retriableFailure(policy, kind)
     if (retriable && this.#retriesLeft > 0 && this.#scheduleRetry()) return
-    this.#fail(kind)
+    this.#fail(kind, kind === 'connectFailure' ? transportFailureReason(err) : undefined)
     // After the failure's own flag, as Envoy orders them (`UF,URX`).
     if (retriable && this.#retriesLeft === 0) ctx.setFlag('URX')
   }
@@ -301,9 +306,9 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     return endpoint === this.#firstEndpoint || this.#retriedEndpoints?.includes(endpoint) === true
   }
 
-  #fail(kind: Parameters<typeof sendLocalReply>[1]): void {
+  #fail(kind: Parameters<typeof sendLocalReply>[1], transportFailure?: string): void {
     this.#finish()
-    sendLocalReply(this.#ctx, kind)
+    sendLocalReply(this.#ctx, kind, transportFailure)
   }
 
   /** The connection manager answers the client itself (a stream deadline): stop the upstream side quietly. */

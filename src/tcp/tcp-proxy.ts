@@ -1,10 +1,11 @@
 // Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
 
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { TcpRoute } from '../route/tcp-route-table.ts'
 import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { Cluster } from '../upstream/cluster.ts'
+import { transportFailureReason } from '../upstream/failure.ts'
 import type { TcpContext } from './tcp-context.ts'
 import type { TcpConnectionStats } from './tcp-stats.ts'
 import { Tunnel } from './tunnel.ts'
@@ -89,13 +90,22 @@ export class TcpProxy {
     endpointStats.total++
     this.#clusterStats = clusterStats
     this.#endpointStats = endpointStats
-    const up = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true })
+    // Plain, or TLS with the endpoint's DestinationRule tls / auto-mTLS (handshake done before the tunnel).
+    this.#connecting = true
+    const up = endpoint.connectTcp(this.#onConnectResult)
     this.#upstream = up
     up.once('close', this.#onUpstreamClose)
-    up.once('connect', this.#onConnect)
-    up.once('error', this.#onConnectError)
     down.once('close', this.#onDownstreamCloseWhileConnecting)
     this.#connectTimer = setTimeout(this.#onConnectTimeout, cluster.model.connectTimeoutMs)
+  }
+
+  /** Set from the connect until it succeeds, fails, times out or is abandoned. */
+  #connecting = false
+
+  readonly #onConnectResult = (err: Error | undefined): void => {
+    if (!this.#connecting) return
+    if (err === undefined) this.#onConnect()
+    else this.#onConnectError(err)
   }
 
   readonly #onConnect = (): void => {
@@ -112,7 +122,7 @@ export class TcpProxy {
 
   readonly #onConnectError = (err: Error): void => {
     this.#stopConnecting()
-    this.#upstreamFailed(err.message)
+    this.#upstreamFailed(transportFailureReason(err) ?? err.message)
   }
 
   readonly #onConnectTimeout = (): void => {
@@ -150,9 +160,8 @@ export class TcpProxy {
   #stopConnecting(): void {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)
     this.#connectTimer = undefined
+    this.#connecting = false
     const up = this.#upstream
-    up?.off('connect', this.#onConnect)
-    up?.off('error', this.#onConnectError)
     // A late error on an abandoned socket must not be thrown.
     up?.on('error', ignore)
     this.#ctx.downstream.off('close', this.#onDownstreamCloseWhileConnecting)

@@ -2,6 +2,7 @@
 
 import type { ClusterModel, Model } from '../config/model.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
+import { UpstreamTls } from '../tls/upstream-tls.ts'
 import { Cluster } from './cluster.ts'
 import { DnsResolver } from './dns-resolver.ts'
 
@@ -19,13 +20,17 @@ export class ClusterManager {
   #retireMs = 0
   /** Resolves the endpoint names of every DNS cluster (the bootstrap's `dns` settings). */
   readonly resolver: DnsResolver
+  /** The client TLS of every cluster's TLS endpoints (DestinationRule tls, auto-mTLS). */
+  readonly upstreamTls: UpstreamTls
 
   /** `counters`: the proxy's table (the main thread's, shared by every worker); a one-thread table by default. */
   constructor(
     resolver: DnsResolver = new DnsResolver(),
+    upstreamTls: UpstreamTls = new UpstreamTls(),
     counters: SharedCounters = SharedCounters.create(undefined, false),
   ) {
     this.resolver = resolver
+    this.upstreamTls = upstreamTls
     this.counters = counters
   }
 
@@ -46,7 +51,7 @@ export class ClusterManager {
     if (current !== undefined) return current
     const retired = this.#retired.get(name)
     if (retired !== undefined || this.#retireMs <= 0) return retired
-    const cluster = new Cluster(clusterModel, this.resolver)
+    const cluster = new Cluster(clusterModel, this.resolver, this.upstreamTls)
     this.#retire(name, cluster)
     return cluster
   }
@@ -85,7 +90,7 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous, this.resolver, this.counters)
+      const cluster = new Cluster(previous, this.resolver, this.upstreamTls, this.counters)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
@@ -105,6 +110,7 @@ export class ClusterManager {
     this.#models = new Map()
     this.#clusters.clear()
     this.#retired.clear()
+    this.upstreamTls.close()
     await Promise.all(all.map((c) => c.close()))
   }
 
@@ -128,7 +134,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model, this.resolver, this.counters)
+    const cluster = new Cluster(model, this.resolver, this.upstreamTls, this.counters)
     this.#clusters.set(name, cluster)
     return cluster
   }

@@ -132,7 +132,10 @@ describe('endpointShare', () => {
 /** Two workers' views of one cluster: the same model on one SharedCounters table, as two worker threads have. */
 function twoWorkers(m: ClusterModel): [Cluster, Cluster] {
   const table = SharedCounters.create(64, false)
-  const views: [Cluster, Cluster] = [new Cluster(m, undefined, table), new Cluster(m, undefined, table)]
+  const views: [Cluster, Cluster] = [
+    new Cluster(m, undefined, undefined, table),
+    new Cluster(m, undefined, undefined, table),
+  ]
   clusters.push(...views)
   return views
 }

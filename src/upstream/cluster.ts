@@ -8,6 +8,7 @@ import {
   UNLIMITED,
 } from '../config/model.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
+import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { DnsResolver } from './dns-resolver.ts'
 import { DnsTarget } from './dns-target.ts'
@@ -16,7 +17,13 @@ import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
 import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
-import { outlierCells, type PoolSettings, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import {
+  type EndpointTls,
+  outlierCells,
+  type PoolSettings,
+  poolKey,
+  UpstreamEndpoint,
+} from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
@@ -45,18 +52,23 @@ export class Cluster {
   /** The DNS names of a STRICT_DNS or LOGICAL_DNS cluster's endpoints, each resolving on its own timer. */
   #dnsTargets = new Map<string, DnsTarget>()
   #resolver: DnsResolver | undefined
+  /** Builds the connections of endpoints that originate TLS (the runtime's; absent: TLS endpoints fail to connect). */
+  readonly #upstreamTls: UpstreamTls | undefined
 
   /**
    * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
-   * system's); `counters` is the proxy's SharedCounters (a table of the cluster's own by default).
+   * system's); `upstreamTls` makes the TLS connections of endpoints whose model has `tls`; `counters` is
+   * the proxy's SharedCounters (a table of the cluster's own by default).
    */
   constructor(
     model: ClusterModel,
     resolver?: DnsResolver,
+    upstreamTls?: UpstreamTls,
     counters: SharedCounters = SharedCounters.create(256, false),
   ) {
     this.model = model
     this.#resolver = resolver
+    this.#upstreamTls = upstreamTls
     this.#counters = counters
     this.breaker = new CircuitBreaker(counters.block(`cluster|${model.name}`))
     this.apply(model)
@@ -150,7 +162,7 @@ export class Cluster {
     /** Endpoints of equal pool keys (the same address twice) get a block each: key and occurrence. */
     const occurrences = new Map<string, number>()
     const endpoints = this.#hostModels().map((e) => {
-      const key = poolKey(e.address, e.port, settings)
+      const key = poolKey(e.address, e.port, settings, e.tls)
       const occurrence = occurrences.get(key) ?? 0
       occurrences.set(key, occurrence + 1)
       const kept = previous.get(key)?.shift()
@@ -162,6 +174,7 @@ export class Cluster {
           e.weight,
           settings,
           this.breaker,
+          this.#tlsOf(e),
           this.#counters.block(`endpoint|${model.name}|${key}|${occurrence}`),
         )
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
@@ -181,6 +194,11 @@ export class Cluster {
     this.#nextWarmupUpdate = 0
     if (model.policy.warmup !== undefined) this.#updateWarmupWeights(now)
     this.#refreshHealth()
+  }
+
+  #tlsOf(e: EndpointModel): EndpointTls | undefined {
+    if (e.tls === undefined || this.#upstreamTls === undefined) return undefined
+    return { model: e.tls, contexts: this.#upstreamTls }
   }
 
   #applyOutlierDetection(): void {

@@ -41,6 +41,15 @@ export class UpstreamConnectTimeoutError extends Error {
   }
 }
 
+/**
+ * Envoy's transport failure reason for a connection that failed in its TLS handshake
+ * (`TLS_error:|…:TLS_error_end`), or undefined for any other failure.
+ */
+export function transportFailureReason(err: Error): string | undefined {
+  const reason = (err as { transportFailureReason?: unknown }).transportFailureReason
+  return typeof reason === 'string' ? reason : undefined
+}
+
 /** HTTP/2 REFUSED_STREAM: the upstream did not process the request (always safe to retry). */
 const REFUSED_STREAM = 0x7
 

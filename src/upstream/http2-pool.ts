@@ -7,7 +7,7 @@ import {
   constants,
   type IncomingHttpHeaders,
 } from 'node:http2'
-import { type LookupFunction, connect as netConnect } from 'node:net'
+import { type LookupFunction, connect as netConnect, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
@@ -35,6 +35,11 @@ export interface Http2PoolOptions {
   readonly maxSessionAgeMs: number | undefined
   /** Where connections go instead of resolving the origin's host (a LOGICAL_DNS host's current address). */
   readonly lookup?: LookupFunction
+  /**
+   * Opens a session's connection instead of plain TCP (a TLS endpoint); `onFailure` hears why it could
+   * not be made (the handshake's error), which the session's waiting requests then fail with.
+   */
+  readonly connectSocket?: (onFailure: (err: Error) => void) => Socket
 }
 
 const streamWindowSize = 1024 * 1024
@@ -126,11 +131,16 @@ export class Http2Pool {
   }
 
   #open(): SessionEntry {
+    const connectSocket = this.#options.connectSocket
+    let failure: Error | undefined
     const session = connect(this.#origin, {
       settings: { initialWindowSize: streamWindowSize, enablePush: false },
       maxSessionMemory: 64,
       // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
       createConnection: (url: URL) =>
+        connectSocket?.((err) => {
+          failure = err
+        }) ??
         netConnect({
           host: url.hostname.replace(/^\[|\]$/g, ''),
           port: Number(url.port),
@@ -160,7 +170,7 @@ export class Http2Pool {
       this.#entries = this.#entries.filter((e) => e !== entry)
       // Never connected: every request that waited for this session failed to connect.
       const waiting = entry.waiting.splice(0)
-      const err = connectError(session)
+      const err = failure ?? connectError(session)
       for (const exchange of waiting) exchange.fail(err)
     })
     return entry

@@ -1,10 +1,17 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
-import type { LookupFunction } from 'node:net'
-import { type Dispatcher, Pool } from 'undici'
-import { type ConnectionPoolModel, type EndpointModel, UNLIMITED } from '../config/model.ts'
+import { type LookupFunction, connect as netConnect, Socket } from 'node:net'
+import { type buildConnector, type Dispatcher, Pool } from 'undici'
+import {
+  type ConnectionPoolModel,
+  type EndpointModel,
+  UNLIMITED,
+  type UpstreamTlsModel,
+} from '../config/model.ts'
 import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
 import { type CounterBlock, privateBlock } from '../shared/shared-counters.ts'
+import { type UpstreamTls, UpstreamTlsError } from '../tls/upstream-tls.ts'
+import { httpAlpn } from '../tls/upstream-tls-model.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
 import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
@@ -65,10 +72,22 @@ export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
   }
 }
 
+/** The TLS an endpoint originates: its model, and the runtime's contexts that build its connections. */
+export interface EndpointTls {
+  readonly model: UpstreamTlsModel
+  readonly contexts: UpstreamTls
+}
+
 /** A key that is equal for two endpoints exactly when their pools would be configured alike. */
-export function poolKey(address: string, port: number, settings: PoolSettings): string {
+export function poolKey(
+  address: string,
+  port: number,
+  settings: PoolSettings,
+  tls?: UpstreamTlsModel,
+): string {
   const cp = settings.connectionPool
   return [
+    tls?.key ?? '',
     address,
     port,
     settings.connectTimeoutMs,
@@ -123,6 +142,8 @@ export class UpstreamEndpoint implements LbEndpoint {
   #lookup: LookupFunction | undefined
   #http1: Pool | undefined
   #http2: Http2Pool | undefined
+  /** The TLS its connections originate; undefined: plain text. */
+  readonly tls: EndpointTls | undefined
 
   constructor(
     address: string,
@@ -130,6 +151,7 @@ export class UpstreamEndpoint implements LbEndpoint {
     weight: number,
     settings: PoolSettings,
     breaker: CircuitBreaker,
+    tls?: EndpointTls,
     counters: CounterBlock = privateBlock(),
   ) {
     this.counters = counters
@@ -139,7 +161,8 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.configuredWeight = this.weight
     const host = address.includes(':') ? `[${address}]` : address
     this.hostPort = `${host}:${port}`
-    this.key = poolKey(address, port, settings)
+    this.key = poolKey(address, port, settings, tls?.model)
+    this.tls = tls
     this.protocol = settings.protocol
     this.#settings = settings
     this.#breaker = breaker
@@ -169,6 +192,7 @@ export class UpstreamEndpoint implements LbEndpoint {
       const options = poolOptions(this.#settings)
       const lookup = this.#lookup
       if (lookup !== undefined) options.connect = { ...options.connect, lookup }
+      if (this.tls !== undefined) options.connect = this.#tlsConnector(this.tls)
       this.#http1 = new Pool(`http://${this.hostPort}`, options)
     }
     return this.#http1
@@ -179,8 +203,100 @@ export class UpstreamEndpoint implements LbEndpoint {
     this.#http2 ??= new Http2Pool(`http://${this.hostPort}`, {
       ...http2PoolOptions(this.#settings),
       ...(this.#lookup !== undefined ? { lookup: this.#lookup } : {}),
+      ...(this.tls !== undefined ? { connectSocket: this.#tlsSocketFactory(this.tls) } : {}),
     })
     return this.#http2
+  }
+
+  /**
+   * undici's connector for a TLS endpoint: a new connection takes the secure context current at that
+   * moment (a rotated certificate applies to the next connection) and offers Istio's HTTP/1.1 ALPN.
+   */
+  #tlsConnector(tls: EndpointTls): buildConnector.connector {
+    const timeoutMs = this.#settings.connectTimeoutMs
+    const keepalive = this.#settings.connectionPool.tcpKeepaliveTimeMs
+    return (_options, callback) => {
+      let done = false
+      const finish = (err: Error | undefined, socket: Socket): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        if (err === undefined) callback(null, socket)
+        else {
+          socket.destroy()
+          callback(err, null)
+        }
+      }
+      let socket: Socket
+      try {
+        socket = tls.contexts.connect(tls.model, httpAlpn.http1, this.#target(), (err) => finish(err, socket))
+      } catch (err) {
+        callback(err as Error, null)
+        return
+      }
+      if (keepalive !== undefined) socket.setKeepAlive(true, keepalive)
+      const timer = setTimeout(() => {
+        const err = new Error('connect timeout') as Error & { code: string }
+        err.code = 'UND_ERR_CONNECT_TIMEOUT'
+        finish(err, socket)
+      }, timeoutMs)
+    }
+  }
+
+  /** The HTTP/2 pool's connections for a TLS endpoint: Istio's h2 ALPN, the handshake's failure reported. */
+  #tlsSocketFactory(tls: EndpointTls): (onFailure: (err: Error) => void) => Socket {
+    return (onFailure) => {
+      let socket: Socket
+      try {
+        socket = tls.contexts.connect(tls.model, httpAlpn.http2, this.#target(), (err) => {
+          if (err !== undefined) onFailure(err)
+        })
+      } catch (err) {
+        onFailure(err as Error)
+        socket = new Socket()
+        queueMicrotask(() => socket.destroy())
+      }
+      return socket
+    }
+  }
+
+  #target(): { host: string; port: number; lookup?: LookupFunction } {
+    const host = this.address
+    return this.#lookup === undefined
+      ? { host, port: this.port }
+      : { host, port: this.port, lookup: this.#lookup }
+  }
+
+  /**
+   * Opens a connection for TCP proxying: plain, or TLS with the endpoint's settings and the TCP ALPN.
+   * `onReady` is called once, when the connection (and its handshake) is up or has failed.
+   */
+  connectTcp(onReady: (err: Error | undefined) => void): Socket {
+    const tls = this.tls
+    if (tls === undefined) {
+      const socket = netConnect({ ...this.#target(), allowHalfOpen: true, noDelay: true })
+      const onError = (err: Error): void => {
+        socket.off('connect', onConnect)
+        onReady(err)
+      }
+      const onConnect = (): void => {
+        socket.off('error', onError)
+        onReady(undefined)
+      }
+      socket.once('error', onError)
+      socket.once('connect', onConnect)
+      return socket
+    }
+    try {
+      return tls.contexts.connect(tls.model, tls.model.tcpAlpn, this.#target(), onReady)
+    } catch (err) {
+      const socket = new Socket()
+      queueMicrotask(() => {
+        onReady(err instanceof UpstreamTlsError ? err : UpstreamTlsError.from(err as Error))
+        socket.destroy()
+      })
+      return socket
+    }
   }
 
   /** Whether a request from a downstream of this HTTP version goes out over HTTP/2. */

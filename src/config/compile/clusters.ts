@@ -1,8 +1,16 @@
 // Builds the outbound clusters (per service port and DestinationRule subset) and the inbound ones.
 
+import { TLS_MODE_LABEL } from '../../tls/upstream-tls-model.ts'
 import { HostIndex } from '../host-index.ts'
 import { isExportedTo, toFqdn } from '../hosts.ts'
-import type { ClusterDiscovery, ClusterModel, EndpointModel, NodeIdentity } from '../model.ts'
+import type { ConfigMessage } from '../messages.ts'
+import type {
+  ClusterDiscovery,
+  ClusterModel,
+  EndpointModel,
+  NodeIdentity,
+  UpstreamTlsModel,
+} from '../model.ts'
 import type { DestinationRuleResource, Resource } from '../resource.ts'
 import { outboundClusterName } from './http-routes.ts'
 import { applyLocalityLb, type EndpointDraft } from './locality-lb.ts'
@@ -13,6 +21,7 @@ import {
   type MergedTrafficPolicy,
   mergeTrafficPolicy,
 } from './traffic-policy.ts'
+import { compileUpstreamTls } from './upstream-tls.ts'
 
 export { defaultClusterPolicy, defaultConnectTimeoutMs } from './traffic-policy.ts'
 
@@ -61,14 +70,29 @@ function endpointsFor(
   return applyLocalityLb(drafts, setting, policy.outlierDetection !== undefined, node)
 }
 
+/** The endpoints with the cluster's TLS: all of them, or (auto-mTLS) those labelled `tlsMode: istio`. */
+function withTls(endpoints: EndpointModel[], tls: UpstreamTlsModel | undefined): EndpointModel[] {
+  if (tls === undefined) return endpoints
+  return endpoints.map((e) => (tls.autoDetected && e.labels[TLS_MODE_LABEL] !== 'istio' ? e : { ...e, tls }))
+}
+
+/** What cluster TLS needs from the proxy: whether it has a workload certificate, and where to warn. */
+export interface ClusterTlsContext {
+  readonly hasIdentity: boolean
+  readonly warnings: ConfigMessage[]
+}
+
 export function outboundClusters(
   services: ReadonlyMap<string, Service>,
   rules: readonly DestinationRuleResource[],
   include: (port: ServicePort) => boolean,
   node: NodeIdentity,
+  tlsContext: ClusterTlsContext = { hasIdentity: false, warnings: [] },
 ): ClusterModel[] {
   const clusters: ClusterModel[] = []
   const byHost = indexDestinationRules(rules)
+  let autoMtlsWithoutIdentity: Service | undefined
+  let istioMutualWithoutIdentity: DestinationRuleResource | undefined
   for (const service of services.values()) {
     if (service.fqdn.startsWith('*')) continue
     const dr = byHost.lookup(service.fqdn)
@@ -82,12 +106,28 @@ export function outboundClusters(
         protocol: port.protocol,
         ...discoveryOf(service.resolution),
       }
+      const http2 = port.protocol === 'HTTP2' || port.protocol === 'GRPC'
+      const tlsFor = (merged: MergedTrafficPolicy, subset: string): UpstreamTlsModel | undefined => {
+        const tls = merged.tls
+        if (tls === undefined && !tlsContext.hasIdentity && service.source.spec.location === 'MESH_INTERNAL')
+          autoMtlsWithoutIdentity ??= service
+        if (tls?.mode === 'ISTIO_MUTUAL' && !tlsContext.hasIdentity) istioMutualWithoutIdentity ??= dr
+        return compileUpstreamTls(tls, {
+          service,
+          port: port.number,
+          subset,
+          http2,
+          node,
+          hasIdentity: tlsContext.hasIdentity,
+          ruleFile: dr?.source.file,
+        })
+      }
       const merged = mergeTrafficPolicy(topPolicy, undefined, port.number)
       clusters.push({
         ...base,
         name: outboundClusterName(port.number, '', service.fqdn),
         subset: '',
-        endpoints: endpointsFor(service, port, merged, node),
+        endpoints: withTls(endpointsFor(service, port, merged, node), tlsFor(merged, '')),
         connectTimeoutMs: connectTimeoutMs(merged),
         policy: clusterPolicy(merged),
       })
@@ -97,14 +137,43 @@ export function outboundClusters(
           ...base,
           name: outboundClusterName(port.number, subset.name, service.fqdn),
           subset: subset.name,
-          endpoints: endpointsFor(service, port, mergedSubset, node, subset.labels ?? {}),
+          endpoints: withTls(
+            endpointsFor(service, port, mergedSubset, node, subset.labels ?? {}),
+            tlsFor(mergedSubset, subset.name),
+          ),
           connectTimeoutMs: connectTimeoutMs(mergedSubset),
           policy: clusterPolicy(mergedSubset),
         })
       }
     }
   }
+  const labelled = autoMtlsWithoutIdentity?.endpoints.some((e) => e.labels[TLS_MODE_LABEL] === 'istio')
+  if (autoMtlsWithoutIdentity !== undefined && labelled === true) {
+    const source = autoMtlsWithoutIdentity.source
+    tlsContext.warnings.push({
+      severity: 'warning',
+      file: source.source.file,
+      line: source.lineOf(['endpoints']),
+      message:
+        `endpoints of ${autoMtlsWithoutIdentity.fqdn} are labelled ${TLS_MODE_LABEL}: istio, but this proxy has no ` +
+        'workload certificate (bootstrap tls): auto-mTLS is off and they are sent plain text',
+    })
+  }
+  if (istioMutualWithoutIdentity !== undefined)
+    warnNoIdentity(istioMutualWithoutIdentity, tlsContext.warnings)
   return clusters
+}
+
+/** ISTIO_MUTUAL without a workload certificate: every connection fails (503 UF); said once per compile. */
+function warnNoIdentity(dr: DestinationRuleResource, warnings: ConfigMessage[]): void {
+  warnings.push({
+    severity: 'warning',
+    file: dr.source.file,
+    line: dr.lineOf(['trafficPolicy']),
+    message:
+      `DestinationRule ${dr.namespace}/${dr.name} sets ISTIO_MUTUAL but this proxy has no workload certificate ` +
+      '(bootstrap tls): its connections fail with 503 UF',
+  })
 }
 
 /** Istio's convertResolution (pilot/pkg/networking/core/cluster.go): DNS → STRICT_DNS, DNS_ROUND_ROBIN → LOGICAL_DNS. */

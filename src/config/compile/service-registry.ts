@@ -22,6 +22,8 @@ export interface ServiceEndpoint {
   readonly weight: number
   /** `region/zone/subzone`, or empty when unknown. */
   readonly locality: string
+  /** The WorkloadEntry's service account (its SPIFFE identity for ISTIO_MUTUAL); absent when not given. */
+  readonly serviceAccount?: string
 }
 
 export interface Service {
@@ -92,6 +94,7 @@ export function buildServiceRegistry(
           labels: withLocalityLabels(labels, locality),
           weight: e.weight ?? 1,
           locality,
+          ...(e.serviceAccount === undefined ? {} : { serviceAccount: e.serviceAccount }),
         }
       })
       // DNS resolution without endpoints means: resolve the host itself, as written (Istio's rule).

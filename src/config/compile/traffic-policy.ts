@@ -1,6 +1,7 @@
 // DestinationRule traffic policy ──► ClusterPolicy: Istio's subset and port-level merge, then its Envoy defaults.
 
 import { parseDurationMs } from '../duration.ts'
+import type { ClientTlsSettings } from '../istio/client-tls-settings.ts'
 import type {
   ConnectionPoolSettings,
   LoadBalancerSettings,
@@ -28,6 +29,7 @@ export interface MergedTrafficPolicy {
   readonly connectionPool: ConnectionPoolSettings | undefined
   readonly outlierDetection: OutlierDetectionSettings | undefined
   readonly retryBudget: RetryBudgetSettings | undefined
+  readonly tls: ClientTlsSettings | undefined
 }
 
 const empty: MergedTrafficPolicy = {
@@ -35,22 +37,23 @@ const empty: MergedTrafficPolicy = {
   connectionPool: undefined,
   outlierDetection: undefined,
   retryBudget: undefined,
+  tls: undefined,
 }
 
 /**
  * A policy's settings for one service port. A matching `portLevelSettings` entry replaces the
- * load balancer, connection pool and outlier detection wholesale: fields it omits take their
+ * load balancer, connection pool, outlier detection and tls wholesale: fields it omits take their
  * defaults, not the destination-level values (istio/api TrafficPolicy.port_level_settings).
  */
 function forPort(policy: TrafficPolicy | undefined, port: number): [MergedTrafficPolicy, boolean] {
   if (policy === undefined) return [empty, false]
   const own = policy.portLevelSettings.find((p) => p.port.number === port)
   if (own === undefined) {
-    const { loadBalancer, connectionPool, outlierDetection, retryBudget } = policy
-    return [{ loadBalancer, connectionPool, outlierDetection, retryBudget }, false]
+    const { loadBalancer, connectionPool, outlierDetection, retryBudget, tls } = policy
+    return [{ loadBalancer, connectionPool, outlierDetection, retryBudget, tls }, false]
   }
-  const { loadBalancer, connectionPool, outlierDetection } = own
-  return [{ loadBalancer, connectionPool, outlierDetection, retryBudget: policy.retryBudget }, true]
+  const { loadBalancer, connectionPool, outlierDetection, tls } = own
+  return [{ loadBalancer, connectionPool, outlierDetection, retryBudget: policy.retryBudget, tls }, true]
 }
 
 /**
@@ -72,6 +75,7 @@ export function mergeTrafficPolicy(
     connectionPool: pick('connectionPool'),
     outlierDetection: pick('outlierDetection'),
     retryBudget: pick('retryBudget'),
+    tls: pick('tls'),
   }
 }
 

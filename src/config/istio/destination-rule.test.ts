@@ -60,7 +60,6 @@ describe('DestinationRule', () => {
 `)
     expect(messages).toEqual([
       "dr.yaml:12: warning: field 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes' is not supported yet and is ignored",
-      "dr.yaml:14: warning: field 'spec.trafficPolicy.tls' is not supported yet and is ignored",
       "dr.yaml:26: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
     ])
     expect(resources[0].spec).toEqual({
@@ -74,6 +73,7 @@ describe('DestinationRule', () => {
           tcp: { maxConnections: 10, connectTimeout: '250ms', tcpKeepalive: { time: '60s' } },
           http: { http1MaxPendingRequests: 2, maxRequestsPerConnection: 1, h2UpgradePolicy: 'UPGRADE' },
         },
+        tls: { mode: 'ISTIO_MUTUAL' },
         portLevelSettings: [],
         retryBudget: { percent: 25 },
       },

@@ -2,6 +2,7 @@
 
 import { type RefinementCtx, z } from 'zod'
 import { addError } from './add-error.ts'
+import { clientTlsSettingsSchema } from './client-tls-settings.ts'
 import { durationSchema, portNumberSchema, stringMapSchema, timeoutDurationSchema } from './fields.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
 import { localityLbSettingSchema, warmupSchema } from './locality-lb-setting.ts'
@@ -205,7 +206,7 @@ const portTrafficPolicySchema = z.strictObject({
   loadBalancer: loadBalancerSchema.optional(),
   connectionPool: connectionPoolSchema.optional(),
   outlierDetection: outlierDetectionSchema.optional(),
-  tls: unsupported(),
+  tls: clientTlsSettingsSchema.optional(),
 })
 
 const trafficPolicySchema = z
@@ -213,7 +214,7 @@ const trafficPolicySchema = z
     loadBalancer: loadBalancerSchema.optional(),
     connectionPool: connectionPoolSchema.optional(),
     outlierDetection: outlierDetectionSchema.optional(),
-    tls: unsupported(),
+    tls: clientTlsSettingsSchema.optional(),
     portLevelSettings: z.array(portTrafficPolicySchema).default([]),
     tunnel: unsupported(),
     proxyProtocol: unsupported(),

@@ -28,6 +28,7 @@ describe('ServiceEntry', () => {
       ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
       location: 'MESH_EXTERNAL',
       resolution: 'NONE',
+      subjectAltNames: [],
       endpoints: [],
       exportTo: [],
     })
@@ -51,7 +52,6 @@ describe('ServiceEntry', () => {
 `)
     expect(messages).toEqual([
       "se.yaml:17: warning: field 'spec.endpoints[0].network' is not supported yet and is ignored",
-      "se.yaml:18: warning: field 'spec.endpoints[0].serviceAccount' is not supported yet and is ignored",
     ])
     expect(resources[0].spec.endpoints).toEqual([
       {
@@ -60,6 +60,7 @@ describe('ServiceEntry', () => {
         labels: { version: 'v1' },
         weight: 3,
         locality: 'us-east/a',
+        serviceAccount: 'reviews',
       },
       { address: 'unix:///var/run/app.sock', ports: {}, labels: {} },
     ])
@@ -182,7 +183,7 @@ describe('ServiceEntry', () => {
     ])
   })
 
-  it('warns about workloadSelector and subjectAltNames, and leaves them out', () => {
+  it('warns about workloadSelector and leaves it out; keeps subjectAltNames (ISTIO_MUTUAL checks them)', () => {
     const { resources, messages } = load(`  hosts: [a.example.com]
   workloadSelector:
     labels: {app: a}
@@ -190,10 +191,9 @@ describe('ServiceEntry', () => {
 `)
     expect(messages).toEqual([
       "se.yaml:7: warning: field 'spec.workloadSelector' is not supported yet and is ignored",
-      "se.yaml:9: warning: field 'spec.subjectAltNames' is not supported yet and is ignored",
     ])
     expect(resources).toHaveLength(1)
     expect(resources[0].spec).not.toHaveProperty('workloadSelector')
-    expect(resources[0].spec).not.toHaveProperty('subjectAltNames')
+    expect(resources[0].spec).toHaveProperty('subjectAltNames', ['spiffe://cluster.local/ns/default/sa/a'])
   })
 })

@@ -34,12 +34,13 @@ const workloadEntrySchema = z.strictObject({
   /** Service port name → the port this endpoint listens on. */
   ports: z.record(z.string(), portNumberSchema).default({}),
   labels: stringMapSchema.default({}),
-  /** Multi-network routing is not built; mTLS identities come with security. */
+  /** Multi-network routing is not built. */
   network: unsupported(),
   /** `region/zone/subzone`, for locality-aware load balancing. */
   locality: z.string().optional(),
   weight: weightSchema.optional(),
-  serviceAccount: unsupported(),
+  /** The workload's service account: its SPIFFE ID is what ISTIO_MUTUAL expects the endpoint to present. */
+  serviceAccount: z.string().optional(),
 })
 
 export const serviceEntrySpecSchema = z
@@ -52,7 +53,8 @@ export const serviceEntrySpecSchema = z
     endpoints: z.array(workloadEntrySchema).default([]),
     workloadSelector: unsupported(),
     exportTo: z.array(z.string()).default([]),
-    subjectAltNames: unsupported(),
+    /** The identities the service's endpoints may present (checked by ISTIO_MUTUAL, SIMPLE, MUTUAL). */
+    subjectAltNames: z.array(z.string()).default([]),
   })
   .superRefine((entry, ctx) => {
     if (entry.hosts.length === 0) addError(ctx, 'service entry must have at least one host', ['hosts'])
