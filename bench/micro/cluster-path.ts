@@ -25,8 +25,6 @@ function model(policy: Partial<ClusterPolicy>): ClusterModel {
 }
 
 const request: LbRequest = {
-  rawHeader: (name) => (name === 'x-user' ? 'user-12345' : undefined),
-  queryParam: () => undefined,
   req: { rawHeaders: ['x-user', 'user-12345'], socket: { remoteAddress: '10.0.0.1' } },
   hashCookie: undefined,
 }

@@ -12,6 +12,7 @@ import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { DnsResolver } from './dns-resolver.ts'
 import { DnsTarget } from './dns-target.ts'
+import { mod64 } from './lb/hash.ts'
 import { type LbRequest, requestHash } from './lb/hash-policy.ts'
 import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
@@ -42,6 +43,8 @@ export class Cluster {
   #levels: HostSet<UpstreamEndpoint>[] = []
   /** Percent of requests per level, and each level's health (for retries that skip levels). */
   #load: PriorityLoad = { load: [100], panic: [false], health: [100] }
+  /** The request hash that picks the priority level, as two 32-bit halves (hash balancers only). */
+  readonly #levelHash = new Uint32Array(2)
   #outlier: OutlierDetector | undefined
   /** The detector's generation when this worker last refreshed health: another worker's ejection changes it. */
   #seenOutlierGeneration = 0
@@ -279,8 +282,9 @@ export class Cluster {
   #levelPoint(request: LbRequest): number {
     const lb = this.model.policy.loadBalancer
     if (lb.kind === 'RING_HASH' || lb.kind === 'MAGLEV') {
-      const hash = requestHash(lb.hashKey, request)
-      if (hash !== undefined) return hash % 100
+      // Envoy's choosePriority(hash % 100 + 1): the 64-bit request hash, reduced from its halves.
+      const hash = this.#levelHash
+      if (requestHash(lb.hashKey, request, hash)) return mod64(hash[0], hash[1], 100)
     }
     return Math.floor(Math.random() * 100)
   }

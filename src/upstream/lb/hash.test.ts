@@ -1,62 +1,68 @@
-// Unit tests for the consistent-hash function: MurmurHash3 x86_32 vectors and its spread over buckets.
+// Unit tests for xxHash64: Envoy's own vectors, a BigInt reference from the xxHash spec, and the 64-bit helpers.
 
 import { describe, expect, it } from 'vitest'
-import { hash32, hashHex64 } from './hash.ts'
+import { hex64, mod64, splitHash64, xxHash64, xxHash64Into } from './hash.ts'
+import { MASK_64, referenceXxh64 } from './test-support.ts'
 
-/** A byte-wise reference MurmurHash3 x86_32, checked against published vectors below. */
-function murmur3(bytes: Uint8Array, seed: number): number {
-  const mix = (k: number): number =>
-    Math.imul((Math.imul(k, 0xcc9e2d51) << 15) | (Math.imul(k, 0xcc9e2d51) >>> 17), 0x1b873593)
-  let h = seed | 0
-  const tail = bytes.length & ~3
-  for (let i = 0; i < tail; i += 4) {
-    h ^= mix(bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24))
-    h = (h << 13) | (h >>> 19)
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0
-  }
-  let k = 0
-  const rest = bytes.length & 3
-  if (rest >= 3) k ^= bytes[tail + 2] << 16
-  if (rest >= 2) k ^= bytes[tail + 1] << 8
-  if (rest >= 1) h ^= mix(k ^ bytes[tail])
-  h ^= bytes.length
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
-}
+const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'))
 
-const ascii = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'))
+describe('xxHash64', () => {
+  // envoyproxy/envoy test/common/common/hash_test.cc, TEST(Hash, xxHash)
+  const envoyVectors: [string, bigint][] = [
+    ['foo', 3728699739546630719n],
+    ['bar', 5234164152756840025n],
+    ['foo\nbar', 8917841378505826757n],
+    ['lyft', 4400747396090729504n],
+    ['', 17241709254077376921n],
+  ]
 
-describe('hash32', () => {
-  it('the reference implementation gives the published MurmurHash3 x86_32 values', () => {
-    expect(murmur3(ascii(''), 0)).toBe(0)
-    expect(murmur3(ascii(''), 1)).toBe(0x514e28b7)
-    expect(murmur3(ascii(''), 0xffffffff)).toBe(0x81f16f39)
-    expect(murmur3(ascii('hello'), 0)).toBe(0x248bfa47)
-    expect(murmur3(ascii('The quick brown fox jumps over the lazy dog'), 0)).toBe(0x2e4ff723)
+  it("gives Envoy's HashUtil::xxHash64 values (hash_test.cc), and so does the reference", () => {
+    for (const [text, expected] of envoyVectors) {
+      expect(xxHash64(text)).toBe(expected)
+      expect(referenceXxh64(latin1(text))).toBe(expected)
+    }
   })
 
-  it('is MurmurHash3 of the string as UTF-16LE bytes, for any length and seed', () => {
-    for (const text of ['', 'a', 'ab', 'abc', '10.0.0.1:9080_17', 'user-42', 'é ü 漢字 🙂']) {
-      for (const seed of [0, 1, 0x9747b28c]) {
-        expect(hash32(text, seed)).toBe(murmur3(new Uint8Array(Buffer.from(text, 'utf16le')), seed))
+  it('equals the reference for every length (all code paths), seed and latin1 byte', () => {
+    const texts = Array.from({ length: 70 }, (_, n) =>
+      'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2).slice(0, n),
+    )
+    texts.push('10.0.0.1:9080_17', 'é ü ÿ', 'caf\u00e9-user', '\u0080\u00ff'.repeat(20))
+    for (const text of texts) {
+      for (const seed of [0n, 1n, 0xffff_ffff_ffff_ffffn, 3728699739546630719n]) {
+        expect(xxHash64(text, seed)).toBe(referenceXxh64(latin1(text), seed))
       }
     }
   })
 
-  it('spreads similar keys evenly over buckets', () => {
-    const buckets = new Array<number>(16).fill(0)
-    for (let i = 0; i < 16_000; i++) buckets[hash32(`user-${i}`) % 16]++
-    // 1000 expected per bucket; a fixed input set, so this cannot flake.
-    for (const count of buckets) expect(Math.abs(count - 1000)).toBeLessThan(120)
+  it('splits a hash into unsigned halves, high first', () => {
+    const out = new Uint32Array(2)
+    xxHash64Into('foo', out)
+    expect((BigInt(out[0]) << 32n) | BigInt(out[1])).toBe(3728699739546630719n)
+    splitHash64(0xffff_fffe_0000_0001n, out)
+    expect([...out]).toEqual([0xfffffffe, 1])
   })
 
-  it('hashHex64 gives 16 hex digits from two seeds', () => {
-    expect(hashHex64('x')).toMatch(/^[0-9a-f]{16}$/)
-    expect(hashHex64('x')).toBe(hashHex64('x'))
-    expect(hashHex64('x')).not.toBe(hashHex64('y'))
+  it('mod64 reduces a 64-bit value given as halves exactly', () => {
+    const samples = [
+      0n,
+      1n,
+      MASK_64,
+      3728699739546630719n,
+      17241709254077376921n,
+      1n << 63n,
+      0xdead_beef_0000_0000n,
+    ]
+    for (let i = 0; i < 200; i++) samples.push(referenceXxh64(latin1(`k${i}`)))
+    for (const value of samples) {
+      const hi = Number(value >> 32n)
+      const lo = Number(value & 0xffff_ffffn)
+      for (const m of [7, 17, 100, 65537, 5000011]) expect(mod64(hi, lo, m)).toBe(Number(value % BigInt(m)))
+    }
+  })
+
+  it("prints 16 lowercase hex digits, as Envoy's Hex::uint64ToHex", () => {
+    expect(hex64(0x1an)).toBe('000000000000001a')
+    expect(hex64(3728699739546630719n)).toBe('33bf00a859c4ba3f')
   })
 })

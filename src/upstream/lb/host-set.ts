@@ -4,6 +4,7 @@ import type { LoadBalancerModel } from '../../config/model.ts'
 import { createLoadBalancer } from './create-load-balancer.ts'
 import type { LbRequest } from './hash-policy.ts'
 import type { LbEndpoint, LoadBalancer } from './load-balancer.ts'
+import { normalizedWeights } from './normalized-weights.ts'
 import { OVERPROVISIONING_FACTOR } from './priority-load.ts'
 
 /** What a host set reads from an endpoint beyond what its balancers read. */
@@ -31,7 +32,7 @@ interface Locality<E extends HostSetEndpoint> {
  * effective weight (Envoy's locality-weighted balancing, which Istio turns on), then an endpoint
  * within it. A level in panic balances over all its endpoints and ignores localities, as Envoy does.
  * Hash balancers never pick a locality: their ring or table is built over the whole level, each
- * endpoint weighted by its share of its locality's weight (Envoy's normalizeWeights).
+ * endpoint weighted by its share of its locality's weight (Envoy's normalizeLocalityWeights).
  */
 export class HostSet<E extends HostSetEndpoint> {
   readonly priority: number
@@ -88,7 +89,8 @@ export class HostSet<E extends HostSetEndpoint> {
         ? this.endpoints
         : this.endpoints.filter((e) => !e.ejected)
     this.#byLocality = !panic && !this.#hashing && this.#localities.length > 1
-    this.#lb.update?.(this.#available, this.#hashing ? this.#hashWeights() : undefined)
+    if (this.#hashing && this.#localities.length > 1) this.#updateHashByLocality(panic)
+    else this.#lb.update?.(this.#available)
   }
 
   /** An endpoint for the request, or undefined when the level has none to offer. */
@@ -115,18 +117,23 @@ export class HostSet<E extends HostSetEndpoint> {
     return best
   }
 
-  /** Ring weights: each endpoint's share of its locality's weights, times its locality's share. */
-  #hashWeights(): number[] | undefined {
-    if (this.#localities.length < 2) return undefined
-    const available = new Set<E>(this.#available)
-    const weightOf = new Map<E, number>()
+  /**
+   * Envoy's normalizeLocalityWeights: the ring or table holds the level's endpoints locality by
+   * locality, each weighted weight × (locality weight / sum of locality weights) / (sum of its
+   * locality's weights); a locality of weight 0 adds nothing.
+   */
+  #updateHashByLocality(panic: boolean): void {
     let localityTotal = 0
     for (const locality of this.#localities) localityTotal += locality.weight
+    const members: E[] = []
+    const weights: number[] = []
     for (const locality of this.#localities) {
-      const members = locality.endpoints.filter((e) => available.has(e))
-      const hostTotal = members.reduce((sum, e) => sum + e.weight, 0)
-      for (const e of members) weightOf.set(e, ((e.weight / hostTotal) * locality.weight) / localityTotal)
+      if (locality.weight === 0 || localityTotal === 0) continue
+      const hosts = panic ? locality.endpoints : locality.healthy
+      members.push(...hosts)
+      normalizedWeights(hosts, locality.weight / localityTotal, weights)
     }
-    return this.#available.map((e) => weightOf.get(e) ?? 0)
+    this.#available = members
+    this.#lb.update?.(members, weights)
   }
 }

@@ -1,61 +1,79 @@
 // Maglev load balancing (Envoy's MAGLEV): a lookup table filled from per-endpoint permutations at config load.
 
 import type { HashKeyModel } from '../../config/model.ts'
-import { hash32 } from './hash.ts'
-import { type LbRequest, requestHash } from './hash-policy.ts'
+import { mod64, xxHash64 } from './hash.ts'
+import { type LbRequest, randomHash, requestHash } from './hash-policy.ts'
 import type { LbEndpoint, LoadBalancer, Random } from './load-balancer.ts'
+import { normalizedWeights } from './normalized-weights.ts'
+
+/** Envoy's MaglevTable::DefaultTableSize (Istio leaves it when maglev.tableSize is 0). */
+export const DEFAULT_TABLE_SIZE = 65537
 
 /** A Maglev table: `size` (a prime) slots, each holding an endpoint index. */
 export class MaglevTable {
   readonly slots: Int32Array
 
   /**
-   * Envoy's weighted Maglev: each endpoint walks its permutation (offset + skip × j) mod size and takes
-   * the first free slot; per round, an endpoint takes a turn only as often as its weight allows
-   * relative to the heaviest, so slot counts follow weights.
+   * Envoy's construction (source/extensions/load_balancing_policies/maglev/maglev_lb.cc): endpoints
+   * sorted by `<address>:<port>`, each with offset = xxHash64(key) mod size and skip =
+   * xxHash64(key, seed 1) mod (size − 1) + 1; round after round, an endpoint whose normalized weight
+   * has caught up with its target takes the next free slot of its permutation (offset + skip × j)
+   * mod size, and its target grows by the heaviest weight, so slot counts follow weights.
    */
   constructor(
     endpoints: readonly LbEndpoint[],
     size: number,
-    weights: readonly number[] = endpoints.map((e) => e.weight),
+    weights: readonly number[] = normalizedWeights(endpoints),
   ) {
     const slots = new Int32Array(size).fill(-1)
     this.slots = slots
     const n = endpoints.length
     if (n === 0) return
-    const total = weights.reduce((sum, w) => sum + w, 0)
-    const weight = weights.map((w) => w / total)
-    const maxWeight = weight.reduce((max, w) => Math.max(max, w), 0)
-    const offset = endpoints.map((e) => hash32(e.hostPort, 0) % size)
-    const skip = endpoints.map((e) => (hash32(e.hostPort, 1) % (size - 1)) + 1)
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
+      byteOrder(endpoints[a].hostPort, endpoints[b].hostPort),
+    )
+    const bigSize = BigInt(size)
+    const bigSkipSpan = BigInt(size - 1)
+    const offset = order.map((i) => Number(xxHash64(endpoints[i].hostPort) % bigSize))
+    const skip = order.map((i) => Number(xxHash64(endpoints[i].hostPort, 1n) % bigSkipSpan) + 1)
+    const weight = order.map((i) => weights[i])
+    let maxWeight = 0
+    for (const w of weight) maxWeight = Math.max(maxWeight, w)
     const next = new Array<number>(n).fill(0)
-    const targetWeight = new Array<number>(n).fill(0)
+    const target = new Array<number>(n).fill(0)
     let filled = 0
-    for (let round = 1; filled < size; round++) {
-      for (let i = 0; i < n && filled < size; i++) {
-        if (round * weight[i] < targetWeight[i]) continue
-        targetWeight[i] += maxWeight
-        let slot = (offset[i] + skip[i] * next[i]) % size
+    for (let iteration = 1; filled < size; iteration++) {
+      for (let k = 0; k < n && filled < size; k++) {
+        if (iteration * weight[k] < target[k]) continue
+        target[k] += maxWeight
+        let slot = (offset[k] + skip[k] * next[k]) % size
         while (slots[slot] !== -1) {
-          next[i]++
-          slot = (offset[i] + skip[i] * next[i]) % size
+          next[k]++
+          slot = (offset[k] + skip[k] * next[k]) % size
         }
-        slots[slot] = i
-        next[i]++
+        slots[slot] = order[k]
+        next[k]++
         filled++
       }
     }
   }
 
-  lookup(hash: number): number {
-    return this.slots[hash % this.slots.length]
+  /** The endpoint index for a 64-bit hash given as halves: slot hash mod size (Envoy's chooseHost). */
+  lookup(hashHi: number, hashLo: number): number {
+    return this.slots[mod64(hashHi, hashLo, this.slots.length)]
   }
+}
+
+/** std::sort's order for the host keys (bytewise; the keys are ASCII). */
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 export class Maglev implements LoadBalancer {
   readonly #key: HashKeyModel
   readonly #tableSize: number
   readonly #random: Random
+  readonly #hash = new Uint32Array(2)
   #list: readonly LbEndpoint[] = []
   #table: MaglevTable | undefined
 
@@ -72,7 +90,8 @@ export class Maglev implements LoadBalancer {
 
   pick<E extends LbEndpoint>(endpoints: readonly E[], request: LbRequest): E {
     if (endpoints !== this.#list || this.#table === undefined) this.update(endpoints)
-    const hash = requestHash(this.#key, request) ?? Math.floor(this.#random() * 0x100000000)
-    return endpoints[(this.#table as MaglevTable).lookup(hash)]
+    const hash = this.#hash
+    if (!requestHash(this.#key, request, hash)) randomHash(this.#random, hash)
+    return endpoints[(this.#table as MaglevTable).lookup(hash[0], hash[1])]
   }
 }
