@@ -169,14 +169,12 @@ export function elapsedMs(now: number, then: number): number {
   return (now - then) | 0
 }
 
-/** Subtracts one unless the cell is already 0 (a release after a reset must not go negative). */
+/**
+ * Subtracts one unless the cell is already 0 (a release after a reset must not go negative): one
+ * Atomics.sub in the common case, given back when it went below zero.
+ */
 export function decrementToZero(cells: Int32Array, index: number): void {
-  let value = Atomics.load(cells, index)
-  while (value > 0) {
-    const seen = Atomics.compareExchange(cells, index, value, value - 1)
-    if (seen === value) return
-    value = seen
-  }
+  if (Atomics.sub(cells, index, 1) <= 0) Atomics.add(cells, index, 1)
 }
 
 /** FNV-1a over the UTF-16 code units: the high 32 bits of the key's hash. */
