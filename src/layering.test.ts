@@ -30,6 +30,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
   ['files/', 'files'],
   ['telemetry/', 'telemetry'],
   ['protocol/', 'protocol'],
+  ['shared/', 'shared'],
 ]
 
 /**
@@ -37,8 +38,8 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
  * table is in docs/ARCHITECTURE.md; a change to one is a change to both.
  */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
-  cli: ['admin', 'runtime', 'config', 'ca', 'authz', 'telemetry'],
-  admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'authz', 'telemetry'],
+  cli: ['admin', 'runtime', 'config', 'ca', 'authz', 'telemetry', 'shared'],
+  admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'authz', 'telemetry', 'shared'],
   runtime: [
     'listener',
     'filters',
@@ -50,13 +51,14 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
     'tls',
     'files',
     'telemetry',
+    'shared',
   ],
-  listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol'],
-  filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol'],
+  listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol', 'shared'],
+  filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol', 'shared'],
   router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],
   tcp: ['upstream', 'route', 'config', 'authz', 'telemetry', 'protocol'],
-  upstream: ['config', 'tls', 'telemetry', 'protocol'],
+  upstream: ['config', 'tls', 'telemetry', 'protocol', 'shared'],
   config: ['route', 'authz', 'tls', 'files', 'telemetry', 'protocol'],
   route: ['protocol'],
   authz: ['protocol'],
@@ -65,6 +67,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   files: ['telemetry'],
   telemetry: [],
   protocol: [],
+  shared: [],
 }
 
 function layer(file: string): string {

@@ -22,6 +22,7 @@ import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
+import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
@@ -33,6 +34,12 @@ import { DnsResolver } from './upstream/dns-resolver.ts'
 export interface ConfigFailure {
   readonly at: string
   readonly messages: readonly ConfigMessage[]
+}
+
+export interface RuntimeOptions {
+  readonly reusePort?: boolean
+  readonly counters?: SharedCounters
+  readonly worker?: { readonly index: number; readonly count: number }
 }
 
 export class ProxyRuntime implements ProxyState {
@@ -56,18 +63,32 @@ export class ProxyRuntime implements ProxyState {
 
   /** False while sibling worker processes are not all ready (set by the supervisor's messages). */
   siblingsReady = true
+  /** The table of counters every worker thread shares. */
+  readonly counters: SharedCounters
+  /** This runtime's worker index and the proxy's worker count (0 of 1 without a supervisor). */
+  readonly worker: { readonly index: number; readonly count: number }
 
-  /** `reusePort` lets several worker processes bind the same listener ports (SO_REUSEPORT). */
-  constructor(bootstrap: Bootstrap, options: { reusePort?: boolean } = {}) {
+  /**
+   * `reusePort` lets several worker threads bind the same listener ports (SO_REUSEPORT); `counters` is
+   * the table every worker shares (circuit breakers, outlier state, rate limits), created by the main
+   * thread, or this runtime's own; `worker` says which worker of how many this runtime is.
+   */
+  constructor(bootstrap: Bootstrap, options: RuntimeOptions = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
-    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns))
+    this.counters = options.counters ?? SharedCounters.create(undefined, false)
+    this.worker = options.worker ?? { index: 0, count: 1 }
+    this.counters.onFull((key) =>
+      log.warning(`the shared counter table is full (at ${key}): further limits hold per worker only`),
+    )
+    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
     this.mirroring = new Mirroring(this.clusters)
     this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
       options.reusePort === true,
+      { counters: this.counters, worker: this.worker.index, workers: this.worker.count },
     )
     this.#watcher = new FileWatcher(() => void this.reload())
   }
@@ -87,7 +108,11 @@ export class ProxyRuntime implements ProxyState {
       new RouteSelectFilter(),
     ]
     // The local rate limit at the head, where Istio's task inserts it (before authn and authz too).
-    const rateLimit = LocalRateLimitFilter.forListener(this.bootstrap.rateLimits, listener.port)
+    const rateLimit = LocalRateLimitFilter.forListener(
+      this.bootstrap.rateLimits,
+      listener.port,
+      this.counters,
+    )
     if (rateLimit !== undefined) filters.push(rateLimit)
     // Then Istio's order: JWT authn, then authorization (CUSTOM, DENY, ALLOW as Envoy's ext_authz/RBAC filters sit).
     if (listener.direction === 'inbound')

@@ -139,6 +139,8 @@ function listenersOf(proxy: ProxyRuntime) {
     connections: l.connections,
     // PeerAuthentication on an inbound port: its mode, the policy that set it, connections refused by reason.
     ...(l.model.mtls === undefined ? {} : { mtls: { ...l.model.mtls, refused: l.mtlsRefusals } }),
+    // Envoy's listener.<address>.worker_<id>.downstream_cx_total, one entry per worker thread.
+    worker_downstream_cx_total: l.workerConnections,
   }))
 }
 

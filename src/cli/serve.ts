@@ -2,13 +2,23 @@
 
 import { once } from 'node:events'
 import type { Server } from 'node:http'
+import type { MessagePort } from 'node:worker_threads'
 import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
+import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
-import type { WorkerMessage } from './supervisor.ts'
+import type { SupervisorCommand, WorkerReport } from './supervisor.ts'
+
+/** A worker thread's place in the proxy: its index, the worker count, the shared table, its supervisor. */
+export interface WorkerContext {
+  readonly index: number
+  readonly count: number
+  readonly counters: SharedCounters
+  readonly port: MessagePort
+}
 
 async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
   server.listen(port, host)
@@ -20,23 +30,31 @@ async function listen(server: Server, port: number, host: string, what: string):
 }
 
 /**
- * Starts the proxy (as worker `workerIndex` of a supervisor, or alone) and resolves with its exit code:
- * 0 after a drain asked for, FATAL_EXIT_CODE after a drain that `fatalErrors` started.
+ * Starts the proxy (as a supervisor's worker thread, or alone in the main thread) and resolves with its
+ * exit code: 0 after a drain asked for, FATAL_EXIT_CODE after a drain that `fatalErrors` started. A
+ * worker drains when its supervisor says so (signals reach only the main thread).
  */
 export async function serve(
   bootstrap: Bootstrap,
-  workerIndex: number | undefined,
   fatalErrors: FatalErrors,
+  worker?: WorkerContext,
 ): Promise<number> {
-  const proxy = new ProxyRuntime(bootstrap, { reusePort: workerIndex !== undefined })
-  if (workerIndex === 0) {
-    proxy.siblingsReady = false
-    process.on('message', (m: WorkerMessage) => {
-      if (m.type === 'siblings') proxy.siblingsReady = m.ready
-    })
-  }
+  const proxy = new ProxyRuntime(bootstrap, {
+    reusePort: worker !== undefined,
+    counters: worker?.counters,
+    worker: worker === undefined ? undefined : { index: worker.index, count: worker.count },
+  })
+  let onDrain: () => void = () => {}
+  const drainAsked = new Promise<void>((resolve) => {
+    onDrain = resolve
+  })
+  worker?.port.on('message', (m: SupervisorCommand) => {
+    if (m.type === 'siblings') proxy.siblingsReady = m.ready
+    else if (m.type === 'drain') onDrain()
+  })
+  if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
-  if (workerIndex !== undefined && workerIndex > 0) return runWorker(proxy, fatalErrors)
+  if (worker !== undefined && worker.index > 0) return runWorker(proxy, worker, drainAsked, fatalErrors)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
   const stop = (why: string): Promise<void> => {
@@ -63,10 +81,11 @@ export async function serve(
   log.info(
     `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`,
   )
-  process.send?.({ type: 'ready' } satisfies WorkerMessage)
+  worker?.port.postMessage({ type: 'ready' } satisfies WorkerReport)
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
+    void drainAsked.then(() => resolve(stop('the supervisor asked to drain')))
     fatalErrors.drainWith((reason) => resolve(stop(reason)), proxy.drainMs)
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
@@ -74,14 +93,16 @@ export async function serve(
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }
 
-/** A worker other than worker 0: traffic listeners only; drains on SIGTERM or after a fatal error. */
-async function runWorker(proxy: ProxyRuntime, fatalErrors: FatalErrors): Promise<number> {
-  process.send?.({ type: 'ready' } satisfies WorkerMessage)
+/** A worker other than worker 0: traffic listeners only; drains when the supervisor says so or after a fatal error. */
+async function runWorker(
+  proxy: ProxyRuntime,
+  worker: WorkerContext,
+  drainAsked: Promise<void>,
+  fatalErrors: FatalErrors,
+): Promise<number> {
+  worker.port.postMessage({ type: 'ready' } satisfies WorkerReport)
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve)
-    process.once('SIGINT', resolve)
-    // The supervisor is gone: nobody will ever signal this worker.
-    process.once('disconnect', resolve)
+    void drainAsked.then(resolve)
     fatalErrors.drainWith(() => resolve(), proxy.drainMs)
   })
   await proxy.shutdown()

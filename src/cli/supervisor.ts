@@ -1,91 +1,113 @@
-// Runs N proxy worker processes that share the listener ports with SO_REUSEPORT, and keeps them running.
+// Runs N proxy worker threads that share the listener ports (SO_REUSEPORT) and one SharedCounters table, and keeps them running.
 
-import { type ChildProcess, fork } from 'node:child_process'
-import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
-/** Messages between the supervisor and its workers (over the fork IPC channel). */
-export type WorkerMessage = { type: 'ready' } | { type: 'siblings'; ready: boolean }
+/** Messages from a worker thread to the supervisor. */
+export type WorkerReport = { type: 'ready' }
+/** Messages from the supervisor to a worker thread. */
+export type SupervisorCommand = { type: 'siblings'; ready: boolean } | { type: 'drain' }
 
-export const workerIndexEnv = 'OUTRIGGER_WORKER_INDEX'
+/** What a worker thread is given (its workerData). */
+export interface WorkerData {
+  readonly configFile: string
+  readonly index: number
+  readonly count: number
+  readonly counters: SharedArrayBuffer
+}
 
 /** A worker that crashes this soon after its start is not restarted again (the config is likely bad). */
 const crashLoopMs = 2_000
 
+/** The worker threads' entry, beside this module (src/cli/*.ts in development, dist/cli/*.js when built). */
+const workerScript = new URL(
+  import.meta.url.endsWith('.ts') ? './worker-thread.ts' : './worker-thread.js',
+  import.meta.url,
+)
+
 /**
- * Forks `count` workers of `outrigger run --config <file>`. Worker 0 also serves admin and readiness,
- * and reports ready only while every worker is ready. SIGTERM / SIGINT drain all workers; when worker 0
- * exits cleanly (POST /quitquitquit) the others drain too. A worker that exits otherwise (a fatal error
- * drains it and exits non-zero) is restarted. A fatal error in the supervisor itself drains every worker
- * (`drainMs` is theirs) and exits non-zero. Resolves with the exit code.
+ * Starts `count` worker threads serving `outrigger run --config <file>` in this process, as Envoy runs
+ * its workers: each binds every listener port with SO_REUSEPORT (the kernel spreads connections), and
+ * all count against one SharedCounters table, so circuit breakers, outlier detection and rate limits hold
+ * for the whole proxy. Worker 0 also serves admin and readiness, and reports ready only while every
+ * worker is ready. SIGTERM / SIGINT drain all workers; when worker 0 exits cleanly (POST /quitquitquit)
+ * the others drain too. A worker that dies is restarted, unless it died within crashLoopMs of its start
+ * (then the proxy stops with its exit code); a fatal error drains a worker and exits it non-zero, so it
+ * is restarted too. A fatal error in the supervisor itself drains every worker (`drainMs` is theirs)
+ * and exits non-zero. Resolves with the exit code once every worker has exited.
  */
-export async function supervise(
-  mainScript: string,
+export function supervise(
   configFile: string,
   count: number,
   options: { fatalErrors: FatalErrors; drainMs: number },
 ): Promise<number> {
-  const workers: (ChildProcess | undefined)[] = []
+  const counters = SharedCounters.create(undefined, true)
+  const workers: (Worker | undefined)[] = []
   const ready: boolean[] = []
+  let running = 0
   let stopping = false
   let exitCode = 0
+  let exited: (code: number) => void = () => {}
 
   const tellWorkerZero = (): void => {
-    const w0 = workers[0]
-    if (w0?.connected) w0.send({ type: 'siblings', ready: ready.every(Boolean) } satisfies WorkerMessage)
+    workers[0]?.postMessage({ type: 'siblings', ready: ready.every(Boolean) } satisfies SupervisorCommand)
   }
 
   const stopAll = (): void => {
     if (stopping) return
     stopping = true
-    for (const w of workers) if (w !== undefined && w.exitCode === null) w.kill('SIGTERM')
+    for (const w of workers) w?.postMessage({ type: 'drain' } satisfies SupervisorCommand)
   }
 
-  const start = (index: number): ChildProcess => {
+  const start = (index: number): Worker => {
     const startedAt = Date.now()
-    const child = fork(mainScript, ['run', '--config', configFile], {
-      env: { ...process.env, [workerIndexEnv]: String(index) },
-      stdio: 'inherit',
-    })
+    const workerData: WorkerData = {
+      configFile,
+      index,
+      count,
+      counters: counters.buffer as SharedArrayBuffer,
+    }
+    const worker = new Worker(workerScript, { workerData })
+    running++
     ready[index] = false
-    child.on('message', (message: WorkerMessage) => {
+    worker.on('message', (message: WorkerReport) => {
       if (message.type !== 'ready') return
       ready[index] = true
       tellWorkerZero()
     })
-    child.once('exit', (code, signal) => {
+    worker.on('error', (err) => log.error(`worker ${index}: ${err.stack ?? err.message}`))
+    worker.once('exit', (code) => {
+      running--
+      workers[index] = undefined
       ready[index] = false
-      tellWorkerZero()
-      if (stopping) return
-      if (index === 0 && code === 0) {
+      if (stopping) {
+        if (code !== 0 && exitCode === 0) exitCode = code
+      } else if (index === 0 && code === 0) {
         log.info('worker 0 exited after a drain request: draining the others')
         stopAll()
-        return
+      } else {
+        log.error(`worker ${index} exited with ${code}`)
+        if (Date.now() - startedAt < crashLoopMs) {
+          exitCode = code === 0 ? 1 : code
+          stopAll()
+        } else {
+          workers[index] = start(index)
+        }
       }
-      log.error(`worker ${index} (pid ${child.pid}) exited with ${signal ?? code}`)
-      if (Date.now() - startedAt < crashLoopMs) {
-        exitCode = code === 0 || code === null ? 1 : code
-        stopAll()
-        return
-      }
-      workers[index] = start(index)
+      tellWorkerZero()
+      if (running === 0) exited(exitCode)
     })
-    return child
+    return worker
   }
 
   for (let i = 0; i < count; i++) workers[i] = start(i)
   process.once('SIGTERM', stopAll)
   process.once('SIGINT', stopAll)
   options.fatalErrors.drainWith(stopAll, options.drainMs)
-  log.info(`supervising ${count} workers: ${workers.map((w) => w?.pid).join(', ')}`)
-  // Wait until every worker of the final generation has exited.
-  while (workers.some((w) => w !== undefined && w.exitCode === null && w.signalCode === null)) {
-    await Promise.race(
-      workers
-        .filter((w) => w !== undefined && w.exitCode === null)
-        .map((w) => once(w as ChildProcess, 'exit')),
-    )
-  }
-  return options.fatalErrors.failed ? FATAL_EXIT_CODE : exitCode
+  log.info(`running ${count} worker threads in process ${process.pid}`)
+  return new Promise((resolve) => {
+    exited = (code) => resolve(options.fatalErrors.failed ? FATAL_EXIT_CODE : code)
+  })
 }

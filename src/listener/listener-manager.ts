@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream'
 import type { ListenerModel } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
 import { createHttpServer } from '../http/server.ts'
+import type { SharedCounters } from '../shared/shared-counters.ts'
 import { ConnectionDispatcher } from './connection-dispatcher.ts'
 import { onUpgradeRequest } from './http-upgrade.ts'
 import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
@@ -24,6 +25,21 @@ function keyOf(l: ListenerModel): string {
   return `${l.address}:${l.port}`
 }
 
+/** The shared table, this worker's index and the worker count, for the per-worker connection counts. */
+export interface WorkerStats {
+  readonly counters: SharedCounters
+  readonly worker: number
+  readonly workers: number
+}
+
+/**
+ * The SharedCounters key of worker `worker`'s accepted-connection count on a listener: Envoy's
+ * `listener.<address>.worker_<id>.downstream_cx_total` (its first cell).
+ */
+function workerListenerKey(l: ListenerModel, worker: number): string {
+  return `listener|${keyOf(l)}|worker|${worker}`
+}
+
 export class ListenerManager {
   readonly #state: ProxyState
   readonly #filters: FilterFactory
@@ -31,10 +47,14 @@ export class ListenerManager {
   #listeners = new Map<string, BoundListener>()
   #draining = false
 
-  constructor(state: ProxyState, filters: FilterFactory, reusePort = false) {
+  /** Where this worker counts the connections its listeners accept (Envoy's per-worker listener stats). */
+  readonly #workerStats: WorkerStats | undefined
+
+  constructor(state: ProxyState, filters: FilterFactory, reusePort = false, workerStats?: WorkerStats) {
     this.#state = state
     this.#filters = filters
     this.#reusePort = reusePort
+    this.#workerStats = workerStats
   }
 
   /** Applies the model's listener set; resolves when new listeners are bound (or failed to bind). */
@@ -69,7 +89,10 @@ export class ListenerManager {
       onUpgradeRequest(runtime, req, socket, head),
     )
     const sockets = new Set<Socket>()
+    const stats = this.#workerStats
+    const accepted = stats?.counters.block(workerListenerKey(model, stats.worker))
     server.on('connection', (socket: Socket) => {
+      if (accepted !== undefined) Atomics.add(accepted.cells, accepted.base, 1)
       sockets.add(socket)
       socket.once('close', () => sockets.delete(socket))
     })
@@ -106,6 +129,7 @@ export class ListenerManager {
     error?: string
     connections: number
     mtlsRefusals: ListenerRuntime['mtlsRefusals']
+    workerConnections: number[]
   }[] {
     return [...this.#listeners.values()].map((l) => ({
       model: l.runtime.model,
@@ -113,7 +137,18 @@ export class ListenerManager {
       error: l.error?.message,
       connections: l.sockets.size,
       mtlsRefusals: l.runtime.mtlsRefusals,
+      workerConnections: this.#workerConnections(l.runtime.model),
     }))
+  }
+
+  /** Connections each worker accepted on a listener, over every worker (Envoy's per-worker listener stats). */
+  #workerConnections(model: ListenerModel): number[] {
+    const stats = this.#workerStats
+    if (stats === undefined) return []
+    return Array.from({ length: stats.workers }, (_, worker) => {
+      const block = stats.counters.find(workerListenerKey(model, worker))
+      return block === undefined ? 0 : Atomics.load(block.cells, block.base)
+    })
   }
 
   /** Stops accepting everywhere and waits up to `drainMs` for in-flight requests to finish. */

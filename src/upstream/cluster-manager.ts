@@ -1,6 +1,7 @@
 // Owns every cluster; a new Model re-applies clusters that stay and retires those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import { UpstreamTls } from '../tls/upstream-tls.ts'
 import { Cluster } from './cluster.ts'
 import { DnsResolver } from './dns-resolver.ts'
@@ -10,6 +11,8 @@ import { DnsResolver } from './dns-resolver.ts'
  * asked for: a mesh of thousands of services keeps only the compiled models of those no request used.
  */
 export class ClusterManager {
+  /** Circuit breakers, host counters and outlier state of every cluster: shared by all worker threads. */
+  readonly counters: SharedCounters
   #models: ReadonlyMap<string, ClusterModel> = new Map()
   #clusters = new Map<string, Cluster>()
   /** Clusters a reload removed, kept open for requests of older models until their close timer fires. */
@@ -20,9 +23,15 @@ export class ClusterManager {
   /** The client TLS of every cluster's TLS endpoints (DestinationRule tls, auto-mTLS). */
   readonly upstreamTls: UpstreamTls
 
-  constructor(resolver: DnsResolver = new DnsResolver(), upstreamTls: UpstreamTls = new UpstreamTls()) {
+  /** `counters`: the proxy's table (the main thread's, shared by every worker); a one-thread table by default. */
+  constructor(
+    resolver: DnsResolver = new DnsResolver(),
+    upstreamTls: UpstreamTls = new UpstreamTls(),
+    counters: SharedCounters = SharedCounters.create(undefined, false),
+  ) {
     this.resolver = resolver
     this.upstreamTls = upstreamTls
+    this.counters = counters
   }
 
   /** The cluster `name` of the current model. */
@@ -81,7 +90,7 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous, this.resolver, this.upstreamTls)
+      const cluster = new Cluster(previous, this.resolver, this.upstreamTls, this.counters)
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
@@ -125,7 +134,7 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model, this.resolver, this.upstreamTls)
+    const cluster = new Cluster(model, this.resolver, this.upstreamTls, this.counters)
     this.#clusters.set(name, cluster)
     return cluster
   }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { staticEndpoint } from '../config/compile/clusters.ts'
 import { defaultClusterPolicy } from '../config/compile/traffic-policy.ts'
 import type { ClusterModel, ClusterPolicy, OutlierDetectionModel } from '../config/model.ts'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import { Cluster, endpointShare } from './cluster.ts'
 import { request } from './lb/test-support.ts'
 
@@ -125,5 +126,56 @@ describe('endpointShare', () => {
   })
   it('leaves an unlimited pool alone', () => {
     expect(endpointShare(pool, 4)).toBe(pool)
+  })
+})
+
+/** Two workers' views of one cluster: the same model on one SharedCounters table, as two worker threads have. */
+function twoWorkers(m: ClusterModel): [Cluster, Cluster] {
+  const table = SharedCounters.create(64, false)
+  const views: [Cluster, Cluster] = [
+    new Cluster(m, undefined, undefined, table),
+    new Cluster(m, undefined, undefined, table),
+  ]
+  clusters.push(...views)
+  return views
+}
+
+describe('Cluster on a SharedCounters table shared by workers', () => {
+  it('an ejection by one worker takes the endpoint out of the other worker’s picks', () => {
+    const [w0, w1] = twoWorkers(model({ outlierDetection: od }))
+    expect(picks(w1, 12)).toEqual(new Set([1, 2, 3]))
+    w0.endpoints[0].reportStatus(503)
+    expect(w1.endpoints[0].ejected).toBe(true)
+    expect(picks(w1, 12)).toEqual(new Set([2, 3]))
+    expect(w1.outlierDetector?.ejectionsTotal).toBe(1)
+  })
+
+  it('requests either worker starts count against one limit (http2MaxRequests 2)', () => {
+    const pool = { ...defaultClusterPolicy.connectionPool, maxRequests: 2 }
+    const [w0, w1] = twoWorkers(model({ connectionPool: pool }, [1]))
+    const start = (c: Cluster): boolean => {
+      const e = c.endpoints[0]
+      if (!c.admits(e)) return false
+      e.acquire()
+      return true
+    }
+    expect([start(w0), start(w1), start(w1)]).toEqual([true, true, false])
+    expect(w0.breaker.requestOverflows).toBe(1)
+    w0.endpoints[0].release()
+    expect(start(w1)).toBe(true)
+    expect(w0.endpoints[0].activeRequests).toBe(2)
+  })
+
+  it('the retry budget is a share of the requests active on every worker, and its slots are shared', () => {
+    const retryBudget = { percent: 20, minRetryConcurrency: 1 }
+    const [w0, w1] = twoWorkers(model({ retryBudget }, [1]))
+    for (let i = 0; i < 10; i++) w0.endpoints[0].acquire()
+    for (let i = 0; i < 15; i++) w1.endpoints[0].acquire()
+    // 20 % of 25 active requests: 5 retries in flight over both workers.
+    const granted = [w0, w0, w0, w1, w1, w1, w0].map((c) => c.tryStartRetry())
+    expect(granted).toEqual([true, true, true, true, true, false, false])
+    expect(w1.breaker.retryOverflows).toBe(2)
+    w0.endRetry()
+    expect(w1.tryStartRetry()).toBe(true)
   })
 })

@@ -7,6 +7,7 @@ import {
   type EndpointModel,
   UNLIMITED,
 } from '../config/model.ts'
+import { SharedCounters } from '../shared/shared-counters.ts'
 import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { DnsResolver } from './dns-resolver.ts'
@@ -17,7 +18,13 @@ import { HostSet } from './lb/host-set.ts'
 import { levelFor, loadExcluding, type PriorityLoad, priorityLoad } from './lb/priority-load.ts'
 import { slowStartFactor } from './lb/slow-start.ts'
 import { HostMonitor, OutlierDetector } from './outlier-detection.ts'
-import { type EndpointTls, type PoolSettings, poolKey, UpstreamEndpoint } from './upstream-endpoint.ts'
+import {
+  type EndpointTls,
+  outlierCells,
+  type PoolSettings,
+  poolKey,
+  UpstreamEndpoint,
+} from './upstream-endpoint.ts'
 import { upstreamProtocol } from './upstream-protocol.ts'
 
 /**
@@ -28,8 +35,10 @@ import { upstreamProtocol } from './upstream-protocol.ts'
 export class Cluster {
   model: ClusterModel
   endpoints: readonly UpstreamEndpoint[] = []
-  /** Envoy's circuit-breaker thresholds and counters for this cluster. */
-  readonly breaker = new CircuitBreaker()
+  /** Envoy's circuit-breaker thresholds and counters for this cluster (shared by every worker). */
+  readonly breaker: CircuitBreaker
+  /** Where the cluster's, its endpoints' and its detector's counters live (shared by every worker). */
+  readonly #counters: SharedCounters
   /** The priority levels (Envoy's host sets), level 0 first; one unless locality failover splits them. */
   #levels: HostSet<UpstreamEndpoint>[] = []
   /** Percent of requests per level, and each level's health (for retries that skip levels). */
@@ -37,6 +46,8 @@ export class Cluster {
   /** The request hash that picks the priority level, as two 32-bit halves (hash balancers only). */
   readonly #levelHash = new Uint32Array(2)
   #outlier: OutlierDetector | undefined
+  /** The detector's generation when this worker last refreshed health: another worker's ejection changes it. */
+  #seenOutlierGeneration = 0
   /** While endpoints warm up (slow start): when their weights are next recomputed, else 0. */
   #nextWarmupUpdate = 0
   #applied = false
@@ -49,12 +60,20 @@ export class Cluster {
 
   /**
    * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
-   * system's); `upstreamTls` makes the TLS connections of endpoints whose model has `tls`.
+   * system's); `upstreamTls` makes the TLS connections of endpoints whose model has `tls`; `counters` is
+   * the proxy's SharedCounters (a table of the cluster's own by default).
    */
-  constructor(model: ClusterModel, resolver?: DnsResolver, upstreamTls?: UpstreamTls) {
+  constructor(
+    model: ClusterModel,
+    resolver?: DnsResolver,
+    upstreamTls?: UpstreamTls,
+    counters: SharedCounters = SharedCounters.create(256, false),
+  ) {
     this.model = model
     this.#resolver = resolver
     this.#upstreamTls = upstreamTls
+    this.#counters = counters
+    this.breaker = new CircuitBreaker(counters.block(`cluster|${model.name}`))
     this.apply(model)
   }
 
@@ -143,10 +162,24 @@ export class Cluster {
       else same.push(e)
     }
     const now = performance.now()
+    /** Endpoints of equal pool keys (the same address twice) get a block each: key and occurrence. */
+    const occurrences = new Map<string, number>()
     const endpoints = this.#hostModels().map((e) => {
-      const kept = previous.get(poolKey(e.address, e.port, settings, e.tls))?.shift()
+      const key = poolKey(e.address, e.port, settings, e.tls)
+      const occurrence = occurrences.get(key) ?? 0
+      occurrences.set(key, occurrence + 1)
+      const kept = previous.get(key)?.shift()
       const endpoint =
-        kept ?? new UpstreamEndpoint(e.address, e.port, e.weight, settings, this.breaker, this.#tlsOf(e))
+        kept ??
+        new UpstreamEndpoint(
+          e.address,
+          e.port,
+          e.weight,
+          settings,
+          this.breaker,
+          this.#tlsOf(e),
+          this.#counters.block(`endpoint|${model.name}|${key}|${occurrence}`),
+        )
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
       if (kept === undefined && this.#applied) endpoint.addedAt = now
       if (kept === undefined && model.discovery === 'LOGICAL_DNS') {
@@ -179,10 +212,24 @@ export class Cluster {
       for (const e of this.endpoints) e.outlier = undefined
       return
     }
-    if (this.#outlier === undefined) this.#outlier = new OutlierDetector(config, this.#onHealthChange)
+    const counters = this.#counters
+    this.#outlier ??= new OutlierDetector(
+      config,
+      this.#onHealthChange,
+      counters,
+      counters.block(`outlier|${this.model.name}`),
+    )
     const detector = this.#outlier
     detector.config = config
-    detector.setMonitors(this.endpoints.map((e) => (e.outlier ??= new HostMonitor(detector))))
+    detector.setMonitors(
+      this.endpoints.map(
+        (e) =>
+          (e.outlier ??= new HostMonitor(detector, {
+            cells: e.counters.cells,
+            base: e.counters.base + outlierCells,
+          })),
+      ),
+    )
     detector.start()
   }
 
@@ -195,6 +242,7 @@ export class Cluster {
    * by health, and a level below minHealthPercent healthy balances over all its endpoints.
    */
   #refreshHealth(): void {
+    this.#seenOutlierGeneration = this.#outlier?.generation ?? 0
     const levels = this.#levels
     const counts = levels.map((level) => {
       let healthy = 0
@@ -210,6 +258,10 @@ export class Cluster {
    * (a bit per priority level) is for retries: those levels get no load (Envoy's previous_priorities).
    */
   pick(request: LbRequest, skipLevels = 0): UpstreamEndpoint | undefined {
+    // Another worker ejected or brought back an endpoint: refresh this worker's view of health.
+    if (this.#outlier !== undefined && this.#outlier.generation !== this.#seenOutlierGeneration) {
+      this.#refreshHealth()
+    }
     if (this.#nextWarmupUpdate !== 0) {
       const now = performance.now()
       if (now >= this.#nextWarmupUpdate) this.#updateWarmupWeights(now)

@@ -9,6 +9,7 @@ import {
   type UpstreamTlsModel,
 } from '../config/model.ts'
 import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
+import { type CounterBlock, privateBlock } from '../shared/shared-counters.ts'
 import { type UpstreamTls, UpstreamTlsError } from '../tls/upstream-tls.ts'
 import { httpAlpn } from '../tls/upstream-tls-model.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
@@ -100,6 +101,12 @@ export function poolKey(
   ].join('|')
 }
 
+/** Cells of an endpoint's counter block; the outlier detector's HostMonitor uses those from `outlierCells` on. */
+const activeRequestsCell = 0
+const totalRequestsCell = 1
+const connectFailuresCell = 2
+export const outlierCells = 3
+
 export class UpstreamEndpoint implements LbEndpoint {
   readonly address: string
   readonly port: number
@@ -120,10 +127,11 @@ export class UpstreamEndpoint implements LbEndpoint {
   localityWeight = 1
   /** When (performance.now()) a reload added this endpoint to a running cluster; undefined for the first ones. */
   addedAt: number | undefined
-  /** Requests dispatched and not yet finished, pending ones included (least-request, /clusters). */
-  activeRequests = 0
-  totalRequests = 0
-  connectFailures = 0
+  /**
+   * The endpoint's counters (active and total requests, connect failures) then its outlier state, in
+   * the proxy's SharedCounters: every worker counts the same host, as Envoy's host stats are per proxy.
+   */
+  readonly counters: CounterBlock
   /** Outlier detection state; undefined when the cluster has no outlierDetection. */
   outlier: HostMonitor | undefined
   readonly #breaker: CircuitBreaker
@@ -144,7 +152,9 @@ export class UpstreamEndpoint implements LbEndpoint {
     settings: PoolSettings,
     breaker: CircuitBreaker,
     tls?: EndpointTls,
+    counters: CounterBlock = privateBlock(),
   ) {
+    this.counters = counters
     this.address = address
     this.port = port
     this.weight = Math.max(1, weight)
@@ -313,6 +323,19 @@ export class UpstreamEndpoint implements LbEndpoint {
     return this.outlier?.ejected === true
   }
 
+  /** Requests dispatched and not yet finished by any worker, pending ones included (least-request, /clusters). */
+  get activeRequests(): number {
+    return this.counters.cells[this.counters.base + activeRequestsCell]
+  }
+
+  get totalRequests(): number {
+    return this.counters.cells[this.counters.base + totalRequestsCell]
+  }
+
+  get connectFailures(): number {
+    return this.counters.cells[this.counters.base + connectFailuresCell]
+  }
+
   /** Whether the cluster's circuit breakers let one more request go to this endpoint (else 503 UO). */
   admits(): boolean {
     return this.#breaker.admits(this.activeRequests, this.#maxConnections)
@@ -320,19 +343,17 @@ export class UpstreamEndpoint implements LbEndpoint {
 
   /** A request to this endpoint starts: counted here and in the cluster's circuit breaker. */
   acquire(): void {
-    const breaker = this.#breaker
-    if (this.activeRequests >= this.#maxConnections) breaker.pendingRequests++
-    this.activeRequests++
-    this.totalRequests++
-    breaker.activeRequests++
+    const { cells, base } = this.counters
+    const active = Atomics.add(cells, base + activeRequestsCell, 1)
+    Atomics.add(cells, base + totalRequestsCell, 1)
+    this.#breaker.startRequest(active >= this.#maxConnections)
   }
 
   /** The exchange ended (completed, failed or reset); a request waiting in the pool takes the connection. */
   release(): void {
-    const breaker = this.#breaker
-    if (this.activeRequests > this.#maxConnections) breaker.pendingRequests--
-    this.activeRequests--
-    breaker.activeRequests--
+    const { cells, base } = this.counters
+    const active = Atomics.sub(cells, base + activeRequestsCell, 1)
+    this.#breaker.endRequest(active > this.#maxConnections)
   }
 
   /** The upstream answered with `status` (outlier detection counts 5xx and gateway errors). */
@@ -342,7 +363,8 @@ export class UpstreamEndpoint implements LbEndpoint {
 
   /** The exchange failed before a response, for `kind` (connect failures and timeouts count here). */
   reportFailure(kind: StreamResetReason): void {
-    if (kind === 'connectFailure') this.connectFailures++
+    if (kind === 'connectFailure')
+      Atomics.add(this.counters.cells, this.counters.base + connectFailuresCell, 1)
     if (this.outlier !== undefined)
       this.outlier.putLocalOriginFailure(kind === 'timeout' ? 'timeout' : 'connectFailed')
   }

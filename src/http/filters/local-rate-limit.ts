@@ -2,6 +2,7 @@
 
 import type { RateLimitSpec } from '../../bootstrap/rate-limits.ts'
 import { parseDurationMs } from '../../config/duration.ts'
+import type { SharedCounters } from '../../shared/shared-counters.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendLocalReply } from '../respond.ts'
@@ -19,14 +20,24 @@ export class LocalRateLimitFilter implements HttpFilter {
     this.#routes = routes
   }
 
-  /** The filter for the listener on `port`, or undefined when no rate limit applies there. */
-  static forListener(limits: readonly RateLimitSpec[], port: number): LocalRateLimitFilter | undefined {
+  /**
+   * The filter for the listener on `port`, or undefined when no rate limit applies there. Its buckets
+   * live in `counters`, one per listener, route and bucket settings for every worker: a reload that keeps
+   * a bucket's settings keeps its tokens.
+   */
+  static forListener(
+    limits: readonly RateLimitSpec[],
+    port: number,
+    counters: SharedCounters,
+  ): LocalRateLimitFilter | undefined {
     let listener: TokenBucket | undefined
     const routes = new Map<string, TokenBucket>()
     for (const limit of limits) {
       if (limit.port !== undefined && limit.port !== port) continue
       const b = limit.tokenBucket
-      const bucket = new TokenBucket(b.maxTokens, b.tokensPerFill, parseDurationMs(b.fillInterval))
+      const fillMs = parseDurationMs(b.fillInterval)
+      const key = `ratelimit|${port}|${limit.route ?? ''}|${b.maxTokens}|${b.tokensPerFill}|${fillMs}`
+      const bucket = new TokenBucket(b.maxTokens, b.tokensPerFill, fillMs, counters, counters.block(key))
       if (limit.route === undefined) listener = bucket
       else routes.set(limit.route, bucket)
     }
