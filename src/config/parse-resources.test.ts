@@ -66,12 +66,12 @@ describe('parseResources', () => {
   it('rejects unknown kinds at the kind line', () => {
     expect(load('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\n').messages).toEqual(
       [
-        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, RequestAuthentication, AuthorizationPolicy, PeerAuthentication, Telemetry)",
+        "r.yaml:2: unknown kind 'Gateway' (expected one of ServiceEntry, VirtualService, DestinationRule, Sidecar, RequestAuthentication, PeerAuthentication, AuthorizationPolicy, Telemetry)",
       ],
     )
   })
 
-  it('accepts security and telemetry kinds with a warning, and does not return them', () => {
+  it('reads the security kinds, accepts Telemetry with a warning without returning it, and checks API groups', () => {
     const { resources, messages } = load(`apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: mtls}
@@ -87,9 +87,8 @@ apiVersion: networking.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: strict}
 `)
-    expect(resources).toEqual([])
+    expect(resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['PeerAuthentication/mtls'])
     expect(messages).toEqual([
-      'r.yaml:2: warning: kind PeerAuthentication is not supported yet and is ignored',
       'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
       "r.yaml:12: apiVersion 'networking.istio.io/v1' is not valid for kind PeerAuthentication (expected one of security.istio.io/v1, security.istio.io/v1beta1)",
     ])
