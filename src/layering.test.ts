@@ -55,7 +55,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   ],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol', 'shared'],
   filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol', 'shared'],
-  router: ['filters', 'http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
+  router: ['http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
   http: ['route', 'config', 'telemetry', 'protocol'],
   tcp: ['upstream', 'route', 'config', 'authz', 'telemetry', 'protocol'],
   upstream: ['config', 'tls', 'telemetry', 'protocol', 'shared'],

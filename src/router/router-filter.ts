@@ -1,10 +1,10 @@
 // The terminal filter: for the selected route, answers directly, redirects, or forwards to a cluster.
 
 import type { FilterStatus, HttpFilter } from '../http/filter.ts'
-import { selectRoute } from '../http/filters/route-select.ts'
 import { formatGrpcTimeout, grpcTimeoutMs, isGrpcRequest } from '../http/grpc.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply, sendResponse } from '../http/respond.ts'
+import { selectRoute } from '../http/route-selection.ts'
 import { StreamDeadline, streamDeadlineMs } from '../http/stream-deadline.ts'
 import { redirectLocation } from '../route/redirect.ts'
 import { type ForwardAction, type MaxStreamDuration, pickDestination, rewritePath } from '../route/route.ts'

@@ -2,20 +2,7 @@
 
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
-
-/** Sets ctx.virtualHost and ctx.route; false when nothing matches (the router answers 404 NR). */
-export function selectRoute(ctx: RequestContext): boolean {
-  const vh = ctx.listenerModel.routeTable.lookup(ctx.authority)
-  if (vh === undefined) return false
-  ctx.virtualHost = vh
-  for (const route of vh.routes) {
-    if (route.matches(ctx)) {
-      ctx.route = route
-      return true
-    }
-  }
-  return false
-}
+import { selectRoute } from '../route-selection.ts'
 
 /**
  * Never answers: as in Envoy, a request without a route still passes the filters before the router
