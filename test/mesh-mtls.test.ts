@@ -183,6 +183,20 @@ function replaceFiles(target: string, fresh: string): void {
   }
 }
 
+/**
+ * Starts a proxy on ports `start` picks, again with fresh ones (up to 3 times) when one was taken between
+ * picking and binding: ports are released after picking, and on a busy machine another proxy may get one.
+ */
+async function retryingPortClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start()
+    } catch (err) {
+      if (attempt === 3 || !/already used|EADDRINUSE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
 let caDir: string
 let sleepCerts: string
 let reviewsCerts: string
@@ -220,26 +234,30 @@ beforeAll(async () => {
     'outPlain',
     'outPlainStrict',
   ]
-  const free = await freePorts(names.length + outs.length + 1)
-  for (const [i, name] of [...names, ...outs, 'outImposter'].entries()) port[name] = free[i]
+  const pickPorts = async (wanted: readonly string[]): Promise<void> => {
+    const free = await freePorts(wanted.length)
+    for (const [i, name] of wanted.entries()) port[name] = free[i]
+  }
 
-  server = await startProxy({
-    labels: { app: 'reviews' },
-    serviceAccount: 'reviews',
-    resources: {
-      'server.yaml': istio.yamlStream(
-        istio.sidecar({
-          ingress: [
-            istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
-            istio.loopbackIngress(port.inH2, h2App.port, 'HTTP2', 'h2'),
-            istio.loopbackIngress(port.inGrpc, grpcApp.port, 'GRPC', 'grpc'),
-            istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
-            istio.loopbackIngress(port.inWs, wsPort, 'HTTP', 'ws'),
-            istio.loopbackIngress(port.inPermissive, httpApp.port, 'HTTP', 'permissive'),
-          ],
-        }),
-        // security/v1beta1/peer_authentication.proto: the workload's mode, one port relaxed by portLevelMtls.
-        `apiVersion: security.istio.io/v1
+  server = await retryingPortClash(async () => {
+    await pickPorts(names)
+    return startProxy({
+      labels: { app: 'reviews' },
+      serviceAccount: 'reviews',
+      resources: {
+        'server.yaml': istio.yamlStream(
+          istio.sidecar({
+            ingress: [
+              istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
+              istio.loopbackIngress(port.inH2, h2App.port, 'HTTP2', 'h2'),
+              istio.loopbackIngress(port.inGrpc, grpcApp.port, 'GRPC', 'grpc'),
+              istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
+              istio.loopbackIngress(port.inWs, wsPort, 'HTTP', 'ws'),
+              istio.loopbackIngress(port.inPermissive, httpApp.port, 'HTTP', 'permissive'),
+            ],
+          }),
+          // security/v1beta1/peer_authentication.proto: the workload's mode, one port relaxed by portLevelMtls.
+          `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: reviews, namespace: default}
 spec:
@@ -248,66 +266,73 @@ spec:
   portLevelMtls:
     ${port.inPermissive}: {mode: PERMISSIVE}
 `,
-      ),
-    },
-    extraBootstrap: filesTls(reviewsCerts),
+        ),
+      },
+      extraBootstrap: filesTls(reviewsCerts),
+    })
   })
 
-  client = await startProxy({
-    labels: { app: 'sleep' },
-    serviceAccount: 'sleep',
-    resources: {
-      'client.yaml': istio.yamlStream(
-        istio.sidecar({
-          egress: [
-            { port: port.outHttp, protocol: 'HTTP', name: 'http' },
-            { port: port.outH2, protocol: 'HTTP2', name: 'h2' },
-            { port: port.outGrpc, protocol: 'GRPC', name: 'grpc' },
-            { port: port.outTcp, protocol: 'TCP', name: 'tcp' },
-            { port: port.outWs, protocol: 'HTTP', name: 'ws' },
-            { port: port.outAuto, protocol: 'HTTP', name: 'auto' },
-            { port: port.outWrong, protocol: 'HTTP', name: 'wrong' },
-            { port: port.outPlain, protocol: 'HTTP', name: 'plain' },
-            { port: port.outPlainStrict, protocol: 'HTTP', name: 'plain-strict' },
-          ],
-        }),
-        meshService('reviews', port.outHttp, 'HTTP', port.inHttp),
-        // A few requests per connection, so that load opens new mTLS connections while certificates rotate.
-        istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
-        meshService('reviews-h2', port.outH2, 'HTTP2', port.inH2),
-        istioMutual('reviews-h2'),
-        meshService('reviews-grpc', port.outGrpc, 'GRPC', port.inGrpc),
-        istioMutual('reviews-grpc'),
-        meshService('reviews-tcp', port.outTcp, 'TCP', port.inTcp),
-        istioMutual('reviews-tcp'),
-        meshService('reviews-ws', port.outWs, 'HTTP', port.inWs),
-        istioMutual('reviews-ws'),
-        // Auto-mTLS: no DestinationRule, the endpoint carries Istio's tlsMode label.
-        meshService('reviews-auto', port.outAuto, 'HTTP', port.inHttp, {
-          serviceAccount: 'reviews',
-          labels: { 'security.istio.io/tlsMode': 'istio' },
-        }),
-        // The endpoint runs as ratings: a server presenting reviews' identity is not the one expected.
-        meshService('reviews-wrong', port.outWrong, 'HTTP', port.inHttp, { serviceAccount: 'ratings' }),
-        istioMutual('reviews-wrong'),
-        meshService('reviews-plain', port.outPlain, 'HTTP', port.inPermissive, {}),
-        meshService('reviews-plain-strict', port.outPlainStrict, 'HTTP', port.inHttp, {}),
-      ),
-    },
-    extraBootstrap: filesTls(sleepCerts),
+  client = await retryingPortClash(async () => {
+    await pickPorts(outs)
+    return startProxy({
+      labels: { app: 'sleep' },
+      serviceAccount: 'sleep',
+      resources: {
+        'client.yaml': istio.yamlStream(
+          istio.sidecar({
+            egress: [
+              { port: port.outHttp, protocol: 'HTTP', name: 'http' },
+              { port: port.outH2, protocol: 'HTTP2', name: 'h2' },
+              { port: port.outGrpc, protocol: 'GRPC', name: 'grpc' },
+              { port: port.outTcp, protocol: 'TCP', name: 'tcp' },
+              { port: port.outWs, protocol: 'HTTP', name: 'ws' },
+              { port: port.outAuto, protocol: 'HTTP', name: 'auto' },
+              { port: port.outWrong, protocol: 'HTTP', name: 'wrong' },
+              { port: port.outPlain, protocol: 'HTTP', name: 'plain' },
+              { port: port.outPlainStrict, protocol: 'HTTP', name: 'plain-strict' },
+            ],
+          }),
+          meshService('reviews', port.outHttp, 'HTTP', port.inHttp),
+          // A few requests per connection, so that load opens new mTLS connections while certificates rotate.
+          istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
+          meshService('reviews-h2', port.outH2, 'HTTP2', port.inH2),
+          istioMutual('reviews-h2'),
+          meshService('reviews-grpc', port.outGrpc, 'GRPC', port.inGrpc),
+          istioMutual('reviews-grpc'),
+          meshService('reviews-tcp', port.outTcp, 'TCP', port.inTcp),
+          istioMutual('reviews-tcp'),
+          meshService('reviews-ws', port.outWs, 'HTTP', port.inWs),
+          istioMutual('reviews-ws'),
+          // Auto-mTLS: no DestinationRule, the endpoint carries Istio's tlsMode label.
+          meshService('reviews-auto', port.outAuto, 'HTTP', port.inHttp, {
+            serviceAccount: 'reviews',
+            labels: { 'security.istio.io/tlsMode': 'istio' },
+          }),
+          // The endpoint runs as ratings: a server presenting reviews' identity is not the one expected.
+          meshService('reviews-wrong', port.outWrong, 'HTTP', port.inHttp, { serviceAccount: 'ratings' }),
+          istioMutual('reviews-wrong'),
+          meshService('reviews-plain', port.outPlain, 'HTTP', port.inPermissive, {}),
+          meshService('reviews-plain-strict', port.outPlainStrict, 'HTTP', port.inHttp, {}),
+        ),
+      },
+      extraBootstrap: filesTls(sleepCerts),
+    })
   })
 
-  imposter = await startProxy({
-    labels: { app: 'sleep' },
-    serviceAccount: 'sleep',
-    resources: {
-      'imposter.yaml': istio.yamlStream(
-        istio.sidecar({ egress: [{ port: port.outImposter, protocol: 'HTTP', name: 'http' }] }),
-        meshService('reviews', port.outImposter, 'HTTP', port.inHttp),
-        istioMutual('reviews'),
-      ),
-    },
-    extraBootstrap: filesTls(imposterCerts, imposterTrust),
+  imposter = await retryingPortClash(async () => {
+    await pickPorts(['outImposter'])
+    return startProxy({
+      labels: { app: 'sleep' },
+      serviceAccount: 'sleep',
+      resources: {
+        'imposter.yaml': istio.yamlStream(
+          istio.sidecar({ egress: [{ port: port.outImposter, protocol: 'HTTP', name: 'http' }] }),
+          meshService('reviews', port.outImposter, 'HTTP', port.inHttp),
+          istioMutual('reviews'),
+        ),
+      },
+      extraBootstrap: filesTls(imposterCerts, imposterTrust),
+    })
   })
 }, 120_000)
 
@@ -454,35 +479,42 @@ describe('certificate rotation under continuous load', () => {
 
   it('built-in renewal (tls: {ca, ttl: 6s}) on both sides during load: zero failed requests', async () => {
     const app = await startUpstream('renewed')
-    const [inbound, outbound] = await freePorts(2)
+    let inbound = 0
+    let outbound = 0
     const builtIn = `tls:\n  ca: ${caDir}\n  ttl: 6s\n`
-    const renewedServer = await startProxy({
-      labels: { app: 'reviews' },
-      serviceAccount: 'reviews',
-      resources: {
-        'server.yaml': istio.yamlStream(
-          istio.sidecar({ ingress: [istio.loopbackIngress(inbound, app.port, 'HTTP', 'http')] }),
-          `apiVersion: security.istio.io/v1
+    const renewedServer = await retryingPortClash(async () => {
+      ;[inbound] = await freePorts(1)
+      return startProxy({
+        labels: { app: 'reviews' },
+        serviceAccount: 'reviews',
+        resources: {
+          'server.yaml': istio.yamlStream(
+            istio.sidecar({ ingress: [istio.loopbackIngress(inbound, app.port, 'HTTP', 'http')] }),
+            `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: default}
 spec:
   mtls: {mode: STRICT}
 `,
-        ),
-      },
-      extraBootstrap: builtIn,
+          ),
+        },
+        extraBootstrap: builtIn,
+      })
     })
-    const renewedClient = await startProxy({
-      labels: { app: 'sleep' },
-      serviceAccount: 'sleep',
-      resources: {
-        'client.yaml': istio.yamlStream(
-          istio.sidecar({ egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }] }),
-          meshService('reviews', outbound, 'HTTP', inbound),
-          istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
-        ),
-      },
-      extraBootstrap: builtIn,
+    const renewedClient = await retryingPortClash(async () => {
+      ;[outbound] = await freePorts(1)
+      return startProxy({
+        labels: { app: 'sleep' },
+        serviceAccount: 'sleep',
+        resources: {
+          'client.yaml': istio.yamlStream(
+            istio.sidecar({ egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }] }),
+            meshService('reviews', outbound, 'HTTP', inbound),
+            istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
+          ),
+        },
+        extraBootstrap: builtIn,
+      })
     })
     try {
       const firstServer = await servedSerial(renewedServer)
