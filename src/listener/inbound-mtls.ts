@@ -72,9 +72,13 @@ function dnsSans(text: string | undefined): string[] {
     .map((e) => e.slice(4))
 }
 
-/** The subject in RFC 2253 order (most specific first), as Envoy's subjectPeerCertificate prints it. */
-function rfc2253(subject: string): string {
-  return subject === '' ? '' : subject.split('\n').reverse().join(',')
+/**
+ * The subject in RFC 2253 order (most specific first), as Envoy's subjectPeerCertificate prints it; empty
+ * for Istio's workload certificates, whose subject is empty (node:crypto then gives undefined), hence
+ * Istio's documented `Subject=""`.
+ */
+function rfc2253(subject: string | undefined): string {
+  return subject === undefined || subject === '' ? '' : subject.split('\n').reverse().join(',')
 }
 
 /**

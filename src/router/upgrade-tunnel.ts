@@ -1,7 +1,7 @@
 // An HTTP/1.1 Upgrade (WebSocket or another token) sent to one endpoint: the request is replayed, a 101 becomes a tunnel.
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http'
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-headers.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
@@ -11,7 +11,7 @@ import type { TunnelStats } from '../tcp/tcp-context.ts'
 import { tunnelLimits } from '../tcp/tcp-proxy.ts'
 import { Tunnel } from '../tcp/tunnel.ts'
 import type { Cluster } from '../upstream/cluster.ts'
-import { classifyUpstreamError } from '../upstream/failure.ts'
+import { classifyUpstreamError, transportFailureReason } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import { Http2Tunnel } from './http2-tunnel.ts'
 
@@ -59,6 +59,7 @@ export class UpgradeTunnel implements TunnelStats {
   #startedAt = 0
   #connected = false
   #answered = false
+  #failed = false
   #released = false
 
   constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, cluster: Cluster) {
@@ -74,14 +75,9 @@ export class UpgradeTunnel implements TunnelStats {
     ctx.upstream = endpoint
     this.#startedAt = performance.now()
     const headers = [...spec.headers, 'connection', 'upgrade', 'upgrade', ctx.rawHeader('upgrade') ?? '']
-    const socket = connect({
-      host: endpoint.address,
-      port: endpoint.port,
-      allowHalfOpen: true,
-      noDelay: true,
-    })
+    // Plain, or TLS with the endpoint's DestinationRule tls / auto-mTLS: the request waits for the handshake.
+    const socket = endpoint.connectUpgrade(this.#onConnectResult)
     this.#upstream = socket
-    socket.once('connect', this.#onConnect)
     this.#timer = setTimeout(this.#onConnectTimeout, this.#cluster.model.connectTimeoutMs)
     const req = request({
       method: ctx.method,
@@ -107,7 +103,12 @@ export class UpgradeTunnel implements TunnelStats {
     return ctx.http2 ? ctx.res : ctx.req.socket
   }
 
-  readonly #onConnect = (): void => {
+  readonly #onConnectResult = (err: Error | undefined): void => {
+    if (err === undefined) this.#onConnect()
+    else this.#onError(err)
+  }
+
+  #onConnect(): void {
     this.#connected = true
     clearTimeout(this.#timer)
     this.#timer = undefined
@@ -117,7 +118,8 @@ export class UpgradeTunnel implements TunnelStats {
 
   readonly #onConnectTimeout = (): void => {
     this.#timer = undefined
-    this.#upstream?.destroy(new ConnectTimeoutError())
+    this.#onError(new ConnectTimeoutError())
+    this.#upstream?.destroy()
   }
 
   readonly #onRouteTimeout = (): void => {
@@ -211,6 +213,8 @@ export class UpgradeTunnel implements TunnelStats {
   }
 
   readonly #onError = (err: Error): void => {
+    // A failed connection reports once through the connect result, again through the request: answer once.
+    if (this.#failed) return
     const ctx = this.#ctx
     this.#stopWaiting()
     if (this.#answered) {
@@ -222,6 +226,7 @@ export class UpgradeTunnel implements TunnelStats {
       return
     }
     this.#answered = true
+    this.#failed = true
     const kind =
       err instanceof RouteTimeoutError
         ? 'timeout'
@@ -230,7 +235,7 @@ export class UpgradeTunnel implements TunnelStats {
           : classifyUpstreamError(err, this.#connected)
     if (kind !== 'timeout') this.#endpoint.reportFailure(kind)
     this.#release()
-    sendLocalReply(ctx, kind)
+    sendLocalReply(ctx, kind, kind === 'connectFailure' ? transportFailureReason(err) : undefined)
   }
 
   #stopWaiting(): void {

@@ -272,6 +272,19 @@ export class UpstreamEndpoint implements LbEndpoint {
    * `onReady` is called once, when the connection (and its handshake) is up or has failed.
    */
   connectTcp(onReady: (err: Error | undefined) => void): Socket {
+    return this.#connectSocket(this.tls?.model.tcpAlpn ?? [], onReady)
+  }
+
+  /**
+   * Opens a connection for one HTTP/1.1 Upgrade (WebSocket): plain, or TLS with the endpoint's settings
+   * and the HTTP/1.1 ALPN its pool offers (Envoy sends an upgrade through the cluster's transport socket).
+   * `onReady` is called once, when the connection (and its handshake) is up or has failed.
+   */
+  connectUpgrade(onReady: (err: Error | undefined) => void): Socket {
+    return this.#connectSocket(httpAlpn.http1, onReady)
+  }
+
+  #connectSocket(alpn: readonly string[], onReady: (err: Error | undefined) => void): Socket {
     const tls = this.tls
     if (tls === undefined) {
       const socket = netConnect({ ...this.#target(), allowHalfOpen: true, noDelay: true })
@@ -288,7 +301,7 @@ export class UpstreamEndpoint implements LbEndpoint {
       return socket
     }
     try {
-      return tls.contexts.connect(tls.model, tls.model.tcpAlpn, this.#target(), onReady)
+      return tls.contexts.connect(tls.model, alpn, this.#target(), onReady)
     } catch (err) {
       const socket = new Socket()
       queueMicrotask(() => {

@@ -13,6 +13,8 @@ export interface ProxyOptions {
   /** File name → YAML text, written into `<dir>/istio/`. */
   readonly resources: Record<string, string>
   readonly namespace?: string
+  /** The bootstrap's node.serviceAccount (the SPIFFE ID's `sa/` of an issued certificate). */
+  readonly serviceAccount?: string
   readonly labels?: Record<string, string>
   /** The bootstrap's node.locality (`region/zone/subzone`). */
   readonly locality?: string
@@ -49,6 +51,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const bootstrap = `node:
   workload: test
   namespace: ${opts.namespace ?? 'default'}
+  serviceAccount: ${opts.serviceAccount ?? 'default'}
   labels: {${labels}}
   locality: '${opts.locality ?? ''}'
 listeners:

@@ -1,0 +1,540 @@
+// Scenario: two sidecars in front of two apps on loopback with certificates from `outrigger ca`: Istio mTLS for HTTP/1.1, h2, gRPC, TCP and WebSocket, refusals, and rotation under load.
+
+import { spawnSync } from 'node:child_process'
+import { createHash, X509Certificate } from 'node:crypto'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import { Pool, request } from 'undici'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import { echoed, send, sendRaw } from './harness/client.ts'
+import { EchoClient, type EchoServer, startEchoServer } from './harness/grpc.ts'
+import { closeSession, type H2Upstream, h2Request, h2Session, startH2Upstream } from './harness/h2.ts'
+import * as istio from './harness/istio.ts'
+import { freePorts } from './harness/ports.ts'
+import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
+import { startUpstream, type Upstream } from './harness/upstream.ts'
+
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep'
+const REVIEWS = 'spiffe://cluster.local/ns/default/sa/reviews'
+const VERIFY_FAILED = 'CERTIFICATE_VERIFY_FAILED'
+
+let dir: string
+let httpApp: Upstream
+let h2App: H2Upstream
+let grpcApp: EchoServer
+let tcpApp: TcpServer
+let wsApp: Server
+let wsPort: number
+let server: ProxyProcess
+let client: ProxyProcess
+let imposter: ProxyProcess
+const port: Record<string, number> = {}
+
+/** Runs the real CLI; fails the test with its stderr when it does not exit 0. */
+function outrigger(...args: string[]): void {
+  const run = spawnSync(process.execPath, [mainScript, ...args], { encoding: 'utf8', timeout: 60_000 })
+  if (run.status !== 0) throw new Error(`outrigger ${args.join(' ')} exited ${run.status}: ${run.stderr}`)
+}
+
+/** `outrigger ca issue` into `<dir>/<name>`. */
+function issue(caDir: string, spiffe: string, name: string): string {
+  const out = join(dir, name)
+  outrigger('ca', 'issue', '--ca', caDir, '--spiffe', spiffe, '--out', out)
+  return out
+}
+
+function filesTls(certs: string, rootCert = join(certs, 'root-cert.pem')): string {
+  return `tls:
+  certChain: ${join(certs, 'cert-chain.pem')}
+  privateKey: ${join(certs, 'key.pem')}
+  rootCert: ${rootCert}
+`
+}
+
+/** XFCC's Hash: the SHA-256 of the leaf's DER, in hex. */
+function certHash(certs: string): string {
+  const leaf = new X509Certificate(readFileSync(join(certs, 'cert-chain.pem')))
+  return createHash('sha256').update(leaf.raw).digest('hex')
+}
+
+function leafSerial(certs: string): string {
+  return new X509Certificate(readFileSync(join(certs, 'cert-chain.pem'))).serialNumber.toLowerCase()
+}
+
+/** The serial of the workload certificate a proxy serves now (admin /certs, Envoy's shape). */
+async function servedSerial(proxy: ProxyProcess): Promise<string> {
+  const res = await proxy.admin('/certs')
+  const body = (await res.json()) as { certificates: { cert_chain: { serial_number: string }[] }[] }
+  return body.certificates[0]?.cert_chain[0]?.serial_number ?? ''
+}
+
+const sameSerial = (a: string, b: string): boolean => a.replace(/^0+/, '') === b.replace(/^0+/, '')
+
+/** A MESH_INTERNAL service on `servicePort` whose one endpoint is a server sidecar's ingress `target`. */
+function meshService(
+  name: string,
+  servicePort: number,
+  protocol: string,
+  target: number,
+  endpoint: { serviceAccount?: string; labels?: Record<string, string> } = { serviceAccount: 'reviews' },
+): string {
+  return istio.serviceEntry({
+    name,
+    ports: [{ number: servicePort, name: 'p', protocol }],
+    endpoints: [{ address: '127.0.0.1', ports: { p: target }, ...endpoint } as istio.WorkloadEndpoint],
+    spec: { location: 'MESH_INTERNAL' },
+  })
+}
+
+const istioMutual = (host: string, extra: Record<string, unknown> = {}): string =>
+  istio.destinationRule({ host, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' }, ...extra } })
+
+/** The WebSocket app: its first message is the XFCC header it saw, then it echoes. */
+async function startWsApp(): Promise<void> {
+  const wss = new WebSocketServer({ noServer: true })
+  wsApp = createServer((_req, res) => res.end('not a websocket'))
+  wsApp.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }))
+      ws.on('message', (data) => ws.send(data.toString()))
+    })
+  })
+  await new Promise<void>((resolve) => wsApp.listen(0, '127.0.0.1', resolve))
+  wsPort = (wsApp.address() as { port: number }).port
+}
+
+/** Opens a WebSocket through `port`, returns its first two messages (the app's XFCC line, then the echo of `text`). */
+function wsRoundTrip(listenPort: number, host: string, text: string): Promise<[string, string]> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${listenPort}/chat`, {
+      headers: { host },
+      handshakeTimeout: 5_000,
+    })
+    const got: string[] = []
+    ws.on('message', (data) => {
+      got.push(data.toString())
+      if (got.length === 1) ws.send(text)
+      if (got.length === 2) {
+        ws.close()
+        resolve([got[0], got[1]])
+      }
+    })
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)))
+    ws.on('error', reject)
+  })
+}
+
+interface LoadResult {
+  ok: number
+  failed: number
+  readonly errors: string[]
+}
+
+/**
+ * Sends GETs to `listenPort` with Host `host` from `workers` loops until `durationMs` has passed: even
+ * workers reuse keep-alive connections, odd ones open a new connection per request.
+ */
+async function load(listenPort: number, host: string, durationMs: number, workers = 6): Promise<LoadResult> {
+  const result: LoadResult = { ok: 0, failed: 0, errors: [] }
+  const origin = `http://127.0.0.1:${listenPort}`
+  const keepAlive = new Pool(origin, { connections: workers })
+  const end = Date.now() + durationMs
+  const loop = async (fresh: boolean): Promise<void> => {
+    while (Date.now() < end) {
+      try {
+        const res = await request(`${origin}/load`, {
+          headers: { host },
+          ...(fresh ? { reset: true } : { dispatcher: keepAlive }),
+        })
+        const body = await res.body.text()
+        if (res.statusCode === 200) result.ok++
+        else {
+          result.failed++
+          result.errors.push(`${res.statusCode} ${body.slice(0, 200)}`)
+        }
+      } catch (err) {
+        result.failed++
+        result.errors.push((err as Error).message)
+      }
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: workers }, (_, i) => loop(i % 2 === 1)))
+  await keepAlive.close()
+  const seconds = (performance.now() - started) / 1000
+  console.info(
+    `load on :${listenPort}: ${result.ok} ok, ${result.failed} failed, ${Math.round(result.ok / seconds)} req/s`,
+  )
+  return result
+}
+
+/** Replaces a certificate directory's files the way a rotator does: each file renamed into place. */
+function replaceFiles(target: string, fresh: string): void {
+  for (const name of ['cert-chain.pem', 'key.pem']) {
+    const staged = join(target, `.${name}.new`)
+    writeFileSync(staged, readFileSync(join(fresh, name)))
+    renameSync(staged, join(target, name))
+  }
+}
+
+/**
+ * Starts a proxy on ports `start` picks, again with fresh ones (up to 3 times) when one was taken between
+ * picking and binding: ports are released after picking, and on a busy machine another proxy may get one.
+ */
+async function retryingPortClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start()
+    } catch (err) {
+      if (attempt === 3 || !/already used|EADDRINUSE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+let caDir: string
+let sleepCerts: string
+let reviewsCerts: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'outrigger-mesh-'))
+  caDir = join(dir, 'ca')
+  outrigger('ca', 'init', '--out', caDir)
+  sleepCerts = issue(caDir, SLEEP, 'sleep')
+  reviewsCerts = issue(caDir, REVIEWS, 'reviews')
+  const otherCa = join(dir, 'other-ca')
+  outrigger('ca', 'init', '--out', otherCa)
+  const imposterCerts = issue(otherCa, SLEEP, 'imposter')
+  // The imposter trusts the mesh's root too, so the server's refusal (not the imposter's) is what fails.
+  const imposterTrust = join(dir, 'imposter-trust.pem')
+  writeFileSync(
+    imposterTrust,
+    readFileSync(join(caDir, 'root-cert.pem'), 'utf8') + readFileSync(join(otherCa, 'root-cert.pem'), 'utf8'),
+  )
+
+  httpApp = await startUpstream('reviews')
+  h2App = await startH2Upstream('reviews-h2')
+  grpcApp = await startEchoServer('reviews-grpc')
+  tcpApp = await startTcpServer('reviews-tcp')
+  await startWsApp()
+  const names = ['inHttp', 'inH2', 'inGrpc', 'inTcp', 'inWs', 'inPermissive']
+  const outs = [
+    'outHttp',
+    'outH2',
+    'outGrpc',
+    'outTcp',
+    'outWs',
+    'outAuto',
+    'outWrong',
+    'outPlain',
+    'outPlainStrict',
+  ]
+  const pickPorts = async (wanted: readonly string[]): Promise<void> => {
+    const free = await freePorts(wanted.length)
+    for (const [i, name] of wanted.entries()) port[name] = free[i]
+  }
+
+  server = await retryingPortClash(async () => {
+    await pickPorts(names)
+    return startProxy({
+      labels: { app: 'reviews' },
+      serviceAccount: 'reviews',
+      resources: {
+        'server.yaml': istio.yamlStream(
+          istio.sidecar({
+            ingress: [
+              istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
+              istio.loopbackIngress(port.inH2, h2App.port, 'HTTP2', 'h2'),
+              istio.loopbackIngress(port.inGrpc, grpcApp.port, 'GRPC', 'grpc'),
+              istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
+              istio.loopbackIngress(port.inWs, wsPort, 'HTTP', 'ws'),
+              istio.loopbackIngress(port.inPermissive, httpApp.port, 'HTTP', 'permissive'),
+            ],
+          }),
+          // security/v1beta1/peer_authentication.proto: the workload's mode, one port relaxed by portLevelMtls.
+          `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: STRICT}
+  portLevelMtls:
+    ${port.inPermissive}: {mode: PERMISSIVE}
+`,
+        ),
+      },
+      extraBootstrap: filesTls(reviewsCerts),
+    })
+  })
+
+  client = await retryingPortClash(async () => {
+    await pickPorts(outs)
+    return startProxy({
+      labels: { app: 'sleep' },
+      serviceAccount: 'sleep',
+      resources: {
+        'client.yaml': istio.yamlStream(
+          istio.sidecar({
+            egress: [
+              { port: port.outHttp, protocol: 'HTTP', name: 'http' },
+              { port: port.outH2, protocol: 'HTTP2', name: 'h2' },
+              { port: port.outGrpc, protocol: 'GRPC', name: 'grpc' },
+              { port: port.outTcp, protocol: 'TCP', name: 'tcp' },
+              { port: port.outWs, protocol: 'HTTP', name: 'ws' },
+              { port: port.outAuto, protocol: 'HTTP', name: 'auto' },
+              { port: port.outWrong, protocol: 'HTTP', name: 'wrong' },
+              { port: port.outPlain, protocol: 'HTTP', name: 'plain' },
+              { port: port.outPlainStrict, protocol: 'HTTP', name: 'plain-strict' },
+            ],
+          }),
+          meshService('reviews', port.outHttp, 'HTTP', port.inHttp),
+          // A few requests per connection, so that load opens new mTLS connections while certificates rotate.
+          istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
+          meshService('reviews-h2', port.outH2, 'HTTP2', port.inH2),
+          istioMutual('reviews-h2'),
+          meshService('reviews-grpc', port.outGrpc, 'GRPC', port.inGrpc),
+          istioMutual('reviews-grpc'),
+          meshService('reviews-tcp', port.outTcp, 'TCP', port.inTcp),
+          istioMutual('reviews-tcp'),
+          meshService('reviews-ws', port.outWs, 'HTTP', port.inWs),
+          istioMutual('reviews-ws'),
+          // Auto-mTLS: no DestinationRule, the endpoint carries Istio's tlsMode label.
+          meshService('reviews-auto', port.outAuto, 'HTTP', port.inHttp, {
+            serviceAccount: 'reviews',
+            labels: { 'security.istio.io/tlsMode': 'istio' },
+          }),
+          // The endpoint runs as ratings: a server presenting reviews' identity is not the one expected.
+          meshService('reviews-wrong', port.outWrong, 'HTTP', port.inHttp, { serviceAccount: 'ratings' }),
+          istioMutual('reviews-wrong'),
+          meshService('reviews-plain', port.outPlain, 'HTTP', port.inPermissive, {}),
+          meshService('reviews-plain-strict', port.outPlainStrict, 'HTTP', port.inHttp, {}),
+        ),
+      },
+      extraBootstrap: filesTls(sleepCerts),
+    })
+  })
+
+  imposter = await retryingPortClash(async () => {
+    await pickPorts(['outImposter'])
+    return startProxy({
+      labels: { app: 'sleep' },
+      serviceAccount: 'sleep',
+      resources: {
+        'imposter.yaml': istio.yamlStream(
+          istio.sidecar({ egress: [{ port: port.outImposter, protocol: 'HTTP', name: 'http' }] }),
+          meshService('reviews', port.outImposter, 'HTTP', port.inHttp),
+          istioMutual('reviews'),
+        ),
+      },
+      extraBootstrap: filesTls(imposterCerts, imposterTrust),
+    })
+  })
+}, 120_000)
+
+afterAll(async () => {
+  await imposter?.stop()
+  await client?.stop()
+  await server?.stop()
+  await httpApp?.close()
+  await h2App?.close()
+  await grpcApp?.close()
+  await tcpApp?.close()
+  wsApp?.closeAllConnections()
+  await new Promise((r) => wsApp?.close(r))
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** The server sidecar's refusals on one ingress port, by reason (admin /listeners). */
+async function refusals(listenPort: number): Promise<Record<string, number>> {
+  const res = await server.admin('/listeners?format=json')
+  const listeners = (await res.json()) as { address: string; mtls?: { refused: Record<string, number> } }[]
+  return listeners.find((l) => l.address === `127.0.0.1:${listenPort}`)?.mtls?.refused ?? {}
+}
+
+const xfccOf = (certs: string): RegExp =>
+  new RegExp(`^By=${REVIEWS};Hash=${certHash(certs)};Subject="";URI=${SLEEP}$`)
+
+describe('two sidecars over Istio mTLS, certificates from outrigger ca', () => {
+  it('HTTP/1.1: the app behind the STRICT sidecar gets the client identity in XFCC', async () => {
+    const reply = await send(port.outHttp, 'reviews', '/pair')
+    expect(reply.status).toBe(200)
+    expect(echoed(reply).headers['x-forwarded-client-cert']).toMatch(xfccOf(sleepCerts))
+  })
+
+  it('h2: a request passes both sidecars over istio-h2 with the client identity in XFCC', async () => {
+    const session = await h2Session(port.outH2)
+    try {
+      const reply = await h2Request(session, { ':method': 'GET', ':path': '/h2', ':authority': 'reviews-h2' })
+      expect(reply.status).toBe(201)
+      const saw = JSON.parse(reply.body.toString()) as {
+        httpVersion: string
+        headers: Record<string, string>
+      }
+      expect(saw.httpVersion).toBe('2.0')
+      expect(saw.headers['x-forwarded-client-cert']).toMatch(xfccOf(sleepCerts))
+    } finally {
+      await closeSession(session)
+    }
+  })
+
+  it('gRPC (@grpc/grpc-js): a unary call passes both sidecars with its trailers', async () => {
+    const grpc = new EchoClient(port.outGrpc, 'reviews-grpc')
+    try {
+      const outcome = await grpc.unary({ text: 'paired' })
+      expect(outcome.status.code).toBe(0)
+      expect(outcome.replies[0]).toMatchObject({ text: 'paired' })
+    } finally {
+      grpc.close()
+    }
+  })
+
+  it('TCP: bytes pass both sidecars', async () => {
+    const reply = await exchange(port.outTcp, 'tcp over the pair')
+    expect(reply.text).toBe('tcp over the pair')
+    expect(reply.ended).toBe(true)
+  })
+
+  it('WebSocket: the upgrade goes out over the endpoint mTLS and the app sees the client identity', async () => {
+    const [first, echo] = await wsRoundTrip(port.outWs, 'reviews-ws', 'hello over mTLS')
+    expect((JSON.parse(first) as { xfcc: string }).xfcc).toMatch(xfccOf(sleepCerts))
+    expect(echo).toBe('hello over mTLS')
+  })
+
+  it('auto-mTLS: an endpoint labelled security.istio.io/tlsMode=istio gets ISTIO_MUTUAL without a DestinationRule', async () => {
+    const reply = await send(port.outAuto, 'reviews-auto', '/auto')
+    expect(reply.status).toBe(200)
+    expect(echoed(reply).headers['x-forwarded-client-cert']).toMatch(xfccOf(sleepCerts))
+  })
+
+  it('STRICT refuses plain text: from an app that skips its sidecar, and from a sidecar told to send plain text', async () => {
+    const before = (await refusals(port.inHttp)).plaintext ?? 0
+    expect(await sendRaw(port.inHttp, 'GET / HTTP/1.1\r\nhost: reviews\r\n\r\n')).toBe('')
+    const reply = await send(port.outPlainStrict, 'reviews-plain-strict', '/plain')
+    expect(reply.status).toBe(503)
+    expect(((await refusals(port.inHttp)).plaintext ?? 0) - before).toBeGreaterThanOrEqual(2)
+  })
+
+  it('PERMISSIVE (portLevelMtls) serves plain text without XFCC, and mTLS with it', async () => {
+    const plain = await send(port.outPlain, 'reviews-plain', '/plain')
+    expect(plain.status).toBe(200)
+    expect(echoed(plain).headers['x-forwarded-client-cert']).toBeUndefined()
+    const direct = await send(port.inPermissive, 'reviews', '/direct', {
+      headers: { 'x-forwarded-client-cert': 'By=forged' },
+    })
+    expect(direct.status).toBe(200)
+    expect(echoed(direct).headers['x-forwarded-client-cert']).toBeUndefined()
+  })
+
+  it('a server whose SPIFFE ID is not the one expected for the endpoint is refused: 503 UF, certificate verify failed', async () => {
+    const reply = await send(port.outWrong, 'reviews-wrong', '/wrong')
+    expect(reply.status).toBe(503)
+    expect(reply.body).toContain(VERIFY_FAILED)
+  })
+
+  it('a WebSocket upgrade to that endpoint fails the same way (503 with the transport failure reason)', async () => {
+    const answer = await sendRaw(
+      port.outWrong,
+      'GET /chat HTTP/1.1\r\nhost: reviews-wrong\r\nconnection: upgrade\r\nupgrade: websocket\r\n' +
+        'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /)
+    expect(answer).toContain(VERIFY_FAILED)
+  })
+
+  it('a client certificate from another root is refused by the STRICT server (untrusted), other clients unaffected', async () => {
+    const before = (await refusals(port.inHttp)).untrusted_client_certificate ?? 0
+    const reply = await send(port.outImposter, 'reviews', '/imposter')
+    expect(reply.status).toBe(503)
+    await eventually(async () => ((await refusals(port.inHttp)).untrusted_client_certificate ?? 0) > before)
+    expect((await send(port.outHttp, 'reviews', '/still')).status).toBe(200)
+  })
+})
+
+describe('certificate rotation under continuous load', () => {
+  it('files replaced on both sides during load: zero failed requests, new handshakes use the new certificates', async () => {
+    const newReviews = issue(caDir, REVIEWS, 'reviews-2')
+    const newSleep = issue(caDir, SLEEP, 'sleep-2')
+    const running = load(port.outHttp, 'reviews', 8_000)
+    await new Promise((r) => setTimeout(r, 2_000))
+    replaceFiles(reviewsCerts, newReviews)
+    await new Promise((r) => setTimeout(r, 2_000))
+    replaceFiles(sleepCerts, newSleep)
+    const result = await running
+    expect(result.errors.slice(0, 5)).toEqual([])
+    expect(result.failed).toBe(0)
+    expect(result.ok).toBeGreaterThan(400)
+    expect(sameSerial(await servedSerial(server), leafSerial(newReviews))).toBe(true)
+    expect(sameSerial(await servedSerial(client), leafSerial(newSleep))).toBe(true)
+    // The server saw the client's new certificate on connections opened after the swap.
+    const hashes = new Set(
+      httpApp.seen.map((r) => /Hash=([0-9a-f]+)/.exec(String(r.headers['x-forwarded-client-cert']))?.[1]),
+    )
+    expect(hashes.has(certHash(newSleep))).toBe(true)
+  }, 40_000)
+
+  it('built-in renewal (tls: {ca, ttl: 6s}) on both sides during load: zero failed requests', async () => {
+    const app = await startUpstream('renewed')
+    let inbound = 0
+    let outbound = 0
+    const builtIn = `tls:\n  ca: ${caDir}\n  ttl: 6s\n`
+    const renewedServer = await retryingPortClash(async () => {
+      ;[inbound] = await freePorts(1)
+      return startProxy({
+        labels: { app: 'reviews' },
+        serviceAccount: 'reviews',
+        resources: {
+          'server.yaml': istio.yamlStream(
+            istio.sidecar({ ingress: [istio.loopbackIngress(inbound, app.port, 'HTTP', 'http')] }),
+            `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec:
+  mtls: {mode: STRICT}
+`,
+          ),
+        },
+        extraBootstrap: builtIn,
+      })
+    })
+    const renewedClient = await retryingPortClash(async () => {
+      ;[outbound] = await freePorts(1)
+      return startProxy({
+        labels: { app: 'sleep' },
+        serviceAccount: 'sleep',
+        resources: {
+          'client.yaml': istio.yamlStream(
+            istio.sidecar({ egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }] }),
+            meshService('reviews', outbound, 'HTTP', inbound),
+            istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
+          ),
+        },
+        extraBootstrap: builtIn,
+      })
+    })
+    try {
+      const firstServer = await servedSerial(renewedServer)
+      const firstClient = await servedSerial(renewedClient)
+      const result = await load(outbound, 'reviews', 8_000)
+      expect(result.errors.slice(0, 5)).toEqual([])
+      expect(result.failed).toBe(0)
+      expect(result.ok).toBeGreaterThan(400)
+      // Renewed at half of 6 s: both sides serve another certificate now, and the server saw several client ones.
+      expect(await servedSerial(renewedServer)).not.toBe(firstServer)
+      expect(await servedSerial(renewedClient)).not.toBe(firstClient)
+      const hashes = new Set(
+        app.seen.map((r) => /Hash=([0-9a-f]+)/.exec(String(r.headers['x-forwarded-client-cert']))?.[1]),
+      )
+      hashes.delete(undefined)
+      expect(hashes.size).toBeGreaterThanOrEqual(2)
+    } finally {
+      await renewedClient.stop()
+      await renewedServer.stop()
+      await app.close()
+    }
+  }, 60_000)
+})
