@@ -216,7 +216,9 @@ describe('PeerAuthentication STRICT (mesh policy in the root namespace)', () => 
         counted.untrusted_client_certificate === 1
       )
     })
-    expect(proxy.stderr()).toMatch(/refused by PeerAuthentication: plaintext: STRICT \(istio-system\/mesh\)/)
+    await expect
+      .poll(() => proxy.stderr(), { timeout: 5000 })
+      .toMatch(/refused by PeerAuthentication: plaintext: STRICT \(istio-system\/mesh\)/)
     // Other connections are unaffected.
     expect((await tlsExchange(strictHttp, GET, mtls(['istio-http/1.1']))).text).toMatch(/^HTTP\/1\.1 200/)
   })
@@ -372,7 +374,8 @@ describe('STRICT without a workload certificate', () => {
       )
       expect(await sendRaw(port, 'GET / HTTP/1.1\r\nhost: app\r\n\r\n')).toBe('')
       expect((await tlsExchange(port, GET, mtls(['istio-http/1.1']))).text).toBe('')
-      expect(bare.stderr()).toMatch(/no_workload_identity/)
+      // The refusal is logged as the socket closes: the log line may land just after the client sees the close.
+      await expect.poll(() => bare.stderr(), { timeout: 5000 }).toMatch(/no_workload_identity/)
     } finally {
       await bare.stop()
     }
