@@ -25,7 +25,9 @@ import { RouterFilter } from './router/router-filter.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
+import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
+import { registerCertificateExpiryGauge } from './tls/certificate-expiry-gauge.ts'
 import { MtlsTerminator } from './tls/mtls-terminator.ts'
 import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from './tls/workload-identity.ts'
 import { ClusterManager } from './upstream/cluster-manager.ts'
@@ -52,6 +54,8 @@ export class ProxyRuntime implements ProxyState {
   /** The JWT rules' key sets (RequestAuthentication), fetched and refreshed across reloads. */
   readonly jwks: JwksCache
   readonly listeners: ListenerManager
+  /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
+  readonly stats = createStatsRegistry()
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
@@ -91,6 +95,7 @@ export class ProxyRuntime implements ProxyState {
       { counters: this.counters, worker: this.worker.index, workers: this.worker.count },
     )
     this.#watcher = new FileWatcher(() => void this.reload())
+    registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
   }
 
   /**

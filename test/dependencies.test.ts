@@ -16,7 +16,6 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
 const reservedDependencies: Record<string, string> = {
   '@opentelemetry/api': 'tracing (telemetry.tracing in the bootstrap, not built yet)',
   '@opentelemetry/sdk-node': 'tracing (telemetry.tracing in the bootstrap, not built yet)',
-  'prom-client': 'Prometheus stats (listeners.stats in the bootstrap, not built yet)',
 }
 
 /** Development packages used as tools rather than imported. */

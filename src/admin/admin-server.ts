@@ -1,4 +1,4 @@
-// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, logging, quit.
+// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -210,6 +210,11 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             )
       case 'GET /certs':
         return send(res, 200, JSON.stringify(proxy.certificates(), null, 2), 'application/json')
+      case 'GET /stats/prometheus':
+        return void proxy.stats.metrics().then(
+          (body) => send(res, 200, body, proxy.stats.contentType),
+          (error: Error) => send(res, 500, `${error.message}\n`),
+        )
       case 'GET /authz':
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
@@ -235,6 +240,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
             'GET /certs',
+            'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
             'POST /logging?level=<debug|info|warning|error>',

@@ -1,0 +1,22 @@
+// The proxy's Prometheus registry (prom-client): one per runtime, served at admin /stats/prometheus; every exporter's metrics join it.
+
+import { Registry } from 'prom-client'
+
+/**
+ * Envoy's Prometheus name for a stat: `envoy_` and the stat name with every character outside
+ * `[a-zA-Z0-9_]` made `_` (source/server/admin/prometheus_stats.cc, PrometheusStatsFormatter::metricName
+ * and sanitizeName), e.g. `server.days_until_first_cert_expiring` → `envoy_server_days_until_first_cert_expiring`.
+ */
+export function envoyPrometheusName(statName: string): string {
+  return `envoy_${statName.replace(/[^a-zA-Z0-9_]/g, '_')}`
+}
+
+/**
+ * A new registry of the proxy's own metrics. It is not prom-client's global default registry, so two
+ * runtimes in one process (tests, worker threads) never share or collide; and it holds no default Node
+ * process metrics: their event-loop-delay histogram and GC observer would run all the time for numbers
+ * /memory already gives on demand.
+ */
+export function createStatsRegistry(): Registry {
+  return new Registry()
+}
