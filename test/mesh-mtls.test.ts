@@ -1,6 +1,5 @@
 // Scenario: two sidecars in front of two apps on loopback with certificates from `outrigger ca`: Istio mTLS for HTTP/1.1, h2, gRPC, TCP and WebSocket, refusals, and rotation under load.
 
-import { spawnSync } from 'node:child_process'
 import { createHash, X509Certificate } from 'node:crypto'
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,8 +14,16 @@ import { echoed, send, sendRaw } from './harness/client.ts'
 import { EchoClient, type EchoServer, startEchoServer } from './harness/grpc.ts'
 import { closeSession, type H2Upstream, h2Request, h2Session, startH2Upstream } from './harness/h2.ts'
 import * as istio from './harness/istio.ts'
+import {
+  filesTls,
+  issueCertificate,
+  istioMutual,
+  meshService,
+  outrigger,
+  retryingPortClash,
+} from './harness/mesh.ts'
 import { freePorts } from './harness/ports.ts'
-import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
@@ -36,25 +43,9 @@ let client: ProxyProcess
 let imposter: ProxyProcess
 const port: Record<string, number> = {}
 
-/** Runs the real CLI; fails the test with its stderr when it does not exit 0. */
-function outrigger(...args: string[]): void {
-  const run = spawnSync(process.execPath, [mainScript, ...args], { encoding: 'utf8', timeout: 60_000 })
-  if (run.status !== 0) throw new Error(`outrigger ${args.join(' ')} exited ${run.status}: ${run.stderr}`)
-}
-
 /** `outrigger ca issue` into `<dir>/<name>`. */
 function issue(caDir: string, spiffe: string, name: string): string {
-  const out = join(dir, name)
-  outrigger('ca', 'issue', '--ca', caDir, '--spiffe', spiffe, '--out', out)
-  return out
-}
-
-function filesTls(certs: string, rootCert = join(certs, 'root-cert.pem')): string {
-  return `tls:
-  certChain: ${join(certs, 'cert-chain.pem')}
-  privateKey: ${join(certs, 'key.pem')}
-  rootCert: ${rootCert}
-`
+  return issueCertificate(caDir, spiffe, join(dir, name))
 }
 
 /** XFCC's Hash: the SHA-256 of the leaf's DER, in hex. */
@@ -75,25 +66,6 @@ async function servedSerial(proxy: ProxyProcess): Promise<string> {
 }
 
 const sameSerial = (a: string, b: string): boolean => a.replace(/^0+/, '') === b.replace(/^0+/, '')
-
-/** A MESH_INTERNAL service on `servicePort` whose one endpoint is a server sidecar's ingress `target`. */
-function meshService(
-  name: string,
-  servicePort: number,
-  protocol: string,
-  target: number,
-  endpoint: { serviceAccount?: string; labels?: Record<string, string> } = { serviceAccount: 'reviews' },
-): string {
-  return istio.serviceEntry({
-    name,
-    ports: [{ number: servicePort, name: 'p', protocol }],
-    endpoints: [{ address: '127.0.0.1', ports: { p: target }, ...endpoint } as istio.WorkloadEndpoint],
-    spec: { location: 'MESH_INTERNAL' },
-  })
-}
-
-const istioMutual = (host: string, extra: Record<string, unknown> = {}): string =>
-  istio.destinationRule({ host, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' }, ...extra } })
 
 /** The WebSocket app: its first message is the XFCC header it saw, then it echoes. */
 async function startWsApp(): Promise<void> {
@@ -180,20 +152,6 @@ function replaceFiles(target: string, fresh: string): void {
     const staged = join(target, `.${name}.new`)
     writeFileSync(staged, readFileSync(join(fresh, name)))
     renameSync(staged, join(target, name))
-  }
-}
-
-/**
- * Starts a proxy on ports `start` picks, again with fresh ones (up to 3 times) when one was taken between
- * picking and binding: ports are released after picking, and on a busy machine another proxy may get one.
- */
-async function retryingPortClash<T>(start: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await start()
-    } catch (err) {
-      if (attempt === 3 || !/already used|EADDRINUSE/.test((err as Error).message)) throw err
-    }
   }
 }
 
