@@ -6,6 +6,7 @@ import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
 import { closeSession, h2Request, h2Session } from './harness/h2.ts'
+import { loopbackIngress, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
@@ -88,20 +89,21 @@ beforeAll(async () => {
   })
   tcpApp = await startTcpServer('tcp-app')
   ;[portA, portB, tcpAllowed, tcpNotAllowed, tcpDenied] = await freePorts(5)
-  const ingress = (port: number, protocol: string, appPort: number) => `
-    - port: {number: ${port}, protocol: ${protocol}, name: p${port}}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${appPort}`
+  const ingress = (port: number, protocol: string, appPort: number) =>
+    loopbackIngress(port, appPort, protocol, `p${port}`)
   proxy = await startProxy({
     labels: { app: 'reviews' },
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: reviews, namespace: default}
-spec:
-  ingress:${ingress(portA, 'HTTP', app.port)}${ingress(portB, 'HTTP', app.port)}${ingress(tcpAllowed, 'TCP', tcpApp.port)}${ingress(tcpNotAllowed, 'TCP', tcpApp.port)}${ingress(tcpDenied, 'TCP', tcpApp.port)}
-`,
+      'sidecar.yaml': sidecar({
+        name: 'reviews',
+        ingress: [
+          ingress(portA, 'HTTP', app.port),
+          ingress(portB, 'HTTP', app.port),
+          ingress(tcpAllowed, 'TCP', tcpApp.port),
+          ingress(tcpNotAllowed, 'TCP', tcpApp.port),
+          ingress(tcpDenied, 'TCP', tcpApp.port),
+        ],
+      }),
       'authz.yaml': policies(),
     },
   })

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Reply, send } from './harness/client.ts'
 import { type DnsServer, startDnsServer } from './harness/dns-server.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { destinationRule, egressSidecar, serviceEntry, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -18,25 +18,31 @@ const answer =
   }
 
 /** A ServiceEntry resolved by DNS (no endpoints: the host itself is resolved, as Istio does). */
-function dnsService(host: string, targetPort: number, resolution = 'DNS'): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${host.split('.')[0]}, namespace: default}
-spec:
-  hosts: [${host}]
-  location: MESH_EXTERNAL
-  resolution: ${resolution}
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${targetPort}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${host.split('.')[0]}, namespace: default}
-spec:
-  host: ${host}
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
-`
+function dnsService(host: string, targetPort: number, resolution: 'DNS' | 'DNS_ROUND_ROBIN' = 'DNS'): string {
+  const name = host.split('.')[0]
+  return yamlStream(
+    serviceEntry({
+      name,
+      hosts: [host],
+      resolution,
+      ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort }],
+      endpoints: [],
+      spec: { location: 'MESH_EXTERNAL' },
+    }),
+    destinationRule({
+      host,
+      name,
+      trafficPolicy: {
+        loadBalancer: { simple: 'ROUND_ROBIN' },
+        outlierDetection: {
+          consecutive5xxErrors: 1,
+          interval: '1s',
+          baseEjectionTime: '60s',
+          maxEjectionPercent: 100,
+        },
+      },
+    }),
+  )
 }
 
 let dns: DnsServer

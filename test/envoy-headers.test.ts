@@ -2,7 +2,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send } from './harness/client.ts'
-import { loopbackService } from './harness/istio.ts'
+import {
+  loopbackIngress,
+  loopbackService,
+  routeTo,
+  sidecar,
+  virtualService,
+  yamlStream,
+} from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { echo, startUpstream, type Upstream } from './harness/upstream.ts'
@@ -22,29 +29,18 @@ beforeAll(async () => {
   ;[egress, ingress] = await freePorts(2)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-  ingress:
-    - port: {number: ${ingress}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${app.port}
-`,
-      'services.yaml': `${loopbackService('plain', 80, app.port)}---\n${loopbackService('no-retries', 80, app.port)}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: no-retries, namespace: default}
-spec:
-  hosts: [no-retries]
-  http:
-    - retries: {attempts: 0}
-      route: [{destination: {host: no-retries}}]
-`,
+      'sidecar.yaml': sidecar({
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+        ingress: [loopbackIngress(ingress, app.port, 'HTTP', 'http')],
+      }),
+      'services.yaml': yamlStream(
+        loopbackService('plain', 80, app.port),
+        loopbackService('no-retries', 80, app.port),
+        virtualService({
+          hosts: ['no-retries'],
+          http: [{ retries: { attempts: 0 }, route: routeTo('no-retries') }],
+        }),
+      ),
     },
   })
 })

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { loopbackService } from './harness/istio.ts'
+import { loopbackService, routeTo, sidecar, virtualService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -19,50 +19,37 @@ const preflight = {
   headers: { origin: 'https://a.example', 'access-control-request-method': 'GET' },
 }
 
+/** The CORS policy both VirtualServices carry. */
+const corsPolicy = { allowOrigins: [{ exact: 'https://a.example' }], allowMethods: ['GET'] }
+
 beforeAll(async () => {
   app = await startUpstream('app')
   ;[egress, limited] = await freePorts(2)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-    - port: {number: ${limited}, protocol: HTTP, name: http-limited}
-      hosts: ["./*"]
-`,
-      'services.yaml': [loopbackService('faulty', 80, app.port), loopbackService('app', 80, app.port)].join(
-        '---\n',
+      'sidecar.yaml': sidecar({
+        egress: [
+          { port: egress, protocol: 'HTTP', name: 'http' },
+          { port: limited, protocol: 'HTTP', name: 'http-limited' },
+        ],
+      }),
+      'services.yaml': yamlStream(
+        loopbackService('faulty', 80, app.port),
+        loopbackService('app', 80, app.port),
       ),
-      'virtual-services.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: faulty, namespace: default}
-spec:
-  hosts: [faulty]
-  http:
-    - corsPolicy:
-        allowOrigins: [{exact: "https://a.example"}]
-        allowMethods: [GET]
-      fault:
-        abort: {percentage: {value: 100}, httpStatus: 503}
-      route: [{destination: {host: faulty}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  http:
-    - corsPolicy:
-        allowOrigins: [{exact: "https://a.example"}]
-        allowMethods: [GET]
-      route: [{destination: {host: app}}]
-`,
+      'virtual-services.yaml': yamlStream(
+        virtualService({
+          hosts: ['faulty'],
+          http: [
+            {
+              corsPolicy,
+              fault: { abort: { percentage: { value: 100 }, httpStatus: 503 } },
+              route: routeTo('faulty'),
+            },
+          ],
+        }),
+        virtualService({ hosts: ['app'], http: [{ corsPolicy, route: routeTo('app') }] }),
+      ),
     },
     extraBootstrap: `rateLimits:
   - port: ${limited}

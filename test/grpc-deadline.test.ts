@@ -11,6 +11,7 @@ import {
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { grpcFrame, h2Session } from './harness/grpc.ts'
+import { loopbackIngress, serviceEntry, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -49,29 +50,14 @@ beforeAll(async () => {
   ;[ingress, egress] = await freePorts(2)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-  ingress:
-    - port: {number: ${ingress}, protocol: GRPC, name: grpc}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${appPort}
-`,
-      'service.yaml': `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: uploads, namespace: default}
-spec:
-  hosts: [uploads]
-  resolution: STATIC
-  ports: [{number: 50051, name: grpc, protocol: GRPC, targetPort: ${appPort}}]
-  endpoints: [{address: 127.0.0.1}]
-`,
+      'sidecar.yaml': sidecar({
+        egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+        ingress: [loopbackIngress(ingress, appPort, 'GRPC', 'grpc')],
+      }),
+      'service.yaml': serviceEntry({
+        name: 'uploads',
+        ports: [{ number: 50051, name: 'grpc', protocol: 'GRPC', targetPort: appPort }],
+      }),
     },
   })
   const res = await proxy.admin('/logging?level=debug', { method: 'POST' })

@@ -3,6 +3,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
+import { loopbackIngress, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
@@ -26,22 +27,13 @@ beforeAll(async () => {
   ;[refusedHttp, refusedGrpc, resetPort, closedApp] = await freePorts(4)
   proxy = await startProxy({
     resources: {
-      'sidecar.yaml': `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  ingress:
-    - port: {number: ${refusedHttp}, protocol: HTTP, name: http-refused}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${closedApp}
-    - port: {number: ${refusedGrpc}, protocol: GRPC, name: grpc-refused}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${closedApp}
-    - port: {number: ${resetPort}, protocol: HTTP, name: http-reset}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${appPort}
-`,
+      'sidecar.yaml': sidecar({
+        ingress: [
+          loopbackIngress(refusedHttp, closedApp, 'HTTP', 'http-refused'),
+          loopbackIngress(refusedGrpc, closedApp, 'GRPC', 'grpc-refused'),
+          loopbackIngress(resetPort, appPort, 'HTTP', 'http-reset'),
+        ],
+      }),
     },
   })
   const res = await proxy.admin('/logging?level=debug', { method: 'POST' })

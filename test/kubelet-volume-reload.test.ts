@@ -6,7 +6,17 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, send } from './harness/client.ts'
-import { staticService } from './harness/istio.ts'
+import {
+  destinationRule,
+  loopbackIngress,
+  routeTo,
+  serviceEntry,
+  sidecar,
+  versionEndpoints,
+  versionSubsets,
+  virtualService,
+  yamlStream,
+} from './harness/istio.ts'
 import { KubeletVolume } from './harness/kubelet-volume.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
@@ -23,49 +33,30 @@ let egress: number
 let tlsIngress: number
 const dirs: string[] = []
 
-function sidecar(): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${egress}, protocol: HTTP, name: http}
-      hosts: ["./*"]
-  ingress:
-    - port: {number: ${tlsIngress}, protocol: HTTPS, name: https}
-      bind: 127.0.0.1
-      defaultEndpoint: 127.0.0.1:${v1.port}
-      tls:
-        mode: SIMPLE
-        serverCertificate: ${secret.path('tls.crt')}
-        privateKey: ${secret.path('tls.key')}
-`
-}
-
 function resources(subset: string): Record<string, string> {
   return {
-    'sidecar.yaml': sidecar(),
-    'services.yaml': `${staticService('reviews', [
-      `{address: 127.0.0.1, ports: {http: ${v1.port}}, labels: {version: v1}}`,
-      `{address: 127.0.0.1, ports: {http: ${v2.port}}, labels: {version: v2}}`,
-    ])}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews, namespace: default}
-spec:
-  host: reviews
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-`,
-    'vs.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - route: [{destination: {host: reviews, subset: ${subset}}}]
-`,
+    'sidecar.yaml': sidecar({
+      egress: [{ port: egress, protocol: 'HTTP', name: 'http' }],
+      ingress: [
+        {
+          ...loopbackIngress(tlsIngress, v1.port, 'HTTPS', 'https'),
+          tls: {
+            mode: 'SIMPLE',
+            serverCertificate: secret.path('tls.crt'),
+            privateKey: secret.path('tls.key'),
+          },
+        },
+      ],
+    }),
+    'services.yaml': yamlStream(
+      serviceEntry({
+        name: 'reviews',
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        endpoints: versionEndpoints('http', { v1: v1.port, v2: v2.port }),
+      }),
+      destinationRule({ host: 'reviews', subsets: versionSubsets('v1', 'v2') }),
+    ),
+    'vs.yaml': virtualService({ hosts: ['reviews'], http: [{ route: routeTo('reviews', subset) }] }),
   }
 }
 

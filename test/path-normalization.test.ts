@@ -6,7 +6,7 @@ import type { ClientHttp2Session } from 'node:http2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Echoed, sendRaw } from './harness/client.ts'
 import { closeSession, h2Request, h2Session } from './harness/h2.ts'
-import { egressSidecar, loopbackService } from './harness/istio.ts'
+import { egressSidecar, loopbackService, routeTo, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -21,20 +21,17 @@ let egressNone: number
 const resources = (port: number): Record<string, string> => ({
   'sidecar.yaml': egressSidecar(port),
   'services.yaml': loopbackService('app', 80, app.port),
-  'virtual-service.yaml': `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  http:
-    - name: admin
-      match: [{uri: {prefix: /admin}}]
-      directResponse: {status: 403, body: {string: "admin route"}}
-    - name: public
-      match: [{uri: {prefix: /public}}]
-      route: [{destination: {host: app}}]
-`,
+  'virtual-service.yaml': virtualService({
+    hosts: ['app'],
+    http: [
+      {
+        name: 'admin',
+        match: [{ uri: { prefix: '/admin' } }],
+        directResponse: { status: 403, body: { string: 'admin route' } },
+      },
+      { name: 'public', match: [{ uri: { prefix: '/public' } }], route: routeTo('app') },
+    ],
+  }),
 })
 
 beforeAll(async () => {

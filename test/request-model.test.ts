@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { echoed, type Reply, send } from './harness/client.ts'
-import { egressSidecar } from './harness/istio.ts'
+import { egressSidecar, loopbackService, routeTo, virtualService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -13,41 +13,30 @@ let before: Upstream
 let after: Upstream
 let egress: number
 
-/** A STATIC ServiceEntry `name` served by `upstream`. */
-const service = (name: string, upstream: Upstream): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${upstream.port}}]
-  endpoints: [{address: 127.0.0.1}]
----`
-
 /**
  * Model 1: `app` goes to service `legacy` after a fault delay. Model 2: `legacy` is gone, `app` goes to
  * `app`, and `probe` (unknown before) tells the test that the reload took effect.
  */
-const model1 = (): string => `${service('app', after)}${service('legacy', before)}
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  http:
-    - fault: {delay: {percentage: {value: 100}, fixedDelay: 2500ms}}
-      route: [{destination: {host: legacy}}]
-`
-const model2 = (): string => `${service('app', after)}${service('probe', after)}
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app]
-  http:
-    - route: [{destination: {host: app}}]
-`
+const model1 = (): string =>
+  yamlStream(
+    loopbackService('app', 80, after.port),
+    loopbackService('legacy', 80, before.port),
+    virtualService({
+      hosts: ['app'],
+      http: [
+        {
+          fault: { delay: { percentage: { value: 100 }, fixedDelay: '2500ms' } },
+          route: routeTo('legacy'),
+        },
+      ],
+    }),
+  )
+const model2 = (): string =>
+  yamlStream(
+    loopbackService('app', 80, after.port),
+    loopbackService('probe', 80, after.port),
+    virtualService({ hosts: ['app'], http: [{ route: routeTo('app') }] }),
+  )
 
 beforeAll(async () => {
   before = await startUpstream('before')
