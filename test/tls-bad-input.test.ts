@@ -369,6 +369,34 @@ describe('bad TLS input is refused with its reason and a counter; the good strea
     expect(old.text).toBe('')
   })
 
+  it('a TLS 1.2 client cannot renegotiate (BoringSSL refuses it; testssl.sh secure_client_renego)', async () => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: inHttp,
+      ca: ca.cert,
+      key: sleepCert.key,
+      cert: sleepCert.cert,
+      maxVersion: 'TLSv1.2',
+      ALPNProtocols: ['istio-http/1.1'],
+      checkServerIdentity: () => undefined,
+    })
+    socket.on('error', () => {})
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve)
+      socket.once('error', reject)
+    })
+    // Without SSL_OP_NO_RENEGOTIATION node's server completes it; with it, the request is refused or ignored.
+    const outcome = await new Promise<string>((resolve) => {
+      const started = socket.renegotiate({ rejectUnauthorized: false }, (err) =>
+        resolve(err === null ? 'renegotiated' : `refused: ${err.message}`),
+      )
+      if (!started) resolve('refused locally')
+      setTimeout(() => resolve('no answer'), 2_000)
+    })
+    socket.destroy()
+    expect(outcome).not.toBe('renegotiated')
+  })
+
   it('openssl s_client without a client certificate is refused by the STRICT port; with one it is served', async () => {
     const before = await refusals()
     const request = 'GET /openssl HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n'

@@ -134,7 +134,8 @@ export class MtlsPort {
   }
 }
 
-function contextOptions(credentials: WorkloadCredentials): SecureContextOptions {
+/** The secure context of every mTLS port (bench/support/tls-scan-target.ts serves it for testssl.sh). */
+export function contextOptions(credentials: WorkloadCredentials): SecureContextOptions {
   return {
     key: credentials.key,
     cert: credentials.certChain,

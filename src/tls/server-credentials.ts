@@ -80,6 +80,7 @@ export function secureContextOptions(
   if (tls.maxVersion !== undefined) options.maxVersion = tls.maxVersion
   options.ciphers = tls.ciphers ?? MODERN_TLS.ciphers
   options.ecdhCurve = MODERN_TLS.ecdhCurve
+  options.secureOptions = MODERN_TLS.secureOptions
   return options
 }
 

@@ -1,5 +1,6 @@
 // The TLS protocol floor, cipher suites and curves every TLS server and client of the proxy uses unless a resource sets its own.
 
+import { constants } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
 
 /**
@@ -28,13 +29,21 @@ export const TLS_CIPHERS = [
 /** Envoy's default curves (context_config_impl.cc DEFAULT_CURVES). */
 export const TLS_ECDH_CURVES = 'X25519:P-256'
 
+/**
+ * No TLS 1.2 renegotiation on a server: BoringSSL (Envoy) never accepts a client's. node's own limit
+ * (3 in 10 minutes, tls.CLIENT_RENEG_LIMIT) still lets a client make the server redo handshakes
+ * (testssl.sh secure_client_renego); with this option OpenSSL ignores the request.
+ */
+export const TLS_SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION
+
 /** The options above, for a secure context that sets none of its own. */
 export const MODERN_TLS: Readonly<
-  Required<Pick<SecureContextOptions, 'minVersion' | 'ciphers' | 'ecdhCurve'>>
+  Required<Pick<SecureContextOptions, 'minVersion' | 'ciphers' | 'ecdhCurve' | 'secureOptions'>>
 > = {
   minVersion: TLS_MIN_VERSION,
   ciphers: TLS_CIPHERS,
   ecdhCurve: TLS_ECDH_CURVES,
+  secureOptions: TLS_SECURE_OPTIONS,
 }
 
 /**
