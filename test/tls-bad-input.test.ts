@@ -1,8 +1,8 @@
 // Scenario: bad TLS input to a sidecar pair (garbage, expired, wrong-root and wrong-identity certificates, stalled handshakes, old suites), each refused with its reason while a good request stream flows.
 
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer as createNetServer, connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
 import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
-import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { type TestCa, testCa } from './harness/tls-ca.ts'
 import { inTempDir, openssl, type TestCert } from './harness/tls-cert.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -440,6 +440,31 @@ describe('bad TLS input is refused with its reason and a counter; the good strea
       /refused by PeerAuthentication: handshake_timeout: no ClientHello in 15000 ms/,
     )
   }, 40_000)
+
+  it('a client certificate with an empty subject (as `outrigger ca issue` and Istio make them) is served, Subject="" in XFCC', async () => {
+    const caDir = join(dir, 'ca')
+    const issued = join(dir, 'issued')
+    mkdirSync(caDir, { recursive: true })
+    writeFileSync(join(caDir, 'ca-cert.pem'), ca.cert)
+    writeFileSync(join(caDir, 'ca-key.pem'), ca.key)
+    writeFileSync(join(caDir, 'root-cert.pem'), ca.cert)
+    execFileSync(process.execPath, [
+      mainScript,
+      'ca',
+      'issue',
+      '--ca',
+      caDir,
+      '--spiffe',
+      SLEEP,
+      '--out',
+      issued,
+    ])
+    const key = readFileSync(join(issued, 'key.pem'), 'utf8')
+    const cert = readFileSync(join(issued, 'cert-chain.pem'), 'utf8')
+    const outcome = await tlsGet({ key, cert, ca: ca.cert })
+    expect(outcome.text).toMatch(/^HTTP\/1\.1 200/)
+    expect(outcome.text).toContain(`Subject=\\"\\";URI=${SLEEP}`)
+  })
 
   it('the good stream saw no failure through all of it', async () => {
     stream.running = false
