@@ -29,6 +29,8 @@ export interface OutriggerOptions {
   readonly nodeFlags?: readonly string[]
   /** The process environment; default the bench's own. */
   readonly env?: NodeJS.ProcessEnv
+  /** YAML appended to the bootstrap (the workload certificate's `tls` of the mTLS pair). */
+  readonly extraBootstrap?: string
 }
 
 export interface OutriggerProcess {
@@ -59,7 +61,7 @@ listeners:
 capture: none
 resources: [./istio/]
 terminationDrainDuration: 1s
-`
+${opts.extraBootstrap ?? ''}`
   await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()

@@ -8,6 +8,7 @@ import { TcpContext } from '../tcp/tcp-context.ts'
 import { TcpProxy } from '../tcp/tcp-proxy.ts'
 import { log } from '../telemetry/log.ts'
 import type { MtlsPort, MtlsRefusal } from '../tls/mtls-terminator.ts'
+import { TLS_HANDSHAKE_TIMEOUT_MS } from '../tls/tls-defaults.ts'
 import { ConnectionSniffer, type SniffDone } from './detect-connection.ts'
 import type { Detection } from './detect-protocol.ts'
 import { serveHttp2Connection } from './http2-connection.ts'
@@ -42,7 +43,17 @@ export class ConnectionDispatcher {
     const model = this.#listener.model
     if (this.#mtlsMode() !== undefined) {
       const timeoutMs = model.serve === 'http' ? 0 : model.protocolDetectionTimeoutMs
-      new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, this.#onMtlsSniffed).start()
+      // A client that never sends a whole ClientHello is closed as one that never finishes its handshake.
+      const stalled = setTimeout(
+        () => this.#refuse(socket, 'handshake_timeout', `no ClientHello in ${TLS_HANDSHAKE_TIMEOUT_MS} ms`),
+        TLS_HANDSHAKE_TIMEOUT_MS,
+      )
+      socket.once('close', () => clearTimeout(stalled))
+      const onSniffed: SniffDone = (sniffed, detection, leftover, replay) => {
+        clearTimeout(stalled)
+        this.#onMtlsSniffed(sniffed, detection, leftover, replay)
+      }
+      new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, onSniffed).start()
       return
     }
     switch (model.serve) {

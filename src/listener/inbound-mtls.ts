@@ -93,7 +93,8 @@ export function connectionPeerOf(socket: TLSSocket): ConnectionPeer {
   const parts: string[] = []
   if (by !== undefined) parts.push(`By=${by}`)
   parts.push(`Hash=${createHash('sha256').update(peer.raw).digest('hex')}`)
-  parts.push(`Subject="${rfc2253(new X509Certificate(peer.raw).subject)}"`)
+  // node gives no subject at all for an empty one (Istio's workload certificates, `outrigger ca issue`).
+  parts.push(`Subject="${rfc2253(new X509Certificate(peer.raw).subject ?? '')}"`)
   parts.push(`URI=${peerUri}`)
   for (const dns of dnsSans(peer.subjectaltname)) parts.push(`DNS=${dns}`)
   const spiffe = uriSans(peer.subjectaltname).find((u) => u.startsWith('spiffe://'))

@@ -2,6 +2,7 @@
 
 import type { Socket } from 'node:net'
 import { createServer, type SecureContextOptions, type TLSSocket, type Server as TlsServer } from 'node:tls'
+import { MODERN_TLS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-defaults.ts'
 import type { WorkloadCredentials, WorkloadIdentity } from './workload-identity.ts'
 
 /**
@@ -37,9 +38,6 @@ export interface MtlsHandlers {
   /** The connection is closed after this; `socket` is the refused connection (for its address). */
   refused(reason: MtlsRefusal, detail: string, socket: Socket): void
 }
-
-/** A client that has not finished its handshake by then is disconnected. */
-const HANDSHAKE_TIMEOUT_MS = 10_000
 
 function classify(error: Error & { code?: string }): MtlsRefusal {
   if (error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'handshake_timeout'
@@ -95,7 +93,7 @@ export class MtlsPort {
       // Checked in #onSecure, so that each refusal is told apart and counted.
       rejectUnauthorized: false,
       ALPNProtocols: MTLS_ALPN_PROTOCOLS,
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
     })
     this.#server.on('secureConnection', this.#onSecure)
     this.#server.on('tlsClientError', this.#onClientError)
@@ -136,11 +134,12 @@ export class MtlsPort {
   }
 }
 
-function contextOptions(credentials: WorkloadCredentials): SecureContextOptions {
+/** The secure context of every mTLS port (bench/support/tls-scan-target.ts serves it for testssl.sh). */
+export function contextOptions(credentials: WorkloadCredentials): SecureContextOptions {
   return {
     key: credentials.key,
     cert: credentials.certChain,
     ca: credentials.rootCert,
-    minVersion: 'TLSv1.2',
+    ...MODERN_TLS,
   }
 }

@@ -4,6 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
+import { MODERN_TLS } from './tls-defaults.ts'
 import type { DownstreamTlsModel, TlsCredentials, TlsFilesModel } from './tls-model.ts'
 
 export type TlsFileField = keyof TlsFilesModel
@@ -75,9 +76,11 @@ export function secureContextOptions(
   const options: SecureContextOptions = { cert: credentials.cert, key: credentials.key }
   if (credentials.ca !== undefined) options.ca = credentials.ca
   if (credentials.crl !== undefined) options.crl = credentials.crl
-  if (tls.minVersion !== undefined) options.minVersion = tls.minVersion
+  options.minVersion = tls.minVersion ?? MODERN_TLS.minVersion
   if (tls.maxVersion !== undefined) options.maxVersion = tls.maxVersion
-  if (tls.ciphers !== undefined) options.ciphers = tls.ciphers
+  options.ciphers = tls.ciphers ?? MODERN_TLS.ciphers
+  options.ecdhCurve = MODERN_TLS.ecdhCurve
+  options.secureOptions = MODERN_TLS.secureOptions
   return options
 }
 

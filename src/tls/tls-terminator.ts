@@ -12,6 +12,7 @@ import {
   TlsFileError,
 } from './server-credentials.ts'
 import { subjectAltNameAllowed } from './subject-alt-names.ts'
+import { TLS_HANDSHAKE_TIMEOUT_MS } from './tls-defaults.ts'
 import type { DownstreamTlsModel, TlsCredentials } from './tls-model.ts'
 
 /** What serves a connection once its handshake is done and its client accepted. */
@@ -19,9 +20,6 @@ export type SecureHandler = (socket: TLSSocket) => void
 
 /** Protocols offered by ALPN, as Istio configures Envoy for HTTP (and TLS-terminated TCP) listeners. */
 export const ALPN_PROTOCOLS = ['h2', 'http/1.1']
-
-/** A client that has not finished its handshake by then is disconnected. */
-const HANDSHAKE_TIMEOUT_MS = 10_000
 
 /** The settings that need a new node:tls server when they change (the file contents do not). */
 function settingsKey(model: DownstreamTlsModel): string {
@@ -100,7 +98,7 @@ export class TlsTerminator {
       // MUTUAL: a client without a certificate fails the handshake; one with a bad certificate is closed.
       rejectUnauthorized: model.mode === 'MUTUAL',
       ALPNProtocols: ALPN_PROTOCOLS,
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
     })
     server.on('secureConnection', this.#onSecure)
     server.on('tlsClientError', this.#onClientError)

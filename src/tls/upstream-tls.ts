@@ -14,6 +14,7 @@ import {
 import { FileWatcher } from '../files/file-watcher.ts'
 import { log } from '../telemetry/log.ts'
 import { parseSubjectAltNames } from './subject-alt-names.ts'
+import { MODERN_TLS } from './tls-defaults.ts'
 import type { UpstreamTlsModel } from './upstream-tls-model.ts'
 import type { WorkloadIdentity } from './workload-identity.ts'
 
@@ -139,7 +140,12 @@ export class UpstreamTls {
     socket.setNoDelay(true)
     const onError = (err: Error): void => {
       socket.off('secureConnect', onSecure)
-      onReady(UpstreamTlsError.from(err))
+      const failure = UpstreamTlsError.from(err)
+      // Envoy counts these as ssl.connection_error / ssl.fail_verify_*; here the endpoint's cx_connect_fail counts them.
+      log.info(
+        `upstream TLS (${model.mode}) to ${target.host}:${target.port} refused: ${failure.code}: ${failure.message}`,
+      )
+      onReady(failure)
     }
     const onSecure = (): void => {
       socket.off('error', onError)
@@ -172,7 +178,7 @@ export class UpstreamTls {
       cert: credentials.certChain,
       key: credentials.key,
       ca: credentials.rootCert,
-      minVersion: 'TLSv1.2',
+      ...MODERN_TLS,
     })
   }
 
@@ -202,7 +208,7 @@ export class UpstreamTls {
         ...(key === undefined ? {} : { key }),
         ...(ca === undefined ? {} : { ca }),
         ...(crl === undefined ? {} : { crl }),
-        minVersion: 'TLSv1.2',
+        ...MODERN_TLS,
       })
     } catch (err) {
       if (err instanceof UpstreamTlsError) throw err

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and scripts/testssl-scan.sh use; does nothing when they are all there.
+set -euo pipefail
+
+# command → Debian package
+declare -A tools=(
+  [openssl]=openssl          # test certificates (test/harness/tls-*.ts) and `openssl s_client` checks
+  [testssl]=testssl.sh       # scripts/testssl-scan.sh
+)
+
+missing=()
+for cmd in "${!tools[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  apt=(apt-get)
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  apt=(sudo -n apt-get)
+else
+  echo "install-test-tools: missing ${missing[*]} and not root: install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be absent or stale on a fresh image: update once, only when the install fails.
+"${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+  { "${apt[@]}" update >/dev/null && "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+echo "install-test-tools: installed ${missing[*]}"
