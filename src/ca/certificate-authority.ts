@@ -144,12 +144,17 @@ export class CertificateAuthority {
    * certificate is a CA that may sign certificates, that the key is its own and RSA, and that it has not expired.
    */
   static async load(directory: string): Promise<CertificateAuthority> {
-    const [certificatePem, privateKeyPem, rootPem, chainPem] = await Promise.all([
+    // Read together, but the error names the first missing file in this order whichever read fails first.
+    const reads = await Promise.allSettled([
       readCaFile(directory, CA_FILES.certificate, false),
       readCaFile(directory, CA_FILES.privateKey, false),
       readCaFile(directory, CA_FILES.rootCert, true),
       readCaFile(directory, CA_FILES.certChain, true),
     ])
+    for (const read of reads) if (read.status === 'rejected') throw read.reason
+    const [certificatePem, privateKeyPem, rootPem, chainPem] = reads.map((read) =>
+      read.status === 'fulfilled' ? read.value : undefined,
+    )
     const certificatePath = join(directory, CA_FILES.certificate)
     const keyPath = join(directory, CA_FILES.privateKey)
     let certificate: X509Certificate
