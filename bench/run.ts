@@ -7,6 +7,7 @@ import type {
   BenchResults,
   ConcurrencyCase,
   Failure,
+  MtlsPairCase,
   NodePeerChoice,
   RateCase,
   ScaleCase,
@@ -32,6 +33,7 @@ import type { RunningSystem, SystemContext, SystemDef } from './systems/system.t
 import { BODIES, startUpstream } from './systems/upstream.ts'
 import { runConcurrencyCase } from './workloads/concurrency-case.ts'
 import { log } from './workloads/interleave.ts'
+import { runMtlsPairCase } from './workloads/mtls-pair.ts'
 import { pickNodePeer } from './workloads/node-peer-pick.ts'
 import { runProtocolCases } from './workloads/protocol-cases.ts'
 import { runRateCase } from './workloads/rate-case.ts'
@@ -49,6 +51,7 @@ interface Collected {
   retries?: RateCase
   scale?: ScaleCase
   concurrency?: ConcurrencyCase
+  mtls?: MtlsPairCase
   nodePeer?: NodePeerChoice
   readonly failures: Failure[]
 }
@@ -192,6 +195,11 @@ async function main(argv: readonly string[]): Promise<number> {
       out.scale = result
       out.failures.push(...failures)
     }
+    if (plan.cases.has('mtls')) {
+      const { result, failures } = await runMtlsPairCase(ctx, plan)
+      out.mtls = result
+      out.failures.push(...failures)
+    }
   } finally {
     await stopAll()
     await rm(workDir, { recursive: true, force: true })
@@ -219,6 +227,7 @@ async function main(argv: readonly string[]): Promise<number> {
     retries: out.retries,
     scale: out.scale,
     concurrency: out.concurrency,
+    mtls: out.mtls,
     pending: [],
     failures: out.failures,
   }

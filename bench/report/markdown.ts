@@ -3,7 +3,14 @@
 import { SYSTEMS } from '../support/options.ts'
 import { median } from '../support/stats.ts'
 import { fixed, int, ratio, signedUs } from './format.ts'
-import type { BenchResults, RateCase, SideBySideCase, SideBySideRound, ThroughputCase } from './results.ts'
+import type {
+  BenchResults,
+  MtlsPairCase,
+  RateCase,
+  SideBySideCase,
+  SideBySideRound,
+  ThroughputCase,
+} from './results.ts'
 
 /** A markdown table; the first column is left-aligned, the others right-aligned unless `left` is set. */
 function table(header: readonly string[], rows: readonly (readonly string[])[], left = false): string {
@@ -290,6 +297,58 @@ function concurrencyTable(results: BenchResults): string {
   )
 }
 
+/** The mTLS pair case: one row per pair, then what mTLS adds, handshakes and memory per connection. */
+function mtlsSection(c: MtlsPairCase): string[] {
+  const ms = (us: number): string => fixed(us / 1000, 3)
+  const rows = (
+    [
+      ['plain', c.plain],
+      ['mTLS', c.mtls],
+    ] as const
+  ).map(([name, r]) => [
+    name,
+    int(r.throughput.rps),
+    ms(r.rate.p50us),
+    ms(r.rate.p90us),
+    ms(r.rate.p99us),
+    int(r.rate.cpuUsPerRequest),
+    int(r.throughput.errors + r.throughput.non2xx + r.rate.errors + r.rate.non2xx),
+  ])
+  const h = c.handshakes
+  const o = c.openConnections
+  return [
+    `client → Outrigger A (egress) → Outrigger B (ingress) → the nginx upstream, all on 127.0.0.1; the mTLS pair adds ` +
+      '`ISTIO_MUTUAL` on A (DestinationRule) and `STRICT` on B (PeerAuthentication) with `outrigger ca` certificates ' +
+      `(RSA 2048). req/s: autocannon, ${c.connections} keep-alive connections to \`${c.path}\`, ${c.seconds} s. ` +
+      `Latency: the paced client at ${int(c.rate)} req/s over ${c.rateConnections} keep-alive connections, ${c.seconds} s. ` +
+      'CPU is user + system µs per completed request of both sidecars (/proc/<pid>/stat). One run per pair, after an unrecorded warm-up.',
+    '',
+    table(
+      [
+        'pair',
+        `req/s (${c.connections} conns)`,
+        `p50 ms @${int(c.rate)}/s`,
+        'p90 ms',
+        'p99 ms',
+        'CPU µs/req (A+B)',
+        'errors',
+      ],
+      rows,
+    ),
+    '',
+    `Added by mTLS at ${int(c.rate)} req/s: p50 ${signedUs(c.added.p50us)}, p90 ${signedUs(c.added.p90us)}, ` +
+      `p99 ${signedUs(c.added.p99us)} (Istio publishes +0.23 ms p90 / +0.30 ms p99 for an Envoy mTLS pair, ` +
+      'istio.io docs/ops/deployment/performance-and-scalability). ' +
+      `CPU per request ${signedUs(c.mtls.rate.cpuUsPerRequest - c.plain.rate.cpuUsPerRequest)} (A+B); ` +
+      `req/s mTLS ÷ plain ${ratio(c.mtls.throughput.rps, c.plain.throughput.rps)}.`,
+    '',
+    `Handshakes per second on B's mTLS port (a new connection per request, ${h.concurrency} at a time, the client ` +
+      `presenting a mesh certificate, ${h.seconds} s): ${int(h.perSecond)}${h.failed > 0 ? ` (${int(h.failed)} failed)` : ''}. ` +
+      `B's RSS: ${fixed(o.idleMiB, 1)} MiB before, ${fixed(o.openMiB, 1)} MiB with ${int(o.count)} open mTLS connections ` +
+      `(${fixed(o.perConnectionKiB, 1)} KiB each).`,
+  ]
+}
+
 export function markdownFor(results: BenchResults, chartFile: string): string {
   const m = results.meta
   const out: string[] = []
@@ -407,6 +466,10 @@ export function markdownFor(results: BenchResults, chartFile: string): string {
         'Read the CPU per 1000 requests for what the extra workers cost.',
     )
     out.push('', concurrencyTable(results))
+  }
+  if (results.mtls !== undefined) {
+    out.push('', `## mTLS pair: ${results.mtls.title}`, '')
+    out.push(...mtlsSection(results.mtls))
   }
   if (results.pending.length > 0) {
     out.push('', '## Not measured yet', '')

@@ -2,6 +2,7 @@
 
 import type { ConcurrencySample } from '../workloads/concurrency-case.ts'
 import type { RateSample } from '../workloads/fixed-rate.ts'
+import type { PacedResult } from '../workloads/paced-client.ts'
 import type { ThroughputSample } from '../workloads/throughput.ts'
 
 export interface Meta {
@@ -149,6 +150,42 @@ export interface SideBySideCase {
   readonly pairs: Record<string, SideBySidePair>
 }
 
+export interface MtlsPairRow {
+  /** autocannon, closed loop: the pair's maximum req/s. */
+  readonly throughput: ThroughputSample
+  /** The paced client at the fixed rate; CPU counts both sidecars. */
+  readonly rate: PacedResult & { readonly cpuUsPerRequest: number }
+}
+
+export interface MtlsPairCase {
+  readonly title: string
+  readonly path: string
+  /** autocannon's keep-alive connections. */
+  readonly connections: number
+  /** Seconds of each measurement (throughput, fixed rate, handshakes). */
+  readonly seconds: number
+  readonly rate: number
+  readonly rateConnections: number
+  readonly plain: MtlsPairRow
+  readonly mtls: MtlsPairRow
+  /** The mTLS pair's fixed-rate percentiles minus the plain pair's. */
+  readonly added: AddedLatency
+  /** New mTLS connections to B's port, one request each. */
+  readonly handshakes: {
+    readonly perSecond: number
+    readonly failed: number
+    readonly concurrency: number
+    readonly seconds: number
+  }
+  /** B's RSS idle and with `count` handshaken, idle mTLS connections open. */
+  readonly openConnections: {
+    readonly count: number
+    readonly idleMiB: number
+    readonly openMiB: number
+    readonly perConnectionKiB: number
+  }
+}
+
 export interface NodePeerChoice {
   /** Candidate label → req/s (median of the rounds) in short 1 KiB closed-loop runs. */
   readonly candidates: Record<string, number>
@@ -174,6 +211,8 @@ export interface BenchResults {
   readonly retries?: RateCase
   readonly scale?: ScaleCase
   readonly concurrency?: ConcurrencyCase
+  /** Two sidecars in plain text against the same two with Istio mTLS between them. */
+  readonly mtls?: MtlsPairCase
   /** Cases that are planned but not built yet (HTTP/2 with h2load, gRPC). */
   readonly pending: string[]
   readonly failures: Failure[]

@@ -14,12 +14,13 @@ export const CASES = [
   'h2',
   'grpc',
   'concurrency',
+  'mtls',
 ] as const
 export type CaseName = (typeof CASES)[number]
 
 /**
  * What --short runs without --only: the HTTP/1.1 cases against every system, under 2 minutes on 2 cores.
- * The others (retries, scale, concurrency, h2, grpc) each need their own processes and warm-ups, which
+ * The others (retries, scale, concurrency, h2, grpc, mtls) each need their own processes and warm-ups, which
  * would take the whole short run past 4 minutes; `--short --only <case>` runs any of them shortened.
  */
 export const SHORT_CASES: readonly CaseName[] = ['throughput-1k', 'throughput-64k', 'side-by-side', 'rate']
@@ -61,6 +62,8 @@ export interface Plan {
   readonly compileRepeats: number
   /** Outrigger `--concurrency` values the concurrency case compares: 1, 2 and the core count when more. */
   readonly concurrencyWorkers: readonly number[]
+  /** Seconds of each measurement of the mTLS pair case (throughput, fixed rate, handshakes). */
+  readonly mtlsSeconds: number
   /** The command line that made the results, for the report. */
   readonly command: string
   /** --render <results.json>: only rewrite that run's markdown and chart (after changing the report code). */
@@ -136,6 +139,7 @@ export function parsePlan(argv: readonly string[]): Plan {
     scaleRounds: short ? 1 : 3,
     compileRepeats: short ? 2 : 3,
     concurrencyWorkers: [...new Set([1, 2, Math.max(2, availableParallelism())])],
+    mtlsSeconds: short ? 3 : 10,
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
     render: values.render,
     baseline: values.baseline,

@@ -1,18 +1,17 @@
 // The mTLS pair case: client → Outrigger A → (Istio mTLS) → Outrigger B → upstream, against the same pair in plain text.
 //
-// Run: npm run build && node bench/workloads/mtls-pair.ts [--short]. Reports, for each pair: req/s
-// (autocannon, 50 keep-alive connections), latency at a fixed 1000 req/s (paced client) and the p50/p90/p99
-// the mTLS pair adds over the plain one, CPU µs per request (both sidecars); for B's mTLS port:
-// handshakes per second (a new client connection per request, 16 at a time, the client presenting a mesh
-// certificate) and RSS with 1,000 open mTLS connections. Writes bench/results/mtls-pair-<date>.md.
+// `npm run bench -- [--short] --only mtls`. Measures, for each pair: req/s (autocannon, 50 keep-alive
+// connections), latency at a fixed 1000 req/s (paced client) and the p50/p90/p99 the mTLS pair adds over
+// the plain one, CPU µs per request (both sidecars); for B's mTLS port: handshakes per second (a new
+// client connection per request, 16 at a time, the client presenting a mesh certificate) and RSS with
+// 1,000 open mTLS connections.
 
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect, type TLSSocket } from 'node:tls'
-import { installCleanup, stopAll } from '../support/children.ts'
+import type { Failure, MtlsPairCase, MtlsPairRow } from '../report/results.ts'
+import type { Plan } from '../support/options.ts'
 import { freePorts } from '../support/ports.ts'
 import { cpuSeconds, memory } from '../support/proc-stats.ts'
 import {
@@ -22,13 +21,14 @@ import {
   repoRoot,
   startOutrigger,
 } from '../systems/outrigger-process.ts'
+import type { SystemContext } from '../systems/system.ts'
+import { log } from './interleave.ts'
 import { runPaced } from './paced-client.ts'
 import { runThroughput } from './throughput.ts'
 
-const short = process.argv.includes('--short')
-const RATE_SECONDS = short ? 3 : 10
-const THROUGHPUT_SECONDS = short ? 3 : 10
-const HANDSHAKE_SECONDS = short ? 3 : 10
+const PATH = '/1k'
+const CONNECTIONS = 50
+const HANDSHAKE_CONCURRENCY = 16
 const OPEN_CONNECTIONS = 1_000
 const CLIENT_ID = 'spiffe://cluster.local/ns/default/sa/bench-client'
 const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/bench-server'
@@ -101,20 +101,25 @@ async function startPair(workDir: string, upstreamPort: number, certs: string | 
 const target = (pair: Pair) => ({ port: pair.egress, host: 'upstream' })
 const pids = (pair: Pair) => [pair.client.child.pid, pair.server.child.pid]
 
-async function fixedRate(pair: Pair) {
+async function fixedRate(pair: Pair, plan: Plan) {
   const before = cpuSeconds(pids(pair))
   const result = await runPaced(target(pair), {
-    path: '/1k',
-    rate: 1000,
-    seconds: RATE_SECONDS,
-    connections: 16,
+    path: PATH,
+    rate: plan.rate,
+    seconds: plan.mtlsSeconds,
+    connections: plan.rateConnections,
   })
   const cpu = cpuSeconds(pids(pair)) - before
   return { ...result, cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.completed) }
 }
 
 /** New TLS connections to B's port, one request each, `concurrency` at a time, for `seconds`. */
-async function handshakes(port: number, certs: string, seconds: number, concurrency = 16): Promise<number> {
+async function handshakes(
+  port: number,
+  certs: string,
+  seconds: number,
+  concurrency: number,
+): Promise<{ perSecond: number; failed: number }> {
   const dir = join(certs, 'client')
   const options = {
     host: '127.0.0.1',
@@ -127,15 +132,24 @@ async function handshakes(port: number, certs: string, seconds: number, concurre
   }
   const end = performance.now() + seconds * 1000
   let done = 0
+  let failed = 0
+  let firstError: string | undefined
   const one = (): Promise<void> =>
     new Promise((resolve) => {
+      let answered = false
+      // write, not end: a half-close before the answer lets the server close first (an HTTP client never does it).
       const socket = connect(options, () =>
-        socket.end('GET /1k HTTP/1.1\r\nhost: upstream\r\nconnection: close\r\n\r\n'),
+        socket.write(`GET ${PATH} HTTP/1.1\r\nhost: upstream\r\nconnection: close\r\n\r\n`),
       )
-      socket.on('data', () => {})
-      socket.on('error', () => resolve())
+      socket.on('data', () => {
+        answered = true
+      })
+      socket.on('error', (err) => {
+        firstError ??= err.message
+      })
       socket.on('close', () => {
-        done++
+        if (answered) done++
+        else failed++
         resolve()
       })
     })
@@ -144,11 +158,16 @@ async function handshakes(port: number, certs: string, seconds: number, concurre
   }
   const started = performance.now()
   await Promise.all(Array.from({ length: concurrency }, worker))
-  return done / ((performance.now() - started) / 1000)
+  if (firstError !== undefined) log(`mtls: ${failed} handshakes failed, the first with: ${firstError}`)
+  return { perSecond: done / ((performance.now() - started) / 1000), failed }
 }
 
 /** B's RSS (MiB) before and with `count` open mTLS connections (handshaken, idle). */
-async function rssWithOpenConnections(pair: Pair, certs: string, count: number) {
+async function rssWithOpenConnections(
+  pair: Pair,
+  certs: string,
+  count: number,
+): Promise<MtlsPairCase['openConnections']> {
   const pid = [pair.server.child.pid]
   const idle = memory(pid).rssMiB
   const dir = join(certs, 'client')
@@ -178,72 +197,81 @@ async function rssWithOpenConnections(pair: Pair, certs: string, count: number) 
   await new Promise((r) => setTimeout(r, 1_000))
   const open = memory(pid).rssMiB
   for (const socket of sockets) socket.destroy()
-  return { idleMiB: idle, openMiB: open, perConnectionKiB: ((open - idle) * 1024) / count }
+  return { count, idleMiB: idle, openMiB: open, perConnectionKiB: ((open - idle) * 1024) / count }
 }
 
-async function main(): Promise<void> {
-  installCleanup()
-  const workDir = mkdtempSync(join(tmpdir(), 'outrigger-bench-mtls-'))
-  const certs = join(workDir, 'certs')
-  outrigger('ca', 'init', '--out', join(certs, 'ca'))
-  outrigger('ca', 'issue', '--ca', join(certs, 'ca'), '--spiffe', CLIENT_ID, '--out', join(certs, 'client'))
-  outrigger('ca', 'issue', '--ca', join(certs, 'ca'), '--spiffe', SERVER_ID, '--out', join(certs, 'server'))
-  const body = Buffer.alloc(1024, 'x')
-  const upstream = createServer((_req, res) => res.end(body)).listen(0, '127.0.0.1')
-  await new Promise((r) => upstream.once('listening', r))
-  const upstreamPort = (upstream.address() as { port: number }).port
-  const plain = await startPair(workDir, upstreamPort, undefined)
-  const mtls = await startPair(workDir, upstreamPort, certs)
+async function measurePair(pair: Pair, plan: Plan): Promise<MtlsPairRow> {
+  const throughput = await runThroughput(target(pair), {
+    path: PATH,
+    connections: CONNECTIONS,
+    seconds: plan.mtlsSeconds,
+  })
+  return { throughput, rate: await fixedRate(pair, plan) }
+}
+
+/** Starts both pairs on the bench's upstream, measures them one after the other, and stops them. */
+export async function runMtlsPairCase(
+  ctx: SystemContext,
+  plan: Plan,
+): Promise<{ result?: MtlsPairCase; failures: Failure[] }> {
+  const certs = join(ctx.workDir, 'mtls-certs')
+  const pairs: Pair[] = []
   try {
+    outrigger('ca', 'init', '--out', join(certs, 'ca'))
+    outrigger('ca', 'issue', '--ca', join(certs, 'ca'), '--spiffe', CLIENT_ID, '--out', join(certs, 'client'))
+    outrigger('ca', 'issue', '--ca', join(certs, 'ca'), '--spiffe', SERVER_ID, '--out', join(certs, 'server'))
+    const plain = await startPair(ctx.workDir, ctx.upstreamPort, undefined)
+    pairs.push(plain)
+    const mtls = await startPair(ctx.workDir, ctx.upstreamPort, certs)
+    pairs.push(mtls)
+    log('mtls: started the plain and the mTLS pair')
     // Warm-up (JIT, pools, the mTLS pool's handshakes), unrecorded.
-    for (const pair of [plain, mtls])
-      await runThroughput(target(pair), { path: '/1k', connections: 50, seconds: 2 })
-    const rows = []
-    for (const pair of [plain, mtls]) {
-      const throughput = await runThroughput(target(pair), {
-        path: '/1k',
-        connections: 50,
-        seconds: THROUGHPUT_SECONDS,
-      })
-      const rate = await fixedRate(pair)
-      rows.push({ pair, throughput, rate })
-    }
-    const handshakeRate = await handshakes(mtls.ingress, certs, HANDSHAKE_SECONDS)
-    const rss = await rssWithOpenConnections(mtls, certs, OPEN_CONNECTIONS)
-    const [p, m] = rows
-    const ms = (us: number): string => (us / 1000).toFixed(3)
-    const lines = [
-      `# mTLS pair ${new Date().toISOString()}${short ? ' (short mode)' : ''}`,
-      '',
-      `Command: \`npm run build && node bench/workloads/mtls-pair.ts${short ? ' --short' : ''}\`. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, shared with other work.`,
-      'client → Outrigger A (egress) → Outrigger B (ingress) → node:http upstream (1 KiB), all on 127.0.0.1; the mTLS pair adds ISTIO_MUTUAL on A and STRICT on B with `outrigger ca` certificates.',
-      '',
-      '| pair | req/s (50 conns) | p50 ms @1000/s | p90 ms | p99 ms | CPU µs/req (A+B) | errors |',
-      '|---|---|---|---|---|---|---|',
-      ...rows.map(
-        (r) =>
-          `| ${r.pair.label} | ${Math.round(r.throughput.rps)} | ${ms(r.rate.p50us)} | ${ms(r.rate.p90us)} | ${ms(r.rate.p99us)} | ${Math.round(r.rate.cpuUsPerRequest)} | ${r.rate.errors + r.rate.non2xx + r.throughput.errors} |`,
-      ),
-      '',
-      `Added by mTLS at 1000 req/s: p50 +${ms(m.rate.p50us - p.rate.p50us)} ms, p90 +${ms(m.rate.p90us - p.rate.p90us)} ms, p99 +${ms(m.rate.p99us - p.rate.p99us)} ms (Istio publishes +0.23 ms p90 / +0.30 ms p99 for an Envoy mTLS pair).`,
-      `CPU per request: +${Math.round(m.rate.cpuUsPerRequest - p.rate.cpuUsPerRequest)} µs (A+B); req/s ratio mTLS/plain ${(m.throughput.rps / p.throughput.rps).toFixed(2)}.`,
-      `Handshakes per second on B's mTLS port (new connection per request, 16 at a time, RSA 2048): ${Math.round(handshakeRate)}.`,
-      `B's RSS: ${rss.idleMiB.toFixed(1)} MiB idle, ${rss.openMiB.toFixed(1)} MiB with ${OPEN_CONNECTIONS} open mTLS connections (${rss.perConnectionKiB.toFixed(1)} KiB each).`,
-      '',
-    ]
-    const file = join(
-      repoRoot,
-      'bench',
-      'results',
-      `mtls-pair-${new Date().toISOString().slice(0, 16).replace(/[T:]/g, '-')}${short ? '-short' : ''}.md`,
+    for (const pair of pairs)
+      await runThroughput(target(pair), { path: PATH, connections: CONNECTIONS, seconds: plan.warmupSeconds })
+    const plainRow = await measurePair(plain, plan)
+    const mtlsRow = await measurePair(mtls, plan)
+    log(
+      `mtls: req/s plain ${Math.round(plainRow.throughput.rps)}, mTLS ${Math.round(mtlsRow.throughput.rps)}`,
     )
-    writeFileSync(file, lines.join('\n'))
-    console.log(lines.join('\n'))
-    console.log(`written to ${file}`)
+    const handshake = await handshakes(mtls.ingress, certs, plan.mtlsSeconds, HANDSHAKE_CONCURRENCY)
+    const openConnections = await rssWithOpenConnections(mtls, certs, OPEN_CONNECTIONS)
+    const failures: Failure[] = []
+    const errors = (row: MtlsPairRow) =>
+      row.rate.errors + row.rate.non2xx + row.throughput.errors + row.throughput.non2xx
+    for (const [label, row] of [
+      ['plain', plainRow],
+      ['mtls', mtlsRow],
+    ] as const) {
+      if (errors(row) > 0)
+        failures.push({ where: `mtls case, ${label} pair`, error: `${errors(row)} failed requests` })
+    }
+    return {
+      result: {
+        title: `HTTP/1.1, ${PATH} through two sidecars, plain and Istio mTLS`,
+        path: PATH,
+        connections: CONNECTIONS,
+        seconds: plan.mtlsSeconds,
+        rate: plan.rate,
+        rateConnections: plan.rateConnections,
+        plain: plainRow,
+        mtls: mtlsRow,
+        added: {
+          p50us: mtlsRow.rate.p50us - plainRow.rate.p50us,
+          p90us: mtlsRow.rate.p90us - plainRow.rate.p90us,
+          p99us: mtlsRow.rate.p99us - plainRow.rate.p99us,
+        },
+        handshakes: { ...handshake, concurrency: HANDSHAKE_CONCURRENCY, seconds: plan.mtlsSeconds },
+        openConnections,
+      },
+      failures,
+    }
+  } catch (err) {
+    log(`mtls case FAILED: ${(err as Error).message}`)
+    return { failures: [{ where: 'mtls case', error: (err as Error).message }] }
   } finally {
-    await stopAll()
-    upstream.close()
+    for (const pair of pairs) {
+      await pair.client.stop()
+      await pair.server.stop()
+    }
   }
 }
-
-await main()
