@@ -40,6 +40,20 @@ async function signAndEncode(certificate: Certificate, key: KeyObject): Promise<
   return forge.pki.certificateToPem(certificate).replaceAll('\r\n', '\n')
 }
 
+/** A certificate body for `publicKeyPem`, valid from `notBefore` to `notAfter`, with a fresh serial number. */
+function newCertificate(options: {
+  readonly publicKeyPem: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+}): Certificate {
+  const certificate = forge.pki.createCertificate()
+  certificate.publicKey = forge.pki.publicKeyFromPem(options.publicKeyPem)
+  certificate.serialNumber = serialNumber()
+  certificate.validity.notBefore = options.notBefore
+  certificate.validity.notAfter = options.notAfter
+  return certificate
+}
+
 /**
  * A self-signed root as Istio's self-signed CA makes one (NewSelfSignedIstioCAOptions): subject
  * O=<trust domain>, CA:TRUE and keyCertSign (critical, as Go marks both), a subject key identifier.
@@ -51,11 +65,7 @@ export function signRootCertificate(options: {
   readonly notBefore: Date
   readonly notAfter: Date
 }): Promise<string> {
-  const certificate = forge.pki.createCertificate()
-  certificate.publicKey = forge.pki.publicKeyFromPem(options.publicKeyPem)
-  certificate.serialNumber = serialNumber()
-  certificate.validity.notBefore = options.notBefore
-  certificate.validity.notAfter = options.notAfter
+  const certificate = newCertificate(options)
   const subject = [{ shortName: 'O', value: options.organization }]
   certificate.setSubject(subject)
   certificate.setIssuer(subject)
@@ -87,11 +97,7 @@ export function signWorkloadCertificate(options: {
   readonly notAfter: Date
   readonly signer: ForgeSigner
 }): Promise<string> {
-  const certificate = forge.pki.createCertificate()
-  certificate.publicKey = forge.pki.publicKeyFromPem(options.publicKeyPem)
-  certificate.serialNumber = serialNumber()
-  certificate.validity.notBefore = options.notBefore
-  certificate.validity.notAfter = options.notAfter
+  const certificate = newCertificate(options)
   certificate.setSubject([])
   certificate.setIssuer(options.signer.certificate.subject.attributes)
   const extensions: Extension[] = [
