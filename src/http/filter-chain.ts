@@ -9,7 +9,7 @@ import { sendResponse } from './respond.ts'
  * A filter that throws costs its request a 500, never the process.
  */
 export function resumeFilters(ctx: RequestContext): void {
-  const filters = ctx.listener.filters
+  const filters = ctx.filters
   try {
     while (ctx.filterIndex < filters.length) {
       const filter = filters[ctx.filterIndex++]

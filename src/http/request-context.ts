@@ -9,6 +9,7 @@ import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
+import type { HttpFilter } from './filter.ts'
 import type { HttpListener } from './http-listener.ts'
 
 const noFlags: readonly ResponseFlag[] = Object.freeze([])
@@ -37,6 +38,8 @@ export class RequestContext implements RequestFacts {
   readonly model: Model
   /** This listener's part of `model`: its route table is the one the request is routed by. */
   readonly listenerModel: ListenerModel
+  /** The listener's filter chain for `model`, kept for the whole request even if a reload changes it. */
+  readonly filters: readonly HttpFilter[]
   readonly startTime: number
   /** Index of the next filter to run; a filter that stopped the chain resumes from here. */
   filterIndex = 0
@@ -83,6 +86,7 @@ export class RequestContext implements RequestFacts {
     this.model = model
     // Taken in the same tick as `model`: a reload swaps both before any request runs again.
     this.listenerModel = listener.model
+    this.filters = listener.filters
     this.startTime = performance.now()
     this.mtls = connectionPeer(req.socket)
     if (this.mtls !== undefined) this.peer = this.mtls.identity

@@ -8,7 +8,7 @@ import { overwriteServerHeader } from './server-header.ts'
  * keep per-request state (CORS adds nothing to a reply that a fault abort before it sent).
  */
 export function runResponseHeaders(ctx: RequestContext, status: number, headers: string[]): void {
-  const filters = ctx.listener.filters
+  const filters = ctx.filters
   for (let i = Math.min(ctx.filterIndex, filters.length) - 1; i >= 0; i--) {
     filters[i].onResponseHeaders?.(ctx, status, headers)
   }

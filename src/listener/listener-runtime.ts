@@ -23,7 +23,10 @@ export interface ProxyState {
  * own); the listener layer keeps the rest (TLS termination, the HTTP/2 server) to itself.
  */
 export class ListenerRuntime implements HttpListener, TcpListener {
-  readonly filters: readonly HttpFilter[]
+  /** The filters that apply under the current model (see HttpFilter.appliesTo), recomputed on reload. */
+  filters: readonly HttpFilter[]
+  /** Every filter the runtime registered for this listener, in order. */
+  readonly #allFilters: readonly HttpFilter[]
   readonly #state: ProxyState
   #model: ListenerModel
   #draining = false
@@ -35,8 +38,9 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   constructor(model: ListenerModel, filters: readonly HttpFilter[], state: ProxyState) {
     this.#model = model
-    this.filters = filters
+    this.#allFilters = filters
     this.#state = state
+    this.filters = this.#applicableFilters()
     if (model.tls !== undefined) this.#tls = new TlsTerminator(model.name, model.tls)
   }
 
@@ -47,11 +51,17 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   set model(model: ListenerModel) {
     this.#model = model
+    this.filters = this.#applicableFilters()
     if (model.tls === undefined) {
       this.#tls?.close()
       this.#tls = undefined
     } else if (this.#tls === undefined) this.#tls = new TlsTerminator(model.name, model.tls)
     else this.#tls.update(model.tls)
+  }
+
+  #applicableFilters(): readonly HttpFilter[] {
+    const model = this.#state.model
+    return this.#allFilters.filter((f) => f.appliesTo === undefined || f.appliesTo(this.#model, model))
   }
 
   /** The TLS termination of this listener's connections; throws when its model has no `tls`. */

@@ -3,6 +3,7 @@
 import type { TLSSocket } from 'node:tls'
 import { type AuthzFacts, plainIp } from '../../authz/authz-facts.ts'
 import { denialDetails } from '../../authz/authz-policies.ts'
+import type { ListenerModel } from '../../config/model.ts'
 import type { PeerIdentity, RequestPrincipal } from '../../protocol/peer-identity.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import { GrpcStatus, isGrpcRequest } from '../grpc.ts'
@@ -19,6 +20,10 @@ export const RBAC_DENIED_BODY = 'RBAC: access denied'
  */
 export class AuthorizationFilter implements HttpFilter {
   readonly name = 'authorization'
+
+  appliesTo(listener: ListenerModel): boolean {
+    return listener.authz !== undefined
+  }
 
   onRequestHeaders(ctx: RequestContext): FilterStatus {
     const authz = ctx.listenerModel.authz

@@ -2,6 +2,7 @@
 
 import { compactVerify, errors } from 'jose'
 import type { JwtRuleModel } from '../../config/jwt-policy.ts'
+import type { ListenerModel, Model } from '../../config/model.ts'
 import type { RequestPrincipal } from '../../protocol/peer-identity.ts'
 import { log } from '../../telemetry/log.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
@@ -44,6 +45,10 @@ export class JwtAuthnFilter implements HttpFilter {
 
   constructor(jwks: JwksCache) {
     this.#jwks = jwks
+  }
+
+  appliesTo(_listener: ListenerModel, model: Model): boolean {
+    return model.requestAuthentication !== undefined
   }
 
   onRequestHeaders(ctx: RequestContext): FilterStatus {
