@@ -65,7 +65,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   tls: ['ca', 'files', 'telemetry'],
   ca: ['telemetry'],
   files: ['telemetry'],
-  telemetry: [],
+  telemetry: ['protocol', 'shared'],
   protocol: [],
   shared: [],
 }

@@ -26,6 +26,7 @@ import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
+import { TrafficObservers } from './telemetry/traffic-observer.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
 import { registerCertificateExpiryGauge } from './tls/certificate-expiry-gauge.ts'
 import { MtlsTerminator } from './tls/mtls-terminator.ts'
@@ -56,6 +57,8 @@ export class ProxyRuntime implements ProxyState {
   readonly listeners: ListenerManager
   /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
   readonly stats = createStatsRegistry()
+  /** Telemetry sinks told of every request's and TCP connection's end (metrics, access log, tap). */
+  readonly observers = new TrafficObservers()
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined

@@ -66,11 +66,8 @@ concurrency: 2
       privateKey: join(dir, 'certs/key.pem'),
       rootCert: '/etc/certs/root-cert.pem',
     })
-    // Accepted but not built yet: warned about by name, with the line, and left out of the bootstrap.
-    expect(bootstrap.telemetry).toBeUndefined()
-    expect(bootstrap.warnings?.map(formatMessage)).toEqual([
-      `${file}:14: warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet`,
-    ])
+    expect(bootstrap.telemetry).toEqual({ accessLog: { path: '/dev/stdout', encoding: 'JSON' } })
+    expect(bootstrap.warnings?.map(formatMessage) ?? []).toEqual([])
     expect(bootstrap.terminationDrainDuration).toBe('10s')
     expect(bootstrap.concurrency).toBe(2)
   })

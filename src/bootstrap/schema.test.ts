@@ -52,13 +52,10 @@ describe('bootstrapSchema', () => {
         tls: { certChain: 'c.pem', privateKey: 'k.pem', rootCert: 'r.pem' },
         telemetry: { accessLog: {}, tracing: { otlpEndpoint: 'http://127.0.0.1:4318/v1/traces' } },
       }),
-    ).toEqual([
-      "warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet",
-    ])
+    ).toEqual([])
     expect(messages({ telemetry: { tracing: { otlpEndpoint: 'x', samplingPercent: 200 } } })).toEqual([
       "error: field 'telemetry.tracing.otlpEndpoint': 'x' is not a valid URL",
       "error: field 'telemetry.tracing.samplingPercent': must be between 0 and 100",
-      "warning: field 'telemetry' is not built yet and is ignored: no access log or traces are written yet",
     ])
     expect(messages({ capture: 'tproxy' })).toEqual([
       "error: field 'capture': capture mode 'tproxy' is not built yet: only 'none' works (listeners from the Sidecar resource)",

@@ -188,10 +188,8 @@ export const bootstrapSchema = z.strictObject({
   resources: z.array(nonEmptyStringSchema).default([]),
   /** The workload certificate (Istio's file names) or the CA to issue it from; paths relative to the bootstrap file. */
   tls: tlsSchema.optional(),
-  telemetry: notBuiltYet(
-    telemetrySchema,
-    'is not built yet and is ignored: no access log or traces are written yet',
-  ),
+  /** Istio's MeshConfig defaults for telemetry: the access log and tracing (each off when absent); Telemetry resources override them. */
+  telemetry: telemetrySchema.optional(),
   /** How long SIGTERM waits for in-flight requests (Istio's proxy default is 5s). */
   terminationDrainDuration: durationSchema.default('5s'),
   /**

@@ -20,6 +20,7 @@ import { composePeerAuthentication } from './compile/peer-authentication.ts'
 import { compileRequestAuthentication } from './compile/request-authentication.ts'
 import { buildServiceRegistry, isHttpProtocol, type Service } from './compile/service-registry.ts'
 import { inboundTransport, outboundTransport } from './compile/tcp-routes.ts'
+import { compileTelemetry } from './compile/telemetry.ts'
 import { parseDurationMs } from './duration.ts'
 import { flat } from './flat-string.ts'
 import { HostIndex } from './host-index.ts'
@@ -223,6 +224,7 @@ export function compileModel(input: CompileInput): Model {
     warnings,
     requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
     authz,
+    telemetry: compileTelemetry(input.bootstrap),
   }
 }
 

@@ -3,6 +3,7 @@
 import type { AuthzPolicySet } from '../authz/authz-policies.ts'
 import type { RouteTable } from '../route/route-table.ts'
 import type { TcpRouteTable } from '../route/tcp-route-table.ts'
+import type { TelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
 import type { UpstreamTlsModel } from '../tls/upstream-tls-model.ts'
 import type { RequestAuthenticationModel } from './jwt-policy.ts'
@@ -225,4 +226,6 @@ export interface Model {
   readonly requestAuthentication: RequestAuthenticationModel | undefined
   /** The AuthorizationPolicies that apply to this workload (inbound traffic); absent when none does. */
   readonly authz: AuthzPolicySet | undefined
+  /** What to observe per direction (metrics, access log, tracing): the bootstrap's defaults and the Telemetry resources. */
+  readonly telemetry: TelemetryPolicy
 }

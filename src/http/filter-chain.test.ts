@@ -6,6 +6,8 @@ import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
 import { RouteTable } from '../route/route-table.ts'
+import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
+import { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { FilterStatus, HttpFilter } from './filter.ts'
 import { resumeFilters } from './filter-chain.ts'
 import type { HttpListener } from './http-listener.ts'
@@ -20,11 +22,18 @@ const listenerModel = {
   protocol: 'HTTP',
   routeTable: new RouteTable('test', []),
 } as unknown as ListenerModel
-const proxyModel = {} as Model
+const proxyModel = { telemetry: meshTelemetryPolicy(undefined) } as Model
 
 /** The listener as the http layer sees it (the runtime's ListenerRuntime implements the same interface). */
 function httpListener(filters: readonly HttpFilter[]): HttpListener {
-  return { model: listenerModel, proxyModel, filters, scheme: 'http', draining: false }
+  return {
+    model: listenerModel,
+    proxyModel,
+    filters,
+    scheme: 'http',
+    draining: false,
+    observers: new TrafficObservers(),
+  }
 }
 
 let server: Server | undefined

@@ -1,6 +1,7 @@
 // What the HTTP connection manager reads of the listener it serves; the runtime implements it (src/listener/listener-runtime.ts).
 
 import type { ListenerModel, Model } from '../config/model.ts'
+import type { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
 
 export interface HttpListener {
@@ -14,4 +15,6 @@ export interface HttpListener {
   readonly scheme: string
   /** Set while draining: responses carry `connection: close`, new HTTP/2 sessions get GOAWAY. */
   readonly draining: boolean
+  /** Telemetry told of every request's end (metrics, access log); the proxy's one list. */
+  readonly observers: TrafficObservers
 }

@@ -7,7 +7,10 @@ import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.t
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
+import type { RequestRecord } from '../telemetry/request-record.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { DirectionTelemetry } from '../telemetry/telemetry-policy.ts'
+import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
 import type { HttpFilter } from './filter.ts'
 import type { HttpListener } from './http-listener.ts'
@@ -28,7 +31,7 @@ export interface UpstreamHost {
   readonly locality: string
 }
 
-export class RequestContext implements RequestFacts {
+export class RequestContext implements RequestFacts, RequestRecord {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   /** The request body: the IncomingMessage itself, or the HTTP/2 stream. */
@@ -65,6 +68,24 @@ export class RequestContext implements RequestFacts {
   requestPrincipal: RequestPrincipal | undefined = undefined
   /** What the mTLS handshake of the request's connection established (XFCC); undefined on plain text. */
   readonly mtls: ConnectionPeer | undefined
+  /** What to observe of this request (its model's telemetry for its direction). */
+  readonly telemetry: DirectionTelemetry
+  /** performance.now() when the request ended; -1 until then (set only while something observes). */
+  endTime = -1
+  /** The gRPC status of the response (header or trailer), once the router saw one. */
+  grpcStatus: string | undefined = undefined
+  /** Body bytes read from the downstream and written to it, counted by the router. */
+  requestBodyBytes = 0
+  responseBodyBytes = 0
+  /** gRPC messages each way (length-prefixed frames), counted by the router on gRPC requests. */
+  requestMessages = 0
+  responseMessages = 0
+  /** The downstream workload's peer metadata (inbound); set by the peer-metadata exchange. */
+  downstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  /** The upstream workload's peer metadata (outbound, from the response); set by the peer-metadata exchange. */
+  upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  /** True when the last attempt's upstream connection was mTLS. */
+  upstreamMtls = false
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -90,6 +111,50 @@ export class RequestContext implements RequestFacts {
     this.startTime = performance.now()
     this.mtls = connectionPeer(req.socket)
     if (this.mtls !== undefined) this.peer = this.mtls.identity
+    this.telemetry = model.telemetry[this.listenerModel.direction]
+    const observers = listener.observers
+    if (observers.active)
+      res.once('close', () => {
+        this.endTime = performance.now()
+        observers.requestEnded(this)
+      })
+  }
+
+  get direction(): RequestRecord['direction'] {
+    return this.listenerModel.direction
+  }
+
+  get listenerName(): string {
+    return this.listenerModel.name
+  }
+
+  /** The status sent downstream, or 0 when none was. */
+  get responseStatus(): number {
+    return this.res.headersSent ? this.res.statusCode : 0
+  }
+
+  get routeName(): string {
+    return this.route?.name ?? ''
+  }
+
+  /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
+  get destinationService(): string {
+    const name = this.clusterName
+    return name.slice(name.lastIndexOf('|') + 1)
+  }
+
+  get upstreamHostPort(): string | undefined {
+    return this.upstream?.hostPort
+  }
+
+  get downstreamRemoteAddress(): string {
+    const socket = this.req.socket
+    return `${socket.remoteAddress}:${socket.remotePort}`
+  }
+
+  get downstreamLocalAddress(): string {
+    const socket = this.req.socket
+    return `${socket.localAddress}:${socket.localPort}`
   }
 
   get method(): string {

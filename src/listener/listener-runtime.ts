@@ -14,6 +14,7 @@ export interface ProxyState {
   readonly model: Model
   readonly clusters: TcpListener['clusters']
   readonly tcpStats: TcpListener['tcpStats']
+  readonly observers: TcpListener['observers']
   /** Terminates inbound mTLS with the workload certificate; undefined without bootstrap `tls`. */
   readonly mtls: MtlsTerminator | undefined
 }
@@ -107,6 +108,10 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   get tcpStats(): TcpListener['tcpStats'] {
     return this.#state.tcpStats
+  }
+
+  get observers(): TcpListener['observers'] {
+    return this.#state.observers
   }
 
   get mtls(): MtlsTerminator | undefined {

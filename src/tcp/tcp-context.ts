@@ -6,6 +6,8 @@ import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { TcpRecord } from '../telemetry/tcp-record.ts'
+import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 
@@ -27,7 +29,7 @@ export interface TunnelStats {
  * The telemetry of a TCP connection reads this object (istio_tcp_* metrics, the access log): it holds
  * references and counters only. It is also what a load balancer's hash policy reads (source IP).
  */
-export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
+export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpRecord {
   readonly listener: TcpListener
   /** The model the connection was routed with, even if a reload swaps it meanwhile. */
   readonly model: Model
@@ -53,12 +55,45 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats {
   hashCookie: string | undefined = undefined
   /** The mTLS peer (PeerAuthentication terminated the connection); undefined on plain text and passed-through TLS. */
   peer: PeerIdentity | undefined = undefined
+  /** The other side's workload metadata, from the istio-peer-exchange when there was one. */
+  downstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  /** True when the upstream connection is mTLS. */
+  upstreamMtls = false
+  /** Set when observers were told of the opening (the connection passed authorization). */
+  opened = false
 
   constructor(listener: TcpListener, downstream: Socket) {
     this.listener = listener
     this.model = listener.proxyModel
     this.downstream = downstream
     this.destinationAddress = downstream.localAddress
+  }
+
+  get direction(): TcpRecord['direction'] {
+    return this.listener.model.direction
+  }
+
+  get listenerName(): string {
+    return this.listener.model.name
+  }
+
+  /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
+  get destinationService(): string {
+    const name = this.clusterName
+    return name.slice(name.lastIndexOf('|') + 1)
+  }
+
+  get upstreamHostPort(): string | undefined {
+    return this.upstream?.hostPort
+  }
+
+  get downstreamRemoteAddress(): string {
+    return `${this.downstream.remoteAddress}:${this.downstream.remotePort}`
+  }
+
+  get downstreamLocalAddress(): string {
+    return `${this.downstream.localAddress}:${this.downstream.localPort}`
   }
 
   setFlag(flag: ResponseFlag): void {

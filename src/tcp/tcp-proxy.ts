@@ -59,6 +59,9 @@ export class TcpProxy {
       this.#fail(undefined, denialDetails(denied))
       return
     }
+    // Istio's stats filter sits after RBAC in the network filter chain: a denied connection is never counted open.
+    ctx.opened = true
+    ctx.listener.observers.tcpOpened(ctx)
     if (route === undefined) {
       this.#fail(ResponseFlag.NoRouteFound, 'filter_chain_not_found')
       return
@@ -109,6 +112,13 @@ export class TcpProxy {
 
   /** Set from the connect until it succeeds, fails, times out or is abandoned. */
   #connecting = false
+  /** The connection is over (both sides closed, or it failed): the end time is taken and observers told, once. */
+  #ended(): void {
+    const ctx = this.#ctx
+    if (ctx.endTime !== undefined) return
+    ctx.endTime = performance.now()
+    ctx.listener.observers.tcpEnded(ctx)
+  }
 
   readonly #onConnectResult = (err: Error | undefined): void => {
     if (!this.#connecting) return
@@ -146,7 +156,7 @@ export class TcpProxy {
     this.#upstream?.destroy()
     const ctx = this.#ctx
     ctx.terminationDetails = 'downstream_closed_before_upstream_connected'
-    ctx.endTime = performance.now()
+    this.#ended()
   }
 
   /** However the upstream socket ends (failed connect, abandoned, tunnel closed), its slot is free again. */
@@ -158,7 +168,7 @@ export class TcpProxy {
 
   readonly #onTunnelClosed = (): void => {
     const ctx = this.#ctx
-    ctx.endTime = performance.now()
+    this.#ended()
     log.debug(
       `tcp ${ctx.listener.model.name} ${ctx.clusterName} ${ctx.upstream?.hostPort ?? '-'} ` +
         `received=${ctx.bytesReceived} sent=${ctx.bytesSent}${ctx.terminationDetails === '' ? '' : ` ${ctx.terminationDetails}`}`,
@@ -186,7 +196,7 @@ export class TcpProxy {
     const ctx = this.#ctx
     if (flag !== undefined) ctx.setFlag(flag)
     ctx.terminationDetails = details
-    ctx.endTime = performance.now()
+    this.#ended()
     log.debug(`tcp ${ctx.listener.model.name} ${ctx.clusterName || '-'}: ${flag ?? '-'} ${details}`)
     ctx.downstream.destroy()
   }
