@@ -1,0 +1,199 @@
+// `node bench/telemetry.ts`: what telemetry costs, in one run: Outrigger with metrics off, metrics on, tracing at 0, 1 and 100 %, and the access log.
+//
+// Every variant is the same inbound sidecar (ingress listener → the shared nginx upstream) with a different
+// telemetry configuration, as a user would write it: a Telemetry resource that disables ALL_METRICS for
+// "off", the bootstrap's `telemetry.tracing` (an OTLP/HTTP sink in this process receives and drops the
+// spans) and `telemetry.accessLog` (a file in the scratch directory). Three measurements:
+// 1. saturated throughput: all variants loaded at the same moment, pinned to one shared core, for
+//    `--rounds` rounds (as bench/paired.ts does), each variant's req/s ÷ "off" taken per round;
+// 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, each after the others;
+// 3. RSS after the fixed-rate run.
+// The issue's target: metrics + 1 % tracing together cost at most 10 % of saturated throughput, 10 % of CPU
+// per request at 1000 req/s, and 15 MiB of RSS.
+//
+//   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10]
+//
+// Writes bench/results/telemetry-<date>.md with the command and the numbers.
+
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { stampFor } from './report/write.ts'
+import { stopAll } from './support/children.ts'
+import { onSharedCore, sharedCorePlan } from './support/cpu-affinity.ts'
+import { freePorts } from './support/ports.ts'
+import { cpuSeconds, memory } from './support/proc-stats.ts'
+import { median } from './support/stats.ts'
+import { gitCommit } from './support/tools.ts'
+import { ingressSidecar, repoRoot, startOutrigger } from './systems/outrigger-process.ts'
+import type { RunningSystem } from './systems/system.ts'
+import { startScratchUpstream } from './systems/upstream.ts'
+import { runPaced } from './workloads/paced-client.ts'
+import { loadTogether } from './workloads/side-by-side.ts'
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '1000' },
+    'rate-seconds': { type: 'string', default: '10' },
+  },
+})
+const rounds = Number(values.rounds)
+const seconds = Number(values.seconds)
+const rate = Number(values.rate)
+const rateSeconds = Number(values['rate-seconds'])
+
+/** A Telemetry resource that turns every standard metric off for both directions. */
+const metricsOff = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: metrics-off, namespace: default}
+spec:
+  metrics:
+    - providers: [{name: prometheus}]
+      overrides: [{match: {metric: ALL_METRICS, mode: CLIENT_AND_SERVER}, disabled: true}]
+`
+
+interface Variant {
+  readonly name: string
+  readonly label: string
+  readonly metrics: boolean
+  /** Sampling percent, or undefined: no tracing configured. */
+  readonly tracing?: number
+  readonly accessLog?: boolean
+}
+
+const variants: readonly Variant[] = [
+  { name: 'off', label: 'metrics off, no tracing, no access log', metrics: false },
+  { name: 'metrics', label: 'metrics (the default)', metrics: true },
+  { name: 'metrics-trace-1', label: 'metrics + tracing 1 %', metrics: true, tracing: 1 },
+  { name: 'metrics-trace-0', label: 'metrics + tracing 0 %', metrics: true, tracing: 0 },
+  { name: 'metrics-trace-100', label: 'metrics + tracing 100 %', metrics: true, tracing: 100 },
+  { name: 'metrics-access-log', label: 'metrics + access log (file)', metrics: true, accessLog: true },
+]
+
+/** An OTLP/HTTP endpoint that reads and drops every export (counting them), so exporting costs the proxy what it would. */
+async function startOtlpSink(): Promise<{ port: number; exports: () => number; close: () => void }> {
+  let exports = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      exports++
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    exports: () => exports,
+    close: () => server.close(),
+  }
+}
+
+const { workDir, upstream } = await startScratchUpstream('telemetry')
+const sink = await startOtlpSink()
+const systems: RunningSystem[] = []
+for (const v of variants) {
+  const [port] = await freePorts(1)
+  const telemetry: string[] = []
+  if (v.tracing !== undefined)
+    telemetry.push(
+      `  tracing: {otlpEndpoint: 'http://127.0.0.1:${sink.port}/v1/traces', samplingPercent: ${v.tracing}}`,
+    )
+  if (v.accessLog === true)
+    telemetry.push(`  accessLog: {path: ${join(workDir, `${v.name}-access.log`)}, encoding: TEXT}`)
+  const proxy = await startOutrigger({
+    name: v.name,
+    workDir,
+    resources: {
+      'sidecar.yaml': ingressSidecar(port, upstream.port),
+      ...(v.metrics ? {} : { 'telemetry.yaml': metricsOff }),
+    },
+    extraBootstrap: telemetry.length === 0 ? '' : `telemetry:\n${telemetry.join('\n')}\n`,
+  })
+  systems.push({
+    name: v.name,
+    target: { port },
+    pids: [proxy.child.pid],
+    detail: v.label,
+    stop: () => proxy.stop(),
+  })
+}
+process.stderr.write(
+  `telemetry: ${variants.map((v) => v.name).join(', ')}; ${rounds} rounds of ${seconds} s\n`,
+)
+
+const opts = { path: '/1k', connections: 50 }
+async function saturated() {
+  await loadTogether(systems, { ...opts, seconds: Number(values.warmup) })
+  const recorded = []
+  for (let r = 0; r < rounds; r++) {
+    const round = await loadTogether(systems, { ...opts, seconds })
+    recorded.push(round)
+    process.stderr.write(
+      `round ${r + 1}/${rounds}: ${round.map((x, i) => `${variants[i].name} ${Math.round(x.rps)}`).join(' | ')}\n`,
+    )
+  }
+  return recorded
+}
+const sharedCore = sharedCorePlan()
+const recorded =
+  sharedCore === undefined
+    ? await saturated()
+    : await onSharedCore(
+        systems.flatMap((s) => s.pids),
+        [upstream.pid],
+        saturated,
+      )
+
+/** CPU per request and RSS at a fixed rate, one variant at a time (the others idle). */
+const fixed: { cpuUsPerRequest: number; p99us: number; rssMiB: number; errors: number }[] = []
+for (const s of systems) {
+  const before = cpuSeconds(s.pids)
+  const result = await runPaced(s.target, { path: opts.path, rate, seconds: rateSeconds, connections: 16 })
+  const cpu = cpuSeconds(s.pids) - before
+  fixed.push({
+    cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.completed),
+    p99us: result.p99us,
+    rssMiB: memory(s.pids).rssMiB,
+    errors: result.errors + result.non2xx,
+  })
+  process.stderr.write(`fixed rate ${s.name}: ${fixed.at(-1)?.cpuUsPerRequest.toFixed(1)} µs/request\n`)
+}
+const spanExports = sink.exports()
+sink.close()
+await stopAll()
+
+const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`
+const off = fixed[0]
+const lines = [
+  '# Telemetry cost',
+  '',
+  `Made by \`node bench/telemetry.ts ${process.argv.slice(2).join(' ')}\` at commit \`${gitCommit(repoRoot)}\`, ` +
+    `node ${process.version}. Saturated: all variants loaded at once (autocannon, 50 connections each, 1 KiB, ` +
+    `${seconds} s × ${rounds} rounds after ${values.warmup} s of warm-up)` +
+    (sharedCore === undefined
+      ? ', unpinned'
+      : `, pinned to CPU ${sharedCore.systemsCpu} (clients and upstream on ${sharedCore.clientCpus})`) +
+    `; ratios per round to "off", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
+    `at a time; RSS right after it. The OTLP sink received ${spanExports} exports.`,
+  '',
+  '| Variant | saturated req/s ÷ off | median req/s | CPU µs/request at fixed rate | vs off | RSS MiB | vs off | p99 µs | errors |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...variants.map((v, i) => {
+    const ratios = recorded.map((r) => r[i].rps / r[0].rps)
+    const f = fixed[i]
+    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(f.cpuUsPerRequest / off.cpuUsPerRequest - 1)} | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
+  }),
+  '',
+]
+const stamp = `telemetry-${stampFor(new Date(), false)}`
+let file = join(repoRoot, 'bench', 'results', `${stamp}.md`)
+for (let n = 2; existsSync(file); n++) file = join(repoRoot, 'bench', 'results', `${stamp}-${n}.md`)
+await writeFile(file, lines.join('\n'))
+process.stdout.write(`${lines.join('\n')}\nwrote ${file}\n`)
+process.exit(0)
