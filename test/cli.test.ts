@@ -50,7 +50,7 @@ describe('outrigger CLI', () => {
       file,
       `node: {workload: x}
 listeners:
-  stats: {port: 15090}
+  inbound: {port: 15006}
 tls: {certChain: c.pem, privateKey: k.pem, rootCert: r.pem}
 telemetry:
   accessLog: {encoding: JSON}
@@ -58,9 +58,9 @@ telemetry:
     )
     const r = cli('validate', file)
     expect(r.code).toBe(0)
-    expect(r.stdout).toContain(`${file}:3: warning: field 'listeners.stats' is not built yet`)
+    expect(r.stdout).toContain(`${file}:3: warning: field 'listeners.inbound' is used only with traffic capture`)
     expect(r.stdout).not.toContain(`warning: field 'tls'`)
-    expect(r.stdout).toContain(`${file}:5: warning: field 'telemetry' is not built yet`)
+    expect(r.stdout).not.toContain(`warning: field 'telemetry'`)
   })
 
   it('validate and run reject a capture mode that is not built yet', async () => {
@@ -78,12 +78,12 @@ telemetry:
   it('run logs the bootstrap warnings as file:line and shows them in /config_dump', async () => {
     const proxy = await startProxy({
       resources: {},
-      extraBootstrap: 'telemetry:\n  accessLog: {encoding: TEXT}\n',
+      extraListeners: '  inbound: {port: 15006}\n',
     })
     try {
       const bootstrapFile = join(proxy.dir, 'bootstrap.yaml')
-      const line = (await readFile(bootstrapFile, 'utf8')).split('\n').indexOf('telemetry:') + 1
-      const expected = `${bootstrapFile}:${line}: warning: field 'telemetry' is not built yet`
+      const line = (await readFile(bootstrapFile, 'utf8')).split('\n').indexOf('  inbound: {port: 15006}') + 1
+      const expected = `${bootstrapFile}:${line}: warning: field 'listeners.inbound' is used only with traffic capture`
       expect(proxy.stderr()).toContain(expected)
       const dump = (await (await proxy.admin('/config_dump')).json()) as {
         model: { warnings: { file: string; line: number; message: string }[] }
@@ -92,7 +92,7 @@ telemetry:
         expect.objectContaining({
           file: bootstrapFile,
           line,
-          message: expect.stringContaining("'telemetry'"),
+          message: expect.stringContaining("'listeners.inbound'"),
         }),
       )
     } finally {

@@ -25,6 +25,8 @@ export interface ProxyOptions {
   readonly env?: Record<string, string>
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
+  /** Extra entries of the bootstrap's `listeners` block (indented YAML lines, e.g. `  inbound: {port: 15006}`). */
+  readonly extraListeners?: string
 }
 
 export interface ProxyProcess {
@@ -57,7 +59,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
 listeners:
   admin: {port: ${adminPort}, address: 127.0.0.1}
   health: {port: ${healthPort}, address: 127.0.0.1}
-resources: ${JSON.stringify(opts.resourcePaths ?? ['./istio/'])}
+${opts.extraListeners ?? ''}resources: ${JSON.stringify(opts.resourcePaths ?? ['./istio/'])}
 terminationDrainDuration: ${opts.drain ?? '5s'}
 ${opts.extraBootstrap ?? ''}`
   await writeFile(join(dir, 'bootstrap.yaml'), bootstrap)
