@@ -105,7 +105,9 @@ describe('Telemetry parsing', () => {
       metrics: [
         {
           providers: [],
-          overrides: [{ match: { metric: 'ALL_METRICS', mode: 'CLIENT_AND_SERVER' }, disabled: true, tagOverrides: {} }],
+          overrides: [
+            { match: { metric: 'ALL_METRICS', mode: 'CLIENT_AND_SERVER' }, disabled: true, tagOverrides: {} },
+          ],
         },
       ],
     })
@@ -130,14 +132,14 @@ describe('Telemetry parsing', () => {
     )
     expect(resources).toEqual([])
     expect(messages).toEqual([
-      "t.yaml:7: field 'spec.metrics[0].overrides[0].match.metric': invalid value \"REQUEST_COUNTS\", expected one of ALL_METRICS, REQUEST_COUNT, REQUEST_DURATION, REQUEST_SIZE, RESPONSE_SIZE, GRPC_REQUEST_MESSAGES, GRPC_RESPONSE_MESSAGES, TCP_SENT_BYTES, TCP_RECEIVED_BYTES, TCP_OPENED_CONNECTIONS, TCP_CLOSED_CONNECTIONS",
+      't.yaml:7: field \'spec.metrics[0].overrides[0].match.metric\': invalid value "REQUEST_COUNTS", expected one of ALL_METRICS, REQUEST_COUNT, REQUEST_DURATION, REQUEST_SIZE, RESPONSE_SIZE, GRPC_REQUEST_MESSAGES, GRPC_RESPONSE_MESSAGES, TCP_SENT_BYTES, TCP_RECEIVED_BYTES, TCP_OPENED_CONNECTIONS, TCP_CLOSED_CONNECTIONS',
       "t.yaml:9: field 'spec.metrics[0].overrides[1].tagOverrides.a.value': tagOverrides.value must be set when operation is UPSERT",
       "t.yaml:10: field 'spec.metrics[0].overrides[1].tagOverrides.b.value': tagOverrides.value may only be set when operation is UPSERT",
       "t.yaml:11: field 'spec.metrics[0].overrides[2].match': only one of metric or customMetric can be set",
       "t.yaml:13: field 'spec.tracing[0].randomSamplingPercentage': randomSamplingPercentage must be in range [0.0, 100.0]",
       "t.yaml:15: field 'spec.tracing[0].customTags.t': only one of literal, environment or header can be set",
       "t.yaml:17: field 'spec.accessLogging[0].providers[0].name': providers.name may not be empty",
-      "t.yaml:18: field 'spec.accessLogging[0].match.mode': invalid value \"BOTH\", expected one of CLIENT_AND_SERVER, CLIENT, SERVER",
+      't.yaml:18: field \'spec.accessLogging[0].match.mode\': invalid value "BOTH", expected one of CLIENT_AND_SERVER, CLIENT, SERVER',
     ])
   })
 
@@ -167,12 +169,16 @@ describe('Telemetry parsing', () => {
 
   it('refuses a selector together with targetRefs, and keeps targetRefs (a targeted Telemetry is not namespace-wide)', () => {
     const both = load(
-      telemetry('  selector: {matchLabels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]'),
+      telemetry(
+        '  selector: {matchLabels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]',
+      ),
     )
     expect(both.messages).toEqual([
       "t.yaml:4: field 'spec': only one of selector, targetRef or targetRefs can be set",
     ])
-    const targeted = load(telemetry('  targetRef: {kind: Gateway, group: gateway.networking.k8s.io, name: gw}'))
+    const targeted = load(
+      telemetry('  targetRef: {kind: Gateway, group: gateway.networking.k8s.io, name: gw}'),
+    )
     expect(targeted.messages).toEqual([])
     expect(targeted.resources[0].spec.targetRef).toEqual({
       kind: 'Gateway',
