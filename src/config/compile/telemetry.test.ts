@@ -94,6 +94,29 @@ describe('Telemetry precedence (applicableTelemetries)', () => {
     ])
   })
 
+  it('applies every Telemetry that selects the workload, in name order, and warns that only one is valid', () => {
+    const { policy, warnings } = compile([
+      telemetry(
+        'b-version',
+        'default',
+        `  metrics: [{overrides: [{tagOverrides: {team: {value: "'b'"}}}]}]`,
+        '{version: v2}',
+      ),
+      telemetry(
+        'a-app',
+        'default',
+        `  metrics: [{overrides: [{tagOverrides: {team: {value: "'a'"}}}]}]`,
+        '{app: reviews}',
+      ),
+    ])
+    expect(policy.inbound.metrics.REQUEST_COUNT.tagOverrides).toEqual([
+      { tag: 'team', operation: 'UPSERT', value: 'b' },
+    ])
+    expect(warnings).toEqual([
+      't.yaml:5: warning: Telemetry default/b-version selects workload reviews-v2 as default/a-app does (only one selecting a workload is valid): all of them apply, in name order',
+    ])
+  })
+
   it('ignores a Telemetry with targetRefs (gateways and waypoints), which is not namespace-wide either', () => {
     const { policy, warnings } = compile([
       telemetry(

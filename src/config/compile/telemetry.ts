@@ -125,7 +125,7 @@ function applicableTelemetries(
       warnings.add(
         r,
         ['selector'],
-        `Telemetry ${nameOf(r)} selects workload ${node.workload} as ${nameOf(selecting[0])} does (only one selecting a workload is valid): both apply, in name order`,
+        `Telemetry ${nameOf(r)} selects workload ${node.workload} as ${nameOf(selecting[0])} does (only one selecting a workload is valid): all of them apply, in name order`,
       )
   }
   return applied.concat(selecting)
