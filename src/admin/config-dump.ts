@@ -88,6 +88,7 @@ export function modelDump(model: Model): unknown {
       },
     })),
     clusters: [...model.clusters.values()],
+    telemetry: model.telemetry,
     warnings: model.warnings,
   }
 }

@@ -224,7 +224,7 @@ export function compileModel(input: CompileInput): Model {
     warnings,
     requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
     authz,
-    telemetry: compileTelemetry(input.bootstrap),
+    telemetry: compileTelemetry(input.bootstrap, input.resources, warnings),
   }
 }
 

@@ -7,6 +7,7 @@ import { peerAuthenticationSpecSchema } from './istio/peer-authentication.ts'
 import { requestAuthenticationSpecSchema } from './istio/request-authentication.ts'
 import { serviceEntrySpecSchema } from './istio/service-entry.ts'
 import { sidecarSpecSchema } from './istio/sidecar.ts'
+import { telemetrySpecSchema } from './istio/telemetry.ts'
 import { virtualServiceSpecSchema } from './istio/virtual-service.ts'
 import type { Resource } from './resource.ts'
 
@@ -17,12 +18,15 @@ export const NETWORKING_GROUP = 'networking.istio.io'
 export const NETWORKING_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha3']
 export const SECURITY_GROUP = 'security.istio.io'
 export const SECURITY_VERSIONS: readonly string[] = ['v1', 'v1beta1']
+export const TELEMETRY_GROUP = 'telemetry.istio.io'
+export const TELEMETRY_VERSIONS: readonly string[] = ['v1', 'v1alpha1']
 
 /** The API group and versions of each kind read; a kind not listed is a networking kind. */
 const KIND_APIS: Readonly<Record<string, { group: string; versions: readonly string[] }>> = {
   RequestAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
   PeerAuthentication: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
   AuthorizationPolicy: { group: SECURITY_GROUP, versions: SECURITY_VERSIONS },
+  Telemetry: { group: TELEMETRY_GROUP, versions: TELEMETRY_VERSIONS },
 }
 
 export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> } = {
@@ -33,12 +37,11 @@ export const SPEC_SCHEMAS: { readonly [K in ResourceKind]: z.ZodType<SpecOf<K>> 
   RequestAuthentication: requestAuthenticationSpecSchema,
   PeerAuthentication: peerAuthenticationSpecSchema,
   AuthorizationPolicy: authorizationPolicySpecSchema,
+  Telemetry: telemetrySpecSchema,
 }
 
 /** Istio kinds we accept with a warning and do not return yet: kind → API group (any version). */
-const IGNORED_KINDS: Readonly<Record<string, string>> = {
-  Telemetry: 'telemetry.istio.io',
-}
+const IGNORED_KINDS: Readonly<Record<string, string>> = {}
 
 /** The spec schema of `kind`, typed by it. */
 export function specSchemaOf<K extends ResourceKind>(kind: K): z.ZodType<SpecOf<K>> {

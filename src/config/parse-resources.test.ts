@@ -71,7 +71,7 @@ describe('parseResources', () => {
     )
   })
 
-  it('reads the security kinds, accepts Telemetry with a warning without returning it, and checks API groups', () => {
+  it('reads the security kinds and Telemetry, and checks API groups', () => {
     const { resources, messages } = load(`apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: mtls}
@@ -87,9 +87,11 @@ apiVersion: networking.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: strict}
 `)
-    expect(resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['PeerAuthentication/mtls'])
+    expect(resources.map((r) => `${r.kind}/${r.name}`)).toEqual([
+      'PeerAuthentication/mtls',
+      'Telemetry/mesh-default',
+    ])
     expect(messages).toEqual([
-      'r.yaml:7: warning: kind Telemetry is not supported yet and is ignored',
       "r.yaml:12: apiVersion 'networking.istio.io/v1' is not valid for kind PeerAuthentication (expected one of security.istio.io/v1, security.istio.io/v1beta1)",
     ])
   })

@@ -6,6 +6,7 @@ import type { PeerAuthenticationSpec } from './istio/peer-authentication.ts'
 import type { RequestAuthenticationSpec } from './istio/request-authentication.ts'
 import type { ServiceEntrySpec } from './istio/service-entry.ts'
 import type { SidecarSpec } from './istio/sidecar.ts'
+import type { TelemetrySpec } from './istio/telemetry.ts'
 import type { VirtualServiceSpec } from './istio/virtual-service.ts'
 
 /** A path into a resource's `spec`, as zod and the YAML document name it. */
@@ -36,6 +37,7 @@ export type SidecarResource = ResourceBase<'Sidecar', SidecarSpec>
 export type PeerAuthenticationResource = ResourceBase<'PeerAuthentication', PeerAuthenticationSpec>
 export type RequestAuthenticationResource = ResourceBase<'RequestAuthentication', RequestAuthenticationSpec>
 export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpec>
+export type TelemetryResource = ResourceBase<'Telemetry', TelemetrySpec>
 
 export type Resource =
   | ServiceEntryResource
@@ -45,3 +47,4 @@ export type Resource =
   | PeerAuthenticationResource
   | RequestAuthenticationResource
   | AuthorizationPolicyResource
+  | TelemetryResource
