@@ -86,6 +86,10 @@ export class RequestContext implements RequestFacts, RequestRecord {
   upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
   /** True when the last attempt's upstream connection was mTLS. */
   upstreamMtls = false
+  /** The last attempt's upstream connection's local `address:port`, where the pool tells it (HTTP/1.1 via undici does not). */
+  upstreamLocalAddress: string | undefined = undefined
+  /** Set with a connect-failure local reply: the TLS handshake's failure, or ''. */
+  upstreamTransportFailureReason = ''
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -155,6 +159,17 @@ export class RequestContext implements RequestFacts, RequestRecord {
   get downstreamLocalAddress(): string {
     const socket = this.req.socket
     return `${socket.localAddress}:${socket.localPort}`
+  }
+
+  /** The SNI the client sent on a TLS connection (TLSSocket.servername), or undefined. */
+  get requestedServerName(): string | undefined {
+    const name = (this.req.socket as { servername?: unknown }).servername
+    return typeof name === 'string' && name !== '' ? name : undefined
+  }
+
+  get protocol(): string {
+    const req = this.req
+    return req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/1.${req.httpVersionMinor ?? 1}`
   }
 
   get method(): string {

@@ -60,6 +60,10 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
   upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
   /** True when the upstream connection is mTLS. */
   upstreamMtls = false
+  /** The upstream connection's local `address:port`, once connected. */
+  upstreamLocalAddress: string | undefined = undefined
+  /** Why the upstream connection failed, or ''. */
+  upstreamTransportFailureReason = ''
   /** Set when observers were told of the opening (the connection passed authorization). */
   opened = false
 
@@ -76,6 +80,10 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
 
   get listenerName(): string {
     return this.listener.model.name
+  }
+
+  get telemetry(): TcpRecord['telemetry'] {
+    return this.model.telemetry[this.direction]
   }
 
   /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
