@@ -348,7 +348,7 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 /** An attribute's value, or undefined when the entry has none (CEL: no such attribute, an error). */
-function valueOf(entry: Entry, attribute: FilterAttribute): FilterLiteral | undefined {
+function attributeValue(entry: Entry, attribute: FilterAttribute): FilterLiteral | undefined {
   const name = attribute.name
   if ('tcp' in entry) {
     const c = entry.tcp
@@ -471,24 +471,24 @@ function evaluate(node: FilterNode, entry: Entry): boolean | undefined {
       return value === undefined ? undefined : !value
     }
     case 'has':
-      return valueOf(entry, node.attribute) !== undefined
+      return attributeValue(entry, node.attribute) !== undefined
     case 'attribute': {
-      const value = valueOf(entry, node.attribute)
+      const value = attributeValue(entry, node.attribute)
       return typeof value === 'boolean' ? value : undefined
     }
     case 'in': {
-      const value = valueOf(entry, node.attribute)
+      const value = attributeValue(entry, node.attribute)
       return value === undefined ? undefined : node.values.includes(value)
     }
     case 'string': {
-      const value = valueOf(entry, node.attribute)
+      const value = attributeValue(entry, node.attribute)
       if (typeof value !== 'string') return undefined
       if (node.fn === 'startsWith') return value.startsWith(node.value)
       if (node.fn === 'endsWith') return value.endsWith(node.value)
       return value.includes(node.value)
     }
     case 'compare': {
-      const value = valueOf(entry, node.attribute)
+      const value = attributeValue(entry, node.attribute)
       if (value === undefined) return undefined
       switch (node.op) {
         case '==':
