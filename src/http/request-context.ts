@@ -31,6 +31,10 @@ export interface UpstreamHost {
   readonly locality: string
 }
 
+function notifyEnded(observers: HttpListener['observers'], record: RequestRecord): void {
+  observers.requestEnded(record)
+}
+
 export class RequestContext implements RequestFacts, RequestRecord {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
@@ -120,7 +124,9 @@ export class RequestContext implements RequestFacts, RequestRecord {
     if (observers.active)
       res.once('close', () => {
         this.endTime = performance.now()
-        observers.requestEnded(this)
+        // After the other 'close' listeners (the router's and the fault filter's set DC in theirs), so that
+        // observers read the request's final flags and details.
+        process.nextTick(notifyEnded, observers, this)
       })
   }
 

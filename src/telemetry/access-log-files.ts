@@ -1,7 +1,11 @@
 // The access-log destinations: one non-blocking writer (sonic-boom) per path, shared by every listener, reopened for rotation.
 
-import { SonicBoom } from 'sonic-boom'
+import sonicBoom from 'sonic-boom'
 import { log } from './log.ts'
+
+// sonic-boom is CommonJS: Node's ESM import sees only its module.exports (the class, which carries itself as `.SonicBoom`).
+const { SonicBoom } = sonicBoom
+type SonicBoom = InstanceType<typeof SonicBoom>
 
 /** Paths written through the process's own descriptors: never opened, so never reopened or closed. */
 const standardStreams: Readonly<Record<string, number>> = { '/dev/stdout': 1, '/dev/stderr': 2 }

@@ -48,6 +48,15 @@ function orNull(value: string | undefined): string | null {
   return value === undefined || value === '' ? null : value
 }
 
+/**
+ * Details as Envoy prints %RESPONSE_CODE_DETAILS% without ALLOW_WHITESPACES: each space an underscore, so
+ * a TEXT line splits on spaces (e.g. a TCP connect failure's reason).
+ */
+function details(value: string): string | null {
+  if (value === '') return null
+  return value.includes(' ') ? value.replaceAll(' ', '_') : value
+}
+
 /** Envoy's %DURATION%: whole milliseconds (truncated, as std::chrono::duration_cast does). */
 function durationMs(start: number, end: number | undefined): number {
   return end === undefined || end < start ? 0 : Math.floor(end - start)
@@ -64,7 +73,7 @@ export function requestEntry(r: RequestRecord): AccessLogEntry {
     protocol: r.protocol,
     response_code: r.responseStatus,
     response_flags: formatResponseFlags(r.responseFlags),
-    response_code_details: orNull(r.responseCodeDetails),
+    response_code_details: details(r.responseCodeDetails),
     connection_termination_details: null,
     upstream_transport_failure_reason: orNull(r.upstreamTransportFailureReason),
     bytes_received: r.requestBodyBytes,
@@ -95,7 +104,7 @@ export function tcpEntry(r: TcpRecord): AccessLogEntry {
     response_code: 0,
     response_flags: formatResponseFlags(r.responseFlags),
     response_code_details: null,
-    connection_termination_details: orNull(r.terminationDetails),
+    connection_termination_details: details(r.terminationDetails),
     upstream_transport_failure_reason: orNull(r.upstreamTransportFailureReason),
     bytes_received: r.bytesReceived,
     bytes_sent: r.bytesSent,
