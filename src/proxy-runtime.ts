@@ -24,6 +24,7 @@ import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
+import { AccessLog } from './telemetry/access-log.ts'
 import { log } from './telemetry/log.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
@@ -59,6 +60,8 @@ export class ProxyRuntime implements ProxyState {
   readonly stats = createStatsRegistry()
   /** Telemetry sinks told of every request's and TCP connection's end (metrics, access log, tap). */
   readonly observers = new TrafficObservers()
+  /** The access log (its files are reopened on SIGUSR1 and flushed at shutdown). */
+  readonly accessLog = new AccessLog()
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
@@ -98,6 +101,7 @@ export class ProxyRuntime implements ProxyState {
       { counters: this.counters, worker: this.worker.index, workers: this.worker.count },
     )
     this.#watcher = new FileWatcher(() => void this.reload())
+    this.observers.add(this.accessLog)
     registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
   }
 
@@ -288,5 +292,7 @@ export class ProxyRuntime implements ProxyState {
     this.mirroring.abortAll()
     this.jwks.close()
     await this.clusters.close()
+    // Every request has ended: its access-log line is queued, and goes out before the process exits.
+    await this.accessLog.files.close()
   }
 }

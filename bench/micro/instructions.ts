@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N] [--access-log TEXT|JSON]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     cache: { type: 'boolean', default: false },
     functions: { type: 'string', default: '0' },
     protocol: { type: 'string', default: 'http1' },
+    /** TEXT or JSON: the proxy writes its access log (to a file in the work directory) in that encoding. */
+    'access-log': { type: 'string' },
   },
 })
 const requests = Number(values.requests)
@@ -232,6 +234,10 @@ async function main(): Promise<void> {
           : { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
         launcher: callgrindArgs(out),
         nodeFlags: perfMapFlags,
+        extraBootstrap:
+          values['access-log'] === undefined
+            ? undefined
+            : `telemetry:\n  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
         readyTimeoutMs: 180_000,
       })
       results.push(['Outrigger', await measure('outrigger', port, proxy.child, cgDir)])

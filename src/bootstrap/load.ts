@@ -17,6 +17,13 @@ function resolveTls(directory: string, tls: BootstrapTls): BootstrapTls {
   }
 }
 
+/** `telemetry` with a relative access-log path made absolute against the bootstrap's directory, as `tls` paths are. */
+function resolveTelemetry(directory: string, telemetry: Bootstrap['telemetry']): Bootstrap['telemetry'] {
+  const accessLog = telemetry?.accessLog
+  if (accessLog === undefined) return telemetry
+  return { ...telemetry, accessLog: { ...accessLog, path: resolve(directory, accessLog.path) } }
+}
+
 /** Loads `file`; throws a ConfigError listing every problem as `file:line: reason`. */
 export async function loadBootstrap(file: string): Promise<Bootstrap> {
   const fail = (line: number, message: string): ConfigError =>
@@ -56,6 +63,7 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
     file,
     resources: bootstrap.resources.map((path) => resolve(directory, path)),
     tls: bootstrap.tls === undefined ? undefined : resolveTls(directory, bootstrap.tls),
+    telemetry: resolveTelemetry(directory, bootstrap.telemetry),
     warnings: problems,
   }
 }

@@ -51,6 +51,7 @@ export async function serve(
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
     else if (m.type === 'drain') onDrain()
+    else if (m.type === 'reopenAccessLogs') proxy.accessLog.files.reopen()
   })
   if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
@@ -85,6 +86,8 @@ export async function serve(
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
+    // Envoy reopens its access-log files on SIGUSR1 (log rotation); with workers, the supervisor relays it.
+    if (worker === undefined) process.on('SIGUSR1', () => proxy.accessLog.files.reopen())
     void drainAsked.then(() => resolve(stop('the supervisor asked to drain')))
     fatalErrors.drainWith((reason) => resolve(stop(reason)), proxy.drainMs)
   })

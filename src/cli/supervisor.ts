@@ -8,7 +8,10 @@ import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 /** Messages from a worker thread to the supervisor. */
 export type WorkerReport = { type: 'ready' }
 /** Messages from the supervisor to a worker thread. */
-export type SupervisorCommand = { type: 'siblings'; ready: boolean } | { type: 'drain' }
+export type SupervisorCommand =
+  | { type: 'siblings'; ready: boolean }
+  | { type: 'drain' }
+  | { type: 'reopenAccessLogs' }
 
 /** What a worker thread is given (its workerData). */
 export interface WorkerData {
@@ -105,6 +108,10 @@ export function supervise(
   for (let i = 0; i < count; i++) workers[i] = start(i)
   process.once('SIGTERM', stopAll)
   process.once('SIGINT', stopAll)
+  // Log rotation: each worker reopens its own access-log files.
+  process.on('SIGUSR1', () => {
+    for (const w of workers) w?.postMessage({ type: 'reopenAccessLogs' } satisfies SupervisorCommand)
+  })
   options.fatalErrors.drainWith(stopAll, options.drainMs)
   log.info(`running ${count} worker threads in process ${process.pid}`)
   return new Promise((resolve) => {

@@ -20,6 +20,8 @@ export interface DownstreamRequest {
   readonly socket: Socket
   /** 1 or 2. */
   readonly httpVersionMajor: number
+  /** 0 or 1 on HTTP/1 (node:http's IncomingMessage has it). */
+  readonly httpVersionMinor?: number
   /**
    * True for a request that asks to switch protocols and is to be tunnelled: an HTTP/1.1 `Connection: upgrade`
    * that node:http delivered through its `upgrade` event (server.ts's handleUpgradeRequest sets it), or an

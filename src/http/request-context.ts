@@ -31,6 +31,10 @@ export interface UpstreamHost {
   readonly locality: string
 }
 
+function notifyEnded(observers: HttpListener['observers'], record: RequestRecord): void {
+  observers.requestEnded(record)
+}
+
 export class RequestContext implements RequestFacts, RequestRecord {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
@@ -86,6 +90,10 @@ export class RequestContext implements RequestFacts, RequestRecord {
   upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
   /** True when the last attempt's upstream connection was mTLS. */
   upstreamMtls = false
+  /** The last attempt's upstream connection's local `address:port`, where the pool tells it (HTTP/1.1 via undici does not). */
+  upstreamLocalAddress: string | undefined = undefined
+  /** Set with a connect-failure local reply: the TLS handshake's failure, or ''. */
+  upstreamTransportFailureReason = ''
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined
@@ -116,7 +124,9 @@ export class RequestContext implements RequestFacts, RequestRecord {
     if (observers.active)
       res.once('close', () => {
         this.endTime = performance.now()
-        observers.requestEnded(this)
+        // After the other 'close' listeners (the router's and the fault filter's set DC in theirs), so that
+        // observers read the request's final flags and details.
+        process.nextTick(notifyEnded, observers, this)
       })
   }
 
@@ -155,6 +165,17 @@ export class RequestContext implements RequestFacts, RequestRecord {
   get downstreamLocalAddress(): string {
     const socket = this.req.socket
     return `${socket.localAddress}:${socket.localPort}`
+  }
+
+  /** The SNI the client sent on a TLS connection (TLSSocket.servername), or undefined. */
+  get requestedServerName(): string | undefined {
+    const name = (this.req.socket as { servername?: unknown }).servername
+    return typeof name === 'string' && name !== '' ? name : undefined
+  }
+
+  get protocol(): string {
+    const req = this.req
+    return req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/1.${req.httpVersionMinor ?? 1}`
   }
 
   get method(): string {

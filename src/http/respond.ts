@@ -75,6 +75,7 @@ export function sendLocalReply(ctx: RequestContext, kind: LocalReplyKind, transp
   let body: string = reply.body
   let details: string = reply.details
   if (transportFailure !== undefined && details.endsWith('}')) {
+    ctx.upstreamTransportFailureReason = transportFailure
     body = `${body}, transport failure reason: ${transportFailure}`
     details = `${details.slice(0, -1)},${transportFailure.replaceAll(' ', '_')}}`
   }

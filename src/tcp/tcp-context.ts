@@ -60,14 +60,23 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
   upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
   /** True when the upstream connection is mTLS. */
   upstreamMtls = false
+  /** The upstream connection's local `address:port`, once connected. */
+  upstreamLocalAddress: string | undefined = undefined
+  /** Why the upstream connection failed, or ''. */
+  upstreamTransportFailureReason = ''
   /** Set when observers were told of the opening (the connection passed authorization). */
   opened = false
+  readonly downstreamRemoteAddress: string
+  readonly downstreamLocalAddress: string
 
   constructor(listener: TcpListener, downstream: Socket) {
     this.listener = listener
     this.model = listener.proxyModel
     this.downstream = downstream
     this.destinationAddress = downstream.localAddress
+    // Read while the socket is open: once it has closed (when the access log reads them) they are gone.
+    this.downstreamRemoteAddress = `${downstream.remoteAddress}:${downstream.remotePort}`
+    this.downstreamLocalAddress = `${downstream.localAddress}:${downstream.localPort}`
   }
 
   get direction(): TcpRecord['direction'] {
@@ -78,6 +87,10 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
     return this.listener.model.name
   }
 
+  get telemetry(): TcpRecord['telemetry'] {
+    return this.model.telemetry[this.direction]
+  }
+
   /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
   get destinationService(): string {
     const name = this.clusterName
@@ -86,14 +99,6 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
 
   get upstreamHostPort(): string | undefined {
     return this.upstream?.hostPort
-  }
-
-  get downstreamRemoteAddress(): string {
-    return `${this.downstream.remoteAddress}:${this.downstream.remotePort}`
-  }
-
-  get downstreamLocalAddress(): string {
-    return `${this.downstream.localAddress}:${this.downstream.localPort}`
   }
 
   setFlag(flag: ResponseFlag): void {

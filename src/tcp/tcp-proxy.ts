@@ -131,6 +131,7 @@ export class TcpProxy {
     const up = this.#upstream as Socket
     this.#stopConnecting()
     ctx.connectMs = Math.round(performance.now() - this.#routedAt)
+    ctx.upstreamLocalAddress = `${up.localAddress}:${up.localPort}`
     new Tunnel(ctx, ctx.downstream, up, {
       ...tunnelLimits(this.#cluster as Cluster),
       initial: this.#initial,
@@ -186,9 +187,13 @@ export class TcpProxy {
   }
 
   #upstreamFailed(reason: string): void {
+    this.#ctx.upstreamTransportFailureReason = reason
     this.#ctx.upstream?.reportFailure('connectFailure')
     if (this.#clusterStats !== undefined) this.#clusterStats.connectFailures++
     if (this.#endpointStats !== undefined) this.#endpointStats.connectFailures++
+    // Istio leaves tcp_proxy's max_connect_attempts at 1: the failed attempt was the last, so Envoy adds URX
+    // (source/common/tcp_proxy/tcp_proxy.cc, Filter::onConnectMaxAttempts), and logs `UF,URX`.
+    this.#ctx.setFlag(ResponseFlag.UpstreamRetryLimitExceeded)
     this.#fail(ResponseFlag.UpstreamConnectionFailure, `upstream_connect_failure{${reason}}`)
   }
 

@@ -2,6 +2,7 @@
 
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ResponseFlag } from './response-flags.ts'
+import type { DirectionTelemetry } from './telemetry-policy.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /** `inbound`: a request to this workload (Istio's reporter=destination); `outbound`: one it makes (reporter=source). */
@@ -25,6 +26,8 @@ export interface RequestRecord {
   readonly scheme: string
   /** True when the downstream spoke HTTP/2. */
   readonly http2: boolean
+  /** Envoy's %PROTOCOL%: `HTTP/1.1`, `HTTP/1.0` or `HTTP/2`. */
+  readonly protocol: string
   /** A request header's value (lowercase name; several values joined with `, `), or undefined. */
   header(name: string): string | undefined
 
@@ -56,6 +59,10 @@ export interface RequestRecord {
   readonly destinationService: string
   /** `address:port` of the upstream host of the last attempt, or undefined when none was chosen. */
   readonly upstreamHostPort: string | undefined
+  /** `address:port` of the last attempt's upstream connection (Envoy's %UPSTREAM_LOCAL_ADDRESS%), when known. */
+  readonly upstreamLocalAddress: string | undefined
+  /** Why the upstream connection failed (a TLS handshake's `TLS_error:|…`), or ''. */
+  readonly upstreamTransportFailureReason: string
   /** Upstream attempts made (1 + retries); 0 when no cluster was reached. */
   readonly attemptCount: number
   /** Milliseconds from dispatch to upstream response headers; -1 when there were none. */
@@ -64,6 +71,8 @@ export interface RequestRecord {
   /** The downstream connection's remote and local `address:port`. */
   readonly downstreamRemoteAddress: string
   readonly downstreamLocalAddress: string
+  /** The SNI of the downstream TLS connection (Envoy's %REQUESTED_SERVER_NAME%), or undefined on plain text. */
+  readonly requestedServerName: string | undefined
   /** The mTLS peer of the downstream connection; undefined on plain text. */
   readonly peer: PeerIdentity | undefined
   /** The downstream workload's metadata (inbound, from its peer-metadata headers); undefined when not a mesh workload. */
@@ -72,4 +81,6 @@ export interface RequestRecord {
   readonly upstreamPeerMetadata: WorkloadMetadata | undefined
   /** True when the upstream connection of the last attempt was mTLS (Istio's connection_security_policy for reporter=source). */
   readonly upstreamMtls: boolean
+  /** What to observe of this request: its model's telemetry for its direction, kept from its start. */
+  readonly telemetry: DirectionTelemetry
 }

@@ -3,6 +3,7 @@
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { TrafficDirection } from './request-record.ts'
 import type { ResponseFlag } from './response-flags.ts'
+import type { DirectionTelemetry } from './telemetry-policy.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /** A proxied TCP connection as observers see it (when opened, and again once both sides have closed or it failed). */
@@ -29,6 +30,10 @@ export interface TcpRecord {
   /** The service host the connection was routed to, or ''. */
   readonly destinationService: string
   readonly upstreamHostPort: string | undefined
+  /** `address:port` of the upstream connection once made (Envoy's %UPSTREAM_LOCAL_ADDRESS%). */
+  readonly upstreamLocalAddress: string | undefined
+  /** Why the upstream connection failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%), or ''. */
+  readonly upstreamTransportFailureReason: string
   readonly downstreamRemoteAddress: string
   readonly downstreamLocalAddress: string
   readonly sni: string | undefined
@@ -39,4 +44,6 @@ export interface TcpRecord {
   readonly upstreamPeerMetadata: WorkloadMetadata | undefined
   /** True when the upstream connection is mTLS. */
   readonly upstreamMtls: boolean
+  /** What to observe of this connection: the telemetry of the model it was routed with, for its direction. */
+  readonly telemetry: DirectionTelemetry
 }

@@ -35,10 +35,45 @@ export interface MetricPolicy {
   readonly tagOverrides: readonly TagOverride[]
 }
 
+/**
+ * An Envoy attribute a filter reads (envoy docs: intro/arch_overview/advanced/attributes), e.g.
+ * `response.code`, `request.headers` with `key` the header name, `xds.cluster_name`.
+ */
+export interface FilterAttribute {
+  readonly name: string
+  /** The map key of `request.headers['x']` / `response.headers['x']` (lowercase). */
+  readonly key?: string
+}
+
+export type FilterLiteral = string | number | boolean
+
+/** A node of a parsed CEL access-log filter: plain data, evaluated by access-log-filter.ts. */
+export type FilterNode =
+  | { readonly kind: 'and' | 'or'; readonly left: FilterNode; readonly right: FilterNode }
+  | { readonly kind: 'not'; readonly operand: FilterNode }
+  | {
+      readonly kind: 'compare'
+      readonly op: '==' | '!=' | '<' | '<=' | '>' | '>='
+      readonly attribute: FilterAttribute
+      readonly value: FilterLiteral
+    }
+  | { readonly kind: 'in'; readonly attribute: FilterAttribute; readonly values: readonly FilterLiteral[] }
+  | {
+      readonly kind: 'string'
+      readonly fn: 'startsWith' | 'endsWith' | 'contains'
+      readonly attribute: FilterAttribute
+      readonly value: string
+    }
+  /** A boolean attribute on its own (`connection.mtls`), or `has(attribute)` (`kind: 'has'`). */
+  | { readonly kind: 'attribute' | 'has'; readonly attribute: FilterAttribute }
+  | { readonly kind: 'literal'; readonly value: boolean }
+
 /** An access-log filter (Telemetry accessLogging[].filter.expression), compiled to plain data. */
 export interface AccessLogFilter {
   /** The CEL expression as written. */
   readonly expression: string
+  /** The expression parsed (parseAccessLogFilter). */
+  readonly root: FilterNode
 }
 
 export interface AccessLogPolicy {
