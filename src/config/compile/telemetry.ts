@@ -1,6 +1,7 @@
 // The TelemetryPolicy of this workload: the bootstrap's `telemetry` block as Istio's mesh default, overridden by the Telemetry resources that apply, merged as pilot/pkg/model/telemetry.go merges them.
 
 import type { Bootstrap } from '../../bootstrap/schema.ts'
+import { parseAccessLogFilter } from '../../telemetry/access-log-filter.ts'
 import {
   type AccessLogFilter,
   type AccessLogPolicy,
@@ -345,11 +346,13 @@ function customTagsOf(tags: CustomTagsSpec): CustomTag[] {
 }
 
 /**
- * The compiled form of an accessLogging filter. The one place a filter expression is compiled: the access
- * log's `parseAccessLogFilter` (src/telemetry/access-log-filter.ts) is wired in here once it exists.
+ * The compiled form of an accessLogging filter (the access log's parseAccessLogFilter). The Telemetry parser
+ * already rejected an expression it cannot parse, so this one parses.
  */
 export function compileAccessLogFilter(expression: string): AccessLogFilter {
-  return { expression }
+  const parsed = parseAccessLogFilter(expression)
+  if ('error' in parsed) throw new Error(`access log filter '${expression}': ${parsed.error}`)
+  return parsed.filter
 }
 
 interface LoggingSpec {

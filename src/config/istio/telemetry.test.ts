@@ -128,7 +128,9 @@ describe('Telemetry parsing', () => {
       t: {literal: {value: a}, header: {name: x}}
   accessLogging:
   - providers: [{name: ''}]
-    match: {mode: BOTH}`),
+    match: {mode: BOTH}
+  - providers: [{name: envoy}]
+    filter: {expression: "response.duration > duration('1s')"}`),
     )
     expect(resources).toEqual([])
     expect(messages).toEqual([
@@ -140,6 +142,9 @@ describe('Telemetry parsing', () => {
       "t.yaml:15: field 'spec.tracing[0].customTags.t': only one of literal, environment or header can be set",
       "t.yaml:17: field 'spec.accessLogging[0].providers[0].name': providers.name may not be empty",
       't.yaml:18: field \'spec.accessLogging[0].match.mode\': invalid value "BOTH", expected one of CLIENT_AND_SERVER, CLIENT, SERVER',
+      expect.stringMatching(
+        /^t\.yaml:20: field 'spec\.accessLogging\[1\]\.filter\.expression': access log filter not supported: /,
+      ),
     ])
   })
 

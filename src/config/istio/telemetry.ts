@@ -1,6 +1,7 @@
 // Telemetry spec (istio/api telemetry/v1alpha1/telemetry.proto, served as telemetry.istio.io/v1 and v1alpha1): metrics, tracing and access logging of the workloads it selects.
 
 import { z } from 'zod'
+import { parseAccessLogFilter } from '../../telemetry/access-log-filter.ts'
 import { istioMetrics } from '../../telemetry/telemetry-policy.ts'
 import { addError } from './add-error.ts'
 import { stringMapSchema } from './fields.ts'
@@ -126,8 +127,18 @@ const accessLoggingSchema = z.strictObject({
   providers: z.array(providerRefSchema).default([]),
   /** Absent: inherit. */
   disabled: z.boolean().optional(),
-  /** A CEL expression over Envoy's attributes; which ones are understood is decided when it is compiled. */
-  filter: z.strictObject({ expression: z.string() }).optional(),
+  /**
+   * A CEL expression over Envoy's attributes. The access log understands a subset (parseAccessLogFilter);
+   * an expression outside it is an error, so a filter never silently logs more or less than it says.
+   */
+  filter: z
+    .strictObject({
+      expression: z.string().superRefine((expression, ctx) => {
+        const parsed = parseAccessLogFilter(expression)
+        if ('error' in parsed) addError(ctx, `access log filter not supported: ${parsed.error}`)
+      }),
+    })
+    .optional(),
 })
 
 /** A PolicyTargetReference; kept so that a targeted Telemetry is not read as namespace-wide (compile warns). */
