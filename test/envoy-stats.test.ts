@@ -12,7 +12,7 @@ import { type Reply, send } from './harness/client.ts'
 import { routeTo, serviceWithPolicy, sidecar, staticService, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
-import { type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
+import { answerAfter, type Handler, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const status =
   (code: number): Handler =>
@@ -46,7 +46,8 @@ beforeAll(async () => {
   const queued = await startUpstream('queued', hold)
   const down1 = await startUpstream('down1', status(503))
   const down2 = await startUpstream('down2', status(503))
-  upstreams.push(ok, fail, flip, queued, down1, down2)
+  const slow = await startUpstream('slow', answerAfter(1_000, 'late'))
+  upstreams.push(ok, fail, flip, queued, down1, down2, slow)
   ;[egress, closedPort] = await freePorts(2)
   proxy = await startProxy({
     resources: {
@@ -74,6 +75,8 @@ beforeAll(async () => {
           '    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n',
         ),
         virtualService({ hosts: ['down'], http: [{ retries: { attempts: 0 }, route: routeTo('down') }] }),
+        staticService('slow', [endpoint(slow)]),
+        virtualService({ hosts: ['slow'], http: [{ timeout: '100ms', route: routeTo('slow') }] }),
         staticService('refused', [`{address: 127.0.0.1, ports: {http: ${closedPort}}}`]),
         virtualService({
           hosts: ['refused'],
@@ -159,6 +162,15 @@ describe('cluster stats', () => {
     expect(s.get(`${c}.upstream_cx_connect_fail`)).toBe(1)
     expect(s.get(`${c}.upstream_cx_active`)).toBe(0)
     expect(s.get(`${c}.upstream_rq_503`)).toBe(1)
+  })
+
+  it('counts a route timeout and the 504 the router answers for it', async () => {
+    expect((await send(egress, 'slow')).status).toBe(504)
+    const s = await stats()
+    const c = cluster('slow')
+    expect(s.get(`${c}.upstream_rq_timeout`)).toBe(1)
+    expect(s.get(`${c}.upstream_rq_504`)).toBe(1)
+    expect(s.get(`${c}.upstream_rq_5xx`)).toBe(1)
   })
 
   it('shows active, pending and the pending overflow while the circuit breaker trips', async () => {
@@ -266,17 +278,17 @@ describe('admin /stats formats', () => {
     const name = 'outbound|80||ok.default.svc.cluster.local'
     expect(text).toContain('# TYPE envoy_cluster_upstream_rq_total counter')
     expect(text).toMatch(
-      new RegExp(`^envoy_cluster_upstream_rq_total\\{cluster_name="${escape(name)}"\\} \\d+$`, 'm'),
+      new RegExp(`^envoy_cluster_upstream_rq_total\\{cluster_name="${regexLiteral(name)}"\\} \\d+$`, 'm'),
     )
     expect(text).toMatch(
       new RegExp(
-        `^envoy_cluster_upstream_rq\\{cluster_name="${escape(name)}",response_code="200"\\} \\d+$`,
+        `^envoy_cluster_upstream_rq\\{cluster_name="${regexLiteral(name)}",response_code="200"\\} \\d+$`,
         'm',
       ),
     )
     expect(text).toMatch(
       new RegExp(
-        `^envoy_cluster_upstream_rq\\{cluster_name="${escape(name)}",response_code_class="2xx"\\} \\d+$`,
+        `^envoy_cluster_upstream_rq\\{cluster_name="${regexLiteral(name)}",response_code_class="2xx"\\} \\d+$`,
         'm',
       ),
     )
@@ -294,6 +306,6 @@ describe('admin /stats formats', () => {
   })
 })
 
-function escape(text: string): string {
+function regexLiteral(text: string): string {
   return text.replace(/[|.\\[\]()*+?^$]/g, '\\$&')
 }
