@@ -22,9 +22,12 @@ import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
+import { collectEnvoyStats, registeredElsewhere } from './runtime/envoy-stats.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { AccessLog } from './telemetry/access-log.ts'
+import { statsPrometheus } from './telemetry/envoy-stats-format.ts'
+import { HttpConnectionManagerStats } from './telemetry/http-connection-manager-stats.ts'
 import { log } from './telemetry/log.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
@@ -103,6 +106,11 @@ export class ProxyRuntime implements ProxyState {
     this.#watcher = new FileWatcher(() => void this.reload())
     this.observers.add(this.accessLog)
     registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
+    // Envoy-style stats: counted in the shared table, written into each scrape (envoy_ names).
+    this.observers.add(new HttpConnectionManagerStats(this.counters))
+    this.stats.addText(() =>
+      statsPrometheus(collectEnvoyStats(this).filter((s) => !registeredElsewhere.has(s.name))),
+    )
   }
 
   /**

@@ -4,7 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { getHeapSpaceStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
+import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
 import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'
+import { selectStats, statsFilterProblem, statsJson, statsText } from '../telemetry/envoy-stats-format.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
@@ -144,6 +146,22 @@ function listenersOf(proxy: ProxyRuntime) {
   }))
 }
 
+/**
+ * Admin /stats as Envoy's: `name: value` lines sorted by name, `?format=json`, `?filter=<RE2 regex>`
+ * and `?usedonly`; the counts are the whole proxy's (the shared table), whichever worker serves admin.
+ */
+function statsPage(proxy: ProxyRuntime, params: URLSearchParams, res: ServerResponse, json: boolean): void {
+  const filter = params.get('filter') ?? undefined
+  const problem = statsFilterProblem(filter)
+  if (problem !== undefined) {
+    send(res, 400, `${problem}\n`)
+    return
+  }
+  const stats = selectStats(collectEnvoyStats(proxy), { filter, usedOnly: params.has('usedonly') })
+  if (json) send(res, 200, statsJson(stats), 'application/json')
+  else send(res, 200, statsText(stats))
+}
+
 /** Admin /authz: `outrigger authz check` on the running model (the workload's compiled AuthorizationPolicies). */
 function authzPage(proxy: ProxyRuntime, params: URLSearchParams, res: ServerResponse, json: boolean): void {
   if (!proxy.hasModel) {
@@ -210,6 +228,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             )
       case 'GET /certs':
         return send(res, 200, JSON.stringify(proxy.certificates(), null, 2), 'application/json')
+      case 'GET /stats':
+        return statsPage(proxy, url.searchParams, res, json)
       case 'GET /stats/prometheus':
         return void proxy.stats.metrics().then(
           (body) => send(res, 200, body, proxy.stats.contentType),
@@ -240,6 +260,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /clusters[?format=json]',
             'GET /listeners[?format=json]',
             'GET /certs',
+            'GET /stats[?format=json][&filter=<regex>][&usedonly]',
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',

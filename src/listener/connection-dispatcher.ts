@@ -14,6 +14,7 @@ import type { Detection } from './detect-protocol.ts'
 import { serveHttp2Connection } from './http2-connection.ts'
 import { connectionPeerOf, innerIsTcp, mtlsAction, mtlsSniffMode } from './inbound-mtls.ts'
 import type { ListenerRuntime } from './listener-runtime.ts'
+import type { DetectionStats } from './listener-stats.ts'
 
 type ConnectionListener = (this: Server, socket: Socket) => void
 
@@ -28,8 +29,11 @@ export class ConnectionDispatcher {
   readonly #http: ConnectionListener
   /** This listener's mTLS handshakes, made at its first mTLS connection. */
   #mtlsPort: MtlsPort | undefined
+  /** Where the first sniff of each connection is counted (an mTLS connection's inner sniff is not). */
+  readonly #detection: DetectionStats | undefined
 
-  constructor(listener: ListenerRuntime, server: Server) {
+  constructor(listener: ListenerRuntime, server: Server, detection?: DetectionStats) {
+    this.#detection = detection
     const own = server.listeners('connection')
     if (own.length !== 1) throw new Error('expected node:http to register exactly one connection listener')
     this.#listener = listener
@@ -53,7 +57,7 @@ export class ConnectionDispatcher {
         clearTimeout(stalled)
         this.#onMtlsSniffed(sniffed, detection, leftover, replay)
       }
-      new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, onSniffed).start()
+      new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, onSniffed, this.#detection).start()
       return
     }
     switch (model.serve) {
@@ -68,7 +72,13 @@ export class ConnectionDispatcher {
       }
       case 'tls':
       case 'detect':
-        new ConnectionSniffer(socket, model.serve, model.protocolDetectionTimeoutMs, this.#onSniffed).start()
+        new ConnectionSniffer(
+          socket,
+          model.serve,
+          model.protocolDetectionTimeoutMs,
+          this.#onSniffed,
+          this.#detection,
+        ).start()
         return
       case 'tls-terminate':
         this.#listener.tls.accept(socket, this.#onTlsSecure)

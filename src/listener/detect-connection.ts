@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net'
 import { looksLikeTls, parseClientHello } from './detect-client-hello.ts'
 import { type Detection, detectHttpVersion, detectProtocol } from './detect-protocol.ts'
+import type { DetectionStats } from './listener-stats.ts'
 
 /**
  * `detect`: HTTP/1, HTTP/2, TLS or TCP; `tls`: only reads a ClientHello (a declared TLS port);
@@ -47,15 +48,18 @@ export class ConnectionSniffer {
   readonly #mode: SniffMode
   readonly #timeoutMs: number
   readonly #onDone: SniffDone
+  readonly #stats: DetectionStats | undefined
   readonly #chunks: Buffer[] = []
   #timer: NodeJS.Timeout | undefined
   #done = false
 
-  constructor(socket: Socket, mode: SniffMode, timeoutMs: number, onDone: SniffDone) {
+  /** `stats` counts the outcome as Envoy's listener inspectors would (only where they would run). */
+  constructor(socket: Socket, mode: SniffMode, timeoutMs: number, onDone: SniffDone, stats?: DetectionStats) {
     this.#socket = socket
     this.#mode = mode
     this.#timeoutMs = timeoutMs
     this.#onDone = onDone
+    this.#stats = stats
   }
 
   start(): void {
@@ -125,6 +129,7 @@ export class ConnectionSniffer {
   #finish(detection: Detection, ended: boolean): void {
     if (this.#done) return
     this.#stop()
+    this.#stats?.count(this.#mode, detection)
     const socket = this.#socket
     const data = this.#chunks.length === 0 ? undefined : Buffer.concat(this.#chunks)
     if (data !== undefined && !ended && detection.protocol === 'http1') {

@@ -10,6 +10,7 @@ import type { SharedCounters } from '../shared/shared-counters.ts'
 import { ConnectionDispatcher } from './connection-dispatcher.ts'
 import { onUpgradeRequest } from './http-upgrade.ts'
 import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
+import { DetectionStats, ListenerStats } from './listener-stats.ts'
 
 interface BoundListener {
   readonly runtime: ListenerRuntime
@@ -49,12 +50,15 @@ export class ListenerManager {
 
   /** Where this worker counts the connections its listeners accept (Envoy's per-worker listener stats). */
   readonly #workerStats: WorkerStats | undefined
+  /** The inspectors' outcomes over every listener (Envoy's tls_inspector.* and http_inspector.*). */
+  readonly #detection: DetectionStats | undefined
 
   constructor(state: ProxyState, filters: FilterFactory, reusePort = false, workerStats?: WorkerStats) {
     this.#state = state
     this.#filters = filters
     this.#reusePort = reusePort
     this.#workerStats = workerStats
+    this.#detection = workerStats === undefined ? undefined : new DetectionStats(workerStats.counters)
   }
 
   /** Applies the model's listener set; resolves when new listeners are bound (or failed to bind). */
@@ -84,17 +88,24 @@ export class ListenerManager {
     const server = createHttpServer(runtime)
     // Every port listens with its HTTP server; the dispatcher decides per connection whether the HTTP
     // codec, the TCP proxy or protocol detection gets it, so a reload may change a port's protocol.
-    new ConnectionDispatcher(runtime, server)
+    new ConnectionDispatcher(runtime, server, this.#detection)
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       onUpgradeRequest(runtime, req, socket, head),
     )
     const sockets = new Set<Socket>()
     const stats = this.#workerStats
     const accepted = stats?.counters.block(workerListenerKey(model, stats.worker))
+    // Envoy's listener.<address>.downstream_cx_total / _active / _destroy, over every worker.
+    const listenerStats =
+      stats === undefined ? undefined : new ListenerStats(stats.counters, model.address, model.port)
     server.on('connection', (socket: Socket) => {
       if (accepted !== undefined) Atomics.add(accepted.cells, accepted.base, 1)
+      listenerStats?.accepted()
       sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
+      socket.once('close', () => {
+        sockets.delete(socket)
+        listenerStats?.closed()
+      })
     })
     return { runtime, server, sockets, bound: false, error: undefined }
   }

@@ -68,11 +68,16 @@ function forward(
     return
   }
   const endpoint = cluster.pick(ctx)
+  // Envoy charges these answers as the cluster's 503s (router.cc sendNoHealthyUpstreamResponse and
+  // chargeUpstreamAbort for a pool overflow), besides upstream_cx_none_healthy and the breaker's overflow.
   if (endpoint === undefined) {
+    cluster.stats.noneHealthy()
+    cluster.stats.chargeCode(503)
     sendLocalReply(ctx, 'noHealthyUpstream')
     return
   }
   if (!cluster.admits(endpoint)) {
+    cluster.stats.chargeCode(503)
     sendLocalReply(ctx, 'overflow')
     return
   }

@@ -130,6 +130,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   /** Static, with the attempt as argument: no closure per request. */
   static #perTryTimedOut(self: UpstreamAttempt): void {
     self.#timer = undefined
+    self.endpoint.clusterStats?.perTryTimedOut()
     self.abort(new PerTryTimeoutError())
   }
 
@@ -152,11 +153,13 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx
     this.endpoint.reportStatus(statusCode)
     if (!this.#owner.acceptResponse(this, statusCode, fields)) {
+      this.endpoint.clusterStats?.chargeRetriedCode(statusCode)
       this.#finish()
       this.#dropResponse(controller, fields)
       return
     }
     this.#accepted = true
+    this.endpoint.clusterStats?.chargeCode(statusCode)
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
     ctx.responseCodeDetails = 'via_upstream'
     const headers = buildDownstreamHeaders(ctx, fields)

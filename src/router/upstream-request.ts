@@ -1,6 +1,7 @@
 // Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
 import type { ResponseFields } from '../http/downstream-headers.ts'
+import { LocalReplies } from '../http/local-reply.ts'
 import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import type { MirrorPolicy } from '../route/mirror-policy.ts'
@@ -175,6 +176,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   /** Timer callbacks are static and get the request as their argument: no closure per request. */
   static #routeTimedOut(self: UpstreamRequest): void {
     self.#routeTimer = undefined
+    self.#cluster?.stats.timedOut()
     if (self.#attempt !== undefined) {
       self.#attempt.abort(new UpstreamTimeoutError())
       return
@@ -207,13 +209,24 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     if (policy === undefined || this.#ctx.res.headersSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
     const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(fields) : -1
-    if (status < 400 && grpcStatus <= 0) return true
-    if (!retriableResponse(policy, status, grpcStatus)) return true
+    if ((status < 400 && grpcStatus <= 0) || !retriableResponse(policy, status, grpcStatus)) {
+      this.#notRetried()
+      return true
+    }
     if (this.#retriesLeft === 0) {
       this.#ctx.setFlag('URX')
+      this.#cluster?.stats.retryLimitExceeded()
       return true
     }
     return !this.#scheduleRetry()
+  }
+
+  /**
+   * An outcome the policy does not retry: after a retry, Envoy counts upstream_rq_retry_success
+   * (retry_state_impl.cc RetryStateImpl::shouldRetry: a retry was armed and this decision is NoRetry).
+   */
+  #notRetried(): void {
+    if (this.#retries > 0) this.#cluster?.stats.retrySucceeded()
   }
 
   attemptEnded(_attempt: UpstreamAttempt, lastChunk: Buffer | undefined): void {
@@ -238,9 +251,13 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       (err instanceof PerTryTimeoutError || !(err instanceof UpstreamTimeoutError)) &&
       retriableFailure(policy, kind)
     if (retriable && this.#retriesLeft > 0 && this.#scheduleRetry()) return
+    if (policy !== undefined && !retriable) this.#notRetried()
     this.#fail(kind, kind === 'connectFailure' ? transportFailureReason(err) : undefined)
     // After the failure's own flag, as Envoy orders them (`UF,URX`).
-    if (retriable && this.#retriesLeft === 0) ctx.setFlag('URX')
+    if (retriable && this.#retriesLeft === 0) {
+      ctx.setFlag('URX')
+      this.#cluster?.stats.retryLimitExceeded()
+    }
   }
 
   /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */
@@ -253,6 +270,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     this.#holdsRetrySlot = true
     this.#retriesLeft--
     this.#retries++
+    cluster.stats.retried()
     this.#attempt = undefined
     const policy = this.#spec?.retry as RetryPolicy
     this.#backoffTimer = setTimeout(UpstreamRequest.#backoffEnded, backoffMs(policy, this.#retries), this)
@@ -269,6 +287,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     const cluster = self.#cluster as Cluster
     const endpoint = self.#pickRetryHost(cluster)
     if (endpoint === undefined) {
+      cluster.stats.noneHealthy()
       self.#fail('noHealthyUpstream')
       return
     }
@@ -308,6 +327,10 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
 
   #fail(kind: Parameters<typeof sendLocalReply>[1], transportFailure?: string): void {
     this.#finish()
+    // Envoy's chargeUpstreamAbort: the 503 or 504 answered for the upstream counts as its response
+    // code; a retry buffer overflow is the router's own answer (router.cc charges nothing for it).
+    if (kind !== 'retryBufferOverflow' && !this.#ctx.res.headersSent)
+      this.#cluster?.stats.chargeCode(LocalReplies[kind].status)
     sendLocalReply(this.#ctx, kind, transportFailure)
   }
 

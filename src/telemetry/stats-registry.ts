@@ -17,6 +17,26 @@ export function envoyPrometheusName(statName: string): string {
  * process metrics: their event-loop-delay histogram and GC observer would run all the time for numbers
  * /memory already gives on demand.
  */
-export function createStatsRegistry(): Registry {
-  return new Registry()
+export function createStatsRegistry(): StatsRegistry {
+  return new StatsRegistry()
+}
+
+/**
+ * prom-client's registry plus text written at scrape time by sources whose metric names are known only
+ * then (Envoy's stats: tag extraction makes the name, and a cluster name can add to it).
+ */
+export class StatsRegistry extends Registry {
+  #textSources: (() => string)[] = []
+
+  /** `source` returns whole metrics in the text exposition format, none of them a registered metric's name. */
+  addText(source: () => string): void {
+    this.#textSources = [...this.#textSources, source]
+  }
+
+  override async metrics(): Promise<string> {
+    const registered = await super.metrics()
+    let text = ''
+    for (const source of this.#textSources) text += source()
+    return text === '' ? registered : `${registered}${registered.endsWith('\n') ? '' : '\n'}${text}`
+  }
 }

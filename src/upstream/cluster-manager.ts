@@ -56,6 +56,11 @@ export class ClusterManager {
     return cluster
   }
 
+  /** The cluster `name` if this worker has built it already (readers must not build clusters). */
+  built(name: string): Cluster | undefined {
+    return this.#clusters.get(name)
+  }
+
   /** Every cluster of the model, in model order. */
   get clusters(): Iterable<Cluster> {
     const all: Cluster[] = []

@@ -10,6 +10,7 @@ import {
 import { SharedCounters } from '../shared/shared-counters.ts'
 import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
+import { ClusterStats } from './cluster-stats.ts'
 import { DnsResolver } from './dns-resolver.ts'
 import { DnsTarget } from './dns-target.ts'
 import { mod64 } from './lb/hash.ts'
@@ -37,6 +38,8 @@ export class Cluster {
   endpoints: readonly UpstreamEndpoint[] = []
   /** Envoy's circuit-breaker thresholds and counters for this cluster (shared by every worker). */
   readonly breaker: CircuitBreaker
+  /** Envoy's cluster stats (upstream_rq_*, upstream_cx_*), counted by the router and the pools. */
+  readonly stats: ClusterStats
   /** Where the cluster's, its endpoints' and its detector's counters live (shared by every worker). */
   readonly #counters: SharedCounters
   /** The priority levels (Envoy's host sets), level 0 first; one unless locality failover splits them. */
@@ -73,7 +76,8 @@ export class Cluster {
     this.#resolver = resolver
     this.#upstreamTls = upstreamTls
     this.#counters = counters
-    this.breaker = new CircuitBreaker(counters.block(`cluster|${model.name}`))
+    this.breaker = new CircuitBreaker(counters.block(breakerKey(model.name)))
+    this.stats = new ClusterStats(counters, model.name)
     this.apply(model)
   }
 
@@ -179,6 +183,7 @@ export class Cluster {
           this.breaker,
           this.#tlsOf(e),
           this.#counters.block(`endpoint|${model.name}|${key}|${occurrence}`),
+          this.stats,
         )
       // Envoy's slow start applies to endpoints added to a running cluster, not to its first ones.
       if (kept === undefined && this.#applied) endpoint.addedAt = now
@@ -217,7 +222,7 @@ export class Cluster {
       config,
       this.#onHealthChange,
       counters,
-      counters.block(`outlier|${this.model.name}`),
+      counters.block(outlierKey(this.model.name)),
     )
     const detector = this.#outlier
     detector.config = config
@@ -328,6 +333,16 @@ export class Cluster {
     for (const target of this.#dnsTargets.values()) target.stop()
     await Promise.all(this.endpoints.map((e) => e.close()))
   }
+}
+
+/** The SharedCounters key of a cluster's circuit-breaker block (readers find it by name). */
+export function breakerKey(clusterName: string): string {
+  return `cluster|${clusterName}`
+}
+
+/** The SharedCounters key of a cluster's outlier detector block. */
+export function outlierKey(clusterName: string): string {
+  return `outlier|${clusterName}`
 }
 
 /** The cluster's endpoints grouped into their priority levels (the model numbers them without gaps). */

@@ -11,6 +11,7 @@ import { type LookupFunction, connect as netConnect, type Socket } from 'node:ne
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
+import type { ConnectionEvents } from './cluster-stats.ts'
 import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
@@ -40,6 +41,8 @@ export interface Http2PoolOptions {
    * not be made (the handshake's error), which the session's waiting requests then fail with.
    */
   readonly connectSocket?: (onFailure: (err: Error) => void) => Socket
+  /** Told of each session's connection: opened, closed, or failed to connect (the cluster's stats). */
+  readonly connectionEvents?: ConnectionEvents
 }
 
 const streamWindowSize = 1024 * 1024
@@ -153,9 +156,11 @@ export class Http2Pool {
     const timer = setTimeout(() => {
       if (!entry.connected) session.destroy(new UpstreamConnectTimeoutError())
     }, this.#options.connectTimeoutMs)
+    const events = this.#options.connectionEvents
     session.once('connect', () => {
       clearTimeout(timer)
       entry.connected = true
+      events?.connectionOpened()
       if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
       const waiting = entry.waiting.splice(0)
       for (const exchange of waiting) this.#startOn(entry, exchange)
@@ -164,6 +169,8 @@ export class Http2Pool {
     session.on('error', () => {})
     session.once('goaway', () => this.#retire(entry))
     session.once('close', () => {
+      if (entry.connected) events?.connectionClosed()
+      else events?.connectFailed()
       clearTimeout(timer)
       if (entry.idleTimer !== undefined) clearTimeout(entry.idleTimer)
       entry.retired = true

@@ -193,6 +193,19 @@ export class HostMonitor {
 }
 
 /** A cluster's detector: its endpoints' monitors, the ejection rules and the periodic sweep. */
+/** A cluster's ejection counts from its detector block, for readers (Envoy's outlier_detection.* stats). */
+export function readOutlierCounts(block: CounterBlock): {
+  ejectionsActive: number
+  ejectionsEnforcedTotal: number
+  ejectionsOverflow: number
+} {
+  return {
+    ejectionsActive: Atomics.load(block.cells, block.base + ejectedCountCell),
+    ejectionsEnforcedTotal: Atomics.load(block.cells, block.base + ejectionsTotalCell),
+    ejectionsOverflow: Atomics.load(block.cells, block.base + ejectionsOverflowCell),
+  }
+}
+
 export class OutlierDetector {
   config: OutlierDetectionModel
   #monitors: HostMonitor[] = []

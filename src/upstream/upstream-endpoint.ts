@@ -13,6 +13,7 @@ import { type CounterBlock, privateBlock } from '../shared/shared-counters.ts'
 import { type UpstreamTls, UpstreamTlsError } from '../tls/upstream-tls.ts'
 import { httpAlpn } from '../tls/upstream-tls-model.ts'
 import type { CircuitBreaker } from './circuit-breaker.ts'
+import type { ClusterStats } from './cluster-stats.ts'
 import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
@@ -144,6 +145,8 @@ export class UpstreamEndpoint implements LbEndpoint {
   #http2: Http2Pool | undefined
   /** The TLS its connections originate; undefined: plain text. */
   readonly tls: EndpointTls | undefined
+  /** Its cluster's Envoy stats (requests, connections, response codes); undefined for a bare endpoint. */
+  readonly clusterStats: ClusterStats | undefined
 
   constructor(
     address: string,
@@ -153,8 +156,10 @@ export class UpstreamEndpoint implements LbEndpoint {
     breaker: CircuitBreaker,
     tls?: EndpointTls,
     counters: CounterBlock = privateBlock(),
+    clusterStats?: ClusterStats,
   ) {
     this.counters = counters
+    this.clusterStats = clusterStats
     this.address = address
     this.port = port
     this.weight = Math.max(1, weight)
@@ -194,6 +199,13 @@ export class UpstreamEndpoint implements LbEndpoint {
       if (lookup !== undefined) options.connect = { ...options.connect, lookup }
       if (this.tls !== undefined) options.connect = this.#tlsConnector(this.tls)
       this.#http1 = new Pool(`http://${this.hostPort}`, options)
+      const stats = this.clusterStats
+      if (stats !== undefined) {
+        // Per connection, not per request: undici's pool tells of each client's connect and close.
+        this.#http1.on('connect', () => stats.connectionOpened())
+        this.#http1.on('disconnect', () => stats.connectionClosed())
+        this.#http1.on('connectionError', () => stats.connectFailed())
+      }
     }
     return this.#http1
   }
@@ -204,6 +216,7 @@ export class UpstreamEndpoint implements LbEndpoint {
       ...http2PoolOptions(this.#settings),
       ...(this.#lookup !== undefined ? { lookup: this.#lookup } : {}),
       ...(this.tls !== undefined ? { connectSocket: this.#tlsSocketFactory(this.tls) } : {}),
+      ...(this.clusterStats !== undefined ? { connectionEvents: this.clusterStats } : {}),
     })
     return this.#http2
   }
@@ -284,7 +297,26 @@ export class UpstreamEndpoint implements LbEndpoint {
     return this.#connectSocket(httpAlpn.http1, onReady)
   }
 
-  #connectSocket(alpn: readonly string[], onReady: (err: Error | undefined) => void): Socket {
+  #connectSocket(alpn: readonly string[], ready: (err: Error | undefined) => void): Socket {
+    const stats = this.clusterStats
+    let socket: Socket | undefined
+    // Counted as the pools count theirs: a failed attempt, or an open connection until it closes.
+    const onReady =
+      stats === undefined
+        ? ready
+        : (err: Error | undefined): void => {
+            if (err !== undefined) stats.connectFailed()
+            else {
+              stats.connectionOpened()
+              socket?.once('close', () => stats.connectionClosed())
+            }
+            ready(err)
+          }
+    socket = this.#openSocket(alpn, onReady)
+    return socket
+  }
+
+  #openSocket(alpn: readonly string[], onReady: (err: Error | undefined) => void): Socket {
     const tls = this.tls
     if (tls === undefined) {
       const socket = netConnect({ ...this.#target(), allowHalfOpen: true, noDelay: true })
@@ -356,6 +388,7 @@ export class UpstreamEndpoint implements LbEndpoint {
 
   /** A request to this endpoint starts: counted here and in the cluster's circuit breaker. */
   acquire(): void {
+    this.clusterStats?.requestStarted()
     const { cells, base } = this.counters
     const active = Atomics.add(cells, base + activeRequestsCell, 1)
     Atomics.add(cells, base + totalRequestsCell, 1)

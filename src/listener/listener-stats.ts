@@ -1,0 +1,126 @@
+// Envoy's listener stats (downstream_cx_*) and its tls_inspector / http_inspector outcomes, counted in the proxy's SharedCounters.
+
+import type { CounterBlock, SharedCounters } from '../shared/shared-counters.ts'
+import { decrementToZero } from '../shared/shared-counters.ts'
+import type { Detection } from './detect-protocol.ts'
+
+/** Cells of a listener's `stats|listener|<address:port>` block, under Envoy's names (docs: "Listener statistics"). */
+export const ListenerStat = {
+  downstream_cx_total: 0,
+  downstream_cx_active: 1,
+  downstream_cx_destroy: 2,
+} as const
+
+export type ListenerStatName = keyof typeof ListenerStat
+
+/**
+ * What protocol detection found, under the names of the listener filters Istio puts first on a
+ * sidecar's listeners: tls_inspector (source/extensions/filters/listener/tls_inspector) and
+ * http_inspector (source/extensions/filters/listener/http_inspector). Envoy's are not per listener.
+ */
+export const DetectionStat = {
+  'tls_inspector.tls_found': 0,
+  'tls_inspector.tls_not_found': 1,
+  'tls_inspector.sni_found': 2,
+  'tls_inspector.sni_not_found': 3,
+  'tls_inspector.alpn_found': 4,
+  'tls_inspector.alpn_not_found': 5,
+  'http_inspector.http11_found': 6,
+  'http_inspector.http2_found': 7,
+  'http_inspector.http_not_found': 8,
+} as const
+
+export type DetectionStatName = keyof typeof DetectionStat
+
+/** What a sniffer looked for: `detect` runs both inspectors, `tls` and `tls-or-http` the TLS one, `http` neither. */
+export type InspectedMode = 'detect' | 'tls' | 'http' | 'tls-or-http'
+
+function listenerKey(address: string, port: number): string {
+  return `stats|listener|${address}:${port}`
+}
+
+const detectionKey = 'stats|inspectors'
+
+/** One listener's connection counts, shared by every worker accepting on its port. */
+export class ListenerStats {
+  readonly #block: CounterBlock
+
+  constructor(counters: SharedCounters, address: string, port: number) {
+    this.#block = counters.block(listenerKey(address, port))
+  }
+
+  accepted(): void {
+    const { cells, base } = this.#block
+    Atomics.add(cells, base + ListenerStat.downstream_cx_total, 1)
+    Atomics.add(cells, base + ListenerStat.downstream_cx_active, 1)
+  }
+
+  closed(): void {
+    const { cells, base } = this.#block
+    decrementToZero(cells, base + ListenerStat.downstream_cx_active)
+    Atomics.add(cells, base + ListenerStat.downstream_cx_destroy, 1)
+  }
+}
+
+/**
+ * Counts each sniffed connection once, as the inspectors would: tls_inspector decides TLS or not (and,
+ * for TLS, whether the ClientHello had SNI and ALPN); http_inspector runs only on what is not TLS
+ * (http_inspector.cc skips a connection whose transport protocol was already detected).
+ */
+export class DetectionStats {
+  readonly #block: CounterBlock
+
+  constructor(counters: SharedCounters) {
+    this.#block = counters.block(detectionKey)
+  }
+
+  count(mode: InspectedMode, detection: Detection): void {
+    if (mode === 'http') return
+    const protocol = detection.protocol
+    const hello = detection.clientHello
+    if (protocol === 'tls' && hello !== undefined) {
+      this.#add('tls_inspector.tls_found')
+      this.#add(hello.sni === undefined ? 'tls_inspector.sni_not_found' : 'tls_inspector.sni_found')
+      this.#add(hello.alpn.length === 0 ? 'tls_inspector.alpn_not_found' : 'tls_inspector.alpn_found')
+      return
+    }
+    this.#add('tls_inspector.tls_not_found')
+    if (mode !== 'detect') return
+    this.#add(
+      protocol === 'http1'
+        ? 'http_inspector.http11_found'
+        : protocol === 'http2'
+          ? 'http_inspector.http2_found'
+          : 'http_inspector.http_not_found',
+    )
+  }
+
+  #add(stat: DetectionStatName): void {
+    Atomics.add(this.#block.cells, this.#block.base + DetectionStat[stat], 1)
+  }
+}
+
+/** A listener's counts over every worker; zeros when none was counted. */
+export function readListenerStats(
+  counters: SharedCounters,
+  address: string,
+  port: number,
+): Record<ListenerStatName, number> {
+  return read(counters.find(listenerKey(address, port)), ListenerStat)
+}
+
+/** The inspectors' outcomes over every worker and listener. */
+export function readDetectionStats(counters: SharedCounters): Record<DetectionStatName, number> {
+  return read(counters.find(detectionKey), DetectionStat)
+}
+
+function read<Name extends string>(
+  block: CounterBlock | undefined,
+  cells: Readonly<Record<Name, number>>,
+): Record<Name, number> {
+  const values = {} as Record<Name, number>
+  for (const [name, cell] of Object.entries(cells) as [Name, number][]) {
+    values[name] = block === undefined ? 0 : Atomics.load(block.cells, block.base + cell)
+  }
+  return values
+}
