@@ -58,7 +58,9 @@ telemetry:
     )
     const r = cli('validate', file)
     expect(r.code).toBe(0)
-    expect(r.stdout).toContain(`${file}:3: warning: field 'listeners.inbound' is used only with traffic capture`)
+    expect(r.stdout).toContain(
+      `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture`,
+    )
     expect(r.stdout).not.toContain(`warning: field 'tls'`)
     expect(r.stdout).not.toContain(`warning: field 'telemetry'`)
   })
