@@ -6,9 +6,6 @@ import type { PeerMetadataExchange } from '../../telemetry/peer-metadata-exchang
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import type { RequestContext } from '../request-context.ts'
 
-const valueLength = PEER_METADATA_HEADER.length
-const idLength = PEER_METADATA_ID_HEADER.length
-
 /**
  * As pilot configures istio-proxy's filter (pilot/pkg/networking/core/listener_builder.go appendMxFilter,
  * xdsfilters.SidecarInboundMetadataFilter / SidecarOutboundMetadataFilterSkipHeaders), istio/proxy
@@ -36,20 +33,17 @@ export class PeerMetadataFilter implements HttpFilter {
     let id: string | undefined
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]
-      if (name.length === valueLength) {
-        if (value === undefined && name.toLowerCase() === PEER_METADATA_HEADER) value = raw[i + 1]
-      } else if (name.length === idLength) {
-        if (id === undefined && name.toLowerCase() === PEER_METADATA_ID_HEADER) id = raw[i + 1]
-      }
+      if (value === undefined && isHeader(name, PEER_METADATA_HEADER)) value = raw[i + 1]
+      else if (id === undefined && isHeader(name, PEER_METADATA_ID_HEADER)) id = raw[i + 1]
     }
     if (this.#inbound) {
       if (value !== undefined && value !== '')
         ctx.downstreamPeerMetadata = this.#exchange.fromHeaders(id, value)
-      if (value !== undefined || id !== undefined) removePeerHeaders(raw, false)
+      if (value !== undefined || id !== undefined) removePeerHeaders(raw)
       return 'continue'
     }
     if (!toMesh(ctx)) return 'continue'
-    if (value !== undefined || id !== undefined) removePeerHeaders(raw, false)
+    if (value !== undefined || id !== undefined) removePeerHeaders(raw)
     raw.push(PEER_METADATA_ID_HEADER, this.#exchange.id, PEER_METADATA_HEADER, this.#exchange.headerValue)
     return 'continue'
   }
@@ -58,7 +52,7 @@ export class PeerMetadataFilter implements HttpFilter {
     if (this.#inbound) {
       // istio-proxy answers with its metadata only to a downstream that sent its own (filter.cc inject).
       if (ctx.downstreamPeerMetadata === undefined) return
-      removePeerHeaders(headers, true)
+      removePeerHeaders(headers)
       headers.push(
         PEER_METADATA_ID_HEADER,
         this.#exchange.id,
@@ -71,12 +65,12 @@ export class PeerMetadataFilter implements HttpFilter {
     let id: string | undefined
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]
-      if (name.length === valueLength && name === PEER_METADATA_HEADER) value ??= headers[i + 1]
-      else if (name.length === idLength && name === PEER_METADATA_ID_HEADER) id ??= headers[i + 1]
+      if (name === PEER_METADATA_HEADER) value ??= headers[i + 1]
+      else if (name === PEER_METADATA_ID_HEADER) id ??= headers[i + 1]
     }
     if (value === undefined && id === undefined) return
     if (value !== undefined && value !== '') ctx.upstreamPeerMetadata = this.#exchange.fromHeaders(id, value)
-    removePeerHeaders(headers, true)
+    removePeerHeaders(headers)
   }
 }
 
@@ -95,18 +89,27 @@ function toMesh(ctx: RequestContext): boolean {
   return false
 }
 
-/** Removes both peer headers from a flat header list in place; `lowercase`: its names are lowercase already. */
-function removePeerHeaders(headers: string[], lowercase: boolean): void {
+/** Removes both peer headers from a flat header list in place. */
+function removePeerHeaders(headers: string[]): void {
   let w = 0
   for (let r = 0; r < headers.length; r += 2) {
     const name = headers[r]
-    if (name.length === valueLength || name.length === idLength) {
-      const lower = lowercase ? name : name.toLowerCase()
-      if (lower === PEER_METADATA_HEADER || lower === PEER_METADATA_ID_HEADER) continue
-    }
+    if (isHeader(name, PEER_METADATA_HEADER) || isHeader(name, PEER_METADATA_ID_HEADER)) continue
     headers[w] = name
     headers[w + 1] = headers[r + 1]
     w += 2
   }
   headers.length = w
+}
+
+/**
+ * Whether `name` is the lowercase header name `lower`, in any case. Sidecars send these names in lowercase
+ * (HTTP/2 must), so the common match costs one comparison; a name is lowercased only when it could be one
+ * in another case (same length, starting with `x`/`X`): toLowerCase allocates.
+ */
+function isHeader(name: string, lower: string): boolean {
+  if (name === lower) return true
+  if (name.length !== lower.length) return false
+  const first = name.charCodeAt(0)
+  return (first === 0x58 || first === 0x78) && name.toLowerCase() === lower
 }
