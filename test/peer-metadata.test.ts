@@ -228,10 +228,12 @@ describe('HTTP peer metadata between two sidecars (istio-proxy peer_metadata fil
 
   it('answers a plain-text mesh peer that sent its metadata with its own, and decodes an istio-proxy header', async () => {
     serverRequests.length = 0
+    const before = httpApp.seen.length
     const res = await request(`http://127.0.0.1:${port.inHttp}/direct`, {
+      // HTTP/1.1 header names in any case (sidecars send them lowercase).
       headers: {
-        'x-envoy-peer-metadata': istioProxySample,
-        'x-envoy-peer-metadata-id': 'sidecar~10.52.0.34~pp',
+        'X-Envoy-Peer-Metadata': istioProxySample,
+        'X-Envoy-Peer-Metadata-Id': 'sidecar~10.52.0.34~pp',
       },
     })
     await res.body.text()
@@ -242,6 +244,7 @@ describe('HTTP peer metadata between two sidecars (istio-proxy peer_metadata fil
       /^sidecar~[^~]+~reviews-v2-[^~]*\.default~default\.svc\.cluster\.local$/,
     )
     expect(server.peerMetadata.fromHeaders(undefined, value as string)).toEqual(REVIEWS)
+    expect(peerHeadersIn(httpApp.seen[before].headers)).toEqual([])
     await eventually(async () => serverRequests.length === 1)
     expect(serverRequests[0].downstream).toMatchObject({ workloadName: 'productpage-v1', app: 'productpage' })
   })
