@@ -16,6 +16,7 @@ import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
+import { PeerMetadataFilter } from './http/filters/peer-metadata.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
@@ -29,6 +30,7 @@ import { AccessLog } from './telemetry/access-log.ts'
 import { statsPrometheus } from './telemetry/envoy-stats-format.ts'
 import { HttpConnectionManagerStats } from './telemetry/http-connection-manager-stats.ts'
 import { log } from './telemetry/log.ts'
+import { PeerMetadataExchange } from './telemetry/peer-metadata-exchange.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
@@ -65,6 +67,8 @@ export class ProxyRuntime implements ProxyState {
   readonly observers = new TrafficObservers()
   /** The access log (its files are reopened on SIGUSR1 and flushed at shutdown). */
   readonly accessLog = new AccessLog()
+  /** This node's peer metadata for its mesh peers, and theirs decoded (HTTP headers, TCP exchange). */
+  readonly peerMetadata: PeerMetadataExchange
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
@@ -89,6 +93,7 @@ export class ProxyRuntime implements ProxyState {
   constructor(bootstrap: Bootstrap, options: RuntimeOptions = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+    this.peerMetadata = PeerMetadataExchange.forNode(bootstrap.node)
     this.counters = options.counters ?? SharedCounters.create(undefined, false)
     this.worker = options.worker ?? { index: 0, count: 1 }
     this.counters.onFull((key) =>
@@ -126,6 +131,8 @@ export class ProxyRuntime implements ProxyState {
       new RequestSummaryFilter(),
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
+      // Istio's istio.metadata_exchange filter; after route selection, which tells a mesh destination.
+      new PeerMetadataFilter(this.peerMetadata, listener.direction),
     ]
     // The local rate limit at the head, where Istio's task inserts it (before authn and authz too).
     const rateLimit = LocalRateLimitFilter.forListener(

@@ -114,6 +114,11 @@ export interface ClusterModel {
    */
   readonly discovery?: ClusterDiscovery
   readonly connectTimeoutMs: number
+  /**
+   * Set on the clusters of a MESH_EXTERNAL ServiceEntry: no peer metadata goes there (Istio marks such
+   * clusters `istio.external` in their metadata, pilot/pkg/networking/core/cluster_builder.go).
+   */
+  readonly meshExternal?: true
   /** The DestinationRule traffic policy for this port and subset, merged as Istio merges it. */
   readonly policy: ClusterPolicy
 }

@@ -4,9 +4,11 @@ import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { type ConnectionPeer, setConnectionPeer } from '../protocol/connection-peer.ts'
+import { PEER_EXCHANGE_ALPN, PeerExchange, type PeerExchangeDone } from '../tcp/peer-exchange.ts'
 import { TcpContext } from '../tcp/tcp-context.ts'
 import { TcpProxy } from '../tcp/tcp-proxy.ts'
 import { log } from '../telemetry/log.ts'
+import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { MtlsPort, MtlsRefusal } from '../tls/mtls-terminator.ts'
 import { TLS_HANDSHAKE_TIMEOUT_MS } from '../tls/tls-defaults.ts'
 import { ConnectionSniffer, type SniffDone } from './detect-connection.ts'
@@ -141,13 +143,33 @@ export class ConnectionDispatcher {
     socket.on('error', (err: Error) =>
       log.debug(`listener ${listener.model.name}: mTLS connection: ${err.message}`),
     )
+    // The client's sidecar proxies TCP and offered the exchange: frames first (Istio's TCPListenerMx).
+    if (socket.alpnProtocol === PEER_EXCHANGE_ALPN) {
+      const onExchanged: PeerExchangeDone = (metadata, leftover) =>
+        this.#serveMtls(socket, peer, metadata, leftover)
+      new PeerExchange(socket, listener.peerMetadata, onExchanged).start()
+      return
+    }
+    this.#serveMtls(socket, peer, undefined, undefined)
+  }
+
+  /** Serves an mTLS connection by what its port carries; `afterFrame`: app bytes read with the peer's exchange frame. */
+  #serveMtls(
+    socket: TLSSocket,
+    peer: ConnectionPeer,
+    metadata: WorkloadMetadata | undefined,
+    afterFrame: Buffer | undefined,
+  ): void {
+    const listener = this.#listener
     const serve = listener.model.serve
     if (serve === 'tcp' || serve === 'tls' || (serve === 'detect' && innerIsTcp(socket.alpnProtocol))) {
       const ctx = new TcpContext(listener, socket)
       ctx.peer = peer.identity
-      new TcpProxy(ctx).start(listener.model.tcpRoutes.matchTcp(ctx))
+      ctx.downstreamPeerMetadata = metadata
+      new TcpProxy(ctx, afterFrame).start(listener.model.tcpRoutes.matchTcp(ctx))
       return
     }
+    if (afterFrame !== undefined && !socket.readableEnded) socket.unshift(afterFrame)
     // HTTP/2 or HTTP/1.1 is told by the decrypted bytes (Envoy's AUTO codec), whatever ALPN chose.
     const mode = serve === 'http' ? 'http' : 'detect'
     const onDone: SniffDone = (s, detection, leftover, replay) =>

@@ -15,6 +15,7 @@ export interface ProxyState {
   readonly clusters: TcpListener['clusters']
   readonly tcpStats: TcpListener['tcpStats']
   readonly observers: TcpListener['observers']
+  readonly peerMetadata: TcpListener['peerMetadata']
   /** Terminates inbound mTLS with the workload certificate; undefined without bootstrap `tls`. */
   readonly mtls: MtlsTerminator | undefined
 }
@@ -112,6 +113,10 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   get observers(): TcpListener['observers'] {
     return this.#state.observers
+  }
+
+  get peerMetadata(): TcpListener['peerMetadata'] {
+    return this.#state.peerMetadata
   }
 
   get mtls(): MtlsTerminator | undefined {

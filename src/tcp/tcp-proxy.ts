@@ -1,12 +1,15 @@
 // Opaque TCP proxying of one downstream connection: pick the route's cluster and endpoint, connect in time, then tunnel.
 
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { denialDetails } from '../authz/authz-policies.ts'
 import type { TcpRoute } from '../route/tcp-route-table.ts'
 import { log } from '../telemetry/log.ts'
 import { ResponseFlag } from '../telemetry/response-flags.ts'
+import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { transportFailureReason } from '../upstream/failure.ts'
+import { PEER_EXCHANGE_ALPN, PeerExchange } from './peer-exchange.ts'
 import { tcpDenial } from './tcp-authorization.ts'
 import type { TcpContext } from './tcp-context.ts'
 import type { TcpConnectionStats } from './tcp-stats.ts'
@@ -132,9 +135,33 @@ export class TcpProxy {
     this.#stopConnecting()
     ctx.connectMs = Math.round(performance.now() - this.#routedAt)
     ctx.upstreamLocalAddress = `${up.localAddress}:${up.localPort}`
-    new Tunnel(ctx, ctx.downstream, up, {
+    // The upstream sidecar took ALPN istio-peer-exchange: frames first, then the tunnel (Istio's TCPClusterMx).
+    if ((up as TLSSocket).alpnProtocol === PEER_EXCHANGE_ALPN) {
+      const exchange = new PeerExchange(up, ctx.listener.peerMetadata, this.#onPeerExchanged)
+      const abort = (): void => exchange.abort()
+      ctx.downstream.once('close', abort)
+      this.#stopExchange = () => ctx.downstream.off('close', abort)
+      exchange.start()
+      return
+    }
+    this.#tunnel(undefined)
+  }
+
+  /** Removes the exchange's watch on the downstream, once it is over. */
+  #stopExchange: (() => void) | undefined
+
+  readonly #onPeerExchanged = (peer: WorkloadMetadata | undefined, leftover: Buffer | undefined): void => {
+    this.#stopExchange?.()
+    this.#ctx.upstreamPeerMetadata = peer
+    this.#tunnel(leftover)
+  }
+
+  #tunnel(fromUpstream: Buffer | undefined): void {
+    const ctx = this.#ctx
+    new Tunnel(ctx, ctx.downstream, this.#upstream as Socket, {
       ...tunnelLimits(this.#cluster as Cluster),
       initial: this.#initial,
+      initialFromUpstream: fromUpstream,
       onClose: this.#onTunnelClosed,
     }).start()
   }

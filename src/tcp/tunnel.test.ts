@@ -92,6 +92,42 @@ describe('Tunnel', () => {
     expect(run.stats.bytesReceived).toBe(10)
   })
 
+  it('writes bytes already read from the upstream (past a peer-exchange frame) downstream first, counted as sent', async () => {
+    const run = await tunnelTo(
+      (socket) => {
+        socket.resume()
+        socket.on('end', () => socket.end('-banner'))
+      },
+      { ...noLimits, initialFromUpstream: Buffer.from('read-early') },
+    )
+    run.client.end()
+    await run.clientClosed
+    expect(run.received()).toBe('read-early-banner')
+    expect(run.stats.bytesSent).toBe(17)
+  })
+
+  it('passes on an upstream FIN that came before the tunnel started (while the peer exchange read)', async () => {
+    const upstreamPort = await listen((socket) => socket.end())
+    const stats: TunnelStats = { bytesReceived: 0, bytesSent: 0, terminationDetails: '' }
+    const proxyPort = await listen((down) => {
+      down.pause()
+      const up = connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true })
+      up.resume()
+      up.once('end', () => {
+        up.pause()
+        new Tunnel(stats, down, up, noLimits).start()
+      })
+    })
+    const client = connect({ port: proxyPort, host: '127.0.0.1', allowHalfOpen: true })
+    client.resume()
+    const ended = await new Promise<boolean>((resolve) => {
+      client.once('end', () => resolve(true))
+      setTimeout(() => resolve(false), 2_000)
+    })
+    client.destroy()
+    expect(ended).toBe(true)
+  })
+
   it('passes a reset from the upstream on as a reset', async () => {
     const run = await tunnelTo((socket) => socket.once('data', () => socket.resetAndDestroy()), noLimits)
     run.client.write('boom')

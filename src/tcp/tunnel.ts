@@ -10,6 +10,8 @@ export interface TunnelOptions {
   readonly maxDurationMs: number
   /** Bytes already read from the downstream (while sniffing), sent upstream first. */
   readonly initial?: Buffer | undefined
+  /** Bytes already read from the upstream (past its peer-exchange frame), written downstream first. */
+  readonly initialFromUpstream?: Buffer | undefined
   /** Called once, when both sockets have closed. */
   readonly onClose?: (() => void) | undefined
 }
@@ -48,6 +50,11 @@ export class Tunnel {
       this.#stats.bytesReceived += initial.length
       up.write(initial)
     }
+    const reply = this.#options.initialFromUpstream
+    if (reply !== undefined && reply.length > 0) {
+      this.#stats.bytesSent += reply.length
+      down.write(reply)
+    }
     down.on('data', this.#onDownData)
     up.on('data', this.#onUpData)
     up.on('drain', this.#onUpDrain)
@@ -70,6 +77,7 @@ export class Tunnel {
     else if (down.readableEnded) this.#onDownEnd()
     else down.resume()
     if (up.destroyed) this.#onUpClose(false)
+    else if (up.readableEnded) this.#onUpEnd()
     else up.resume()
   }
 

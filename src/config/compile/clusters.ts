@@ -105,6 +105,7 @@ export function outboundClusters(
         port: port.number,
         protocol: port.protocol,
         ...discoveryOf(service.resolution),
+        ...(service.source.spec.location === 'MESH_EXTERNAL' ? { meshExternal: true as const } : {}),
       }
       const http2 = port.protocol === 'HTTP2' || port.protocol === 'GRPC'
       const tlsFor = (merged: MergedTrafficPolicy, subset: string): UpstreamTlsModel | undefined => {
