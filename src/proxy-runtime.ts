@@ -18,6 +18,7 @@ import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
 import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
+import { TracingFilter } from './http/filters/tracing.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -26,6 +27,7 @@ import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { log } from './telemetry/log.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
+import { TracingObserver } from './telemetry/tracing-observer.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
 import { registerCertificateExpiryGauge } from './tls/certificate-expiry-gauge.ts'
@@ -59,6 +61,8 @@ export class ProxyRuntime implements ProxyState {
   readonly stats = createStatsRegistry()
   /** Telemetry sinks told of every request's and TCP connection's end (metrics, access log, tap). */
   readonly observers = new TrafficObservers()
+  /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
+  readonly tracing: TracingObserver
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
@@ -98,6 +102,7 @@ export class ProxyRuntime implements ProxyState {
       { counters: this.counters, worker: this.worker.index, workers: this.worker.count },
     )
     this.#watcher = new FileWatcher(() => void this.reload())
+    this.tracing = new TracingObserver(this.stats, bootstrap.node)
     registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
   }
 
@@ -111,6 +116,8 @@ export class ProxyRuntime implements ProxyState {
    */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
     const filters: HttpFilter[] = [
+      // Envoy's connection manager starts the request's span before any filter runs.
+      new TracingFilter(),
       new RequestSummaryFilter(),
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
@@ -272,6 +279,10 @@ export class ProxyRuntime implements ProxyState {
   async #apply(model: Model): Promise<void> {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
     await this.clusters.update(model, this.drainMs)
+    // The OpenTelemetry SDK is imported once a model first traces; spans are observed while one does.
+    const traced = await this.tracing.prepare(model.telemetry)
+    this.observers.remove(this.tracing)
+    if (traced) this.observers.add(this.tracing)
     this.#model = model
     this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
@@ -288,5 +299,6 @@ export class ProxyRuntime implements ProxyState {
     this.mirroring.abortAll()
     this.jwks.close()
     await this.clusters.close()
+    await this.tracing.shutdown()
   }
 }

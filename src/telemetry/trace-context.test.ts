@@ -88,6 +88,11 @@ describe('decideTrace', () => {
     expect(decideTrace(policy(0), ['b3', `${traceId}-${parent}`])).toBeUndefined()
   })
 
+  it('remembers a single b3 header beside a traceparent (read first), so the upstream gets the single form', () => {
+    const both = ['traceparent', `00-${traceId}-${parent}-01`, 'b3', `${traceId}-${parent}-1`]
+    expect(decideTrace(policy(0), both)).toMatchObject({ traceId, parentSpanId: parent, b3Single: true })
+  })
+
   it('reads only the formats the policy propagates', () => {
     expect(decideTrace(policy(0, ['B3']), ['traceparent', `00-${traceId}-${parent}-01`])).toBeUndefined()
     expect(decideTrace(policy(0, ['W3C']), ['b3', `${traceId}-${parent}-1`])).toBeUndefined()

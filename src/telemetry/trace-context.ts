@@ -85,7 +85,13 @@ export function decideTrace(policy: TracingPolicy, rawHeaders: readonly string[]
   if (w3c && traceparent !== undefined && isTraceparent(traceparent)) {
     // Bit 0 of the flags (their last hex digit) is `sampled`.
     if ((hexValue(traceparent.charCodeAt(54)) & 1) === 0) return undefined
-    return new SampledTrace(traceparent.slice(3, 35), traceparent.slice(36, 52), false, false, propagation)
+    return new SampledTrace(
+      traceparent.slice(3, 35),
+      traceparent.slice(36, 52),
+      false,
+      b3 !== undefined,
+      propagation,
+    )
   }
   if (useB3 && b3 !== undefined) return decideB3Single(policy, b3)
   if (useB3 && (b3TraceId !== undefined || b3Sampled !== undefined || b3Flags !== undefined)) {
@@ -105,10 +111,10 @@ export function decideTrace(policy: TracingPolicy, rawHeaders: readonly string[]
         false,
         propagation,
       )
-    return new SampledTrace(randomHex(16), '', debug, false, propagation)
+    return new SampledTrace(randomHex(16), '', debug, b3 !== undefined, propagation)
   }
   if (!randomlySampled(policy)) return undefined
-  return new SampledTrace(randomHex(16), '', false, false, propagation)
+  return new SampledTrace(randomHex(16), '', false, b3 !== undefined, propagation)
 }
 
 /**
