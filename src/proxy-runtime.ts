@@ -19,6 +19,7 @@ import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { PeerMetadataFilter } from './http/filters/peer-metadata.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
+import { TracingFilter } from './http/filters/tracing.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -32,6 +33,7 @@ import { HttpConnectionManagerStats } from './telemetry/http-connection-manager-
 import { log } from './telemetry/log.ts'
 import { PeerMetadataExchange } from './telemetry/peer-metadata-exchange.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
+import { TracingObserver } from './telemetry/tracing-observer.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
 import { registerCertificateExpiryGauge } from './tls/certificate-expiry-gauge.ts'
@@ -69,6 +71,8 @@ export class ProxyRuntime implements ProxyState {
   readonly accessLog = new AccessLog()
   /** This node's peer metadata for its mesh peers, and theirs decoded (HTTP headers, TCP exchange). */
   readonly peerMetadata: PeerMetadataExchange
+  /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
+  readonly tracing: TracingObserver
   readonly drainMs: number
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
@@ -110,6 +114,7 @@ export class ProxyRuntime implements ProxyState {
     )
     this.#watcher = new FileWatcher(() => void this.reload())
     this.observers.add(this.accessLog)
+    this.tracing = new TracingObserver(this.stats, bootstrap.node)
     registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
     // Envoy-style stats: counted in the shared table, written into each scrape (envoy_ names).
     this.observers.add(new HttpConnectionManagerStats(this.counters))
@@ -128,6 +133,8 @@ export class ProxyRuntime implements ProxyState {
    */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
     const filters: HttpFilter[] = [
+      // Envoy's connection manager starts the request's span before any filter runs.
+      new TracingFilter(),
       new RequestSummaryFilter(),
       new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
@@ -291,6 +298,10 @@ export class ProxyRuntime implements ProxyState {
   async #apply(model: Model): Promise<void> {
     // DNS clusters answer once they have resolved (Envoy's cluster warming), before the model serves.
     await this.clusters.update(model, this.drainMs)
+    // The OpenTelemetry SDK is imported once a model first traces; spans are observed while one does.
+    const traced = await this.tracing.prepare(model.telemetry)
+    this.observers.remove(this.tracing)
+    if (traced) this.observers.add(this.tracing)
     this.#model = model
     this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
@@ -309,5 +320,6 @@ export class ProxyRuntime implements ProxyState {
     await this.clusters.close()
     // Every request has ended: its access-log line is queued, and goes out before the process exits.
     await this.accessLog.files.close()
+    await this.tracing.shutdown()
   }
 }

@@ -13,10 +13,7 @@ interface PackageJson {
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson
 
 /** Runtime dependencies no module imports yet, each with the feature that will. */
-const reservedDependencies: Record<string, string> = {
-  '@opentelemetry/api': 'tracing (telemetry.tracing in the bootstrap, not built yet)',
-  '@opentelemetry/sdk-node': 'tracing (telemetry.tracing in the bootstrap, not built yet)',
-}
+const reservedDependencies: Record<string, string> = {}
 
 /** Development packages used as tools rather than imported. */
 const toolPackages = new Set(['@biomejs/biome', 'typescript', 'node'])

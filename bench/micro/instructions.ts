@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N] [--access-log TEXT|JSON]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -9,7 +9,10 @@
 // requests from autocannon. `--cache` also simulates the caches and branch predictor (slower): the
 // misses per request show whether two systems that execute alike also run alike. `--functions N` lists
 // the N JavaScript functions (and regular expressions) that execute the most instructions per request,
-// naming JIT code from the map V8 writes with --perf-basic-prof.
+// naming JIT code from the map V8 writes with --perf-basic-prof. `--tracing PERCENT` gives Outrigger's
+// bootstrap tracing at that sampling percentage (to a collector port nothing listens on), and `--tracing
+// off,0` measures Outrigger twice, without tracing and at 0 %: a request that is not sampled should cost
+// nothing more.
 // What remains run to run is the JIT's background compilation still going on in the measured window,
 // reported as its own line.
 
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     protocol: { type: 'string', default: 'http1' },
     /** TEXT or JSON: the proxy writes its access log (to a file in the work directory) in that encoding. */
     'access-log': { type: 'string' },
+    tracing: { type: 'string', default: 'off' },
   },
 })
 const requests = Number(values.requests)
@@ -51,6 +55,11 @@ const http2 = values.protocol === 'h2'
 if (!http2 && values.protocol !== 'http1') throw new Error('--protocol is http1 or h2')
 /** V8 writes /tmp/perf-<pid>.map (JIT code address, size, name) so that JIT code can be named. */
 const perfMapFlags = topFunctions > 0 ? ['--perf-basic-prof'] : []
+/** Outrigger's tracing per run: `off`, or a sampling percentage. */
+const tracingRuns = values.tracing.split(',')
+for (const run of tracingRuns)
+  if (run !== 'off' && !(Number(run) >= 0 && Number(run) <= 100))
+    throw new Error('--tracing is off or 0..100')
 
 /** Functions of the callgrind profile, grouped by what they are (first match wins). */
 const categories: [string, RegExp][] = [
@@ -220,11 +229,20 @@ async function main(): Promise<void> {
       ])
       await child.stop()
     }
-    {
-      const [port] = await freePorts(1)
-      const out = join(cgDir, 'outrigger')
+    for (const tracing of tracingRuns) {
+      const [port, deadCollector] = await freePorts(2)
+      const label = tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`
+      const out = join(cgDir, label)
       const proxy = await startOutrigger({
-        name: 'outrigger',
+        name: label,
+        extraBootstrap: telemetryBootstrap(
+          tracing === 'off'
+            ? undefined
+            : `  tracing: {otlpEndpoint: 'http://127.0.0.1:${deadCollector}/v1/traces', samplingPercent: ${tracing}}\n`,
+          values['access-log'] === undefined
+            ? undefined
+            : `  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
+        ),
         workDir,
         resources: http2
           ? {
@@ -234,13 +252,10 @@ async function main(): Promise<void> {
           : { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
         launcher: callgrindArgs(out),
         nodeFlags: perfMapFlags,
-        extraBootstrap:
-          values['access-log'] === undefined
-            ? undefined
-            : `telemetry:\n  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
         readyTimeoutMs: 180_000,
       })
-      results.push(['Outrigger', await measure('outrigger', port, proxy.child, cgDir)])
+      const name = tracing === 'off' ? 'Outrigger' : `Outrigger, tracing ${tracing} %`
+      results.push([name, await measure(label, port, proxy.child, cgDir)])
       await proxy.stop()
     }
     await upstream.child.stop()
@@ -281,3 +296,9 @@ async function main(): Promise<void> {
 }
 
 await main()
+
+/** The bootstrap's `telemetry` block with the given entries, or nothing when there are none. */
+function telemetryBootstrap(...entries: (string | undefined)[]): string | undefined {
+  const present = entries.filter((e) => e !== undefined)
+  return present.length === 0 ? undefined : `telemetry:\n${present.join('')}`
+}

@@ -10,6 +10,7 @@ import type { VirtualHost } from '../route/route-table.ts'
 import type { RequestRecord } from '../telemetry/request-record.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { DirectionTelemetry } from '../telemetry/telemetry-policy.ts'
+import type { SampledTrace } from '../telemetry/trace-context.ts'
 import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { DownstreamRequest, DownstreamResponse } from './downstream.ts'
 import type { HttpFilter } from './filter.ts'
@@ -94,6 +95,8 @@ export class RequestContext implements RequestFacts, RequestRecord {
   upstreamLocalAddress: string | undefined = undefined
   /** Set with a connect-failure local reply: the TLS handshake's failure, or ''. */
   upstreamTransportFailureReason = ''
+  /** This request's span when it is sampled (set by the tracing filter); undefined when not traced. */
+  trace: SampledTrace | undefined = undefined
 
   /** Made by the first setFlag: most requests end without a flag. */
   #responseFlags: ResponseFlag[] | undefined

@@ -5,6 +5,7 @@ import { newRequestId } from '../http/request-id.ts'
 import { connectionTokens, isHopByHop } from '../protocol/hop-by-hop.ts'
 import { HeaderEdits } from '../route/header-edits.ts'
 import { removeHeaders } from '../route/header-list.ts'
+import { writeTraceHeaders } from '../telemetry/trace-context.ts'
 
 /**
  * Drops hop-by-hop headers (keeping `te: trailers`), sets Host to `authority`, sets x-forwarded-proto
@@ -60,5 +61,8 @@ export function buildUpstreamHeaders(
   if (route !== undefined && route.requestHeaders !== HeaderEdits.none) route.requestHeaders.applyTo(out)
   const dest = ctx.destination
   if (dest !== undefined && dest.requestHeaders !== HeaderEdits.none) dest.requestHeaders.applyTo(out)
+  // A sampled request's span is the upstream's parent (Envoy's tracer injects its span context).
+  const trace = ctx.trace
+  if (trace !== undefined) writeTraceHeaders(out, trace)
   return out
 }

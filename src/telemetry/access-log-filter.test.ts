@@ -49,6 +49,7 @@ function request(fields: Partial<RequestRecord> & { headers?: Record<string, str
     downstreamRemoteAddress: '10.0.0.7:40000',
     downstreamLocalAddress: '10.0.0.9:8080',
     requestedServerName: undefined,
+    trace: undefined,
     peer: undefined,
     downstreamPeerMetadata: undefined,
     upstreamPeerMetadata: undefined,

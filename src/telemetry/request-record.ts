@@ -3,6 +3,7 @@
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ResponseFlag } from './response-flags.ts'
 import type { DirectionTelemetry } from './telemetry-policy.ts'
+import type { SampledTrace } from './trace-context.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /** `inbound`: a request to this workload (Istio's reporter=destination); `outbound`: one it makes (reporter=source). */
@@ -14,6 +15,8 @@ export type TrafficDirection = 'inbound' | 'outbound'
  */
 export interface RequestRecord {
   readonly direction: TrafficDirection
+  /** What to observe of this request: its model's telemetry for its direction, as when it started. */
+  readonly telemetry: DirectionTelemetry
   /** The listener's name (`inbound|9080||`, `outbound|9080||`…, as the model names it). */
   readonly listenerName: string
   readonly method: string
@@ -81,6 +84,6 @@ export interface RequestRecord {
   readonly upstreamPeerMetadata: WorkloadMetadata | undefined
   /** True when the upstream connection of the last attempt was mTLS (Istio's connection_security_policy for reporter=source). */
   readonly upstreamMtls: boolean
-  /** What to observe of this request: its model's telemetry for its direction, kept from its start. */
-  readonly telemetry: DirectionTelemetry
+  /** The request's span when it was sampled for tracing; undefined otherwise. */
+  readonly trace: SampledTrace | undefined
 }
