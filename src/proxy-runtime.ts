@@ -24,6 +24,7 @@ import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
+import { IstioMetrics } from './telemetry/istio-metrics.ts'
 import { log } from './telemetry/log.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
@@ -99,6 +100,10 @@ export class ProxyRuntime implements ProxyState {
     )
     this.#watcher = new FileWatcher(() => void this.reload())
     registerCertificateExpiryGauge(this.stats, () => this.certificates().certificates)
+    // Istio's standard metrics are on by default, as in a sidecar (Telemetry resources can turn them off).
+    const istioMetrics = new IstioMetrics(bootstrap.node)
+    istioMetrics.register(this.stats)
+    this.observers.add(istioMetrics)
   }
 
   /**

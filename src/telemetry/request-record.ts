@@ -2,6 +2,7 @@
 
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ResponseFlag } from './response-flags.ts'
+import type { DirectionTelemetry } from './telemetry-policy.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /** `inbound`: a request to this workload (Istio's reporter=destination); `outbound`: one it makes (reporter=source). */
@@ -72,4 +73,6 @@ export interface RequestRecord {
   readonly upstreamPeerMetadata: WorkloadMetadata | undefined
   /** True when the upstream connection of the last attempt was mTLS (Istio's connection_security_policy for reporter=source). */
   readonly upstreamMtls: boolean
+  /** What to observe of this request: its model's telemetry for its direction, fixed when it started. */
+  readonly telemetry: DirectionTelemetry
 }

@@ -3,6 +3,7 @@
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { TrafficDirection } from './request-record.ts'
 import type { ResponseFlag } from './response-flags.ts'
+import type { DirectionTelemetry } from './telemetry-policy.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /** A proxied TCP connection as observers see it (when opened, and again once both sides have closed or it failed). */
@@ -39,4 +40,6 @@ export interface TcpRecord {
   readonly upstreamPeerMetadata: WorkloadMetadata | undefined
   /** True when the upstream connection is mTLS. */
   readonly upstreamMtls: boolean
+  /** What to observe of this connection: its model's telemetry for its direction. */
+  readonly telemetry: DirectionTelemetry
 }
