@@ -109,6 +109,13 @@ function principalNamespace(principal: string): string {
   return end === -1 ? principal.slice(start) : principal.slice(start, end)
 }
 
+/** The response codes as label values, made once (0 is a request that got no response). */
+const statusTexts: readonly string[] = Array.from({ length: 600 }, (_, code) => String(code))
+
+function statusText(code: number): string {
+  return code >= 0 && code < 600 ? statusTexts[code] : String(code)
+}
+
 /** `-` when no flag was set, else the flags joined with `,` (Envoy's ResponseFlagUtils::toShortString). */
 function flagsValue(flags: readonly string[]): string {
   return flags.length === 0 ? '-' : flags.join(',')
@@ -210,7 +217,7 @@ export function fillRequestLabels(out: string[], r: RequestRecord, local: LocalL
   const isGrpc =
     grpc !== undefined || (r.http2 && r.header('content-type')?.startsWith('application/grpc') === true)
   out[20] = isGrpc ? 'grpc' : 'http'
-  out[21] = String(r.responseStatus)
+  out[21] = statusText(r.responseStatus)
   out[22] = isGrpc ? (grpc ?? '') : ''
   out[23] = flagsValue(r.responseFlags)
   out[24] = security

@@ -299,6 +299,16 @@ describe('IstioMetrics (istio/proxy istio_stats.cc)', () => {
     expect(labelsOf(text, 'istio_tcp_connections_opened_total')).not.toContain('response_code')
   })
 
+  it('keeps alternating label sets apart (the last series is reused only for equal labels)', async () => {
+    const { metrics, registry } = observer()
+    for (const status of [200, 404, 200, 200, 503, 404])
+      metrics.requestEnded(request({ responseStatus: status }))
+    const text = await scrape(registry)
+    expect(sample(text, 'istio_requests_total', { response_code: '200' })).toBe(3)
+    expect(sample(text, 'istio_requests_total', { response_code: '404' })).toBe(2)
+    expect(sample(text, 'istio_requests_total', { response_code: '503' })).toBe(1)
+  })
+
   it('names services as Istio does', () => {
     expect(serviceShortName('reviews.default.svc.cluster.local')).toBe('reviews')
     expect(serviceShortName('api.example.com')).toBe('api.example.com')

@@ -28,6 +28,8 @@ class PolicySeries {
   readonly policy: ResolvedMetricsPolicy
   readonly requests = new Map<string, RequestSeries>()
   readonly tcp = new Map<string, TcpSeries>()
+  /** The series the last request went to: the next one usually has the same labels (no key to build). */
+  lastRequest: RequestSeries | undefined
 
   constructor(policy: ResolvedMetricsPolicy) {
     this.policy = policy
@@ -67,11 +69,15 @@ export class IstioMetrics implements TrafficObserver {
     if (series.policy.httpOff) return
     const values = this.#requestValues
     fillRequestLabels(values, record, this.#local)
-    const key = values.join(separator)
-    let s = series.requests.get(key)
-    if (s === undefined) {
-      s = new RequestSeries(values.slice())
-      series.requests.set(key, s)
+    let s = series.lastRequest
+    if (s === undefined || !sameValues(s.labels, values)) {
+      const key = values.join(separator)
+      s = series.requests.get(key)
+      if (s === undefined) {
+        s = new RequestSeries(values.slice())
+        series.requests.set(key, s)
+      }
+      series.lastRequest = s
     }
     s.requests++
     // Envoy records whole milliseconds (absl duration division truncates).
@@ -196,6 +202,11 @@ export class IstioMetrics implements TrafficObserver {
       }
     }
   }
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** Prometheus's cumulative buckets (le="0.5" … le="+Inf"), then _sum and _count, as prom-client's Histogram reports them. */
