@@ -6,6 +6,7 @@ set -euo pipefail
 declare -A tools=(
   [openssl]=openssl          # test certificates (test/harness/tls-*.ts) and `openssl s_client` checks
   [testssl]=testssl.sh       # scripts/testssl-scan.sh
+  [prometheus]=prometheus    # test/prometheus-scrape.test.ts scrapes a sidecar's stats port
 )
 
 missing=()

@@ -30,6 +30,7 @@ import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { AccessLog } from './telemetry/access-log.ts'
 import { statsPrometheus } from './telemetry/envoy-stats-format.ts'
 import { HttpConnectionManagerStats } from './telemetry/http-connection-manager-stats.ts'
+import { IstioMetrics } from './telemetry/istio-metrics.ts'
 import { log } from './telemetry/log.ts'
 import { PeerMetadataExchange } from './telemetry/peer-metadata-exchange.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
@@ -121,6 +122,10 @@ export class ProxyRuntime implements ProxyState {
     this.stats.addText(() =>
       statsPrometheus(collectEnvoyStats(this).filter((s) => !registeredElsewhere.has(s.name))),
     )
+    // Istio's standard metrics are on by default, as in a sidecar (Telemetry resources can turn them off).
+    const istioMetrics = new IstioMetrics(bootstrap.node)
+    istioMetrics.register(this.stats)
+    this.observers.add(istioMetrics)
   }
 
   /**

@@ -80,7 +80,7 @@ concurrency: 2
     expect(bootstrap.warnings).toEqual([])
   })
 
-  it('warns about the listeners nothing binds yet: stats, and outbound / inbound (traffic capture)', async () => {
+  it('warns about the listeners nothing binds yet: outbound / inbound (traffic capture); stats is served', async () => {
     await writeFile(
       file,
       `listeners:
@@ -94,10 +94,10 @@ concurrency: 2
     expect(bootstrap.warnings?.map(formatMessage)).toEqual([
       `${file}:2: warning: field 'listeners.outbound' is used only with traffic capture, which is not built yet, and is ignored`,
       `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture, which is not built yet, and is ignored`,
-      `${file}:4: warning: field 'listeners.stats' is not built yet and is ignored: nothing serves Prometheus stats on it yet`,
     ])
     expect(bootstrap.listeners).toEqual({
       admin: { port: 15000, address: '127.0.0.1' },
+      stats: { port: 15090, address: '0.0.0.0' },
       health: { port: 15021 },
     })
   })

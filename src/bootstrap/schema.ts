@@ -78,10 +78,13 @@ const listenersSchema = z.strictObject({
       address: listenAddressSchema.default('127.0.0.1'),
     })
     .prefault({}),
-  stats: notBuiltYet(
-    unbuiltListenerSchema,
-    'is not built yet and is ignored: nothing serves Prometheus stats on it yet',
-  ),
+  /** Istio's Prometheus port (15090, on every address as istio-proxy binds it): GET /stats/prometheus. */
+  stats: z
+    .strictObject({
+      port: listenPortSchema.default(15090),
+      address: listenAddressSchema.default('0.0.0.0'),
+    })
+    .prefault({}),
   health: listenerSchema(15021),
 })
 

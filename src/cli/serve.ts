@@ -5,6 +5,8 @@ import type { Server } from 'node:http'
 import type { MessagePort } from 'node:worker_threads'
 import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
+import type { OtherWorkersMetrics, WorkerMetrics } from '../admin/prometheus-stats.ts'
+import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
@@ -48,10 +50,19 @@ export async function serve(
   const drainAsked = new Promise<void>((resolve) => {
     onDrain = resolve
   })
+  const scrapes = new Map<number, (metrics: readonly WorkerMetrics[]) => void>()
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
     else if (m.type === 'drain') onDrain()
     else if (m.type === 'reopenAccessLogs') proxy.accessLog.files.reopen()
+    else if (m.type === 'send-stats') {
+      void proxy.stats.getMetricsAsJSON().then((metrics) => {
+        worker.port.postMessage({ type: 'stats', id: m.id, metrics } satisfies WorkerReport)
+      })
+    } else if (m.type === 'gathered-stats') {
+      scrapes.get(m.id)?.(m.metrics)
+      scrapes.delete(m.id)
+    }
   })
   if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
@@ -64,23 +75,32 @@ export async function serve(
       await proxy.shutdown()
       admin.close()
       health.close()
+      stats.close()
       admin.closeAllConnections()
       health.closeAllConnections()
+      stats.closeAllConnections()
       log.info('drained, exiting')
     })()
     return stopping
   }
-  const admin = createAdminServer(proxy, { quit: () => void stop('POST /quitquitquit') })
+  const otherWorkersMetrics =
+    worker !== undefined && worker.count > 1 ? askOtherWorkers(worker, scrapes) : undefined
+  const admin = createAdminServer(proxy, { quit: () => void stop('POST /quitquitquit'), otherWorkersMetrics })
   const health = createHealthServer(proxy)
+  const stats = createStatsServer(proxy, otherWorkersMetrics)
   await listen(admin, b.admin.port, b.admin.address ?? '127.0.0.1', 'admin listener')
   await listen(health, b.health.port, b.health.address ?? '0.0.0.0', 'health listener')
+  // Metrics stay on admin /stats/prometheus if the stats port is taken: traffic is not refused for it.
+  await listen(stats, b.stats.port, b.stats.address, 'stats listener').catch((err: Error) =>
+    log.error(`${err.message}: Prometheus stats are served on admin /stats/prometheus only`),
+  )
   for (const l of proxy.listeners.listeners) {
     log.info(
       `listening ${l.model.direction} ${l.model.address}:${l.model.port}${l.bound ? '' : ` FAILED: ${l.error}`}`,
     )
   }
   log.info(
-    `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready`,
+    `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready, stats on :${b.stats.port}/stats/prometheus`,
   )
   worker?.port.postMessage({ type: 'ready' } satisfies WorkerReport)
   const signalled = new Promise<void>((resolve) => {
@@ -94,6 +114,20 @@ export async function serve(
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
+}
+
+/** Worker 0's scrape: the supervisor relays the ask to every other worker and their metrics back. */
+function askOtherWorkers(
+  worker: WorkerContext,
+  scrapes: Map<number, (metrics: readonly WorkerMetrics[]) => void>,
+): OtherWorkersMetrics {
+  let lastId = 0
+  return () =>
+    new Promise((resolve) => {
+      const id = ++lastId
+      scrapes.set(id, resolve)
+      worker.port.postMessage({ type: 'gather-stats', id } satisfies WorkerReport)
+    })
 }
 
 /** A worker other than worker 0: traffic listeners only; drains when the supervisor says so or after a fatal error. */

@@ -1,17 +1,29 @@
 // Runs N proxy worker threads that share the listener ports (SO_REUSEPORT) and one SharedCounters table, and keeps them running.
 
 import { Worker } from 'node:worker_threads'
+import type { WorkerMetrics } from '../admin/prometheus-stats.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
-/** Messages from a worker thread to the supervisor. */
-export type WorkerReport = { type: 'ready' }
+/**
+ * Messages from a worker thread to the supervisor: ready; worker 0 asks for the others' metrics
+ * (`gather-stats`, a scrape); another worker answers with its own (`stats`).
+ */
+export type WorkerReport =
+  | { type: 'ready' }
+  | { type: 'gather-stats'; id: number }
+  | { type: 'stats'; id: number; metrics: WorkerMetrics }
 /** Messages from the supervisor to a worker thread. */
 export type SupervisorCommand =
   | { type: 'siblings'; ready: boolean }
   | { type: 'drain' }
   | { type: 'reopenAccessLogs' }
+  | { type: 'send-stats'; id: number }
+  | { type: 'gathered-stats'; id: number; metrics: WorkerMetrics[] }
+
+/** A scrape waits this long for a worker's metrics; one that has not answered by then is left out. */
+const gatherTimeoutMs = 2_000
 
 /** What a worker thread is given (its workerData). */
 export interface WorkerData {
@@ -53,6 +65,36 @@ export function supervise(
   let stopping = false
   let exitCode = 0
   let exited: (code: number) => void = () => {}
+  /** Scrapes of worker 0 waiting for the other workers' metrics, by id. */
+  const gathering = new Map<
+    number,
+    { waiting: Set<number>; metrics: WorkerMetrics[]; timer: NodeJS.Timeout }
+  >()
+
+  const gathered = (id: number): void => {
+    const scrape = gathering.get(id)
+    if (scrape === undefined) return
+    gathering.delete(id)
+    clearTimeout(scrape.timer)
+    workers[0]?.postMessage({
+      type: 'gathered-stats',
+      id,
+      metrics: scrape.metrics,
+    } satisfies SupervisorCommand)
+  }
+
+  /** Asks every other ready worker for its metrics; worker 0 gets them together (or at the timeout). */
+  const gather = (id: number): void => {
+    const waiting = new Set<number>()
+    for (let i = 1; i < count; i++) {
+      const w = workers[i]
+      if (w === undefined || !ready[i]) continue
+      waiting.add(i)
+      w.postMessage({ type: 'send-stats', id } satisfies SupervisorCommand)
+    }
+    gathering.set(id, { waiting, metrics: [], timer: setTimeout(gathered, gatherTimeoutMs, id) })
+    if (waiting.size === 0) gathered(id)
+  }
 
   const tellWorkerZero = (): void => {
     workers[0]?.postMessage({ type: 'siblings', ready: ready.every(Boolean) } satisfies SupervisorCommand)
@@ -76,7 +118,14 @@ export function supervise(
     running++
     ready[index] = false
     worker.on('message', (message: WorkerReport) => {
-      if (message.type !== 'ready') return
+      if (message.type === 'gather-stats') return gather(message.id)
+      if (message.type === 'stats') {
+        const scrape = gathering.get(message.id)
+        if (scrape === undefined || !scrape.waiting.delete(index)) return
+        scrape.metrics.push(message.metrics)
+        if (scrape.waiting.size === 0) gathered(message.id)
+        return
+      }
       ready[index] = true
       tellWorkerZero()
     })

@@ -32,7 +32,10 @@ export function sendResponse(
   runResponseHeaders(ctx, status, headers)
   res.writeHead(status, headers)
   if (ctx.method === 'HEAD' || body === undefined) res.end()
-  else res.end(body)
+  else {
+    ctx.responseBodyBytes = length
+    res.end(body)
+  }
   // The request body, if any, is not needed; read it off so the connection can be reused.
   if (!ctx.req.complete) ctx.body.resume()
 }
@@ -59,6 +62,7 @@ export function sendGrpcReply(
   applyResponseEdits(ctx, headers)
   runResponseHeaders(ctx, 200, headers)
   res.writeHead(200, headers)
+  ctx.grpcStatus = String(grpcStatus)
   res.end()
   if (!ctx.req.complete) ctx.body.resume()
 }

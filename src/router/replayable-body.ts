@@ -38,12 +38,19 @@ export class ReplayableBody {
   #read: Promise<void> | undefined
   #current: Cursor | undefined
   readonly #onEnd: ((body: ReplayableBody) => void) | undefined
+  readonly #meter: { chunk(chunk: Buffer): void } | undefined
 
-  /** `onEnd` hears when the source ended with the copy whole (for mirrors). */
-  constructor(body: Readable, limit: number, onEnd?: (body: ReplayableBody) => void) {
+  /** `onEnd` hears when the source ended with the copy whole (for mirrors); `meter` sees each chunk read once. */
+  constructor(
+    body: Readable,
+    limit: number,
+    onEnd?: (body: ReplayableBody) => void,
+    meter?: { chunk(chunk: Buffer): void },
+  ) {
     this.#body = body
     this.#limit = limit
     this.#onEnd = onEnd
+    this.#meter = meter
   }
 
   /** True while a new try can get the whole body (nothing dropped). */
@@ -132,6 +139,7 @@ export class ReplayableBody {
       }
       const chunk = result.value
       this.#bytes += chunk.length
+      this.#meter?.chunk(chunk)
       this.#chunks.push(chunk)
       if (this.#bytes > this.#limit) this.#replayable = false
     } catch (err) {

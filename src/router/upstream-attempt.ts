@@ -7,6 +7,7 @@ import type { RequestContext } from '../http/request-context.ts'
 import { runResponseHeaders } from '../http/response-headers-phase.ts'
 import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
+import { GrpcFrameCounter } from './grpc-frame-counter.ts'
 
 /** The reason passed to undici's abort when a try's `perTryTimeout` fires (a retriable timeout). */
 export class PerTryTimeoutError extends UpstreamTimeoutError {}
@@ -21,6 +22,8 @@ export class RetryAbandonedError extends Error {
 
 /** What a try reports to the request that owns it. */
 export interface AttemptOwner {
+  /** A gRPC call: the response's grpc-status and messages are recorded on the request. */
+  readonly grpc: boolean
   /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
   acceptResponse(attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean
   /** The accepted response ended; `lastChunk` is its final body chunk when that was held back to end with. */
@@ -76,6 +79,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #bodyLeft = -1
   /** The chunk that completed such a body, held so that the response ends with it (see onResponseData). */
   #lastChunk: Buffer | undefined
+  /** Counts the response's gRPC messages (istio_response_messages_total); made for gRPC calls only. */
+  #responseFrames: GrpcFrameCounter | undefined
 
   constructor(owner: AttemptOwner, ctx: RequestContext, endpoint: UpstreamEndpoint) {
     this.#owner = owner
@@ -91,6 +96,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   start(spec: AttemptSpec): void {
     this.endpoint.acquire()
     this.#ctx.upstream = this.endpoint
+    // Istio's principals: a try over ISTIO_MUTUAL or MUTUAL presents this workload's certificate.
+    const tls = this.endpoint.tls
+    this.#ctx.upstreamMtls = tls !== undefined && tls.model.mode !== 'SIMPLE'
     this.#dispatchedAt = performance.now()
     this.#requestSent = spec.body === null || Buffer.isBuffer(spec.body)
     if (spec.perTryTimeoutMs > 0) this.#armPerTryTimeout(spec)
@@ -167,6 +175,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     runResponseHeaders(ctx, statusCode, headers)
     ctx.res.writeHead(statusCode, headers)
     if (!ctx.http2) this.#bodyLeft = contentLength(fields)
+    if (this.#owner.grpc) {
+      // A trailers-only answer carries grpc-status in its headers; others in the trailers (onResponseEnd).
+      const status = fields['grpc-status']
+      if (typeof status === 'string') ctx.grpcStatus = status
+      this.#responseFrames = new GrpcFrameCounter()
+    }
   }
 
   /**
@@ -195,6 +209,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
    */
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#accepted) return
+    const ctx = this.#ctx
+    ctx.responseBodyBytes += chunk.length
+    if (this.#responseFrames !== undefined) ctx.responseMessages += this.#responseFrames.count(chunk)
     if (this.#bodyLeft > 0) {
       this.#bodyLeft -= chunk.length
       if (this.#bodyLeft === 0) {
@@ -202,7 +219,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
         return
       }
     }
-    if (!this.#ctx.res.write(chunk)) {
+    if (!ctx.res.write(chunk)) {
       controller.pause()
       // Made on the first back-pressure only.
       this.#onDownstreamDrain ??= (): void => {
@@ -220,7 +237,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.#done) return
     this.#finish()
     // gRPC's status and any other trailers follow the body (HTTP/2, or a chunked HTTP/1.1 response).
-    if (this.#accepted && hasFields(trailers)) this.#ctx.res.addTrailers(trailers)
+    if (this.#accepted && hasFields(trailers)) {
+      this.#ctx.res.addTrailers(trailers)
+      const status = trailers['grpc-status']
+      if (this.#owner.grpc && typeof status === 'string') this.#ctx.grpcStatus = status
+    }
     this.#owner.attemptEnded(this, this.#lastChunk)
   }
 

@@ -1,6 +1,8 @@
 // Sends one proxied request upstream and streams the response down, retrying failed tries per the route's policy.
 
+import type { Readable } from 'node:stream'
 import type { ResponseFields } from '../http/downstream-headers.ts'
+import { isGrpcRequest } from '../http/grpc.ts'
 import { LocalReplies } from '../http/local-reply.ts'
 import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
@@ -24,6 +26,7 @@ import { PreviousPriorities } from '../upstream/lb/previous-priorities.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import type { Mirroring } from './mirror-request.ts'
 import { ReplayableBody } from './replayable-body.ts'
+import { RequestBodyMeter } from './request-body-meter.ts'
 import { type AttemptOwner, PerTryTimeoutError, UpstreamAttempt } from './upstream-attempt.ts'
 
 export interface UpstreamRequestSpec {
@@ -74,6 +77,10 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   /** A retry slot taken from the cluster, held through the backoff and the retried try (as Envoy holds it). */
   #holdsRetrySlot = false
   #done = false
+  /** A gRPC call (HTTP/2, content-type application/grpc*): its messages are counted each way. */
+  grpc = false
+  /** Counts a body whose length is not declared (HTTP/2, chunked) or that carries gRPC messages. */
+  #meter: RequestBodyMeter | undefined
 
   /** `cluster` is needed for retries (picking another endpoint, the retry circuit breaker). */
   constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, cluster?: Cluster) {
@@ -91,6 +98,8 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       this.#previousPriorities = new PreviousPriorities()
     ctx.res.on('close', this.#onDownstreamClose)
     ctx.upstreamExchange = this
+    this.grpc = ctx.http2 && isGrpcRequest(ctx)
+    if (spec.hasBody) this.#meterBody()
     const mirrored = spec.mirrors !== undefined && spec.mirrors.length > 0
     if (spec.hasBody && (this.#retriesLeft > 0 || mirrored)) {
       if (this.#replayable()) {
@@ -107,10 +116,22 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       // Of unknown length (chunked, HTTP/2, gRPC) or too large to read first: it streams to the first
       // try while a copy is kept up to the bound; a try is retried only while the copy is whole.
       const onEnd = mirrored ? (body: ReplayableBody): void => this.#streamedBodyEnded(body) : undefined
-      this.#replay = new ReplayableBody(ctx.body, MAX_REPLAY_BODY_BYTES, onEnd)
+      this.#replay = new ReplayableBody(ctx.body, MAX_REPLAY_BODY_BYTES, onEnd, this.#meter)
     }
     this.#armRouteTimeout()
     this.#dispatch(this.#firstEndpoint)
+  }
+
+  /**
+   * istio_request_bytes counts the body: an HTTP/1.1 body of declared length is that length (node:http
+   * delivers exactly it, or the request fails); any other body, and every gRPC body, is counted as it passes.
+   */
+  #meterBody(): void {
+    const ctx = this.#ctx
+    const declared = ctx.http2 ? undefined : ctx.rawHeader('content-length')
+    const length = declared === undefined ? -1 : Number(declared)
+    if (!this.grpc && Number.isSafeInteger(length) && length >= 0) ctx.requestBodyBytes = length
+    else this.#meter = new RequestBodyMeter(ctx, this.grpc)
   }
 
   /** A body is read whole first when its declared length is within the bound; others stream (#replay). */
@@ -123,6 +144,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     if (this.#onBodyData !== undefined) this.#ctx.body.off('data', this.#onBodyData)
     this.#body = Buffer.concat(this.#bodyChunks ?? [])
     this.#bodyChunks = undefined
+    this.#meter?.chunk(this.#body)
     if (this.#done) return
     const spec = this.#spec as UpstreamRequestSpec
     if (spec.mirrors !== undefined && spec.mirrors.length > 0) {
@@ -197,9 +219,15 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       method: spec.method,
       path: spec.path,
       headers,
-      body: !spec.hasBody ? null : (this.#body ?? this.#replay?.iterable() ?? ctx.upstreamBody()),
+      body: !spec.hasBody ? null : (this.#body ?? this.#replay?.iterable() ?? this.#streamedBody()),
       perTryTimeoutMs: spec.retry?.perTryTimeoutMs ?? 0,
     })
+  }
+
+  /** The downstream body streamed to the one try (no retry, no mirror), counted on its way when metered. */
+  #streamedBody(): Readable | AsyncIterable<Buffer> {
+    const body = this.#ctx.upstreamBody()
+    return this.#meter === undefined ? body : this.#meter.counted(body)
   }
 
   acceptResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean {

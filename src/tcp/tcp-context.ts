@@ -7,6 +7,7 @@ import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { TcpRecord } from '../telemetry/tcp-record.ts'
+import type { DirectionTelemetry } from '../telemetry/telemetry-policy.ts'
 import type { WorkloadMetadata } from '../telemetry/workload-metadata.ts'
 import type { LbRequest } from '../upstream/lb/hash-policy.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
@@ -87,7 +88,8 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
     return this.listener.model.name
   }
 
-  get telemetry(): TcpRecord['telemetry'] {
+  /** The telemetry policy of the model the connection was routed with, for its direction. */
+  get telemetry(): DirectionTelemetry {
     return this.model.telemetry[this.direction]
   }
 

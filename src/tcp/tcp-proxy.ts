@@ -94,6 +94,8 @@ export class TcpProxy {
       return
     }
     ctx.upstream = endpoint
+    // Istio's principals: ISTIO_MUTUAL or MUTUAL presents this workload's certificate upstream.
+    ctx.upstreamMtls = endpoint.tls !== undefined && endpoint.tls.model.mode !== 'SIMPLE'
     this.#routedAt = performance.now()
     const tcpStats = ctx.listener.tcpStats
     const clusterStats = tcpStats.of(cluster)

@@ -34,9 +34,18 @@ export class StatsRegistry extends Registry {
   }
 
   override async metrics(): Promise<string> {
-    const registered = await super.metrics()
+    return withText(await super.metrics(), this.text())
+  }
+
+  /** What the text sources write now (already the whole proxy's: they read the shared counter table). */
+  text(): string {
     let text = ''
     for (const source of this.#textSources) text += source()
-    return text === '' ? registered : `${registered}${registered.endsWith('\n') ? '' : '\n'}${text}`
+    return text
   }
+}
+
+/** Registered metrics' exposition followed by text-source metrics. */
+export function withText(registered: string, text: string): string {
+  return text === '' ? registered : `${registered}${registered.endsWith('\n') ? '' : '\n'}${text}`
 }

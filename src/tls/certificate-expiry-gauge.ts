@@ -39,6 +39,8 @@ export function registerCertificateExpiryGauge(
     name: envoyPrometheusName('server.days_until_first_cert_expiring'),
     help: 'Number of days until the next certificate being managed will expire',
     registers: [registry],
+    // Every worker thread reads the same certificates: merged across workers, the value is one worker's.
+    aggregator: 'min',
     collect() {
       this.set(daysUntilFirstCertExpiring(certificates()))
     },

@@ -33,6 +33,8 @@ export interface ProxyProcess {
   readonly dir: string
   readonly adminPort: number
   readonly healthPort: number
+  /** The stats port (GET /stats/prometheus). */
+  readonly statsPort: number
   readonly child: ChildProcess
   /** Everything the process wrote to stderr so far. */
   stderr(): string
@@ -46,7 +48,7 @@ export interface ProxyProcess {
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'outrigger-test-'))
-  const [adminPort, healthPort] = await freePorts(2)
+  const [adminPort, healthPort, statsPort] = await freePorts(3)
   const labels = Object.entries(opts.labels ?? { app: 'test' })
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')
@@ -59,6 +61,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
 listeners:
   admin: {port: ${adminPort}, address: 127.0.0.1}
   health: {port: ${healthPort}, address: 127.0.0.1}
+  stats: {port: ${statsPort}, address: 127.0.0.1}
 ${opts.extraListeners ?? ''}resources: ${JSON.stringify(opts.resourcePaths ?? ['./istio/'])}
 terminationDrainDuration: ${opts.drain ?? '5s'}
 ${opts.extraBootstrap ?? ''}`
@@ -83,6 +86,7 @@ ${opts.extraBootstrap ?? ''}`
     dir,
     adminPort,
     healthPort,
+    statsPort,
     child,
     stderr: () => err,
     stdout: () => out,

@@ -1,0 +1,29 @@
+// Istio's stats port (15090): GET /stats/prometheus serves the proxy's metrics, Istio's standard ones and Envoy's, for Prometheus to scrape.
+
+import { createServer, type Server } from 'node:http'
+import type { ProxyRuntime } from '../proxy-runtime.ts'
+import { type OtherWorkersMetrics, prometheusText } from './prometheus-stats.ts'
+
+export function createStatsServer(proxy: ProxyRuntime, others?: OtherWorkersMetrics): Server {
+  return createServer((req, res) => {
+    const path = req.url?.split('?', 1)[0]
+    if (req.method === 'GET' && path === '/stats/prometheus') {
+      prometheusText(proxy.stats, others).then(
+        (body) => {
+          res.writeHead(200, {
+            'content-type': proxy.stats.contentType,
+            'content-length': Buffer.byteLength(body),
+          })
+          res.end(body)
+        },
+        (error: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' })
+          res.end(`${error.message}\n`)
+        },
+      )
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' })
+    res.end('not found\n')
+  })
+}
