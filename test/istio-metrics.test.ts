@@ -130,6 +130,12 @@ describe('Istio standard metrics over a pair of sidecars (istio/proxy istio_stat
       source_canonical_service: 'sleep',
       source_principal: SLEEP,
       destination_service_name: 'reviews',
+      // Learnt from the server sidecar's response headers (the peer metadata exchange).
+      destination_workload: 'test',
+      destination_app: 'reviews',
+      destination_version: 'v1',
+      destination_canonical_service: 'reviews',
+      destination_canonical_revision: 'v1',
       request_protocol: 'http',
       response_code: '200',
       grpc_response_status: '',
@@ -139,6 +145,11 @@ describe('Istio standard metrics over a pair of sidecars (istio/proxy istio_stat
     const destination = {
       reporter: 'destination',
       source_principal: SLEEP,
+      // Learnt from the client sidecar's request headers (the peer metadata exchange).
+      source_workload: 'test',
+      source_app: 'sleep',
+      source_canonical_service: 'sleep',
+      source_canonical_revision: 'latest',
       source_workload_namespace: 'default',
       destination_workload: 'test',
       destination_principal: REVIEWS,
@@ -211,9 +222,24 @@ describe('Istio standard metrics over a pair of sidecars (istio/proxy istio_stat
     for (const [proxy, labels] of [
       [
         server,
-        { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: SLEEP },
+        {
+          reporter: 'destination',
+          connection_security_policy: 'mutual_tls',
+          source_principal: SLEEP,
+          // From the istio-peer-exchange on the mTLS connection.
+          source_canonical_service: 'sleep',
+        },
       ],
-      [client, { reporter: 'source', connection_security_policy: 'unknown', source_principal: SLEEP }],
+      [
+        client,
+        {
+          reporter: 'source',
+          connection_security_policy: 'unknown',
+          source_principal: SLEEP,
+          destination_canonical_service: 'reviews',
+          destination_version: 'v1',
+        },
+      ],
     ] as const) {
       const tcp = { ...labels, request_protocol: 'tcp' }
       await eventually(
