@@ -15,10 +15,10 @@ COPY bin ./bin
 COPY config ./config
 RUN useradd --uid 1337 --no-create-home --shell /usr/sbin/nologin istio-proxy
 USER 1337
-# Only the health port (readiness, app probes) is bound on every address by the default bootstrap; admin
-# listens on 127.0.0.1 only, the traffic ports are whatever the Sidecar resource opens (config/istio/),
-# and capture (15001/15006) and Prometheus stats (15090) are not built yet, so nothing binds those.
-EXPOSE 15021
+# The health port (readiness, app probes) and Istio's stats port (Prometheus, /stats/prometheus) are bound
+# on every address by the default bootstrap; admin listens on 127.0.0.1 only, the traffic ports are
+# whatever the Sidecar resource opens (config/istio/), and capture (15001/15006) is not built yet.
+EXPOSE 15021 15090
 # V8 young generation capped at 8 MiB semi-spaces: less RSS and shorter scavenge pauses (bench/results/semi-space-2026-11-24.md)
 ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/main.js"]
 CMD ["run", "--config", "config/default.yaml"]
