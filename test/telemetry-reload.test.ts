@@ -78,10 +78,10 @@ describe('Telemetry across reloads', () => {
       tagOverrides: [{ tag: 'team', operation: 'UPSERT', value: 'checkout' }],
     })
     expect(applied.inbound.tracing?.samplingPercent).toBe(25)
-    expect(applied.outbound.accessLog).toEqual({
+    expect(applied.outbound.accessLog).toMatchObject({
       path: '/dev/stdout',
       encoding: 'TEXT',
-      filter: { expression: 'response.code >= 500' },
+      filter: { expression: 'response.code >= 500', root: { kind: 'compare', op: '>=', value: 500 } },
     })
 
     await proxy.writeResource('telemetry.yaml', brokenTelemetry)
