@@ -15,9 +15,9 @@ import { FaultFilter } from './http/filters/fault.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
-import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
+import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -53,6 +53,8 @@ export class ProxyRuntime implements ProxyState {
   readonly mirroring: Mirroring
   /** The JWT rules' key sets (RequestAuthentication), fetched and refreshed across reloads. */
   readonly jwks: JwksCache
+  /** Every listener's connection manager normalizes request paths with this (bootstrap `pathNormalization`). */
+  readonly pathNormalizer: PathNormalizer
   readonly listeners: ListenerManager
   /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
   readonly stats = createStatsRegistry()
@@ -88,6 +90,7 @@ export class ProxyRuntime implements ProxyState {
     this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
     this.mirroring = new Mirroring(this.clusters)
     this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
+    this.pathNormalizer = new PathNormalizer(bootstrap.pathNormalization.normalization)
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -101,17 +104,14 @@ export class ProxyRuntime implements ProxyState {
   /**
    * The filter chain of a listener, in the order Istio builds a sidecar's HTTP filters (pilot's
    * buildHTTPConnectionManager, pilot/pkg/networking/core/listener_builder.go: authn and authz first, then
-   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter;
-   * route selection only caches the route (the router answers 404 NR). The local rate limit comes first,
-   * where Istio's local rate limit task puts it: an EnvoyFilter INSERT_BEFORE with no sub-filter inserts at
-   * the head of the list (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
+   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter
+   * (http/request-start.ts), not one of them; route selection only caches the route (the router answers 404
+   * NR). The local rate limit comes first, where Istio's local rate limit task puts it: an EnvoyFilter
+   * INSERT_BEFORE with no sub-filter inserts at the head of the list
+   * (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
    */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
-    const filters: HttpFilter[] = [
-      new RequestSummaryFilter(),
-      new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
-      new RouteSelectFilter(),
-    ]
+    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter()]
     // The local rate limit at the head, where Istio's task inserts it (before authn and authz too).
     const rateLimit = LocalRateLimitFilter.forListener(
       this.bootstrap.rateLimits,

@@ -9,6 +9,7 @@ import { RouteTable } from '../route/route-table.ts'
 import type { FilterStatus, HttpFilter } from './filter.ts'
 import { resumeFilters } from './filter-chain.ts'
 import type { HttpListener } from './http-listener.ts'
+import { PathNormalizer } from './path-normalization.ts'
 import { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
 
@@ -24,7 +25,14 @@ const proxyModel = {} as Model
 
 /** The listener as the http layer sees it (the runtime's ListenerRuntime implements the same interface). */
 function httpListener(filters: readonly HttpFilter[]): HttpListener {
-  return { model: listenerModel, proxyModel, filters, scheme: 'http', draining: false }
+  return {
+    model: listenerModel,
+    proxyModel,
+    filters,
+    scheme: 'http',
+    draining: false,
+    pathNormalizer: new PathNormalizer('BASE'),
+  }
 }
 
 let server: Server | undefined

@@ -2,6 +2,7 @@
 
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { HttpFilter } from './filter.ts'
+import type { PathNormalizer } from './path-normalization.ts'
 
 export interface HttpListener {
   /** This listener's part of the current model (a reload replaces it while the socket stays bound). */
@@ -14,4 +15,6 @@ export interface HttpListener {
   readonly scheme: string
   /** Set while draining: responses carry `connection: close`, new HTTP/2 sessions get GOAWAY. */
   readonly draining: boolean
+  /** The path normalization every request gets before its filters (bootstrap `pathNormalization`). */
+  readonly pathNormalizer: PathNormalizer
 }
