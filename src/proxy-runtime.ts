@@ -15,7 +15,6 @@ import { FaultFilter } from './http/filters/fault.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
-import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
@@ -111,7 +110,7 @@ export class ProxyRuntime implements ProxyState {
    * (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
    */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
-    const filters: HttpFilter[] = [new RequestSummaryFilter(), new RouteSelectFilter()]
+    const filters: HttpFilter[] = [new RouteSelectFilter()]
     // The local rate limit at the head, where Istio's task inserts it (before authn and authz too).
     const rateLimit = LocalRateLimitFilter.forListener(
       this.bootstrap.rateLimits,
