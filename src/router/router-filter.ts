@@ -82,7 +82,7 @@ function forward(
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
   // Istio sets include_request_attempt_count on every outbound virtual host, none inbound (pilot
   // httproute.go, ProxyHeaders.IncludeRequestAttemptCount): an inbound request keeps the client's value.
-  const includeAttemptCount = ctx.listener.model.direction === 'outbound'
+  const includeAttemptCount = ctx.listenerModel.direction === 'outbound'
   if (ctx.req.upgrade === true) {
     new UpgradeTunnel(ctx, endpoint, cluster).start({
       path,
@@ -137,7 +137,8 @@ function armStreamDeadline(ctx: RequestContext, duration: MaxStreamDuration, hea
  */
 function requestTimeoutMs(ctx: RequestContext): number {
   const routeTimeout = ctx.route?.timeoutMs ?? 0
-  if (!isGrpcRequest(ctx) || ctx.route?.maxStreamDuration !== undefined) return routeTimeout
+  // The route's own field first: an inbound request does not pay for the content-type lookup.
+  if (ctx.route?.maxStreamDuration !== undefined || !isGrpcRequest(ctx)) return routeTimeout
   const deadline = grpcTimeoutMs(ctx.rawHeader('grpc-timeout'))
   if (deadline === undefined || deadline === 0) return routeTimeout
   return routeTimeout > 0 ? Math.min(deadline, routeTimeout) : deadline
