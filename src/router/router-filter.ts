@@ -91,7 +91,13 @@ function forward(
     return
   }
   const maxStreamDuration = ctx.route?.maxStreamDuration
-  if (maxStreamDuration !== undefined) armStreamDeadline(ctx, maxStreamDuration, headers)
+  if (maxStreamDuration !== undefined) {
+    // Most requests get no deadline (Istio's inbound routes: duration 0, and no grpc-timeout sent): no call.
+    const grpcTimeout =
+      maxStreamDuration.grpcTimeoutHeaderMaxMs === undefined ? undefined : ctx.rawHeader('grpc-timeout')
+    if (grpcTimeout !== undefined || maxStreamDuration.maxStreamDurationMs > 0)
+      armStreamDeadline(ctx, maxStreamDuration, grpcTimeout, headers)
+  }
   const hasBody = hasRequestBody(ctx)
   const timeoutMs = requestTimeoutMs(ctx)
   const mirrors = ctx.route?.mirrors
@@ -117,8 +123,13 @@ function forward(
  * connection manager answers it (StreamDeadline). Envoy rewrites a gRPC request's grpc-timeout to the
  * deadline it keeps, in its own format, before the time already spent is taken off (refreshDurationTimeout).
  */
-function armStreamDeadline(ctx: RequestContext, duration: MaxStreamDuration, headers: string[]): void {
-  const deadlineMs = streamDeadlineMs(duration, ctx.rawHeader('grpc-timeout'))
+function armStreamDeadline(
+  ctx: RequestContext,
+  duration: MaxStreamDuration,
+  grpcTimeout: string | undefined,
+  headers: string[],
+): void {
+  const deadlineMs = streamDeadlineMs(duration, grpcTimeout)
   if (deadlineMs === undefined) return
   new StreamDeadline(ctx, deadlineMs)
   if (!isGrpcRequest(ctx)) return
