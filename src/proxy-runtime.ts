@@ -15,11 +15,10 @@ import { FaultFilter } from './http/filters/fault.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
-import { PathNormalizationFilter } from './http/filters/path-normalization.ts'
 import { PeerMetadataFilter } from './http/filters/peer-metadata.ts'
-import { RequestSummaryFilter } from './http/filters/request-summary.ts'
 import { RouteSelectFilter } from './http/filters/route-select.ts'
 import { TracingFilter } from './http/filters/tracing.ts'
+import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -63,6 +62,8 @@ export class ProxyRuntime implements ProxyState {
   readonly mirroring: Mirroring
   /** The JWT rules' key sets (RequestAuthentication), fetched and refreshed across reloads. */
   readonly jwks: JwksCache
+  /** Every listener's connection manager normalizes request paths with this (bootstrap `pathNormalization`). */
+  readonly pathNormalizer: PathNormalizer
   readonly listeners: ListenerManager
   /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
   readonly stats = createStatsRegistry()
@@ -107,6 +108,7 @@ export class ProxyRuntime implements ProxyState {
     this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
     this.mirroring = new Mirroring(this.clusters)
     this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
+    this.pathNormalizer = new PathNormalizer(bootstrap.pathNormalization.normalization)
     this.listeners = new ListenerManager(
       this,
       (listener) => this.#filters(listener),
@@ -131,17 +133,16 @@ export class ProxyRuntime implements ProxyState {
   /**
    * The filter chain of a listener, in the order Istio builds a sidecar's HTTP filters (pilot's
    * buildHTTPConnectionManager, pilot/pkg/networking/core/listener_builder.go: authn and authz first, then
-   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter;
-   * route selection only caches the route (the router answers 404 NR). The local rate limit comes first,
-   * where Istio's local rate limit task puts it: an EnvoyFilter INSERT_BEFORE with no sub-filter inserts at
-   * the head of the list (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
+   * fault, then CORS, then the router). Path normalization is the connection manager's step before any filter
+   * (http/request-start.ts), not one of them; route selection only caches the route (the router answers 404
+   * NR). The local rate limit comes first, where Istio's local rate limit task puts it: an EnvoyFilter
+   * INSERT_BEFORE with no sub-filter inserts at the head of the list
+   * (pilot/pkg/networking/core/envoyfilter/http_filter_patch.go).
    */
   #filters(listener: ListenerModel): readonly HttpFilter[] {
     const filters: HttpFilter[] = [
       // Envoy's connection manager starts the request's span before any filter runs.
       new TracingFilter(),
-      new RequestSummaryFilter(),
-      new PathNormalizationFilter(this.bootstrap.pathNormalization.normalization),
       new RouteSelectFilter(),
       // Istio's istio.metadata_exchange filter; after route selection, which tells a mesh destination.
       new PeerMetadataFilter(this.peerMetadata, listener.direction),

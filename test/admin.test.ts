@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
 import { serviceEntry, sidecar, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
-import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
 let proxy: ProxyProcess
@@ -115,5 +115,32 @@ describe('admin', () => {
     expect(await res.text()).toContain('debug')
     expect((await proxy.admin('/logging?level=loud', { method: 'POST' })).status).toBe(400)
     expect((await proxy.admin('/nope')).status).toBe(404)
+  })
+
+  it('POST /logging turns the per-request debug summary on and off for the next request', async () => {
+    const setLevel = async (level: string): Promise<void> => {
+      const res = await proxy.admin(`/logging?level=${level}`, { method: 'POST' })
+      expect(res.status).toBe(200)
+      await res.arrayBuffer()
+    }
+    const summaryOf = (path: string): string | undefined =>
+      proxy
+        .stderr()
+        .split('\n')
+        .find((line) => line.includes(' debug request GET ') && line.includes(`${path} 200 `))
+    await setLevel('info')
+    expect((await send(ingress, 'app', '/summary/quiet-before')).status).toBe(200)
+    await setLevel('debug')
+    expect((await send(ingress, 'app', '/summary/logged')).status).toBe(200)
+    await eventually(async () => summaryOf('/summary/logged') !== undefined)
+    expect(summaryOf('/summary/logged')).toMatch(/ 200 flags=- details=via_upstream route=default /)
+    await setLevel('info')
+    expect((await send(ingress, 'app', '/summary/quiet-after')).status).toBe(200)
+    // A later request's line is written after any line of the one before it would have been.
+    await setLevel('debug')
+    expect((await send(ingress, 'app', '/summary/marker')).status).toBe(200)
+    await eventually(async () => summaryOf('/summary/marker') !== undefined)
+    expect(summaryOf('/summary/quiet-before')).toBeUndefined()
+    expect(summaryOf('/summary/quiet-after')).toBeUndefined()
   })
 })

@@ -11,6 +11,7 @@ import { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { FilterStatus, HttpFilter } from './filter.ts'
 import { resumeFilters } from './filter-chain.ts'
 import type { HttpListener } from './http-listener.ts'
+import { PathNormalizer } from './path-normalization.ts'
 import { RequestContext } from './request-context.ts'
 import { sendResponse } from './respond.ts'
 
@@ -33,6 +34,7 @@ function httpListener(filters: readonly HttpFilter[]): HttpListener {
     scheme: 'http',
     draining: false,
     observers: new TrafficObservers(),
+    pathNormalizer: new PathNormalizer('BASE'),
   }
 }
 

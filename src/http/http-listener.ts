@@ -3,6 +3,7 @@
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
+import type { PathNormalizer } from './path-normalization.ts'
 
 export interface HttpListener {
   /** This listener's part of the current model (a reload replaces it while the socket stays bound). */
@@ -17,4 +18,6 @@ export interface HttpListener {
   readonly draining: boolean
   /** Telemetry told of every request's end (metrics, access log); the proxy's one list. */
   readonly observers: TrafficObservers
+  /** The path normalization every request gets before its filters (bootstrap `pathNormalization`). */
+  readonly pathNormalizer: PathNormalizer
 }

@@ -9,11 +9,11 @@ import {
 } from 'node:http2'
 import type { Socket } from 'node:net'
 import { log } from '../telemetry/log.ts'
-import { resumeFilters } from './filter-chain.ts'
 import type { HttpListener } from './http-listener.ts'
 import { Http2Request } from './http2-request.ts'
 import { Http2Response } from './http2-response.ts'
 import { RequestContext } from './request-context.ts'
+import { startRequest } from './request-start.ts'
 
 /** SETTINGS the proxy advertises; Envoy's defaults are unbounded, these keep one client from hoarding memory. */
 export const http2Settings = {
@@ -93,7 +93,7 @@ export class Http2Downstream {
     const socket = stream.session?.socket as Socket
     const req = new Http2Request(stream, rawHeaders, socket)
     const res = new Http2Response(stream)
-    resumeFilters(new RequestContext(req, res, stream, listener, listener.proxyModel))
+    startRequest(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }
 }
 

@@ -2,9 +2,9 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { resumeFilters } from './filter-chain.ts'
 import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
+import { startRequest } from './request-start.ts'
 
 /** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
 const maxHeaderSize = 60 * 1024
@@ -111,5 +111,5 @@ export function handleUpgradeRequest(
 }
 
 export function handleRequest(listener: HttpListener, req: IncomingMessage, res: ServerResponse): void {
-  resumeFilters(new RequestContext(req, res, req, listener, listener.proxyModel))
+  startRequest(new RequestContext(req, res, req, listener, listener.proxyModel))
 }

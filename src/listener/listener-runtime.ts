@@ -4,6 +4,7 @@ import type { ListenerModel, Model } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
 import type { HttpListener } from '../http/http-listener.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
+import type { PathNormalizer } from '../http/path-normalization.ts'
 import type { TcpListener } from '../tcp/tcp-listener.ts'
 import type { MtlsRefusal, MtlsTerminator } from '../tls/mtls-terminator.ts'
 import { TlsTerminator } from '../tls/tls-terminator.ts'
@@ -18,6 +19,8 @@ export interface ProxyState {
   readonly peerMetadata: TcpListener['peerMetadata']
   /** Terminates inbound mTLS with the workload certificate; undefined without bootstrap `tls`. */
   readonly mtls: MtlsTerminator | undefined
+  /** The connection manager's path normalization (bootstrap `pathNormalization`), the same on every listener. */
+  readonly pathNormalizer: PathNormalizer
 }
 
 /**
@@ -121,6 +124,10 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   get mtls(): MtlsTerminator | undefined {
     return this.#state.mtls
+  }
+
+  get pathNormalizer(): PathNormalizer {
+    return this.#state.pathNormalizer
   }
 
   /** Counts a connection PeerAuthentication refused; the caller closes it. */

@@ -87,7 +87,7 @@ function forward(
   const headers = buildUpstreamHeaders(ctx, authority, path === url ? undefined : ctx.path)
   // Istio sets include_request_attempt_count on every outbound virtual host, none inbound (pilot
   // httproute.go, ProxyHeaders.IncludeRequestAttemptCount): an inbound request keeps the client's value.
-  const includeAttemptCount = ctx.listener.model.direction === 'outbound'
+  const includeAttemptCount = ctx.listenerModel.direction === 'outbound'
   if (ctx.req.upgrade === true) {
     new UpgradeTunnel(ctx, endpoint, cluster).start({
       path,
@@ -96,7 +96,13 @@ function forward(
     return
   }
   const maxStreamDuration = ctx.route?.maxStreamDuration
-  if (maxStreamDuration !== undefined) armStreamDeadline(ctx, maxStreamDuration, headers)
+  if (maxStreamDuration !== undefined) {
+    // Most requests get no deadline (Istio's inbound routes: duration 0, and no grpc-timeout sent): no call.
+    const grpcTimeout =
+      maxStreamDuration.grpcTimeoutHeaderMaxMs === undefined ? undefined : ctx.rawHeader('grpc-timeout')
+    if (grpcTimeout !== undefined || maxStreamDuration.maxStreamDurationMs > 0)
+      armStreamDeadline(ctx, maxStreamDuration, grpcTimeout, headers)
+  }
   const hasBody = hasRequestBody(ctx)
   const timeoutMs = requestTimeoutMs(ctx)
   const mirrors = ctx.route?.mirrors
@@ -122,8 +128,13 @@ function forward(
  * connection manager answers it (StreamDeadline). Envoy rewrites a gRPC request's grpc-timeout to the
  * deadline it keeps, in its own format, before the time already spent is taken off (refreshDurationTimeout).
  */
-function armStreamDeadline(ctx: RequestContext, duration: MaxStreamDuration, headers: string[]): void {
-  const deadlineMs = streamDeadlineMs(duration, ctx.rawHeader('grpc-timeout'))
+function armStreamDeadline(
+  ctx: RequestContext,
+  duration: MaxStreamDuration,
+  grpcTimeout: string | undefined,
+  headers: string[],
+): void {
+  const deadlineMs = streamDeadlineMs(duration, grpcTimeout)
   if (deadlineMs === undefined) return
   new StreamDeadline(ctx, deadlineMs)
   if (!isGrpcRequest(ctx)) return
@@ -142,7 +153,8 @@ function armStreamDeadline(ctx: RequestContext, duration: MaxStreamDuration, hea
  */
 function requestTimeoutMs(ctx: RequestContext): number {
   const routeTimeout = ctx.route?.timeoutMs ?? 0
-  if (!isGrpcRequest(ctx) || ctx.route?.maxStreamDuration !== undefined) return routeTimeout
+  // The route's own field first: an inbound request does not pay for the content-type lookup.
+  if (ctx.route?.maxStreamDuration !== undefined || !isGrpcRequest(ctx)) return routeTimeout
   const deadline = grpcTimeoutMs(ctx.rawHeader('grpc-timeout'))
   if (deadline === undefined || deadline === 0) return routeTimeout
   return routeTimeout > 0 ? Math.min(deadline, routeTimeout) : deadline

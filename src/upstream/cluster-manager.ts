@@ -45,6 +45,8 @@ export class ClusterManager {
    * Undefined when `model` has no such cluster, whatever a newer model holds.
    */
   forModel(model: Model, name: string): Cluster | undefined {
+    // A request on the current model (nearly all of them): its clusters are this manager's.
+    if (model.clusters === this.#models) return this.get(name)
     const clusterModel = model.clusters.get(name)
     if (clusterModel === undefined) return undefined
     const current = this.get(name)

@@ -1,22 +1,15 @@
 // At log level debug, writes one line per finished request (status, flags, route, cluster, duration) to stderr.
 
-import { getLogLevel, log } from '../../telemetry/log.ts'
-import { formatResponseFlags } from '../../telemetry/response-flags.ts'
-import type { FilterStatus, HttpFilter } from '../filter.ts'
-import type { RequestContext } from '../request-context.ts'
+import { log } from '../telemetry/log.ts'
+import { formatResponseFlags } from '../telemetry/response-flags.ts'
+import type { RequestContext } from './request-context.ts'
 
-export class RequestSummaryFilter implements HttpFilter {
-  readonly name = 'request-summary'
-
-  onRequestHeaders(ctx: RequestContext): FilterStatus {
-    // Costs nothing unless debug logging is on (`POST /logging?level=debug`).
-    if (getLogLevel() === 'debug') new RequestSummary(ctx).watch()
-    return 'continue'
-  }
-}
-
-/** Waits for the response to close, then logs it. */
-class RequestSummary {
+/**
+ * Waits for the response to close, then logs it. The connection manager (request-start.ts) makes one
+ * per request only while the level is debug (`POST /logging?level=debug`), as Envoy's access log is the
+ * connection manager's and not a filter: with debug off a request pays one level check, not a filter call.
+ */
+export class RequestSummary {
   readonly #ctx: RequestContext
 
   constructor(ctx: RequestContext) {

@@ -1,0 +1,105 @@
+// Unit tests for the connection manager's step before the filters: the path is normalized (or the request rejected) before the first filter runs.
+
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { ListenerModel, Model } from '../config/model.ts'
+import { RouteTable } from '../route/route-table.ts'
+import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
+import { TrafficObservers } from '../telemetry/traffic-observer.ts'
+import type { HttpFilter } from './filter.ts'
+import type { HttpListener } from './http-listener.ts'
+import { type PathNormalizationType, PathNormalizer } from './path-normalization.ts'
+import { RequestContext } from './request-context.ts'
+import { startRequest } from './request-start.ts'
+import { sendResponse } from './respond.ts'
+
+const listenerModel = {
+  name: 'test',
+  direction: 'inbound',
+  address: '127.0.0.1',
+  port: 0,
+  protocol: 'HTTP',
+  routeTable: new RouteTable('test', []),
+} as unknown as ListenerModel
+const proxyModel = { telemetry: meshTelemetryPolicy(undefined) } as Model
+
+let server: Server | undefined
+
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  server = undefined
+})
+
+interface Seen {
+  /** The target each first filter saw. */
+  readonly urls: string[]
+  /** responseCodeDetails of each request, when its response finished. */
+  readonly details: string[]
+}
+
+/** Serves requests through startRequest with one filter that records the target and answers 200. */
+async function serve(type: PathNormalizationType): Promise<{ port: number; seen: Seen }> {
+  const seen: Seen = { urls: [], details: [] }
+  const recordAndAnswer: HttpFilter = {
+    name: 'record',
+    onRequestHeaders: (ctx) => {
+      seen.urls.push(ctx.url)
+      sendResponse(ctx, 200, ctx.path)
+      return 'stop'
+    },
+  }
+  const listener: HttpListener = {
+    model: listenerModel,
+    proxyModel,
+    filters: [recordAndAnswer],
+    scheme: 'http',
+    draining: false,
+    pathNormalizer: new PathNormalizer(type),
+    observers: new TrafficObservers(),
+  }
+  server = createServer((req, res) => {
+    const ctx = new RequestContext(req, res, req, listener, proxyModel)
+    res.once('finish', () => seen.details.push(ctx.responseCodeDetails))
+    startRequest(ctx)
+  })
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
+  return { port: (server.address() as AddressInfo).port, seen }
+}
+
+/** GET with the target sent exactly as written (undici's and fetch's URL parsing would resolve it first). */
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('request start (Envoy ConnectionManagerUtility::maybeNormalizePath, before the decoder filters)', () => {
+  it('the first filter already sees the normalized target, query kept', async () => {
+    const { port, seen } = await serve('BASE')
+    expect(await get(port, '/a/../b/./c%7e?x=/../y')).toEqual({ status: 200, body: '/b/c~' })
+    expect(seen.urls).toEqual(['/b/c~?x=/../y'])
+  })
+
+  it('a path Envoy rejects gets 400 path_normalization_failed and no filter runs', async () => {
+    const { port, seen } = await serve('BASE')
+    expect((await get(port, '/a%00b')).status).toBe(400)
+    expect(seen.urls).toEqual([])
+    expect(seen.details).toEqual(['path_normalization_failed'])
+  })
+
+  it('NONE leaves the target as sent', async () => {
+    const { port, seen } = await serve('NONE')
+    expect(await get(port, '/a/../b')).toEqual({ status: 200, body: '/a/../b' })
+    expect(seen.urls).toEqual(['/a/../b'])
+  })
+})
