@@ -36,6 +36,8 @@ export interface DownstreamResponse {
   readonly headersSent: boolean
   readonly destroyed: boolean
   readonly writableEnded: boolean
+  /** True once the whole response has been handed to the connection (not when the client left first). */
+  readonly writableFinished: boolean
   readonly statusCode: number
   writeHead(status: number, headers: string[]): unknown
   /** False when the client is not keeping up: wait for 'drain'. */

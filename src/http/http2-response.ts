@@ -28,6 +28,11 @@ export class Http2Response implements DownstreamResponse {
     return this.#stream.destroyed
   }
 
+  /** True once the whole response went out (false when the stream was reset first). */
+  get writableFinished(): boolean {
+    return this.#stream.writableFinished
+  }
+
   writeHead(status: number, headers: string[]): this {
     this.statusCode = status
     this.headersSent = true

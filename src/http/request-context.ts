@@ -127,9 +127,11 @@ export class RequestContext implements RequestFacts, RequestRecord {
     if (observers.active)
       res.once('close', () => {
         this.endTime = performance.now()
-        // After the other 'close' listeners (the router's and the fault filter's set DC in theirs), so that
-        // observers read the request's final flags and details.
-        process.nextTick(notifyEnded, observers, this)
+        // A response that finished has its final flags now. One that did not (the client left, the
+        // stream was reset) is told after the other 'close' listeners: the router's and the fault
+        // filter's set DC in theirs, so that observers read the request's final flags and details.
+        if (res.writableFinished) observers.requestEnded(this)
+        else process.nextTick(notifyEnded, observers, this)
       })
   }
 
