@@ -5,13 +5,15 @@
 // "off", the bootstrap's `telemetry.tracing` (an OTLP/HTTP sink in this process receives and drops the
 // spans) and `telemetry.accessLog` (a file in the scratch directory). Three measurements:
 // 1. saturated throughput: all variants loaded at the same moment, pinned to one shared core, for
-//    `--rounds` rounds (as bench/paired.ts does), each variant's req/s ÷ "off" taken per round;
+//    `--rounds` rounds (as bench/paired.ts does), each variant's req/s ÷ the first variant's ("off" by default) taken per round;
 // 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, each after the others;
 // 3. RSS after the fixed-rate run.
 // The issue's target: metrics + 1 % tracing together cost at most 10 % of saturated throughput, 10 % of CPU
 // per request at 1000 req/s, and 15 MiB of RSS.
 //
 //   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10]
+//                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log]
+// Fewer variants at once give each a larger share of the shared core, and steadier ratios.
 //
 // Writes bench/results/telemetry-<date>.md with the command and the numbers.
 
@@ -41,6 +43,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
     'rate-seconds': { type: 'string', default: '10' },
+    /** A subset of the variants by name, the first being the one the others are compared with. */
+    variants: { type: 'string' },
   },
 })
 const rounds = Number(values.rounds)
@@ -67,7 +71,7 @@ interface Variant {
   readonly accessLog?: boolean
 }
 
-const variants: readonly Variant[] = [
+const allVariants: readonly Variant[] = [
   { name: 'off', label: 'metrics off, no tracing, no access log', metrics: false },
   { name: 'metrics', label: 'metrics (the default)', metrics: true },
   { name: 'metrics-trace-1', label: 'metrics + tracing 1 %', metrics: true, tracing: 1 },
@@ -75,6 +79,15 @@ const variants: readonly Variant[] = [
   { name: 'metrics-trace-100', label: 'metrics + tracing 100 %', metrics: true, tracing: 100 },
   { name: 'metrics-access-log', label: 'metrics + access log (file)', metrics: true, accessLog: true },
 ]
+const variants: readonly Variant[] =
+  values.variants === undefined
+    ? allVariants
+    : values.variants.split(',').map((name) => {
+        const variant = allVariants.find((v) => v.name === name)
+        if (variant === undefined)
+          throw new Error(`unknown variant ${name} (${allVariants.map((v) => v.name).join(', ')})`)
+        return variant
+      })
 
 /** An OTLP/HTTP endpoint that reads and drops every export (counting them), so exporting costs the proxy what it would. */
 async function startOtlpSink(): Promise<{ port: number; exports: () => number; close: () => void }> {
@@ -179,10 +192,10 @@ const lines = [
     (sharedCore === undefined
       ? ', unpinned'
       : `, pinned to CPU ${sharedCore.systemsCpu} (clients and upstream on ${sharedCore.clientCpus})`) +
-    `; ratios per round to "off", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
+    `; ratios per round to "${variants[0].name}", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
     `at a time; RSS right after it. The OTLP sink received ${spanExports} exports.`,
   '',
-  '| Variant | saturated req/s ÷ off | median req/s | CPU µs/request at fixed rate | vs off | RSS MiB | vs off | p99 µs | errors |',
+  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...variants.map((v, i) => {
     const ratios = recorded.map((r) => r[i].rps / r[0].rps)
