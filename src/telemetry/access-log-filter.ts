@@ -347,36 +347,65 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === '' ? undefined : value
 }
 
+/** What HTTP requests and TCP connections both carry of their connections. */
+type ConnectionFields = Pick<
+  RequestRecord & TcpRecord,
+  | 'responseFlags'
+  | 'peer'
+  | 'downstreamRemoteAddress'
+  | 'downstreamLocalAddress'
+  | 'upstreamHostPort'
+  | 'upstreamTransportFailureReason'
+  | 'clusterName'
+>
+
+/** Marks an attribute that is not one of the connection attributes both kinds of entry have. */
+const notShared = Symbol('not a connection attribute')
+
+/** The attributes an HTTP request and a TCP connection read alike. */
+function connectionAttribute(
+  name: string,
+  c: ConnectionFields,
+): FilterLiteral | undefined | typeof notShared {
+  switch (name) {
+    case 'response.flags':
+      return responseFlagMask(c.responseFlags)
+    case 'connection.mtls':
+      return c.peer !== undefined
+    case 'source.address':
+      return c.downstreamRemoteAddress
+    case 'source.port':
+      return port(c.downstreamRemoteAddress)
+    case 'destination.address':
+      return c.downstreamLocalAddress
+    case 'destination.port':
+      return port(c.downstreamLocalAddress)
+    case 'upstream.address':
+      return c.upstreamHostPort
+    case 'upstream.port':
+      return port(c.upstreamHostPort)
+    case 'upstream.transport_failure_reason':
+      return nonEmpty(c.upstreamTransportFailureReason)
+    case 'xds.cluster_name':
+      return nonEmpty(c.clusterName)
+    default:
+      return notShared
+  }
+}
+
 /** An attribute's value, or undefined when the entry has none (CEL: no such attribute, an error). */
 function attributeValue(entry: Entry, attribute: FilterAttribute): FilterLiteral | undefined {
   const name = attribute.name
+  const record = 'tcp' in entry ? entry.tcp : entry.http
+  const shared = connectionAttribute(name, record)
+  if (shared !== notShared) return shared
   if ('tcp' in entry) {
     const c = entry.tcp
     switch (name) {
-      case 'response.flags':
-        return responseFlagMask(c.responseFlags)
-      case 'connection.mtls':
-        return c.peer !== undefined
       case 'connection.requested_server_name':
         return c.sni ?? ''
       case 'connection.termination_details':
         return nonEmpty(c.terminationDetails)
-      case 'source.address':
-        return c.downstreamRemoteAddress
-      case 'source.port':
-        return port(c.downstreamRemoteAddress)
-      case 'destination.address':
-        return c.downstreamLocalAddress
-      case 'destination.port':
-        return port(c.downstreamLocalAddress)
-      case 'upstream.address':
-        return c.upstreamHostPort
-      case 'upstream.port':
-        return port(c.upstreamHostPort)
-      case 'upstream.transport_failure_reason':
-        return nonEmpty(c.upstreamTransportFailureReason)
-      case 'xds.cluster_name':
-        return nonEmpty(c.clusterName)
       default:
         return undefined
     }
@@ -387,8 +416,6 @@ function attributeValue(entry: Entry, attribute: FilterAttribute): FilterLiteral
       return r.responseStatus === 0 ? undefined : r.responseStatus
     case 'response.code_details':
       return nonEmpty(r.responseCodeDetails)
-    case 'response.flags':
-      return responseFlagMask(r.responseFlags)
     case 'response.grpc_status':
       return r.grpcStatus === undefined ? undefined : Number(r.grpcStatus)
     case 'response.size':
@@ -419,26 +446,8 @@ function attributeValue(entry: Entry, attribute: FilterAttribute): FilterLiteral
       return r.requestBodyBytes
     case 'request.headers':
       return attribute.key === undefined ? undefined : r.header(attribute.key)
-    case 'connection.mtls':
-      return r.peer !== undefined
     case 'connection.requested_server_name':
       return r.requestedServerName ?? ''
-    case 'source.address':
-      return r.downstreamRemoteAddress
-    case 'source.port':
-      return port(r.downstreamRemoteAddress)
-    case 'destination.address':
-      return r.downstreamLocalAddress
-    case 'destination.port':
-      return port(r.downstreamLocalAddress)
-    case 'upstream.address':
-      return r.upstreamHostPort
-    case 'upstream.port':
-      return port(r.upstreamHostPort)
-    case 'upstream.transport_failure_reason':
-      return nonEmpty(r.upstreamTransportFailureReason)
-    case 'xds.cluster_name':
-      return nonEmpty(r.clusterName)
     case 'xds.route_name':
       return nonEmpty(r.routeName)
     default:
