@@ -41,35 +41,26 @@ export class TrafficObservers {
   }
 
   requestEnded(record: RequestRecord): void {
-    for (const observer of this.#list) {
-      if (observer.requestEnded === undefined) continue
-      try {
-        observer.requestEnded(record)
-      } catch (err) {
-        this.#failure(observer, err)
-      }
-    }
+    for (const observer of this.#list)
+      if (observer.requestEnded !== undefined) this.#tell(observer, observer.requestEnded, record)
   }
 
   tcpOpened(record: TcpRecord): void {
-    for (const observer of this.#list) {
-      if (observer.tcpOpened === undefined) continue
-      try {
-        observer.tcpOpened(record)
-      } catch (err) {
-        this.#failure(observer, err)
-      }
-    }
+    for (const observer of this.#list)
+      if (observer.tcpOpened !== undefined) this.#tell(observer, observer.tcpOpened, record)
   }
 
   tcpEnded(record: TcpRecord): void {
-    for (const observer of this.#list) {
-      if (observer.tcpEnded === undefined) continue
-      try {
-        observer.tcpEnded(record)
-      } catch (err) {
-        this.#failure(observer, err)
-      }
+    for (const observer of this.#list)
+      if (observer.tcpEnded !== undefined) this.#tell(observer, observer.tcpEnded, record)
+  }
+
+  /** Calls one observer's method; a throw is its own failure, never the traffic's. */
+  #tell<R>(observer: TrafficObserver, method: (record: R) => void, record: R): void {
+    try {
+      method.call(observer, record)
+    } catch (err) {
+      this.#failure(observer, err)
     }
   }
 
