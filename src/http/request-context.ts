@@ -7,6 +7,7 @@ import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.t
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
 import type { VirtualHost } from '../route/route-table.ts'
+import { clusterService } from '../telemetry/cluster-service.ts'
 import type { RequestRecord } from '../telemetry/request-record.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { DirectionTelemetry } from '../telemetry/telemetry-policy.ts'
@@ -154,8 +155,7 @@ export class RequestContext implements RequestFacts, RequestRecord {
 
   /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
   get destinationService(): string {
-    const name = this.clusterName
-    return name.slice(name.lastIndexOf('|') + 1)
+    return clusterService(this.clusterName)
   }
 
   get upstreamHostPort(): string | undefined {

@@ -5,6 +5,7 @@ import type { Model } from '../config/model.ts'
 import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
+import { clusterService } from '../telemetry/cluster-service.ts'
 import type { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { TcpRecord } from '../telemetry/tcp-record.ts'
 import type { DirectionTelemetry } from '../telemetry/telemetry-policy.ts'
@@ -95,8 +96,7 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
 
   /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
   get destinationService(): string {
-    const name = this.clusterName
-    return name.slice(name.lastIndexOf('|') + 1)
+    return clusterService(this.clusterName)
   }
 
   get upstreamHostPort(): string | undefined {
