@@ -12,9 +12,12 @@ const srcDir = dirname(fileURLToPath(import.meta.url))
 const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
   ['main.ts', 'cli'],
   ['cli/', 'cli'],
+  ['capture/', 'capture'],
+  ['inject/', 'inject'],
   ['admin/', 'admin'],
   ['proxy-runtime.ts', 'runtime'],
   ['runtime/', 'runtime'],
+  ['dns/', 'dns'],
   ['listener/', 'listener'],
   ['http/filters/', 'filters'],
   ['http/', 'http'],
@@ -38,9 +41,12 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
  * table is in docs/ARCHITECTURE.md; a change to one is a change to both.
  */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
-  cli: ['admin', 'runtime', 'config', 'ca', 'authz', 'telemetry', 'shared'],
+  cli: ['capture', 'inject', 'admin', 'runtime', 'config', 'ca', 'authz', 'telemetry', 'shared'],
+  capture: ['telemetry'],
+  inject: ['config', 'telemetry'],
   admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'authz', 'telemetry', 'shared'],
   runtime: [
+    'dns',
     'listener',
     'filters',
     'router',
@@ -53,6 +59,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
     'telemetry',
     'shared',
   ],
+  dns: ['config', 'telemetry', 'protocol', 'shared'],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol', 'shared'],
   filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol', 'shared'],
   router: ['http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],
