@@ -32,6 +32,11 @@ export interface Service {
   readonly ports: readonly ServicePort[]
   readonly endpoints: readonly ServiceEndpoint[]
   readonly resolution: string
+  /**
+   * The service's virtual addresses (ServiceEntry `addresses`: IPs or CIDRs), which captured traffic is
+   * matched against by original destination and which the DNS proxy answers for the host.
+   */
+  readonly addresses: readonly string[]
   readonly source: ServiceEntryResource
 }
 
@@ -109,10 +114,19 @@ export function buildServiceRegistry(
           ...existing,
           ports: [...existing.ports, ...ports.filter((p) => !known.has(p.number))],
           endpoints: [...existing.endpoints, ...endpoints],
+          addresses: [...new Set([...existing.addresses, ...(spec.addresses ?? [])])],
         })
         continue
       }
-      services.set(fqdn, { fqdn, namespace: r.namespace, ports, endpoints, resolution, source: r })
+      services.set(fqdn, {
+        fqdn,
+        namespace: r.namespace,
+        ports,
+        endpoints,
+        resolution,
+        addresses: spec.addresses ?? [],
+        source: r,
+      })
     }
   }
   return services
