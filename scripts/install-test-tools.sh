@@ -7,6 +7,9 @@ declare -A tools=(
   [openssl]=openssl          # test certificates (test/harness/tls-*.ts) and `openssl s_client` checks
   [testssl]=testssl.sh       # scripts/testssl-scan.sh
   [prometheus]=prometheus    # test/prometheus-scrape.test.ts scrapes a sidecar's stats port
+  [ip]=iproute2              # network namespaces of the capture and mesh tests (test/harness/netns.ts)
+  [iptables]=iptables        # outrigger capture install, inside those namespaces
+  [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
 )
 
 missing=()
