@@ -10,6 +10,7 @@ declare -A tools=(
   [ip]=iproute2              # network namespaces of the capture and mesh tests (test/harness/netns.ts)
   [iptables]=iptables        # outrigger capture install, inside those namespaces
   [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
+  [python3]=python3          # test/capture.test.ts: a transparent (IP_TRANSPARENT) listener for TPROXY capture
 )
 
 missing=()
