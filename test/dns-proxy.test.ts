@@ -201,6 +201,15 @@ describe('DNS proxy', () => {
     expect(await resolver.resolve4('api.example.com')).toEqual(before)
   })
 
+  it('shows its name table in /config_dump', async () => {
+    const dump = (await (await proxy.admin('/config_dump')).json()) as {
+      model: { dnsTable: { names: Record<string, { v4: string[]; v6: string[] }> } }
+    }
+    const names = dump.model.dnsTable.names
+    expect(names.reviews).toEqual({ v4: ['10.96.0.98'], v6: ['fd00::10'] })
+    expect(names['api.example.com'].v4[0]).toMatch(/^240\.240\./)
+  })
+
   it("counts requests as Istio's agent does", async () => {
     const text = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
     const value = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? -1)
