@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loopbackIngress, loopbackService, sidecar, yamlStream } from './harness/istio.ts'
 import { freePort, freePorts } from './harness/ports.ts'
-import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { eventually, mainScript, type ProxyProcess, startProxy, waitReady } from './harness/proxy-process.ts'
 import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -66,6 +66,8 @@ async function pod(options: {
   )
   const [inbound, outbound] = await freePorts(2)
   const proxy = await startProxy({
+    // Worker threads each load the proxy: on a busy machine that takes longer than waitReady's default.
+    waitReady: false,
     drain: options.drain,
     env: options.env,
     extraBootstrap: `${options.extraBootstrap ?? ''}concurrency: ${options.concurrency ?? 1}\n`,
@@ -78,6 +80,7 @@ async function pod(options: {
     },
   })
   cleanups.push(() => proxy.stop())
+  await waitReady(proxy, 60_000)
   return { proxy, inbound, outbound }
 }
 
@@ -105,7 +108,7 @@ describe('SIGTERM drains as Istio agent does', () => {
       expect(drained).toBeGreaterThanOrEqual(2_400)
       expect(drained).toBeLessThan(5_000)
       await expect(freshGet(outbound, 'out')).rejects.toThrow(/ECONNREFUSED/)
-    })
+    }, 90_000)
   }
 
   it('EXIT_ON_ZERO_ACTIVE_CONNECTIONS (env): exits once the last connection closes, not while one is open', async () => {
