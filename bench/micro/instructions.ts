@@ -10,7 +10,8 @@
 // misses per request show whether two systems that execute alike also run alike. `--functions N` lists
 // the N JavaScript functions (and regular expressions) that execute the most instructions per request,
 // naming JIT code from the map V8 writes with --perf-basic-prof. `--tracing PERCENT` gives Outrigger's
-// bootstrap tracing at that sampling percentage (to a collector port nothing listens on), and `--tracing
+// bootstrap tracing at that sampling percentage (to an OTLP sink in this process that accepts every export,
+// or with `--collector dead` to a port nothing listens on), and `--tracing
 // off,0` measures Outrigger twice, without tracing and at 0 %: a request that is not sampled should cost
 // nothing more.
 // What remains run to run is the JIT's background compilation still going on in the measured window,
@@ -18,6 +19,8 @@
 
 import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -46,6 +49,8 @@ const { values } = parseArgs({
     /** TEXT or JSON: the proxy writes its access log (to a file in the work directory) in that encoding. */
     'access-log': { type: 'string' },
     tracing: { type: 'string', default: 'off' },
+    /** live: spans go to an OTLP/HTTP sink in this process that accepts them; dead: to a port nothing listens on. */
+    collector: { type: 'string', default: 'live' },
   },
 })
 const requests = Number(values.requests)
@@ -231,6 +236,7 @@ async function main(): Promise<void> {
     }
     for (const tracing of tracingRuns) {
       const [port, deadCollector] = await freePorts(2)
+      const collector = values.collector === 'dead' ? deadCollector : await otlpSinkPort()
       const label = tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`
       const out = join(cgDir, label)
       const proxy = await startOutrigger({
@@ -238,7 +244,7 @@ async function main(): Promise<void> {
         extraBootstrap: telemetryBootstrap(
           tracing === 'off'
             ? undefined
-            : `  tracing: {otlpEndpoint: 'http://127.0.0.1:${deadCollector}/v1/traces', samplingPercent: ${tracing}}\n`,
+            : `  tracing: {otlpEndpoint: 'http://127.0.0.1:${collector}/v1/traces', samplingPercent: ${tracing}}\n`,
           values['access-log'] === undefined
             ? undefined
             : `  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
@@ -298,6 +304,17 @@ async function main(): Promise<void> {
 await main()
 
 /** The bootstrap's `telemetry` block with the given entries, or nothing when there are none. */
+/** An OTLP/HTTP collector stand-in in this process: reads each export and answers 200, as a collector would. */
+async function otlpSinkPort(): Promise<number> {
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
+  })
+  server.unref()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
+}
+
 function telemetryBootstrap(...entries: (string | undefined)[]): string | undefined {
   const present = entries.filter((e) => e !== undefined)
   return present.length === 0 ? undefined : `telemetry:\n${present.join('')}`

@@ -97,6 +97,7 @@ concurrency: 2
     ])
     expect(bootstrap.listeners).toEqual({
       admin: { port: 15000, address: '127.0.0.1' },
+      dns: { port: 15053, address: '127.0.0.1', autoAllocate: true },
       stats: { port: 15090, address: '0.0.0.0' },
       health: { port: 15021 },
     })

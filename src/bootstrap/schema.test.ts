@@ -16,6 +16,7 @@ describe('bootstrapSchema', () => {
       },
       listeners: {
         admin: { port: 15000, address: '127.0.0.1' },
+        dns: { port: 15053, address: '127.0.0.1', autoAllocate: true },
         stats: { port: 15090, address: '0.0.0.0' },
         health: { port: 15021 },
       },
