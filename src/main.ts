@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -12,6 +12,7 @@ const usage = `usage:
   outrigger authz check --config <bootstrap.yaml> [--method GET] [--path /] [--host h] [--port N]
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
+  outrigger inject -f <manifests.yaml | -> [--image <image>]
   outrigger version
 `
 
@@ -99,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
         sni: values.sni,
         tcp: values.tcp,
       })
+    }
+    case 'inject': {
+      const { inject } = await import('./cli/inject.ts')
+      return inject(rest, version())
     }
     case 'version':
     case '--version':
