@@ -448,11 +448,15 @@ describe('retries', () => {
     expect(await waitForSummary('dead', '/dead')).toMatch(/flags=UF,URX .* attempts=3 /)
   })
 
-  it("Istio's default policy retries connect failures twice, but not a 503 from the app", async () => {
+  it("Istio's default policy retries connect failures, a 503 and gRPC unavailable, twice (pilot's retry.DefaultPolicy)", async () => {
     expect((await send(egress, 'dead-default', '/dd')).status).toBe(503)
     expect(await waitForSummary('dead-default', '/dd')).toMatch(/flags=UF,URX .* attempts=3 /)
-    expect((await send(egress, 'defaults', '/503/1/g')).status).toBe(503)
-    expect(hits.get('/503/1/g')).toBe(1)
+    expect((await send(egress, 'defaults', '/503/1/g')).status).toBe(200)
+    expect(hits.get('/503/1/g')).toBe(2)
+    expect((await send(egress, 'defaults', '/503/3/g')).status).toBe(503)
+    expect(hits.get('/503/3/g')).toBe(3)
+    expect((await send(egress, 'defaults', '/500/1/g')).status).toBe(500)
+    expect(hits.get('/500/1/g')).toBe(1)
     expect((await send(egress, 'defaults', '/grpc/1/g')).status).toBe(200)
     expect(hits.get('/grpc/1/g')).toBe(2)
   })

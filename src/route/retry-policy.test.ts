@@ -27,7 +27,8 @@ describe('retry policy', () => {
     expect(retriableResponse(policy('gateway-error'), 504, -1)).toBe(true)
     expect(retriableResponse(policy('retriable-4xx'), 409, -1)).toBe(true)
     expect(retriableResponse(policy('deadline-exceeded'), 200, 4)).toBe(true)
-    expect(retriableResponse(defaultRetryPolicy, 503, -1)).toBe(false)
+    expect(retriableResponse(defaultRetryPolicy, 503, -1)).toBe(true)
+    expect(retriableResponse(defaultRetryPolicy, 500, -1)).toBe(false)
     expect(retriableResponse(defaultRetryPolicy, 200, 14)).toBe(true)
   })
 

@@ -98,13 +98,14 @@ export function parseRetryOn(text: string): { on: number; statusCodes: Set<numbe
 }
 
 /**
- * Istio's policy for a route without `retries` (retry.DefaultPolicy): 2 retries on connection failures,
- * refused streams and the gRPC unavailable / cancelled statuses, on a host not tried yet.
+ * Istio's policy for a route without `retries` (retry.DefaultPolicy in pilot/pkg/networking/core/route/retry):
+ * 2 retries on connection failures, refused streams, the gRPC unavailable / cancelled statuses and a 503
+ * (its RetriableStatusCodes), on a host not tried yet.
  */
 export const defaultRetryPolicy: RetryPolicy = {
   numRetries: 2,
   perTryTimeoutMs: 0,
-  ...parseRetryOn('connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes'),
+  ...parseRetryOn('connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes,503'),
   skipPreviousHosts: true,
   retryRemoteLocalities: false,
   backoffBaseMs: DEFAULT_BACKOFF_MS,
