@@ -1,5 +1,6 @@
-// The OpenTelemetry SDK side of tracing, imported only once a model traces: spans batched through a bounded queue to an OTLP/HTTP collector.
+// The thread that exports spans: the OpenTelemetry SDK's batch processor and OTLP/HTTP exporter, fed by the OtlpSpanSink of the thread that traced them.
 
+import { parentPort, workerData } from 'node:worker_threads'
 import {
   type Attributes,
   type HrTime,
@@ -12,16 +13,11 @@ import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
-import type { FinishedSpan, SpanSink } from './finished-span.ts'
+import type { FinishedSpan } from './finished-span.ts'
 import { log } from './log.ts'
+import type { ExportReport, ExportThreadData, SinkMessage } from './otlp-span-sink.ts'
 
-/** What a sink counts: spans the collector accepted, and spans lost (queue full, or export failed). */
-export interface SpanCounters {
-  sent(count: number): void
-  dropped(count: number): void
-}
-
-/** The queue and batch limits (the SDK's defaults, but a 1 s delay where the SDK waits 5 s). */
+/** The batch limits (the SDK's defaults, but a 1 s delay where the SDK waits 5 s); the sink bounds the queue. */
 const maxQueueSize = 2048
 const maxExportBatchSize = 512
 const scheduledDelayMillis = 1000
@@ -82,14 +78,14 @@ class ExportedSpan implements ReadableSpan {
  */
 class CountingExporter implements SpanExporter {
   readonly #inner: SpanExporter
-  readonly #counters: SpanCounters
+  readonly #report: (report: ExportReport) => void
   readonly #endpoint: string
   #failing = false
   queued = 0
 
-  constructor(inner: SpanExporter, counters: SpanCounters, endpoint: string) {
+  constructor(inner: SpanExporter, report: (report: ExportReport) => void, endpoint: string) {
     this.#inner = inner
-    this.#counters = counters
+    this.#report = report
     this.#endpoint = endpoint
   }
 
@@ -97,11 +93,11 @@ class CountingExporter implements SpanExporter {
     this.queued -= spans.length
     this.#inner.export(spans, (result) => {
       if (result.code === ExportResultCode.SUCCESS) {
-        this.#counters.sent(spans.length)
+        this.#report({ sent: spans.length, dropped: 0 })
         if (this.#failing) log.info(`tracing: span export to ${this.#endpoint} works again`)
         this.#failing = false
       } else {
-        this.#counters.dropped(spans.length)
+        this.#report({ sent: 0, dropped: spans.length })
         if (!this.#failing)
           log.warning(
             `tracing: span export to ${this.#endpoint} failed, spans are dropped until it works: ${result.error?.message ?? 'unknown error'}`,
@@ -122,39 +118,39 @@ class CountingExporter implements SpanExporter {
 }
 
 /**
- * The spans of one collector endpoint: a BatchSpanProcessor with a bounded queue over the OTLP/HTTP
- * (JSON) exporter. Adding never waits: a full queue drops the span (counted), and a dead or slow
- * collector costs only the export's own timer and socket.
+ * The spans of one collector endpoint: a BatchSpanProcessor over the OTLP/HTTP (JSON) exporter. What
+ * each export did goes back to the sink as an ExportReport; a span that finds the queue full is
+ * reported dropped at once, so the sink's count of spans in this thread stays exact.
  */
-export class OtlpSpanSink implements SpanSink {
-  readonly #resource: Resource
-  readonly #exporter: CountingExporter
-  readonly #processor: BatchSpanProcessor
-  readonly #counters: SpanCounters
-
-  constructor(endpoint: string, resourceAttributes: Attributes, counters: SpanCounters) {
-    this.#resource = resourceFromAttributes(resourceAttributes)
-    this.#counters = counters
-    const otlp = new OTLPTraceExporter({ url: endpoint, timeoutMillis: exportTimeoutMillis })
-    this.#exporter = new CountingExporter(otlp, counters, endpoint)
-    this.#processor = new BatchSpanProcessor(this.#exporter, {
-      maxQueueSize,
-      maxExportBatchSize,
-      scheduledDelayMillis,
-      exportTimeoutMillis,
-    })
-  }
-
-  add(span: FinishedSpan): void {
-    if (this.#exporter.queued >= maxQueueSize) {
-      this.#counters.dropped(1)
+function serve(data: ExportThreadData): void {
+  const port = parentPort
+  if (port === null) throw new Error('otlp-export-thread runs only as a worker thread')
+  const report = (r: ExportReport): void => port.postMessage(r)
+  const resource = resourceFromAttributes(data.resourceAttributes)
+  const otlp = new OTLPTraceExporter({ url: data.endpoint, timeoutMillis: exportTimeoutMillis })
+  const exporter = new CountingExporter(otlp, report, data.endpoint)
+  const processor = new BatchSpanProcessor(exporter, {
+    maxQueueSize,
+    maxExportBatchSize,
+    scheduledDelayMillis,
+    exportTimeoutMillis,
+  })
+  port.on('message', (message: SinkMessage) => {
+    if (message.type === 'shutdown') {
+      void processor.shutdown().finally(() => port.postMessage({ sent: 0, dropped: 0, closed: true }))
       return
     }
-    this.#exporter.queued++
-    this.#processor.onEnd(new ExportedSpan(span, this.#resource))
-  }
-
-  shutdown(): Promise<void> {
-    return this.#processor.shutdown()
-  }
+    let dropped = 0
+    for (const span of message.spans) {
+      if (exporter.queued >= maxQueueSize) {
+        dropped++
+        continue
+      }
+      exporter.queued++
+      processor.onEnd(new ExportedSpan(span, resource))
+    }
+    if (dropped > 0) report({ sent: 0, dropped })
+  })
 }
+
+serve(workerData as ExportThreadData)
