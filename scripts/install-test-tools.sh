@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and scripts/testssl-scan.sh use; does nothing when they are all there.
+# Installs the Debian packages the tests, scripts/testssl-scan.sh and scripts/image/ use; does nothing when they are all there.
 set -euo pipefail
 
 # command → Debian package
@@ -7,6 +7,8 @@ declare -A tools=(
   [openssl]=openssl          # test certificates (test/harness/tls-*.ts) and `openssl s_client` checks
   [testssl]=testssl.sh       # scripts/testssl-scan.sh
   [prometheus]=prometheus    # test/prometheus-scrape.test.ts scrapes a sidecar's stats port
+  [podman]=podman            # test/container-image.test.ts builds the Dockerfile (scripts/image/build.sh)
+  [mmdebstrap]=mmdebstrap    # scripts/image/stand-in-base.sh assembles the stand-in node:24-bookworm-slim base
 )
 
 missing=()
