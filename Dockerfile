@@ -1,11 +1,12 @@
 # The Outrigger sidecar image: Node 24 running the compiled proxy as uid 1337, like istio-proxy, on a distroless-like root.
 # Built and run in CI by test/container-image.test.ts (podman, scripts/image/); docs/sidecar.md "The container image".
 
-# TypeScript → dist/ (devDependencies live only here; --ignore-scripts keeps the `node` devDependency's binary out).
+# TypeScript → dist/ (devDependencies live only here; --ignore-scripts keeps the `node` devDependency's binary out,
+# and --omit=optional the platform binaries tsc does not need: biome's, rolldown's, koffi's).
 FROM node:24-bookworm-slim AS build
 WORKDIR /opt/outrigger
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+RUN npm ci --no-audit --no-fund --ignore-scripts --omit=optional
 COPY src ./src
 RUN npm run build
 

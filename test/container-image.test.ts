@@ -45,9 +45,18 @@ describe.skipIf(!isRoot)('the container image', () => {
     await run('bash', [join(repo, 'scripts', 'install-test-tools.sh')])
     // A storage of its own: parallel runs never share tags, and removing it removes everything the build made.
     storage = await mkdtemp('/var/tmp/outrigger-image-')
-    podmanGlobal = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'overlay']
+    podmanGlobal = [
+      '--root',
+      join(storage, 'root'),
+      '--runroot',
+      join(storage, 'run'),
+      '--storage-driver',
+      'overlay',
+    ]
     const started = performance.now()
-    await run('bash', [join(repo, 'scripts', 'image', 'build.sh'), tag, ...podmanGlobal], { maxBuffer: 64 << 20 })
+    await run('bash', [join(repo, 'scripts', 'image', 'build.sh'), tag, ...podmanGlobal], {
+      maxBuffer: 64 << 20,
+    })
     buildSeconds = (performance.now() - started) / 1000
     ;[image] = JSON.parse(await podman('image', 'inspect', tag)) as ImageInspect[]
     rootfs = await podman('image', 'mount', tag)
@@ -55,10 +64,15 @@ describe.skipIf(!isRoot)('the container image', () => {
 
   afterAll(async () => {
     if (storage === '') return
+    // The storage is this run's alone: unmounting what lives in it and deleting it removes every image and
+    // layer the build made (`podman rmi --all` does the same but takes a minute). The mounts go newest first:
+    // the image's overlays, then containers/storage's bind of its overlay directory onto itself.
     await podman('image', 'unmount', '--all', '--force').catch(() => {})
-    await podman('rmi', '--all', '--force').catch(() => {})
-    // containers/storage bind-mounts its overlay directory onto itself; it must go before the directory can.
-    await run('umount', [join(storage, 'root', 'overlay')]).catch(() => {})
+    const mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[1] ?? '')
+      .filter((target) => target.startsWith(`${storage}/`))
+    for (const target of mounts.reverse()) await run('umount', [target]).catch(() => {})
     await rm(storage, { recursive: true, force: true })
   }, 120_000)
 
@@ -73,7 +87,9 @@ describe.skipIf(!isRoot)('the container image', () => {
 
     const installed = readdirSync(join(rootfs, 'opt/outrigger/node_modules'))
     expect(installed).toContain('undici')
-    const devOnly = devOnlyPackages().filter((name) => existsSync(join(rootfs, 'opt/outrigger/node_modules', name)))
+    const devOnly = devOnlyPackages().filter((name) =>
+      existsSync(join(rootfs, 'opt/outrigger/node_modules', name)),
+    )
     expect(devOnly).toEqual([])
   })
 
@@ -109,7 +125,7 @@ describe.skipIf(!isRoot)('the container image', () => {
     const exited = exitOf(sidecar)
     try {
       const pid = sidecar.pid ?? 0
-      const inPod = ['--net=' + `/proc/${pid}/ns/net`, '--']
+      const inPod = [`--net=/proc/${pid}/ns/net`, '--']
       // The image's own HEALTHCHECK, run in the pod as a runtime runs it, until it passes.
       const healthCheck = image.Healthcheck?.Test.slice(1) ?? []
       const deadline = Date.now() + 60_000
@@ -144,6 +160,31 @@ describe.skipIf(!isRoot)('the container image', () => {
       await exited
     }
   }, 120_000)
+
+  it('loads every production dependency, and koffi calls into the image’s libc (nothing pruned is needed)', async () => {
+    // The proxy's default config loads most modules at start; this covers the ones only other modes import.
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>
+    }
+    const script = [
+      'for (const name of JSON.parse(process.argv[1])) await import(name)',
+      "const { default: koffi } = await import('koffi')",
+      "console.log(koffi.load('libc.so.6').func('unsigned int getuid()')())",
+    ].join('\n')
+    const { stdout } = await run(
+      inImage(rootfs, image)[0],
+      [
+        ...inImage(rootfs, image).slice(1),
+        'node',
+        '--input-type=module',
+        '-e',
+        script,
+        JSON.stringify(Object.keys(pkg.dependencies)),
+      ],
+      { env: imageEnv(image) },
+    )
+    expect(stdout.trim()).toBe('1337')
+  }, 60_000)
 
   it("carries the capture init container's tools: iptables-restore (nft) and ip rule/route", async () => {
     // Run as root in a network namespace of their own, as the init container runs in the pod's.
@@ -186,7 +227,14 @@ describe.skipIf(!isRoot)('the container image', () => {
 /** unshare's arguments that enter the image as the runtime would: its root, WORKDIR and USER. */
 function inImage(rootfs: string, image: ImageInspect): string[] {
   const [uid, gid = uid] = image.Config.User.split(':')
-  return ['unshare', `--root=${rootfs}`, `--wd=${image.Config.WorkingDir}`, `--setgid=${gid}`, `--setuid=${uid}`, '--']
+  return [
+    'unshare',
+    `--root=${rootfs}`,
+    `--wd=${image.Config.WorkingDir}`,
+    `--setgid=${gid}`,
+    `--setuid=${uid}`,
+    '--',
+  ]
 }
 
 /** The image's ENV, and nothing of the test's own environment. */
@@ -217,7 +265,8 @@ function filesNamed(rootfs: string, name: string): string[] {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name)
       if (entry.isDirectory()) walk(path)
-      else if (entry.name === name && entry.isFile() && statSync(path).size > 0) found.push(path.slice(rootfs.length))
+      else if (entry.name === name && entry.isFile() && statSync(path).size > 0)
+        found.push(path.slice(rootfs.length))
     }
   }
   for (const top of ['usr', 'opt']) walk(join(rootfs, top))
@@ -232,7 +281,9 @@ function devOnlyPackages(): string[] {
   const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
     devDependencies: Record<string, string>
   }
-  return Object.keys(pkg.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true)
+  return Object.keys(pkg.devDependencies).filter(
+    (name) => lock.packages[`node_modules/${name}`]?.dev === true,
+  )
 }
 
 function collect(child: ChildProcess): () => string {
