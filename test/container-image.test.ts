@@ -171,19 +171,20 @@ describe.skipIf(!isRoot)('the container image', () => {
       "const { default: koffi } = await import('koffi')",
       "console.log(koffi.load('libc.so.6').func('unsigned int getuid()')())",
     ].join('\n')
+    const [unshare, ...enter] = inImage(rootfs, image)
     const { stdout } = await run(
-      inImage(rootfs, image)[0],
-      [
-        ...inImage(rootfs, image).slice(1),
-        'node',
-        '--input-type=module',
-        '-e',
-        script,
-        JSON.stringify(Object.keys(pkg.dependencies)),
-      ],
+      unshare,
+      [...enter, 'node', '--input-type=module', '-e', script, JSON.stringify(Object.keys(pkg.dependencies))],
       { env: imageEnv(image) },
     )
     expect(stdout.trim()).toBe('1337')
+  }, 60_000)
+
+  it('runs `outrigger` from the PATH, through its `#!/usr/bin/env node` line', async () => {
+    const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }
+    const [unshare, ...enter] = inImage(rootfs, image)
+    const { stdout } = await run(unshare, [...enter, 'outrigger', 'version'], { env: imageEnv(image) })
+    expect(stdout.trim()).toContain(version)
   }, 60_000)
 
   it("carries the capture init container's tools: iptables-restore (nft) and ip rule/route", async () => {
