@@ -52,6 +52,7 @@ ln -s ../lib/node_modules/npm/bin/npx-cli.js "$overlay/usr/local/bin/npx"
 install -m 0644 "$ca_bundle" "$overlay/etc/ssl/certs/ca-certificates.crt"
 
 # debian:bookworm-slim's dpkg excludes (docs, man pages, locales), then the overlay and the image's `node` user.
+# shellcheck disable=SC2016 # "$1" in a hook is the tree mmdebstrap passes it, expanded by mmdebstrap's shell
 mmdebstrap --quiet --variant=minbase --format=tar \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
