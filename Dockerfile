@@ -1,24 +1,51 @@
-# The Outrigger sidecar image: Node 24 running the compiled proxy as uid 1337, like istio-proxy.
+# The Outrigger sidecar image: Node 24 running the compiled proxy as uid 1337, like istio-proxy, on a distroless-like root.
+# Built and run in CI by test/container-image.test.ts (podman, scripts/image/); docs/sidecar.md "The container image".
+
+# TypeScript → dist/ (devDependencies live only here; --ignore-scripts keeps the `node` devDependency's binary out,
+# and --omit=optional the platform binaries tsc does not need: biome's, rolldown's, koffi's).
 FROM node:24-bookworm-slim AS build
 WORKDIR /opt/outrigger
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+RUN npm ci --no-audit --no-fund --ignore-scripts --omit=optional
 COPY src ./src
 RUN npm run build
 
-FROM node:24-bookworm-slim
+# Production dependencies only, without what nothing loads at run time: type declarations, source maps,
+# TypeScript sources, markdown, and koffi's musl build (the runtime is glibc).
+FROM node:24-bookworm-slim AS deps
 WORKDIR /opt/outrigger
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts' \
+      -o -name '*.map' -o -name '*.md' -o -name '*.markdown' \) -delete \
+ && rm -rf node_modules/@types node_modules/@koromix/*/musl_*
+
+# The runtime's root file system: node (stripped), iptables (nft) and iproute2 for the capture init container,
+# the libraries they load, /etc/passwd with istio-proxy. No shell, no apt, no npm (scripts/image/runtime-rootfs.sh).
+FROM node:24-bookworm-slim AS rootfs
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables iproute2 binutils \
+ && rm -rf /var/lib/apt/lists/*
+COPY scripts/image/runtime-rootfs.sh /usr/local/bin/
+RUN bash /usr/local/bin/runtime-rootfs.sh /rootfs
+
+FROM scratch
+COPY --from=rootfs /rootfs /
+WORKDIR /opt/outrigger
+COPY --from=deps /opt/outrigger/node_modules ./node_modules
 COPY --from=build /opt/outrigger/dist ./dist
+COPY package.json ./
 COPY bin ./bin
 COPY config ./config
-RUN useradd --uid 1337 --no-create-home --shell /usr/sbin/nologin istio-proxy
-USER 1337
-# The health port (readiness, app probes) and Istio's stats port (Prometheus, /stats/prometheus) are bound
-# on every address by the default bootstrap; admin listens on 127.0.0.1 only, the traffic ports are
-# whatever the Sidecar resource opens (config/istio/), and capture (15001/15006) is not built yet.
-EXPOSE 15021 15090
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin NODE_ENV=production
+USER 1337:1337
+# Istio's sidecar ports: 15001 captured outbound, 15006 captured inbound, 15021 health (readiness, rewritten
+# app probes), 15090 Prometheus stats, 15053/udp the DNS proxy. Admin (15000) listens on 127.0.0.1 only; in
+# standalone mode (capture: none, config/default.yaml) the traffic ports come from the Sidecar resource.
+EXPOSE 15001 15006 15021 15090 15053/udp
+# Readiness as the kubelet asks it (exec form: the image has no shell).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:15021/healthz/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
 # V8 young generation capped at 8 MiB semi-spaces: less RSS and shorter scavenge pauses (bench/results/semi-space-2026-11-24.md)
 ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/main.js"]
 CMD ["run", "--config", "config/default.yaml"]

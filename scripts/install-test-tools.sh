@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and scripts/testssl-scan.sh use; does nothing when they are all there.
+# Installs the Debian packages the tests, scripts/testssl-scan.sh and scripts/image/ use; does nothing when they are all there.
 set -euo pipefail
 
 # command → Debian package
@@ -11,6 +11,8 @@ declare -A tools=(
   [iptables]=iptables        # outrigger capture install, inside those namespaces
   [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
   [python3]=python3          # test/capture.test.ts: a transparent (IP_TRANSPARENT) listener for TPROXY capture
+  [podman]=podman            # test/container-image.test.ts builds the Dockerfile (scripts/image/build.sh)
+  [mmdebstrap]=mmdebstrap    # scripts/image/stand-in-base.sh assembles the stand-in node:24-bookworm-slim base
 )
 
 missing=()

@@ -1,0 +1,303 @@
+// Scenario: the Dockerfile builds with podman on the stand-in base, stays small, and its ENTRYPOINT+CMD answer /healthz/ready as uid 1337.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const run = promisify(execFile)
+const repo = join(import.meta.dirname, '..')
+const isRoot = process.getuid?.() === 0
+if (!isRoot)
+  console.warn('container-image.test.ts skipped: podman builds and chroots as root only (CI runs as root)')
+
+/** The image before the cuts (node:24-bookworm-slim + npm ci --omit=dev) measured 347 MB this way; this is the budget. */
+const sizeBudgetBytes = 160_000_000
+
+/** What `podman image inspect` says about an image (the fields this test reads). */
+interface ImageInspect {
+  readonly Size: number
+  readonly Healthcheck?: { readonly Test: readonly string[]; readonly Timeout: number }
+  readonly Config: {
+    readonly User: string
+    readonly Env: readonly string[]
+    readonly Entrypoint: readonly string[]
+    readonly Cmd: readonly string[]
+    readonly WorkingDir: string
+    readonly ExposedPorts: Record<string, object>
+  }
+}
+
+describe.skipIf(!isRoot)('the container image', () => {
+  const tag = `localhost/outrigger-test:${process.pid}`
+  let storage = ''
+  let podmanGlobal: string[] = []
+  let image: ImageInspect
+  let rootfs = ''
+  let buildSeconds = 0
+
+  const podman = async (...args: string[]): Promise<string> =>
+    (await run('podman', [...podmanGlobal, ...args], { maxBuffer: 16 << 20 })).stdout.trim()
+
+  beforeAll(async () => {
+    await run('bash', [join(repo, 'scripts', 'install-test-tools.sh')])
+    // A storage of its own: parallel runs never share tags, and removing it removes everything the build made.
+    storage = await mkdtemp('/var/tmp/outrigger-image-')
+    podmanGlobal = [
+      '--root',
+      join(storage, 'root'),
+      '--runroot',
+      join(storage, 'run'),
+      '--storage-driver',
+      'overlay',
+    ]
+    const started = performance.now()
+    await run('bash', [join(repo, 'scripts', 'image', 'build.sh'), tag, ...podmanGlobal], {
+      maxBuffer: 64 << 20,
+    })
+    buildSeconds = (performance.now() - started) / 1000
+    ;[image] = JSON.parse(await podman('image', 'inspect', tag)) as ImageInspect[]
+    rootfs = await podman('image', 'mount', tag)
+  }, 900_000)
+
+  afterAll(async () => {
+    if (storage === '') return
+    // The storage is this run's alone: unmounting what lives in it and deleting it removes every image and
+    // layer the build made (`podman rmi --all` does the same but takes a minute). The mounts go newest first:
+    // the image's overlays, then containers/storage's bind of its overlay directory onto itself.
+    await podman('image', 'unmount', '--all', '--force').catch(() => {})
+    const mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[1] ?? '')
+      .filter((target) => target.startsWith(`${storage}/`))
+    for (const target of mounts.reverse()) await run('umount', [target]).catch(() => {})
+    await rm(storage, { recursive: true, force: true })
+  }, 120_000)
+
+  it('is small: one node, no npm, no devDependencies, no shell', () => {
+    console.log(`container image: built in ${buildSeconds.toFixed(0)} s, ${(image.Size / 1e6).toFixed(1)} MB`)
+    expect(image.Size).toBeLessThan(sizeBudgetBytes)
+
+    expect(filesNamed(rootfs, 'node')).toEqual(['/usr/local/bin/node'])
+    expect(existsSync(join(rootfs, 'usr/local/lib/node_modules'))).toBe(false)
+    expect(filesNamed(rootfs, 'npm')).toEqual([])
+    expect(existsSync(join(rootfs, 'bin/sh'))).toBe(false)
+
+    const installed = readdirSync(join(rootfs, 'opt/outrigger/node_modules'))
+    expect(installed).toContain('undici')
+    const devOnly = devOnlyPackages().filter((name) =>
+      existsSync(join(rootfs, 'opt/outrigger/node_modules', name)),
+    )
+    expect(devOnly).toEqual([])
+  })
+
+  it('declares uid 1337, the sidecar ports and the health check on 15021', () => {
+    expect(image.Config.User).toBe('1337:1337')
+    expect(Object.keys(image.Config.ExposedPorts).sort()).toEqual(
+      ['15001/tcp', '15006/tcp', '15021/tcp', '15053/udp', '15090/tcp'].sort(),
+    )
+    expect(image.Healthcheck?.Test[0]).toBe('CMD')
+    expect(image.Healthcheck?.Test.join(' ')).toContain('http://127.0.0.1:15021/healthz/ready')
+  })
+
+  it('runs its ENTRYPOINT+CMD as uid 1337 until /healthz/ready answers 200, and exits 0 on SIGTERM', async () => {
+    // A pod of its own: a network namespace with loopback up (so the default ports clash with nothing on
+    // the host), /proc and /dev as a runtime gives them, in a mount namespace that vanishes with the process.
+    const command = [...image.Config.Entrypoint, ...image.Config.Cmd]
+    const sidecar = spawn(
+      'unshare',
+      [
+        '--net',
+        '--mount',
+        '--',
+        'sh',
+        '-c',
+        'ip link set lo up && mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec "$@"',
+        rootfs,
+        ...inImage(rootfs, image),
+        ...command,
+      ],
+      { env: imageEnv(image), stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    const output = collect(sidecar)
+    const exited = exitOf(sidecar)
+    try {
+      const pid = sidecar.pid ?? 0
+      const inPod = [`--net=/proc/${pid}/ns/net`, '--']
+      // The image's own HEALTHCHECK, run in the pod as a runtime runs it, until it passes.
+      const healthCheck = image.Healthcheck?.Test.slice(1) ?? []
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        if (sidecar.exitCode !== null) throw new Error(`the sidecar exited ${sidecar.exitCode}:\n${output()}`)
+        const check = await run('nsenter', [...inPod, ...inImage(rootfs, image), ...healthCheck], {
+          env: imageEnv(image),
+          timeout: 10_000,
+        }).then(
+          () => true,
+          () => false,
+        )
+        if (check) break
+        if (Date.now() > deadline) throw new Error(`not ready within 60 s:\n${output()}`)
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      // And from outside the image: the status and the process's real uid.
+      const probe = await run('nsenter', [
+        ...inPod,
+        process.execPath,
+        '-e',
+        "fetch('http://127.0.0.1:15021/healthz/ready').then((r) => console.log(r.status))",
+      ])
+      expect(probe.stdout.trim()).toBe('200')
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe('1337')
+
+      sidecar.kill('SIGTERM')
+      expect(await exited, output()).toBe(0)
+    } finally {
+      sidecar.kill('SIGKILL')
+      await exited
+    }
+  }, 120_000)
+
+  it('loads every production dependency, and koffi calls into the image’s libc (nothing pruned is needed)', async () => {
+    // The proxy's default config loads most modules at start; this covers the ones only other modes import.
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>
+    }
+    const script = [
+      'for (const name of JSON.parse(process.argv[1])) await import(name)',
+      "const { default: koffi } = await import('koffi')",
+      "console.log(koffi.load('libc.so.6').func('unsigned int getuid()')())",
+    ].join('\n')
+    const [unshare, ...enter] = inImage(rootfs, image)
+    const { stdout } = await run(
+      unshare,
+      [...enter, 'node', '--input-type=module', '-e', script, JSON.stringify(Object.keys(pkg.dependencies))],
+      { env: imageEnv(image) },
+    )
+    expect(stdout.trim()).toBe('1337')
+  }, 60_000)
+
+  it('runs `outrigger` from the PATH, through its `#!/usr/bin/env node` line', async () => {
+    const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }
+    const [unshare, ...enter] = inImage(rootfs, image)
+    const { stdout } = await run(unshare, [...enter, 'outrigger', 'version'], { env: imageEnv(image) })
+    expect(stdout.trim()).toContain(version)
+  }, 60_000)
+
+  it("carries the capture init container's tools: iptables-restore (nft) and ip rule/route", async () => {
+    // Run as root in a network namespace of their own, as the init container runs in the pod's.
+    const dir = await mkdtemp('/var/tmp/outrigger-image-rules-')
+    try {
+      await writeFile(join(dir, 'v4'), istioStyleRedirect('iptables'))
+      await writeFile(join(dir, 'v6'), istioStyleRedirect('ip6tables'))
+      const { stdout } = await run(
+        'unshare',
+        [
+          '--net',
+          '--',
+          'sh',
+          '-c',
+          [
+            'chroot "$0" iptables-restore < "$1/v4"',
+            'chroot "$0" ip6tables-restore < "$1/v6"',
+            'chroot "$0" ip rule add fwmark 0x539 lookup 133',
+            'chroot "$0" ip route add local default dev lo table 133',
+            'chroot "$0" iptables-save -t nat',
+            'chroot "$0" ip6tables-save -t nat',
+            'chroot "$0" ip rule show',
+            'chroot "$0" ip route show table 133',
+          ].join(' && '),
+          rootfs,
+          dir,
+        ],
+        { env: imageEnv(image) },
+      )
+      expect(stdout.match(/-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/g)).toHaveLength(2)
+      expect(stdout.match(/-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN/g)).toHaveLength(2)
+      expect(stdout).toMatch(/fwmark 0x539 lookup 133/)
+      expect(stdout).toMatch(/local default dev lo/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+/** unshare's arguments that enter the image as the runtime would: its root, WORKDIR and USER. */
+function inImage(rootfs: string, image: ImageInspect): string[] {
+  const [uid, gid = uid] = image.Config.User.split(':')
+  return [
+    'unshare',
+    `--root=${rootfs}`,
+    `--wd=${image.Config.WorkingDir}`,
+    `--setgid=${gid}`,
+    `--setuid=${uid}`,
+    '--',
+  ]
+}
+
+/** The image's ENV, and nothing of the test's own environment. */
+function imageEnv(image: ImageInspect): Record<string, string> {
+  return Object.fromEntries(image.Config.Env.map((entry) => entry.split(/=(.*)/s, 2) as [string, string]))
+}
+
+/** Istio's outbound redirect (tools/istio-iptables): everything but the proxy's own uid goes to 15001. */
+function istioStyleRedirect(table: 'iptables' | 'ip6tables'): string {
+  return [
+    `# ${table}`,
+    '*nat',
+    ':ISTIO_REDIRECT - [0:0]',
+    ':ISTIO_OUTPUT - [0:0]',
+    '-A OUTPUT -p tcp -j ISTIO_OUTPUT',
+    '-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001',
+    '-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN',
+    '-A ISTIO_OUTPUT -j ISTIO_REDIRECT',
+    'COMMIT',
+    '',
+  ].join('\n')
+}
+
+/** Regular files (not links) with this name anywhere under the image's /usr and /opt, as paths inside the image. */
+function filesNamed(rootfs: string, name: string): string[] {
+  const found: string[] = []
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.name === name && entry.isFile() && statSync(path).size > 0)
+        found.push(path.slice(rootfs.length))
+    }
+  }
+  for (const top of ['usr', 'opt']) walk(join(rootfs, top))
+  return found
+}
+
+/** The devDependencies that no production dependency needs (package-lock marks them `dev`). */
+function devOnlyPackages(): string[] {
+  const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean }>
+  }
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+    devDependencies: Record<string, string>
+  }
+  return Object.keys(pkg.devDependencies).filter(
+    (name) => lock.packages[`node_modules/${name}`]?.dev === true,
+  )
+}
+
+function collect(child: ChildProcess): () => string {
+  let text = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    text += chunk.toString()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    text += chunk.toString()
+  })
+  return () => text
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+}
