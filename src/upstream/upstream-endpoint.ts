@@ -56,16 +56,11 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     ...(cp.maxConnectionDurationMs !== undefined
       ? { factory: expiringClientFactory(cp.maxConnectionDurationMs) }
       : {}),
-    ...(cp.tcpKeepaliveTimeMs !== undefined || settings.sourceAddress !== undefined
-      ? {
-          connect: {
-            ...(cp.tcpKeepaliveTimeMs !== undefined
-              ? { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs }
-              : {}),
-            ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
-          },
-        }
+    ...(cp.tcpKeepaliveTimeMs !== undefined
+      ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
       : {}),
+    // undici's connector takes the source address from the client's option, over any `connect` field.
+    ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
   }
 }
 

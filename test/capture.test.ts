@@ -1,0 +1,178 @@
+// Transparent capture on the real kernel path: iptables REDIRECT to 15001/15006, the original destination, passthrough, blackhole, inbound mTLS and 127.0.0.6.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { installRedirectCapture } from './harness/capture-rules.ts'
+import * as istio from './harness/istio.ts'
+import { filesTls, issueCertificate, outrigger } from './harness/mesh.ts'
+import { NetnsLab, netnsSkipReason, type Pod } from './harness/netns.ts'
+import { httpGet, podClient, startPodApp, tcpExchange } from './harness/pod-app.ts'
+import { openToAll, type PodProxy, startPodProxy } from './harness/pod-proxy.ts'
+
+const skip = netnsSkipReason()
+
+const node = (workload: string, serviceAccount: string): string => `node:
+  workload: ${workload}
+  namespace: default
+  serviceAccount: ${serviceAccount}
+  labels: {app: ${workload}}
+capture: iptables
+listeners:
+  outbound: {port: 15001, address: '::'}
+  inbound: {port: 15006, address: '::'}
+  admin: {port: 15000, address: 127.0.0.1}
+  health: {port: 15021, address: 127.0.0.1}
+`
+
+describe.skipIf(skip !== undefined)(
+  `capture: iptables${skip === undefined ? '' : ` (skipped: ${skip})`}`,
+  () => {
+    let lab: NetnsLab
+    let client: Pod
+    let server: Pod
+    let external: Pod
+    let certs: string
+    const proxies: PodProxy[] = []
+    let clientProxy: PodProxy
+
+    const clientResources = (mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): Record<string, string> => ({
+      'web.yaml': istio.serviceEntry({
+        name: 'web',
+        hosts: ['web.example'],
+        ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+        endpoints: [{ address: server.ipv4, serviceAccount: 'web' } as istio.WorkloadEndpoint],
+        spec: { location: 'MESH_INTERNAL', addresses: ['240.0.0.10'] },
+      }),
+      'web-dr.yaml': istio.destinationRule({
+        host: 'web.example',
+        trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } },
+      }),
+      'db.yaml': istio.serviceEntry({
+        name: 'db',
+        hosts: ['db.example'],
+        ports: [{ number: 9000, name: 'tcp', protocol: 'TCP' }],
+        endpoints: [{ address: external.ipv4 }],
+        spec: { location: 'MESH_EXTERNAL', addresses: ['240.0.0.20'] },
+      }),
+      'sidecar.yaml': istio.yamlStream(
+        `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  outboundTrafficPolicy: {mode: ${mode}}
+`,
+      ),
+    })
+
+    beforeAll(async () => {
+      lab = new NetnsLab('capture')
+      client = lab.addPod('client')
+      server = lab.addPod('server')
+      external = lab.addPod('ext')
+      // A default route, so that the client can address service VIPs (240.0.0.0/8) that capture takes.
+      client.exec('ip', ['route', 'add', 'default', 'dev', 'eth0'])
+      client.exec('ip', ['-6', 'route', 'add', 'default', 'dev', 'eth0'])
+      installRedirectCapture(client, { ipv6: true, excludeInboundPorts: [15021] })
+      installRedirectCapture(server, { excludeInboundPorts: [15021] })
+      certs = mkdtempSync(join(tmpdir(), 'outrigger-capture-'))
+      outrigger('ca', 'init', '--out', join(certs, 'ca'))
+      issueCertificate(
+        join(certs, 'ca'),
+        'spiffe://cluster.local/ns/default/sa/client',
+        join(certs, 'client'),
+      )
+      issueCertificate(join(certs, 'ca'), 'spiffe://cluster.local/ns/default/sa/web', join(certs, 'web'))
+      openToAll(certs)
+      await startPodApp(server, 'web', ['http:8080'])
+      await startPodApp(external, 'ext', ['http:8080', 'http:8090', 'tcp:9000', 'tcp:9001'])
+      // The server: STRICT mTLS for the whole workload, two workers, no Sidecar (every port is the inbound passthrough).
+      proxies.push(
+        await startPodProxy(server, `${node('web', 'web')}concurrency: 2\n${filesTls(join(certs, 'web'))}`, {
+          'strict.yaml': `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec:
+  mtls: {mode: STRICT}
+`,
+        }),
+      )
+      clientProxy = await startPodProxy(
+        client,
+        `${node('client', 'client')}${filesTls(join(certs, 'client'))}`,
+        clientResources('ALLOW_ANY'),
+      )
+      proxies.push(clientProxy)
+    }, 90_000)
+
+    afterAll(() => {
+      for (const proxy of proxies) proxy.remove()
+      lab?.remove()
+      if (certs !== undefined) rmSync(certs, { recursive: true, force: true })
+    })
+
+    it('routes HTTP by Host to a ServiceEntry service addressed by its VIP, over mTLS to the server, whose inbound passthrough connects from 127.0.0.6', () => {
+      const out = podClient(client, httpGet('http://240.0.0.10:8080/a', 'web.example:8080'))
+      expect(out.slice(0, 4)).toBe('200 ')
+      const body = JSON.parse(out.slice(4)) as { app: string; remote: string; local: number; url: string }
+      expect(body).toMatchObject({ app: 'web', url: '/a', local: 8080 })
+      expect(body.remote).toMatch(/^(::ffff:)?127\.0\.0\.6$/)
+    })
+
+    it('routes HTTP by Host when the app addresses an endpoint directly', () => {
+      const out = podClient(client, httpGet(`http://${server.ipv4}:8080/b`, 'web.example'))
+      expect(out).toMatch(/^200 /)
+      expect(JSON.parse(out.slice(4))).toMatchObject({ app: 'web', url: '/b' })
+    })
+
+    it('refuses plain text to the STRICT server from outside the mesh, and closes a connection to its own 15006', () => {
+      expect(podClient(external, httpGet(`http://${server.ipv4}:8080/`))).toMatch(/^error /)
+      expect(podClient(external, tcpExchange(server.ipv4, 15006, 'loop'))).toBe('closed')
+      // Inside the client pod, a connection straight to the capture port is not redirected: no loop either.
+      expect(podClient(client, tcpExchange('127.0.0.1', 15001, 'loop'))).toBe('closed')
+    })
+
+    it('sends TCP to a service VIP to the service', () => {
+      expect(podClient(client, tcpExchange('240.0.0.20', 9000, 'hello'))).toBe('ext:hello')
+    })
+
+    it('passes unknown destinations through under ALLOW_ANY: HTTP on a service port and on an unknown port, TCP, IPv6', () => {
+      const known = podClient(client, httpGet(`http://${external.ipv4}:8080/c`, 'elsewhere.example'))
+      expect(known).toMatch(/^200 /)
+      expect(JSON.parse(known.slice(4))).toMatchObject({ app: 'ext', url: '/c', host: 'elsewhere.example' })
+      // The app saw the client pod's own address: passthrough keeps the connection a plain one.
+      expect(JSON.parse(known.slice(4)).remote).toMatch(new RegExp(`${client.ipv4.replaceAll('.', '\\.')}$`))
+      const unknownPort = podClient(client, httpGet(`http://${external.ipv4}:8090/d`))
+      expect(JSON.parse(unknownPort.slice(4))).toMatchObject({ app: 'ext', url: '/d' })
+      expect(podClient(client, tcpExchange(external.ipv4, 9001, 'any'))).toBe('ext:any')
+      expect(podClient(client, tcpExchange(external.ipv6, 9001, 'six'))).toBe('ext:six')
+      const stats = clientProxy.admin('/stats/prometheus')
+      expect(stats).toMatch(
+        /istio_tcp_connections_opened_total\{[^}]*destination_service="PassthroughCluster"/,
+      )
+      expect(stats).toMatch(/istio_requests_total\{[^}]*destination_service="PassthroughCluster"/)
+    })
+
+    it('blocks unknown destinations under REGISTRY_ONLY: TCP closed (BlackHoleCluster), HTTP 502; services still work', async () => {
+      clientProxy.writeResource('sidecar.yaml', clientResources('REGISTRY_ONLY')['sidecar.yaml'])
+      const deadline = Date.now() + 10_000
+      let tcp = ''
+      while (Date.now() < deadline) {
+        tcp = podClient(client, tcpExchange(external.ipv4, 9001, 'any'))
+        if (tcp === 'closed') break
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      expect(tcp).toBe('closed')
+      expect(podClient(client, httpGet(`http://${external.ipv4}:8080/`, 'elsewhere.example'))).toMatch(
+        /^502/,
+      )
+      expect(podClient(client, tcpExchange('240.0.0.20', 9000, 'still'))).toBe('ext:still')
+      expect(podClient(client, httpGet('http://240.0.0.10:8080/e', 'web.example:8080'))).toMatch(/^200 /)
+      expect(clientProxy.admin('/stats/prometheus')).toMatch(
+        /istio_tcp_connections_opened_total\{[^}]*destination_service="BlackHoleCluster"/,
+      )
+      clientProxy.writeResource('sidecar.yaml', clientResources('ALLOW_ANY')['sidecar.yaml'])
+    }, 30_000)
+  },
+)
