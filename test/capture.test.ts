@@ -164,9 +164,7 @@ spec:
         await new Promise((r) => setTimeout(r, 200))
       }
       expect(tcp).toBe('closed')
-      expect(podClient(client, httpGet(`http://${external.ipv4}:8080/`, 'elsewhere.example'))).toMatch(
-        /^502/,
-      )
+      expect(podClient(client, httpGet(`http://${external.ipv4}:8080/`, 'elsewhere.example'))).toMatch(/^502/)
       expect(podClient(client, tcpExchange('240.0.0.20', 9000, 'still'))).toBe('ext:still')
       expect(podClient(client, httpGet('http://240.0.0.10:8080/e', 'web.example:8080'))).toMatch(/^200 /)
       expect(clientProxy.admin('/stats/prometheus')).toMatch(

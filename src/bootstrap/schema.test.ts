@@ -61,8 +61,8 @@ describe('bootstrapSchema', () => {
       "error: field 'telemetry.tracing.samplingPercent': must be between 0 and 100",
     ])
     expect(messages({ capture: 'tproxy' })).toEqual([])
-    expect(messages({ capture: 'iptables', listeners: { outbound: { port: 15001, address: 'x' } } })).toEqual([
-      "error: field 'listeners.outbound.address': 'x' is not a valid IP address",
-    ])
+    expect(messages({ capture: 'iptables', listeners: { outbound: { port: 15001, address: 'x' } } })).toEqual(
+      ["error: field 'listeners.outbound.address': 'x' is not a valid IP address"],
+    )
   })
 })

@@ -72,7 +72,11 @@ export function compileModel(input: CompileInput): Model {
   const authz = compileAuthorization(input.resources, node, input.bootstrap.rootNamespace, warnings)
   const clusters = new Map<string, ClusterModel>()
   // Istio proxies every TCP-based port (UDP passes by without a proxy).
-  const tlsContext = { hasIdentity: input.bootstrap.tls !== undefined, warnings }
+  const tlsContext = {
+    hasIdentity: input.bootstrap.tls !== undefined,
+    warnings,
+    captured: input.bootstrap.capture !== 'none',
+  }
   for (const c of outboundClusters(services, rules, (p) => p.protocol !== 'UDP', node, tlsContext))
     clusters.set(c.name, c)
 
