@@ -4,12 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { installRedirectCapture } from './harness/capture-rules.ts'
+import { installRedirectCapture, installTproxyInbound, tproxySkipReason } from './harness/capture-rules.ts'
 import * as istio from './harness/istio.ts'
 import { filesTls, issueCertificate, outrigger } from './harness/mesh.ts'
-import { NetnsLab, netnsSkipReason, type Pod } from './harness/netns.ts'
-import { httpGet, podClient, startPodApp, tcpExchange } from './harness/pod-app.ts'
+import { NetnsLab, netnsSkipReason, type Pod, proxyUser } from './harness/netns.ts'
+import { httpGet, podClient, startPodApp, tcpExchange, tlsExchange } from './harness/pod-app.ts'
 import { openToAll, type PodProxy, startPodProxy } from './harness/pod-proxy.ts'
+import { selfSignedCert } from './harness/tls-cert.ts'
 
 const skip = netnsSkipReason()
 
@@ -56,11 +57,32 @@ describe.skipIf(skip !== undefined)(
         endpoints: [{ address: external.ipv4 }],
         spec: { location: 'MESH_EXTERNAL', addresses: ['240.0.0.20'] },
       }),
+      // Reached only through PASSTHROUGH: its one endpoint does not exist.
+      'pt.yaml': istio.serviceEntry({
+        name: 'pt',
+        hosts: ['pt.example'],
+        ports: [{ number: 9002, name: 'tcp', protocol: 'TCP' }],
+        endpoints: [{ address: '10.44.0.250' }],
+        spec: { location: 'MESH_EXTERNAL' },
+      }),
+      'pt-dr.yaml': istio.destinationRule({
+        host: 'pt.example',
+        trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } },
+      }),
+      'secure.yaml': istio.serviceEntry({
+        name: 'secure',
+        hosts: ['secure.example'],
+        ports: [{ number: 8443, name: 'tls', protocol: 'TLS' }],
+        endpoints: [{ address: external.ipv4 }],
+        spec: { location: 'MESH_EXTERNAL' },
+      }),
+      // An egress listener without a port (the catch-all): every service port of its hosts is captured.
       'sidecar.yaml': istio.yamlStream(
         `apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: default, namespace: default}
 spec:
+  egress: [{hosts: ["./*"]}]
   outboundTrafficPolicy: {mode: ${mode}}
 `,
       ),
@@ -86,7 +108,12 @@ spec:
       issueCertificate(join(certs, 'ca'), 'spiffe://cluster.local/ns/default/sa/web', join(certs, 'web'))
       openToAll(certs)
       await startPodApp(server, 'web', ['http:8080'])
-      await startPodApp(external, 'ext', ['http:8080', 'http:8090', 'tcp:9000', 'tcp:9001'])
+      await startPodApp(
+        external,
+        'ext',
+        ['http:8080', 'http:8090', 'tcp:9000', 'tcp:9001', 'tcp:9002', 'tls:8443'],
+        selfSignedCert(['secure.example']),
+      )
       // The server: STRICT mTLS for the whole workload, two workers, no Sidecar (every port is the inbound passthrough).
       proxies.push(
         await startPodProxy(server, `${node('web', 'web')}concurrency: 2\n${filesTls(join(certs, 'web'))}`, {
@@ -137,6 +164,18 @@ spec:
       expect(podClient(client, tcpExchange('240.0.0.20', 9000, 'hello'))).toBe('ext:hello')
     })
 
+    it('routes TLS by SNI to the service, whatever address the client connected to', () => {
+      // The server pod has nothing on 8443: only SNI routing reaches the external service.
+      expect(podClient(client, tlsExchange(server.ipv4, 8443, 'secure.example', 'sni'))).toBe('ext:sni')
+    })
+
+    it('sends a DestinationRule PASSTHROUGH service to the original destination, not its endpoints', () => {
+      expect(podClient(client, tcpExchange(external.ipv4, 9002, 'orig'))).toBe('ext:orig')
+      expect(clientProxy.admin('/stats/prometheus')).toMatch(
+        /istio_tcp_connections_opened_total\{[^}]*destination_service="pt.example"/,
+      )
+    })
+
     it('passes unknown destinations through under ALLOW_ANY: HTTP on a service port and on an unknown port, TCP, IPv6', () => {
       const known = podClient(client, httpGet(`http://${external.ipv4}:8080/c`, 'elsewhere.example'))
       expect(known).toMatch(/^200 /)
@@ -172,5 +211,23 @@ spec:
       )
       clientProxy.writeResource('sidecar.yaml', clientResources('ALLOW_ANY')['sidecar.yaml'])
     }, 30_000)
+
+    it('captures inbound traffic with TPROXY: the 15006 listener is IP_TRANSPARENT and the app sees 127.0.0.6', async (ctx) => {
+      const pod = lab.addPod('tproxy')
+      const reason = tproxySkipReason(pod)
+      if (reason !== undefined) ctx.skip(reason)
+      installTproxyInbound(pod, 15006, [15021])
+      await startPodApp(pod, 'tp', ['http:8080'])
+      const bootstrap = node('tp', 'tp').replace('capture: iptables', 'capture: tproxy')
+      // IP_TRANSPARENT needs CAP_NET_ADMIN: the proxy user keeps it, as in Istio's tproxy mode.
+      const proxy = await startPodProxy(pod, bootstrap, {}, { ...proxyUser(), capabilities: ['net_admin'] })
+      proxies.push(proxy)
+      const out = podClient(external, httpGet(`http://${pod.ipv4}:8080/t`))
+      expect(out.slice(0, 4)).toBe('200 ')
+      const body = JSON.parse(out.slice(4)) as { app: string; remote: string; url: string }
+      expect(body).toMatchObject({ app: 'tp', url: '/t' })
+      expect(body.remote).toMatch(/^(::ffff:)?127\.0\.0\.6$/)
+      expect(podClient(external, tcpExchange(pod.ipv4, 15006, 'loop'))).toBe('closed')
+    }, 40_000)
   },
 )

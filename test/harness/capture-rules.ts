@@ -69,11 +69,23 @@ export function tproxySkipReason(pod: Pod): string | undefined {
       '--tproxy-mark',
       '0x539/0xffffffff',
     ])
+    pod.exec('iptables', [
+      '-t',
+      'mangle',
+      '-A',
+      'OR_TPROXY_PROBE',
+      '-p',
+      'tcp',
+      '-m',
+      'socket',
+      '-j',
+      'RETURN',
+    ])
     pod.exec('iptables', ['-t', 'mangle', '-F', 'OR_TPROXY_PROBE'])
     pod.exec('iptables', ['-t', 'mangle', '-X', 'OR_TPROXY_PROBE'])
     return undefined
   } catch (err) {
-    return `the kernel has no TPROXY target (xt_TPROXY): ${(err as Error).message.split('\n')[0]}`
+    return `the kernel has no TPROXY target or socket match (xt_TPROXY, xt_socket): ${(err as Error).message.split('\n')[0]}`
   }
 }
 
@@ -95,6 +107,8 @@ export function installTproxyInbound(
     ['-A', 'PREROUTING', '-p', 'tcp', '-m', 'socket', '-j', 'OR_DIVERT'],
     ['-A', 'PREROUTING', '-p', 'tcp', '-j', 'OR_TPROXY'],
     ['-A', 'OR_TPROXY', '-d', '127.0.0.1/32', '-j', 'RETURN'],
+    // The proxy's own connections to the app (from 127.0.0.6) arrive on lo: never intercepted again.
+    ['-A', 'OR_TPROXY', '-i', 'lo', '-j', 'RETURN'],
     ...excludePorts.map((p) => ['-A', 'OR_TPROXY', '-p', 'tcp', '--dport', String(p), '-j', 'RETURN']),
     ['-A', 'OR_TPROXY', '-p', 'tcp', '-j', 'TPROXY', '--tproxy-mark', mark, '--on-port', String(inboundPort)],
   ]

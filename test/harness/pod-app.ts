@@ -3,9 +3,12 @@
 import type { ChildProcess } from 'node:child_process'
 import type { Pod } from './netns.ts'
 
-/** The app's source: `http:<port>` answers JSON {app, remote, host, url}; `tcp:<port>` echoes with a prefix. */
+/**
+ * The app's source: `http:<port>` answers JSON {app, remote, host, url}; `tcp:<port>` echoes with a
+ * prefix; `tls:<port>` echoes the same over TLS with the key and certificate in APP_TLS_KEY / APP_TLS_CERT.
+ */
 const appSource = `
-const http = require('node:http'), net = require('node:net')
+const http = require('node:http'), net = require('node:net'), tls = require('node:tls')
 const name = process.argv[1]
 let pending = 0
 const ready = () => { if (--pending === 0) process.stdout.write('ready\\n') }
@@ -17,6 +20,9 @@ for (const spec of process.argv.slice(2)) {
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ app: name, remote: req.socket.remoteAddress, local: req.socket.localPort, host: req.headers.host, url: req.url }))
     }).listen({ port: Number(port), host: '::' }, ready)
+  } else if (kind === 'tls') {
+    tls.createServer({ key: process.env.APP_TLS_KEY, cert: process.env.APP_TLS_CERT }, (s) => s.on('data', (d) => s.write(name + ':' + d)))
+      .listen({ port: Number(port), host: '::' }, ready)
   } else {
     net.createServer((s) => s.on('data', (d) => s.write(name + ':' + d))).listen({ port: Number(port), host: '::' }, ready)
   }
@@ -24,8 +30,17 @@ for (const spec of process.argv.slice(2)) {
 `
 
 /** Starts the app in `pod` as `name` with its servers (`http:8080`, `tcp:9000`); resolves once all listen. */
-export function startPodApp(pod: Pod, name: string, servers: readonly string[]): Promise<ChildProcess> {
-  const child = pod.node(['-e', appSource, name, ...servers])
+export function startPodApp(
+  pod: Pod,
+  name: string,
+  servers: readonly string[],
+  tlsCert?: { readonly key: string; readonly cert: string },
+): Promise<ChildProcess> {
+  const env =
+    tlsCert === undefined
+      ? process.env
+      : { ...process.env, APP_TLS_KEY: tlsCert.key, APP_TLS_CERT: tlsCert.cert }
+  const child = pod.node(['-e', appSource, name, ...servers], { env })
   return new Promise((resolve, reject) => {
     let err = ''
     child.stderr?.on('data', (d: Buffer) => {
@@ -53,6 +68,20 @@ export function tcpExchange(host: string, port: number, text: string): string {
 const socket = net.connect({ host: ${JSON.stringify(host)}, port: ${port} })
 let reply = ''
 socket.on('connect', () => socket.write(${JSON.stringify(text)}))
+socket.on('data', (d) => { reply += d; socket.end() })
+socket.on('error', () => {})
+socket.on('close', () => console.log(reply === '' ? 'closed' : reply))
+setTimeout(() => { console.log(reply === '' ? 'timeout' : reply); process.exit(0) }, 5000).unref()
+`
+}
+
+/** A client script that sends `text` over TLS with `servername` as SNI to `host:port` and prints the reply, or `closed`. */
+export function tlsExchange(host: string, port: number, servername: string, text: string): string {
+  return `
+import tls from 'node:tls'
+const socket = tls.connect({ host: ${JSON.stringify(host)}, port: ${port}, servername: ${JSON.stringify(servername)}, rejectUnauthorized: false })
+let reply = ''
+socket.on('secureConnect', () => socket.write(${JSON.stringify(text)}))
 socket.on('data', (d) => { reply += d; socket.end() })
 socket.on('error', () => {})
 socket.on('close', () => console.log(reply === '' ? 'closed' : reply))
