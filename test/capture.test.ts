@@ -8,7 +8,7 @@ import { installRedirectCapture, installTproxyInbound, tproxySkipReason } from '
 import * as istio from './harness/istio.ts'
 import { filesTls, issueCertificate, outrigger } from './harness/mesh.ts'
 import { NetnsLab, netnsSkipReason, type Pod, proxyUser } from './harness/netns.ts'
-import { httpGet, podClient, startPodApp, tcpExchange, tlsExchange } from './harness/pod-app.ts'
+import { grpcCall, httpGet, podClient, startPodApp, tcpExchange, tlsExchange } from './harness/pod-app.ts'
 import { openToAll, type PodProxy, startPodProxy } from './harness/pod-proxy.ts'
 import { selfSignedCert } from './harness/tls-cert.ts'
 
@@ -56,6 +56,13 @@ describe.skipIf(skip !== undefined)(
         ports: [{ number: 9000, name: 'tcp', protocol: 'TCP' }],
         endpoints: [{ address: external.ipv4 }],
         spec: { location: 'MESH_EXTERNAL', addresses: ['240.0.0.20'] },
+      }),
+      'grpc.yaml': istio.serviceEntry({
+        name: 'echo',
+        hosts: ['echo.example'],
+        ports: [{ number: 50051, name: 'grpc', protocol: 'GRPC' }],
+        endpoints: [{ address: external.ipv4 }],
+        spec: { location: 'MESH_EXTERNAL', addresses: ['240.0.0.50'] },
       }),
       // Reached only through PASSTHROUGH: its one endpoint does not exist.
       'pt.yaml': istio.serviceEntry({
@@ -111,7 +118,7 @@ spec:
       await startPodApp(
         external,
         'ext',
-        ['http:8080', 'http:8090', 'tcp:9000', 'tcp:9001', 'tcp:9002', 'tls:8443'],
+        ['http:8080', 'http:8090', 'tcp:9000', 'tcp:9001', 'tcp:9002', 'tls:8443', 'grpc:50051'],
         selfSignedCert(['secure.example']),
       )
       // The server: STRICT mTLS for the whole workload, two workers, no Sidecar (every port is the inbound passthrough).
@@ -162,6 +169,12 @@ spec:
 
     it('sends TCP to a service VIP to the service', () => {
       expect(podClient(client, tcpExchange('240.0.0.20', 9000, 'hello'))).toBe('ext:hello')
+    })
+
+    it('routes gRPC by its authority to the service', () => {
+      // 240.0.0.50 exists nowhere: only routing by :authority reaches the service's endpoint.
+      const out = podClient(client, grpcCall('240.0.0.50', 50051, 'echo.example:50051', 'ping'))
+      expect(JSON.parse(out)).toEqual({ status: 200, grpcStatus: '0', app: 'ext', echoed: 'ping' })
     })
 
     it('routes TLS by SNI to the service, whatever address the client connected to', () => {

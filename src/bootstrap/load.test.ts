@@ -80,6 +80,18 @@ concurrency: 2
     expect(bootstrap.warnings).toEqual([])
   })
 
+  it('warns that the capture listeners are not bound without capture', async () => {
+    await writeFile(
+      file,
+      `listeners:\n  outbound: {port: 15001}\n  inbound: {port: 15006}\n  stats: {port: 15090}\n`,
+    )
+    const bootstrap = await loadBootstrap(file)
+    expect(bootstrap.warnings?.map(formatMessage)).toEqual([
+      `${file}:2: warning: field 'listeners.outbound' is used only with traffic capture (capture: iptables | tproxy): with capture: none it is not bound`,
+      `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture (capture: iptables | tproxy): with capture: none it is not bound`,
+    ])
+  })
+
   it('reads the capture listeners (bound under capture: iptables | tproxy) with their defaults', async () => {
     await writeFile(
       file,

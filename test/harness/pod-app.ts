@@ -5,7 +5,7 @@ import type { Pod } from './netns.ts'
 
 /**
  * The app's source: `http:<port>` answers JSON {app, remote, host, url}; `tcp:<port>` echoes with a
- * prefix; `tls:<port>` echoes the same over TLS with the key and certificate in APP_TLS_KEY / APP_TLS_CERT.
+ * prefix; `grpc:<port>` echoes a gRPC message over h2c; `tls:<port>` echoes the same over TLS with the key and certificate in APP_TLS_KEY / APP_TLS_CERT.
  */
 const appSource = `
 const http = require('node:http'), net = require('node:net'), tls = require('node:tls')
@@ -19,6 +19,17 @@ for (const spec of process.argv.slice(2)) {
     http.createServer((req, res) => {
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ app: name, remote: req.socket.remoteAddress, local: req.socket.localPort, host: req.headers.host, url: req.url }))
+    }).listen({ port: Number(port), host: '::' }, ready)
+  } else if (kind === 'grpc') {
+    // gRPC on the wire (h2c): echoes the request's message, trailers grpc-status 0 and the app's name.
+    require('node:http2').createServer((req, res) => {
+      const chunks = []
+      req.on('data', (d) => chunks.push(d))
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/grpc')
+        res.addTrailers({ 'grpc-status': '0', 'x-app': name })
+        res.end(Buffer.concat(chunks))
+      })
     }).listen({ port: Number(port), host: '::' }, ready)
   } else if (kind === 'tls') {
     tls.createServer({ key: process.env.APP_TLS_KEY, cert: process.env.APP_TLS_CERT }, (s) => s.on('data', (d) => s.write(name + ':' + d)))
@@ -86,6 +97,31 @@ socket.on('data', (d) => { reply += d; socket.end() })
 socket.on('error', () => {})
 socket.on('close', () => console.log(reply === '' ? 'closed' : reply))
 setTimeout(() => { console.log(reply === '' ? 'timeout' : reply); process.exit(0) }, 5000).unref()
+`
+}
+
+/**
+ * A client script that sends one gRPC request (h2c, prior knowledge) to `host:port` with `authority` and
+ * prints JSON {status, grpcStatus, app, echoed}, or `error <message>`.
+ */
+export function grpcCall(host: string, port: number, authority: string, text: string): string {
+  return `
+import http2 from 'node:http2'
+const session = http2.connect(${JSON.stringify(`http://${host}:${port}`)})
+session.on('error', (e) => { console.log('error ' + e.message); process.exit(0) })
+const message = Buffer.from(${JSON.stringify(text)})
+const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message])
+const stream = session.request({ ':method': 'POST', ':path': '/echo.Echo/Say', ':authority': ${JSON.stringify(authority)}, 'content-type': 'application/grpc', te: 'trailers' })
+let status = 0
+const chunks = []
+stream.on('response', (h) => { status = h[':status'] })
+stream.on('data', (d) => chunks.push(d))
+stream.on('trailers', (t) => {
+  console.log(JSON.stringify({ status, grpcStatus: t['grpc-status'], app: t['x-app'], echoed: Buffer.concat(chunks).subarray(5).toString() }))
+  session.close()
+})
+stream.on('error', (e) => { console.log('error ' + e.message); session.close() })
+stream.end(frame)
 `
 }
 
