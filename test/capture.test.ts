@@ -230,10 +230,25 @@ spec:
       const reason = tproxySkipReason(pod)
       if (reason !== undefined) ctx.skip(reason)
       installTproxyInbound(pod, 15006, [15021])
-      await startPodApp(pod, 'tp', ['http:8080'])
+      await startPodApp(pod, 'tp', ['http:8080', 'http:8081'])
       const bootstrap = node('tp', 'tp').replace('capture: iptables', 'capture: tproxy')
+      // 8081 has a Sidecar ingress listener and is also an outbound service port: both listeners are kept.
+      const resources = {
+        'sidecar.yaml': istio.sidecar({
+          ingress: [{ port: 8081, protocol: 'HTTP', name: 'http', defaultEndpoint: '127.0.0.1:8081' }],
+        }),
+        'other.yaml': istio.serviceEntry({
+          name: 'other',
+          hosts: ['other.example'],
+          ports: [{ number: 8081, name: 'http', protocol: 'HTTP' }],
+          endpoints: [{ address: external.ipv4 }],
+        }),
+      }
       // IP_TRANSPARENT needs CAP_NET_ADMIN: the proxy user keeps it, as in Istio's tproxy mode.
-      const proxy = await startPodProxy(pod, bootstrap, {}, { ...proxyUser(), capabilities: ['net_admin'] })
+      const proxy = await startPodProxy(pod, bootstrap, resources, {
+        ...proxyUser(),
+        capabilities: ['net_admin'],
+      })
       proxies.push(proxy)
       const out = podClient(external, httpGet(`http://${pod.ipv4}:8080/t`))
       expect(out.slice(0, 4)).toBe('200 ')
@@ -241,6 +256,10 @@ spec:
       expect(body).toMatchObject({ app: 'tp', url: '/t' })
       expect(body.remote).toMatch(/^(::ffff:)?127\.0\.0\.6$/)
       expect(podClient(external, tcpExchange(pod.ipv4, 15006, 'loop'))).toBe('closed')
+      // The Sidecar ingress port goes to its defaultEndpoint (the proxy connects from loopback, not 127.0.0.6).
+      const ingress = podClient(external, httpGet(`http://${pod.ipv4}:8081/i`))
+      expect(ingress.slice(0, 4)).toBe('200 ')
+      expect(JSON.parse(ingress.slice(4))).toMatchObject({ app: 'tp', url: '/i', remote: '::ffff:127.0.0.1' })
     }, 40_000)
   },
 )

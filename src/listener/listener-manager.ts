@@ -30,7 +30,8 @@ interface BoundListener {
 export type FilterFactory = (listener: ListenerModel) => readonly HttpFilter[]
 
 function keyOf(l: ListenerModel): string {
-  return `${l.address}:${l.port}`
+  // Unbound listeners of both directions may share an address and port (an app port that is also a service port).
+  return l.bindToPort === false ? `${l.direction}|${l.address}:${l.port}` : `${l.address}:${l.port}`
 }
 
 /** The shared table, this worker's index and the worker count, for the per-worker connection counts. */
