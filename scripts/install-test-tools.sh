@@ -13,6 +13,7 @@ declare -A tools=(
   [python3]=python3          # test/capture.test.ts: a transparent (IP_TRANSPARENT) listener for TPROXY capture
   [podman]=podman            # test/container-image.test.ts builds the Dockerfile (scripts/image/build.sh)
   [mmdebstrap]=mmdebstrap    # scripts/image/stand-in-base.sh assembles the stand-in node:24-bookworm-slim base
+  [curl]=curl                # readiness and admin reads inside a pod (test/harness/pod-proxy.ts)
 )
 
 missing=()

@@ -64,6 +64,20 @@ export async function loadBootstrap(file: string, env: NodeJS.ProcessEnv = proce
   const fromEnv = applyAgentEnv(validated.value, env)
   if (fromEnv.errors.length > 0) throw new ConfigError(fromEnv.errors)
   const bootstrap = { ...validated.value, ...fromEnv.settings }
+  // The capture listeners are bound only under capture: written without it, they are said to do nothing.
+  const written = (value as { listeners?: unknown }).listeners
+  if (bootstrap.capture === 'none' && typeof written === 'object' && written !== null) {
+    for (const key of ['outbound', 'inbound'] as const) {
+      if (!(key in written)) continue
+      problems.push({
+        severity: 'warning',
+        file,
+        line: lineOf(['listeners', key]),
+        message: `field 'listeners.${key}' is used only with traffic capture (capture: iptables | tproxy): with capture: none it is not bound`,
+      })
+    }
+    problems.sort((a, b) => a.line - b.line)
+  }
   return {
     ...bootstrap,
     file,

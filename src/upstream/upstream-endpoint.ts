@@ -24,6 +24,8 @@ export interface PoolSettings {
   readonly connectTimeoutMs: number
   readonly connectionPool: ConnectionPoolModel
   readonly protocol: UpstreamProtocol
+  /** The source address of upstream connections (Envoy's upstream_bind_config); undefined: the kernel's choice. */
+  readonly sourceAddress?: string
 }
 
 /**
@@ -57,6 +59,8 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     ...(cp.tcpKeepaliveTimeMs !== undefined
       ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
       : {}),
+    // undici's connector takes the source address from the client's option, over any `connect` field.
+    ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
   }
 }
 
@@ -70,6 +74,7 @@ export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
     maxConcurrentStreams: cp.maxConcurrentStreams,
     idleTimeoutMs: cp.idleTimeoutMs === undefined ? defaultIdleTimeoutMs : cp.idleTimeoutMs || maxTimerMs,
     maxSessionAgeMs: cp.maxConnectionDurationMs,
+    ...(settings.sourceAddress !== undefined ? { sourceAddress: settings.sourceAddress } : {}),
   }
 }
 
@@ -99,6 +104,7 @@ export function poolKey(
     cp.tcpKeepaliveTimeMs,
     cp.maxConcurrentStreams,
     settings.protocol,
+    settings.sourceAddress ?? '',
   ].join('|')
 }
 
@@ -273,11 +279,12 @@ export class UpstreamEndpoint implements LbEndpoint {
     }
   }
 
-  #target(): { host: string; port: number; lookup?: LookupFunction } {
+  #target(): { host: string; port: number; lookup?: LookupFunction; localAddress?: string } {
     const host = this.address
-    return this.#lookup === undefined
-      ? { host, port: this.port }
-      : { host, port: this.port, lookup: this.#lookup }
+    const source = this.#settings.sourceAddress
+    const target =
+      source === undefined ? { host, port: this.port } : { host, port: this.port, localAddress: source }
+    return this.#lookup === undefined ? target : { ...target, lookup: this.#lookup }
   }
 
   /**

@@ -80,6 +80,8 @@ function withTls(endpoints: EndpointModel[], tls: UpstreamTlsModel | undefined):
 export interface ClusterTlsContext {
   readonly hasIdentity: boolean
   readonly warnings: ConfigMessage[]
+  /** Whether connections carry an original destination (bootstrap capture), which PASSTHROUGH clusters need. */
+  readonly captured?: boolean
 }
 
 export function outboundClusters(
@@ -93,10 +95,13 @@ export function outboundClusters(
   const byHost = indexDestinationRules(rules)
   let autoMtlsWithoutIdentity: Service | undefined
   let istioMutualWithoutIdentity: DestinationRuleResource | undefined
+  let passthroughWithoutCapture: DestinationRuleResource | undefined
   for (const service of services.values()) {
     if (service.fqdn.startsWith('*')) continue
     const dr = byHost.lookup(service.fqdn)
     const topPolicy = dr?.spec.trafficPolicy
+    if (dr !== undefined && tlsContext.captured !== true && usesPassthrough(dr))
+      passthroughWithoutCapture ??= dr
     for (const port of service.ports) {
       if (!include(port)) continue
       const base = {
@@ -131,6 +136,7 @@ export function outboundClusters(
         endpoints: withTls(endpointsFor(service, port, merged, node), tlsFor(merged, '')),
         connectTimeoutMs: connectTimeoutMs(merged),
         policy: clusterPolicy(merged),
+        ...passthroughOf(merged),
       })
       for (const subset of dr?.spec.subsets ?? []) {
         const mergedSubset = mergeTrafficPolicy(topPolicy, subset.trafficPolicy, port.number)
@@ -144,6 +150,7 @@ export function outboundClusters(
           ),
           connectTimeoutMs: connectTimeoutMs(mergedSubset),
           policy: clusterPolicy(mergedSubset),
+          ...passthroughOf(mergedSubset),
         })
       }
     }
@@ -162,6 +169,17 @@ export function outboundClusters(
   }
   if (istioMutualWithoutIdentity !== undefined)
     warnNoIdentity(istioMutualWithoutIdentity, tlsContext.warnings)
+  if (passthroughWithoutCapture !== undefined) {
+    const dr = passthroughWithoutCapture
+    tlsContext.warnings.push({
+      severity: 'warning',
+      file: dr.source.file,
+      line: dr.lineOf(['trafficPolicy']),
+      message:
+        `DestinationRule ${dr.namespace}/${dr.name} load balances with PASSTHROUGH (each connection to its original destination), ` +
+        'which only traffic capture gives (bootstrap capture: iptables | tproxy): without it its clusters have no host (503 UH)',
+    })
+  }
   return clusters
 }
 
@@ -175,6 +193,27 @@ function warnNoIdentity(dr: DestinationRuleResource, warnings: ConfigMessage[]):
       `DestinationRule ${dr.namespace}/${dr.name} sets ISTIO_MUTUAL but this proxy has no workload certificate ` +
       '(bootstrap tls): its connections fail with 503 UF',
   })
+}
+
+/** Whether any level of the rule (top, port, subset) balances with PASSTHROUGH. */
+function usesPassthrough(dr: DestinationRuleResource): boolean {
+  const policies = [dr.spec.trafficPolicy, ...(dr.spec.subsets ?? []).map((s) => s.trafficPolicy)]
+  return policies.some(
+    (p) =>
+      p?.loadBalancer?.simple === 'PASSTHROUGH' ||
+      (p?.portLevelSettings ?? []).some((l) => l.loadBalancer?.simple === 'PASSTHROUGH'),
+  )
+}
+
+/**
+ * DestinationRule `loadBalancer.simple: PASSTHROUGH`: Istio makes the cluster ORIGINAL_DST with no
+ * endpoints (pilot cluster_traffic_policy.go applyLoadBalancer), so each connection goes to its original destination.
+ */
+function passthroughOf(merged: MergedTrafficPolicy): {
+  discovery?: ClusterDiscovery
+  endpoints?: EndpointModel[]
+} {
+  return merged.loadBalancer?.simple === 'PASSTHROUGH' ? { discovery: 'ORIGINAL_DST', endpoints: [] } : {}
 }
 
 /** Istio's convertResolution (pilot/pkg/networking/core/cluster.go): DNS → STRICT_DNS, DNS_ROUND_ROBIN → LOGICAL_DNS. */

@@ -106,17 +106,16 @@ describe('DestinationRule', () => {
     })
   })
 
-  it('warns that PASSTHROUGH needs capture, and that consecutiveErrors is deprecated', () => {
+  it('keeps PASSTHROUGH (compile warns when there is no capture), and warns that consecutiveErrors is deprecated', () => {
     const { resources, messages } = load(`  host: reviews
   trafficPolicy:
     loadBalancer: {simple: PASSTHROUGH}
     outlierDetection: {consecutiveErrors: 7}
 `)
     expect(messages).toEqual([
-      "dr.yaml:8: warning: field 'spec.trafficPolicy.loadBalancer.simple' is ignored: PASSTHROUGH forwards to the original destination, which needs traffic capture",
       "dr.yaml:9: warning: field 'spec.trafficPolicy.outlierDetection.consecutiveErrors' is deprecated and ignored: use consecutiveGatewayErrors or consecutive5xxErrors instead",
     ])
-    expect(resources[0].spec.trafficPolicy?.loadBalancer).toEqual({})
+    expect(resources[0].spec.trafficPolicy?.loadBalancer).toEqual({ simple: 'PASSTHROUGH' })
   })
 
   it('validates traffic policy values as Istio does', () => {

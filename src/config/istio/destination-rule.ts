@@ -108,13 +108,6 @@ const loadBalancerSchema = z
           warnUnsupported(ctx, [field], 'has no effect: warmup applies to ROUND_ROBIN and LEAST_REQUEST only')
       }
     }
-    if (lb.simple === 'PASSTHROUGH') {
-      warnUnsupported(
-        ctx,
-        ['simple'],
-        'is ignored: PASSTHROUGH forwards to the original destination, which needs traffic capture',
-      )
-    }
   })
 
 const connectionPoolSchema = z.strictObject({
