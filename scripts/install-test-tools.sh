@@ -10,6 +10,7 @@ declare -A tools=(
   [ip]=iproute2              # network namespaces of the capture and mesh tests (test/harness/netns.ts)
   [iptables]=iptables        # outrigger capture install, inside those namespaces
   [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
+  [curl]=curl                # test/mesh-namespaces.test.ts: readiness and metrics scraped inside a pod
 )
 
 missing=()
