@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | authz check | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -8,6 +8,7 @@ const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
   outrigger validate <bootstrap.yaml | resource files or directories…>
   outrigger ca init --out <dir> | ca issue --ca <dir> --spiffe <id> --out <dir> [--ttl 24h]
+  outrigger capture install [istio-iptables flags] | capture remove     (outrigger capture --help)
   outrigger authz check --config <bootstrap.yaml> [--method GET] [--path /] [--host h] [--port N]
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
@@ -54,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
     case 'ca': {
       const { ca } = await import('./cli/ca.ts')
       return ca(rest)
+    }
+    case 'capture': {
+      const { capture } = await import('./cli/capture.ts')
+      return capture(rest)
     }
     case 'authz': {
       const [sub, ...args] = rest

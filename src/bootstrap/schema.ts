@@ -7,6 +7,7 @@ import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../confi
 import { warnUnsupported } from '../config/istio/unsupported.ts'
 import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
+import { dnsProxySchema } from './dns-proxy.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
 /** Listener ports may be 0 (the OS picks a free port), which tests use. */
@@ -86,6 +87,8 @@ const listenersSchema = z.strictObject({
     })
     .prefault({}),
   health: listenerSchema(15021),
+  /** Istio's DNS proxy (UDP and TCP): src/bootstrap/dns-proxy.ts. */
+  dns: dnsProxySchema,
 })
 
 const TLS_FILE_KEYS = ['certChain', 'privateKey', 'rootCert'] as const

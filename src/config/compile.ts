@@ -14,6 +14,7 @@ import {
   staticEndpoint,
   visibleDestinationRules,
 } from './compile/clusters.ts'
+import { withDnsNames } from './compile/dns-table.ts'
 import { compileHttpRoutes, outboundClusterName, type RouteCompileEnv } from './compile/http-routes.ts'
 import { afterTlsTermination, compileIngressTls } from './compile/ingress-tls.ts'
 import { composePeerAuthentication } from './compile/peer-authentication.ts'
@@ -52,7 +53,10 @@ export function compileModel(input: CompileInput): Model {
   const node: NodeIdentity = input.bootstrap.node
   const errors: ConfigMessage[] = []
   const warnings: ConfigMessage[] = [...input.warnings]
-  const services = buildServiceRegistry(input.resources, node.namespace, warnings)
+  const { services, dnsTable } = withDnsNames(
+    buildServiceRegistry(input.resources, node.namespace, warnings),
+    input.bootstrap,
+  )
   const rules = visibleDestinationRules(input.resources, node)
   const virtualServices = input.resources.filter(
     (r): r is VirtualServiceResource =>
@@ -225,6 +229,7 @@ export function compileModel(input: CompileInput): Model {
     requestAuthentication: compileRequestAuthentication(input.resources, node, input.bootstrap.rootNamespace),
     authz,
     telemetry: compileTelemetry(input.bootstrap, input.resources, warnings),
+    dnsTable,
   }
 }
 

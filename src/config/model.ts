@@ -6,6 +6,7 @@ import type { TcpRouteTable } from '../route/tcp-route-table.ts'
 import type { TelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import type { DownstreamTlsModel } from '../tls/tls-model.ts'
 import type { UpstreamTlsModel } from '../tls/upstream-tls-model.ts'
+import type { DnsTable } from './compile/dns-table.ts'
 import type { RequestAuthenticationModel } from './jwt-policy.ts'
 import type { ConfigMessage } from './messages.ts'
 
@@ -233,4 +234,6 @@ export interface Model {
   readonly authz: AuthzPolicySet | undefined
   /** What to observe per direction (metrics, access log, tracing): the bootstrap's defaults and the Telemetry resources. */
   readonly telemetry: TelemetryPolicy
+  /** The names the DNS proxy answers (ServiceEntry hosts); empty when it does not run. */
+  readonly dnsTable: DnsTable
 }

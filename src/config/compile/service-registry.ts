@@ -37,6 +37,8 @@ export interface Service {
    * matched against by original destination and which the DNS proxy answers for the host.
    */
   readonly addresses: readonly string[]
+  /** Set when `addresses` were allocated by the proxy (DNS auto allocation, compile/auto-allocate.ts), not written. */
+  readonly autoAllocated?: true
   readonly source: ServiceEntryResource
 }
 
