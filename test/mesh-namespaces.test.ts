@@ -50,6 +50,17 @@ function meshSkipReason(): string | undefined {
 
 const skipReason = meshSkipReason()
 
+/** Whether `outrigger validate` accepts the bootstrap `file` of test/mesh/ (the feature bringing its keys is built). */
+function bootstrapAccepts(file: string): boolean {
+  return (
+    spawnSync(process.execPath, [mainScript, 'validate', join(import.meta.dirname, 'mesh', file)]).status ===
+    0
+  )
+}
+
+/** Issue 18's lifecycle: a SIGTERM drain in which outbound keeps serving the app (exitOnZeroActiveConnections comes with it). */
+const drainKeepsOutbound = skipReason === undefined && bootstrapAccepts('lifecycle-bootstrap.yaml')
+
 /** One reviews pod: its app, its sidecar, and the labels its endpoint carries. */
 interface ReviewsPod {
   readonly pod: Pod
@@ -417,6 +428,8 @@ describe.skipIf(skipReason !== undefined)(
     it('restarts one v1 pod under steady load in Kubernetes order with zero failed requests', async () => {
       const restarting = reviews[0]
       const others = reviews.slice(1)
+      // A second container of the terminating pod, whose calls out must keep working while its sidecar drains.
+      const leaving = drainKeepsOutbound ? new ClientDriver(restarting.pod) : undefined
       await app.call({ op: 'loadStart', url: `http://${VIP}:${appPorts.http}/load`, concurrency: 4 })
       try {
         await new Promise((r) => setTimeout(r, 1_000))
@@ -425,6 +438,14 @@ describe.skipIf(skipReason !== undefined)(
         const sidecarExit = restarting.sidecar.terminate()
         restarting.app.kill('SIGTERM')
         await removed
+        if (leaving !== undefined) {
+          // Istio's drain: inbound stops, outbound serves the pod's own calls until the drain time ends.
+          await new Promise((r) => setTimeout(r, 300))
+          const url = `http://${external.ipv4}:${appPorts.http}/bye`
+          const out = await leaving.call<HttpTally>({ op: 'http', url, count: 1 })
+          expect(out.statuses).toEqual({ 200: 1 })
+          await leaving.close()
+        }
         expect(await exitOf(restarting.app)).toBe(0)
         expect(await sidecarExit).toBe(0)
         // The new pod: the init container installs capture again (idempotent), the sidecar starts, then the app.

@@ -107,6 +107,12 @@ export class ClientDriver {
     })
   }
 
+  /** Ends the app (its stdin closes) and resolves once it has exited. */
+  close(): Promise<number | null> {
+    this.#child.stdin?.end()
+    return exitOf(this.#child)
+  }
+
   /** Sends one command and resolves with its answer. */
   call<T>(command: DistributiveOmit<ClientCommand, 'id'>): Promise<T> {
     const id = this.#nextId++
