@@ -164,7 +164,7 @@ export function installCapture(config: CaptureConfig): CaptureRules {
   const hadV6 = replaceFamily('v6', rules.v6, config)
   if (host.ipv6) {
     const added = ip(['-6', 'addr', 'add', PASSTHROUGH_V6_ADDRESS, 'dev', 'lo'])
-    if (added.status !== 0 && !/File exists/i.test(added.stderr)) {
+    if (added.status !== 0 && !/File exists|already assigned/i.test(added.stderr)) {
       throw routingFailure('ip -6 addr add ::6/128 dev lo', added.stderr)
     }
   } else if (hadV6) {
