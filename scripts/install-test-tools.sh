@@ -11,6 +11,7 @@ declare -A tools=(
   [iptables]=iptables        # outrigger capture install, inside those namespaces
   [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
   [curl]=curl                # test/mesh-namespaces.test.ts: readiness and metrics scraped inside a pod
+  [python3]=python3          # test/capture.test.ts: a transparent (IP_TRANSPARENT) listener for TPROXY capture
 )
 
 missing=()

@@ -62,6 +62,32 @@ if (kind === 'udp') {
   c.on('error', (e) => done('error ' + e.code))
 }`
 
+/** A transparent listener (IP_TRANSPARENT, which Node cannot set) answering with the address it was reached at. */
+const TRANSPARENT_LISTENER = `
+import socket, sys, threading
+port = int(sys.argv[1])
+def serve(family, level, option, host):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(level, option, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((host, port))
+    s.listen(16)
+    return s
+def loop(s):
+    while True:
+        c, _ = s.accept()
+        local = c.getsockname()
+        c.sendall(('tproxy %s:%d' % (local[0], local[1])).encode())
+        c.close()
+v4 = serve(socket.AF_INET, socket.SOL_IP, 19, '0.0.0.0')
+v6 = serve(socket.AF_INET6, socket.IPPROTO_IPV6, 75, '::')
+threading.Thread(target=loop, args=(v6,), daemon=True).start()
+print('ready', flush=True)
+loop(v4)
+`
+
 interface Run {
   code: number | null
   stdout: string
@@ -353,6 +379,68 @@ describe.skipIf(skip !== undefined)(
           'RETURN',
         ])
       }
+    }, 60_000)
+
+    it('TPROXY: mangle rules, policy routing, and inbound reaching a transparent listener with its original address', async (ctx) => {
+      const flags = [
+        '-u',
+        '1337',
+        '-g',
+        '1337',
+        '-m',
+        'TPROXY',
+        '-z',
+        '16006',
+        '-b',
+        '*',
+        '-d',
+        '15021',
+        '-i',
+        '*',
+        '--dual-stack',
+      ]
+      const installed = await outrigger(app, ['capture', 'install', ...flags])
+      if (installed.code !== 0 && /TPROXY/.test(installed.stderr)) {
+        ctx.skip(`the kernel has no TPROXY support: ${installed.stderr.trim()}`)
+      }
+      expect(installed.stderr).toBe('')
+      try {
+        const mangle = app.exec('iptables-save', ['-t', 'mangle'])
+        expect(mangle).toMatch(
+          /-A ISTIO_TPROXY ! -d 127\.0\.0\.1\/32 -p tcp -j TPROXY --on-port 16006 .*--tproxy-mark 0x539\/0xffffffff/,
+        )
+        expect(mangle).toContain('-A ISTIO_INBOUND -s 127.0.0.6/32 -i lo -p tcp -j RETURN')
+        expect(app.exec('ip6tables-save', ['-t', 'mangle'])).toContain(
+          '-A ISTIO_INBOUND -s ::6/128 -i lo -p tcp -j RETURN',
+        )
+        for (const v of ['-4', '-6']) {
+          expect(app.exec('ip', [v, 'rule', 'show'])).toMatch(/from all fwmark 0x539 lookup 133/)
+          expect(app.exec('ip', [v, 'route', 'show', 'table', '133'])).toMatch(/^local default dev lo/m)
+        }
+        const python = spawnSync('python3', ['--version'])
+        if (python.status !== 0) {
+          ctx.skip(
+            'python3 is not installed (scripts/install-test-tools.sh installs it): Node cannot set IP_TRANSPARENT',
+          )
+        }
+        const listener = app.spawn('python3', ['-u', '-c', TRANSPARENT_LISTENER, '16006'])
+        await new Promise<void>((resolve, reject) => {
+          listener.stdout?.on('data', (d: Buffer) => {
+            if (String(d).includes('ready')) resolve()
+          })
+          listener.once('exit', (code) => reject(new Error(`transparent listener exited ${code}`)))
+        })
+        expect(await probe(peer, 'tcp', app.ipv4, 9080)).toBe(`tproxy ${app.ipv4}:9080`)
+        expect(await probe(peer, 'tcp', app.ipv6, 9080)).toBe(`tproxy ${app.ipv6}:9080`)
+        expect(await probe(peer, 'tcp', app.ipv4, 15021)).toBe('app-15021')
+        // Outbound stays REDIRECT.
+        expect(await probe(app, 'tcp', peer.ipv4, 8080)).toBe('outbound')
+        listener.kill('SIGKILL')
+      } finally {
+        await captureRemove(app)
+      }
+      expect(app.exec('ip', ['-4', 'rule', 'show'])).not.toContain('fwmark')
+      expect(app.exec('ip', ['-6', 'rule', 'show'])).not.toContain('fwmark')
     }, 60_000)
 
     it('--dry-run prints the rules and changes nothing', async () => {
