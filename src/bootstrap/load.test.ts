@@ -80,34 +80,20 @@ concurrency: 2
     expect(bootstrap.warnings).toEqual([])
   })
 
-  it('warns about the listeners nothing binds yet: outbound / inbound (traffic capture); stats is served', async () => {
+  it('reads the capture listeners (bound under capture: iptables | tproxy) with their defaults', async () => {
     await writeFile(
       file,
       `listeners:
-  outbound: {port: 15001}
-  inbound: {port: 15006}
-  stats: {port: 15090}
-  health: {port: 15021}
+  outbound: {port: 15101}
+  inbound: {address: '::'}
+capture: tproxy
 `,
     )
     const bootstrap = await loadBootstrap(file)
-    expect(bootstrap.warnings?.map(formatMessage)).toEqual([
-      `${file}:2: warning: field 'listeners.outbound' is used only with traffic capture, which is not built yet, and is ignored`,
-      `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture, which is not built yet, and is ignored`,
-    ])
-    expect(bootstrap.listeners).toEqual({
-      admin: { port: 15000, address: '127.0.0.1' },
-      stats: { port: 15090, address: '0.0.0.0' },
-      health: { port: 15021 },
-    })
-  })
-
-  it('rejects a capture mode that is not built yet: the proxy would get no traffic', async () => {
-    for (const mode of ['iptables', 'tproxy']) {
-      expect(await failure(`node: {workload: a}\ncapture: ${mode}\n`)).toBe(
-        `${file}:2: field 'capture': capture mode '${mode}' is not built yet: only 'none' works (listeners from the Sidecar resource)`,
-      )
-    }
+    expect(bootstrap.warnings).toEqual([])
+    expect(bootstrap.capture).toBe('tproxy')
+    expect(bootstrap.listeners.outbound).toEqual({ port: 15101 })
+    expect(bootstrap.listeners.inbound).toEqual({ port: 15006, address: '::' })
   })
 
   it('reports a missing file at line 0', async () => {
@@ -131,7 +117,6 @@ concurrency: 0
         `${file}:3: unknown field 'node.namespce'`,
         `${file}:5: field 'listeners.admin.port': port number 99999 must be in the range 0..65535`,
         `${file}:6: field 'listeners.inbound.address': 'localhost' is not a valid IP address`,
-        `${file}:6: warning: field 'listeners.inbound' is used only with traffic capture, which is not built yet, and is ignored`,
         `${file}:7: field 'capture': invalid value "ebpf", expected one of none, iptables, tproxy`,
         `${file}:8: field 'terminationDrainDuration': expected a string, got number 5`,
         `${file}:9: field 'concurrency': must be an integer ≥ 1`,

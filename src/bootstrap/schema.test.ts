@@ -15,6 +15,8 @@ describe('bootstrapSchema', () => {
         locality: '',
       },
       listeners: {
+        outbound: { port: 15001 },
+        inbound: { port: 15006 },
         admin: { port: 15000, address: '127.0.0.1' },
         stats: { port: 15090, address: '0.0.0.0' },
         health: { port: 15021 },
@@ -58,8 +60,9 @@ describe('bootstrapSchema', () => {
       "error: field 'telemetry.tracing.otlpEndpoint': 'x' is not a valid URL",
       "error: field 'telemetry.tracing.samplingPercent': must be between 0 and 100",
     ])
-    expect(messages({ capture: 'tproxy' })).toEqual([
-      "error: field 'capture': capture mode 'tproxy' is not built yet: only 'none' works (listeners from the Sidecar resource)",
+    expect(messages({ capture: 'tproxy' })).toEqual([])
+    expect(messages({ capture: 'iptables', listeners: { outbound: { port: 15001, address: 'x' } } })).toEqual([
+      "error: field 'listeners.outbound.address': 'x' is not a valid IP address",
     ])
   })
 })

@@ -4,7 +4,6 @@ import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseDurationMs } from '../config/duration.ts'
 import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../config/istio/fields.ts'
-import { warnUnsupported } from '../config/istio/unsupported.ts'
 import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
 import { dnsProxySchema } from './dns-proxy.ts'
@@ -24,28 +23,6 @@ const listenAddressSchema = z.string().superRefine((address, ctx) => {
 const nonEmptyStringSchema = z.string().superRefine((text, ctx) => {
   if (text === '') ctx.addIssue({ code: 'custom', message: 'must not be empty' })
 })
-
-/** A listener whose feature is not built yet: no defaults, so only a listener written in the file counts. */
-const unbuiltListenerSchema = z.strictObject({
-  port: listenPortSchema.optional(),
-  address: listenAddressSchema.optional(),
-})
-
-/**
- * A key whose feature is not built yet (`schema` has no defaults): its value is still checked, a present
- * value is a warning naming the key (`file:line: warning: field '<key>' <reason>`), and the loaded
- * bootstrap never carries it.
- */
-function notBuiltYet<T extends z.ZodType>(schema: T, reason: string) {
-  return schema
-    .optional()
-    .superRefine((value, ctx) => {
-      if (value !== undefined) warnUnsupported(ctx, [], reason)
-    })
-    .transform((): undefined => undefined)
-}
-
-const captureNeeded = 'is used only with traffic capture, which is not built yet, and is ignored'
 
 function listenerSchema(defaultPort: number) {
   return z
@@ -71,8 +48,10 @@ const nodeSchema = z.strictObject({
 })
 
 const listenersSchema = z.strictObject({
-  outbound: notBuiltYet(unbuiltListenerSchema, captureNeeded),
-  inbound: notBuiltYet(unbuiltListenerSchema, captureNeeded),
+  /** Captured outbound traffic (Istio's virtualOutbound); bound only under `capture: iptables | tproxy`. */
+  outbound: listenerSchema(15001),
+  /** Captured inbound traffic (Istio's virtualInbound); bound only under `capture: iptables | tproxy`. */
+  inbound: listenerSchema(15006),
   admin: z
     .strictObject({
       port: listenPortSchema.default(15000),
@@ -179,17 +158,11 @@ const telemetrySchema = z.strictObject({
 export const bootstrapSchema = z.strictObject({
   node: nodeSchema.prefault({}),
   listeners: listenersSchema.prefault({}),
-  /** Only `none` works: a capture mode that cannot work is an error rather than a proxy that gets no traffic. */
-  capture: z
-    .enum(['none', 'iptables', 'tproxy'])
-    .superRefine((mode, ctx) => {
-      if (mode !== 'none')
-        ctx.addIssue({
-          code: 'custom',
-          message: `capture mode '${mode}' is not built yet: only 'none' works (listeners from the Sidecar resource)`,
-        })
-    })
-    .default('none'),
+  /**
+   * `none`: listeners from the Sidecar resource only; `iptables` (REDIRECT) or `tproxy`: the outbound and
+   * inbound capture listeners take the pod's traffic and route it by its original destination.
+   */
+  capture: z.enum(['none', 'iptables', 'tproxy']).default('none'),
   /** Files and directories of Istio YAML. */
   resources: z.array(nonEmptyStringSchema).default([]),
   /** The workload certificate (Istio's file names) or the CA to issue it from; paths relative to the bootstrap file. */

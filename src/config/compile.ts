@@ -7,6 +7,15 @@ import { Route } from '../route/route.ts'
 import { RouteTable, type VirtualHost } from '../route/route-table.ts'
 import { compileAuthorization } from './compile/authorization.ts'
 import {
+  captureClusters,
+  INBOUND_PASSTHROUGH_CLUSTER,
+  type OutboundTrafficMode,
+  virtualInboundListener,
+  virtualOutboundListener,
+  withAllowAny,
+  withUnknownDestinations,
+} from './compile/capture-listeners.ts'
+import {
   defaultClusterPolicy,
   defaultConnectTimeoutMs,
   inboundClusterName,
@@ -89,7 +98,17 @@ export function compileModel(input: CompileInput): Model {
   reserve(b.health.address ?? '0.0.0.0', b.health.port, 'the health listener', bootstrapRef)
 
   const sidecar = selectSidecar(input.resources, node)
-  if (sidecar === undefined && input.bootstrap.capture === 'none') {
+  const captured = input.bootstrap.capture !== 'none'
+  // Istio's mesh default (meshConfig.outboundTrafficPolicy) is ALLOW_ANY; a Sidecar's own policy overrides it.
+  const outboundMode: OutboundTrafficMode = sidecar?.spec.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY'
+  const registryOnly = outboundMode === 'REGISTRY_ONLY'
+  /** A capture listener takes what the egress listeners of the Sidecar (or its default: every service) leave unserved. */
+  const capturedEgress: {
+    egress: EgressSpec
+    index: number
+    here: (path: (string | number)[]) => ConfigMessage
+  }[] = []
+  if (sidecar === undefined && !captured) {
     warnings.push({
       ...bootstrapRef,
       severity: 'warning',
@@ -109,9 +128,7 @@ export function compileModel(input: CompileInput): Model {
       line: sidecar.lineOf(path),
       message: '',
     })
-    const mode = sidecar.spec.outboundTrafficPolicy?.mode
-    const registryOnly = mode === 'REGISTRY_ONLY'
-    if (mode === 'ALLOW_ANY') {
+    if (sidecar.spec.outboundTrafficPolicy?.mode === 'ALLOW_ANY' && !captured) {
       warnings.push({
         ...here(['outboundTrafficPolicy', 'mode']),
         severity: 'warning',
@@ -122,7 +139,9 @@ export function compileModel(input: CompileInput): Model {
     ;(sidecar.spec.ingress ?? []).forEach((ingress, i) => {
       const port = ingress.port.number
       const address = ingress.bind ?? '0.0.0.0'
-      if (!reserve(address, port, `ingress[${i}]`, here(['ingress', i, 'port', 'number']))) return
+      // Under capture the port is the app's: 15006 hands the listener its connections (bind_to_port false).
+      if (!captured && !reserve(address, port, `ingress[${i}]`, here(['ingress', i, 'port', 'number'])))
+        return
       const target = parseEndpoint(ingress.defaultEndpoint, ingress.port.targetPort ?? port)
       if (typeof target === 'string') {
         errors.push({ ...here(['ingress', i, 'defaultEndpoint']), message: target })
@@ -173,9 +192,15 @@ export function compileModel(input: CompileInput): Model {
         protocolDetectionTimeoutMs,
         ...(tls === undefined ? {} : { serve: 'tls-terminate' as const, tls }),
         ...(authz === undefined ? {} : { authz }),
+        ...(captured ? { bindToPort: false as const } : {}),
       })
     })
     ;(sidecar.spec.egress ?? []).forEach((egress, i) => {
+      // Under capture, an egress listener without its own bind address is reached by original destination.
+      if (captured && egress.bind === undefined) {
+        capturedEgress.push({ egress, index: i, here })
+        return
+      }
       if (egress.port === undefined) {
         warnings.push({
           ...here(['egress', i]),
@@ -217,6 +242,34 @@ export function compileModel(input: CompileInput): Model {
       })
     })
   }
+  if (captured) {
+    // A Sidecar without egress listeners, or no Sidecar: Istio's default egress sees every service.
+    if (sidecar === undefined || (sidecar.spec.egress ?? []).length === 0) {
+      const here = (): ConfigMessage => ({ ...bootstrapRef, severity: 'warning' })
+      capturedEgress.push({ egress: { hosts: ['*/*'] } as EgressSpec, index: -1, here })
+    }
+    const env = {
+      node,
+      services,
+      virtualServices,
+      clusters,
+      protocolDetectionTimeoutMs,
+      outboundMode,
+      warnings,
+    }
+    listeners.push(...capturedOutboundListeners(capturedEgress, sidecar?.namespace ?? node.namespace, env))
+    for (const c of captureClusters()) clusters.set(c.name, c)
+    listeners.push(virtualOutboundListener(input.bootstrap, outboundMode))
+    listeners.push(
+      virtualInboundListener(
+        input.bootstrap,
+        peerAuthentication.modeForPort(0),
+        authz,
+        inboundRouteTable(0, INBOUND_PASSTHROUGH_CLUSTER, ''),
+        protocolDetectionTimeoutMs,
+      ),
+    )
+  }
   if (errors.length > 0) throw new ConfigError(errors)
   return {
     version: input.version,
@@ -231,6 +284,103 @@ export function compileModel(input: CompileInput): Model {
     telemetry: compileTelemetry(input.bootstrap, input.resources, warnings),
     dnsTable,
   }
+}
+
+interface CapturedEgressEnv extends RouteCompileEnv {
+  readonly virtualServices: readonly VirtualServiceResource[]
+  readonly clusters: ReadonlyMap<string, ClusterModel>
+  readonly protocolDetectionTimeoutMs: number
+  readonly outboundMode: OutboundTrafficMode
+  readonly warnings: ConfigMessage[]
+}
+
+/**
+ * The outbound listeners a capture listener hands connections to, as Istio's sidecar outbound listeners
+ * (pilot listener.go buildSidecarOutboundListeners), none bound to its port: for each egress listener's
+ * port (a catch-all egress: every port of the services it sees, not taken by a port of its own), a
+ * `0.0.0.0_<port>` listener routing HTTP by Host and TCP/TLS by the services without addresses, and a
+ * `<address>_<port>` listener for each non-HTTP service port with ServiceEntry `addresses` (a VIP or
+ * CIDR), which the original destination picks first. What no service takes goes to the passthrough
+ * (ALLOW_ANY) or is blocked (REGISTRY_ONLY).
+ */
+function capturedOutboundListeners(
+  scopes: readonly {
+    egress: EgressSpec
+    index: number
+    here: (path: (string | number)[]) => ConfigMessage
+  }[],
+  sidecarNs: string,
+  env: CapturedEgressEnv,
+): ListenerModel[] {
+  const listeners: ListenerModel[] = []
+  const ports = new Set<number>()
+  // Egress listeners with a port first: a catch-all one only takes the ports they leave.
+  const ordered = [...scopes].sort(
+    (a, b) => Number(a.egress.port === undefined) - Number(b.egress.port === undefined),
+  )
+  for (const { egress, index, here } of ordered) {
+    const visible = visibleServices(env.services, egress, sidecarNs)
+    const egressPorts =
+      egress.port !== undefined
+        ? [egress.port.number]
+        : [
+            ...new Set(
+              visible.flatMap((s) => s.ports.filter((p) => p.protocol !== 'UDP').map((p) => p.number)),
+            ),
+          ]
+    for (const port of egressPorts) {
+      if (ports.has(port)) continue
+      ports.add(port)
+      const declared = egress.port === undefined ? '' : (egress.port.protocol ?? '').toUpperCase()
+      const onPort = visible.filter((s) => s.ports.some((p) => p.number === port && p.protocol !== 'UDP'))
+      const where = index === -1 ? 'the default egress' : `egress[${index}]`
+      const warn = (message: string): void => {
+        const at = here(index === -1 ? [] : ['egress', index])
+        env.warnings.push({ ...at, severity: 'warning', message: `${where} ${message}` })
+      }
+      const build = (
+        name: string,
+        address: string,
+        services: readonly Service[],
+        tcpServices: readonly Service[],
+      ): ListenerModel => {
+        const table = outboundRouteTable(port, services, env.virtualServices, { ...env, egress, sidecarNs })
+        const transport = outboundTransport(declared, port, tcpServices, { ...env, warn })
+        return {
+          name,
+          direction: 'outbound',
+          address,
+          port,
+          protocol: declared,
+          routeTable: env.outboundMode === 'REGISTRY_ONLY' ? withBlockAll(table) : withAllowAny(table),
+          ...withUnknownDestinations(transport, env.outboundMode),
+          protocolDetectionTimeoutMs: env.protocolDetectionTimeoutMs,
+          bindToPort: false,
+        }
+      }
+      const withVip = (s: Service): boolean =>
+        s.addresses.length > 0 && s.ports.some((p) => p.number === port && !isHttpFamily(p.protocol))
+      listeners.push(
+        build(
+          `0.0.0.0_${port}`,
+          '0.0.0.0',
+          onPort,
+          onPort.filter((s) => !withVip(s)),
+        ),
+      )
+      for (const service of onPort) {
+        if (!withVip(service)) continue
+        for (const address of service.addresses)
+          listeners.push(build(`${address}_${port}`, address, [service], [service]))
+      }
+    }
+  }
+  return listeners
+}
+
+/** Declared HTTP-family protocols, which Istio routes by Host on the port's shared listener, never by VIP. */
+function isHttpFamily(protocol: string): boolean {
+  return protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC' || protocol === 'GRPC-WEB'
 }
 
 /**

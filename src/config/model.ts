@@ -52,6 +52,28 @@ export interface ListenerModel {
   readonly mtls?: InboundMtlsModel
   /** The workload's AuthorizationPolicies, on inbound listeners only; absent when none applies. */
   readonly authz?: AuthzPolicySet
+  /**
+   * Envoy's `bind_to_port: false`: the listener opens no socket; a capture listener hands it the
+   * connections whose original destination it matches (`address` is then a service VIP, a CIDR or 0.0.0.0).
+   */
+  readonly bindToPort?: false
+  /** Set on the capture listeners (Istio's virtualOutbound 15001 and virtualInbound 15006). */
+  readonly capture?: CaptureListenerModel
+}
+
+/**
+ * A capture listener: it reads each connection's original destination and hands it to the listener of
+ * its direction that matches (Envoy's use_original_dst); what none matches is served by its own routes
+ * (the passthrough or blackhole chain).
+ */
+export interface CaptureListenerModel {
+  /** `iptables`: REDIRECT, read with SO_ORIGINAL_DST; `tproxy`: the socket's local address, IP_TRANSPARENT listener. */
+  readonly mode: 'iptables' | 'tproxy'
+  /**
+   * The proxy's own ports (capture, admin, stats, health): a connection whose original destination is one
+   * of them is closed, never passed through, so that it cannot loop (Istio's virtualInbound blackhole chain).
+   */
+  readonly ownPorts: readonly number[]
 }
 
 /** Istio's effective mutual TLS mode of an inbound port, with the policy it came from (for config_dump and logs). */
@@ -94,8 +116,11 @@ export interface EndpointModel {
   readonly tls?: UpstreamTlsModel
 }
 
-/** Envoy's cluster discovery types for DNS-resolved endpoints. */
-export type ClusterDiscovery = 'STRICT_DNS' | 'LOGICAL_DNS'
+/**
+ * Envoy's cluster discovery types beside static endpoints: DNS-resolved ones, and ORIGINAL_DST, whose
+ * host is each connection's original destination (Istio's PassthroughCluster, DestinationRule PASSTHROUGH).
+ */
+export type ClusterDiscovery = 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST'
 
 /** A named set of endpoints with its policies: `outbound|port|subset|fqdn` or `inbound|port||`. */
 export interface ClusterModel {
@@ -115,6 +140,11 @@ export interface ClusterModel {
    */
   readonly discovery?: ClusterDiscovery
   readonly connectTimeoutMs: number
+  /**
+   * Envoy's upstream_bind_config: the source address of upstream connections, by the destination's family
+   * (Istio's InboundPassthroughCluster binds 127.0.0.6 and ::6 so that the capture rules let it pass).
+   */
+  readonly upstreamBind?: { readonly ipv4: string; readonly ipv6: string }
   /**
    * Set on the clusters of a MESH_EXTERNAL ServiceEntry: no peer metadata goes there (Istio marks such
    * clusters `istio.external` in their metadata, pilot/pkg/networking/core/cluster_builder.go).

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream'
 import type { ListenerModel, Model } from '../config/model.ts'
 import { type ConnectionPeer, connectionPeer } from '../protocol/connection-peer.ts'
+import { originalDestination } from '../protocol/original-destination.ts'
 import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 import type { RequestFacts } from '../route/request-facts.ts'
 import type { Route, WeightedDestination } from '../route/route.ts'
@@ -167,9 +168,12 @@ export class RequestContext implements RequestFacts, RequestRecord {
     return `${socket.remoteAddress}:${socket.remotePort}`
   }
 
+  /** Envoy's %DOWNSTREAM_LOCAL_ADDRESS%: the original destination of a captured connection. */
   get downstreamLocalAddress(): string {
     const socket = this.req.socket
-    return `${socket.localAddress}:${socket.localPort}`
+    const original = originalDestination(socket)
+    if (original === undefined) return `${socket.localAddress}:${socket.localPort}`
+    return `${original.address.includes(':') ? `[${original.address}]` : original.address}:${original.port}`
   }
 
   /** The SNI the client sent on a TLS connection (TLSSocket.servername), or undefined. */

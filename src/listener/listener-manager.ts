@@ -1,21 +1,28 @@
 // Keeps the bound listeners in step with the model: opens new ports, keeps existing ones, drains removed ones.
 
 import type { IncomingMessage, Server } from 'node:http'
-import type { Socket } from 'node:net'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ListenerModel } from '../config/model.ts'
 import type { HttpFilter } from '../http/filter.ts'
 import { createHttpServer } from '../http/server.ts'
+import { setOriginalDestination } from '../protocol/original-destination.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
+import { log } from '../telemetry/log.ts'
+import { CaptureTargets } from './capture-targets.ts'
 import { ConnectionDispatcher } from './connection-dispatcher.ts'
 import { onUpgradeRequest } from './http-upgrade.ts'
 import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
 import { DetectionStats, ListenerStats } from './listener-stats.ts'
+import { readOriginalDestination } from './original-destination.ts'
+import { openTransparentSocket } from './transparent-socket.ts'
 
 interface BoundListener {
   readonly runtime: ListenerRuntime
   readonly server: Server
   readonly sockets: Set<Socket>
+  /** A capture listener's listening socket: it hands each connection on by original destination. */
+  readonly acceptor: NetServer | undefined
   bound: boolean
   error: Error | undefined
 }
@@ -46,6 +53,8 @@ export class ListenerManager {
   readonly #filters: FilterFactory
   readonly #reusePort: boolean
   #listeners = new Map<string, BoundListener>()
+  /** Where capture listeners hand connections, rebuilt with every reconcile. */
+  #captureTargets = new CaptureTargets<BoundListener>([])
   #draining = false
 
   /** Where this worker counts the connections its listeners accept (Envoy's per-worker listener stats). */
@@ -79,6 +88,9 @@ export class ListenerManager {
     }
     const removed = [...this.#listeners].filter(([key]) => !next.has(key)).map(([, l]) => l)
     this.#listeners = next
+    this.#captureTargets = new CaptureTargets(
+      [...next.values()].map((l) => ({ model: l.runtime.model, target: l })),
+    )
     for (const l of removed) void drain(l, drainMs)
     await Promise.all(opening)
   }
@@ -107,11 +119,59 @@ export class ListenerManager {
         listenerStats?.closed()
       })
     })
-    return { runtime, server, sockets, bound: false, error: undefined }
+    const bound: BoundListener = {
+      runtime,
+      server,
+      sockets,
+      acceptor: undefined,
+      bound: false,
+      error: undefined,
+    }
+    if (model.capture === undefined) return bound
+    // allowHalfOpen and noDelay as node:http's own server accepts: the socket is served the same way.
+    const acceptor = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.#onCaptured(bound, socket),
+    )
+    return { ...bound, acceptor }
+  }
+
+  /**
+   * A connection the capture rules sent to a capture listener: Envoy's original_dst listener filter, then
+   * the hand-off to the listener of the original destination (use_original_dst), or this listener's own
+   * passthrough chain when none matches. A destination on one of the proxy's own ports is closed: passing
+   * it through would loop back here.
+   */
+  #onCaptured(l: BoundListener, socket: Socket): void {
+    const model = l.runtime.model
+    const capture = model.capture
+    if (capture === undefined) return
+    let destination: ReturnType<typeof readOriginalDestination>
+    try {
+      destination = readOriginalDestination(socket, capture.mode)
+    } catch (err) {
+      log.warning(`listener ${model.name}: no original destination: ${(err as Error).message}`)
+    }
+    if (destination === undefined || capture.ownPorts.includes(destination.port)) {
+      log.debug(
+        `listener ${model.name}: connection from ${socket.remoteAddress}:${socket.remotePort} to ${destination?.address ?? '?'}:${destination?.port ?? '?'} closed: it would loop to the proxy itself`,
+      )
+      socket.destroy()
+      return
+    }
+    setOriginalDestination(socket, destination)
+    const target = this.#captureTargets.match(model.direction, destination) ?? l
+    target.server.emit('connection', socket)
   }
 
   #listen(l: BoundListener): Promise<void> {
     const { address, port } = l.runtime.model
+    // Envoy's bind_to_port: false: a capture listener hands this listener its connections.
+    if (l.runtime.model.bindToPort === false) {
+      l.bound = true
+      return Promise.resolve()
+    }
+    const acceptor = l.acceptor
+    if (acceptor !== undefined) return this.#listenCapture(l, acceptor)
     return new Promise((resolve) => {
       const onError = (err: Error): void => {
         l.error = err
@@ -125,6 +185,34 @@ export class ListenerManager {
         l.bound = true
         resolve()
       })
+    })
+  }
+
+  /** A capture listener binds its own socket; under TPROXY one with IP_TRANSPARENT, made through libc. */
+  #listenCapture(l: BoundListener, acceptor: NetServer): Promise<void> {
+    const { address, port, capture } = l.runtime.model
+    return new Promise((resolve) => {
+      const onError = (err: Error): void => {
+        l.error = err
+        process.stderr.write(`listener ${address}:${port}: ${err.message}\n`)
+        resolve()
+      }
+      const onListening = (): void => {
+        acceptor.off('error', onError)
+        acceptor.on('error', (err) => process.stderr.write(`listener ${address}:${port}: ${err.message}\n`))
+        l.bound = true
+        resolve()
+      }
+      acceptor.once('error', onError)
+      if (capture?.mode !== 'tproxy') {
+        acceptor.listen({ host: address, port, backlog: 4096, reusePort: this.#reusePort }, onListening)
+        return
+      }
+      try {
+        acceptor.listen({ fd: openTransparentSocket(address, port, 4096) }, onListening)
+      } catch (err) {
+        onError(err as Error)
+      }
     })
   }
 
@@ -173,7 +261,16 @@ export class ListenerManager {
 async function drain(l: BoundListener, drainMs: number): Promise<void> {
   l.runtime.draining = true
   if (!l.bound) return
-  const closed = new Promise<void>((resolve) => l.server.close(() => resolve()))
+  l.acceptor?.close()
+  // A listener that never listened (bind_to_port false, or a capture listener's own chain) is closed once its connections are.
+  let poll: NodeJS.Timeout | undefined
+  const closed = new Promise<void>((resolve) => {
+    if (l.server.listening) l.server.close(() => resolve())
+    else
+      poll = setInterval(() => {
+        if (l.sockets.size === 0) resolve()
+      }, 50)
+  })
   l.server.closeIdleConnections()
   l.runtime.http2IfStarted?.drain()
   let timer: NodeJS.Timeout | undefined
@@ -183,6 +280,7 @@ async function drain(l: BoundListener, drainMs: number): Promise<void> {
   // Connections that finish a response while draining become idle: close them as they do.
   const sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
   await Promise.race([closed, deadline])
+  clearInterval(poll)
   clearInterval(sweeper)
   clearTimeout(timer)
   l.server.closeAllConnections()

@@ -2,6 +2,7 @@
 
 import type { TLSSocket } from 'node:tls'
 import { type AuthzFacts, plainIp } from '../authz/authz-facts.ts'
+import { originalDestination } from '../protocol/original-destination.ts'
 import type { PeerIdentity, RequestPrincipal } from '../protocol/peer-identity.ts'
 import type { TcpContext } from './tcp-context.ts'
 
@@ -27,8 +28,9 @@ class TcpAuthzFacts implements AuthzFacts {
     this.#ctx = ctx
   }
 
+  /** The port the client connected to: the original destination's under capture (Envoy's destination port). */
   get port(): number {
-    return this.#ctx.listener.model.port
+    return originalDestination(this.#ctx.downstream)?.port ?? this.#ctx.listener.model.port
   }
 
   get sourceIp(): string {

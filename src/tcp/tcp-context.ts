@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net'
 import type { Model } from '../config/model.ts'
 import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
+import { originalDestination } from '../protocol/original-destination.ts'
 import type { PeerIdentity } from '../protocol/peer-identity.ts'
 import type { ConnectionFacts, TcpRoute } from '../route/tcp-route-table.ts'
 import { clusterService } from '../telemetry/cluster-service.ts'
@@ -75,10 +76,15 @@ export class TcpContext implements ConnectionFacts, LbRequest, TunnelStats, TcpR
     this.listener = listener
     this.model = listener.proxyModel
     this.downstream = downstream
-    this.destinationAddress = downstream.localAddress
+    // A captured connection's local address is the capture listener's: it was going to its original destination.
+    const original = originalDestination(downstream)
+    this.destinationAddress = original?.address ?? downstream.localAddress
     // Read while the socket is open: once it has closed (when the access log reads them) they are gone.
     this.downstreamRemoteAddress = `${downstream.remoteAddress}:${downstream.remotePort}`
-    this.downstreamLocalAddress = `${downstream.localAddress}:${downstream.localPort}`
+    this.downstreamLocalAddress =
+      original === undefined
+        ? `${downstream.localAddress}:${downstream.localPort}`
+        : `${original.address.includes(':') ? `[${original.address}]` : original.address}:${original.port}`
   }
 
   get direction(): TcpRecord['direction'] {

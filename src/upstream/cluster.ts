@@ -7,6 +7,7 @@ import {
   type EndpointModel,
   UNLIMITED,
 } from '../config/model.ts'
+import { originalDestination } from '../protocol/original-destination.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import type { UpstreamTls } from '../tls/upstream-tls.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
@@ -60,6 +61,9 @@ export class Cluster {
   #resolver: DnsResolver | undefined
   /** Builds the connections of endpoints that originate TLS (the runtime's; absent: TLS endpoints fail to connect). */
   readonly #upstreamTls: UpstreamTls | undefined
+  /** An ORIGINAL_DST cluster's hosts, one per original destination seen (Envoy's OriginalDstCluster). */
+  readonly #originalHosts = new Map<string, { endpoint: UpstreamEndpoint; used: boolean }>()
+  #originalSweep: NodeJS.Timeout | undefined
 
   /**
    * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
@@ -263,6 +267,7 @@ export class Cluster {
    * (a bit per priority level) is for retries: those levels get no load (Envoy's previous_priorities).
    */
   pick(request: LbRequest, skipLevels = 0): UpstreamEndpoint | undefined {
+    if (this.model.discovery === 'ORIGINAL_DST') return this.#originalDestinationHost(request)
     // Another worker ejected or brought back an endpoint: refresh this worker's view of health.
     if (this.#outlier !== undefined && this.#outlier.generation !== this.#seenOutlierGeneration) {
       this.#refreshHealth()
@@ -276,6 +281,56 @@ export class Cluster {
     const load =
       skipLevels === 0 ? this.#load.load : loadExcluding(this.#load.health, skipLevels, this.#load.load)
     return levels[levelFor(load, this.#levelPoint(request))]?.pick(request)
+  }
+
+  /**
+   * Envoy's ORIGINAL_DST load balancer: the host is the connection's original destination, made when first
+   * seen and removed once unused for a cleanup interval (Envoy's cleanup_interval, 5 s by default). Without
+   * an original destination (the connection was not captured) there is no host: 503 UH, as in Envoy.
+   */
+  #originalDestinationHost(request: LbRequest): UpstreamEndpoint | undefined {
+    const destination = originalDestination(request.req.socket)
+    if (destination === undefined) return undefined
+    const key = `${destination.address}|${destination.port}`
+    const known = this.#originalHosts.get(key)
+    if (known !== undefined) {
+      known.used = true
+      return known.endpoint
+    }
+    const settings = this.#settings
+    if (settings === undefined) return undefined
+    const bind = this.model.upstreamBind
+    const sourceAddress =
+      bind === undefined ? undefined : isIP(destination.address) === 6 ? bind.ipv6 : bind.ipv4
+    const endpoint = new UpstreamEndpoint(
+      destination.address,
+      destination.port,
+      1,
+      sourceAddress === undefined ? settings : { ...settings, sourceAddress },
+      this.breaker,
+      undefined,
+      // Per worker: destinations are unbounded, the shared table is not.
+      undefined,
+      this.stats,
+    )
+    this.#originalHosts.set(key, { endpoint, used: true })
+    this.#originalSweep ??= setInterval(this.#sweepOriginalHosts, originalHostCleanupMs).unref()
+    return endpoint
+  }
+
+  readonly #sweepOriginalHosts = (): void => {
+    for (const [key, host] of this.#originalHosts) {
+      if (host.used || host.endpoint.activeRequests > 0) {
+        host.used = false
+        continue
+      }
+      this.#originalHosts.delete(key)
+      void host.endpoint.close()
+    }
+    if (this.#originalHosts.size === 0) {
+      clearInterval(this.#originalSweep)
+      this.#originalSweep = undefined
+    }
   }
 
   /** Each priority level's health in percent (1.4 × healthy share, at most 100). */
@@ -330,10 +385,17 @@ export class Cluster {
   /** Stops the outlier sweep and DNS resolutions, and closes every pool once its requests finish. */
   async close(): Promise<void> {
     this.#outlier?.stop()
+    clearInterval(this.#originalSweep)
+    const originalHosts = [...this.#originalHosts.values()].map((h) => h.endpoint.close())
+    this.#originalHosts.clear()
+    await Promise.all(originalHosts)
     for (const target of this.#dnsTargets.values()) target.stop()
     await Promise.all(this.endpoints.map((e) => e.close()))
   }
 }
+
+/** Envoy's ORIGINAL_DST cleanup_interval default: an original destination unused this long loses its host. */
+const originalHostCleanupMs = 5000
 
 /** The SharedCounters key of a cluster's circuit-breaker block (readers find it by name). */
 export function breakerKey(clusterName: string): string {

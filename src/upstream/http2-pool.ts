@@ -36,6 +36,8 @@ export interface Http2PoolOptions {
   readonly maxSessionAgeMs: number | undefined
   /** Where connections go instead of resolving the origin's host (a LOGICAL_DNS host's current address). */
   readonly lookup?: LookupFunction
+  /** The source address of the sessions' connections (Envoy's upstream_bind_config). */
+  readonly sourceAddress?: string
   /**
    * Opens a session's connection instead of plain TCP (a TLS endpoint); `onFailure` hears why it could
    * not be made (the handshake's error), which the session's waiting requests then fail with.
@@ -149,6 +151,7 @@ export class Http2Pool {
           port: Number(url.port),
           noDelay: true,
           ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
+          ...(this.#options.sourceAddress !== undefined ? { localAddress: this.#options.sourceAddress } : {}),
         }),
     })
     const entry = new SessionEntry(session)

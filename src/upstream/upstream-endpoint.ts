@@ -24,6 +24,8 @@ export interface PoolSettings {
   readonly connectTimeoutMs: number
   readonly connectionPool: ConnectionPoolModel
   readonly protocol: UpstreamProtocol
+  /** The source address of upstream connections (Envoy's upstream_bind_config); undefined: the kernel's choice. */
+  readonly sourceAddress?: string
 }
 
 /**
@@ -54,8 +56,15 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     ...(cp.maxConnectionDurationMs !== undefined
       ? { factory: expiringClientFactory(cp.maxConnectionDurationMs) }
       : {}),
-    ...(cp.tcpKeepaliveTimeMs !== undefined
-      ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
+    ...(cp.tcpKeepaliveTimeMs !== undefined || settings.sourceAddress !== undefined
+      ? {
+          connect: {
+            ...(cp.tcpKeepaliveTimeMs !== undefined
+              ? { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs }
+              : {}),
+            ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
+          },
+        }
       : {}),
   }
 }
@@ -70,6 +79,7 @@ export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
     maxConcurrentStreams: cp.maxConcurrentStreams,
     idleTimeoutMs: cp.idleTimeoutMs === undefined ? defaultIdleTimeoutMs : cp.idleTimeoutMs || maxTimerMs,
     maxSessionAgeMs: cp.maxConnectionDurationMs,
+    ...(settings.sourceAddress !== undefined ? { sourceAddress: settings.sourceAddress } : {}),
   }
 }
 
@@ -99,6 +109,7 @@ export function poolKey(
     cp.tcpKeepaliveTimeMs,
     cp.maxConcurrentStreams,
     settings.protocol,
+    settings.sourceAddress ?? '',
   ].join('|')
 }
 
@@ -273,11 +284,12 @@ export class UpstreamEndpoint implements LbEndpoint {
     }
   }
 
-  #target(): { host: string; port: number; lookup?: LookupFunction } {
+  #target(): { host: string; port: number; lookup?: LookupFunction; localAddress?: string } {
     const host = this.address
-    return this.#lookup === undefined
-      ? { host, port: this.port }
-      : { host, port: this.port, lookup: this.#lookup }
+    const source = this.#settings.sourceAddress
+    const target =
+      source === undefined ? { host, port: this.port } : { host, port: this.port, localAddress: source }
+    return this.#lookup === undefined ? target : { ...target, lookup: this.#lookup }
   }
 
   /**

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { type AuthzFacts, plainIp } from '../../authz/authz-facts.ts'
 import { denialDetails } from '../../authz/authz-policies.ts'
 import type { ListenerModel } from '../../config/model.ts'
+import { originalDestination } from '../../protocol/original-destination.ts'
 import type { PeerIdentity, RequestPrincipal } from '../../protocol/peer-identity.ts'
 import type { FilterStatus, HttpFilter } from '../filter.ts'
 import { GrpcStatus, isGrpcRequest } from '../grpc.ts'
@@ -57,8 +58,9 @@ class HttpAuthzFacts implements AuthzFacts {
     return this.#ctx.authority
   }
 
+  /** The port the client connected to: the original destination's under capture (Envoy's destination port). */
   get port(): number {
-    return this.#ctx.listenerModel.port
+    return originalDestination(this.#ctx.req.socket)?.port ?? this.#ctx.listenerModel.port
   }
 
   get sourceIp(): string {
@@ -70,7 +72,8 @@ class HttpAuthzFacts implements AuthzFacts {
   }
 
   get destinationIp(): string {
-    return plainIp(this.#ctx.req.socket.localAddress)
+    const socket = this.#ctx.req.socket
+    return plainIp(originalDestination(socket)?.address ?? socket.localAddress)
   }
 
   get sni(): string {
