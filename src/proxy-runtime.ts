@@ -24,6 +24,11 @@ import type { ProxyState } from './listener/listener-runtime.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { collectEnvoyStats, registeredElsewhere } from './runtime/envoy-stats.ts'
+import {
+  ACTIVE_CONNECTION_CHECK_MS,
+  drainForTermination,
+  type TerminationDrainPolicy,
+} from './runtime/termination-drain.ts'
 import { SharedCounters } from './shared/shared-counters.ts'
 import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { AccessLog } from './telemetry/access-log.ts'
@@ -76,6 +81,8 @@ export class ProxyRuntime implements ProxyState {
   /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
   readonly tracing: TracingObserver
   readonly drainMs: number
+  /** How a SIGTERM drain ends (terminationDrainDuration, or exitOnZeroActiveConnections after minimumDrainDuration). */
+  readonly drainPolicy: TerminationDrainPolicy
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
   #reloads = { succeeded: 0, failed: 0 }
@@ -99,6 +106,12 @@ export class ProxyRuntime implements ProxyState {
   constructor(bootstrap: Bootstrap, options: RuntimeOptions = {}) {
     this.bootstrap = bootstrap
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
+    this.drainPolicy = {
+      drainMs: this.drainMs,
+      exitOnZeroActiveConnections: bootstrap.exitOnZeroActiveConnections,
+      minimumDrainMs: parseDurationMs(bootstrap.minimumDrainDuration),
+      checkEveryMs: ACTIVE_CONNECTION_CHECK_MS,
+    }
     this.peerMetadata = PeerMetadataExchange.forNode(bootstrap.node)
     this.counters = options.counters ?? SharedCounters.create(undefined, false)
     this.worker = options.worker ?? { index: 0, count: 1 }
@@ -313,13 +326,18 @@ export class ProxyRuntime implements ProxyState {
     await this.listeners.reconcile(model.listeners, this.drainMs)
   }
 
-  /** Stops accepting, lets in-flight requests finish within the drain time, closes upstream pools. */
-  async shutdown(): Promise<void> {
+  /**
+   * Drains as Istio's agent does on SIGTERM (runtime/termination-drain.ts: inbound finishes its requests,
+   * outbound serves on until the drain ends), or, with `now` (Envoy's POST /quitquitquit), closes every
+   * listener and connection at once; then closes the upstream pools. Readiness is false from the start.
+   */
+  async shutdown(now = false): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
     this.#watcher.close()
     this.identity?.close()
-    await this.listeners.drainAll(this.drainMs)
+    if (!now) await drainForTermination(this.listeners, this.drainPolicy)
+    await this.listeners.drainAll(0)
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()
     this.jwks.close()

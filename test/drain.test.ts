@@ -58,10 +58,18 @@ describe('drain on SIGTERM', () => {
     expect(await pending).toBe('reset')
   })
 
-  it('POST /quitquitquit drains and exits 0 like SIGTERM', async () => {
-    await slowProxy(10, '1s')
+  it("POST /quitquitquit exits 0 at once, without a drain (as Envoy's)", async () => {
+    const port = await slowProxy(5_000, '5s')
+    const pending = send(port, 'app', '/forever').then(
+      () => 'answered',
+      () => 'reset',
+    )
+    await new Promise((r) => setTimeout(r, 200))
+    const started = Date.now()
     const res = await proxy?.admin('/quitquitquit', { method: 'POST' })
     expect(res?.status).toBe(200)
     expect(await proxy?.exited).toBe(0)
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(await pending).toBe('reset')
   })
 })

@@ -478,11 +478,11 @@ describe('drain', () => {
     await slow?.close()
   })
 
-  it('SIGTERM sends GOAWAY on egress and ingress sessions and lets in-flight streams finish', async () => {
+  it('SIGTERM sends GOAWAY on ingress sessions and lets in-flight streams finish; egress sessions serve on', async () => {
     slow = await startUpstream('slow', answerAfter(1_000, 'finished'))
     const [out, inn] = await freePorts(2)
     drained = await startProxy({
-      drain: '5s',
+      drain: '2s',
       resources: {
         'sidecar.yaml': istio.sidecar({
           ingress: [istio.loopbackIngress(inn, slow.port, 'HTTP', 'http')],
@@ -491,21 +491,27 @@ describe('drain', () => {
         'slow.yaml': service('slow', [[out, 'HTTP', slow.port]]),
       },
     })
-    const pending = [out, inn].map(async (port) => {
-      const s = await session(port)
-      const goaway = new Promise<number>((resolve) => s.once('goaway', (code: number) => resolve(code)))
-      const reply = h2Request(s, { ':path': '/work', ':authority': 'slow' })
-      return { goaway, reply }
+    const [egress, ingress] = await Promise.all([session(out), session(inn)])
+    let egressGoaway = false
+    egress.once('goaway', () => {
+      egressGoaway = true
     })
-    const started = await Promise.all(pending)
+    const ingressGoaway = new Promise<number>((resolve) =>
+      ingress.once('goaway', (code: number) => resolve(code)),
+    )
+    const replies = [egress, ingress].map((s) => h2Request(s, { ':path': '/work', ':authority': 'slow' }))
     await new Promise((r) => setTimeout(r, 300))
     drained.child.kill('SIGTERM')
-    for (const { goaway, reply } of started) {
-      expect(await goaway).toBe(0)
+    expect(await ingressGoaway).toBe(0)
+    for (const reply of replies) {
       const r = await reply
       expect(r.status).toBe(200)
       expect(r.body.toString()).toBe('finished')
     }
+    // Outbound is not drained (Istio drains inbound only): a new stream on the egress session is served.
+    const again = await h2Request(egress, { ':path': '/again', ':authority': 'slow' })
+    expect(again.status).toBe(200)
+    expect(egressGoaway).toBe(false)
     expect(await drained.exited).toBe(0)
   })
 })

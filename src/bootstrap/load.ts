@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path'
 import { ConfigError, type ConfigMessage } from '../config/messages.ts'
 import { validateValue } from '../config/validate-value.ts'
 import { parseYamlDocuments } from '../config/yaml-document.ts'
+import { applyAgentEnv } from './agent-env.ts'
 import { type Bootstrap, type BootstrapTls, bootstrapSchema } from './schema.ts'
 
 /** `tls` with its paths made absolute against the bootstrap's directory. */
@@ -24,8 +25,11 @@ function resolveTelemetry(directory: string, telemetry: Bootstrap['telemetry']):
   return { ...telemetry, accessLog: { ...accessLog, path: resolve(directory, accessLog.path) } }
 }
 
-/** Loads `file`; throws a ConfigError listing every problem as `file:line: reason`. */
-export async function loadBootstrap(file: string): Promise<Bootstrap> {
+/**
+ * Loads `file`, with the Istio agent's environment variables in `env` applied over it (agent-env.ts);
+ * throws a ConfigError listing every problem as `file:line: reason`.
+ */
+export async function loadBootstrap(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Bootstrap> {
   const fail = (line: number, message: string): ConfigError =>
     new ConfigError([{ severity: 'error', file, line, message }])
 
@@ -57,7 +61,9 @@ export async function loadBootstrap(file: string): Promise<Bootstrap> {
   if (validated.value === undefined) throw new ConfigError(problems)
 
   const directory = dirname(file)
-  const bootstrap = validated.value
+  const fromEnv = applyAgentEnv(validated.value, env)
+  if (fromEnv.errors.length > 0) throw new ConfigError(fromEnv.errors)
+  const bootstrap = { ...validated.value, ...fromEnv.settings }
   return {
     ...bootstrap,
     file,

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { parseDurationMs } from '../config/duration.ts'
 import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../config/istio/fields.ts'
 import type { ConfigMessage } from '../config/messages.ts'
+import { appProbersSchema } from './app-probers.ts'
 import { dnsSchema } from './dns.ts'
 import { dnsProxySchema } from './dns-proxy.ts'
 import { rateLimitSchema } from './rate-limits.ts'
@@ -169,8 +170,24 @@ export const bootstrapSchema = z.strictObject({
   tls: tlsSchema.optional(),
   /** Istio's MeshConfig defaults for telemetry: the access log and tracing (each off when absent); Telemetry resources override them. */
   telemetry: telemetrySchema.optional(),
-  /** How long SIGTERM waits for in-flight requests (Istio's proxy default is 5s). */
+  /**
+   * How long a SIGTERM drain lasts (Istio's ProxyConfig terminationDrainDuration, 5s by default): inbound
+   * listeners finish their in-flight requests while outbound ones keep serving the app, then the proxy exits.
+   */
   terminationDrainDuration: durationSchema.default('5s'),
+  /**
+   * Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS (the environment variable of that name overrides it): a SIGTERM
+   * drain ends once no connection is active (checked each second after `minimumDrainDuration`) instead of
+   * after `terminationDrainDuration`.
+   */
+  exitOnZeroActiveConnections: z.boolean().default(false),
+  /** Istio's MINIMUM_DRAIN_DURATION (the environment variable overrides it): the drain before the first check. */
+  minimumDrainDuration: durationSchema.default('5s'),
+  /**
+   * The app's own kubelet probes, served on the health port as Istio's status port serves them: the
+   * ISTIO_KUBE_APP_PROBERS map (the environment variable's entries are added, and win), for standalone use.
+   */
+  appProbers: appProbersSchema.default({}),
   /**
    * How long protocol sniffing on undeclared ports waits for the client's first bytes before serving the
    * connection as opaque TCP (Istio's meshConfig.protocolDetectionTimeout); 0s waits (Istio's default).

@@ -46,14 +46,16 @@ export async function serve(
     counters: worker?.counters,
     worker: worker === undefined ? undefined : { index: worker.index, count: worker.count },
   })
-  let onDrain: () => void = () => {}
-  const drainAsked = new Promise<void>((resolve) => {
-    onDrain = resolve
+  /** Resolves when the supervisor asks this worker to stop: to drain (SIGTERM), or `now` (POST /quitquitquit). */
+  let onStopAsked: (now: boolean) => void = () => {}
+  const stopAsked = new Promise<boolean>((resolve) => {
+    onStopAsked = resolve
   })
   const scrapes = new Map<number, (metrics: readonly WorkerMetrics[]) => void>()
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
-    else if (m.type === 'drain') onDrain()
+    else if (m.type === 'drain') onStopAsked(false)
+    else if (m.type === 'quit') onStopAsked(true)
     else if (m.type === 'reopenAccessLogs') proxy.accessLog.files.reopen()
     else if (m.type === 'send-stats') {
       void proxy.stats.getMetricsAsJSON().then((metrics) => {
@@ -66,34 +68,44 @@ export async function serve(
   })
   if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
-  if (worker !== undefined && worker.index > 0) return runWorker(proxy, worker, drainAsked, fatalErrors)
+  if (worker !== undefined && worker.index > 0) return runWorker(proxy, worker, stopAsked, fatalErrors)
   const b = proxy.bootstrap.listeners
   let stopping: Promise<void> | undefined
-  const stop = (why: string): Promise<void> => {
+  /** Drains (SIGTERM) or, with `now`, closes at once (POST /quitquitquit, as Envoy's), then closes the ports. */
+  const stop = (why: string, now = false): Promise<void> => {
     stopping ??= (async () => {
-      log.info(`${why}: draining for up to ${proxy.drainMs} ms`)
-      await proxy.shutdown()
-      admin.close()
-      health.close()
-      stats.close()
-      admin.closeAllConnections()
-      health.closeAllConnections()
-      stats.closeAllConnections()
+      log.info(now ? `${why}: exiting now` : `${why}: draining`)
+      await proxy.shutdown(now)
+      closeServers()
       log.info('drained, exiting')
     })()
     return stopping
   }
   const otherWorkersMetrics =
     worker !== undefined && worker.count > 1 ? askOtherWorkers(worker, scrapes) : undefined
-  const admin = createAdminServer(proxy, { quit: () => void stop('POST /quitquitquit'), otherWorkersMetrics })
+  const admin = createAdminServer(proxy, {
+    quit: () => void stop('POST /quitquitquit', true),
+    otherWorkersMetrics,
+  })
   const health = createHealthServer(proxy)
   const stats = createStatsServer(proxy, otherWorkersMetrics)
-  await listen(admin, b.admin.port, b.admin.address ?? '127.0.0.1', 'admin listener')
-  await listen(health, b.health.port, b.health.address ?? '0.0.0.0', 'health listener')
-  // Metrics stay on admin /stats/prometheus if the stats port is taken: traffic is not refused for it.
-  await listen(stats, b.stats.port, b.stats.address, 'stats listener').catch((err: Error) =>
-    log.error(`${err.message}: Prometheus stats are served on admin /stats/prometheus only`),
-  )
+  const closeServers = (): void => {
+    for (const server of [admin, health, stats]) {
+      server.close()
+      server.closeAllConnections()
+    }
+  }
+  // Istio's static listeners (admin, status 15021, Prometheus 15090): Envoy exits when one cannot bind.
+  try {
+    await listen(admin, b.admin.port, b.admin.address ?? '127.0.0.1', 'admin listener')
+    await listen(health, b.health.port, b.health.address ?? '0.0.0.0', 'health listener')
+    await listen(stats, b.stats.port, b.stats.address, 'stats listener')
+  } catch (error) {
+    log.error(`cannot serve: ${(error as Error).message}`)
+    closeServers()
+    await proxy.shutdown(true)
+    return FATAL_EXIT_CODE
+  }
   for (const l of proxy.listeners.listeners) {
     log.info(
       `listening ${l.model.direction} ${l.model.address}:${l.model.port}${l.bound ? '' : ` FAILED: ${l.error}`}`,
@@ -102,13 +114,15 @@ export async function serve(
   log.info(
     `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready, stats on :${b.stats.port}/stats/prometheus`,
   )
-  worker?.port.postMessage({ type: 'ready' } satisfies WorkerReport)
+  worker?.port.postMessage({ type: 'ready', listening: proxy.listeners.allBound } satisfies WorkerReport)
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
     // Envoy reopens its access-log files on SIGUSR1 (log rotation); with workers, the supervisor relays it.
     if (worker === undefined) process.on('SIGUSR1', () => proxy.accessLog.files.reopen())
-    void drainAsked.then(() => resolve(stop('the supervisor asked to drain')))
+    void stopAsked.then((now) =>
+      resolve(stop(now ? 'the supervisor asked to quit' : 'the supervisor asked to drain', now)),
+    )
     fatalErrors.drainWith((reason) => resolve(stop(reason)), proxy.drainMs)
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
@@ -130,18 +144,21 @@ function askOtherWorkers(
     })
 }
 
-/** A worker other than worker 0: traffic listeners only; drains when the supervisor says so or after a fatal error. */
+/**
+ * A worker other than worker 0: traffic listeners only; reports whether they all bound, and drains (or
+ * closes at once) when the supervisor says so, or drains after a fatal error.
+ */
 async function runWorker(
   proxy: ProxyRuntime,
   worker: WorkerContext,
-  drainAsked: Promise<void>,
+  stopAsked: Promise<boolean>,
   fatalErrors: FatalErrors,
 ): Promise<number> {
-  worker.port.postMessage({ type: 'ready' } satisfies WorkerReport)
-  await new Promise<void>((resolve) => {
-    void drainAsked.then(resolve)
-    fatalErrors.drainWith(() => resolve(), proxy.drainMs)
+  worker.port.postMessage({ type: 'ready', listening: proxy.listeners.allBound } satisfies WorkerReport)
+  const now = await new Promise<boolean>((resolve) => {
+    void stopAsked.then(resolve)
+    fatalErrors.drainWith(() => resolve(false), proxy.drainMs)
   })
-  await proxy.shutdown()
+  await proxy.shutdown(now)
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }

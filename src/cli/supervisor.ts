@@ -7,17 +7,19 @@ import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
 /**
- * Messages from a worker thread to the supervisor: ready; worker 0 asks for the others' metrics
- * (`gather-stats`, a scrape); another worker answers with its own (`stats`).
+ * Messages from a worker thread to the supervisor: started, with whether every traffic listener bound
+ * (readiness needs every worker's); worker 0 asks for the others' metrics (`gather-stats`, a scrape);
+ * another worker answers with its own (`stats`).
  */
 export type WorkerReport =
-  | { type: 'ready' }
+  | { type: 'ready'; listening: boolean }
   | { type: 'gather-stats'; id: number }
   | { type: 'stats'; id: number; metrics: WorkerMetrics }
 /** Messages from the supervisor to a worker thread. */
 export type SupervisorCommand =
   | { type: 'siblings'; ready: boolean }
   | { type: 'drain' }
+  | { type: 'quit' }
   | { type: 'reopenAccessLogs' }
   | { type: 'send-stats'; id: number }
   | { type: 'gathered-stats'; id: number; metrics: WorkerMetrics[] }
@@ -48,7 +50,7 @@ const workerScript = new URL(
  * all count against one SharedCounters table, so circuit breakers, outlier detection and rate limits hold
  * for the whole proxy. Worker 0 also serves admin and readiness, and reports ready only while every
  * worker is ready. SIGTERM / SIGINT drain all workers; when worker 0 exits cleanly (POST /quitquitquit)
- * the others drain too. A worker that dies is restarted, unless it died within crashLoopMs of its start
+ * the others close at once too. A worker that dies is restarted, unless it died within crashLoopMs of its start
  * (then the proxy stops with its exit code); a fatal error drains a worker and exits it non-zero, so it
  * is restarted too. A fatal error in the supervisor itself drains every worker (`drainMs` is theirs)
  * and exits non-zero. Resolves with the exit code once every worker has exited.
@@ -100,10 +102,11 @@ export function supervise(
     workers[0]?.postMessage({ type: 'siblings', ready: ready.every(Boolean) } satisfies SupervisorCommand)
   }
 
-  const stopAll = (): void => {
+  /** Every worker drains (SIGTERM), or with `now` closes at once (worker 0 quit: POST /quitquitquit). */
+  const stopAll = (now = false): void => {
     if (stopping) return
     stopping = true
-    for (const w of workers) w?.postMessage({ type: 'drain' } satisfies SupervisorCommand)
+    for (const w of workers) w?.postMessage({ type: now ? 'quit' : 'drain' } satisfies SupervisorCommand)
   }
 
   const start = (index: number): Worker => {
@@ -126,7 +129,8 @@ export function supervise(
         if (scrape.waiting.size === 0) gathered(message.id)
         return
       }
-      ready[index] = true
+      ready[index] = message.listening
+      if (!message.listening) log.error(`worker ${index}: a listener failed to bind: not ready`)
       tellWorkerZero()
     })
     worker.on('error', (err) => log.error(`worker ${index}: ${err.stack ?? err.message}`))
@@ -137,8 +141,8 @@ export function supervise(
       if (stopping) {
         if (code !== 0 && exitCode === 0) exitCode = code
       } else if (index === 0 && code === 0) {
-        log.info('worker 0 exited after a drain request: draining the others')
-        stopAll()
+        log.info('worker 0 exited after POST /quitquitquit: stopping the others')
+        stopAll(true)
       } else {
         log.error(`worker ${index} exited with ${code}`)
         if (Date.now() - startedAt < crashLoopMs) {
@@ -155,13 +159,13 @@ export function supervise(
   }
 
   for (let i = 0; i < count; i++) workers[i] = start(i)
-  process.once('SIGTERM', stopAll)
-  process.once('SIGINT', stopAll)
+  process.once('SIGTERM', () => stopAll())
+  process.once('SIGINT', () => stopAll())
   // Log rotation: each worker reopens its own access-log files.
   process.on('SIGUSR1', () => {
     for (const w of workers) w?.postMessage({ type: 'reopenAccessLogs' } satisfies SupervisorCommand)
   })
-  options.fatalErrors.drainWith(stopAll, options.drainMs)
+  options.fatalErrors.drainWith(() => stopAll(), options.drainMs)
   log.info(`running ${count} worker threads in process ${process.pid}`)
   return new Promise((resolve) => {
     exited = (code) => resolve(options.fatalErrors.failed ? FATAL_EXIT_CODE : code)

@@ -23,6 +23,8 @@ interface BoundListener {
   readonly sockets: Set<Socket>
   /** A capture listener's listening socket: it hands each connection on by original destination. */
   readonly acceptor: NetServer | undefined
+  /** Its connection counts over every worker; undefined without a shared table (then `sockets` counts). */
+  readonly stats: ListenerStats | undefined
   bound: boolean
   error: Error | undefined
 }
@@ -124,6 +126,7 @@ export class ListenerManager {
       server,
       sockets,
       acceptor: undefined,
+      stats: listenerStats,
       bound: false,
       error: undefined,
     }
@@ -250,6 +253,36 @@ export class ListenerManager {
     })
   }
 
+  /** True when a current listener is outbound: the app's own calls leave through it (Sidecar egress, capture 15001). */
+  get hasOutbound(): boolean {
+    for (const l of this.#listeners.values()) if (l.runtime.model.direction === 'outbound') return true
+    return false
+  }
+
+  /**
+   * Connections open on the traffic listeners, over every worker: Envoy's listener downstream_cx_active
+   * summed, as Istio's agent polls it (admin, stats and health ports are not listeners here, as Istio
+   * leaves them out of its sum).
+   */
+  get activeConnections(): number {
+    let active = 0
+    for (const l of this.#listeners.values()) active += l.stats?.active ?? l.sockets.size
+    return active
+  }
+
+  /**
+   * Envoy's `drain_listeners?inboundonly` as Istio's agent asks for it on SIGTERM: every listener but the
+   * outbound ones stops accepting and lets its in-flight requests finish; the outbound ones keep serving
+   * the app's own calls (new connections too). Resolves when the drained listeners' connections have
+   * closed, or at `drainMs` (then they are closed); with `drainMs` undefined they close only as their
+   * requests end. Readiness is false from now on.
+   */
+  drainInbound(drainMs: number | undefined): Promise<void> {
+    this.#draining = true
+    const inbound = [...this.#listeners.values()].filter((l) => l.runtime.model.direction !== 'outbound')
+    return Promise.all(inbound.map((l) => drain(l, drainMs))).then(() => {})
+  }
+
   /** Stops accepting everywhere and waits up to `drainMs` for in-flight requests to finish. */
   async drainAll(drainMs: number): Promise<void> {
     this.#draining = true
@@ -257,8 +290,11 @@ export class ListenerManager {
   }
 }
 
-/** Stop accepting, close idle keep-alive connections, let active requests finish, then force-close. */
-async function drain(l: BoundListener, drainMs: number): Promise<void> {
+/**
+ * Stop accepting, close idle keep-alive connections, let active requests finish, then force-close at
+ * `drainMs` (never, when undefined: the connections close as their requests and tunnels end).
+ */
+async function drain(l: BoundListener, drainMs: number | undefined): Promise<void> {
   l.runtime.draining = true
   if (!l.bound) return
   l.acceptor?.close()
@@ -275,7 +311,7 @@ async function drain(l: BoundListener, drainMs: number): Promise<void> {
   l.runtime.http2IfStarted?.drain()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, drainMs)
+    if (drainMs !== undefined) timer = setTimeout(resolve, drainMs)
   })
   // Connections that finish a response while draining become idle: close them as they do.
   const sweeper = setInterval(() => l.server.closeIdleConnections(), 50)

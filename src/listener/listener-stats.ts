@@ -60,6 +60,12 @@ export class ListenerStats {
     decrementToZero(cells, base + ListenerStat.downstream_cx_active)
     Atomics.add(cells, base + ListenerStat.downstream_cx_destroy, 1)
   }
+
+  /** Connections open now on this listener, over every worker (downstream_cx_active). */
+  get active(): number {
+    const { cells, base } = this.#block
+    return Atomics.load(cells, base + ListenerStat.downstream_cx_active)
+  }
 }
 
 /**

@@ -25,6 +25,8 @@ export interface ProxyOptions {
   readonly env?: Record<string, string>
   /** Extra bootstrap YAML appended verbatim. */
   readonly extraBootstrap?: string
+  /** false: resolve once the process runs, without waiting for /healthz/ready (default true). */
+  readonly waitReady?: boolean
   /** Extra entries of the bootstrap's `listeners` block (indented YAML lines, e.g. `  inbound: {port: 15006}`). */
   readonly extraListeners?: string
 }
@@ -94,13 +96,22 @@ ${opts.extraBootstrap ?? ''}`
     writeResource: (name, yaml) => writeFile(join(dir, 'istio', name), yaml),
     exited,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      // POST /quitquitquit exits at once, as Envoy's (SIGTERM would hold outbound listeners open for the
+      // drain duration); SIGTERM when admin does not answer.
+      if (child.exitCode === null && child.signalCode === null) {
+        await fetch(`http://127.0.0.1:${adminPort}/quitquitquit`, {
+          method: 'POST',
+          signal: AbortSignal.timeout(2_000),
+        })
+          .then((res) => res.arrayBuffer())
+          .catch(() => child.kill('SIGTERM'))
+      }
       const code = await exited
       await rm(dir, { recursive: true, force: true })
       return code
     },
   }
-  await waitReady(proxy)
+  if (opts.waitReady !== false) await waitReady(proxy)
   return proxy
 }
 
