@@ -7,6 +7,8 @@ import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
+import type { DnsProxy } from './dns/dns-proxy.ts'
+import { startDnsProxy } from './dns/start-dns-proxy.ts'
 import { FileWatcher } from './files/file-watcher.ts'
 import type { HttpFilter } from './http/filter.ts'
 import { AuthorizationFilter } from './http/filters/authorization.ts'
@@ -202,6 +204,9 @@ export class ProxyRuntime implements ProxyState {
   /** Inbound mTLS termination with the workload certificate (PeerAuthentication); undefined without `tls`. */
   mtls: MtlsTerminator | undefined
 
+  /** The DNS proxy (bootstrap `listeners.dns`), run by the first worker only; undefined when it does not run. */
+  dns: DnsProxy | undefined
+
   /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
     const tls = this.bootstrap.tls
@@ -218,6 +223,9 @@ export class ProxyRuntime implements ProxyState {
         ])
       }
     }
+    // Bound before the first model, as Istio's agent binds it: until then it answers SERVFAIL.
+    if (this.worker.index === 0)
+      this.dns = await startDnsProxy(this.bootstrap, () => this.#model?.dnsTable, this.stats)
     await this.#compileAndApply(1)
     this.#watcher.watch(this.bootstrap.resources)
   }
@@ -338,6 +346,8 @@ export class ProxyRuntime implements ProxyState {
     this.identity?.close()
     if (!now) await drainForTermination(this.listeners, this.drainPolicy)
     await this.listeners.drainAll(0)
+    // The app resolves names until its outbound calls end, so the DNS proxy closes after the drain.
+    await this.dns?.close()
     // Mirror copies have no client waiting; they must not hold the pools open.
     this.mirroring.abortAll()
     this.jwks.close()

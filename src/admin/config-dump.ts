@@ -89,6 +89,13 @@ export function modelDump(model: Model): unknown {
     })),
     clusters: [...model.clusters.values()],
     telemetry: model.telemetry,
+    // The DNS proxy's names (empty when it does not run), as the agent keeps its name table for debugging.
+    dnsTable: {
+      names: Object.fromEntries(model.dnsTable.names),
+      wildcards: Object.fromEntries(
+        [...model.dnsTable.wildcards].map(([suffix, addresses]) => [`*.${suffix}`, addresses]),
+      ),
+    },
     warnings: model.warnings,
   }
 }

@@ -1,7 +1,7 @@
-// A real DNS server on loopback UDP for tests: answers A and AAAA from a table the test changes (dns-packet).
+// A real DNS server on loopback UDP and TCP (one port) for tests: answers A and AAAA from a table the test changes (dns-packet).
 
 import { createSocket, type RemoteInfo } from 'node:dgram'
-import { isIP } from 'node:net'
+import { createServer, isIP, type Socket } from 'node:net'
 import * as dnsPacket from 'dns-packet'
 
 /** What the server answers for a name: its addresses and their TTL, or a failure code. */
@@ -12,6 +12,8 @@ export interface DnsServer {
   readonly address: string
   /** Queries received, by `name type` (e.g. `db.example.com A`). */
   readonly queries: Map<string, number>
+  /** The queries of `queries` that came over TCP. */
+  readonly queriesOverTcp: Map<string, number>
   /** Sets what `name` resolves to; unknown names get NXDOMAIN. */
   set(name: string, records: DnsRecords): void
   close(): Promise<void>
@@ -23,15 +25,17 @@ const SERVFAIL = 2
 export async function startDnsServer(): Promise<DnsServer> {
   const table = new Map<string, DnsRecords>()
   const queries = new Map<string, number>()
+  const queriesOverTcp = new Map<string, number>()
   const socket = createSocket('udp4')
 
-  const answer = (query: dnsPacket.Packet): dnsPacket.Packet => {
+  const answer = (query: dnsPacket.Packet, overTcp = false): dnsPacket.Packet => {
     const question = query.questions?.[0]
     const base = { type: 'response' as const, id: query.id, questions: query.questions }
     const flags = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE
     if (question === undefined) return { ...base, flags: flags | SERVFAIL }
     const key = `${question.name.toLowerCase()} ${question.type}`
     queries.set(key, (queries.get(key) ?? 0) + 1)
+    if (overTcp) queriesOverTcp.set(key, (queriesOverTcp.get(key) ?? 0) + 1)
     const records = table.get(question.name.toLowerCase())
     if (records === undefined) return { ...base, flags: flags | NXDOMAIN }
     if (records === 'SERVFAIL') return { ...base, flags: flags | SERVFAIL }
@@ -57,10 +61,36 @@ export async function startDnsServer(): Promise<DnsServer> {
     socket.send(reply, peer.port, peer.address)
   })
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  // TCP on the same port: length-prefixed messages (RFC 1035 4.2.2), answered in full whatever their size.
+  const connections = new Set<Socket>()
+  const tcp = createServer((connection) => {
+    connections.add(connection)
+    connection.on('close', () => connections.delete(connection))
+    connection.on('error', () => connection.destroy())
+    let pending = Buffer.alloc(0)
+    connection.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        const message = pending.subarray(2, 2 + pending.readUInt16BE(0))
+        pending = pending.subarray(2 + message.length)
+        try {
+          connection.write(dnsPacket.streamEncode(answer(dnsPacket.decode(message), true)))
+        } catch {
+          connection.destroy()
+        }
+      }
+    })
+  })
+  await new Promise<void>((resolve) => tcp.listen(socket.address().port, '127.0.0.1', resolve))
   return {
     address: `127.0.0.1:${socket.address().port}`,
     queries,
+    queriesOverTcp,
     set: (name, records) => void table.set(name.toLowerCase(), records),
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    close: async () => {
+      for (const connection of connections) connection.destroy()
+      await new Promise<void>((resolve) => tcp.close(() => resolve()))
+      await new Promise<void>((resolve) => socket.close(() => resolve()))
+    },
   }
 }
