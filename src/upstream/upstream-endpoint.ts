@@ -56,15 +56,10 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     ...(cp.maxConnectionDurationMs !== undefined
       ? { factory: expiringClientFactory(cp.maxConnectionDurationMs) }
       : {}),
-    ...(cp.tcpKeepaliveTimeMs !== undefined || settings.sourceAddress !== undefined
-      ? {
-          connect: {
-            ...(cp.tcpKeepaliveTimeMs !== undefined
-              ? { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs }
-              : {}),
-            ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
-          },
-        }
+    // undici hands its own `localAddress` option to the connector over any in `connect` (null when unset).
+    ...(settings.sourceAddress !== undefined ? { localAddress: settings.sourceAddress } : {}),
+    ...(cp.tcpKeepaliveTimeMs !== undefined
+      ? { connect: { keepAlive: true, keepAliveInitialDelay: cp.tcpKeepaliveTimeMs } }
       : {}),
   }
 }
