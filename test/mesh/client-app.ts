@@ -20,7 +20,12 @@ export type ClientCommand = { readonly id: number } & (
   | { readonly op: 'tcp'; readonly host: string; readonly port: number; readonly text: string }
   | { readonly op: 'grpc'; readonly target: string; readonly count: number }
   | { readonly op: 'resolve'; readonly name: string }
-  | { readonly op: 'loadStart'; readonly url: string; readonly concurrency: number }
+  | {
+      readonly op: 'loadStart'
+      readonly url: string
+      readonly concurrency: number
+      readonly headers?: Record<string, string>
+    }
   | { readonly op: 'loadStop' }
 )
 
@@ -203,11 +208,11 @@ class Load {
   #running = true
   readonly #loops: Promise<void>[]
 
-  constructor(url: string, concurrency: number) {
-    this.#loops = Array.from({ length: concurrency }, () => this.#loop(url))
+  constructor(url: string, concurrency: number, headers?: Record<string, string>) {
+    this.#loops = Array.from({ length: concurrency }, () => this.#loop(url, headers))
   }
 
-  async #loop(url: string): Promise<void> {
+  async #loop(url: string, headers?: Record<string, string>): Promise<void> {
     while (this.#running) {
       const tally = this.#tally as {
         total: number
@@ -217,7 +222,7 @@ class Load {
       }
       tally.total++
       try {
-        const { status, body } = await get(url)
+        const { status, body } = await get(url, headers)
         const reply = parseReply(body)
         if (status === 200 && reply !== undefined) {
           tally.ok++
@@ -253,7 +258,7 @@ async function answer(command: ClientCommand): Promise<unknown> {
         (err: Error): ResolveOutcome => ({ addresses: [], error: err.message }),
       )
     case 'loadStart':
-      load = new Load(command.url, command.concurrency)
+      load = new Load(command.url, command.concurrency, command.headers)
       return {}
     case 'loadStop': {
       const result = (await load?.stop()) ?? { total: 0, ok: 0, pods: {}, failures: ['no load was running'] }

@@ -237,14 +237,14 @@ export class PodSidecar {
   }
 
   async #waitReady(): Promise<void> {
-    const deadline = Date.now() + 20_000
+    const deadline = Date.now() + 45_000
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null)
         throw new Error(`${this.pod.name}'s sidecar exited ${this.child.exitCode}: ${this.#stderr}`)
       if ((await curlInPod(this.pod, 'http://127.0.0.1:15021/healthz/ready')).status === 200) return
       await new Promise((r) => setTimeout(r, 100))
     }
-    throw new Error(`${this.pod.name}'s sidecar not ready in 20 s: ${this.#stderr}`)
+    throw new Error(`${this.pod.name}'s sidecar not ready in 45 s: ${this.#stderr}`)
   }
 
   /** Replaces one resource file (the proxy reloads it). */
