@@ -10,6 +10,7 @@ declare -A tools=(
   [ip]=iproute2              # network namespaces of the capture and mesh tests (test/harness/netns.ts)
   [iptables]=iptables        # outrigger capture install, inside those namespaces
   [setpriv]=util-linux       # runs a pod's proxy as uid 1337 inside its namespace
+  [curl]=curl                # test/mesh-namespaces.test.ts: readiness and metrics scraped inside a pod
   [python3]=python3          # test/capture.test.ts: a transparent (IP_TRANSPARENT) listener for TPROXY capture
   [podman]=podman            # test/container-image.test.ts builds the Dockerfile (scripts/image/build.sh)
   [mmdebstrap]=mmdebstrap    # scripts/image/stand-in-base.sh assembles the stand-in node:24-bookworm-slim base
