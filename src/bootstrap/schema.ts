@@ -7,6 +7,7 @@ import { durationSchema, stringMapSchema, timeoutDurationSchema } from '../confi
 import { warnUnsupported } from '../config/istio/unsupported.ts'
 import type { ConfigMessage } from '../config/messages.ts'
 import { dnsSchema } from './dns.ts'
+import { limitsSchema } from './limits.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
 /** Listener ports may be 0 (the OS picks a free port), which tests use. */
@@ -222,6 +223,8 @@ export const bootstrapSchema = z.strictObject({
   jwksRefreshInterval: timeoutDurationSchema.default('20m'),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
+  /** Header sizes and counts, timeouts, connection caps and HTTP/2 session bounds (src/bootstrap/limits.ts). */
+  limits: limitsSchema,
   /** Worker processes. */
   concurrency: z
     .number()
