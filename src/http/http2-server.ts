@@ -62,7 +62,10 @@ class PrematureResets {
 
 const prematureLifetimeMs = 1_000
 
-type CountedStream = ServerHttp2Stream & { [kOpenedAt]?: number }
+/** The session a stream belongs to: node:http2 clears `stream.session` before the stream's 'close'. */
+const kSessionOf = Symbol('outrigger.sessionOf')
+
+type CountedStream = ServerHttp2Stream & { [kOpenedAt]?: number; [kSessionOf]?: CountedSession }
 type CountedSession = ServerHttp2Session & { [kResets]?: PrematureResets }
 
 /** The connection-level receive window (all streams together). */
@@ -83,11 +86,11 @@ export class Http2Downstream {
       // A session sending more invalid frames, or opening more streams that were refused, is closed.
       maxSessionInvalidFrames: limits.maxInvalidFrames,
       maxSessionRejectedStreams: limits.maxRejectedStreams,
-      // Header fields are counted in #onStream; node's own cap (128 pairs by default) must not truncate first.
-      maxHeaderListPairs: listener.limits.maxRequestHeadersCount + 1,
+      // Header fields are counted in #onStream (pseudo-headers too, as Envoy's h2 codec); node's own cap
+      // (128 by default) refuses a stream above it with ENHANCE_YOUR_CALM before that, uncounted.
+      maxHeaderListPairs: listener.limits.maxRequestHeadersCount + 8,
     })
     this.#server.on('session', this.#onSession)
-    this.#server.on('stream', this.#onStream)
   }
 
   /** Serves a connection whose first bytes (still unread in its buffer) are the HTTP/2 preface or TLS-ALPN h2. */
@@ -114,6 +117,11 @@ export class Http2Downstream {
     this.#sessions.add(session)
     session[kResets] = new PrematureResets(this.#listener)
     session.once('close', () => this.#sessions.delete(session))
+    session.on(
+      'stream',
+      (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
+        this.#onStream(session, stream, rawHeaders),
+    )
     session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err))
     session.once('connect', () => {
       if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
@@ -138,18 +146,19 @@ export class Http2Downstream {
       listener.countLimit('http2.outbound_control_flood')
   }
 
-  readonly #onStream = (
-    stream: ServerHttp2Stream,
-    _headers: IncomingHttpHeaders,
-    _flags: number,
-    rawHeaders: string[],
-  ): void => {
+  #onStream(session: CountedSession, stream: CountedStream, rawHeaders: string[]): void {
     // A stream error (reset by the client, protocol error) ends that stream only; its close tells the router.
     stream.on('error', ignoreStreamError)
-    ;(stream as CountedStream)[kOpenedAt] = performance.now()
+    stream[kOpenedAt] = performance.now()
+    stream[kSessionOf] = session
+    // node:http2 emits 'stream' a tick late: a stream the client reset in the same read is closed already.
+    if (stream.destroyed || session.destroyed) {
+      countStreamClose.call(stream)
+      return
+    }
     stream.on('close', countStreamClose)
     const listener = this.#listener
-    const socket = stream.session?.socket as Socket
+    const socket = session.socket as Socket
     RequestHeadersDeadline.met(socket)
     // Envoy's HTTP/2 codec resets a stream with more header fields than max_headers_count (header_overflow).
     if (rawHeaders.length > listener.limits.maxRequestHeadersCount * 2) {
@@ -165,7 +174,7 @@ export class Http2Downstream {
 
 /** Counts a closed stream toward its session's premature resets; `this` is the stream. */
 function countStreamClose(this: CountedStream): void {
-  const session = this.session as CountedSession | undefined
+  const session = this[kSessionOf]
   const resets = session?.[kResets]
   if (session === undefined || resets === undefined || resets.tripped) return
   resets.closed++
@@ -177,8 +186,14 @@ function countStreamClose(this: CountedStream): void {
   if (!tooMany) return
   resets.tripped = true
   resets.listener.countLimit('downstream_rq_too_many_premature_resets')
-  // Envoy aborts the connection (with a GOAWAY since send_goaway_for_premature_rst_streams).
-  session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  // Envoy aborts the connection, with a GOAWAY since send_goaway_for_premature_rst_streams: the frame is
+  // flushed first, and nghttp2 ignores the streams that follow it meanwhile.
+  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  setImmediate(destroySession, session)
+}
+
+function destroySession(session: ServerHttp2Session): void {
+  session.destroy()
 }
 
 function ignoreStreamError(): void {}

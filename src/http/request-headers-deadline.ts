@@ -40,7 +40,8 @@ export class RequestHeadersDeadline {
    * The first request's headers are in (or the connection turned out to be TCP): disarms the deadline of
    * `socket`, or of the TCP socket a TLS socket wraps. Two property reads when there is none.
    */
-  static met(socket: object): void {
+  static met(socket: object | undefined): void {
+    if (socket === undefined) return
     const carrier = socket as DeadlineCarrier
     let deadline = carrier[kDeadline]
     if (deadline === undefined) {

@@ -89,7 +89,9 @@ function watchClose(socket: Socket): Promise<{ data: string; ms: number }> {
     data += d.toString('latin1')
   })
   socket.on('error', () => {})
-  return new Promise((resolve) => socket.once('close', () => resolve({ data, ms: performance.now() - started })))
+  return new Promise((resolve) =>
+    socket.once('close', () => resolve({ data, ms: performance.now() - started })),
+  )
 }
 
 function open(): Promise<Socket> {
