@@ -22,7 +22,6 @@ import { TracingFilter } from './http/filters/tracing.ts'
 import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
-import type { Limits } from './protocol/limits.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { collectEnvoyStats, registeredElsewhere } from './runtime/envoy-stats.ts'
@@ -68,7 +67,7 @@ export class ProxyRuntime implements ProxyState {
   /** Every listener's connection manager normalizes request paths with this (bootstrap `pathNormalization`). */
   readonly pathNormalizer: PathNormalizer
   /** Header, timeout, connection and HTTP/2 limits (bootstrap `limits`). */
-  readonly limits: Limits
+  readonly limits: ProxyState['limits']
   /** The connection managers' limit stats (http.<prefix>.downstream_rq_header_timeout, …). */
   readonly limitStats: HttpLimitStats
   readonly listeners: ListenerManager
