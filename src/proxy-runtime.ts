@@ -1,5 +1,6 @@
 // The running proxy (ProxyRuntime): loads and compiles config, swaps models atomically, and owns listeners and clusters.
 
+import { compileLimits } from './bootstrap/limits.ts'
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
@@ -36,6 +37,7 @@ import { TcpStatsTable } from './tcp/tcp-stats.ts'
 import { AccessLog } from './telemetry/access-log.ts'
 import { statsPrometheus } from './telemetry/envoy-stats-format.ts'
 import { HttpConnectionManagerStats } from './telemetry/http-connection-manager-stats.ts'
+import { HttpLimitStats } from './telemetry/http-limit-stats.ts'
 import { IstioMetrics } from './telemetry/istio-metrics.ts'
 import { log } from './telemetry/log.ts'
 import { PeerMetadataExchange } from './telemetry/peer-metadata-exchange.ts'
@@ -71,6 +73,10 @@ export class ProxyRuntime implements ProxyState {
   readonly jwks: JwksCache
   /** Every listener's connection manager normalizes request paths with this (bootstrap `pathNormalization`). */
   readonly pathNormalizer: PathNormalizer
+  /** Header, timeout, connection and HTTP/2 limits (bootstrap `limits`). */
+  readonly limits: ProxyState['limits']
+  /** The connection managers' limit stats (http.<prefix>.downstream_rq_header_timeout, …). */
+  readonly limitStats: HttpLimitStats
   readonly listeners: ListenerManager
   /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
   readonly stats = createStatsRegistry()
@@ -120,6 +126,8 @@ export class ProxyRuntime implements ProxyState {
     this.counters.onFull((key) =>
       log.warning(`the shared counter table is full (at ${key}): further limits hold per worker only`),
     )
+    this.limits = compileLimits(bootstrap.limits)
+    this.limitStats = new HttpLimitStats(this.counters)
     this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
     this.mirroring = new Mirroring(this.clusters)
     this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))

@@ -33,6 +33,23 @@ describe('bootstrapSchema', () => {
       jwksRefreshInterval: '20m',
       pathNormalization: { normalization: 'BASE' },
       rateLimits: [],
+      limits: {
+        maxRequestHeadersKb: 60,
+        maxRequestHeadersCount: 100,
+        maxResponseHeadersCount: 100,
+        requestHeadersTimeout: '60000ms',
+        streamIdleTimeout: '300000ms',
+        idleTimeout: '3600000ms',
+        maxConnectionsPerListener: 0,
+        maxConnections: 0,
+        http2: {
+          maxConcurrentStreams: 1000,
+          maxSessionMemoryMb: 64,
+          prematureResetStreams: 500,
+          maxInvalidFrames: 1000,
+          maxRejectedStreams: 100,
+        },
+      },
       concurrency: 1,
     })
   })

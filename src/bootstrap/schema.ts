@@ -8,6 +8,7 @@ import type { ConfigMessage } from '../config/messages.ts'
 import { appProbersSchema } from './app-probers.ts'
 import { dnsSchema } from './dns.ts'
 import { dnsProxySchema } from './dns-proxy.ts'
+import { limitsSchema } from './limits.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
 /** Listener ports may be 0 (the OS picks a free port), which tests use. */
@@ -215,6 +216,8 @@ export const bootstrapSchema = z.strictObject({
   jwksRefreshInterval: timeoutDurationSchema.default('20m'),
   /** Local rate limits (Istio has no resource for them): token buckets per listener port and/or route. */
   rateLimits: z.array(rateLimitSchema).default([]),
+  /** Header sizes and counts, timeouts, connection caps and HTTP/2 session bounds (src/bootstrap/limits.ts). */
+  limits: limitsSchema,
   /** Worker processes. */
   concurrency: z
     .number()

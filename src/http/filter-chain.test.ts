@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
+import { defaultLimits } from '../protocol/limits.ts'
 import { RouteTable } from '../route/route-table.ts'
 import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import { TrafficObservers } from '../telemetry/traffic-observer.ts'
@@ -35,6 +36,8 @@ function httpListener(filters: readonly HttpFilter[]): HttpListener {
     draining: false,
     observers: new TrafficObservers(),
     pathNormalizer: new PathNormalizer('BASE'),
+    limits: defaultLimits,
+    countLimit: () => {},
   }
 }
 

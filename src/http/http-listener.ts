@@ -1,6 +1,8 @@
 // What the HTTP connection manager reads of the listener it serves; the runtime implements it (src/listener/listener-runtime.ts).
 
 import type { ListenerModel, Model } from '../config/model.ts'
+import type { Limits } from '../protocol/limits.ts'
+import type { HttpLimitStatName } from '../telemetry/http-limit-stats.ts'
 import type { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
 import type { PathNormalizer } from './path-normalization.ts'
@@ -20,4 +22,8 @@ export interface HttpListener {
   readonly observers: TrafficObservers
   /** The path normalization every request gets before its filters (bootstrap `pathNormalization`). */
   readonly pathNormalizer: PathNormalizer
+  /** The proxy's protective limits (bootstrap `limits`). */
+  readonly limits: Limits
+  /** Counts a limit this listener enforced (http.<prefix>.<stat>); limits are rare, this is off the hot path. */
+  countLimit(stat: HttpLimitStatName): void
 }

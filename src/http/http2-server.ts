@@ -1,6 +1,7 @@
 // The downstream HTTP/2 server of one listener: h2c with prior knowledge, or h2 after TLS ALPN; every stream enters the filter chain.
 
 import {
+  constants,
   createServer,
   type Http2Server,
   type IncomingHttpHeaders,
@@ -8,26 +9,64 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2'
 import type { Socket } from 'node:net'
+import type { Limits } from '../protocol/limits.ts'
 import { log } from '../telemetry/log.ts'
 import type { HttpListener } from './http-listener.ts'
 import { Http2Request } from './http2-request.ts'
 import { Http2Response } from './http2-response.ts'
 import { RequestContext } from './request-context.ts'
+import { RequestHeadersDeadline } from './request-headers-deadline.ts'
 import { startRequest } from './request-start.ts'
 
-/** SETTINGS the proxy advertises; Envoy's defaults are unbounded, these keep one client from hoarding memory. */
-export const http2Settings = {
-  maxConcurrentStreams: 1000,
-  /** Envoy's limit on request headers, as for HTTP/1.1 (60 KiB). */
-  maxHeaderListSize: 60 * 1024,
-  /** Per-stream receive window: enough for a fast upload, bounded per stream. */
-  initialWindowSize: 1024 * 1024,
-  /** RFC 8441: WebSocket over HTTP/2 (extended CONNECT with `:protocol`). */
-  enableConnectProtocol: true,
-} as const
+/**
+ * SETTINGS the proxy advertises under the bootstrap's `limits`; Envoy's defaults are unbounded, these
+ * keep one client from hoarding memory.
+ */
+export function http2Settings(limits: Limits) {
+  return {
+    maxConcurrentStreams: limits.http2.maxConcurrentStreams,
+    /** Envoy's limit on request headers, as for HTTP/1.1 (max_request_headers_kb). */
+    maxHeaderListSize: limits.maxRequestHeadersBytes,
+    /** Per-stream receive window: enough for a fast upload, bounded per stream. */
+    initialWindowSize: 1024 * 1024,
+    /** RFC 8441: WebSocket over HTTP/2 (extended CONNECT with `:protocol`). */
+    enableConnectProtocol: true,
+  } as const
+}
 
-/** A session with no frame either way for this long is closed gracefully (as HTTP/1.1 keep-alive). */
-const idleTimeoutMs = 300_000
+/** When a stream was opened (performance.now()), to tell a premature reset. */
+const kOpenedAt = Symbol('outrigger.openedAt')
+/** A session's premature-reset accounting. */
+const kResets = Symbol('outrigger.resets')
+
+/**
+ * Envoy's premature-reset guard (ConnectionManagerImpl::maybeDrainDueToPrematureResets, the
+ * CVE-2023-44487 mitigation): a stream closed without response headers within
+ * overload.premature_reset_min_stream_lifetime_seconds (1 s) is premature; once `total` streams closed,
+ * the connection is closed when at least half were premature, and before that as soon as half of
+ * `total` were.
+ */
+class PrematureResets {
+  readonly listener: HttpListener
+  /** Envoy's premature_reset_total_stream_count (`limits.http2.prematureResetStreams`). */
+  readonly total: number
+  closed = 0
+  premature = 0
+  tripped = false
+
+  constructor(listener: HttpListener) {
+    this.listener = listener
+    this.total = listener.limits.http2.prematureResetStreams
+  }
+}
+
+const prematureLifetimeMs = 1_000
+
+/** The session a stream belongs to: node:http2 clears `stream.session` before the stream's 'close'. */
+const kSessionOf = Symbol('outrigger.sessionOf')
+
+type CountedStream = ServerHttp2Stream & { [kOpenedAt]?: number; [kSessionOf]?: CountedSession }
+type CountedSession = ServerHttp2Session & { [kResets]?: PrematureResets }
 
 /** The connection-level receive window (all streams together). */
 const connectionWindowSize = 16 * 1024 * 1024
@@ -39,13 +78,19 @@ export class Http2Downstream {
 
   constructor(listener: HttpListener) {
     this.#listener = listener
+    const limits = listener.limits.http2
     this.#server = createServer({
-      settings: http2Settings,
+      settings: http2Settings(listener.limits),
       // node:http2 refuses new streams once a session buffers more than this (MB); streams are flow-controlled.
-      maxSessionMemory: 64,
+      maxSessionMemory: limits.maxSessionMemoryMb,
+      // A session sending more invalid frames, or opening more streams that were refused, is closed.
+      maxSessionInvalidFrames: limits.maxInvalidFrames,
+      maxSessionRejectedStreams: limits.maxRejectedStreams,
+      // Header fields are counted in #onStream (pseudo-headers too, as Envoy's h2 codec); node's own cap
+      // (128 by default) refuses a stream above it with ENHANCE_YOUR_CALM before that, uncounted.
+      maxHeaderListPairs: listener.limits.maxRequestHeadersCount + 8,
     })
     this.#server.on('session', this.#onSession)
-    this.#server.on('stream', this.#onStream)
   }
 
   /** Serves a connection whose first bytes (still unread in its buffer) are the HTTP/2 preface or TLS-ALPN h2. */
@@ -68,33 +113,87 @@ export class Http2Downstream {
     for (const session of this.#sessions) session.destroy()
   }
 
-  readonly #onSession = (session: ServerHttp2Session): void => {
+  readonly #onSession = (session: CountedSession): void => {
     this.#sessions.add(session)
+    session[kResets] = new PrematureResets(this.#listener)
     session.once('close', () => this.#sessions.delete(session))
-    session.on('error', (err: Error) =>
-      log.debug(`listener ${this.#listener.model.name}: h2 session: ${err.message}`),
+    session.on(
+      'stream',
+      (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
+        this.#onStream(session, stream, rawHeaders),
     )
+    session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err))
     session.once('connect', () => {
       if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
     })
-    session.setTimeout(idleTimeoutMs, () => session.close())
+    // Envoy's connection idle_timeout; node:http2 counts any frame as activity.
+    const idleMs = this.#listener.limits.idleTimeoutMs
+    if (idleMs > 0) {
+      session.setTimeout(idleMs, () => {
+        this.#listener.countLimit('downstream_cx_idle_timeout')
+        session.close()
+      })
+    }
     if (this.#listener.draining) session.close()
   }
 
-  readonly #onStream = (
-    stream: ServerHttp2Stream,
-    _headers: IncomingHttpHeaders,
-    _flags: number,
-    rawHeaders: string[],
-  ): void => {
+  /** A session node:http2 or nghttp2 closed for abuse is counted under Envoy's HTTP/2 codec stats. */
+  #onSessionError(err: NodeJS.ErrnoException): void {
+    const listener = this.#listener
+    log.debug(`listener ${listener.model.name}: h2 session: ${err.message}`)
+    if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') listener.countLimit('http2.rx_messaging_error')
+    else if (err.code === 'ERR_HTTP2_ERROR' && err.message.includes('Flooding'))
+      listener.countLimit('http2.outbound_control_flood')
+  }
+
+  #onStream(session: CountedSession, stream: CountedStream, rawHeaders: string[]): void {
     // A stream error (reset by the client, protocol error) ends that stream only; its close tells the router.
     stream.on('error', ignoreStreamError)
+    stream[kOpenedAt] = performance.now()
+    stream[kSessionOf] = session
+    // node:http2 emits 'stream' a tick late: a stream the client reset in the same read is closed already.
+    if (stream.destroyed || session.destroyed) {
+      countStreamClose.call(stream)
+      return
+    }
+    stream.on('close', countStreamClose)
     const listener = this.#listener
-    const socket = stream.session?.socket as Socket
+    const socket = session.socket as Socket
+    RequestHeadersDeadline.met(socket)
+    // Envoy's HTTP/2 codec resets a stream with more header fields than max_headers_count (header_overflow).
+    if (rawHeaders.length > listener.limits.maxRequestHeadersCount * 2) {
+      listener.countLimit('http2.header_overflow')
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+      return
+    }
     const req = new Http2Request(stream, rawHeaders, socket)
     const res = new Http2Response(stream)
     startRequest(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }
+}
+
+/** Counts a closed stream toward its session's premature resets; `this` is the stream. */
+function countStreamClose(this: CountedStream): void {
+  const session = this[kSessionOf]
+  const resets = session?.[kResets]
+  if (session === undefined || resets === undefined || resets.tripped) return
+  resets.closed++
+  const openedAt = this[kOpenedAt] ?? 0
+  if (!this.headersSent && performance.now() - openedAt <= prematureLifetimeMs) resets.premature++
+  const total = resets.total
+  const tooMany =
+    resets.closed >= total ? resets.premature * 2 >= resets.closed : resets.premature * 2 >= total
+  if (!tooMany) return
+  resets.tripped = true
+  resets.listener.countLimit('downstream_rq_too_many_premature_resets')
+  // Envoy aborts the connection, with a GOAWAY since send_goaway_for_premature_rst_streams: the frame is
+  // flushed first, and nghttp2 ignores the streams that follow it meanwhile.
+  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  setImmediate(destroySession, session)
+}
+
+function destroySession(session: ServerHttp2Session): void {
+  session.destroy()
 }
 
 function ignoreStreamError(): void {}

@@ -91,6 +91,28 @@ export const LocalReplies = {
     flag: undefined,
     details: 'max_duration_timeout',
   },
+  /**
+   * More request header fields than `limits.maxRequestHeadersCount`: Envoy's codec answers 431 with the
+   * reason phrase as the body and closes the connection (ServerConnectionImpl::sendProtocolError,
+   * Http1ResponseCodeDetails TooManyHeaders), flag DPE.
+   */
+  tooManyRequestHeaders: {
+    status: 431,
+    body: 'Request Header Fields Too Large',
+    flag: ResponseFlag.DownstreamProtocolError,
+    details: 'http1.too_many_headers',
+    headers: ['connection', 'close'],
+  },
+  /**
+   * No activity on the request for `limits.streamIdleTimeout` before its response started: Envoy's
+   * ActiveStream::onIdleTimeout (408 `stream timeout`, flag SI); after it started, the stream is reset.
+   */
+  streamIdleTimeout: {
+    status: 408,
+    body: 'stream timeout',
+    flag: ResponseFlag.StreamIdleTimeout,
+    details: 'stream_idle_timeout',
+  },
   /** A connection-pool limit was hit (circuit breaking). */
   overflow: {
     status: 503,

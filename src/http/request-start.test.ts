@@ -4,6 +4,7 @@ import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
+import { defaultLimits } from '../protocol/limits.ts'
 import { RouteTable } from '../route/route-table.ts'
 import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import { TrafficObservers } from '../telemetry/traffic-observer.ts'
@@ -56,6 +57,8 @@ async function serve(type: PathNormalizationType): Promise<{ port: number; seen:
     scheme: 'http',
     draining: false,
     pathNormalizer: new PathNormalizer(type),
+    limits: defaultLimits,
+    countLimit: () => {},
     observers: new TrafficObservers(),
   }
   server = createServer((req, res) => {

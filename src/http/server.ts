@@ -1,13 +1,19 @@
 // The downstream HTTP/1.1 server of one listener: every request enters the filter chain here.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
+import { RequestHeadersDeadline } from './request-headers-deadline.ts'
 import { startRequest } from './request-start.ts'
+import { sendLocalReply } from './respond.ts'
 
-/** Envoy's default limit on request headers (60 KiB); larger requests get 431. */
-const maxHeaderSize = 60 * 1024
+/** The request an HTTP/1.1 connection is serving (or served last), for its stream idle timeout. */
+const kActiveRequest = Symbol('outrigger.activeRequest')
+
+type ServedSocket = Socket & { [kActiveRequest]?: RequestContext; _httpMessage?: ServerResponse | null }
+
 /** How long a connection rejected for a malformed request lingers (Envoy's delayed_close_timeout). */
 const delayedCloseMs = 1_000
 
@@ -21,26 +27,66 @@ function acceptsUpgrade(req: IncomingMessage): boolean {
   return token !== undefined && token.trim().toLowerCase() !== 'h2c'
 }
 
+/**
+ * The HTTP/1.1 server of a listener, under the bootstrap's `limits`: node:http rejects a head above
+ * maxRequestHeadersKb (request line included, 431, as Envoy's max_request_headers_kb covers the path),
+ * bounds later requests' heads by headersTimeout, and its socket timeout is the stream idle timeout
+ * while a request is in flight and the idle timeout between requests (the 'timeout' event below).
+ */
 export function createHttpServer(listener: HttpListener): Server {
+  const limits = listener.limits
   const server = createServer(
     {
-      maxHeaderSize,
-      keepAliveTimeout: 300_000,
+      maxHeaderSize: limits.maxRequestHeadersBytes,
+      // Between requests: Envoy's connection idle_timeout (node adds keepAliveTimeoutBuffer, here none).
+      keepAliveTimeout: limits.idleTimeoutMs,
+      keepAliveTimeoutBuffer: 0,
       // Bodies may stream for as long as they need; the route timeout is the proxy's clock.
       requestTimeout: 0,
-      headersTimeout: 60_000,
+      headersTimeout: limits.requestHeadersTimeoutMs,
+      // node:http checks headersTimeout on this interval (30 s by default, which let a slow head live ~90 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, limits.requestHeadersTimeoutMs / 10)),
       noDelay: true,
       // WebSocket and other upgrades reach the 'upgrade' event; h2c is served as HTTP/1.1, as Envoy does.
       shouldUpgradeCallback: acceptsUpgrade,
     },
     (req, res) => handleRequest(listener, req, res),
   )
+  // node:http's own cap on header fields truncates silently: keep it just above the limit, which handleRequest enforces.
+  server.maxHeadersCount = limits.maxRequestHeadersCount + 1
+  // The socket timeout while a request is in flight (node sets it again at each request).
+  server.timeout = limits.streamIdleTimeoutMs
+  server.on('timeout', (socket: ServedSocket) => onSocketTimeout(listener, socket))
   // Connections already answered for a parse error: the parser reports the error again on every later read.
   const rejected = new WeakSet<Duplex>()
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
-    onClientError(rejected, err, socket),
+    onClientError(listener, rejected, err, socket),
   )
   return server
+}
+
+/**
+ * A connection with no activity for the socket's timeout. With a response in flight that is Envoy's
+ * stream idle timeout (408 `stream timeout`, flag SI, before the response started; a reset after);
+ * without one it is the connection manager's idle timeout (closed).
+ */
+function onSocketTimeout(listener: HttpListener, socket: ServedSocket): void {
+  const res = socket._httpMessage
+  if (res == null || res.writableEnded) {
+    listener.countLimit('downstream_cx_idle_timeout')
+    socket.destroy()
+    return
+  }
+  listener.countLimit('downstream_rq_idle_timeout')
+  const ctx = socket[kActiveRequest]
+  if (res.headersSent || ctx === undefined || ctx.res !== res) {
+    socket.destroy()
+    return
+  }
+  const exchange = ctx.upstreamExchange
+  ctx.upstreamExchange = undefined
+  exchange?.cancel()
+  sendLocalReply(ctx, 'streamIdleTimeout')
 }
 
 /**
@@ -50,13 +96,21 @@ export function createHttpServer(listener: HttpListener): Server {
  * write side is closed after the reply and the rest of the request is read and dropped until the client
  * closes or `delayedCloseMs` passes.
  */
-function onClientError(rejected: WeakSet<Duplex>, err: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError(
+  listener: HttpListener,
+  rejected: WeakSet<Duplex>,
+  err: NodeJS.ErrnoException,
+  socket: Duplex,
+): void {
   if (rejected.has(socket)) return
   rejected.add(socket)
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
     socket.destroy()
     return
   }
+  listener.countLimit(
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'downstream_rq_header_timeout' : 'downstream_cx_protocol_error',
+  )
   const status =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? 431
@@ -111,5 +165,15 @@ export function handleUpgradeRequest(
 }
 
 export function handleRequest(listener: HttpListener, req: IncomingMessage, res: ServerResponse): void {
-  startRequest(new RequestContext(req, res, req, listener, listener.proxyModel))
+  const socket = req.socket as ServedSocket
+  RequestHeadersDeadline.met(socket)
+  const ctx = new RequestContext(req, res, req, listener, listener.proxyModel)
+  socket[kActiveRequest] = ctx
+  // node:http stops counting at maxHeadersCount + 1 fields, so more than the limit is always seen here.
+  if (req.rawHeaders.length > listener.limits.maxRequestHeadersCount * 2) {
+    listener.countLimit('downstream_cx_protocol_error')
+    sendLocalReply(ctx, 'tooManyRequestHeaders')
+    return
+  }
+  startRequest(ctx)
 }

@@ -50,6 +50,7 @@ export class StreamDeadline {
     const exchange = ctx.upstreamExchange
     ctx.upstreamExchange = undefined
     exchange?.cancel()
+    ctx.listener.countLimit('downstream_rq_max_duration_reached')
     // Utility::maybeRequestTimeoutCode: 408 while the request is still arriving, else 504.
     sendLocalReply(ctx, ctx.req.complete ? 'streamDurationTimeout' : 'streamDurationTimeoutBeforeRequestEnd')
   }

@@ -3,6 +3,7 @@
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { RequestHeadersDeadline } from '../http/request-headers-deadline.ts'
 import { type ConnectionPeer, setConnectionPeer } from '../protocol/connection-peer.ts'
 import { PEER_EXCHANGE_ALPN, PeerExchange, type PeerExchangeDone } from '../tcp/peer-exchange.ts'
 import { TcpContext } from '../tcp/tcp-context.ts'
@@ -34,8 +35,17 @@ export class ConnectionDispatcher {
   /** Where the first sniff of each connection is counted (an mTLS connection's inner sniff is not). */
   readonly #detection: DetectionStats | undefined
 
-  constructor(listener: ListenerRuntime, server: Server, detection?: DetectionStats) {
+  /** Counts a new connection in, or refuses it (closed) over a connection limit. */
+  readonly #admit: ((socket: Socket) => boolean) | undefined
+
+  constructor(
+    listener: ListenerRuntime,
+    server: Server,
+    detection?: DetectionStats,
+    admit?: (socket: Socket) => boolean,
+  ) {
     this.#detection = detection
+    this.#admit = admit
     const own = server.listeners('connection')
     if (own.length !== 1) throw new Error('expected node:http to register exactly one connection listener')
     this.#listener = listener
@@ -46,7 +56,12 @@ export class ConnectionDispatcher {
   }
 
   readonly #dispatch = (socket: Socket): void => {
+    if (this.#admit !== undefined && !this.#admit(socket)) return
     const model = this.#listener.model
+    // Whatever may carry HTTP must show a request's headers in time; TCP found by sniffing disarms it.
+    if (model.serve !== 'tcp' && model.serve !== 'tls') {
+      RequestHeadersDeadline.arm(socket, this.#listener.limits.requestHeadersTimeoutMs, this.#headersTimedOut)
+    }
     if (this.#mtlsMode() !== undefined) {
       const timeoutMs = model.serve === 'http' ? 0 : model.protocolDetectionTimeoutMs
       // A client that never sends a whole ClientHello is closed as one that never finishes its handshake.
@@ -86,6 +101,10 @@ export class ConnectionDispatcher {
         this.#listener.tls.accept(socket, this.#onTlsSecure)
         return
     }
+  }
+
+  readonly #headersTimedOut = (): void => {
+    this.#listener.countLimit('downstream_rq_header_timeout')
   }
 
   /**
@@ -163,6 +182,7 @@ export class ConnectionDispatcher {
     const listener = this.#listener
     const serve = listener.model.serve
     if (serve === 'tcp' || serve === 'tls' || (serve === 'detect' && innerIsTcp(socket.alpnProtocol))) {
+      RequestHeadersDeadline.met(socket)
       const ctx = new TcpContext(listener, socket)
       ctx.peer = peer.identity
       ctx.downstreamPeerMetadata = metadata
@@ -193,6 +213,7 @@ export class ConnectionDispatcher {
       socket.destroy()
       return
     }
+    RequestHeadersDeadline.met(socket)
     const ctx = new TcpContext(this.#listener, socket)
     ctx.peer = peer.identity
     new TcpProxy(ctx, leftover).start(this.#listener.model.tcpRoutes.matchTcp(ctx))
@@ -220,6 +241,7 @@ export class ConnectionDispatcher {
       socket.destroy()
       return
     }
+    RequestHeadersDeadline.met(socket)
     const ctx = new TcpContext(listener, socket)
     const routes = listener.model.tcpRoutes
     const hello = detection.clientHello
@@ -242,6 +264,7 @@ export class ConnectionDispatcher {
   readonly #onTlsSecure = (socket: TLSSocket): void => {
     const listener = this.#listener
     if (listener.model.tls?.inner === 'tcp') {
+      RequestHeadersDeadline.met(socket)
       const ctx = new TcpContext(listener, socket)
       new TcpProxy(ctx).start(listener.model.tcpRoutes.matchTcp(ctx))
       return

@@ -101,27 +101,34 @@ export class ListenerManager {
   #open(model: ListenerModel): BoundListener {
     const runtime = new ListenerRuntime(model, this.#filters(model), this.#state)
     const server = createHttpServer(runtime)
-    // Every port listens with its HTTP server; the dispatcher decides per connection whether the HTTP
-    // codec, the TCP proxy or protocol detection gets it, so a reload may change a port's protocol.
-    new ConnectionDispatcher(runtime, server, this.#detection)
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       onUpgradeRequest(runtime, req, socket, head),
     )
     const sockets = new Set<Socket>()
     const stats = this.#workerStats
     const accepted = stats?.counters.block(workerListenerKey(model, stats.worker))
-    // Envoy's listener.<address>.downstream_cx_total / _active / _destroy, over every worker.
+    // Envoy's listener.<address>.downstream_cx_total / _active / _destroy / _overflow, over every worker.
     const listenerStats =
-      stats === undefined ? undefined : new ListenerStats(stats.counters, model.address, model.port)
-    server.on('connection', (socket: Socket) => {
+      stats === undefined
+        ? undefined
+        : new ListenerStats(stats.counters, model.address, model.port, this.#state.limits)
+    // Runs before anything reads the connection: one over a connection limit is closed at once.
+    const admit = (socket: Socket): boolean => {
+      if (listenerStats !== undefined && !listenerStats.admit()) {
+        socket.destroy()
+        return false
+      }
       if (accepted !== undefined) Atomics.add(accepted.cells, accepted.base, 1)
-      listenerStats?.accepted()
       sockets.add(socket)
       socket.once('close', () => {
         sockets.delete(socket)
         listenerStats?.closed()
       })
-    })
+      return true
+    }
+    // Every port listens with its HTTP server; the dispatcher decides per connection whether the HTTP
+    // codec, the TCP proxy or protocol detection gets it, so a reload may change a port's protocol.
+    new ConnectionDispatcher(runtime, server, this.#detection, admit)
     const bound: BoundListener = {
       runtime,
       server,

@@ -5,7 +5,9 @@ import type { HttpFilter } from '../http/filter.ts'
 import type { HttpListener } from '../http/http-listener.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
 import type { PathNormalizer } from '../http/path-normalization.ts'
+import type { Limits } from '../protocol/limits.ts'
 import type { TcpListener } from '../tcp/tcp-listener.ts'
+import type { HttpLimitStatName, HttpLimitStats } from '../telemetry/http-limit-stats.ts'
 import type { MtlsRefusal, MtlsTerminator } from '../tls/mtls-terminator.ts'
 import { TlsTerminator } from '../tls/tls-terminator.ts'
 
@@ -21,6 +23,10 @@ export interface ProxyState {
   readonly mtls: MtlsTerminator | undefined
   /** The connection manager's path normalization (bootstrap `pathNormalization`), the same on every listener. */
   readonly pathNormalizer: PathNormalizer
+  /** Header, timeout, connection and HTTP/2 limits (bootstrap `limits`), the same on every listener. */
+  readonly limits: Limits
+  /** Where listeners count the limits they enforce. */
+  readonly limitStats: HttpLimitStats
 }
 
 /**
@@ -128,6 +134,14 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   get pathNormalizer(): PathNormalizer {
     return this.#state.pathNormalizer
+  }
+
+  get limits(): Limits {
+    return this.#state.limits
+  }
+
+  countLimit(stat: HttpLimitStatName): void {
+    this.#state.limitStats.count(this.#model.name, stat)
   }
 
   /** Counts a connection PeerAuthentication refused; the caller closes it. */

@@ -9,6 +9,10 @@ export const ListenerStat = {
   downstream_cx_total: 0,
   downstream_cx_active: 1,
   downstream_cx_destroy: 2,
+  /** Refused at accept by the listener's connection limit (`limits.maxConnectionsPerListener`). */
+  downstream_cx_overflow: 3,
+  /** Refused at accept by the proxy-wide connection limit (`limits.maxConnections`). */
+  downstream_global_cx_overflow: 4,
 } as const
 
 export type ListenerStatName = keyof typeof ListenerStat
@@ -41,24 +45,61 @@ function listenerKey(address: string, port: number): string {
 
 const detectionKey = 'stats|inspectors'
 
-/** One listener's connection counts, shared by every worker accepting on its port. */
+/** Cell 0: connections open on every listener of every worker (counted only while `maxConnections` is set). */
+const globalConnectionsKey = 'limits|connections'
+
+/** The connection caps of bootstrap `limits`; 0 means unlimited. */
+export interface ConnectionLimits {
+  readonly maxConnectionsPerListener: number
+  readonly maxConnections: number
+}
+
+/**
+ * One listener's connection counts, shared by every worker accepting on its port, and the admission of
+ * each new connection under Envoy's listener connection limit and global_downstream_max_connections:
+ * a connection above either is refused at accept (the open ones are untouched) and counted.
+ */
 export class ListenerStats {
   readonly #block: CounterBlock
+  readonly #global: CounterBlock
+  readonly #limits: ConnectionLimits
 
-  constructor(counters: SharedCounters, address: string, port: number) {
+  constructor(counters: SharedCounters, address: string, port: number, limits: ConnectionLimits) {
     this.#block = counters.block(listenerKey(address, port))
+    this.#global = counters.block(globalConnectionsKey)
+    this.#limits = limits
   }
 
-  accepted(): void {
+  /** Counts a new connection in; false (counted as an overflow) when a limit refuses it. */
+  admit(): boolean {
     const { cells, base } = this.#block
+    const active = base + ListenerStat.downstream_cx_active
+    const perListener = this.#limits.maxConnectionsPerListener
+    // Claim first, then check: two workers racing for the last slot cannot both win.
+    if (Atomics.add(cells, active, 1) >= perListener && perListener > 0) {
+      Atomics.sub(cells, active, 1)
+      Atomics.add(cells, base + ListenerStat.downstream_cx_overflow, 1)
+      return false
+    }
+    const total = this.#limits.maxConnections
+    if (total > 0) {
+      const global = this.#global
+      if (Atomics.add(global.cells, global.base, 1) >= total) {
+        Atomics.sub(global.cells, global.base, 1)
+        Atomics.sub(cells, active, 1)
+        Atomics.add(cells, base + ListenerStat.downstream_global_cx_overflow, 1)
+        return false
+      }
+    }
     Atomics.add(cells, base + ListenerStat.downstream_cx_total, 1)
-    Atomics.add(cells, base + ListenerStat.downstream_cx_active, 1)
+    return true
   }
 
   closed(): void {
     const { cells, base } = this.#block
     decrementToZero(cells, base + ListenerStat.downstream_cx_active)
     Atomics.add(cells, base + ListenerStat.downstream_cx_destroy, 1)
+    if (this.#limits.maxConnections > 0) decrementToZero(this.#global.cells, this.#global.base)
   }
 
   /** Connections open now on this listener, over every worker (downstream_cx_active). */

@@ -5,7 +5,12 @@ import type { Dispatcher } from 'undici'
 import { buildDownstreamHeaders, type ResponseFields } from '../http/downstream-headers.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { runResponseHeaders } from '../http/response-headers-phase.ts'
-import { classifyUpstreamError, DownstreamClosedError, UpstreamTimeoutError } from '../upstream/failure.ts'
+import {
+  classifyUpstreamError,
+  DownstreamClosedError,
+  ResponseHeadersOverflowError,
+  UpstreamTimeoutError,
+} from '../upstream/failure.ts'
 import type { UpstreamEndpoint } from '../upstream/upstream-endpoint.ts'
 import { GrpcFrameCounter } from './grpc-frame-counter.ts'
 
@@ -159,6 +164,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   ): void {
     if (this.#done) return
     const ctx = this.#ctx
+    const fieldCount = responseFieldCount(controller, fields)
+    const limit = ctx.listener.limits.maxResponseHeadersCount
+    if (fieldCount > limit) {
+      controller.abort(new ResponseHeadersOverflowError(fieldCount, limit))
+      return
+    }
     this.endpoint.reportStatus(statusCode)
     if (!this.#owner.acceptResponse(this, statusCode, fields)) {
       this.endpoint.clusterStats?.chargeRetriedCode(statusCode)
@@ -266,4 +277,16 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     if (this.#onRequestComplete !== undefined) this.#ctx.body.off('end', this.#onRequestComplete)
   }
+}
+
+/** Header fields of a response: undici's raw list where it keeps one (HTTP/1.1), else the parsed names. */
+function responseFieldCount(controller: Dispatcher.DispatchController, fields: ResponseFields): number {
+  const raw = controller.rawHeaders
+  if (Array.isArray(raw)) return raw.length >> 1
+  let count = 0
+  for (const name in fields) {
+    const value = fields[name]
+    count += Array.isArray(value) ? value.length : 1
+  }
+  return count
 }

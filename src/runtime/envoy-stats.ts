@@ -6,6 +6,7 @@ import { readDetectionStats, readListenerStats } from '../listener/listener-stat
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import type { EnvoyStat } from '../telemetry/envoy-stat-tags.ts'
 import { readHttpConnectionManagerStats } from '../telemetry/http-connection-manager-stats.ts'
+import { readHttpLimitStats } from '../telemetry/http-limit-stats.ts'
 import type { CertificateSet } from '../tls/certificate-details.ts'
 import { daysUntilFirstCertExpiring } from '../tls/certificate-expiry-gauge.ts'
 import { CircuitBreaker } from '../upstream/circuit-breaker.ts'
@@ -53,11 +54,15 @@ export function collectEnvoyStats(proxy: EnvoyStatsSource): EnvoyStat[] {
     counter(`${prefix}.downstream_cx_total`, listener.downstream_cx_total)
     gauge(`${prefix}.downstream_cx_active`, listener.downstream_cx_active)
     counter(`${prefix}.downstream_cx_destroy`, listener.downstream_cx_destroy)
+    counter(`${prefix}.downstream_cx_overflow`, listener.downstream_cx_overflow)
+    counter(`${prefix}.downstream_global_cx_overflow`, listener.downstream_global_cx_overflow)
     if (model.serve === 'tcp' || model.serve === 'tls') continue
     const http = readHttpConnectionManagerStats(counters, model.name)
     // Istio's stat_prefix for a sidecar's HTTP connection manager: <direction>_<address>_<port>.
     const hcm = `http.${model.direction}_${model.address}_${model.port}`
     for (const [stat, value] of Object.entries(http)) counter(`${hcm}.${stat}`, value)
+    const limits = readHttpLimitStats(counters, model.name)
+    for (const [stat, value] of Object.entries(limits)) counter(`${hcm}.${stat}`, value)
   }
   for (const [stat, value] of Object.entries(readDetectionStats(counters))) counter(stat, value)
   serverStats(proxy, activeConnections, counter, gauge)

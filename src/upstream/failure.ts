@@ -32,6 +32,15 @@ export class Http2StreamResetError extends Error {
   }
 }
 
+/** A response with more header fields than `limits.maxResponseHeadersCount`: a protocol error (502 UPE). */
+export class ResponseHeadersOverflowError extends Error {
+  readonly code = 'UND_ERR_HEADERS_OVERFLOW'
+  constructor(count: number, limit: number) {
+    super(`upstream response has ${count} header fields, over the limit of ${limit}`)
+    this.name = 'ResponseHeadersOverflowError'
+  }
+}
+
 /** An HTTP/2 session did not connect within the cluster's connectTimeout. */
 export class UpstreamConnectTimeoutError extends Error {
   readonly code = 'UND_ERR_CONNECT_TIMEOUT'
@@ -80,5 +89,7 @@ export function classifyUpstreamError(err: Error, sentToUpstream: boolean): Stre
   if (err instanceof errors.HTTPParserError) return 'protocolError'
   if (code?.startsWith('HPE_')) return 'protocolError'
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocolError'
+  // A response head above the size or count limit (Envoy's max_response_headers_kb / max_headers_count).
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return 'protocolError'
   return 'connectionTermination'
 }

@@ -1,0 +1,188 @@
+// Hostile HTTP/2 clients (frames written by hand over raw sockets, and node:http2) against `limits.http2`: rapid reset, header count, advertised stream limit.
+
+import { connect as h2connect } from 'node:http2'
+import { connect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { egressSidecar, loopbackService, yamlStream } from '../harness/istio.ts'
+import { freePorts } from '../harness/ports.ts'
+import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
+import { startUpstream, type Upstream } from '../harness/upstream.ts'
+
+let proxy: ProxyProcess
+let egress: number
+let app: Upstream
+
+beforeAll(async () => {
+  ;[egress] = await freePorts(1)
+  app = await startUpstream('app', (req, res) => {
+    req.resume()
+    // A slow answer, so a client's reset lands before the response starts.
+    setTimeout(() => res.end('ok'), req.url === '/slow' ? 300 : 0)
+  })
+  proxy = await startProxy({
+    resources: {
+      'sidecar.yaml': egressSidecar(egress),
+      'services.yaml': yamlStream(loopbackService('app', 80, app.port)),
+    },
+    extraBootstrap: `limits:
+  maxRequestHeadersCount: 20
+  http2:
+    maxConcurrentStreams: 64
+    prematureResetStreams: 20
+`,
+  })
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  await app?.close()
+})
+
+async function stat(name: string): Promise<number> {
+  const text = await (await proxy.admin('/stats')).text()
+  const line = text.split('\n').find((l) => l.startsWith(`http.outbound_127.0.0.1_${egress}.${name}: `))
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUIntBE(payload.length, 0, 3)
+  head[3] = type
+  head[4] = flags
+  head.writeUInt32BE(streamId, 5)
+  return Buffer.concat([head, payload])
+}
+
+/** GET `path` to host `app`, HPACK from the static table and literals without indexing (no dynamic table). */
+function headersFrame(streamId: number, path: string): Buffer {
+  const literal = (index: number, value: string): Buffer =>
+    Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)])
+  // :method GET (2), :scheme http (6), :path (4, literal), :authority (1, literal).
+  const block = Buffer.concat([Buffer.from([0x82, 0x86]), literal(0x04, path), literal(0x01, 'app')])
+  return frame(0x1, 0x5, streamId, block)
+}
+
+function rstStream(streamId: number, code: number): Buffer {
+  const payload = Buffer.alloc(4)
+  payload.writeUInt32BE(code)
+  return frame(0x3, 0, streamId, payload)
+}
+
+interface Received {
+  /** The first GOAWAY's error code, when one came. */
+  goaway: number | undefined
+  /** Streams that got a HEADERS frame back. */
+  answered: number
+}
+
+/** Reads the server's frames until the connection closes (or `quietMs` without data). */
+function readFrames(socket: Socket, quietMs = 2_000): Promise<Received> {
+  const received: Received = { goaway: undefined, answered: 0 }
+  let buffer = Buffer.alloc(0)
+  return new Promise((resolve) => {
+    let timer = setTimeout(() => socket.destroy(), quietMs)
+    socket.on('data', (chunk: Buffer) => {
+      clearTimeout(timer)
+      timer = setTimeout(() => socket.destroy(), quietMs)
+      buffer = Buffer.concat([buffer, chunk])
+      while (buffer.length >= 9) {
+        const length = buffer.readUIntBE(0, 3)
+        if (buffer.length < 9 + length) break
+        const type = buffer[3]
+        if (type === 0x7) received.goaway ??= buffer.readUInt32BE(9 + 4)
+        if (type === 0x1) received.answered++
+        buffer = buffer.subarray(9 + length)
+      }
+    })
+    socket.on('error', () => {})
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+  })
+}
+
+function openRaw(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(egress, '127.0.0.1', () => resolve(socket))
+    socket.once('error', reject)
+  })
+}
+
+/** One GET over a fresh node:http2 session; resolves with the status, or the RST_STREAM code. */
+function h2get(
+  path: string,
+  extra: Record<string, string> = {},
+): Promise<{ status?: number; rstCode?: number; maxStreams?: number }> {
+  return new Promise((resolve) => {
+    const session = h2connect(`http://127.0.0.1:${egress}`)
+    session.on('error', () => {})
+    const stream = session.request({ ':path': path, ':authority': 'app', ...extra })
+    let status: number | undefined
+    stream.on('response', (headers) => {
+      status = Number(headers[':status'])
+    })
+    stream.on('error', () => {})
+    stream.resume()
+    stream.on('close', () => {
+      const maxStreams = session.remoteSettings.maxConcurrentStreams
+      const rstCode = stream.rstCode
+      session.close()
+      resolve({ status, rstCode, maxStreams })
+    })
+    stream.end()
+  })
+}
+
+describe('HTTP/2 limits', () => {
+  it('advertises the configured SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
+    const reply = await h2get('/settings')
+    expect(reply.status).toBe(200)
+    expect(reply.maxStreams).toBe(64)
+  })
+
+  it('resets a stream with more header fields than the limit; the app sees nothing', async () => {
+    const before = await stat('http2.header_overflow')
+    const extra: Record<string, string> = {}
+    for (let i = 0; i < 20; i++) extra[`x-f${i}`] = 'v'
+    const reply = await h2get('/h2-count-over', extra)
+    expect(reply.status).toBeUndefined()
+    expect(reply.rstCode).toBe(2)
+    expect(app.seen.filter((r) => r.url === '/h2-count-over')).toHaveLength(0)
+    expect(await stat('http2.header_overflow')).toBe(before + 1)
+  })
+
+  it('closes a rapid-reset connection with GOAWAY ENHANCE_YOUR_CALM and serves another meanwhile', async () => {
+    const before = await stat('downstream_rq_too_many_premature_resets')
+    const socket = await openRaw()
+    const received = readFrames(socket)
+    const frames: Buffer[] = [preface, frame(0x4, 0, 0, Buffer.alloc(0))]
+    for (let i = 0; i < 40; i++) {
+      const id = 2 * i + 1
+      frames.push(headersFrame(id, '/slow'), rstStream(id, 8))
+    }
+    socket.write(Buffer.concat(frames))
+    const other = await h2get('/during-reset')
+    expect(other.status).toBe(200)
+    const { goaway } = await received
+    expect(goaway).toBe(11)
+    expect(await stat('downstream_rq_too_many_premature_resets')).toBe(before + 1)
+    // Envoy's guard trips once half of the 20 streams were premature: the rest were never proxied.
+    expect(app.seen.filter((r) => r.url === '/slow').length).toBeLessThan(40)
+  })
+
+  it('keeps a connection whose streams all got their responses', async () => {
+    const before = await stat('downstream_rq_too_many_premature_resets')
+    const socket = await openRaw()
+    const received = readFrames(socket, 1_000)
+    const frames: Buffer[] = [preface, frame(0x4, 0, 0, Buffer.alloc(0))]
+    for (let i = 0; i < 40; i++) frames.push(headersFrame(2 * i + 1, '/fine'))
+    socket.write(Buffer.concat(frames))
+    const { goaway, answered } = await received
+    expect(goaway).toBeUndefined()
+    expect(answered).toBe(40)
+    expect(await stat('downstream_rq_too_many_premature_resets')).toBe(before)
+  })
+})
