@@ -90,12 +90,6 @@ concurrency: 2
       `${file}:2: warning: field 'listeners.outbound' is used only with traffic capture (capture: iptables | tproxy): with capture: none it is not bound`,
       `${file}:3: warning: field 'listeners.inbound' is used only with traffic capture (capture: iptables | tproxy): with capture: none it is not bound`,
     ])
-    expect(bootstrap.listeners).toEqual({
-      admin: { port: 15000, address: '127.0.0.1' },
-      dns: { port: 15053, address: '127.0.0.1', autoAllocate: true },
-      stats: { port: 15090, address: '0.0.0.0' },
-      health: { port: 15021 },
-    })
   })
 
   it('reads the capture listeners (bound under capture: iptables | tproxy) with their defaults', async () => {
