@@ -7,7 +7,7 @@ import { freePorts } from './harness/ports.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
-/** Upstreams by name, with where they are and whether they answer 503 instead of 200. */
+/** Upstreams by name, with where they are and whether they answer 500 instead of 200 (a 503 would be retried elsewhere: Istio's default retry policy). */
 const places = {
   local: 'us-east/a/rack1',
   zone: 'us-east/a/rack2',
@@ -96,7 +96,7 @@ beforeAll(async () => {
       const id = `${name}-${place}`
       const upstream = await startUpstream(id, (req, res) => {
         req.resume()
-        const status = failing.has(id) ? 503 : 200
+        const status = failing.has(id) ? 500 : 200
         res.writeHead(status, {
           'x-upstream': place,
           'x-attempt': String(req.headers['x-envoy-attempt-count']),
@@ -125,7 +125,7 @@ afterAll(async () => {
   await Promise.all([...upstreams.values()].map((u) => u.close()))
 })
 
-/** Which places `n` sequential requests to `host` reached (a 503 counts for the place that sent it). */
+/** Which places `n` sequential requests to `host` reached (a 500 counts for the place that sent it). */
 async function spread(host: string, n: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {}
   for (let i = 0; i < n; i++) {
@@ -156,7 +156,7 @@ describe('locality failover (outlier detection set, Istio default locality setti
     ] as const) {
       failing.add(`failover-${down}`)
       // The first request meets the failure and ejects the endpoint; the rest go one level down.
-      expect((await send(egress, 'failover')).status).toBe(503)
+      expect((await send(egress, 'failover')).status).toBe(500)
       const counts = await spread('failover', 20)
       if (next === 'other') {
         expect(Object.keys(counts).sort()).toEqual(['eu', 'west'])
@@ -170,7 +170,7 @@ describe('locality failover (outlier detection set, Istio default locality setti
   it('a failover rule sends traffic to its `to` region before any other region', async () => {
     expect(await spread('failover-rule', 10)).toEqual({ local: 10 })
     failing.add('failover-rule-local')
-    expect((await send(egress, 'failover-rule')).status).toBe(503)
+    expect((await send(egress, 'failover-rule')).status).toBe(500)
     expect(await spread('failover-rule', 20)).toEqual({ eu: 20 })
   })
 
@@ -178,7 +178,7 @@ describe('locality failover (outlier detection set, Istio default locality setti
     // version v1 like the proxy: zone (also same region) first, then west; local (v2) last.
     expect(await spread('failover-priority', 10)).toEqual({ zone: 10 })
     failing.add('failover-priority-zone')
-    expect((await send(egress, 'failover-priority')).status).toBe(503)
+    expect((await send(egress, 'failover-priority')).status).toBe(500)
     expect(await spread('failover-priority', 10)).toEqual({ west: 10 })
   })
 
@@ -211,7 +211,7 @@ describe('retryRemoteLocalities (Envoy previous_priorities, update frequency 2)'
   it('without it, every try stays in the local level and the retries run out', async () => {
     failing.add('retry-local-local')
     const reply = await send(egress, 'retry-local')
-    expect(reply.status).toBe(503)
+    expect(reply.status).toBe(500)
     expect(reply.headers['x-upstream']).toBe('local')
     expect(upstreams.get('retry-local-local')?.seen).toHaveLength(4)
     expect(upstreams.get('retry-local-west')?.seen).toHaveLength(0)
