@@ -49,7 +49,7 @@ export interface OutriggerProcess {
 export async function startOutrigger(opts: OutriggerOptions): Promise<OutriggerProcess> {
   const dir = join(opts.workDir, opts.name)
   await mkdir(join(dir, 'istio'), { recursive: true })
-  const [adminPort, healthPort] = await freePorts(2)
+  const [adminPort, healthPort, statsPort] = await freePorts(3)
   const bootstrap = `# Written by bench/systems/outrigger-process.ts
 node:
   workload: bench
@@ -58,6 +58,7 @@ node:
 listeners:
   admin: {port: ${adminPort}, address: 127.0.0.1}
   health: {port: ${healthPort}, address: 127.0.0.1}
+  stats: {port: ${statsPort}, address: 127.0.0.1}
 capture: none
 resources: [./istio/]
 terminationDrainDuration: 1s
