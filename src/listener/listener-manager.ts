@@ -171,6 +171,7 @@ export class ListenerManager {
     const { address, port } = l.runtime.model
     // Envoy's bind_to_port: false: a capture listener hands this listener its connections.
     if (l.runtime.model.bindToPort === false) {
+      trackConnectionsUnbound(l.server)
       l.bound = true
       return Promise.resolve()
     }
@@ -202,6 +203,8 @@ export class ListenerManager {
         resolve()
       }
       const onListening = (): void => {
+        // The acceptor listens; the server behind it, which serves this listener's own chain, does not.
+        trackConnectionsUnbound(l.server)
         acceptor.off('error', onError)
         acceptor.on('error', (err) => process.stderr.write(`listener ${address}:${port}: ${err.message}\n`))
         l.bound = true
@@ -292,6 +295,18 @@ export class ListenerManager {
 }
 
 /**
+ * node:http keeps the list of its connections (what closeIdleConnections reads, and what its headersTimeout
+ * check walks) from its 'listening' event on. A bind_to_port: false listener never listens (a capture
+ * listener hands it its connections), nor does a capture listener's own server (its acceptor listens).
+ * They get the same start, or a drain would leave their idle keep-alive connections open (and no
+ * EXIT_ON_ZERO_ACTIVE_CONNECTIONS exit while a client keeps one), and a slow client's headers would never
+ * time out.
+ */
+function trackConnectionsUnbound(server: Server): void {
+  server.emit('listening')
+}
+
+/**
  * Stop accepting, close idle keep-alive connections, let active requests finish, then force-close at
  * `drainMs` (never, when undefined: the connections close as their requests and tunnels end).
  */
@@ -323,4 +338,6 @@ async function drain(l: BoundListener, drainMs: number | undefined): Promise<voi
   l.server.closeAllConnections()
   l.runtime.http2IfStarted?.destroy()
   for (const socket of l.sockets) socket.destroy()
+  // A server that never listened stops its connection tracking (trackConnectionsUnbound) as close does.
+  if (!l.server.listening) l.server.close()
 }
