@@ -371,5 +371,24 @@ spec:
         expect((await printed.waitFor('closed', 8_000)) - sigterm).toBeLessThan(3_000)
       expect(await exitWithin(proxy.child, 8_000)).toBe(0)
     }, 40_000)
+
+    it('closes an idle captured keep-alive connection a quarter into a timed drain, as Envoy spreads its drain-close', async () => {
+      const pod = lab.addPod('drain2')
+      installCaptureOrFail(pod)
+      await startPodApp(pod, 'dr2', ['http:8080'])
+      const proxy = await startPodProxy(pod, `${node('dr2', 'dr2')}terminationDrainDuration: 4s\n`, {})
+      proxies.push(proxy)
+      const printed = new PrintedLines(
+        external.node(['--input-type=module', '-e', keepAliveClient(`http://${pod.ipv4}:8080/k`)]),
+      )
+      await printed.waitFor('idle', 10_000)
+      const sigterm = Date.now()
+      proxy.child.kill('SIGTERM')
+      // Not at once (a client whose endpoint removal is not loaded yet may still be sending), not at the end.
+      const after = (await printed.waitFor('closed', 8_000)) - sigterm
+      expect(after).toBeGreaterThanOrEqual(700)
+      expect(after).toBeLessThan(2_500)
+      expect(await exitWithin(proxy.child, 8_000)).toBe(0)
+    }, 40_000)
   },
 )

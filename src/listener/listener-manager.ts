@@ -316,22 +316,33 @@ async function drain(l: BoundListener, drainMs: number | undefined): Promise<voi
   l.acceptor?.close()
   // A listener that never listened (bind_to_port false, or a capture listener's own chain) is closed once its connections are.
   let poll: NodeJS.Timeout | undefined
+  const listened = l.server.listening
   const closed = new Promise<void>((resolve) => {
-    if (l.server.listening) l.server.close(() => resolve())
+    if (listened) l.server.close(() => resolve())
     else
       poll = setInterval(() => {
         if (l.sockets.size === 0) resolve()
       }, 50)
   })
-  l.server.closeIdleConnections()
   l.runtime.http2IfStarted?.drain()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<void>((resolve) => {
     if (drainMs !== undefined) timer = setTimeout(resolve, drainMs)
   })
-  // Connections that finish a response while draining become idle: close them as they do.
-  const sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
+  // Connections that finish a response while draining become idle: close them as they do. A server that
+  // listened closed its idle ones in close(); one that never did waits a quarter of the drain time, as
+  // Envoy spreads its drain-close of idle connections over the first quarter of the window
+  // (DrainManagerImpl::addOnDrainCloseCb): a client still sending here, its endpoint removal not yet
+  // loaded, keeps its connections for its last requests instead of racing their close.
+  let sweeper: NodeJS.Timeout | undefined
+  const sweep = (): void => {
+    l.server.closeIdleConnections()
+    sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
+  }
+  const idleCloseAfterMs = listened || drainMs === undefined ? 0 : drainMs / 4
+  const sweepStart = setTimeout(sweep, idleCloseAfterMs)
   await Promise.race([closed, deadline])
+  clearTimeout(sweepStart)
   clearInterval(poll)
   clearInterval(sweeper)
   clearTimeout(timer)
@@ -339,5 +350,5 @@ async function drain(l: BoundListener, drainMs: number | undefined): Promise<voi
   l.runtime.http2IfStarted?.destroy()
   for (const socket of l.sockets) socket.destroy()
   // A server that never listened stops its connection tracking (trackConnectionsUnbound) as close does.
-  if (!l.server.listening) l.server.close()
+  if (!listened) l.server.close()
 }
