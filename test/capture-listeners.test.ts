@@ -1,10 +1,11 @@
 // Transparent capture on the real kernel path: iptables REDIRECT to 15001/15006, the original destination, passthrough, blackhole, inbound mTLS and 127.0.0.6.
 
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { installRedirectCapture, installTproxyInbound, tproxySkipReason } from './harness/capture-rules.ts'
+import { installCapture, installCaptureOrFail } from './harness/capture-install.ts'
 import * as istio from './harness/istio.ts'
 import { filesTls, issueCertificate, outrigger } from './harness/mesh.ts'
 import { NetnsLab, netnsSkipReason, type Pod, proxyUser } from './harness/netns.ts'
@@ -14,6 +15,11 @@ import { selfSignedCert } from './harness/tls-cert.ts'
 
 const skip = netnsSkipReason()
 
+/**
+ * A pod's bootstrap. DNS auto allocation (ISTIO_META_DNS_AUTO_ALLOCATE) is off: a service with no written
+ * `addresses` is then served by its port's 0.0.0.0 listener whatever address the app dials, which the SNI
+ * and PASSTHROUGH cases rely on; with it on, as in Istio, that service's listener is its allocated VIP only.
+ */
 const node = (workload: string, serviceAccount: string): string => `node:
   workload: ${workload}
   namespace: default
@@ -25,7 +31,76 @@ listeners:
   inbound: {port: 15006, address: '::'}
   admin: {port: 15000, address: 127.0.0.1}
   health: {port: 15021, address: 127.0.0.1}
+  dns: {autoAllocate: false}
 `
+
+/** The lines a child prints on stdout, each with the time it arrived. */
+class PrintedLines {
+  readonly #seen = new Map<string, number>()
+  readonly #waiters = new Map<string, (at: number) => void>()
+  #output = ''
+
+  constructor(child: ChildProcess) {
+    let partial = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      this.#output += d.toString()
+      partial += d.toString()
+      const lines = partial.split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        this.#seen.set(line, Date.now())
+        this.#waiters.get(line)?.(Date.now())
+      }
+    })
+  }
+
+  /** When `line` was printed, if it was. */
+  at(line: string): number | undefined {
+    return this.#seen.get(line)
+  }
+
+  /** Resolves with the time `line` was printed (at once if it was), or rejects after `timeoutMs`. */
+  waitFor(line: string, timeoutMs: number): Promise<number> {
+    const seen = this.#seen.get(line)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no "${line}" within ${timeoutMs} ms: ${this.#output}`)),
+        timeoutMs,
+      )
+      this.#waiters.set(line, (at) => {
+        clearTimeout(timer)
+        resolve(at)
+      })
+    })
+  }
+}
+
+/** Resolves with `child`'s exit code, or rejects after `timeoutMs`. */
+function exitWithin(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms`)), timeoutMs)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
+  })
+}
+
+/** A client that makes one request on a keep-alive connection, says `idle`, and says `closed` when the server closes it. */
+const keepAliveClient = (url: string): string =>
+  `
+import http from 'node:http'
+const agent = new http.Agent({ keepAlive: true })
+const req = http.get(${JSON.stringify('URL')}, { agent }, (res) => {
+  res.resume()
+  res.on('end', () => console.log('idle'))
+})
+req.on('socket', (socket) => socket.on('close', () => { console.log('closed'); process.exit(0) }))
+// The agent unrefs an idle socket: this keeps the client alive until the server closes it.
+setTimeout(() => process.exit(2), 60_000)
+`.replace('"URL"', JSON.stringify(url))
 
 describe.skipIf(skip !== undefined)(
   `capture: iptables${skip === undefined ? '' : ` (skipped: ${skip})`}`,
@@ -103,8 +178,9 @@ spec:
       // A default route, so that the client can address service VIPs (240.0.0.0/8) that capture takes.
       client.exec('ip', ['route', 'add', 'default', 'dev', 'eth0'])
       client.exec('ip', ['-6', 'route', 'add', 'default', 'dev', 'eth0'])
-      installRedirectCapture(client, { ipv6: true, excludeInboundPorts: [15021] })
-      installRedirectCapture(server, { excludeInboundPorts: [15021] })
+      // Each pod's init container: the real `outrigger capture install` (the client's IPv6 rules too).
+      installCaptureOrFail(client, ['--enable-ipv6'])
+      installCaptureOrFail(server)
       certs = mkdtempSync(join(tmpdir(), 'outrigger-capture-'))
       outrigger('ca', 'init', '--out', join(certs, 'ca'))
       issueCertificate(
@@ -227,9 +303,11 @@ spec:
 
     it('captures inbound traffic with TPROXY: the 15006 listener is IP_TRANSPARENT and the app sees 127.0.0.6', async (ctx) => {
       const pod = lab.addPod('tproxy')
-      const reason = tproxySkipReason(pod)
-      if (reason !== undefined) ctx.skip(reason)
-      installTproxyInbound(pod, 15006, [15021])
+      const ran = installCapture(pod, ['--mode', 'tproxy'])
+      // The command names the kernel module it lacks (xt_TPROXY, xt_socket…): skip with its words then.
+      if (ran.code !== 0 && /kernel (needs|has no|may lack)/.test(ran.stderr))
+        ctx.skip(`TPROXY capture is not available here: ${ran.stderr.split('\n')[0]}`)
+      expect(ran.code, ran.stderr).toBe(0)
       await startPodApp(pod, 'tp', ['http:8080', 'http:8081'])
       const bootstrap = node('tp', 'tp').replace('capture: iptables', 'capture: tproxy')
       // 8081 has a Sidecar ingress listener and is also an outbound service port: both listeners are kept.
@@ -260,6 +338,57 @@ spec:
       const ingress = podClient(external, httpGet(`http://${pod.ipv4}:8081/i`))
       expect(ingress.slice(0, 4)).toBe('200 ')
       expect(JSON.parse(ingress.slice(4))).toMatchObject({ app: 'tp', url: '/i', remote: '::ffff:127.0.0.1' })
+    }, 40_000)
+
+    it('closes idle keep-alive connections captured through 15006 as the SIGTERM drain starts, so the drain ends on zero connections', async () => {
+      const pod = lab.addPod('drain')
+      installCaptureOrFail(pod)
+      await startPodApp(pod, 'dr', ['http:8080', 'http:8081'])
+      // Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS: the drain ends at the first count of no connection, not at 30 s.
+      const bootstrap = `${node('dr', 'dr')}terminationDrainDuration: 30s\nexitOnZeroActiveConnections: true\nminimumDrainDuration: 0s\n`
+      // 8081 has its own inbound listener (bind_to_port false); 8080 is served by 15006's own passthrough chain.
+      const sidecar = istio.sidecar({
+        ingress: [{ port: 8081, protocol: 'HTTP', name: 'http', defaultEndpoint: '127.0.0.1:8081' }],
+      })
+      const proxy = await startPodProxy(pod, bootstrap, { 'sidecar.yaml': sidecar })
+      proxies.push(proxy)
+      const clients = [8080, 8081].map((port) => {
+        const child = external.node([
+          '--input-type=module',
+          '-e',
+          keepAliveClient(`http://${pod.ipv4}:${port}/k`),
+        ])
+        return new PrintedLines(child)
+      })
+      for (const printed of clients) await printed.waitFor('idle', 10_000)
+      // Kept alive: the proxy does not close them by itself.
+      await new Promise((r) => setTimeout(r, 500))
+      for (const printed of clients) expect(printed.at('closed')).toBeUndefined()
+      const sigterm = Date.now()
+      proxy.child.kill('SIGTERM')
+      // Closed at the drain's start (idle: no request to finish), well before the 30 s drain duration.
+      for (const printed of clients)
+        expect((await printed.waitFor('closed', 8_000)) - sigterm).toBeLessThan(3_000)
+      expect(await exitWithin(proxy.child, 8_000)).toBe(0)
+    }, 40_000)
+
+    it('closes an idle captured keep-alive connection a quarter into a timed drain, as Envoy spreads its drain-close', async () => {
+      const pod = lab.addPod('drain2')
+      installCaptureOrFail(pod)
+      await startPodApp(pod, 'dr2', ['http:8080'])
+      const proxy = await startPodProxy(pod, `${node('dr2', 'dr2')}terminationDrainDuration: 4s\n`, {})
+      proxies.push(proxy)
+      const printed = new PrintedLines(
+        external.node(['--input-type=module', '-e', keepAliveClient(`http://${pod.ipv4}:8080/k`)]),
+      )
+      await printed.waitFor('idle', 10_000)
+      const sigterm = Date.now()
+      proxy.child.kill('SIGTERM')
+      // Not at once (a client whose endpoint removal is not loaded yet may still be sending), not at the end.
+      const after = (await printed.waitFor('closed', 8_000)) - sigterm
+      expect(after).toBeGreaterThanOrEqual(700)
+      expect(after).toBeLessThan(2_500)
+      expect(await exitWithin(proxy.child, 8_000)).toBe(0)
     }, 40_000)
   },
 )

@@ -237,6 +237,33 @@ describe('outbound policy and leftovers', () => {
     expect(blocked?.routes[0].action).toEqual({ kind: 'direct', status: 502 })
   })
 
+  it("adds the service's addresses to its virtual hosts, with and without the port (pilot generateVirtualHostDomains)", () => {
+    const model = compile(
+      `${sidecar('  egress: [{port: {number: 9080}, hosts: ["./*"]}]')}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  addresses: [10.96.0.10, "2001:DB8::10", 10.97.0.0/16, 10.98.0.1/32]
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}, {number: 9090, name: grpc, protocol: GRPC}]
+  endpoints: [{address: 10.0.0.1}]
+`,
+    )
+    const table = model.listeners[0].routeTable
+    const http = 'reviews.default.svc.cluster.local:9080'
+    expect(table.lookup('10.96.0.10:9080')?.name).toBe(http)
+    // Without a port, the address means the listener's port, as the service's names do.
+    expect(table.lookup('10.96.0.10')?.name).toBe(http)
+    expect(table.lookup('10.96.0.10:9090')?.name).toBe('reviews.default.svc.cluster.local:9090')
+    expect(table.lookup('[2001:db8::10]:9080')?.name).toBe(http)
+    expect(table.lookup('10.98.0.1:9080')?.name).toBe(http)
+    // A CIDR names no host; an address the service does not have finds nothing.
+    expect(table.lookup('10.97.0.0/16:9080')).toBeUndefined()
+    expect(table.lookup('10.96.0.11:9080')).toBeUndefined()
+  })
+
   it('warns about what standalone mode cannot use: ALLOW_ANY, VIP addresses, unix endpoints', () => {
     const model = compile(
       `${sidecar('  egress: [{port: {number: 9080}, hosts: ["./*"]}]', '  outboundTrafficPolicy: {mode: ALLOW_ANY}')}---

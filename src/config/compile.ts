@@ -34,7 +34,7 @@ import { compileTelemetry } from './compile/telemetry.ts'
 import { parseDurationMs } from './duration.ts'
 import { flat } from './flat-string.ts'
 import { HostIndex } from './host-index.ts'
-import { hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
+import { addressHosts, hostAliases, hostMatches, isExportedTo, toFqdn } from './hosts.ts'
 import { ConfigError, type ConfigMessage } from './messages.ts'
 import type {
   ClusterModel,
@@ -521,7 +521,8 @@ function outboundRouteTable(
     const barePort =
       httpPorts.find((p) => p.number === listenerPort) ?? (httpPorts.length === 1 ? httpPorts[0] : undefined)
     for (const port of httpPorts) {
-      const aliases = hostAliases(service.fqdn, node.namespace)
+      // The service's VIPs too, so a Host of `10.96.0.10:9080` finds it (pilot generateVirtualHostDomains).
+      const aliases = hostAliases(service.fqdn, node.namespace).concat(addressHosts(service.addresses))
       const withPort = aliases.map((a) => flat(a, ':', port.number))
       const domains = port === barePort ? withPort.concat(aliases) : withPort
       const vs = byHost.lookup(service.fqdn)

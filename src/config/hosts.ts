@@ -46,6 +46,23 @@ export function hostMatches(pattern: string, host: string): boolean {
   return pattern === host
 }
 
+/**
+ * The Host header forms of a service's virtual addresses, as pilot's generateVirtualHostDomains adds them
+ * (GetAllAddressesForProxy, appendDomainPort): an IPv4 address as it is, an IPv6 one in brackets. A CIDR
+ * names no single host: only a /32 or /128 one is kept, as its address (older pilot kept only those).
+ */
+export function addressHosts(addresses: readonly string[]): string[] {
+  const out: string[] = []
+  for (const address of addresses) {
+    const slash = address.indexOf('/')
+    const ip = slash === -1 ? address : address.slice(0, slash)
+    const v6 = ip.includes(':')
+    if (slash !== -1 && address.slice(slash + 1) !== (v6 ? '128' : '32')) continue
+    out.push(v6 ? flat('[', ip.toLowerCase(), ']') : ip)
+  }
+  return out
+}
+
 /** Istio's exportTo: visible when unset, `*`, the viewer's namespace, or `.` from the same namespace. */
 export function isExportedTo(
   exportTo: readonly string[] | undefined,

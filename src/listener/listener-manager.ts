@@ -178,6 +178,7 @@ export class ListenerManager {
     const { address, port } = l.runtime.model
     // Envoy's bind_to_port: false: a capture listener hands this listener its connections.
     if (l.runtime.model.bindToPort === false) {
+      trackConnectionsUnbound(l.server)
       l.bound = true
       return Promise.resolve()
     }
@@ -209,6 +210,8 @@ export class ListenerManager {
         resolve()
       }
       const onListening = (): void => {
+        // The acceptor listens; the server behind it, which serves this listener's own chain, does not.
+        trackConnectionsUnbound(l.server)
         acceptor.off('error', onError)
         acceptor.on('error', (err) => process.stderr.write(`listener ${address}:${port}: ${err.message}\n`))
         l.bound = true
@@ -299,6 +302,18 @@ export class ListenerManager {
 }
 
 /**
+ * node:http keeps the list of its connections (what closeIdleConnections reads, and what its headersTimeout
+ * check walks) from its 'listening' event on. A bind_to_port: false listener never listens (a capture
+ * listener hands it its connections), nor does a capture listener's own server (its acceptor listens).
+ * They get the same start, or a drain would leave their idle keep-alive connections open (and no
+ * EXIT_ON_ZERO_ACTIVE_CONNECTIONS exit while a client keeps one), and a slow client's headers would never
+ * time out.
+ */
+function trackConnectionsUnbound(server: Server): void {
+  server.emit('listening')
+}
+
+/**
  * Stop accepting, close idle keep-alive connections, let active requests finish, then force-close at
  * `drainMs` (never, when undefined: the connections close as their requests and tunnels end).
  */
@@ -308,26 +323,39 @@ async function drain(l: BoundListener, drainMs: number | undefined): Promise<voi
   l.acceptor?.close()
   // A listener that never listened (bind_to_port false, or a capture listener's own chain) is closed once its connections are.
   let poll: NodeJS.Timeout | undefined
+  const listened = l.server.listening
   const closed = new Promise<void>((resolve) => {
-    if (l.server.listening) l.server.close(() => resolve())
+    if (listened) l.server.close(() => resolve())
     else
       poll = setInterval(() => {
         if (l.sockets.size === 0) resolve()
       }, 50)
   })
-  l.server.closeIdleConnections()
   l.runtime.http2IfStarted?.drain()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<void>((resolve) => {
     if (drainMs !== undefined) timer = setTimeout(resolve, drainMs)
   })
-  // Connections that finish a response while draining become idle: close them as they do.
-  const sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
+  // Connections that finish a response while draining become idle: close them as they do. A server that
+  // listened closed its idle ones in close(); one that never did waits a quarter of the drain time, as
+  // Envoy spreads its drain-close of idle connections over the first quarter of the window
+  // (DrainManagerImpl::addOnDrainCloseCb): a client still sending here, its endpoint removal not yet
+  // loaded, keeps its connections for its last requests instead of racing their close.
+  let sweeper: NodeJS.Timeout | undefined
+  const sweep = (): void => {
+    l.server.closeIdleConnections()
+    sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
+  }
+  const idleCloseAfterMs = listened || drainMs === undefined ? 0 : drainMs / 4
+  const sweepStart = setTimeout(sweep, idleCloseAfterMs)
   await Promise.race([closed, deadline])
+  clearTimeout(sweepStart)
   clearInterval(poll)
   clearInterval(sweeper)
   clearTimeout(timer)
   l.server.closeAllConnections()
   l.runtime.http2IfStarted?.destroy()
   for (const socket of l.sockets) socket.destroy()
+  // A server that never listened stops its connection tracking (trackConnectionsUnbound) as close does.
+  if (!listened) l.server.close()
 }

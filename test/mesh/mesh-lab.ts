@@ -1,9 +1,9 @@
 // A pod's processes for the namespace mesh test: its app, its client driver, its Outrigger sidecar with capture, and commands run inside it.
 
 import type { ChildProcess } from 'node:child_process'
-import { spawnSync } from 'node:child_process'
 import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { installCapture as installCaptureWith } from '../harness/capture-install.ts'
 import type { Pod, RunAs } from '../harness/netns.ts'
 import { mainScript } from '../harness/proxy-process.ts'
 import type { ClientCommand } from './client-app.ts'
@@ -140,32 +140,9 @@ export interface Workload {
   readonly labels: Readonly<Record<string, string>>
 }
 
-/** Istio's flags for a pod's capture (istio-iptables as the injector passes them), with DNS capture. */
-export const captureFlags = [
-  '--proxy-uid',
-  '1337',
-  '--proxy-gid',
-  '1337',
-  '--inbound-ports',
-  '*',
-  '--exclude-inbound-ports',
-  '15090,15021',
-  '--outbound-ip-ranges',
-  '*',
-  '--redirect-dns',
-]
-
-/** Runs `outrigger capture install` in the pod, as the pod's init container does (root, before any container). */
-export function installCapture(pod: Pod, flags: readonly string[] = captureFlags): Ran {
-  const run = spawnSync(
-    'ip',
-    ['netns', 'exec', pod.namespace, process.execPath, mainScript, 'capture', 'install', ...flags],
-    {
-      encoding: 'utf8',
-      timeout: 30_000,
-    },
-  )
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr }
+/** Runs `outrigger capture install` in the pod with the injector's flags and DNS capture, as the pod's init container does. */
+export function installCapture(pod: Pod): Ran {
+  return installCaptureWith(pod, ['--redirect-dns'])
 }
 
 /** The bootstrap of a pod's sidecar: Istio's port map, capture by iptables, files from `dir`. */

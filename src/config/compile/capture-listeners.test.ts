@@ -7,15 +7,27 @@ import { ConfigError } from '../messages.ts'
 import type { ListenerModel, Model } from '../model.ts'
 import { parseResources } from '../parse-resources.ts'
 
-function bootstrap(capture: 'none' | 'iptables' | 'tproxy'): Bootstrap {
+/**
+ * A bootstrap with DNS auto allocation off unless `autoAllocate`: these cases are about services without
+ * `addresses`, which auto allocation (on by default under capture) gives a VIP of their own.
+ */
+function bootstrap(capture: 'none' | 'iptables' | 'tproxy', autoAllocate = false): Bootstrap {
   return {
-    ...bootstrapSchema.parse({ node: { labels: { app: 'client' } }, capture }),
+    ...bootstrapSchema.parse({
+      node: { labels: { app: 'client' } },
+      capture,
+      listeners: { dns: { autoAllocate } },
+    }),
     file: 'bootstrap.yaml',
   }
 }
 
-function compile(yaml: string, capture: 'none' | 'iptables' | 'tproxy' = 'iptables'): Model {
-  const b = bootstrap(capture)
+function compile(
+  yaml: string,
+  capture: 'none' | 'iptables' | 'tproxy' = 'iptables',
+  autoAllocate = false,
+): Model {
+  const b = bootstrap(capture, autoAllocate)
   const parsed = parseResources(yaml, 'istio.yaml', b.node.namespace)
   const errors = parsed.messages.filter((m) => m.severity === 'error')
   if (errors.length > 0) throw new ConfigError(errors)
@@ -101,6 +113,15 @@ describe('capture listeners', () => {
     expect(
       cache.tcpRoutes.matchTcp({ sni: undefined, destinationAddress: '10.9.9.9' })?.destinations,
     ).toEqual([{ clusterName: 'outbound|6379||cache.example', weight: 1 }])
+  })
+
+  it('gives a service without addresses listeners on its auto-allocated VIPs when the DNS proxy allocates them', () => {
+    const model = compile(services, 'iptables', true)
+    const allocated = model.listeners
+      .filter((l) => l.bindToPort === false && /^(240\.240\.|2001:2::)/.test(l.address))
+      .map((l) => l.port)
+    // One of each family (240.240.0.0/16 and 2001:2::/48), as Istio's auto allocation.
+    expect(allocated).toEqual([6379, 6379])
   })
 
   it('routes unknown Hosts to PassthroughCluster under ALLOW_ANY (the mesh default), and 502 under REGISTRY_ONLY', () => {
