@@ -65,6 +65,10 @@ class RuleList {
     this.v6.push({ table, chain, args })
   }
 
+  appendFor(family: 'v4' | 'v6', table: Table, chain: string, ...args: string[]): void {
+    this[family].push({ table, chain, args })
+  }
+
   /** The same rule with the family's own address where the arguments say FAMILY. */
   appendVersioned(
     addresses: { v4: string; v6: string },
@@ -212,37 +216,11 @@ function dnsRules(config: CaptureConfig, host: CaptureHost, rules: RuleList): vo
       rules.append('nat', CHAINS.outputDns, '-p', protocol, '--dport', '53', '-j', 'REDIRECT', to, port)
       continue
     }
-    for (const server of host.dnsServersV4) {
-      rules.appendV4(
-        'nat',
-        CHAINS.outputDns,
-        '-p',
-        protocol,
-        '--dport',
-        '53',
-        '-d',
-        `${server}/32`,
-        '-j',
-        'REDIRECT',
-        to,
-        port,
-      )
-    }
-    for (const server of host.dnsServersV6) {
-      rules.appendV6(
-        'nat',
-        CHAINS.outputDns,
-        '-p',
-        protocol,
-        '--dport',
-        '53',
-        '-d',
-        `${server}/128`,
-        '-j',
-        'REDIRECT',
-        to,
-        port,
-      )
+    for (const { family, servers, mask } of dnsServerFamilies(host)) {
+      for (const server of servers) {
+        const match = ['-p', protocol, '--dport', '53', '-d', `${server}${mask}`]
+        rules.appendFor(family, 'nat', CHAINS.outputDns, ...match, '-j', 'REDIRECT', to, port)
+      }
     }
   }
   // Conntrack zones keep the app→resolver and proxy→upstream-resolver flows apart, so NAT entries never collide.
@@ -291,68 +269,25 @@ function dnsRules(config: CaptureConfig, host: CaptureHost, rules: RuleList): vo
     rules.append('raw', CHAINS.inbound, '-p', 'udp', '--sport', '53', '-j', 'CT', '--zone', '1')
     return
   }
-  if (host.dnsServersV4.length > 0) rules.appendV4('raw', 'PREROUTING', '-j', CHAINS.inbound)
-  for (const server of host.dnsServersV4) {
-    rules.appendV4(
-      'raw',
-      CHAINS.outputDns,
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-d',
-      `${server}/32`,
-      '-j',
-      'CT',
-      '--zone',
-      '2',
-    )
-    rules.appendV4(
-      'raw',
-      CHAINS.inbound,
-      '-p',
-      'udp',
-      '--sport',
-      '53',
-      '-s',
-      `${server}/32`,
-      '-j',
-      'CT',
-      '--zone',
-      '1',
-    )
+  for (const { family, servers, mask } of dnsServerFamilies(host)) {
+    if (servers.length > 0) rules.appendFor(family, 'raw', 'PREROUTING', '-j', CHAINS.inbound)
+    for (const server of servers) {
+      const toServer = ['-p', 'udp', '--dport', '53', '-d', `${server}${mask}`]
+      const fromServer = ['-p', 'udp', '--sport', '53', '-s', `${server}${mask}`]
+      rules.appendFor(family, 'raw', CHAINS.outputDns, ...toServer, '-j', 'CT', '--zone', '2')
+      rules.appendFor(family, 'raw', CHAINS.inbound, ...fromServer, '-j', 'CT', '--zone', '1')
+    }
   }
-  if (host.dnsServersV6.length > 0) rules.appendV6('raw', 'PREROUTING', '-j', CHAINS.inbound)
-  for (const server of host.dnsServersV6) {
-    rules.appendV6(
-      'raw',
-      CHAINS.outputDns,
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-d',
-      `${server}/128`,
-      '-j',
-      'CT',
-      '--zone',
-      '2',
-    )
-    rules.appendV6(
-      'raw',
-      CHAINS.inbound,
-      '-p',
-      'udp',
-      '--sport',
-      '53',
-      '-s',
-      `${server}/128`,
-      '-j',
-      'CT',
-      '--zone',
-      '1',
-    )
-  }
+}
+
+/** The pod's resolvers per address family, with the mask that matches one of them exactly. */
+function dnsServerFamilies(
+  host: CaptureHost,
+): { family: 'v4' | 'v6'; servers: readonly string[]; mask: string }[] {
+  return [
+    { family: 'v4', servers: host.dnsServersV4, mask: '/32' },
+    { family: 'v6', servers: host.dnsServersV6, mask: '/128' },
+  ]
 }
 
 function outboundIncludeRules(range: NetworkRange, append: (...args: string[]) => void): void {
