@@ -11,6 +11,47 @@ export class UpstreamError extends Error {
   override readonly name = 'UpstreamError'
 }
 
+/** How an exchange ends: with the answer, or with an UpstreamError naming the server. */
+interface Exchange {
+  answer(message: Buffer): void
+  fail(reason: string): void
+}
+
+/**
+ * Runs one exchange on a socket of its own: `start` wires the socket to the Exchange, which settles once,
+ * on the answer, a socket error or the timeout, and closes the socket with `close`.
+ */
+function exchange<S extends { on(event: 'error', listener: (error: Error) => void): unknown }>(
+  server: UpstreamServer,
+  timeoutMs: number,
+  open: () => S,
+  close: (socket: S) => void,
+  start: (socket: S, exchange: Exchange) => void,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = open()
+    let settled = false
+    const settle = (): boolean => {
+      if (settled) return false
+      settled = true
+      clearTimeout(timer)
+      close(socket)
+      return true
+    }
+    const ends: Exchange = {
+      answer: (message) => {
+        if (settle()) resolve(message)
+      },
+      fail: (reason) => {
+        if (settle()) reject(new UpstreamError(`${server.address}:${server.port}: ${reason}`))
+      },
+    }
+    const timer = setTimeout(() => ends.fail(`no answer in ${timeoutMs} ms`), timeoutMs)
+    socket.on('error', (error) => ends.fail(error.message))
+    start(socket, ends)
+  })
+}
+
 /**
  * The upstream's answer to `query` over UDP, from a socket of its own (a fresh source port per query):
  * the first datagram from the server that carries the query's ID. A truncated answer is returned as it
@@ -21,28 +62,20 @@ export function exchangeUdp(
   query: Buffer,
   timeoutMs = upstreamTimeoutMs,
 ): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket(server.family === 6 ? 'udp6' : 'udp4')
-    const done = (error: Error | undefined, answer?: Buffer): void => {
-      clearTimeout(timer)
-      socket.close()
-      if (error === undefined && answer !== undefined) resolve(answer)
-      else reject(error ?? new UpstreamError('no answer'))
-    }
-    const timer = setTimeout(
-      () => done(new UpstreamError(`${server.address}:${server.port}: no answer in ${timeoutMs} ms`)),
-      timeoutMs,
-    )
-    socket.on('error', (error) =>
-      done(new UpstreamError(`${server.address}:${server.port}: ${error.message}`)),
-    )
-    socket.on('message', (message, peer) => {
-      if (peer.port !== server.port || message.length < 12) return
-      if (message.readUInt16BE(0) !== query.readUInt16BE(0)) return
-      done(undefined, message)
-    })
-    socket.connect(server.port, server.address, () => socket.send(query))
-  })
+  return exchange(
+    server,
+    timeoutMs,
+    () => createSocket(server.family === 6 ? 'udp6' : 'udp4'),
+    (socket) => socket.close(),
+    (socket, ends) => {
+      socket.on('message', (message, peer) => {
+        if (peer.port !== server.port || message.length < 12) return
+        if (message.readUInt16BE(0) !== query.readUInt16BE(0)) return
+        ends.answer(message)
+      })
+      socket.connect(server.port, server.address, () => socket.send(query))
+    },
+  )
 }
 
 /** The upstream's answer to `query` over a TCP connection of its own (two-byte length prefix, RFC 1035 4.2.2). */
@@ -51,35 +84,25 @@ export function exchangeTcp(
   query: Buffer,
   timeoutMs = upstreamTimeoutMs,
 ): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: server.address, port: server.port })
-    let received = Buffer.alloc(0)
-    const done = (error: Error | undefined, answer?: Buffer): void => {
-      clearTimeout(timer)
-      socket.destroy()
-      if (error === undefined && answer !== undefined) resolve(answer)
-      else reject(error ?? new UpstreamError('no answer'))
-    }
-    const timer = setTimeout(
-      () => done(new UpstreamError(`${server.address}:${server.port}: no answer in ${timeoutMs} ms`)),
-      timeoutMs,
-    )
-    socket.on('error', (error) =>
-      done(new UpstreamError(`${server.address}:${server.port}: ${error.message}`)),
-    )
-    socket.on('connect', () => {
-      const length = Buffer.alloc(2)
-      length.writeUInt16BE(query.length)
-      socket.write(Buffer.concat([length, query]))
-    })
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk])
-      if (received.length < 2) return
-      const size = received.readUInt16BE(0)
-      if (received.length >= 2 + size) done(undefined, received.subarray(2, 2 + size))
-    })
-    socket.on('end', () =>
-      done(new UpstreamError(`${server.address}:${server.port}: closed before answering`)),
-    )
-  })
+  return exchange(
+    server,
+    timeoutMs,
+    () => connect({ host: server.address, port: server.port }),
+    (socket) => socket.destroy(),
+    (socket, ends) => {
+      let received = Buffer.alloc(0)
+      socket.on('connect', () => {
+        const length = Buffer.alloc(2)
+        length.writeUInt16BE(query.length)
+        socket.write(Buffer.concat([length, query]))
+      })
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk])
+        if (received.length < 2) return
+        const size = received.readUInt16BE(0)
+        if (received.length >= 2 + size) ends.answer(received.subarray(2, 2 + size))
+      })
+      socket.on('end', () => ends.fail('closed before answering'))
+    },
+  )
 }
