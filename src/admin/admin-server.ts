@@ -117,6 +117,12 @@ function localityJson(locality: string): Record<string, string> {
  * Envoy's /memory, for a V8 process: `allocated` is live heap, `heap_size` what V8 holds, and
  * `total_physical_bytes` the RSS; the heap spaces and off-heap buffers show where the rest is.
  */
+function countByKind(kinds: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const kind of kinds) counts[kind] = (counts[kind] ?? 0) + 1
+  return counts
+}
+
 function memoryJson(): unknown {
   const usage = process.memoryUsage()
   return {
@@ -125,6 +131,9 @@ function memoryJson(): unknown {
     total_physical_bytes: String(usage.rss),
     external: String(usage.external),
     array_buffers: String(usage.arrayBuffers),
+    // Not in Envoy's /memory: this thread's open handles and timers by kind (node's getActiveResourcesInfo), so a
+    // test or an operator can see that a finished connection left no socket or timer behind.
+    active_resources: countByKind(process.getActiveResourcesInfo()),
     heap_spaces: Object.fromEntries(
       getHeapSpaceStatistics().map((s) => [
         s.space_name,
