@@ -110,8 +110,10 @@ describe('admin', () => {
     expect(Object.keys(memory.heap_spaces as object)).toContain('old_space')
   })
 
-  it('/memory counts the admin thread\'s open handles by kind, the listening sockets among them', async () => {
-    const memory = (await (await proxy.admin('/memory')).json()) as { active_resources: Record<string, number> }
+  it("/memory counts the admin thread's open handles by kind, the listening sockets among them", async () => {
+    const memory = (await (await proxy.admin('/memory')).json()) as {
+      active_resources: Record<string, number>
+    }
     // The ingress and admin ports at least, each a listening TCP handle.
     expect(memory.active_resources.TCPServerWrap).toBeGreaterThanOrEqual(2)
   })
