@@ -38,6 +38,11 @@ export interface DownstreamResponse {
   readonly writableEnded: boolean
   /** True once the whole response has been handed to the connection (not when the client left first). */
   readonly writableFinished: boolean
+  /**
+   * True once the client reset this stream (HTTP/2 RST_STREAM) on a connection that lives on; undefined or
+   * false on HTTP/1.1, where a client can only close its connection.
+   */
+  readonly resetByClient?: boolean
   readonly statusCode: number
   writeHead(status: number, headers: string[]): unknown
   /** False when the client is not keeping up: wait for 'drain'. */

@@ -1,7 +1,8 @@
 // An HTTP/2 stream's response side, seen through the DownstreamResponse shape the router writes to.
 
-import type { ServerHttp2Stream } from 'node:http2'
+import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2'
 import { constants } from 'node:http2'
+import type { Socket } from 'node:net'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import type { DownstreamResponse } from './downstream.ts'
 
@@ -13,14 +14,22 @@ import type { DownstreamResponse } from './downstream.ts'
  */
 export class Http2Response implements DownstreamResponse {
   readonly #stream: ServerHttp2Stream
+  /** The session's connection: a stream that closes while it is still open was reset, not dropped with it. */
+  readonly #connection: Socket
+  readonly #session: ServerHttp2Session
+  /** The proxy reset the stream itself. */
+  #resetLocally = false
   #pending: string[] | undefined
   #trailers: Record<string, string | string[]> | undefined
   headersSent = false
   writableEnded = false
   statusCode = 200
 
-  constructor(stream: ServerHttp2Stream) {
+  /** `connection` is the session's socket itself (not node:http2's proxy of it). */
+  constructor(stream: ServerHttp2Stream, connection: Socket) {
     this.#stream = stream
+    this.#connection = connection
+    this.#session = stream.session as ServerHttp2Session
     stream.on('wantTrailers', this.#onWantTrailers)
   }
 
@@ -28,9 +37,23 @@ export class Http2Response implements DownstreamResponse {
     return this.#stream.destroyed
   }
 
-  /** True once the whole response went out (false when the stream was reset first). */
+  /**
+   * True once the whole response went out; false when the stream was reset first (node:http2 then ends
+   * the writable side itself, and marks the stream `aborted`).
+   */
   get writableFinished(): boolean {
-    return this.#stream.writableFinished
+    const stream = this.#stream
+    return stream.writableFinished && !stream.aborted
+  }
+
+  /**
+   * The client's RST_STREAM closed the stream before the response ended, its connection still open: Envoy's
+   * StreamResetReason::RemoteReset (DR), rather than a connection that went away (DC).
+   */
+  get resetByClient(): boolean {
+    const stream = this.#stream
+    // A dropped connection closes its streams after destroying the session (nghttp2 read EOF) or the socket.
+    return stream.aborted && !this.#resetLocally && !this.#connection.destroyed && !this.#session.destroyed
   }
 
   writeHead(status: number, headers: string[]): this {
@@ -78,6 +101,7 @@ export class Http2Response implements DownstreamResponse {
   /** Resets the stream (INTERNAL_ERROR), as Envoy resets a downstream stream it cannot finish. */
   destroy(): this {
     const stream = this.#stream
+    this.#resetLocally = true
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR)
     return this
   }
@@ -111,6 +135,7 @@ export class Http2Response implements DownstreamResponse {
       stream.respond(headers, endStream ? { endStream: true } : { waitForTrailers: true })
     } catch {
       // A field HTTP/2 cannot carry (an invalid value from the upstream): the stream is reset, not the proxy.
+      this.#resetLocally = true
       stream.close(constants.NGHTTP2_INTERNAL_ERROR)
     }
   }
@@ -121,6 +146,7 @@ export class Http2Response implements DownstreamResponse {
     try {
       stream.sendTrailers(this.#trailers ?? {})
     } catch {
+      this.#resetLocally = true
       stream.close(constants.NGHTTP2_INTERNAL_ERROR)
     }
   }

@@ -66,7 +66,12 @@ const prematureLifetimeMs = 1_000
 const kSessionOf = Symbol('outrigger.sessionOf')
 
 type CountedStream = ServerHttp2Stream & { [kOpenedAt]?: number; [kSessionOf]?: CountedSession }
-type CountedSession = ServerHttp2Session & { [kResets]?: PrematureResets }
+/**
+ * The connection itself: `session.socket` is node:http2's proxy of it, which throws once the session lets
+ * go of the socket (ERR_HTTP2_SOCKET_UNBOUND), as it has by the time a dropped connection's streams close.
+ */
+const kConnection = Symbol('outrigger.connection')
+type CountedSession = ServerHttp2Session & { [kResets]?: PrematureResets; [kConnection]?: Socket }
 
 /** The connection-level receive window (all streams together). */
 const connectionWindowSize = 16 * 1024 * 1024
@@ -75,6 +80,8 @@ export class Http2Downstream {
   readonly #listener: HttpListener
   readonly #server: Http2Server
   readonly #sessions = new Set<ServerHttp2Session>()
+  /** The socket being handed to node:http2, which makes its session in the same call. */
+  #accepting: Socket | undefined
 
   constructor(listener: HttpListener) {
     this.#listener = listener
@@ -95,8 +102,15 @@ export class Http2Downstream {
 
   /** Serves a connection whose first bytes (still unread in its buffer) are the HTTP/2 preface or TLS-ALPN h2. */
   serve(socket: Socket): void {
+    // The listener accepts half-open sockets (as node:http does), but an HTTP/2 connection has no use for
+    // one: node:http2 never looks at a client's FIN, so a client that went away would keep its session
+    // and every stream's upstream request until the idle timeout. Its FIN closes the connection, as a
+    // RemoteClose in Envoy resets every stream (DC).
+    socket.allowHalfOpen = false
     // node:http2 reads what is buffered in the socket when the session starts: do not resume it here.
+    this.#accepting = socket
     this.#server.emit('connection', socket)
+    this.#accepting = undefined
   }
 
   get sessions(): number {
@@ -115,6 +129,7 @@ export class Http2Downstream {
 
   readonly #onSession = (session: CountedSession): void => {
     this.#sessions.add(session)
+    session[kConnection] = this.#accepting ?? (session.socket as Socket)
     session[kResets] = new PrematureResets(this.#listener)
     session.once('close', () => this.#sessions.delete(session))
     session.on(
@@ -158,7 +173,7 @@ export class Http2Downstream {
     }
     stream.on('close', countStreamClose)
     const listener = this.#listener
-    const socket = session.socket as Socket
+    const socket = session[kConnection] ?? (session.socket as Socket)
     RequestHeadersDeadline.met(socket)
     // Envoy's HTTP/2 codec resets a stream with more header fields than max_headers_count (header_overflow).
     if (rawHeaders.length > listener.limits.maxRequestHeadersCount * 2) {
@@ -167,7 +182,7 @@ export class Http2Downstream {
       return
     }
     const req = new Http2Request(stream, rawHeaders, socket)
-    const res = new Http2Response(stream)
+    const res = new Http2Response(stream, socket)
     startRequest(new RequestContext(req, res, stream, listener, listener.proxyModel))
   }
 }

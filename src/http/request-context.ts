@@ -270,6 +270,21 @@ export class RequestContext implements RequestFacts, RequestRecord {
     return this.#responseFlags ?? noFlags
   }
 
+  /**
+   * The client left before the response ended. Envoy's connection manager says how: an HTTP/2 stream the
+   * client reset is DR with the codec's `http2.remote_reset` (ActiveStream::onResetStream, RemoteReset),
+   * a connection that closed is DC with `downstream_remote_disconnect`.
+   */
+  downstreamGone(): void {
+    if (this.res.resetByClient === true) {
+      this.setFlag('DR')
+      this.responseCodeDetails = 'http2.remote_reset'
+      return
+    }
+    this.setFlag('DC')
+    this.responseCodeDetails = 'downstream_remote_disconnect'
+  }
+
   setFlag(flag: ResponseFlag): void {
     if (this.#responseFlags === undefined) this.#responseFlags = [flag]
     else if (!this.#responseFlags.includes(flag)) this.#responseFlags.push(flag)

@@ -44,6 +44,11 @@ export class ListenerRuntime implements HttpListener, TcpListener {
   /** TLS termination (Sidecar ingress `tls`): follows the model; undefined while it has none. */
   #tls: TlsTerminator | undefined
   #http2: Http2Downstream | undefined
+  /** The TLS terminator's handshakes, counted under this listener. */
+  readonly #handshakes = {
+    handshake: (): void => this.countLimit('ssl.handshake'),
+    connectionError: (): void => this.countLimit('ssl.connection_error'),
+  }
   /** Connections refused by PeerAuthentication, by reason (admin /listeners). */
   readonly mtlsRefusals: Partial<Record<MtlsRefusal, number>> = {}
 
@@ -52,7 +57,7 @@ export class ListenerRuntime implements HttpListener, TcpListener {
     this.#allFilters = filters
     this.#state = state
     this.filters = this.#applicableFilters()
-    if (model.tls !== undefined) this.#tls = new TlsTerminator(model.name, model.tls)
+    if (model.tls !== undefined) this.#tls = new TlsTerminator(model.name, model.tls, this.#handshakes)
   }
 
   /** This listener's part of the current model (replaced on reload while the socket stays bound). */
@@ -66,7 +71,7 @@ export class ListenerRuntime implements HttpListener, TcpListener {
     if (model.tls === undefined) {
       this.#tls?.close()
       this.#tls = undefined
-    } else if (this.#tls === undefined) this.#tls = new TlsTerminator(model.name, model.tls)
+    } else if (this.#tls === undefined) this.#tls = new TlsTerminator(model.name, model.tls, this.#handshakes)
     else this.#tls.update(model.tls)
   }
 

@@ -372,10 +372,8 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
 
   readonly #onDownstreamClose = (): void => {
     if (this.#done) return
-    // The client went away before the response ended: stop the upstream exchange too. Envoy's connection
-    // manager says why in the details (ActiveStream::onResetStream: downstream_remote_disconnect).
-    this.#ctx.setFlag('DC')
-    this.#ctx.responseCodeDetails = 'downstream_remote_disconnect'
+    // The client went away before the response ended: stop the upstream exchange too (DC, or DR for a reset stream).
+    this.#ctx.downstreamGone()
     const attempt = this.#attempt
     this.#finish()
     attempt?.abort(new DownstreamClosedError())

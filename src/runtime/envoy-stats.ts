@@ -62,7 +62,10 @@ export function collectEnvoyStats(proxy: EnvoyStatsSource): EnvoyStat[] {
     const hcm = `http.${model.direction}_${model.address}_${model.port}`
     for (const [stat, value] of Object.entries(http)) counter(`${hcm}.${stat}`, value)
     const limits = readHttpLimitStats(counters, model.name)
-    for (const [stat, value] of Object.entries(limits)) counter(`${hcm}.${stat}`, value)
+    for (const [stat, value] of Object.entries(limits)) {
+      if (!stat.startsWith('ssl.')) counter(`${hcm}.${stat}`, value)
+      else if (model.tls !== undefined) counter(`${prefix}.${stat}`, value)
+    }
   }
   for (const [stat, value] of Object.entries(readDetectionStats(counters))) counter(stat, value)
   serverStats(proxy, activeConnections, counter, gauge)

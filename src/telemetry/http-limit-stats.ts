@@ -25,6 +25,13 @@ export const HttpLimitStat = {
   'http2.rx_messaging_error': 7,
   /** An HTTP/2 stream refused for a header list above the limit. */
   'http2.header_overflow': 8,
+  /**
+   * A TLS-terminating listener's failed handshakes (garbage instead of a ClientHello, a client that aborts or
+   * stalls mid-handshake) and completed ones: Envoy's `listener.<address>.ssl.connection_error` and
+   * `ssl.handshake`, rendered under the listener's prefix.
+   */
+  'ssl.connection_error': 9,
+  'ssl.handshake': 10,
 } as const
 
 export type HttpLimitStatName = keyof typeof HttpLimitStat

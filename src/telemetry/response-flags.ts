@@ -9,6 +9,7 @@ export const ResponseFlag = {
   StreamIdleTimeout: 'SI',
   NoClusterFound: 'NC',
   DownstreamConnectionTermination: 'DC',
+  DownstreamRemoteReset: 'DR',
   UpstreamRequestTimeout: 'UT',
   LocalReset: 'LR',
   UpstreamRemoteReset: 'UR',
@@ -46,6 +47,8 @@ export const responseFlagBits: Readonly<Record<ResponseFlag, number>> = {
   DPE: 0x40000,
   UPE: 0x800000,
   NC: 0x1000000,
+  // CoreResponseFlag::DownstreamRemoteReset (28), after NoClusterFound (24) and the overload and DNS flags.
+  DR: 0x10000000,
 }
 
 function byEnvoyOrder(a: ResponseFlag, b: ResponseFlag): number {

@@ -18,6 +18,12 @@ import type { DownstreamTlsModel, TlsCredentials } from './tls-model.ts'
 /** What serves a connection once its handshake is done and its client accepted. */
 export type SecureHandler = (socket: TLSSocket) => void
 
+/** Where a listener counts its handshakes (Envoy's listener ssl.handshake and ssl.connection_error). */
+export interface HandshakeCounts {
+  handshake(): void
+  connectionError(): void
+}
+
 /** Protocols offered by ALPN, as Istio configures Envoy for HTTP (and TLS-terminated TCP) listeners. */
 export const ALPN_PROTOCOLS = ['h2', 'http/1.1']
 
@@ -38,8 +44,11 @@ export class TlsTerminator {
   /** Bumped by every model update and file change, so a slow re-read never overwrites a newer one. */
   #generation = 0
 
-  constructor(listenerName: string, model: DownstreamTlsModel) {
+  readonly #counts: HandshakeCounts | undefined
+
+  constructor(listenerName: string, model: DownstreamTlsModel, counts?: HandshakeCounts) {
     this.#listenerName = listenerName
+    this.#counts = counts
     this.#model = model
     this.#key = settingsKey(model)
     this.#credentials = model.credentials
@@ -138,6 +147,7 @@ export class TlsTerminator {
   }
 
   readonly #onSecure = (socket: TLSSocket): void => {
+    this.#counts?.handshake()
     const model = this.#model
     if (model.mode !== 'SIMPLE') {
       const certificate = socket.getPeerCertificate()
@@ -164,6 +174,7 @@ export class TlsTerminator {
   }
 
   readonly #onClientError = (err: Error, socket: TLSSocket): void => {
+    this.#counts?.connectionError()
     log.debug(`listener ${this.#listenerName}: TLS handshake with ${peer(socket)} failed: ${err.message}`)
   }
 

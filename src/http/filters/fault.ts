@@ -69,7 +69,6 @@ class DelayedRequest {
 
   readonly #onClose = (): void => {
     clearTimeout(this.#timer)
-    this.#ctx.setFlag('DC')
-    this.#ctx.responseCodeDetails = 'downstream_remote_disconnect'
+    this.#ctx.downstreamGone()
   }
 }
