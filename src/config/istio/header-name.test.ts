@@ -66,4 +66,12 @@ spec:
       "vs.yaml:8: field 'spec.http[0].rewrite.authority': header value must not contain NUL, CR or LF",
     ])
   })
+
+  it('refuses a hop-by-hop request header edit, which the upstream client cannot send (found by the header-building fuzz target)', () => {
+    // Shrunk counterexample: `request: {set: {connection: ""}}` made every request on the route a 503 UF.
+    expect(load('      request:\n        set: {connection: ""}')).toEqual([
+      "vs.yaml:10: field 'spec.http[0].headers.request.set.connection': header 'connection' is hop-by-hop: the proxy sets it for each upstream connection and cannot send a configured one",
+    ])
+    expect(load('      request:\n        add: {x-ok: "1"}\n        remove: [connection]')).toEqual([])
+  })
 })

@@ -1,5 +1,7 @@
 // Istio's rules for header names in matches and header operations, and Envoy's for the values it sends.
 
+import { isHopByHop } from '../../protocol/hop-by-hop.ts'
+
 /** RFC 7230 token characters: what a header name may contain. */
 const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const PSEUDO_HEADERS = new Set([':method', ':scheme', ':authority', ':path', ':status'])
@@ -24,6 +26,9 @@ export function requestHeaderSetProblem(name: string): string | undefined {
   if (lower === ':authority' || lower === 'host') return undefined
   if (name.startsWith(':')) return `invalid header '${name}': header cannot have ':' prefix`
   if (!HEADER_TOKEN.test(name)) return `header name '${name}' is not a valid header name`
+  // The upstream client (undici) refuses these: every request on the route would fail with 503.
+  if (isHopByHop(lower))
+    return `header '${name}' is hop-by-hop: the proxy sets it for each upstream connection and cannot send a configured one`
   return undefined
 }
 
