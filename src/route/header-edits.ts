@@ -9,12 +9,12 @@ export interface HeaderEditsSpec {
 }
 
 /**
- * A configured value as node writes it: node sends a header string as latin1 and throws on a character
- * above U+00FF, so text beyond latin1 becomes its UTF-8 bytes, the bytes Envoy sends for the same YAML.
+ * A configured value as node writes it: node sends a header string as latin1 (and throws on a character
+ * above U+00FF), so text beyond ASCII becomes its UTF-8 bytes, the bytes Envoy sends for the same YAML.
  */
 function wireValue(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every latin1 character
-  return /[^\x00-\xff]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII character
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value
 }
 
 export class HeaderEdits {
