@@ -144,9 +144,12 @@ function exchange(bytes: string): Promise<string> {
   })
 }
 
-/** A header value as it goes on the wire: text beyond latin1 as its UTF-8 bytes. */
+/** A header value as a peer reads it off the wire: text beyond latin1 as its UTF-8 bytes, without surrounding whitespace. */
 function onTheWire(value: string): string {
-  return Buffer.from(value, 'utf8').toString('latin1')
+  // A parser drops the optional whitespace around a field value (RFC 9110 §5.5).
+  return Buffer.from(value, 'utf8')
+    .toString('latin1')
+    .replace(/^[ \t]+|[ \t]+$/g, '')
 }
 
 let run = 0
