@@ -104,6 +104,19 @@ export const LocalReplies = {
     headers: ['connection', 'close'],
   },
   /**
+   * An HTTP/1.1 request with more than one Host field: RFC 9112 §3.2 says a server MUST answer 400. Sent as
+   * a codec error (reason phrase as the body, `connection: close`, flag DPE, Envoy's generic
+   * `http1.codec_error` details): node:http keeps only the first Host, so routing and the app could
+   * otherwise disagree about the authority.
+   */
+  multipleHostFields: {
+    status: 400,
+    body: 'Bad Request',
+    flag: ResponseFlag.DownstreamProtocolError,
+    details: 'http1.codec_error',
+    headers: ['connection', 'close'],
+  },
+  /**
    * No activity on the request for `limits.streamIdleTimeout` before its response started: Envoy's
    * ActiveStream::onIdleTimeout (408 `stream timeout`, flag SI); after it started, the stream is reset.
    */

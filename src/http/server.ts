@@ -175,5 +175,22 @@ export function handleRequest(listener: HttpListener, req: IncomingMessage, res:
     sendLocalReply(ctx, 'tooManyRequestHeaders')
     return
   }
+  if (hasSecondHost(req.rawHeaders)) {
+    listener.countLimit('downstream_cx_protocol_error')
+    sendLocalReply(ctx, 'multipleHostFields')
+    return
+  }
   startRequest(ctx)
+}
+
+/** Whether a request head has more than one Host field (RFC 9112 §3.2: 400). Names are compared by length first. */
+function hasSecondHost(raw: readonly string[]): boolean {
+  let seen = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
+    if (seen) return true
+    seen = true
+  }
+  return false
 }

@@ -8,6 +8,15 @@ export interface HeaderEditsSpec {
   readonly remove?: readonly string[]
 }
 
+/**
+ * A configured value as node writes it: node sends a header string as latin1 (and throws on a character
+ * above U+00FF), so text beyond ASCII becomes its UTF-8 bytes, the bytes Envoy sends for the same YAML.
+ */
+function wireValue(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII character
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value
+}
+
 export class HeaderEdits {
   /** Lowercase names whose existing values are dropped (both `remove` and `set`). */
   readonly #drop: ReadonlySet<string>
@@ -20,9 +29,10 @@ export class HeaderEdits {
     for (const name of spec.remove ?? []) drop.add(name.toLowerCase())
     for (const [name, value] of Object.entries(spec.set ?? {})) {
       drop.add(name.toLowerCase())
-      append.push(name.toLowerCase(), value)
+      append.push(name.toLowerCase(), wireValue(value))
     }
-    for (const [name, value] of Object.entries(spec.add ?? {})) append.push(name.toLowerCase(), value)
+    for (const [name, value] of Object.entries(spec.add ?? {}))
+      append.push(name.toLowerCase(), wireValue(value))
     this.#drop = drop
     this.#append = append
   }

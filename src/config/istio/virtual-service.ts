@@ -11,7 +11,7 @@ import {
   timeoutDurationSchema,
   weightSchema,
 } from './fields.ts'
-import { headerOperationProblem, requestHeaderSetProblem } from './header-name.ts'
+import { headerOperationProblem, headerValueProblem, requestHeaderSetProblem } from './header-name.ts'
 import { isDnsLabel, wildcardDomainProblem } from './host-name.ts'
 import { httpFaultSchema, percentSchema } from './http-fault.ts'
 import { httpRetrySchema } from './http-retry.ts'
@@ -47,10 +47,16 @@ const destinationSchema = z.strictObject({
   port: z.strictObject({ number: portNumberSchema }).optional(),
 })
 
+/** A string Envoy puts in a header or the path as is (host_rewrite_literal, prefix_rewrite, redirects): no line breaks. */
+const headerValueString = z.string().superRefine((value, ctx) => {
+  const problem = headerValueProblem(value)
+  if (problem !== undefined) addError(ctx, problem)
+})
+
 function headerMap(problemOf: (name: string) => string | undefined) {
   return z.record(z.string(), z.string()).superRefine((headers, ctx) => {
-    for (const name of Object.keys(headers)) {
-      const problem = problemOf(name)
+    for (const [name, value] of Object.entries(headers)) {
+      const problem = problemOf(name) ?? headerValueProblem(value)
       if (problem !== undefined) addError(ctx, problem, [name])
     }
   })
@@ -112,8 +118,8 @@ const routeDestinationSchema = z.strictObject({
 
 const redirectSchema = z
   .strictObject({
-    uri: z.string().optional(),
-    authority: z.string().optional(),
+    uri: headerValueString.optional(),
+    authority: headerValueString.optional(),
     port: portNumberSchema.optional(),
     derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(),
     scheme: z.string().optional(),
@@ -176,15 +182,15 @@ const directResponseSchema = z.strictObject({
 
 const rewriteSchema = z
   .strictObject({
-    uri: z.string().optional(),
-    authority: z.string().optional(),
+    uri: headerValueString.optional(),
+    authority: headerValueString.optional(),
     uriRegexRewrite: z
       .strictObject({
         match: z.string().superRefine((pattern, ctx) => {
           const problem = re2Problem(pattern)
           if (problem !== undefined) addError(ctx, problem)
         }),
-        rewrite: z.string(),
+        rewrite: headerValueString,
       })
       .optional(),
   })

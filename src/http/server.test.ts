@@ -1,0 +1,98 @@
+// Regression test for the HTTP/1.1 server: a request with two Host fields is refused with 400 before any filter (RFC 9112 §3.2).
+
+import type { Server } from 'node:http'
+import { type AddressInfo, connect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { ListenerModel, Model } from '../config/model.ts'
+import { defaultLimits } from '../protocol/limits.ts'
+import { RouteTable } from '../route/route-table.ts'
+import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
+import { TrafficObservers } from '../telemetry/traffic-observer.ts'
+import type { HttpFilter } from './filter.ts'
+import type { HttpListener } from './http-listener.ts'
+import { PathNormalizer } from './path-normalization.ts'
+import { sendResponse } from './respond.ts'
+import { createHttpServer } from './server.ts'
+
+const listenerModel = {
+  name: 'test',
+  direction: 'outbound',
+  address: '127.0.0.1',
+  port: 0,
+  protocol: 'HTTP',
+  routeTable: new RouteTable('test', []),
+} as unknown as ListenerModel
+const proxyModel = { telemetry: meshTelemetryPolicy(undefined) } as Model
+
+let server: Server | undefined
+
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  server = undefined
+})
+
+/** A listener's HTTP/1.1 server whose one filter answers 200 with the Host it saw. */
+async function serve(): Promise<{ port: number; hosts: string[]; protocolErrors: string[] }> {
+  const hosts: string[] = []
+  const protocolErrors: string[] = []
+  const answer: HttpFilter = {
+    name: 'answer',
+    onRequestHeaders: (ctx) => {
+      hosts.push(String(ctx.req.headers.host))
+      sendResponse(ctx, 200, 'ok')
+      return 'stop'
+    },
+  }
+  const listener: HttpListener = {
+    model: listenerModel,
+    proxyModel,
+    filters: [answer],
+    scheme: 'http',
+    draining: false,
+    pathNormalizer: new PathNormalizer('NONE'),
+    limits: defaultLimits,
+    countLimit: (stat) => protocolErrors.push(stat),
+    observers: new TrafficObservers(),
+  }
+  const httpServer = createHttpServer(listener)
+  server = httpServer
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
+  return { port: (httpServer.address() as AddressInfo).port, hosts, protocolErrors }
+}
+
+/** Raw request bytes on a new connection; everything read until the server closes it or 1 s passes. */
+function raw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    let reply = ''
+    const timer = setTimeout(() => socket.destroy(), 1_000)
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      reply += chunk
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(reply)
+    })
+    socket.write(bytes)
+  })
+}
+
+describe('HTTP/1.1 server', () => {
+  it('refuses two Host fields with 400 and closes, before any filter (found by the HTTP/1 fuzz target)', async () => {
+    const { port, hosts, protocolErrors } = await serve()
+    // The fuzz counterexample: `TRACE * HTTP/1.1` with `Host: app` and `Host: other` was routed by the first.
+    const reply = await raw(port, 'GET / HTTP/1.1\r\nHost: app\r\nHost: other\r\n\r\n')
+    expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(reply).toMatch(/\r\nconnection: close\r\n/i)
+    expect(hosts).toEqual([])
+    expect(protocolErrors).toEqual(['downstream_cx_protocol_error'])
+  })
+
+  it('serves one Host field', async () => {
+    const { port, hosts } = await serve()
+    const reply = await raw(port, 'GET / HTTP/1.1\r\nHost: app\r\nconnection: close\r\n\r\n')
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(hosts).toEqual(['app'])
+  })
+})
