@@ -26,7 +26,7 @@ export interface Limits {
   readonly maxResponseHeadersCount: number
   /** A connection whose first request's headers are not complete this long after accept is closed; 0: none. */
   readonly requestHeadersTimeoutMs: number
-  /** Envoy's stream_idle_timeout: a request with no activity this long gets 408 (reset once its response started); 0: none. */
+  /** Envoy's stream_idle_timeout: a request with no activity this long gets 504, or 408 while its request is still arriving (reset once its response started); 0: none. */
   readonly streamIdleTimeoutMs: number
   /** Envoy's connection manager idle_timeout: a connection without requests this long is closed; 0: none. */
   readonly idleTimeoutMs: number

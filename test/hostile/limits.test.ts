@@ -171,15 +171,32 @@ describe('request-headers timeout', () => {
 })
 
 describe('stream idle timeout', () => {
-  it('answers 408 stream timeout (flag SI) when the app never answers, and counts it', async () => {
+  it('answers 504 stream timeout (flag SI) to a whole request the app never answers, and counts it', async () => {
     const before = hcmStat(await stats(), 'downstream_rq_idle_timeout')
     const started = performance.now()
     const reply = await send(egress, 'app', '/hang')
     const ms = performance.now() - started
-    expect(reply.status).toBe(408)
+    // Envoy's Utility::maybeRequestTimeoutCode: 504 once the request was read whole (envoy#20026).
+    expect(reply.status).toBe(504)
     expect(reply.body).toBe('stream timeout')
     expect(ms).toBeGreaterThan(800)
     expect(ms).toBeLessThan(3_000)
+    expect(hcmStat(await stats(), 'downstream_rq_idle_timeout')).toBe(before + 1)
+  })
+
+  it('answers 408 when the request body stops arriving', async () => {
+    const before = hcmStat(await stats(), 'downstream_rq_idle_timeout')
+    const socket = await open()
+    const closed = watchClose(socket)
+    socket.write('POST /hang-upload HTTP/1.1\r\nhost: app\r\ncontent-length: 100\r\n\r\npart')
+    const timer = setTimeout(() => socket.destroy(), 4_000)
+    const { data, ms } = await closed.finally(() => clearTimeout(timer))
+    expect(data).toMatch(/^HTTP\/1\.1 408 /)
+    expect(data).toContain('stream timeout')
+    // The rest of the body is not waited for: the connection closes with the reply.
+    expect(data.toLowerCase()).toContain('connection: close')
+    expect(ms).toBeGreaterThan(800)
+    expect(ms).toBeLessThan(1_800)
     expect(hcmStat(await stats(), 'downstream_rq_idle_timeout')).toBe(before + 1)
   })
 })
