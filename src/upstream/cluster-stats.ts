@@ -20,6 +20,8 @@ export const ClusterRequestStat = {
   upstream_cx_connect_fail: 10,
   upstream_cx_destroy: 11,
   'retry.upstream_rq_completed': 12,
+  /** A response that is not valid HTTP, or whose head passes the limits (Envoy's codec protocol errors). */
+  upstream_cx_protocol_error: 13,
 } as const
 
 export type ClusterRequestStatName = keyof typeof ClusterRequestStat
@@ -129,6 +131,11 @@ export class ClusterStats implements ConnectionEvents {
   /** A try's perTryTimeout fired (upstream_rq_per_try_timeout). */
   perTryTimedOut(): void {
     this.#add('upstream_rq_per_try_timeout')
+  }
+
+  /** The upstream's response was a protocol error (upstream_cx_protocol_error; the UPE flag). */
+  protocolError(): void {
+    this.#add('upstream_cx_protocol_error')
   }
 
   /** No healthy endpoint to pick (upstream_cx_none_healthy; the UH flag). */

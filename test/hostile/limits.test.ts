@@ -1,9 +1,10 @@
 // Hostile HTTP/1.1 clients and upstreams against the bootstrap's `limits`: header count and size, the URL, slow or silent heads, idle streams and connections.
 
-import { connect, type Socket } from 'node:net'
+import { createServer as createH2Server, type Http2Server } from 'node:http2'
+import { type AddressInfo, connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, sendRaw } from '../harness/client.ts'
-import { egressSidecar, loopbackService, yamlStream } from '../harness/istio.ts'
+import { egressSidecar, loopbackService, serviceEntry, yamlStream } from '../harness/istio.ts'
 import { freePorts } from '../harness/ports.ts'
 import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 import { startUpstream, type Upstream } from '../harness/upstream.ts'
@@ -11,12 +12,16 @@ import { startUpstream, type Upstream } from '../harness/upstream.ts'
 let proxy: ProxyProcess
 let egress: number
 let app: Upstream
+/** An h2c upstream: its response heads are `x-big` of `?bytes=N` bytes. */
+let h2app: Http2Server
+let h2Streams = 0
 
 /** Small limits so every case runs in about a second. */
 const limitsBlock = `limits:
   maxRequestHeadersCount: 20
   maxRequestHeadersKb: 8
   maxResponseHeadersCount: 20
+  maxResponseHeadersKb: 16
   requestHeadersTimeout: 1s
   streamIdleTimeout: 1s
   idleTimeout: 2s
@@ -34,6 +39,12 @@ beforeAll(async () => {
       res.end('too many')
       return
     }
+    const bytes = /[?&]bytes=(\d+)/.exec(req.url ?? '')?.[1]
+    if (bytes !== undefined) {
+      res.writeHead(200, { 'x-big': 'b'.repeat(Number(bytes)) })
+      res.end('sized')
+      return
+    }
     if (req.url === '/huge-header') {
       res.writeHead(200, { 'x-huge': 'a'.repeat(70 * 1024) })
       res.end('too big')
@@ -41,10 +52,26 @@ beforeAll(async () => {
     }
     req.on('end', () => res.end('ok'))
   })
+  h2app = createH2Server()
+  h2app.on('stream', (stream, headers) => {
+    h2Streams++
+    stream.on('error', () => {})
+    const bytes = Number(/[?&]bytes=(\d+)/.exec(String(headers[':path']))?.[1] ?? 0)
+    stream.respond({ ':status': 200, 'x-big': 'b'.repeat(bytes) })
+    stream.end('sized')
+  })
+  await new Promise<void>((resolve) => h2app.listen(0, '127.0.0.1', resolve))
+  const h2port = (h2app.address() as AddressInfo).port
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': yamlStream(loopbackService('app', 80, app.port)),
+      'services.yaml': yamlStream(
+        loopbackService('app', 80, app.port),
+        serviceEntry({
+          name: 'h2app',
+          ports: [{ number: 80, name: 'http2', protocol: 'HTTP2', targetPort: h2port }],
+        }),
+      ),
     },
     extraBootstrap: limitsBlock,
   })
@@ -53,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop()
   await app?.close()
+  await new Promise((resolve) => h2app?.close(resolve))
 })
 
 /** Admin /stats as name → value. */
@@ -221,6 +249,35 @@ describe('response headers from the upstream', () => {
     expect(reply.status).toBe(502)
     expect(reply.body).toContain('protocol error')
     expect(reply.headers['x-h0']).toBeUndefined()
+  })
+
+  it('answers 502 UPE to a head over maxResponseHeadersKb (16 KiB) from an HTTP/1.1 upstream, 200 below it', async () => {
+    const clusterStat = 'cluster.outbound|80||app.default.svc.cluster.local.upstream_cx_protocol_error'
+    const before = (await stats()).get(clusterStat) ?? 0
+    const over = await send(egress, 'app', '/h1-head?bytes=20000')
+    expect(over.status).toBe(502)
+    expect(over.body).toContain('protocol error')
+    expect((await stats()).get(clusterStat)).toBe(before + 1)
+    const under = await send(egress, 'app', '/h1-head?bytes=12000')
+    expect(under.status).toBe(200)
+    expect(under.headers['x-big']).toHaveLength(12000)
+  })
+
+  it('answers 502 UPE to a head over the limit from an HTTP/2 upstream, on a fresh session and a settled one', async () => {
+    const clusterStat = 'cluster.outbound|80||h2app.default.svc.cluster.local.upstream_cx_protocol_error'
+    // The session's first stream goes out before the server acknowledges SETTINGS_MAX_HEADER_LIST_SIZE.
+    const first = await send(egress, 'h2app', '/h2-head?bytes=20000')
+    expect(first.status).toBe(502)
+    expect(first.body).toContain('protocol error')
+    const under = await send(egress, 'h2app', '/h2-head?bytes=12000')
+    expect(under.status).toBe(200)
+    expect(under.headers['x-big']).toHaveLength(12000)
+    // Now node:http2 enforces the acknowledged setting itself (ENHANCE_YOUR_CALM on the stream).
+    const settled = await send(egress, 'h2app', '/h2-head?bytes=20000')
+    expect(settled.status).toBe(502)
+    expect(settled.body).toContain('protocol error')
+    expect((await stats()).get(clusterStat)).toBe(2)
+    expect(h2Streams).toBe(3)
   })
 
   it('answers 502 to a response head over 60 KiB', async () => {
