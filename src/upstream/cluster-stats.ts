@@ -20,14 +20,16 @@ export const ClusterRequestStat = {
   upstream_cx_connect_fail: 10,
   upstream_cx_destroy: 11,
   'retry.upstream_rq_completed': 12,
-  /** A response that is not valid HTTP, or whose head passes the limits (Envoy's codec protocol errors). */
-  upstream_cx_protocol_error: 13,
 } as const
 
 export type ClusterRequestStatName = keyof typeof ClusterRequestStat
 
-/** Cells of the `stats|class|<name>` block: upstream_rq_1xx..5xx at 0..4, retry.upstream_rq_1xx..5xx at 5..9. */
+/**
+ * Cells of the `stats|class|<name>` block: upstream_rq_1xx..5xx at 0..4, retry.upstream_rq_1xx..5xx at
+ * 5..9, and upstream_cx_protocol_error at 10 (the `stats|rq|` block's 13 values are taken).
+ */
 const retryClassOffset = 5
+const protocolErrorCell = 10
 
 /*
  * A `stats|codes|<name>|<class>` block is a bitmap (cells 0..3) of the codes of that class seen by any
@@ -133,9 +135,12 @@ export class ClusterStats implements ConnectionEvents {
     this.#add('upstream_rq_per_try_timeout')
   }
 
-  /** The upstream's response was a protocol error (upstream_cx_protocol_error; the UPE flag). */
+  /**
+   * The upstream's response was a protocol error: not valid HTTP, or a head over the limits
+   * (upstream_cx_protocol_error; the UPE flag).
+   */
   protocolError(): void {
-    this.#add('upstream_cx_protocol_error')
+    Atomics.add(this.#classes.cells, this.#classes.base + protocolErrorCell, 1)
   }
 
   /** No healthy endpoint to pick (upstream_cx_none_healthy; the UH flag). */
@@ -165,7 +170,7 @@ export class ClusterStats implements ConnectionEvents {
 
 /** A cluster's counters as a reader (admin, the Prometheus collector) sees them: any worker's counts. */
 export interface ClusterStatsSnapshot {
-  readonly requests: Readonly<Record<ClusterRequestStatName, number>>
+  readonly requests: Readonly<Record<ClusterRequestStatName | 'upstream_cx_protocol_error', number>>
   /** upstream_rq_1xx..5xx (index 0..4). */
   readonly classes: readonly number[]
   /** retry.upstream_rq_1xx..5xx. */
@@ -180,13 +185,14 @@ export interface ClusterStatsSnapshot {
  */
 export function readClusterStats(counters: SharedCounters, name: string): ClusterStatsSnapshot {
   const rq = counters.find(`stats|rq|${name}`)
-  const requests = {} as Record<ClusterRequestStatName, number>
+  const requests = {} as Record<ClusterRequestStatName | 'upstream_cx_protocol_error', number>
   for (const [stat, cell] of Object.entries(ClusterRequestStat) as [ClusterRequestStatName, number][]) {
     requests[stat] = rq === undefined ? 0 : Atomics.load(rq.cells, rq.base + cell)
   }
   const classBlock = counters.find(`stats|class|${name}`)
   const cell = (i: number): number =>
     classBlock === undefined ? 0 : Atomics.load(classBlock.cells, classBlock.base + i)
+  requests.upstream_cx_protocol_error = cell(protocolErrorCell)
   const classes = [0, 1, 2, 3, 4].map(cell)
   const retryClasses = [0, 1, 2, 3, 4].map((i) => cell(retryClassOffset + i))
   const codes: [number, number, number][] = []
