@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeSession, h2Session } from '../harness/h2.ts'
 import { egressSidecar, loopbackService, yamlStream } from '../harness/istio.ts'
 import { freePorts } from '../harness/ports.ts'
+import { sumOf } from '../harness/prometheus-text.ts'
 import { eventually, type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 import { startUpstream, type Upstream } from '../harness/upstream.ts'
 
@@ -365,5 +366,21 @@ describe('HTTP/2 stream idle timeout (stream_idle_timeout)', () => {
     expect(reply.status).toBe(200)
     expect(reply.body).toBe('uploaded')
     expect(reply.ms).toBeGreaterThan(1_800)
+  })
+})
+
+describe('HTTP/2 limit stats on admin /stats and the stats port’s /stats/prometheus', () => {
+  it('shows every limit the cases above passed, with the same value in both', async () => {
+    const prometheus = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
+    for (const name of [
+      'http2.header_overflow',
+      'downstream_rq_too_many_premature_resets',
+      'downstream_rq_idle_timeout',
+    ]) {
+      const value = await stat(name)
+      expect(value, name).toBeGreaterThan(0)
+      const metric = `envoy_http_outbound_127_0_0_1_${egress}_${name.replace('.', '_')}`
+      expect(sumOf(prometheus, metric), name).toBe(value)
+    }
   })
 })

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, sendRaw } from '../harness/client.ts'
 import { egressSidecar, loopbackService, serviceEntry, yamlStream } from '../harness/istio.ts'
 import { freePorts } from '../harness/ports.ts'
+import { sumOf } from '../harness/prometheus-text.ts'
 import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 import { startUpstream, type Upstream } from '../harness/upstream.ts'
 
@@ -288,5 +289,30 @@ describe('response headers from the upstream', () => {
 
   it('still serves normal requests after all of the above', async () => {
     expect((await send(egress, 'app', '/after')).status).toBe(200)
+  })
+})
+
+describe('limit stats on admin /stats and the stats port’s /stats/prometheus', () => {
+  it('shows every limit the cases above passed, with the same value in both', async () => {
+    const s = await stats()
+    const prometheus = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
+    for (const stat of [
+      'downstream_cx_protocol_error',
+      'downstream_rq_header_timeout',
+      'downstream_rq_idle_timeout',
+      'downstream_cx_idle_timeout',
+    ]) {
+      const value = hcmStat(s, stat)
+      expect(value, stat).toBeGreaterThan(0)
+      expect(sumOf(prometheus, `envoy_http_outbound_127_0_0_1_${egress}_${stat}`), stat).toBe(value)
+    }
+    for (const service of ['app', 'h2app']) {
+      const cluster = `outbound|80||${service}.default.svc.cluster.local`
+      const value = s.get(`cluster.${cluster}.upstream_cx_protocol_error`) ?? 0
+      expect(value, cluster).toBeGreaterThan(0)
+      expect(sumOf(prometheus, 'envoy_cluster_upstream_cx_protocol_error', { cluster_name: cluster })).toBe(
+        value,
+      )
+    }
   })
 })
