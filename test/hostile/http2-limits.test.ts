@@ -57,6 +57,7 @@ limits:
   http2:
     maxConcurrentStreams: 64
     prematureResetStreams: 20
+    maxInvalidFrames: 5
 `,
   })
 })
@@ -83,13 +84,18 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer): 
   return Buffer.concat([head, payload])
 }
 
-/** GET `path` to host `app`, HPACK from the static table and literals without indexing (no dynamic table). */
-function headersFrame(streamId: number, path: string): Buffer {
+/**
+ * GET `path` to host `app`, HPACK from the static table and literals without indexing (no dynamic table);
+ * `malformed` adds `connection: close`, a field HTTP/2 forbids (RFC 9113 §8.2.2).
+ */
+function headersFrame(streamId: number, path: string, malformed = false): Buffer {
   const literal = (index: number, value: string): Buffer =>
     Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)])
   // :method GET (2), :scheme http (6), :path (4, literal), :authority (1, literal).
-  const block = Buffer.concat([Buffer.from([0x82, 0x86]), literal(0x04, path), literal(0x01, 'app')])
-  return frame(0x1, 0x5, streamId, block)
+  const fields = [Buffer.from([0x82, 0x86]), literal(0x04, path), literal(0x01, 'app')]
+  if (malformed)
+    fields.push(Buffer.from([0x00, 10]), Buffer.from('connection'), Buffer.from([5]), Buffer.from('close'))
+  return frame(0x1, 0x5, streamId, Buffer.concat(fields))
 }
 
 function rstStream(streamId: number, code: number): Buffer {
@@ -199,6 +205,21 @@ describe('HTTP/2 limits', () => {
     expect(await stat('downstream_rq_too_many_premature_resets')).toBe(before + 1)
     // Envoy's guard trips once half of the 20 streams were premature: the rest were never proxied.
     expect(app.seen.filter((r) => r.url === '/slow').length).toBeLessThan(40)
+  })
+
+  it('closes a connection past maxInvalidFrames malformed requests and counts http2.rx_messaging_error', async () => {
+    const before = await stat('http2.rx_messaging_error')
+    const socket = await openRaw()
+    const received = readFrames(socket)
+    const frames: Buffer[] = [preface, frame(0x4, 0, 0, Buffer.alloc(0))]
+    for (let i = 0; i < 20; i++) frames.push(headersFrame(2 * i + 1, '/malformed', true))
+    socket.write(Buffer.concat(frames))
+    const other = await h2get('/during-malformed')
+    expect(other.status).toBe(200)
+    const { answered } = await received
+    expect(answered).toBe(0)
+    expect(app.seen.filter((r) => r.url === '/malformed')).toHaveLength(0)
+    expect(await stat('http2.rx_messaging_error')).toBe(before + 1)
   })
 
   it('keeps a connection whose streams all got their responses', async () => {
@@ -376,6 +397,7 @@ describe('HTTP/2 limit stats on admin /stats and the stats port’s /stats/prome
       'http2.header_overflow',
       'downstream_rq_too_many_premature_resets',
       'downstream_rq_idle_timeout',
+      'http2.rx_messaging_error',
     ]) {
       const value = await stat(name)
       expect(value, name).toBeGreaterThan(0)
