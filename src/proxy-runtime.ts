@@ -128,7 +128,12 @@ export class ProxyRuntime implements ProxyState {
     )
     this.limits = compileLimits(bootstrap.limits)
     this.limitStats = new HttpLimitStats(this.counters)
-    this.clusters = new ClusterManager(new DnsResolver(bootstrap.dns), undefined, this.counters)
+    this.clusters = new ClusterManager(
+      new DnsResolver(bootstrap.dns),
+      undefined,
+      this.counters,
+      this.limits.maxResponseHeadersBytes,
+    )
     this.mirroring = new Mirroring(this.clusters)
     this.jwks = new JwksCache(parseDurationMs(bootstrap.jwksRefreshInterval))
     this.pathNormalizer = new PathNormalizer(bootstrap.pathNormalization.normalization)

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { grpcFrame, h2Session } from './harness/grpc.ts'
 import { loopbackIngress, serviceEntry, sidecar } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
+import { sumOf } from './harness/prometheus-text.ts'
 import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 
 const DEADLINE_EXCEEDED = 4
@@ -145,6 +146,15 @@ describe('gRPC deadlines', () => {
       expect(await summary('/test.Upload/Inbound')).toMatch(/flags=- details=max_duration_timeout /)
       // Envoy rewrites grpc-timeout to the deadline it keeps, in milliseconds (toGrpcTimeout).
       expect(seen.get('/test.Upload/Inbound')?.['grpc-timeout']).toBe('300m')
+      // Counted as the connection manager's downstream_rq_max_duration_reached, on /stats and /stats/prometheus.
+      const stats = await (await proxy.admin('/stats')).text()
+      const line = new RegExp(
+        `^(http\\.inbound_.*_${ingress}\\.downstream_rq_max_duration_reached): (\\d+)$`,
+        'm',
+      ).exec(stats)
+      expect(line?.[2]).toBe('1')
+      const prometheus = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
+      expect(sumOf(prometheus, `envoy_${(line?.[1] ?? '').replace(/[^a-zA-Z0-9_]/g, '_')}`)).toBe(1)
     } finally {
       session.close()
     }

@@ -13,6 +13,7 @@ describe('bootstrap limits', () => {
     const limits = compileLimits(
       limitsSchema.parse({
         maxRequestHeadersKb: 8,
+        maxResponseHeadersKb: 16,
         requestHeadersTimeout: '1.5s',
         streamIdleTimeout: '0s',
         maxConnections: 10,
@@ -20,6 +21,7 @@ describe('bootstrap limits', () => {
       }),
     )
     expect(limits.maxRequestHeadersBytes).toBe(8192)
+    expect(limits.maxResponseHeadersBytes).toBe(16384)
     expect(limits.requestHeadersTimeoutMs).toBe(1500)
     expect(limits.streamIdleTimeoutMs).toBe(0)
     expect(limits.maxConnections).toBe(10)
@@ -33,6 +35,8 @@ describe('bootstrap limits', () => {
     expect(limitsSchema.safeParse({ maxRequestHeadersCount: 1.5 }).success).toBe(false)
     expect(limitsSchema.safeParse({ maxConnections: -1 }).success).toBe(false)
     expect(limitsSchema.safeParse({ maxRequestHeadersKb: 8193 }).success).toBe(false)
+    expect(limitsSchema.safeParse({ maxResponseHeadersKb: 8193 }).success).toBe(false)
+    expect(limitsSchema.safeParse({ maxResponseHeadersKb: 0 }).success).toBe(false)
     expect(limitsSchema.safeParse({ idleTimeout: 'soon' }).success).toBe(false)
   })
 })

@@ -12,7 +12,7 @@ function integerAtLeast(min: number) {
   })
 }
 
-/** Envoy caps max_request_headers_kb at 8192 (96 KiB was its old ceiling; 8 MiB since 1.29). */
+/** Envoy caps max_request_headers_kb (and max_response_headers_kb) at 8192 (96 KiB was its old ceiling; 8 MiB since 1.29). */
 const kilobytes = integerAtLeast(1).superRefine((kb, ctx) => {
   if (kb > 8192) ctx.addIssue({ code: 'custom', message: 'must be at most 8192 (8 MiB)' })
 })
@@ -36,6 +36,7 @@ export const limitsSchema = z
     maxRequestHeadersKb: kilobytes.default(d.maxRequestHeadersBytes / 1024),
     maxRequestHeadersCount: integerAtLeast(1).default(d.maxRequestHeadersCount),
     maxResponseHeadersCount: integerAtLeast(1).default(d.maxResponseHeadersCount),
+    maxResponseHeadersKb: kilobytes.default(d.maxResponseHeadersBytes / 1024),
     requestHeadersTimeout: durationSchema.default(msToDuration(d.requestHeadersTimeoutMs)),
     streamIdleTimeout: durationSchema.default(msToDuration(d.streamIdleTimeoutMs)),
     idleTimeout: durationSchema.default(msToDuration(d.idleTimeoutMs)),
@@ -53,6 +54,7 @@ export function compileLimits(spec: LimitsSpec): Limits {
     maxRequestHeadersCount: spec.maxRequestHeadersCount,
     maxRequestHeadersBytes: spec.maxRequestHeadersKb * 1024,
     maxResponseHeadersCount: spec.maxResponseHeadersCount,
+    maxResponseHeadersBytes: spec.maxResponseHeadersKb * 1024,
     requestHeadersTimeoutMs: Math.round(parseDurationMs(spec.requestHeadersTimeout)),
     streamIdleTimeoutMs: Math.round(parseDurationMs(spec.streamIdleTimeout)),
     idleTimeoutMs: Math.round(parseDurationMs(spec.idleTimeout)),

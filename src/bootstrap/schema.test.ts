@@ -37,6 +37,7 @@ describe('bootstrapSchema', () => {
         maxRequestHeadersKb: 60,
         maxRequestHeadersCount: 100,
         maxResponseHeadersCount: 100,
+        maxResponseHeadersKb: 60,
         requestHeadersTimeout: '60000ms',
         streamIdleTimeout: '300000ms',
         idleTimeout: '3600000ms',

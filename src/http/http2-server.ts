@@ -17,6 +17,7 @@ import { Http2Response } from './http2-response.ts'
 import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'
 import { startRequest } from './request-start.ts'
+import { expireIdleStream } from './stream-idle-timeout.ts'
 
 /**
  * SETTINGS the proxy advertises under the bootstrap's `limits`; Envoy's defaults are unbounded, these
@@ -64,8 +65,14 @@ const prematureLifetimeMs = 1_000
 
 /** The session a stream belongs to: node:http2 clears `stream.session` before the stream's 'close'. */
 const kSessionOf = Symbol('outrigger.sessionOf')
+/** The request a stream carries, for its stream idle timeout. */
+const kRequestOf = Symbol('outrigger.requestOf')
 
-type CountedStream = ServerHttp2Stream & { [kOpenedAt]?: number; [kSessionOf]?: CountedSession }
+type CountedStream = ServerHttp2Stream & {
+  [kOpenedAt]?: number
+  [kSessionOf]?: CountedSession
+  [kRequestOf]?: RequestContext
+}
 /**
  * The connection itself: `session.socket` is node:http2's proxy of it, which throws once the session lets
  * go of the socket (ERR_HTTP2_SOCKET_UNBOUND), as it has by the time a dropped connection's streams close.
@@ -183,7 +190,16 @@ export class Http2Downstream {
     }
     const req = new Http2Request(stream, rawHeaders, socket)
     const res = new Http2Response(stream, socket)
-    startRequest(new RequestContext(req, res, stream, listener, listener.proxyModel))
+    const ctx = new RequestContext(req, res, stream, listener, listener.proxyModel)
+    // Envoy's stream_idle_timeout: the stream's own timer, which node:http2 refreshes on every frame of
+    // data read or written on it (and holds off while a write is still draining).
+    const idleMs = listener.limits.streamIdleTimeoutMs
+    if (idleMs > 0) {
+      stream[kRequestOf] = ctx
+      stream.setTimeout(idleMs)
+      stream.on('timeout', onStreamIdle)
+    }
+    startRequest(ctx)
   }
 }
 
@@ -205,6 +221,16 @@ function countStreamClose(this: CountedStream): void {
   // flushed first, and nghttp2 ignores the streams that follow it meanwhile.
   session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
   setImmediate(destroySession, session)
+}
+
+/** A stream with no activity for the stream idle timeout; `this` is the stream. */
+function onStreamIdle(this: CountedStream): void {
+  const ctx = this[kRequestOf]
+  if (ctx === undefined || this.destroyed) return
+  expireIdleStream(ctx)
+  // A reply sent before the request ended: Envoy's doEndStream resets the stream (NO_ERROR, RFC 9113
+  // §8.1) rather than wait for the rest of a request that stopped coming.
+  if (!this.destroyed && ctx.res.writableEnded && !ctx.req.complete) this.close(constants.NGHTTP2_NO_ERROR)
 }
 
 function destroySession(session: ServerHttp2Session): void {

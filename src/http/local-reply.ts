@@ -118,13 +118,22 @@ export const LocalReplies = {
   },
   /**
    * No activity on the request for `limits.streamIdleTimeout` before its response started: Envoy's
-   * ActiveStream::onIdleTimeout (408 `stream timeout`, flag SI); after it started, the stream is reset.
+   * ActiveStream::onIdleTimeout (`stream timeout`, flag SI): 504 once the request was read whole, 408
+   * before (Utility::maybeRequestTimeoutCode, envoy#20026); after the response started, the stream is reset.
    */
   streamIdleTimeout: {
+    status: 504,
+    body: 'stream timeout',
+    flag: ResponseFlag.StreamIdleTimeout,
+    details: 'stream_idle_timeout',
+  },
+  /** The rest of the request is not waited for: an HTTP/1.1 connection closes (RFC 9110 §15.5.9); h2 resets the stream. */
+  streamIdleTimeoutBeforeRequestEnd: {
     status: 408,
     body: 'stream timeout',
     flag: ResponseFlag.StreamIdleTimeout,
     details: 'stream_idle_timeout',
+    headers: ['connection', 'close'],
   },
   /** A connection-pool limit was hit (circuit breaking). */
   overflow: {

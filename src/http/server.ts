@@ -8,6 +8,7 @@ import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'
 import { startRequest } from './request-start.ts'
 import { sendLocalReply } from './respond.ts'
+import { expireIdleStream } from './stream-idle-timeout.ts'
 
 /** The request an HTTP/1.1 connection is serving (or served last), for its stream idle timeout. */
 const kActiveRequest = Symbol('outrigger.activeRequest')
@@ -67,8 +68,8 @@ export function createHttpServer(listener: HttpListener): Server {
 
 /**
  * A connection with no activity for the socket's timeout. With a response in flight that is Envoy's
- * stream idle timeout (408 `stream timeout`, flag SI, before the response started; a reset after);
- * without one it is the connection manager's idle timeout (closed).
+ * stream idle timeout (expireIdleStream: 504 or 408 `stream timeout`, flag SI, before the response
+ * started; a reset after); without one it is the connection manager's idle timeout (closed).
  */
 function onSocketTimeout(listener: HttpListener, socket: ServedSocket): void {
   const res = socket._httpMessage
@@ -77,16 +78,13 @@ function onSocketTimeout(listener: HttpListener, socket: ServedSocket): void {
     socket.destroy()
     return
   }
-  listener.countLimit('downstream_rq_idle_timeout')
   const ctx = socket[kActiveRequest]
-  if (res.headersSent || ctx === undefined || ctx.res !== res) {
+  if (ctx === undefined || ctx.res !== res) {
+    listener.countLimit('downstream_rq_idle_timeout')
     socket.destroy()
     return
   }
-  const exchange = ctx.upstreamExchange
-  ctx.upstreamExchange = undefined
-  exchange?.cancel()
-  sendLocalReply(ctx, 'streamIdleTimeout')
+  expireIdleStream(ctx)
 }
 
 /**

@@ -24,9 +24,11 @@ export interface Limits {
   readonly maxRequestHeadersBytes: number
   /** Response header fields from an upstream: more is 502 UPE. */
   readonly maxResponseHeadersCount: number
+  /** An upstream's response head, in bytes (Envoy's max_response_headers_kb, 60 KiB): more is 502 UPE. */
+  readonly maxResponseHeadersBytes: number
   /** A connection whose first request's headers are not complete this long after accept is closed; 0: none. */
   readonly requestHeadersTimeoutMs: number
-  /** Envoy's stream_idle_timeout: a request with no activity this long gets 408 (reset once its response started); 0: none. */
+  /** Envoy's stream_idle_timeout: a request with no activity this long gets 504, or 408 while its request is still arriving (reset once its response started); 0: none. */
   readonly streamIdleTimeoutMs: number
   /** Envoy's connection manager idle_timeout: a connection without requests this long is closed; 0: none. */
   readonly idleTimeoutMs: number
@@ -42,6 +44,7 @@ export const defaultLimits: Limits = {
   maxRequestHeadersCount: 100,
   maxRequestHeadersBytes: 60 * 1024,
   maxResponseHeadersCount: 100,
+  maxResponseHeadersBytes: 60 * 1024,
   requestHeadersTimeoutMs: 60_000,
   streamIdleTimeoutMs: 300_000,
   idleTimeoutMs: 3_600_000,

@@ -267,6 +267,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     // Envoy's router reports each upstream reset; a timeout while still waiting for a connection is not
     // the endpoint's fault (Envoy: no host yet).
     if (sent || kind !== 'timeout') this.endpoint.reportFailure(kind)
+    if (kind === 'protocolError') this.endpoint.clusterStats?.protocolError()
     this.#owner.attemptFailed(this, err, sent)
   }
 

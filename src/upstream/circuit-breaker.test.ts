@@ -29,7 +29,7 @@ function endpoint(breaker: CircuitBreaker, limits: ConnectionPoolModel, port = 1
     '127.0.0.1',
     port,
     1,
-    { connectTimeoutMs: 1000, connectionPool: limits, protocol: 'http1' },
+    { connectTimeoutMs: 1000, connectionPool: limits, protocol: 'http1', maxResponseHeadersBytes: 61_440 },
     breaker,
   )
   opened.push(e)

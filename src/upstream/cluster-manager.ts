@@ -1,6 +1,7 @@
 // Owns every cluster; a new Model re-applies clusters that stay and retires those that leave.
 
 import type { ClusterModel, Model } from '../config/model.ts'
+import { defaultLimits } from '../protocol/limits.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { UpstreamTls } from '../tls/upstream-tls.ts'
 import { Cluster } from './cluster.ts'
@@ -23,15 +24,20 @@ export class ClusterManager {
   /** The client TLS of every cluster's TLS endpoints (DestinationRule tls, auto-mTLS). */
   readonly upstreamTls: UpstreamTls
 
+  /** The largest response head every cluster's pools accept (bootstrap `limits.maxResponseHeadersKb`). */
+  readonly maxResponseHeadersBytes: number
+
   /** `counters`: the proxy's table (the main thread's, shared by every worker); a one-thread table by default. */
   constructor(
     resolver: DnsResolver = new DnsResolver(),
     upstreamTls: UpstreamTls = new UpstreamTls(),
     counters: SharedCounters = SharedCounters.create(undefined, false),
+    maxResponseHeadersBytes = defaultLimits.maxResponseHeadersBytes,
   ) {
     this.resolver = resolver
     this.upstreamTls = upstreamTls
     this.counters = counters
+    this.maxResponseHeadersBytes = maxResponseHeadersBytes
   }
 
   /** The cluster `name` of the current model. */
@@ -53,7 +59,13 @@ export class ClusterManager {
     if (current !== undefined) return current
     const retired = this.#retired.get(name)
     if (retired !== undefined || this.#retireMs <= 0) return retired
-    const cluster = new Cluster(clusterModel, this.resolver, this.upstreamTls)
+    const cluster = new Cluster(
+      clusterModel,
+      this.resolver,
+      this.upstreamTls,
+      undefined,
+      this.maxResponseHeadersBytes,
+    )
     this.#retire(name, cluster)
     return cluster
   }
@@ -97,7 +109,13 @@ export class ClusterManager {
     for (const [name, cm] of model.clusters) {
       const previous = this.#models.get(name)
       if (cm.policy.warmup === undefined || previous === undefined || clusters.has(name)) continue
-      const cluster = new Cluster(previous, this.resolver, this.upstreamTls, this.counters)
+      const cluster = new Cluster(
+        previous,
+        this.resolver,
+        this.upstreamTls,
+        this.counters,
+        this.maxResponseHeadersBytes,
+      )
       cluster.apply(cm)
       clusters.set(name, cluster)
     }
@@ -141,7 +159,13 @@ export class ClusterManager {
   #materialize(name: string): Cluster | undefined {
     const model = this.#models.get(name)
     if (model === undefined) return undefined
-    const cluster = new Cluster(model, this.resolver, this.upstreamTls, this.counters)
+    const cluster = new Cluster(
+      model,
+      this.resolver,
+      this.upstreamTls,
+      this.counters,
+      this.maxResponseHeadersBytes,
+    )
     this.#clusters.set(name, cluster)
     return cluster
   }

@@ -24,8 +24,12 @@ export const ClusterRequestStat = {
 
 export type ClusterRequestStatName = keyof typeof ClusterRequestStat
 
-/** Cells of the `stats|class|<name>` block: upstream_rq_1xx..5xx at 0..4, retry.upstream_rq_1xx..5xx at 5..9. */
+/**
+ * Cells of the `stats|class|<name>` block: upstream_rq_1xx..5xx at 0..4, retry.upstream_rq_1xx..5xx at
+ * 5..9, and upstream_cx_protocol_error at 10 (the `stats|rq|` block's 13 values are taken).
+ */
 const retryClassOffset = 5
+const protocolErrorCell = 10
 
 /*
  * A `stats|codes|<name>|<class>` block is a bitmap (cells 0..3) of the codes of that class seen by any
@@ -131,6 +135,14 @@ export class ClusterStats implements ConnectionEvents {
     this.#add('upstream_rq_per_try_timeout')
   }
 
+  /**
+   * The upstream's response was a protocol error: not valid HTTP, or a head over the limits
+   * (upstream_cx_protocol_error; the UPE flag).
+   */
+  protocolError(): void {
+    Atomics.add(this.#classes.cells, this.#classes.base + protocolErrorCell, 1)
+  }
+
   /** No healthy endpoint to pick (upstream_cx_none_healthy; the UH flag). */
   noneHealthy(): void {
     this.#add('upstream_cx_none_healthy')
@@ -158,7 +170,7 @@ export class ClusterStats implements ConnectionEvents {
 
 /** A cluster's counters as a reader (admin, the Prometheus collector) sees them: any worker's counts. */
 export interface ClusterStatsSnapshot {
-  readonly requests: Readonly<Record<ClusterRequestStatName, number>>
+  readonly requests: Readonly<Record<ClusterRequestStatName | 'upstream_cx_protocol_error', number>>
   /** upstream_rq_1xx..5xx (index 0..4). */
   readonly classes: readonly number[]
   /** retry.upstream_rq_1xx..5xx. */
@@ -173,13 +185,14 @@ export interface ClusterStatsSnapshot {
  */
 export function readClusterStats(counters: SharedCounters, name: string): ClusterStatsSnapshot {
   const rq = counters.find(`stats|rq|${name}`)
-  const requests = {} as Record<ClusterRequestStatName, number>
+  const requests = {} as Record<ClusterRequestStatName | 'upstream_cx_protocol_error', number>
   for (const [stat, cell] of Object.entries(ClusterRequestStat) as [ClusterRequestStatName, number][]) {
     requests[stat] = rq === undefined ? 0 : Atomics.load(rq.cells, rq.base + cell)
   }
   const classBlock = counters.find(`stats|class|${name}`)
   const cell = (i: number): number =>
     classBlock === undefined ? 0 : Atomics.load(classBlock.cells, classBlock.base + i)
+  requests.upstream_cx_protocol_error = cell(protocolErrorCell)
   const classes = [0, 1, 2, 3, 4].map(cell)
   const retryClasses = [0, 1, 2, 3, 4].map((i) => cell(retryClassOffset + i))
   const codes: [number, number, number][] = []

@@ -7,6 +7,7 @@ import {
   type EndpointModel,
   UNLIMITED,
 } from '../config/model.ts'
+import { defaultLimits } from '../protocol/limits.ts'
 import { originalDestination } from '../protocol/original-destination.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import type { UpstreamTls } from '../tls/upstream-tls.ts'
@@ -65,17 +66,23 @@ export class Cluster {
   readonly #originalHosts = new Map<string, { endpoint: UpstreamEndpoint; used: boolean }>()
   #originalSweep: NodeJS.Timeout | undefined
 
+  /** The bootstrap's `limits.maxResponseHeadersKb`, in bytes, for every pool of the cluster. */
+  readonly #maxResponseHeadersBytes: number
+
   /**
    * `resolver` resolves the endpoint names of DNS clusters (the cluster manager shares one; else the
    * system's); `upstreamTls` makes the TLS connections of endpoints whose model has `tls`; `counters` is
-   * the proxy's SharedCounters (a table of the cluster's own by default).
+   * the proxy's SharedCounters (a table of the cluster's own by default); `maxResponseHeadersBytes` bounds
+   * the response heads its pools accept.
    */
   constructor(
     model: ClusterModel,
     resolver?: DnsResolver,
     upstreamTls?: UpstreamTls,
     counters: SharedCounters = SharedCounters.create(256, false),
+    maxResponseHeadersBytes = defaultLimits.maxResponseHeadersBytes,
   ) {
+    this.#maxResponseHeadersBytes = maxResponseHeadersBytes
     this.model = model
     this.#resolver = resolver
     this.#upstreamTls = upstreamTls
@@ -100,6 +107,7 @@ export class Cluster {
     // A DNS endpoint's resolved hosts share what the model endpoint would get: the pool settings are
     // fixed per model, so a host that persists across re-resolutions keeps its pool and its state.
     this.#settings = {
+      maxResponseHeadersBytes: this.#maxResponseHeadersBytes,
       connectTimeoutMs: model.connectTimeoutMs,
       connectionPool: endpointShare(model.policy.connectionPool, model.endpoints.length),
       protocol: upstreamProtocol(model),

@@ -41,6 +41,15 @@ export class ResponseHeadersOverflowError extends Error {
   }
 }
 
+/** A response head larger than `limits.maxResponseHeadersKb`: a protocol error (502 UPE). */
+export class ResponseHeadTooLargeError extends Error {
+  readonly code = 'UND_ERR_HEADERS_OVERFLOW'
+  constructor(bytes: number, limit: number) {
+    super(`upstream response head of ${bytes} bytes, over the limit of ${limit}`)
+    this.name = 'ResponseHeadTooLargeError'
+  }
+}
+
 /** An HTTP/2 session did not connect within the cluster's connectTimeout. */
 export class UpstreamConnectTimeoutError extends Error {
   readonly code = 'UND_ERR_CONNECT_TIMEOUT'
@@ -61,6 +70,13 @@ export function transportFailureReason(err: Error): string | undefined {
 
 /** HTTP/2 REFUSED_STREAM: the upstream did not process the request (always safe to retry). */
 const REFUSED_STREAM = 0x7
+/**
+ * HTTP/2 ENHANCE_YOUR_CALM: the code node:http2 resets a stream with when the response head passes the
+ * pool's SETTINGS_MAX_HEADER_LIST_SIZE (its header-pair cap too); node reports that reset as it reports
+ * one from the peer, so both count as the protocol error that the first is (502 UPE, as Envoy's codec
+ * answers a head above max_response_headers_kb).
+ */
+const ENHANCE_YOUR_CALM = 0xb
 
 function codeOf(err: Error): string | undefined {
   const code = (err as { code?: unknown }).code
@@ -79,6 +95,7 @@ export function classifyUpstreamError(err: Error, sentToUpstream: boolean): Stre
   if (!sentToUpstream) return 'connectFailure'
   if (err instanceof Http2StreamResetError) {
     if (err.rstCode === REFUSED_STREAM) return 'refusedStream'
+    if (err.rstCode === ENHANCE_YOUR_CALM) return 'protocolError'
     return err.rstCode === 0 ? 'connectionTermination' : 'remoteReset'
   }
   const code = codeOf(err)

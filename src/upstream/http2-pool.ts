@@ -12,7 +12,7 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import type { ConnectionEvents } from './cluster-stats.ts'
-import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
+import { Http2StreamResetError, ResponseHeadTooLargeError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
 export interface UpstreamDispatch {
@@ -34,6 +34,12 @@ export interface Http2PoolOptions {
   readonly idleTimeoutMs: number
   /** A session older than this takes no new stream (undefined: no limit). */
   readonly maxSessionAgeMs: number | undefined
+  /**
+   * SETTINGS_MAX_HEADER_LIST_SIZE: node:http2 resets a stream whose response head is larger
+   * (ENHANCE_YOUR_CALM, a protocol error). It holds from the server's SETTINGS acknowledgement on; streams
+   * opened before it are held to nghttp2's default (64 KiB).
+   */
+  readonly maxResponseHeadersBytes: number
   /** Where connections go instead of resolving the origin's host (a LOGICAL_DNS host's current address). */
   readonly lookup?: LookupFunction
   /** The source address of the sessions' connections (Envoy's upstream_bind_config). */
@@ -139,7 +145,11 @@ export class Http2Pool {
     const connectSocket = this.#options.connectSocket
     let failure: Error | undefined
     const session = connect(this.#origin, {
-      settings: { initialWindowSize: streamWindowSize, enablePush: false },
+      settings: {
+        initialWindowSize: streamWindowSize,
+        enablePush: false,
+        maxHeaderListSize: this.#options.maxResponseHeadersBytes,
+      },
       maxSessionMemory: 64,
       // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
       createConnection: (url: URL) =>
@@ -195,7 +205,10 @@ export class Http2Pool {
     entry.streamsStarted++
     const max = this.#options.maxStreamsPerSession
     if (max > 0 && entry.streamsStarted >= max) this.#retire(entry)
-    exchange.start(entry.session, () => {
+    // Until the server acknowledges our SETTINGS, nghttp2 holds a new stream to its own header-list cap.
+    const session = entry.session
+    const headLimit = session.pendingSettingsAck ? this.#options.maxResponseHeadersBytes : 0
+    exchange.start(session, headLimit, () => {
       entry.activeStreams--
       if (entry.activeStreams > 0) return
       if (entry.retired) entry.session.close()
@@ -235,6 +248,8 @@ class Http2Exchange implements Dispatcher.DispatchController {
   #responded = false
   #trailers: IncomingHttpHeaders | undefined
   #reason: Error | null = null
+  /** The response head size this exchange checks itself (opened before SETTINGS were acknowledged); 0: node does. */
+  #headLimit = 0
   paused = false
 
   constructor(request: UpstreamDispatch, handler: Dispatcher.DispatchHandler) {
@@ -250,8 +265,9 @@ class Http2Exchange implements Dispatcher.DispatchController {
     return this.#reason
   }
 
-  start(session: ClientHttp2Session, onDone: () => void): void {
+  start(session: ClientHttp2Session, headLimit: number, onDone: () => void): void {
     this.#onDone = onDone
+    this.#headLimit = headLimit
     const request = this.#request
     const body = request.body
     let stream: ClientHttp2Stream
@@ -301,6 +317,13 @@ class Http2Exchange implements Dispatcher.DispatchController {
   /** The handler gets node:http2's header object as undici's parsed headers (pseudo-headers included). */
   readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
     if (this.#done) return
+    if (this.#headLimit > 0) {
+      const bytes = headListSize(headers)
+      if (bytes > this.#headLimit) {
+        this.abort(new ResponseHeadTooLargeError(bytes, this.#headLimit))
+        return
+      }
+    }
     this.#responded = true
     this.#handler.onResponseStart?.(this, Number(headers[':status']), headers, '')
     // Headers with END_STREAM (a trailers-only gRPC answer): the response is complete now.
@@ -360,6 +383,17 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.#onDone = undefined
     onDone?.()
   }
+}
+
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: name, value and 32 octets per field (RFC 9113 §6.5.2). */
+function headListSize(headers: IncomingHttpHeaders): number {
+  let bytes = 0
+  for (const name in headers) {
+    const value = headers[name]
+    if (Array.isArray(value)) for (const v of value) bytes += name.length + v.length + 32
+    else if (value !== undefined) bytes += name.length + String(value).length + 32
+  }
+  return bytes
 }
 
 /** `:method`, `:scheme`, `:authority` (from host), `:path`, then the regular fields, lowercase. */

@@ -8,6 +8,7 @@ import { http2PoolOptions, poolKey, poolOptions } from './upstream-endpoint.ts'
 const settings = (over: Partial<ConnectionPoolModel> = {}) => ({
   connectTimeoutMs: 250,
   protocol: 'http1' as const,
+  maxResponseHeadersBytes: 61_440,
   connectionPool: { ...defaultClusterPolicy.connectionPool, ...over },
 })
 
@@ -20,8 +21,11 @@ describe('poolOptions', () => {
       keepAliveTimeout: 3_600_000,
       keepAliveMaxTimeout: 3_600_000,
       pipelining: 1,
+      // The bootstrap's limits.maxResponseHeadersKb, on both protocols' pools.
+      maxHeaderSize: 61_440,
     })
     expect(http2PoolOptions(settings()).idleTimeoutMs).toBe(3_600_000)
+    expect(http2PoolOptions(settings()).maxResponseHeadersBytes).toBe(61_440)
     expect(o.maxRequestsPerClient).toBeUndefined()
     expect(o.factory).toBeUndefined()
     expect(o.connect).toBeUndefined()

@@ -26,6 +26,8 @@ export interface PoolSettings {
   readonly protocol: UpstreamProtocol
   /** The source address of upstream connections (Envoy's upstream_bind_config); undefined: the kernel's choice. */
   readonly sourceAddress?: string
+  /** A response head above this many bytes is a protocol error, 502 UPE (bootstrap `limits.maxResponseHeadersKb`). */
+  readonly maxResponseHeadersBytes: number
 }
 
 /**
@@ -37,9 +39,6 @@ const defaultIdleTimeoutMs = 3_600_000
 /** The longest timer Node can arm: an idle timeout of 0 means "never" in Istio. */
 const maxTimerMs = 2_147_483_647
 
-/** Envoy's default max_response_headers_kb: a larger response head is a protocol error (502 UPE). */
-const maxResponseHeadersBytes = 60 * 1024
-
 /** The undici Pool options for a connection pool policy. */
 export function poolOptions(settings: PoolSettings): Pool.Options {
   const cp = settings.connectionPool
@@ -49,7 +48,7 @@ export function poolOptions(settings: PoolSettings): Pool.Options {
     // The route timeout governs; undici's own defaults (300 s) would cut long streams.
     headersTimeout: 0,
     bodyTimeout: 0,
-    maxHeaderSize: maxResponseHeadersBytes,
+    maxHeaderSize: settings.maxResponseHeadersBytes,
     keepAliveTimeout: idle,
     // A server's Keep-Alive hint may shorten the idle time, never lengthen it past the policy's.
     keepAliveMaxTimeout: idle,
@@ -78,6 +77,7 @@ export function http2PoolOptions(settings: PoolSettings): Http2PoolOptions {
     maxConcurrentStreams: cp.maxConcurrentStreams,
     idleTimeoutMs: cp.idleTimeoutMs === undefined ? defaultIdleTimeoutMs : cp.idleTimeoutMs || maxTimerMs,
     maxSessionAgeMs: cp.maxConnectionDurationMs,
+    maxResponseHeadersBytes: settings.maxResponseHeadersBytes,
     ...(settings.sourceAddress !== undefined ? { sourceAddress: settings.sourceAddress } : {}),
   }
 }

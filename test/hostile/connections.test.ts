@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loopbackService, sidecar, yamlStream } from '../harness/istio.ts'
 import { freePorts } from '../harness/ports.ts'
+import { sumOf } from '../harness/prometheus-text.ts'
 import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 import { startUpstream, type Upstream } from '../harness/upstream.ts'
 
@@ -138,5 +139,26 @@ describe('request-headers timeout on a sniffed port', () => {
     expect(ms).toBeLessThan(3_000)
     const s = await stats()
     expect(s.get(`http.outbound_127.0.0.1_${sniffed}.downstream_rq_header_timeout`)).toBe(1)
+  })
+})
+
+describe('connection limit stats on the stats port’s /stats/prometheus', () => {
+  it('shows each listener’s overflow counts as admin /stats does', async () => {
+    const s = await stats()
+    const prometheus = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
+    for (const [port, stat] of [
+      [portA, 'downstream_cx_overflow'],
+      [portB, 'downstream_global_cx_overflow'],
+    ] as const) {
+      const value = s.get(`listener.127.0.0.1_${port}.${stat}`) ?? 0
+      expect(value, stat).toBe(1)
+      expect(sumOf(prometheus, `envoy_listener_${stat}`, { listener_address: `127.0.0.1_${port}` })).toBe(
+        value,
+      )
+    }
+    const timeouts = s.get(`http.outbound_127.0.0.1_${sniffed}.downstream_rq_header_timeout`) ?? 0
+    expect(sumOf(prometheus, `envoy_http_outbound_127_0_0_1_${sniffed}_downstream_rq_header_timeout`)).toBe(
+      timeouts,
+    )
   })
 })

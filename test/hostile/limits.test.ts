@@ -1,22 +1,28 @@
 // Hostile HTTP/1.1 clients and upstreams against the bootstrap's `limits`: header count and size, the URL, slow or silent heads, idle streams and connections.
 
-import { connect, type Socket } from 'node:net'
+import { createServer as createH2Server, type Http2Server } from 'node:http2'
+import { type AddressInfo, connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, sendRaw } from '../harness/client.ts'
-import { egressSidecar, loopbackService, yamlStream } from '../harness/istio.ts'
+import { egressSidecar, loopbackService, serviceEntry, yamlStream } from '../harness/istio.ts'
 import { freePorts } from '../harness/ports.ts'
+import { sumOf } from '../harness/prometheus-text.ts'
 import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 import { startUpstream, type Upstream } from '../harness/upstream.ts'
 
 let proxy: ProxyProcess
 let egress: number
 let app: Upstream
+/** An h2c upstream: its response heads are `x-big` of `?bytes=N` bytes. */
+let h2app: Http2Server
+let h2Streams = 0
 
 /** Small limits so every case runs in about a second. */
 const limitsBlock = `limits:
   maxRequestHeadersCount: 20
   maxRequestHeadersKb: 8
   maxResponseHeadersCount: 20
+  maxResponseHeadersKb: 16
   requestHeadersTimeout: 1s
   streamIdleTimeout: 1s
   idleTimeout: 2s
@@ -34,6 +40,12 @@ beforeAll(async () => {
       res.end('too many')
       return
     }
+    const bytes = /[?&]bytes=(\d+)/.exec(req.url ?? '')?.[1]
+    if (bytes !== undefined) {
+      res.writeHead(200, { 'x-big': 'b'.repeat(Number(bytes)) })
+      res.end('sized')
+      return
+    }
     if (req.url === '/huge-header') {
       res.writeHead(200, { 'x-huge': 'a'.repeat(70 * 1024) })
       res.end('too big')
@@ -41,10 +53,26 @@ beforeAll(async () => {
     }
     req.on('end', () => res.end('ok'))
   })
+  h2app = createH2Server()
+  h2app.on('stream', (stream, headers) => {
+    h2Streams++
+    stream.on('error', () => {})
+    const bytes = Number(/[?&]bytes=(\d+)/.exec(String(headers[':path']))?.[1] ?? 0)
+    stream.respond({ ':status': 200, 'x-big': 'b'.repeat(bytes) })
+    stream.end('sized')
+  })
+  await new Promise<void>((resolve) => h2app.listen(0, '127.0.0.1', resolve))
+  const h2port = (h2app.address() as AddressInfo).port
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': egressSidecar(egress),
-      'services.yaml': yamlStream(loopbackService('app', 80, app.port)),
+      'services.yaml': yamlStream(
+        loopbackService('app', 80, app.port),
+        serviceEntry({
+          name: 'h2app',
+          ports: [{ number: 80, name: 'http2', protocol: 'HTTP2', targetPort: h2port }],
+        }),
+      ),
     },
     extraBootstrap: limitsBlock,
   })
@@ -53,6 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop()
   await app?.close()
+  await new Promise((resolve) => h2app?.close(resolve))
 })
 
 /** Admin /stats as name → value. */
@@ -171,15 +200,32 @@ describe('request-headers timeout', () => {
 })
 
 describe('stream idle timeout', () => {
-  it('answers 408 stream timeout (flag SI) when the app never answers, and counts it', async () => {
+  it('answers 504 stream timeout (flag SI) to a whole request the app never answers, and counts it', async () => {
     const before = hcmStat(await stats(), 'downstream_rq_idle_timeout')
     const started = performance.now()
     const reply = await send(egress, 'app', '/hang')
     const ms = performance.now() - started
-    expect(reply.status).toBe(408)
+    // Envoy's Utility::maybeRequestTimeoutCode: 504 once the request was read whole (envoy#20026).
+    expect(reply.status).toBe(504)
     expect(reply.body).toBe('stream timeout')
     expect(ms).toBeGreaterThan(800)
     expect(ms).toBeLessThan(3_000)
+    expect(hcmStat(await stats(), 'downstream_rq_idle_timeout')).toBe(before + 1)
+  })
+
+  it('answers 408 when the request body stops arriving', async () => {
+    const before = hcmStat(await stats(), 'downstream_rq_idle_timeout')
+    const socket = await open()
+    const closed = watchClose(socket)
+    socket.write('POST /hang-upload HTTP/1.1\r\nhost: app\r\ncontent-length: 100\r\n\r\npart')
+    const timer = setTimeout(() => socket.destroy(), 4_000)
+    const { data, ms } = await closed.finally(() => clearTimeout(timer))
+    expect(data).toMatch(/^HTTP\/1\.1 408 /)
+    expect(data).toContain('stream timeout')
+    // The rest of the body is not waited for: the connection closes with the reply.
+    expect(data.toLowerCase()).toContain('connection: close')
+    expect(ms).toBeGreaterThan(800)
+    expect(ms).toBeLessThan(1_800)
     expect(hcmStat(await stats(), 'downstream_rq_idle_timeout')).toBe(before + 1)
   })
 })
@@ -206,6 +252,35 @@ describe('response headers from the upstream', () => {
     expect(reply.headers['x-h0']).toBeUndefined()
   })
 
+  it('answers 502 UPE to a head over maxResponseHeadersKb (16 KiB) from an HTTP/1.1 upstream, 200 below it', async () => {
+    const clusterStat = 'cluster.outbound|80||app.default.svc.cluster.local.upstream_cx_protocol_error'
+    const before = (await stats()).get(clusterStat) ?? 0
+    const over = await send(egress, 'app', '/h1-head?bytes=20000')
+    expect(over.status).toBe(502)
+    expect(over.body).toContain('protocol error')
+    expect((await stats()).get(clusterStat)).toBe(before + 1)
+    const under = await send(egress, 'app', '/h1-head?bytes=12000')
+    expect(under.status).toBe(200)
+    expect(under.headers['x-big']).toHaveLength(12000)
+  })
+
+  it('answers 502 UPE to a head over the limit from an HTTP/2 upstream, on a fresh session and a settled one', async () => {
+    const clusterStat = 'cluster.outbound|80||h2app.default.svc.cluster.local.upstream_cx_protocol_error'
+    // The session's first stream goes out before the server acknowledges SETTINGS_MAX_HEADER_LIST_SIZE.
+    const first = await send(egress, 'h2app', '/h2-head?bytes=20000')
+    expect(first.status).toBe(502)
+    expect(first.body).toContain('protocol error')
+    const under = await send(egress, 'h2app', '/h2-head?bytes=12000')
+    expect(under.status).toBe(200)
+    expect(under.headers['x-big']).toHaveLength(12000)
+    // Now node:http2 enforces the acknowledged setting itself (ENHANCE_YOUR_CALM on the stream).
+    const settled = await send(egress, 'h2app', '/h2-head?bytes=20000')
+    expect(settled.status).toBe(502)
+    expect(settled.body).toContain('protocol error')
+    expect((await stats()).get(clusterStat)).toBe(2)
+    expect(h2Streams).toBe(3)
+  })
+
   it('answers 502 to a response head over 60 KiB', async () => {
     const reply = await send(egress, 'app', '/huge-header')
     expect(reply.status).toBe(502)
@@ -214,5 +289,30 @@ describe('response headers from the upstream', () => {
 
   it('still serves normal requests after all of the above', async () => {
     expect((await send(egress, 'app', '/after')).status).toBe(200)
+  })
+})
+
+describe('limit stats on admin /stats and the stats port’s /stats/prometheus', () => {
+  it('shows every limit the cases above passed, with the same value in both', async () => {
+    const s = await stats()
+    const prometheus = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text()
+    for (const stat of [
+      'downstream_cx_protocol_error',
+      'downstream_rq_header_timeout',
+      'downstream_rq_idle_timeout',
+      'downstream_cx_idle_timeout',
+    ]) {
+      const value = hcmStat(s, stat)
+      expect(value, stat).toBeGreaterThan(0)
+      expect(sumOf(prometheus, `envoy_http_outbound_127_0_0_1_${egress}_${stat}`), stat).toBe(value)
+    }
+    for (const service of ['app', 'h2app']) {
+      const cluster = `outbound|80||${service}.default.svc.cluster.local`
+      const value = s.get(`cluster.${cluster}.upstream_cx_protocol_error`) ?? 0
+      expect(value, cluster).toBeGreaterThan(0)
+      expect(sumOf(prometheus, 'envoy_cluster_upstream_cx_protocol_error', { cluster_name: cluster })).toBe(
+        value,
+      )
+    }
   })
 })
