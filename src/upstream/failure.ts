@@ -32,6 +32,15 @@ export class Http2StreamResetError extends Error {
   }
 }
 
+/** The upstream HTTP/2 session went away (its connection closed) while the stream was open: connection termination (UC). */
+export class Http2SessionClosedError extends Error {
+  readonly code = 'ERR_HTTP2_SESSION_ERROR'
+  constructor() {
+    super('upstream HTTP/2 connection closed while the stream was open')
+    this.name = 'Http2SessionClosedError'
+  }
+}
+
 /** A response with more header fields than `limits.maxResponseHeadersCount`: a protocol error (502 UPE). */
 export class ResponseHeadersOverflowError extends Error {
   readonly code = 'UND_ERR_HEADERS_OVERFLOW'

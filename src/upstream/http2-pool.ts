@@ -12,7 +12,7 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import type { ConnectionEvents } from './cluster-stats.ts'
-import { Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
+import { Http2SessionClosedError, Http2StreamResetError, UpstreamConnectTimeoutError } from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
 export interface UpstreamDispatch {
@@ -230,6 +230,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
   readonly #request: UpstreamDispatch
   readonly #handler: Dispatcher.DispatchHandler
   #stream: ClientHttp2Stream | undefined
+  #session: ClientHttp2Session | undefined
   #onDone: (() => void) | undefined
   #done = false
   #responded = false
@@ -252,6 +253,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
 
   start(session: ClientHttp2Session, onDone: () => void): void {
     this.#onDone = onDone
+    this.#session = session
     const request = this.#request
     const body = request.body
     let stream: ClientHttp2Stream
@@ -315,15 +317,19 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.#trailers = headers
   }
 
+  /**
+   * node:http2 also ends a stream's readable side when the stream closes without END_STREAM (its
+   * session died, or a reset): then the response is cut short, not complete.
+   */
   readonly #onEnd = (): void => {
-    if (!this.#done && this.#responded) this.#complete()
+    if (this.#done || !this.#responded) return
+    const cut = closedError(this.#stream as ClientHttp2Stream, this.#session as ClientHttp2Session)
+    if (cut !== undefined) this.fail(cut)
+    else this.#complete()
   }
 
   readonly #onError = (err: Error): void => {
-    const code = this.#stream?.rstCode
-    this.fail(
-      code !== undefined && code !== constants.NGHTTP2_NO_ERROR ? new Http2StreamResetError(code) : err,
-    )
+    this.fail(closedError(this.#stream as ClientHttp2Stream, this.#session as ClientHttp2Session) ?? err)
   }
 
   readonly #onClose = (): void => {
@@ -333,8 +339,9 @@ class Http2Exchange implements Dispatcher.DispatchController {
     }
     const stream = this.#stream as ClientHttp2Stream
     // Closed without an end: a reset (RST_STREAM) or the session went away under it.
-    if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-      this.fail(new Http2StreamResetError(stream.rstCode))
+    const cut = closedError(stream, this.#session as ClientHttp2Session)
+    if (cut !== undefined) {
+      this.fail(cut)
     } else if (this.#responded) {
       this.#complete()
     } else {
@@ -360,6 +367,18 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.#onDone = undefined
     onDone?.()
   }
+}
+
+/**
+ * Why a stream closed with an error code, or undefined when it closed cleanly: its session went away
+ * (node:http2 cancels the streams of a destroyed session; Envoy's codec calls it connection termination),
+ * or the upstream reset it (RST_STREAM).
+ */
+function closedError(stream: ClientHttp2Stream, session: ClientHttp2Session): Error | undefined {
+  const code = stream.rstCode
+  if (code === undefined || code === constants.NGHTTP2_NO_ERROR) return undefined
+  if (session.destroyed) return new Http2SessionClosedError()
+  return new Http2StreamResetError(code)
 }
 
 /** `:method`, `:scheme`, `:authority` (from host), `:path`, then the regular fields, lowercase. */
