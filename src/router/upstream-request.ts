@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream'
 import type { ResponseFields } from '../http/downstream-headers.ts'
 import { isGrpcRequest } from '../http/grpc.ts'
+import { forwardInterimResponse } from '../http/interim-response.ts'
 import { LocalReplies } from '../http/local-reply.ts'
 import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
@@ -76,6 +77,8 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   #previousPriorities: PreviousPriorities | undefined
   /** A retry slot taken from the cluster, held through the backoff and the retried try (as Envoy holds it). */
   #holdsRetrySlot = false
+  /** An interim (1xx) response went to the client: the response has started, nothing is retried. */
+  #interimSent = false
   #done = false
   /** A gRPC call (HTTP/2, content-type application/grpc*): its messages are counted each way. */
   grpc = false
@@ -230,11 +233,20 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     return this.#meter === undefined ? body : this.#meter.counted(body)
   }
 
+  /**
+   * Envoy's Filter::onUpstream1xxHeaders: the 1xx goes to the client and the response counts as started,
+   * so this request is not retried any more (router.cc resets its retry state there).
+   */
+  interimResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): void {
+    this.#interimSent = true
+    forwardInterimResponse(this.#ctx.res, status, fields)
+  }
+
   acceptResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean {
     // The retried try has its outcome: its slot goes back (a new retry takes a new one).
     this.#releaseRetrySlot()
     const policy = this.#spec?.retry
-    if (policy === undefined || this.#ctx.res.headersSent) return true
+    if (policy === undefined || this.#ctx.res.headersSent || this.#interimSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
     const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(fields) : -1
     if ((status < 400 && grpcStatus <= 0) || !retriableResponse(policy, status, grpcStatus)) {
@@ -273,7 +285,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       ctx.res.destroy()
       return
     }
-    const policy = this.#spec?.retry
+    const policy = this.#interimSent ? undefined : this.#spec?.retry
     const retriable =
       policy !== undefined &&
       (err instanceof PerTryTimeoutError || !(err instanceof UpstreamTimeoutError)) &&

@@ -265,6 +265,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
     }
     this.#stream = stream
     stream.on('response', this.#onResponse)
+    stream.on('headers', this.#onInterimResponse)
     stream.on('data', this.#onData)
     stream.on('trailers', this.#onTrailers)
     stream.on('end', this.#onEnd)
@@ -307,6 +308,12 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.#handler.onResponseStart?.(this, Number(headers[':status']), headers, '')
     // Headers with END_STREAM (a trailers-only gRPC answer): the response is complete now.
     if (!this.#done && flags & constants.NGHTTP2_FLAG_END_STREAM) this.#complete()
+  }
+
+  /** node:http2 emits a 1xx as 'headers' before 'response'; undici hands a 1xx to onResponseStart too. */
+  readonly #onInterimResponse = (headers: IncomingHttpHeaders): void => {
+    if (!this.#done && !this.#responded)
+      this.#handler.onResponseStart?.(this, Number(headers[':status']), headers, '')
   }
 
   readonly #onData = (chunk: Buffer): void => {
