@@ -19,6 +19,7 @@ import {
 import type { Cluster } from '../upstream/cluster.ts'
 import {
   classifyUpstreamError,
+  closedAfterReuse,
   DownstreamClosedError,
   transportFailureReason,
   UpstreamTimeoutError,
@@ -45,6 +46,9 @@ export interface UpstreamRequestSpec {
   /** What sends them (set with `mirrors`). */
   readonly mirroring?: Mirroring
 }
+
+/** RFC 9110 §9.2.2: a request with one of these methods may be sent again after a connection failure. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
 const HOST_SELECTION_ATTEMPTS = 5
@@ -79,6 +83,8 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   #holdsRetrySlot = false
   /** An interim (1xx) response went to the client: the response has started, nothing is retried. */
   #interimSent = false
+  /** A try lost to the keep-alive race was sent again (once per request). */
+  #resentAfterRace = false
   #done = false
   /** A gRPC call (HTTP/2, content-type application/grpc*): its messages are counted each way. */
   grpc = false
@@ -285,6 +291,7 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       ctx.res.destroy()
       return
     }
+    if (kind === 'connectionTermination' && this.#resendAfterRace(attempt, err)) return
     const policy = this.#interimSent ? undefined : this.#spec?.retry
     const retriable =
       policy !== undefined &&
@@ -298,6 +305,23 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       ctx.setFlag('URX')
       this.#cluster?.stats.retryLimitExceeded()
     }
+  }
+
+  /**
+   * The keep-alive race: the upstream closed a reused connection as this request was written to it, and
+   * nothing of the response came back. An idempotent request whose body is in hand is sent once more, at
+   * once, on another connection to the same endpoint (RFC 9110 §9.2.2 and RFC 9112 §9.3.1 allow it; Go's
+   * http.Transport does the same), rather than answered 503 UC as Envoy does unless retryOn has `reset`.
+   * It is not a retry of the route's policy: no retry budget, backoff or retry stat.
+   */
+  #resendAfterRace(attempt: UpstreamAttempt, err: Error): boolean {
+    const spec = this.#spec as UpstreamRequestSpec
+    if (this.#resentAfterRace || this.#interimSent || !IDEMPOTENT_METHODS.has(spec.method)) return false
+    if (spec.hasBody && this.#body === undefined) return false
+    if (!closedAfterReuse(err) || this.#cluster?.admits(attempt.endpoint) === false) return false
+    this.#resentAfterRace = true
+    this.#dispatch(attempt.endpoint)
+    return true
   }
 
   /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */

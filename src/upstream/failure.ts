@@ -68,6 +68,19 @@ export function transportFailureReason(err: Error): string | undefined {
   return typeof reason === 'string' ? reason : undefined
 }
 
+/**
+ * Whether an HTTP/1.1 exchange failed because its connection closed after that connection had already
+ * carried a response: undici's SocketError tells the bytes the socket read, and a connection that read
+ * none was new. This is the keep-alive race, when the upstream closes an idle connection just as a
+ * request is written to it (undici checks an idle connection before reusing it, so only a close that
+ * crosses the request on the wire gets here).
+ */
+export function closedAfterReuse(err: Error): boolean {
+  // Only the end of the stream (client-h1.js onHttpSocketEnd), not a response undici rejected ('bad response').
+  if (!(err instanceof errors.SocketError) || err.message !== 'other side closed') return false
+  return (err.socket?.bytesRead ?? 0) > 0
+}
+
 /** HTTP/2 REFUSED_STREAM: the upstream did not process the request (always safe to retry). */
 const REFUSED_STREAM = 0x7
 
