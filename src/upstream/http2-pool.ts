@@ -61,9 +61,12 @@ class SessionEntry {
   streamsStarted = 0
   readonly waiting: Http2Exchange[] = []
   idleTimer: NodeJS.Timeout | undefined
+  /** The session's connection (node:http2 lends out only a guarded proxy of it). */
+  readonly socket: Socket | undefined
 
-  constructor(session: ClientHttp2Session) {
+  constructor(session: ClientHttp2Session, socket: Socket | undefined) {
     this.session = session
+    this.socket = socket
   }
 }
 
@@ -138,23 +141,29 @@ export class Http2Pool {
   #open(): SessionEntry {
     const connectSocket = this.#options.connectSocket
     let failure: Error | undefined
+    let socket: Socket | undefined
     const session = connect(this.#origin, {
       settings: { initialWindowSize: streamWindowSize, enablePush: false },
       maxSessionMemory: 64,
       // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
-      createConnection: (url: URL) =>
-        connectSocket?.((err) => {
-          failure = err
-        }) ??
-        netConnect({
-          host: url.hostname.replace(/^\[|\]$/g, ''),
-          port: Number(url.port),
-          noDelay: true,
-          ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
-          ...(this.#options.sourceAddress !== undefined ? { localAddress: this.#options.sourceAddress } : {}),
-        }),
+      createConnection: (url: URL) => {
+        socket =
+          connectSocket?.((err) => {
+            failure = err
+          }) ??
+          netConnect({
+            host: url.hostname.replace(/^\[|\]$/g, ''),
+            port: Number(url.port),
+            noDelay: true,
+            ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
+            ...(this.#options.sourceAddress !== undefined
+              ? { localAddress: this.#options.sourceAddress }
+              : {}),
+          })
+        return socket
+      },
     })
-    const entry = new SessionEntry(session)
+    const entry = new SessionEntry(session, socket)
     this.#entries.push(entry)
     const timer = setTimeout(() => {
       if (!entry.connected) session.destroy(new UpstreamConnectTimeoutError())
@@ -198,7 +207,7 @@ export class Http2Pool {
     exchange.start(entry.session, () => {
       entry.activeStreams--
       if (entry.activeStreams > 0) return
-      if (entry.retired) entry.session.close()
+      if (entry.retired) closeIdle(entry)
       else this.#armIdle(entry)
     })
   }
@@ -215,8 +224,20 @@ export class Http2Pool {
   #retire(entry: SessionEntry): void {
     if (entry.retired) return
     entry.retired = true
-    if (entry.activeStreams === 0 && entry.waiting.length === 0) entry.session.close()
+    if (entry.activeStreams === 0 && entry.waiting.length === 0) closeIdle(entry)
   }
+}
+
+/**
+ * Closes a retired session that has no stream left, and its connection once what is written has gone
+ * out, as Envoy closes an idle upstream connection (FlushWrite). node:http2 alone would end the socket
+ * and wait for the peer to close its side, which an upstream may never do (one that sent GOAWAY with a
+ * stream still open on its side kept the connection for good); and it destroys a session that a GOAWAY
+ * closed only if nothing is left to write when the last stream goes.
+ */
+function closeIdle(entry: SessionEntry): void {
+  entry.session.destroy()
+  entry.socket?.destroySoon()
 }
 
 function connectError(session: ClientHttp2Session): Error {
