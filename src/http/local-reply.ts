@@ -113,6 +113,16 @@ export const LocalReplies = {
     flag: ResponseFlag.StreamIdleTimeout,
     details: 'stream_idle_timeout',
   },
+  /**
+   * The same once the whole request was received (the upstream is the one idle): 504, as Envoy's
+   * Utility::maybeRequestTimeoutCode answers when the downstream request is complete.
+   */
+  streamIdleTimeoutRequestComplete: {
+    status: 504,
+    body: 'stream timeout',
+    flag: ResponseFlag.StreamIdleTimeout,
+    details: 'stream_idle_timeout',
+  },
   /** A connection-pool limit was hit (circuit breaking). */
   overflow: {
     status: 503,

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'
@@ -79,14 +80,20 @@ function onSocketTimeout(listener: HttpListener, socket: ServedSocket): void {
   }
   listener.countLimit('downstream_rq_idle_timeout')
   const ctx = socket[kActiveRequest]
-  if (res.headersSent || ctx === undefined || ctx.res !== res) {
+  if (ctx === undefined || ctx.res !== res) {
     socket.destroy()
     return
   }
+  // The upstream side stops quietly: the flag is SI, not the DC a closed downstream would give.
   const exchange = ctx.upstreamExchange
   ctx.upstreamExchange = undefined
   exchange?.cancel()
-  sendLocalReply(ctx, 'streamIdleTimeout')
+  if (res.headersSent) {
+    ctx.setFlag(ResponseFlag.StreamIdleTimeout)
+    socket.destroy()
+    return
+  }
+  sendLocalReply(ctx, ctx.req.complete ? 'streamIdleTimeoutRequestComplete' : 'streamIdleTimeout')
 }
 
 /**
