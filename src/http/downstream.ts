@@ -45,6 +45,10 @@ export interface DownstreamResponse {
   readonly resetByClient?: boolean
   readonly statusCode: number
   writeHead(status: number, headers: string[]): unknown
+  /** Interim responses before `writeHead` (node:http's names): 100 Continue, 102 Processing, 103 Early Hints. */
+  writeContinue(): void
+  writeProcessing(): void
+  writeEarlyHints(hints: Record<string, string | string[]>): void
   /** False when the client is not keeping up: wait for 'drain'. */
   write(chunk: Buffer): boolean
   end(body?: string | Buffer): unknown

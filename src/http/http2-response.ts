@@ -70,6 +70,29 @@ export class Http2Response implements DownstreamResponse {
     return this
   }
 
+  writeContinue(): void {
+    this.#interim({ ':status': 100 })
+  }
+
+  writeProcessing(): void {
+    this.#interim({ ':status': 102 })
+  }
+
+  writeEarlyHints(hints: Record<string, string | string[]>): void {
+    this.#interim({ ...hints, ':status': 103 })
+  }
+
+  /** An interim (1xx) HEADERS frame, before the response's own. */
+  #interim(headers: Record<string, string | string[] | number>): void {
+    const stream = this.#stream
+    if (this.headersSent || stream.destroyed || stream.headersSent) return
+    try {
+      stream.additionalHeaders(headers)
+    } catch {
+      // A field HTTP/2 cannot carry: the interim response is dropped, the final one still goes out.
+    }
+  }
+
   write(chunk: Buffer): boolean {
     if (this.#pending !== undefined) this.#respond(false)
     if (this.#stream.destroyed) return true

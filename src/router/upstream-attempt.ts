@@ -29,6 +29,8 @@ export class RetryAbandonedError extends Error {
 export interface AttemptOwner {
   /** A gRPC call: the response's grpc-status and messages are recorded on the request. */
   readonly grpc: boolean
+  /** An interim (1xx) response arrived ahead of the final one. */
+  interimResponse(attempt: UpstreamAttempt, status: number, fields: ResponseFields): void
   /** Response headers arrived: true to send them downstream, false to drop this try for a retry. */
   acceptResponse(attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean
   /** The accepted response ended; `lastChunk` is its final body chunk when that was held back to end with. */
@@ -163,6 +165,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     fields: ResponseFields,
   ): void {
     if (this.#done) return
+    // undici and the HTTP/2 pool hand a 1xx here too: it is not the response (never answer with it).
+    if (statusCode < 200) {
+      if (!this.#accepted) this.#owner.interimResponse(this, statusCode, fields)
+      return
+    }
     const ctx = this.#ctx
     const fieldCount = responseFieldCount(controller, fields)
     const limit = ctx.listener.limits.maxResponseHeadersCount

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream'
 import type { ResponseFields } from '../http/downstream-headers.ts'
 import { isGrpcRequest } from '../http/grpc.ts'
+import { forwardInterimResponse } from '../http/interim-response.ts'
 import { LocalReplies } from '../http/local-reply.ts'
 import type { RequestContext, UpstreamExchange } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
@@ -18,6 +19,7 @@ import {
 import type { Cluster } from '../upstream/cluster.ts'
 import {
   classifyUpstreamError,
+  closedAfterReuse,
   DownstreamClosedError,
   transportFailureReason,
   UpstreamTimeoutError,
@@ -44,6 +46,9 @@ export interface UpstreamRequestSpec {
   /** What sends them (set with `mirrors`). */
   readonly mirroring?: Mirroring
 }
+
+/** RFC 9110 §9.2.2: a request with one of these methods may be sent again after a connection failure. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks to find a host not tried yet. */
 const HOST_SELECTION_ATTEMPTS = 5
@@ -76,6 +81,10 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
   #previousPriorities: PreviousPriorities | undefined
   /** A retry slot taken from the cluster, held through the backoff and the retried try (as Envoy holds it). */
   #holdsRetrySlot = false
+  /** An interim (1xx) response went to the client: the response has started, nothing is retried. */
+  #interimSent = false
+  /** A try lost to the keep-alive race was sent again (once per request). */
+  #resentAfterRace = false
   #done = false
   /** A gRPC call (HTTP/2, content-type application/grpc*): its messages are counted each way. */
   grpc = false
@@ -230,11 +239,20 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
     return this.#meter === undefined ? body : this.#meter.counted(body)
   }
 
+  /**
+   * Envoy's Filter::onUpstream1xxHeaders: the 1xx goes to the client and the response counts as started,
+   * so this request is not retried any more (router.cc resets its retry state there).
+   */
+  interimResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): void {
+    this.#interimSent = true
+    forwardInterimResponse(this.#ctx.res, status, fields)
+  }
+
   acceptResponse(_attempt: UpstreamAttempt, status: number, fields: ResponseFields): boolean {
     // The retried try has its outcome: its slot goes back (a new retry takes a new one).
     this.#releaseRetrySlot()
     const policy = this.#spec?.retry
-    if (policy === undefined || this.#ctx.res.headersSent) return true
+    if (policy === undefined || this.#ctx.res.headersSent || this.#interimSent) return true
     // gRPC conditions read grpc-status (a trailers-only answer); otherwise only errors can be retried.
     const grpcStatus = policy.on & GRPC_CONDITIONS ? grpcStatusOf(fields) : -1
     if ((status < 400 && grpcStatus <= 0) || !retriableResponse(policy, status, grpcStatus)) {
@@ -273,7 +291,8 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       ctx.res.destroy()
       return
     }
-    const policy = this.#spec?.retry
+    if (kind === 'connectionTermination' && this.#resendAfterRace(attempt, err)) return
+    const policy = this.#interimSent ? undefined : this.#spec?.retry
     const retriable =
       policy !== undefined &&
       (err instanceof PerTryTimeoutError || !(err instanceof UpstreamTimeoutError)) &&
@@ -286,6 +305,23 @@ export class UpstreamRequest implements AttemptOwner, UpstreamExchange {
       ctx.setFlag('URX')
       this.#cluster?.stats.retryLimitExceeded()
     }
+  }
+
+  /**
+   * The keep-alive race: the upstream closed a reused connection as this request was written to it, and
+   * nothing of the response came back. An idempotent request whose body is in hand is sent once more, at
+   * once, on another connection to the same endpoint (RFC 9110 §9.2.2 and RFC 9112 §9.3.1 allow it; Go's
+   * http.Transport does the same), rather than answered 503 UC as Envoy does unless retryOn has `reset`.
+   * It is not a retry of the route's policy: no retry budget, backoff or retry stat.
+   */
+  #resendAfterRace(attempt: UpstreamAttempt, err: Error): boolean {
+    const spec = this.#spec as UpstreamRequestSpec
+    if (this.#resentAfterRace || this.#interimSent || !IDEMPOTENT_METHODS.has(spec.method)) return false
+    if (spec.hasBody && this.#body === undefined) return false
+    if (!closedAfterReuse(err) || this.#cluster?.admits(attempt.endpoint) === false) return false
+    this.#resentAfterRace = true
+    this.#dispatch(attempt.endpoint)
+    return true
   }
 
   /** Takes a retry slot and waits out the backoff; false when the cluster's retry limit says no. */

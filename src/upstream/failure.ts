@@ -32,6 +32,15 @@ export class Http2StreamResetError extends Error {
   }
 }
 
+/** The upstream HTTP/2 session went away (its connection closed) while the stream was open: connection termination (UC). */
+export class Http2SessionClosedError extends Error {
+  readonly code = 'ERR_HTTP2_SESSION_ERROR'
+  constructor() {
+    super('upstream HTTP/2 connection closed while the stream was open')
+    this.name = 'Http2SessionClosedError'
+  }
+}
+
 /** A response with more header fields than `limits.maxResponseHeadersCount`: a protocol error (502 UPE). */
 export class ResponseHeadersOverflowError extends Error {
   readonly code = 'UND_ERR_HEADERS_OVERFLOW'
@@ -66,6 +75,19 @@ export class UpstreamConnectTimeoutError extends Error {
 export function transportFailureReason(err: Error): string | undefined {
   const reason = (err as { transportFailureReason?: unknown }).transportFailureReason
   return typeof reason === 'string' ? reason : undefined
+}
+
+/**
+ * Whether an HTTP/1.1 exchange failed because its connection closed after that connection had already
+ * carried a response: undici's SocketError tells the bytes the socket read, and a connection that read
+ * none was new. This is the keep-alive race, when the upstream closes an idle connection just as a
+ * request is written to it (undici checks an idle connection before reusing it, so only a close that
+ * crosses the request on the wire gets here).
+ */
+export function closedAfterReuse(err: Error): boolean {
+  // Only the end of the stream (client-h1.js onHttpSocketEnd), not a response undici rejected ('bad response').
+  if (!(err instanceof errors.SocketError) || err.message !== 'other side closed') return false
+  return (err.socket?.bytesRead ?? 0) > 0
 }
 
 /** HTTP/2 REFUSED_STREAM: the upstream did not process the request (always safe to retry). */

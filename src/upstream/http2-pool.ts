@@ -12,7 +12,12 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { isHttp2Forbidden } from '../protocol/hop-by-hop.ts'
 import type { ConnectionEvents } from './cluster-stats.ts'
-import { Http2StreamResetError, ResponseHeadTooLargeError, UpstreamConnectTimeoutError } from './failure.ts'
+import {
+  Http2SessionClosedError,
+  Http2StreamResetError,
+  ResponseHeadTooLargeError,
+  UpstreamConnectTimeoutError,
+} from './failure.ts'
 
 /** What one request sends; `headers` are lowercase pairs with `host` first, as buildUpstreamHeaders makes them. */
 export interface UpstreamDispatch {
@@ -67,9 +72,12 @@ class SessionEntry {
   streamsStarted = 0
   readonly waiting: Http2Exchange[] = []
   idleTimer: NodeJS.Timeout | undefined
+  /** The session's connection (node:http2 lends out only a guarded proxy of it). */
+  readonly socket: Socket | undefined
 
-  constructor(session: ClientHttp2Session) {
+  constructor(session: ClientHttp2Session, socket: Socket | undefined) {
     this.session = session
+    this.socket = socket
   }
 }
 
@@ -144,6 +152,7 @@ export class Http2Pool {
   #open(): SessionEntry {
     const connectSocket = this.#options.connectSocket
     let failure: Error | undefined
+    let socket: Socket | undefined
     const session = connect(this.#origin, {
       settings: {
         initialWindowSize: streamWindowSize,
@@ -152,19 +161,24 @@ export class Http2Pool {
       },
       maxSessionMemory: 64,
       // Frames go out as written (no Nagle delay behind a delayed ACK), as on the downstream sockets.
-      createConnection: (url: URL) =>
-        connectSocket?.((err) => {
-          failure = err
-        }) ??
-        netConnect({
-          host: url.hostname.replace(/^\[|\]$/g, ''),
-          port: Number(url.port),
-          noDelay: true,
-          ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
-          ...(this.#options.sourceAddress !== undefined ? { localAddress: this.#options.sourceAddress } : {}),
-        }),
+      createConnection: (url: URL) => {
+        socket =
+          connectSocket?.((err) => {
+            failure = err
+          }) ??
+          netConnect({
+            host: url.hostname.replace(/^\[|\]$/g, ''),
+            port: Number(url.port),
+            noDelay: true,
+            ...(this.#options.lookup !== undefined ? { lookup: this.#options.lookup } : {}),
+            ...(this.#options.sourceAddress !== undefined
+              ? { localAddress: this.#options.sourceAddress }
+              : {}),
+          })
+        return socket
+      },
     })
-    const entry = new SessionEntry(session)
+    const entry = new SessionEntry(session, socket)
     this.#entries.push(entry)
     const timer = setTimeout(() => {
       if (!entry.connected) session.destroy(new UpstreamConnectTimeoutError())
@@ -211,7 +225,7 @@ export class Http2Pool {
     exchange.start(session, headLimit, () => {
       entry.activeStreams--
       if (entry.activeStreams > 0) return
-      if (entry.retired) entry.session.close()
+      if (entry.retired) closeIdle(entry)
       else this.#armIdle(entry)
     })
   }
@@ -228,8 +242,20 @@ export class Http2Pool {
   #retire(entry: SessionEntry): void {
     if (entry.retired) return
     entry.retired = true
-    if (entry.activeStreams === 0 && entry.waiting.length === 0) entry.session.close()
+    if (entry.activeStreams === 0 && entry.waiting.length === 0) closeIdle(entry)
   }
+}
+
+/**
+ * Closes a retired session that has no stream left, and its connection once what is written has gone
+ * out, as Envoy closes an idle upstream connection (FlushWrite). node:http2 alone would end the socket
+ * and wait for the peer to close its side, which an upstream may never do (one that sent GOAWAY with a
+ * stream still open on its side kept the connection for good); and it destroys a session that a GOAWAY
+ * closed only if nothing is left to write when the last stream goes.
+ */
+function closeIdle(entry: SessionEntry): void {
+  entry.session.destroy()
+  entry.socket?.destroySoon()
 }
 
 function connectError(session: ClientHttp2Session): Error {
@@ -243,6 +269,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
   readonly #request: UpstreamDispatch
   readonly #handler: Dispatcher.DispatchHandler
   #stream: ClientHttp2Stream | undefined
+  #session: ClientHttp2Session | undefined
   #onDone: (() => void) | undefined
   #done = false
   #responded = false
@@ -268,6 +295,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
   start(session: ClientHttp2Session, headLimit: number, onDone: () => void): void {
     this.#onDone = onDone
     this.#headLimit = headLimit
+    this.#session = session
     const request = this.#request
     const body = request.body
     let stream: ClientHttp2Stream
@@ -279,6 +307,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
     }
     this.#stream = stream
     stream.on('response', this.#onResponse)
+    stream.on('headers', this.#onInterimResponse)
     stream.on('data', this.#onData)
     stream.on('trailers', this.#onTrailers)
     stream.on('end', this.#onEnd)
@@ -330,6 +359,12 @@ class Http2Exchange implements Dispatcher.DispatchController {
     if (!this.#done && flags & constants.NGHTTP2_FLAG_END_STREAM) this.#complete()
   }
 
+  /** node:http2 emits a 1xx as 'headers' before 'response'; undici hands a 1xx to onResponseStart too. */
+  readonly #onInterimResponse = (headers: IncomingHttpHeaders): void => {
+    if (!this.#done && !this.#responded)
+      this.#handler.onResponseStart?.(this, Number(headers[':status']), headers, '')
+  }
+
   readonly #onData = (chunk: Buffer): void => {
     if (!this.#done) this.#handler.onResponseData?.(this, chunk)
   }
@@ -338,15 +373,19 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.#trailers = headers
   }
 
+  /**
+   * node:http2 also ends a stream's readable side when the stream closes without END_STREAM (its
+   * session died, or a reset): then the response is cut short, not complete.
+   */
   readonly #onEnd = (): void => {
-    if (!this.#done && this.#responded) this.#complete()
+    if (this.#done || !this.#responded) return
+    const cut = closedError(this.#stream as ClientHttp2Stream, this.#session as ClientHttp2Session)
+    if (cut !== undefined) this.fail(cut)
+    else this.#complete()
   }
 
   readonly #onError = (err: Error): void => {
-    const code = this.#stream?.rstCode
-    this.fail(
-      code !== undefined && code !== constants.NGHTTP2_NO_ERROR ? new Http2StreamResetError(code) : err,
-    )
+    this.fail(closedError(this.#stream as ClientHttp2Stream, this.#session as ClientHttp2Session) ?? err)
   }
 
   readonly #onClose = (): void => {
@@ -356,8 +395,9 @@ class Http2Exchange implements Dispatcher.DispatchController {
     }
     const stream = this.#stream as ClientHttp2Stream
     // Closed without an end: a reset (RST_STREAM) or the session went away under it.
-    if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-      this.fail(new Http2StreamResetError(stream.rstCode))
+    const cut = closedError(stream, this.#session as ClientHttp2Session)
+    if (cut !== undefined) {
+      this.fail(cut)
     } else if (this.#responded) {
       this.#complete()
     } else {
@@ -394,6 +434,18 @@ function headListSize(headers: IncomingHttpHeaders): number {
     else if (value !== undefined) bytes += name.length + String(value).length + 32
   }
   return bytes
+}
+
+/**
+ * Why a stream closed with an error code, or undefined when it closed cleanly: its session went away
+ * (node:http2 cancels the streams of a destroyed session; Envoy's codec calls it connection termination),
+ * or the upstream reset it (RST_STREAM).
+ */
+function closedError(stream: ClientHttp2Stream, session: ClientHttp2Session): Error | undefined {
+  const code = stream.rstCode
+  if (code === undefined || code === constants.NGHTTP2_NO_ERROR) return undefined
+  if (session.destroyed) return new Http2SessionClosedError()
+  return new Http2StreamResetError(code)
 }
 
 /** `:method`, `:scheme`, `:authority` (from host), `:path`, then the regular fields, lowercase. */
