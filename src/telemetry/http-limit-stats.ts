@@ -25,6 +25,8 @@ export const HttpLimitStat = {
   'http2.rx_messaging_error': 7,
   /** An HTTP/2 stream refused for a header list above the limit. */
   'http2.header_overflow': 8,
+  /** A request answered 503 `envoy overloaded` by the overload manager's stop_accepting_requests. */
+  downstream_rq_overload_close: 9,
 } as const
 
 export type HttpLimitStatName = keyof typeof HttpLimitStat

@@ -18,6 +18,7 @@ export const ResponseFlag = {
   RateLimited: 'RL',
   DownstreamProtocolError: 'DPE',
   UpstreamProtocolError: 'UPE',
+  OverloadManager: 'OM',
 } as const
 
 export type ResponseFlag = (typeof ResponseFlag)[keyof typeof ResponseFlag]
@@ -46,6 +47,7 @@ export const responseFlagBits: Readonly<Record<ResponseFlag, number>> = {
   DPE: 0x40000,
   UPE: 0x800000,
   NC: 0x1000000,
+  OM: 0x2000000,
 }
 
 function byEnvoyOrder(a: ResponseFlag, b: ResponseFlag): number {
