@@ -1,7 +1,7 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { getHeapSpaceStatistics } from 'node:v8'
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
@@ -131,6 +131,10 @@ function memoryJson(): unknown {
     total_physical_bytes: String(usage.rss),
     external: String(usage.external),
     array_buffers: String(usage.arrayBuffers),
+    // Not in Envoy's /memory: the limit the overload manager's heap pressure is measured against (this
+    // thread's; node sizes it from the container's memory limit, docs/overload.md), and that limit.
+    heap_size_limit: String(getHeapStatistics().heap_size_limit),
+    constrained_memory: String(process.constrainedMemory()),
     // Not in Envoy's /memory: this thread's open handles and timers by kind (node's getActiveResourcesInfo), so a
     // test or an operator can see that a finished connection left no socket or timer behind.
     active_resources: countByKind(process.getActiveResourcesInfo()),

@@ -5,9 +5,12 @@ import { overloadActionNames } from '../protocol/overload.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { EventLoopDelayMonitor } from './event-loop-delay-monitor.ts'
-import { heapPressure } from './heap-monitor.ts'
+import { HeapMonitor } from './heap-monitor.ts'
 import { OverloadStatsWriter } from './overload-stats.ts'
 import { TriggerState } from './trigger-state.ts'
+
+/** While heap pressure is at a trigger's line, the heap is collected before it is read, at most this often. */
+const collectEveryMs = 1_000
 
 interface ActionTriggers {
   readonly action: OverloadAction
@@ -29,9 +32,13 @@ export class OverloadManager implements OverloadState {
   readonly #config: OverloadConfig
   readonly #actions: readonly ActionTriggers[]
   readonly #stats: OverloadStatsWriter
+  readonly #heap = new HeapMonitor()
   #eventLoop: EventLoopDelayMonitor | undefined
   #timer: NodeJS.Timeout | undefined
   #sampledAt = 0
+  #collectedAt = Number.NEGATIVE_INFINITY
+  /** The lowest heap pressure at which some heap trigger acts (a threshold less its recovery, or a ramp's start). */
+  readonly #heapLine: number
 
   constructor(config: OverloadConfig, counters: SharedCounters, worker: number) {
     this.#config = config
@@ -44,6 +51,17 @@ export class OverloadManager implements OverloadState {
         Object.entries(triggers) as [OverloadResource, NonNullable<(typeof triggers)[OverloadResource]>][]
       ).map(([resource, trigger]) => [resource, new TriggerState(trigger, config.recovery)] as const),
     }))
+    this.#heapLine = this.#lowestHeapLine()
+  }
+
+  #lowestHeapLine(): number {
+    let line = Number.POSITIVE_INFINITY
+    for (const { triggers } of this.#actions) {
+      for (const [resource, trigger] of triggers) {
+        if (resource === 'heap') line = Math.min(line, trigger.line)
+      }
+    }
+    return line
   }
 
   /** Starts sampling (nothing when the bootstrap turned the manager off). */
@@ -73,7 +91,7 @@ export class OverloadManager implements OverloadState {
     const lateMs = Math.max(0, now - this.#sampledAt - this.#config.refreshIntervalMs)
     this.#sampledAt = now
     const pressure: Record<OverloadResource, number> = {
-      heap: heapPressure(),
+      heap: this.#heapPressure(now),
       eventLoopDelay: this.#eventLoop?.sample(lateMs) ?? 0,
     }
     this.#stats.set('heap', pressure.heap)
@@ -84,6 +102,20 @@ export class OverloadManager implements OverloadState {
       this.#apply(action, state, pressure)
       this.#stats.set(action, state)
     }
+  }
+
+  /**
+   * The heap's pressure; at or above a trigger's line it is read again after a full collection (at most
+   * every collectEveryMs), so garbage never sets an action and a heap freed of finished requests
+   * releases it. A collection costs tens of milliseconds on a heap of a few hundred MiB, and runs only
+   * while the heap is that full, where V8 itself would collect soon.
+   */
+  #heapPressure(now: number): number {
+    const pressure = this.#heap.pressure()
+    if (pressure < this.#heapLine || now - this.#collectedAt < collectEveryMs) return pressure
+    this.#collectedAt = now
+    this.#heap.collect()
+    return this.#heap.pressure()
   }
 
   #apply(action: OverloadAction, state: number, pressure: Record<OverloadResource, number>): void {

@@ -19,6 +19,12 @@ export class TriggerState {
     this.#recovery = recovery
   }
 
+  /** The lowest pressure at which this trigger may act: a ramp's start, or a threshold less its recovery. */
+  get line(): number {
+    const t = this.#trigger
+    return t.kind === 'scaled' ? t.scaling : t.value - this.#recovery
+  }
+
   /** The action's state under this trigger for a new pressure sample. */
   update(pressure: number): number {
     const t = this.#trigger

@@ -1,0 +1,176 @@
+// The overload manager under real pressure: a proxy with a small V8 heap fills it with held requests, sheds new requests (503 OM) and connections, finishes what was in flight, and recovers by itself.
+
+import { readFile } from 'node:fs/promises'
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { type AddressInfo, connect } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ingressSidecar } from '../harness/istio.ts'
+import { freePorts } from '../harness/ports.ts'
+import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
+
+/** 40 header fields of 1 KiB: each held request keeps about twice that in the proxy's heap (downstream and upstream heads). */
+const bigHeaders: Record<string, string> = {}
+for (let i = 0; i < 40; i++) bigHeaders[`x-pad-${i}`] = String(i % 10).repeat(1024)
+
+interface Reply {
+  readonly status: number
+  readonly body: string
+}
+
+let proxy: ProxyProcess
+let port: number
+let app: Server
+/** Responses the app holds until the test releases them. */
+const held: ServerResponse[] = []
+/** The held requests' replies as the client saw them. */
+const heldReplies: Promise<Reply | Error>[] = []
+/** The keep-alive connection opened before the pressure: its later requests are "new requests" on an accepted connection. */
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+const bulk = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY })
+
+beforeAll(async () => {
+  // The app answers /probe at once and holds /hold (its parser takes the big heads, as an app would).
+  app = createServer({ maxHeaderSize: 256 * 1024 }, (req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    if (req.url?.startsWith('/hold') === true) held.push(res)
+    else res.end('app')
+  })
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
+  ;[port] = await freePorts(1)
+  proxy = await startProxy({
+    resources: { 'sidecar.yaml': ingressSidecar(port, (app.address() as AddressInfo).port) },
+    // A 64 MiB old generation; the proxy's own is about 20 MiB once loaded.
+    env: { NODE_OPTIONS: '--max-old-space-size=64' },
+    extraBootstrap: `limits:
+  maxRequestHeadersKb: 128
+overload:
+  refreshInterval: 50ms
+  actions:
+    stopAcceptingRequests: {heap: 0.6}
+    rejectIncomingConnections: {heap: 0.6}
+    disableHttpKeepalive: {}
+telemetry:
+  accessLog: {path: logs/access.log, encoding: JSON}
+`,
+  })
+})
+
+afterAll(async () => {
+  for (const res of held.splice(0)) res.end()
+  keepAlive.destroy()
+  bulk.destroy()
+  await proxy?.stop()
+  await new Promise<void>((resolve) => {
+    app?.close(() => resolve())
+    app?.closeAllConnections()
+  })
+})
+
+function get(path: string, agent: Agent, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function stat(name: string): Promise<number> {
+  const json = (await (await proxy.admin('/stats?format=json')).json()) as {
+    stats: { name: string; value: number }[]
+  }
+  return json.stats.find((s) => s.name === name)?.value ?? Number.NaN
+}
+
+/** Resolves with what a new connection got: `closed` when the proxy closed it without an answer. */
+function newConnection(): Promise<'closed' | 'served'> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /probe HTTP/1.1\r\nhost: app\r\n\r\n'))
+    let data = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      data += chunk
+      socket.destroy()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => resolve(data === '' ? 'closed' : 'served'))
+  })
+}
+
+const listenerPrefix = (): string => `listener.127.0.0.1_${port}`
+const hcmPrefix = (): string => `http.inbound_127.0.0.1_${port}`
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('overload manager under real heap pressure', () => {
+  it('serves normally, then sheds new requests and connections once held requests fill the heap', async () => {
+    expect(await get('/probe', keepAlive)).toEqual({ status: 200, body: 'app' })
+    expect(await stat('overload.envoy.overload_actions.stop_accepting_requests.active')).toBe(0)
+    // Held requests, a batch at a time, until the kept-alive connection's next request is shed.
+    let shed: Reply | undefined
+    for (let batch = 0; batch < 100 && shed === undefined; batch++) {
+      for (let i = 0; i < 10; i++) {
+        heldReplies.push(get(`/hold/${batch}/${i}`, bulk, bigHeaders).catch((err: Error) => err))
+      }
+      await sleep(150)
+      const probe = await get('/probe', keepAlive)
+      if (probe.status !== 200) shed = probe
+    }
+    expect(shed).toEqual({ status: 503, body: 'envoy overloaded' })
+    expect(held.length).toBeGreaterThan(0)
+    expect(await stat('overload.envoy.overload_actions.stop_accepting_requests.active')).toBe(1)
+    expect(await stat('overload.outrigger.resource_monitors.v8_heap.pressure')).toBeGreaterThanOrEqual(58)
+    expect(await stat(`${hcmPrefix()}.downstream_rq_overload_close`)).toBeGreaterThanOrEqual(1)
+    // A new connection is closed at accept, before any byte is read, and counted.
+    expect(await newConnection()).toBe('closed')
+    expect(await stat(`${listenerPrefix()}.downstream_cx_overload_reject`)).toBeGreaterThanOrEqual(1)
+  })
+
+  it('the requests already in flight complete once the app answers', async () => {
+    const inFlight = held.length
+    for (const res of held.splice(0)) res.end('done')
+    const replies = await Promise.all(heldReplies)
+    const done = replies.filter((r) => !(r instanceof Error) && r.status === 200 && r.body === 'done')
+    expect(done.length).toBe(inFlight)
+  })
+
+  it('recovers by itself once the pressure falls: new connections and requests are served again', async () => {
+    const deadline = Date.now() + 20_000
+    let served = false
+    while (!served && Date.now() < deadline) {
+      await sleep(200)
+      served = (await newConnection()) === 'served'
+    }
+    expect(served).toBe(true)
+    expect(await get('/probe', bulk)).toEqual({ status: 200, body: 'app' })
+    expect(await stat('overload.envoy.overload_actions.stop_accepting_requests.active')).toBe(0)
+    expect(await stat('overload.envoy.overload_actions.reject_incoming_connections.active')).toBe(0)
+  })
+
+  it('the shed requests are in the access log as 503, flag OM, details overload', async () => {
+    const file = join(proxy.dir, 'logs', 'access.log')
+    const entries = (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    const shed = entries.filter((e) => e.response_flags === 'OM')
+    expect(shed.length).toBeGreaterThanOrEqual(1)
+    for (const e of shed) {
+      expect(e.response_code).toBe(503)
+      expect(e.response_code_details).toBe('overload')
+    }
+  })
+})
