@@ -123,7 +123,7 @@ function countByKind(kinds: readonly string[]): Record<string, number> {
   return counts
 }
 
-function memoryJson(): unknown {
+function memoryJson(proxy: ProxyRuntime): unknown {
   const usage = process.memoryUsage()
   return {
     allocated: String(usage.heapUsed),
@@ -134,6 +134,7 @@ function memoryJson(): unknown {
     // Not in Envoy's /memory: the limit the overload manager's heap pressure is measured against (this
     // thread's; node sizes it from the container's memory limit, docs/overload.md), and that limit.
     heap_size_limit: String(getHeapStatistics().heap_size_limit),
+    old_generation_limit: String(proxy.overload.oldGenerationLimit),
     constrained_memory: String(process.constrainedMemory()),
     // Not in Envoy's /memory: this thread's open handles and timers by kind (node's getActiveResourcesInfo), so a
     // test or an operator can see that a finished connection left no socket or timer behind.
@@ -254,7 +255,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
       case 'GET /authz':
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
-        return send(res, 200, JSON.stringify(memoryJson(), null, 2), 'application/json')
+        return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {

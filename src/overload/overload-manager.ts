@@ -64,6 +64,11 @@ export class OverloadManager implements OverloadState {
     return line
   }
 
+  /** The old generation's limit in bytes, which heap pressure is measured against. */
+  get oldGenerationLimit(): number {
+    return this.#heap.limit
+  }
+
   /** Starts sampling (nothing when the bootstrap turned the manager off). */
   start(): void {
     if (!this.#config.enabled || this.#timer !== undefined) return

@@ -1,5 +1,6 @@
 // The overload manager under real pressure: a proxy with a small V8 heap fills it with held requests, sheds new requests (503 OM) and connections, finishes what was in flight, and recovers by itself.
 
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import {
   Agent,
@@ -174,3 +175,80 @@ describe('overload manager under real heap pressure', () => {
     }
   })
 })
+
+describe('the heap budget', () => {
+  it('with worker threads, each gets an equal share of the old generation one node thread would get', async () => {
+    const [ingress] = await freePorts(1)
+    const proxy2 = await startProxy({
+      resources: { 'sidecar.yaml': ingressSidecar(ingress, (app.address() as AddressInfo).port) },
+      env: { NODE_OPTIONS: '--max-old-space-size=256' },
+      extraBootstrap: 'concurrency: 2\n',
+    })
+    try {
+      // Admin is worker 0's: its old generation is half of 256 MiB, and its heap pressure is measured against it.
+      const memory = (await (await proxy2.admin('/memory')).json()) as Record<string, string>
+      expect(Number(memory.old_generation_limit)).toBe(128 * 1024 * 1024)
+      expect(Number(memory.heap_size_limit)).toBeGreaterThan(128 * 1024 * 1024)
+    } finally {
+      await proxy2.stop()
+    }
+  })
+})
+
+/** A cgroup v2 hierarchy we may create a child in, with the memory controller; else why not. */
+function cgroupV2(): { root: string } | { skip: string } {
+  if (process.getuid?.() !== 0) return { skip: 'needs root to create a cgroup' }
+  const root = '/sys/fs/cgroup'
+  let controllers: string
+  try {
+    controllers = readFileSync(join(root, 'cgroup.controllers'), 'utf8')
+  } catch {
+    return { skip: `${root} is not a cgroup v2 hierarchy` }
+  }
+  if (!controllers.split(/\s+/).includes('memory'))
+    return { skip: 'the cgroup v2 memory controller is not available' }
+  try {
+    accessSync(root, constants.W_OK)
+  } catch {
+    return { skip: `${root} is not writable` }
+  }
+  return { root }
+}
+
+const cgroup = cgroupV2()
+
+describe.skipIf('skip' in cgroup)(
+  `a container memory limit (cgroup v2 memory.max)${'skip' in cgroup ? `: skipped, ${cgroup.skip}` : ''}`,
+  () => {
+    const dir = 'root' in cgroup ? join(cgroup.root, `outrigger-overload-${process.pid}`) : ''
+    const limit = 512 * 1024 * 1024
+
+    beforeAll(() => {
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'memory.max'), String(limit))
+    })
+
+    afterAll(() => {
+      // The proxy has exited; an empty cgroup is removed with rmdir.
+      if (existsSync(dir)) rmdirSync(dir)
+    })
+
+    it('node sizes the V8 heap from memory.max: the proxy needs no flag of its own', async () => {
+      const [ingress] = await freePorts(1)
+      const boxed = await startProxy({
+        resources: { 'sidecar.yaml': ingressSidecar(ingress, (app.address() as AddressInfo).port) },
+        launcher: ['sh', '-c', `echo $$ > ${join(dir, 'cgroup.procs')} && exec "$@"`, 'sh'],
+      })
+      try {
+        const memory = (await (await boxed.admin('/memory')).json()) as Record<string, string>
+        expect(Number(memory.constrained_memory)).toBe(limit)
+        // Node hands V8 the container's limit (Heap::ConfigureDefaults): the heap fits well inside it, where
+        // an unconstrained machine's would be sized from all of its memory.
+        expect(Number(memory.heap_size_limit)).toBeLessThan(limit)
+        expect(Number(memory.old_generation_limit)).toBeLessThan(Number(memory.heap_size_limit))
+      } finally {
+        await boxed.stop()
+      }
+    })
+  },
+)
