@@ -15,6 +15,9 @@ export class EventLoopDelayMonitor {
     resolution: resolutionMs,
   })
   readonly #saturationMs: number
+  /** The histogram's count and sum of delays (ns) at the last sample. */
+  #count = 0
+  #sumNs = 0
 
   constructor(saturationMs: number) {
     this.#saturationMs = saturationMs
@@ -23,9 +26,17 @@ export class EventLoopDelayMonitor {
 
   /** The pressure since the last call; `lateMs`: how late the caller's own sampling timer fired. */
   sample(lateMs: number): number {
+    // Never reset: node drops the first turn after a reset, which may be the one that was blocked. The
+    // interval's mean comes from the running totals instead.
     const h = this.#histogram
-    const delayMs = h.count > 0 ? h.mean / 1e6 : lateMs
-    h.reset()
+    const count = h.count
+    const sumNs = h.mean * count
+    const turns = count - this.#count
+    const intervalMeanMs = turns > 0 ? (sumNs - this.#sumNs) / turns / 1e6 : 0
+    this.#count = count
+    this.#sumNs = sumNs
+    // Each turn is the whole time between two of its timer's callbacks: the resolution plus the delay.
+    const delayMs = turns > 0 ? Math.max(0, intervalMeanMs - resolutionMs) : lateMs
     return delayMs / this.#saturationMs
   }
 
