@@ -9,8 +9,10 @@ import { HeapMonitor } from './heap-monitor.ts'
 import { OverloadStatsWriter } from './overload-stats.ts'
 import { TriggerState } from './trigger-state.ts'
 
-/** While heap pressure is at a trigger's line, the heap is collected before it is read, at most this often. */
+/** While heap pressure is at a trigger's line, the heap is collected before it is read, at most this often… */
 const collectEveryMs = 1_000
+/** …and never more than 1/collectionShare of the time, however long a collection of a big heap takes. */
+const collectionShare = 20
 
 interface ActionTriggers {
   readonly action: OverloadAction
@@ -36,7 +38,8 @@ export class OverloadManager implements OverloadState {
   #eventLoop: EventLoopDelayMonitor | undefined
   #timer: NodeJS.Timeout | undefined
   #sampledAt = 0
-  #collectedAt = Number.NEGATIVE_INFINITY
+  /** When the next collection before a heap reading may run. */
+  #collectAfter = Number.NEGATIVE_INFINITY
   /** The lowest heap pressure at which some heap trigger acts (a threshold less its recovery, or a ramp's start). */
   readonly #heapLine: number
 
@@ -110,16 +113,17 @@ export class OverloadManager implements OverloadState {
   }
 
   /**
-   * The heap's pressure; at or above a trigger's line it is read again after a full collection (at most
-   * every collectEveryMs), so garbage never sets an action and a heap freed of finished requests
-   * releases it. A collection costs tens of milliseconds on a heap of a few hundred MiB, and runs only
-   * while the heap is that full, where V8 itself would collect soon.
+   * The heap's pressure; at or above a trigger's line it is read again after a full collection, so
+   * garbage never sets an action and a heap freed of finished requests releases it. A collection runs
+   * only while the heap is that full, where V8 itself would collect soon, at most every collectEveryMs
+   * and at most 1/collectionShare of the time (a heap of a few GiB takes a second to mark).
    */
   #heapPressure(now: number): number {
     const pressure = this.#heap.pressure()
-    if (pressure < this.#heapLine || now - this.#collectedAt < collectEveryMs) return pressure
-    this.#collectedAt = now
+    if (pressure < this.#heapLine || now < this.#collectAfter) return pressure
     this.#heap.collect()
+    const tookMs = performance.now() - now
+    this.#collectAfter = now + Math.max(collectEveryMs, tookMs * collectionShare)
     return this.#heap.pressure()
   }
 
