@@ -18,6 +18,7 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
   ['proxy-runtime.ts', 'runtime'],
   ['runtime/', 'runtime'],
   ['dns/', 'dns'],
+  ['overload/', 'overload'],
   ['listener/', 'listener'],
   ['http/filters/', 'filters'],
   ['http/', 'http'],
@@ -41,12 +42,13 @@ const layerOf: readonly (readonly [prefix: string, layer: string])[] = [
  * table is in docs/ARCHITECTURE.md; a change to one is a change to both.
  */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
-  cli: ['capture', 'inject', 'admin', 'runtime', 'config', 'ca', 'authz', 'telemetry', 'shared'],
+  cli: ['capture', 'inject', 'admin', 'runtime', 'overload', 'config', 'ca', 'authz', 'telemetry', 'shared'],
   capture: ['telemetry'],
   inject: ['config', 'telemetry'],
   admin: ['runtime', 'upstream', 'tcp', 'route', 'config', 'authz', 'telemetry', 'shared'],
   runtime: [
     'dns',
+    'overload',
     'listener',
     'filters',
     'router',
@@ -60,6 +62,7 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
     'shared',
   ],
   dns: ['config', 'telemetry', 'protocol', 'shared'],
+  overload: ['telemetry', 'protocol', 'shared'],
   listener: ['http', 'tcp', 'tls', 'config', 'telemetry', 'protocol', 'shared'],
   filters: ['http', 'route', 'config', 'authz', 'telemetry', 'protocol', 'shared'],
   router: ['http', 'tcp', 'upstream', 'route', 'config', 'telemetry', 'protocol'],

@@ -1,6 +1,7 @@
 // The running proxy (ProxyRuntime): loads and compiles config, swaps models atomically, and owns listeners and clusters.
 
 import { compileLimits } from './bootstrap/limits.ts'
+import { compileOverload } from './bootstrap/overload.ts'
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
@@ -24,6 +25,7 @@ import { TracingFilter } from './http/filters/tracing.ts'
 import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
+import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
 import { collectEnvoyStats, registeredElsewhere } from './runtime/envoy-stats.ts'
@@ -77,6 +79,8 @@ export class ProxyRuntime implements ProxyState {
   readonly limits: ProxyState['limits']
   /** The connection managers' limit stats (http.<prefix>.downstream_rq_header_timeout, …). */
   readonly limitStats: HttpLimitStats
+  /** This thread's overload manager (bootstrap `overload`): heap and event-loop pressure shed load. */
+  readonly overload: OverloadManager
   readonly listeners: ListenerManager
   /** The proxy's Prometheus metrics (admin /stats/prometheus), collected when scraped. */
   readonly stats = createStatsRegistry()
@@ -128,6 +132,7 @@ export class ProxyRuntime implements ProxyState {
     )
     this.limits = compileLimits(bootstrap.limits)
     this.limitStats = new HttpLimitStats(this.counters)
+    this.overload = new OverloadManager(compileOverload(bootstrap.overload), this.counters, this.worker.index)
     this.clusters = new ClusterManager(
       new DnsResolver(bootstrap.dns),
       undefined,
@@ -241,6 +246,7 @@ export class ProxyRuntime implements ProxyState {
       this.dns = await startDnsProxy(this.bootstrap, () => this.#model?.dnsTable, this.stats)
     await this.#compileAndApply(1)
     this.#watcher.watch(this.bootstrap.resources)
+    this.overload.start()
   }
 
   /** Built-in issuing for this node's identity as Istio names it: spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. */
@@ -368,5 +374,7 @@ export class ProxyRuntime implements ProxyState {
     // Every request has ended: its access-log line is queued, and goes out before the process exits.
     await this.accessLog.files.close()
     await this.tracing.shutdown()
+    // Watched through the drain: a heap that fills while draining still sheds new requests.
+    this.overload.close()
   }
 }

@@ -1,7 +1,7 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { getHeapSpaceStatistics } from 'node:v8'
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
@@ -123,7 +123,7 @@ function countByKind(kinds: readonly string[]): Record<string, number> {
   return counts
 }
 
-function memoryJson(): unknown {
+function memoryJson(proxy: ProxyRuntime): unknown {
   const usage = process.memoryUsage()
   return {
     allocated: String(usage.heapUsed),
@@ -131,6 +131,11 @@ function memoryJson(): unknown {
     total_physical_bytes: String(usage.rss),
     external: String(usage.external),
     array_buffers: String(usage.arrayBuffers),
+    // Not in Envoy's /memory: the limit the overload manager's heap pressure is measured against (this
+    // thread's; node sizes it from the container's memory limit, docs/overload.md), and that limit.
+    heap_size_limit: String(getHeapStatistics().heap_size_limit),
+    old_generation_limit: String(proxy.overload.oldGenerationLimit),
+    constrained_memory: String(process.constrainedMemory()),
     // Not in Envoy's /memory: this thread's open handles and timers by kind (node's getActiveResourcesInfo), so a
     // test or an operator can see that a finished connection left no socket or timer behind.
     active_resources: countByKind(process.getActiveResourcesInfo()),
@@ -250,7 +255,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
       case 'GET /authz':
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
-        return send(res, 200, JSON.stringify(memoryJson(), null, 2), 'application/json')
+        return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {

@@ -51,6 +51,13 @@ describe('bootstrapSchema', () => {
           maxRejectedStreams: 100,
         },
       },
+      overload: {
+        enabled: true,
+        refreshInterval: '250ms',
+        eventLoopDelaySaturation: '1000ms',
+        recovery: 0.02,
+        actions: {},
+      },
       concurrency: 1,
     })
   })

@@ -9,6 +9,7 @@ import { appProbersSchema } from './app-probers.ts'
 import { dnsSchema } from './dns.ts'
 import { dnsProxySchema } from './dns-proxy.ts'
 import { limitsSchema } from './limits.ts'
+import { overloadSchema } from './overload.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
 /** Listener ports may be 0 (the OS picks a free port), which tests use. */
@@ -218,6 +219,8 @@ export const bootstrapSchema = z.strictObject({
   rateLimits: z.array(rateLimitSchema).default([]),
   /** Header sizes and counts, timeouts, connection caps and HTTP/2 session bounds (src/bootstrap/limits.ts). */
   limits: limitsSchema,
+  /** The overload manager: heap and event-loop pressure shed requests and connections (src/bootstrap/overload.ts). */
+  overload: overloadSchema,
   /** Worker processes. */
   concurrency: z
     .number()

@@ -2,6 +2,7 @@
 
 import { Worker } from 'node:worker_threads'
 import type { WorkerMetrics } from '../admin/prometheus-stats.ts'
+import { workerResourceLimits } from '../overload/worker-heap.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
@@ -61,6 +62,8 @@ export function supervise(
   options: { fatalErrors: FatalErrors; drainMs: number },
 ): Promise<number> {
   const counters = SharedCounters.create(undefined, true)
+  // The heap one node thread would get here (container limit, or --max-old-space-size), split across the workers.
+  const resourceLimits = workerResourceLimits(count)
   const workers: (Worker | undefined)[] = []
   const ready: boolean[] = []
   let running = 0
@@ -117,7 +120,7 @@ export function supervise(
       count,
       counters: counters.buffer as SharedArrayBuffer,
     }
-    const worker = new Worker(workerScript, { workerData })
+    const worker = new Worker(workerScript, { workerData, resourceLimits })
     running++
     ready[index] = false
     worker.on('message', (message: WorkerReport) => {
@@ -166,7 +169,9 @@ export function supervise(
     for (const w of workers) w?.postMessage({ type: 'reopenAccessLogs' } satisfies SupervisorCommand)
   })
   options.fatalErrors.drainWith(() => stopAll(), options.drainMs)
-  log.info(`running ${count} worker threads in process ${process.pid}`)
+  log.info(
+    `running ${count} worker threads in process ${process.pid}, each with a ${resourceLimits.maxOldGenerationSizeMb} MiB old generation`,
+  )
   return new Promise((resolve) => {
     exited = (code) => resolve(options.fatalErrors.failed ? FATAL_EXIT_CODE : code)
   })

@@ -6,6 +6,7 @@ import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
 import { defaultLimits } from '../protocol/limits.ts'
+import { notOverloaded } from '../protocol/overload.ts'
 import { RouteTable } from '../route/route-table.ts'
 import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import { TrafficObservers } from '../telemetry/traffic-observer.ts'
@@ -34,6 +35,8 @@ function httpListener(filters: readonly HttpFilter[]): HttpListener {
     filters,
     scheme: 'http',
     draining: false,
+    closesConnections: false,
+    overload: notOverloaded,
     observers: new TrafficObservers(),
     pathNormalizer: new PathNormalizer('BASE'),
     limits: defaultLimits,

@@ -2,6 +2,7 @@
 
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { Limits } from '../protocol/limits.ts'
+import type { OverloadState } from '../protocol/overload.ts'
 import type { HttpLimitStatName } from '../telemetry/http-limit-stats.ts'
 import type { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
@@ -18,6 +19,10 @@ export interface HttpListener {
   readonly scheme: string
   /** Set while draining: responses carry `connection: close`, new HTTP/2 sessions get GOAWAY. */
   readonly draining: boolean
+  /** Draining, or the overload manager disabled keep-alive: HTTP/1.1 responses carry `connection: close`. */
+  readonly closesConnections: boolean
+  /** This thread's overload actions (bootstrap `overload`), read as each request starts. */
+  readonly overload: OverloadState
   /** Telemetry told of every request's end (metrics, access log); the proxy's one list. */
   readonly observers: TrafficObservers
   /** The path normalization every request gets before its filters (bootstrap `pathNormalization`). */

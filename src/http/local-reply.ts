@@ -20,6 +20,16 @@ export const LocalReplies = {
    * (ConnectionManagerImpl::ActiveStream::decodeHeaders, maybeNormalizePath returning Reject).
    */
   pathNormalizationFailed: { status: 400, body: '', flag: undefined, details: 'path_normalization_failed' },
+  /**
+   * The overload manager's stop_accepting_requests action: Envoy's connection manager answers a new
+   * request right after its headers, before any filter (ActiveStream::decodeHeaders), details `overload`.
+   */
+  overloaded: {
+    status: 503,
+    body: 'envoy overloaded',
+    flag: ResponseFlag.OverloadManager,
+    details: 'overload',
+  },
   /** No virtual host or route matched: 404 with an empty body. */
   noRoute: { status: 404, body: '', flag: ResponseFlag.NoRouteFound, details: 'route_not_found' },
   /** The route names a cluster (host or subset) that does not exist. */

@@ -1,10 +1,11 @@
-// Unit tests for the connection manager's step before the filters: the path is normalized (or the request rejected) before the first filter runs.
+// Unit tests for the connection manager's step before the filters: an overloaded thread answers 503, the path is normalized (or the request rejected) before the first filter runs.
 
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
 import { defaultLimits } from '../protocol/limits.ts'
+import { notOverloaded, type OverloadState } from '../protocol/overload.ts'
 import { RouteTable } from '../route/route-table.ts'
 import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import { TrafficObservers } from '../telemetry/traffic-observer.ts'
@@ -37,11 +38,18 @@ interface Seen {
   readonly urls: string[]
   /** responseCodeDetails of each request, when its response finished. */
   readonly details: string[]
+  /** The response flags of each request, when its response finished. */
+  readonly flags: string[]
+  /** The limit stats the listener counted. */
+  readonly counted: string[]
 }
 
 /** Serves requests through startRequest with one filter that records the target and answers 200. */
-async function serve(type: PathNormalizationType): Promise<{ port: number; seen: Seen }> {
-  const seen: Seen = { urls: [], details: [] }
+async function serve(
+  type: PathNormalizationType,
+  overload: OverloadState = notOverloaded,
+): Promise<{ port: number; seen: Seen }> {
+  const seen: Seen = { urls: [], details: [], flags: [], counted: [] }
   const recordAndAnswer: HttpFilter = {
     name: 'record',
     onRequestHeaders: (ctx) => {
@@ -56,14 +64,19 @@ async function serve(type: PathNormalizationType): Promise<{ port: number; seen:
     filters: [recordAndAnswer],
     scheme: 'http',
     draining: false,
+    closesConnections: false,
+    overload,
     pathNormalizer: new PathNormalizer(type),
     limits: defaultLimits,
-    countLimit: () => {},
+    countLimit: (stat) => seen.counted.push(stat),
     observers: new TrafficObservers(),
   }
   server = createServer((req, res) => {
     const ctx = new RequestContext(req, res, req, listener, proxyModel)
-    res.once('finish', () => seen.details.push(ctx.responseCodeDetails))
+    res.once('finish', () => {
+      seen.details.push(ctx.responseCodeDetails)
+      seen.flags.push(...ctx.responseFlags)
+    })
     startRequest(ctx)
   })
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
@@ -104,5 +117,34 @@ describe('request start (Envoy ConnectionManagerUtility::maybeNormalizePath, bef
     const { port, seen } = await serve('NONE')
     expect(await get(port, '/a/../b')).toEqual({ status: 200, body: '/a/../b' })
     expect(seen.urls).toEqual(['/a/../b'])
+  })
+})
+
+describe('overload: stop_accepting_requests (Envoy ActiveStream::decodeHeaders, before any filter)', () => {
+  it('saturated: a new request gets 503 `envoy overloaded`, flag OM, details overload, and no filter runs', async () => {
+    const state = { stopAcceptingRequests: 1, rejectIncomingConnections: false, disableHttpKeepalive: false }
+    const { port, seen } = await serve('BASE', state)
+    expect(await get(port, '/a')).toEqual({ status: 503, body: 'envoy overloaded' })
+    expect(seen.urls).toEqual([])
+    expect(seen.details).toEqual(['overload'])
+    expect(seen.flags).toEqual(['OM'])
+    expect(seen.counted).toEqual(['downstream_rq_overload_close'])
+    // Released: the next request is served.
+    state.stopAcceptingRequests = 0
+    expect(await get(port, '/a')).toEqual({ status: 200, body: '/a' })
+  })
+
+  it('scaled: about that share of new requests is shed', async () => {
+    const state = {
+      stopAcceptingRequests: 0.5,
+      rejectIncomingConnections: false,
+      disableHttpKeepalive: false,
+    }
+    const { port } = await serve('NONE', state)
+    let shed = 0
+    for (let i = 0; i < 200; i++) if ((await get(port, '/')).status === 503) shed++
+    // Binomial(200, 0.5): outside [60, 140] with probability below 1e-8.
+    expect(shed).toBeGreaterThan(60)
+    expect(shed).toBeLessThan(140)
   })
 })

@@ -1,4 +1,4 @@
-// What the connection manager does to a new request before its filters: the debug summary, path normalization, then the filter chain.
+// What the connection manager does to a new request before its filters: the overload check, the debug summary, path normalization, then the filter chain.
 
 import { getLogLevel } from '../telemetry/log.ts'
 import { resumeFilters } from './filter-chain.ts'
@@ -15,6 +15,14 @@ import { sendLocalReply } from './respond.ts'
  * call site, and the summary costs nothing but the level check while debug is off.
  */
 export function startRequest(ctx: RequestContext): void {
+  // Envoy drops a new request under stop_accepting_requests as soon as its headers are decoded, before
+  // any filter; a scaled state sheds that share of requests (conn_manager_impl.cc, bernoulli of the state).
+  const shed = ctx.listener.overload.stopAcceptingRequests
+  if (shed > 0 && (shed >= 1 || Math.random() < shed)) {
+    ctx.listener.countLimit('downstream_rq_overload_close')
+    sendLocalReply(ctx, 'overloaded')
+    return
+  }
   // Read per request, so `POST /logging?level=debug` takes effect on the next one.
   if (getLogLevel() === 'debug') new RequestSummary(ctx).watch()
   const url = ctx.url

@@ -27,7 +27,7 @@ export function sendResponse(
   if (length > 0) headers.push('content-type', contentType)
   headers.push('content-length', String(length))
   for (const h of extraHeaders) headers.push(h)
-  if (ctx.listener.draining) headers.push('connection', 'close')
+  if (ctx.listener.closesConnections) headers.push('connection', 'close')
   applyResponseEdits(ctx, headers)
   runResponseHeaders(ctx, status, headers)
   res.writeHead(status, headers)
@@ -58,7 +58,7 @@ export function sendGrpcReply(
   const headers = ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus)]
   if (message !== '') headers.push('grpc-message', encodeGrpcMessage(message))
   for (const h of extraHeaders) headers.push(h)
-  if (ctx.listener.draining) headers.push('connection', 'close')
+  if (ctx.listener.closesConnections) headers.push('connection', 'close')
   applyResponseEdits(ctx, headers)
   runResponseHeaders(ctx, 200, headers)
   res.writeHead(200, headers)

@@ -5,6 +5,7 @@ import { type AddressInfo, connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ListenerModel, Model } from '../config/model.ts'
 import { defaultLimits } from '../protocol/limits.ts'
+import { notOverloaded } from '../protocol/overload.ts'
 import { RouteTable } from '../route/route-table.ts'
 import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
 import { TrafficObservers } from '../telemetry/traffic-observer.ts'
@@ -53,6 +54,8 @@ async function serve(): Promise<{ port: number; hosts: string[]; protocolErrors:
     limits: defaultLimits,
     countLimit: (stat) => protocolErrors.push(stat),
     observers: new TrafficObservers(),
+    closesConnections: false,
+    overload: notOverloaded,
   }
   const httpServer = createHttpServer(listener)
   server = httpServer

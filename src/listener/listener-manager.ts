@@ -113,7 +113,14 @@ export class ListenerManager {
         ? undefined
         : new ListenerStats(stats.counters, model.address, model.port, this.#state.limits)
     // Runs before anything reads the connection: one over a connection limit is closed at once.
+    const overload = this.#state.overload
     const admit = (socket: Socket): boolean => {
+      // Envoy's reject_incoming_connections: closed before anything reads it, counted, never admitted.
+      if (overload.rejectIncomingConnections) {
+        socket.destroy()
+        listenerStats?.overloadRejected()
+        return false
+      }
       if (listenerStats !== undefined && !listenerStats.admit()) {
         socket.destroy()
         return false

@@ -6,6 +6,7 @@ import type { HttpListener } from '../http/http-listener.ts'
 import { Http2Downstream } from '../http/http2-server.ts'
 import type { PathNormalizer } from '../http/path-normalization.ts'
 import type { Limits } from '../protocol/limits.ts'
+import type { OverloadState } from '../protocol/overload.ts'
 import type { TcpListener } from '../tcp/tcp-listener.ts'
 import type { HttpLimitStatName, HttpLimitStats } from '../telemetry/http-limit-stats.ts'
 import type { MtlsRefusal, MtlsTerminator } from '../tls/mtls-terminator.ts'
@@ -27,6 +28,8 @@ export interface ProxyState {
   readonly limits: Limits
   /** Where listeners count the limits they enforce. */
   readonly limitStats: HttpLimitStats
+  /** This thread's overload actions (bootstrap `overload`). */
+  readonly overload: OverloadState
 }
 
 /**
@@ -100,6 +103,14 @@ export class ListenerRuntime implements HttpListener, TcpListener {
     this.#draining = draining
     // A draining listener takes no new connections: its certificate files need no watching.
     if (draining) this.#tls?.close()
+  }
+
+  get closesConnections(): boolean {
+    return this.#draining || this.#state.overload.disableHttpKeepalive
+  }
+
+  get overload(): OverloadState {
+    return this.#state.overload
   }
 
   /** The HTTP/2 server for this listener's h2 connections, made when the first one arrives. */

@@ -13,6 +13,8 @@ export const ListenerStat = {
   downstream_cx_overflow: 3,
   /** Refused at accept by the proxy-wide connection limit (`limits.maxConnections`). */
   downstream_global_cx_overflow: 4,
+  /** Closed at accept by the overload manager's reject_incoming_connections. */
+  downstream_cx_overload_reject: 5,
 } as const
 
 export type ListenerStatName = keyof typeof ListenerStat
@@ -93,6 +95,11 @@ export class ListenerStats {
     }
     Atomics.add(cells, base + ListenerStat.downstream_cx_total, 1)
     return true
+  }
+
+  /** Counts a connection the overload manager closed at accept (it was never admitted). */
+  overloadRejected(): void {
+    Atomics.add(this.#block.cells, this.#block.base + ListenerStat.downstream_cx_overload_reject, 1)
   }
 
   closed(): void {

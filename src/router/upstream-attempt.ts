@@ -189,7 +189,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     ctx.upstreamServiceTime = Math.round(performance.now() - this.#dispatchedAt)
     ctx.responseCodeDetails = 'via_upstream'
     const headers = buildDownstreamHeaders(ctx, fields)
-    if (ctx.listener.draining) headers.push('connection', 'close')
+    if (ctx.listener.closesConnections) headers.push('connection', 'close')
     runResponseHeaders(ctx, statusCode, headers)
     ctx.res.writeHead(statusCode, headers)
     if (!ctx.http2) this.#bodyLeft = contentLength(fields)

@@ -3,6 +3,7 @@
 import type { ListenerModel, Model } from '../config/model.ts'
 import type { ListenerManager } from '../listener/listener-manager.ts'
 import { readDetectionStats, readListenerStats } from '../listener/listener-stats.ts'
+import { readOverloadStats } from '../overload/overload-stats.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import type { EnvoyStat } from '../telemetry/envoy-stat-tags.ts'
 import { readHttpConnectionManagerStats } from '../telemetry/http-connection-manager-stats.ts'
@@ -56,6 +57,7 @@ export function collectEnvoyStats(proxy: EnvoyStatsSource): EnvoyStat[] {
     counter(`${prefix}.downstream_cx_destroy`, listener.downstream_cx_destroy)
     counter(`${prefix}.downstream_cx_overflow`, listener.downstream_cx_overflow)
     counter(`${prefix}.downstream_global_cx_overflow`, listener.downstream_global_cx_overflow)
+    counter(`${prefix}.downstream_cx_overload_reject`, listener.downstream_cx_overload_reject)
     if (model.serve === 'tcp' || model.serve === 'tls') continue
     const http = readHttpConnectionManagerStats(counters, model.name)
     // Istio's stat_prefix for a sidecar's HTTP connection manager: <direction>_<address>_<port>.
@@ -69,6 +71,7 @@ export function collectEnvoyStats(proxy: EnvoyStatsSource): EnvoyStat[] {
   }
   for (const [stat, value] of Object.entries(readDetectionStats(counters))) counter(stat, value)
   serverStats(proxy, activeConnections, counter, gauge)
+  for (const { name, value } of readOverloadStats(counters, proxy.worker.count)) gauge(name, value)
   return stats
 }
 

@@ -32,6 +32,8 @@ export const HttpLimitStat = {
    */
   'ssl.connection_error': 9,
   'ssl.handshake': 10,
+  /** A request answered 503 `envoy overloaded` by the overload manager's stop_accepting_requests. */
+  downstream_rq_overload_close: 11,
 } as const
 
 export type HttpLimitStatName = keyof typeof HttpLimitStat

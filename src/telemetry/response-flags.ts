@@ -19,6 +19,7 @@ export const ResponseFlag = {
   RateLimited: 'RL',
   DownstreamProtocolError: 'DPE',
   UpstreamProtocolError: 'UPE',
+  OverloadManager: 'OM',
 } as const
 
 export type ResponseFlag = (typeof ResponseFlag)[keyof typeof ResponseFlag]
@@ -47,6 +48,7 @@ export const responseFlagBits: Readonly<Record<ResponseFlag, number>> = {
   DPE: 0x40000,
   UPE: 0x800000,
   NC: 0x1000000,
+  OM: 0x2000000,
   // CoreResponseFlag::DownstreamRemoteReset (28), after NoClusterFound (24) and the overload and DNS flags.
   DR: 0x10000000,
 }

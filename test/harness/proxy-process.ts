@@ -27,6 +27,11 @@ export interface ProxyOptions {
   readonly extraBootstrap?: string
   /** false: resolve once the process runs, without waiting for /healthz/ready (default true). */
   readonly waitReady?: boolean
+  /**
+   * A command the proxy is started through, its arguments before node's (e.g. `sh -c '… exec "$@"' sh`, to
+   * join a cgroup before node starts).
+   */
+  readonly launcher?: readonly string[]
   /** Extra entries of the bootstrap's `listeners` block (indented YAML lines, e.g. `  inbound: {port: 15006}`). */
   readonly extraListeners?: string
 }
@@ -71,7 +76,9 @@ ${opts.extraBootstrap ?? ''}`
   const { mkdir } = await import('node:fs/promises')
   await mkdir(join(dir, 'istio'))
   for (const [name, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', name), text)
-  const child = spawn(process.execPath, [mainScript, 'run', '--config', join(dir, 'bootstrap.yaml')], {
+  const nodeArgv = [process.execPath, mainScript, 'run', '--config', join(dir, 'bootstrap.yaml')]
+  const [command, ...args] = [...(opts.launcher ?? []), ...nodeArgv] as [string, ...string[]]
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   })
