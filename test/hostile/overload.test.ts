@@ -1,6 +1,5 @@
 // The overload manager under real pressure: a proxy with a small V8 heap fills it with held requests, sheds new requests (503 OM) and connections, finishes what was in flight, and recovers by itself.
 
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import {
   Agent,
@@ -14,6 +13,7 @@ import { type AddressInfo, connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ingressSidecar, loopbackService, yamlStream } from '../harness/istio.ts'
+import { createMemoryCgroup, type MemoryCgroup, memoryCgroupSupport } from '../harness/memory-cgroup.ts'
 import { freePorts } from '../harness/ports.ts'
 import { type ProxyProcess, startProxy } from '../harness/proxy-process.ts'
 
@@ -195,60 +195,53 @@ describe('the heap budget', () => {
   })
 })
 
-/** A cgroup v2 hierarchy we may create a child in, with the memory controller; else why not. */
-function cgroupV2(): { root: string } | { skip: string } {
-  if (process.getuid?.() !== 0) return { skip: 'needs root to create a cgroup' }
-  const root = '/sys/fs/cgroup'
-  let controllers: string
-  try {
-    controllers = readFileSync(join(root, 'cgroup.controllers'), 'utf8')
-  } catch {
-    return { skip: `${root} is not a cgroup v2 hierarchy` }
-  }
-  if (!controllers.split(/\s+/).includes('memory'))
-    return { skip: 'the cgroup v2 memory controller is not available' }
-  try {
-    accessSync(root, constants.W_OK)
-  } catch {
-    return { skip: `${root} is not writable` }
-  }
-  return { root }
-}
-
-const cgroup = cgroupV2()
+const cgroup = memoryCgroupSupport()
+const MiB = 1024 * 1024
 
 describe.skipIf('skip' in cgroup)(
-  `a container memory limit (cgroup v2 memory.max)${'skip' in cgroup ? `: skipped, ${cgroup.skip}` : ''}`,
+  `a container memory limit (cgroup v1 memory.limit_in_bytes or v2 memory.max)${'skip' in cgroup ? `: skipped, ${cgroup.skip}` : ''}`,
   () => {
-    const dir = 'root' in cgroup ? join(cgroup.root, `outrigger-overload-${process.pid}`) : ''
-    const limit = 512 * 1024 * 1024
+    const limit = 512 * MiB
+    let box: MemoryCgroup | undefined
 
     beforeAll(() => {
-      mkdirSync(dir)
-      writeFileSync(join(dir, 'memory.max'), String(limit))
+      if ('skip' in cgroup) return
+      box = createMemoryCgroup(cgroup, `outrigger-overload-${process.pid}`, limit)
     })
 
     afterAll(() => {
-      // The proxy has exited; an empty cgroup is removed with rmdir.
-      if (existsSync(dir)) rmdirSync(dir)
+      // The proxies have exited; an empty cgroup is removed with rmdir.
+      box?.remove()
     })
 
-    it('node sizes the V8 heap from memory.max: the proxy needs no flag of its own', async () => {
+    async function memoryInBox(extraBootstrap: string): Promise<Record<string, string>> {
       const [ingress] = await freePorts(1)
       const boxed = await startProxy({
         resources: { 'sidecar.yaml': ingressSidecar(ingress, (app.address() as AddressInfo).port) },
-        launcher: ['sh', '-c', `echo $$ > ${join(dir, 'cgroup.procs')} && exec "$@"`, 'sh'],
+        extraBootstrap,
+        launcher: box?.launcher ?? [],
       })
       try {
-        const memory = (await (await boxed.admin('/memory')).json()) as Record<string, string>
-        expect(Number(memory.constrained_memory)).toBe(limit)
-        // Node hands V8 the container's limit (Heap::ConfigureDefaults): the heap fits well inside it, where
-        // an unconstrained machine's would be sized from all of its memory.
-        expect(Number(memory.heap_size_limit)).toBeLessThan(limit)
-        expect(Number(memory.old_generation_limit)).toBeLessThan(Number(memory.heap_size_limit))
+        return (await (await boxed.admin('/memory')).json()) as Record<string, string>
       } finally {
         await boxed.stop()
       }
+    }
+
+    it('node sizes the V8 heap from the limit, and worker threads split it: the proxy needs no flag of its own', async () => {
+      const single = await memoryInBox('concurrency: 1\n')
+      expect(Number(single.constrained_memory)).toBe(limit)
+      // Node hands V8 the container's limit (Heap::ConfigureDefaults): the heap fits well inside it, where
+      // an unconstrained machine's would be sized from all of its memory.
+      const heap = Number(single.heap_size_limit)
+      const oldGeneration = Number(single.old_generation_limit)
+      expect(heap).toBeLessThan(limit)
+      expect(heap).toBeGreaterThan(limit / 8)
+      expect(oldGeneration).toBeLessThan(heap)
+      // Two workers in the same container: each gets half the old generation one thread got.
+      const split = await memoryInBox('concurrency: 2\n')
+      expect(Number(split.constrained_memory)).toBe(limit)
+      expect(Number(split.old_generation_limit)).toBe(Math.floor(oldGeneration / MiB / 2) * MiB)
     })
   },
 )
