@@ -96,11 +96,12 @@ export class OverloadManager implements OverloadState {
 
   readonly #sample = (): void => {
     const now = performance.now()
-    const lateMs = Math.max(0, now - this.#sampledAt - this.#config.refreshIntervalMs)
+    const elapsedMs = now - this.#sampledAt
+    const lateMs = Math.max(0, elapsedMs - this.#config.refreshIntervalMs)
     this.#sampledAt = now
     const pressure: Record<OverloadResource, number> = {
       heap: this.#heapPressure(now),
-      eventLoopDelay: this.#eventLoop?.sample(lateMs) ?? 0,
+      eventLoopDelay: this.#eventLoop?.sample(elapsedMs, lateMs) ?? 0,
     }
     this.#stats.set('heap', pressure.heap)
     this.#stats.set('eventLoopDelay', pressure.eventLoopDelay)
