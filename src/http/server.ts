@@ -3,7 +3,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { ResponseFlag } from '../telemetry/response-flags.ts'
 import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'
