@@ -187,7 +187,10 @@ await Promise.all([websocket.stop(), tcp.stop()])
 if (at() - minuteStart > 5) closeMinute()
 await outage
 
-const clusterStats = await fetch(`http://127.0.0.1:${proxy.adminPort}/stats?format=json`)
+let clusterStatsError: string | undefined
+const clusterStats = await fetch(`http://127.0.0.1:${proxy.adminPort}/stats?format=json`, {
+  signal: AbortSignal.timeout(10_000),
+})
   .then((r) => r.json() as Promise<{ stats: { name: string; value: number }[] }>)
   .then((page) =>
     page.stats.filter(
@@ -198,7 +201,10 @@ const clusterStats = await fetch(`http://127.0.0.1:${proxy.adminPort}/stats?form
         ),
     ),
   )
-  .catch(() => [])
+  .catch((err: unknown) => {
+    clusterStatsError = String(err)
+    return []
+  })
 // Upstream keep-alive connections stay open (the proxy's pools); downstream ones should all be gone.
 await new Promise((r) => setTimeout(r, 3_000))
 const quiescent = await sampler.sample()
@@ -265,6 +271,7 @@ const result: SoakResult = {
   reloads,
   kills,
   clusterStats,
+  clusterStatsError,
   failureLog: PROTOCOLS.flatMap((p) =>
     tallies[p].firstFailures.map((f) => ({ protocol: p, t: (f.at - start) / 1000, reason: f.reason })),
   ).sort((a, b) => a.t - b.t),

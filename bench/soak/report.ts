@@ -44,6 +44,7 @@ export interface SoakResult {
   readonly reloads: readonly ReloadSeen[]
   readonly kills: number
   readonly clusterStats: readonly { name: string; value: number }[]
+  readonly clusterStatsError: string | undefined
   readonly failureLog: readonly { protocol: string; t: number; reason: string }[]
   /** GOAWAY frames the proxy sent to the HTTP/2 client on sessions it had not closed. */
   readonly goaways: readonly { t: number; code: number }[]
@@ -143,6 +144,8 @@ export function renderReport(r: SoakResult): string {
     )
     lines.push('```', ...r.clusterStats.map((s) => `${s.name}: ${s.value}`), '```', '')
   }
+  if (r.clusterStatsError !== undefined)
+    lines.push(`Admin /stats could not be read at the end: ${r.clusterStatsError}.`, '')
   lines.push(
     `Handles by kind before any client connected: ${kinds(r.idle)}. At the end, 3 s after every client closed (the proxy's upstream pools keep theirs): ${kinds(r.quiescent)}. ` +
       `Admin samples missed: ${r.missedSamples}.`,

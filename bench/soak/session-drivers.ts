@@ -76,6 +76,8 @@ class Session {
   async connect(droppedAt?: number): Promise<void> {
     for (;;) {
       if (this.#stopped) return
+      // Taken before connecting: a greeting sent by an endpoint just before it was killed arrives after the kill.
+      const epochs = this.#endpoints.epochs()
       try {
         const opened = await this.#open(
           (text) => this.#onMessage(text),
@@ -87,7 +89,7 @@ class Session {
         }
         this.#connection = opened.connection
         this.#endpoint = opened.endpoint
-        this.#epoch = this.#endpoints.killEpoch(opened.endpoint)
+        this.#epoch = epochs.get(opened.endpoint) ?? 0
         this.#closing = false
         this.#counts.opened++
         if (droppedAt !== undefined) {
