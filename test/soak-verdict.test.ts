@@ -2,7 +2,13 @@
 
 import { describe, expect, it } from 'vitest'
 import type { Sample } from '../bench/soak/sampler.ts'
-import { GROWTH_RULES, type GrowthRule, judgeGrowth, judgeTraffic } from '../bench/soak/verdict.ts'
+import {
+  fullGcIndexes,
+  GROWTH_RULES,
+  type GrowthRule,
+  judgeGrowth,
+  judgeTraffic,
+} from '../bench/soak/verdict.ts'
 
 const rule = (metric: string): GrowthRule => GROWTH_RULES.find((r) => r.metric === metric)!
 
@@ -66,6 +72,23 @@ describe('soak growth rules', () => {
     })
     expect(judgeGrowth(samples, 60, rule('rssMiB')).failed).toBe(false)
     expect(judgeGrowth(samples, 60, rule('handles')).failed).toBe(false)
+  })
+
+  it('finds a full collection whose fall spreads over several samples (concurrent sweeping on a busy machine)', () => {
+    const heaps = [40, 80, 120, 150, 130, 110, 90, 70, 50, 60, 70]
+    const samples = heaps.map((heapMiB, i) => ({
+      t: 60 + i * 2,
+      rssMiB: 260,
+      heapMiB,
+      heapTotalMiB: 160,
+      handles: 150,
+      kinds: {},
+    }))
+    // No sample-to-sample fall is over 24 MiB, but from the peak of 150 the heap fell to 90 by t = 72.
+    expect(fullGcIndexes(samples)).toEqual([6])
+    const heap = judgeGrowth(samples, 60, rule('heapMiB'))
+    expect(heap.steadyFrom).toBe(72)
+    expect(heap.points).toBe(1)
   })
 
   it('does not judge the heap when no full collection followed the warm-up', () => {

@@ -61,12 +61,30 @@ export interface Point {
 }
 
 /**
- * A sample right after a full (mark-compact) collection: heap used fell by a third and by more than the
- * young generation holds (--max-semi-space-size=8: at most 24 MiB), which a scavenge alone cannot do.
+ * The samples at which a full (mark-compact) collection shows: heap used has fallen below two thirds of its
+ * highest value since the previous one, and by more than the young generation holds (--max-semi-space-size=8:
+ * at most 24 MiB), which scavenges alone cannot do. Measured from the running peak, not sample to sample:
+ * on a busy machine V8 sweeps concurrently and the fall spreads over several samples.
  */
-export function afterFullGc(previous: Sample, sample: Sample): boolean {
-  const fell = previous.heapMiB - sample.heapMiB
-  return fell > 24 && fell > previous.heapMiB / 3
+export function fullGcIndexes(samples: readonly Sample[]): number[] {
+  const found: number[] = []
+  let peak = Number.NEGATIVE_INFINITY
+  // After a detection the peak follows the heap down until it rises again: the rest of the same sweep is not another one.
+  let falling = false
+  for (let i = 0; i < samples.length; i++) {
+    const heap = samples[i].heapMiB
+    if (falling && heap <= peak) {
+      peak = heap
+      continue
+    }
+    falling = false
+    if (peak - heap > 24 && heap < (peak * 2) / 3) {
+      found.push(i)
+      peak = heap
+      falling = true
+    } else peak = Math.max(peak, heap)
+  }
+  return found
 }
 
 /**
@@ -81,10 +99,9 @@ export function steadyFrom(
   rule: GrowthRule,
 ): number | undefined {
   if (rule.settles === 'after-warmup') return warmupSeconds
-  for (let i = 1; i < samples.length; i++) {
-    if (samples[i].t >= warmupSeconds && afterFullGc(samples[i - 1], samples[i])) return samples[i].t
-  }
-  return undefined
+  return fullGcIndexes(samples)
+    .map((i) => samples[i].t)
+    .find((t) => t >= warmupSeconds)
 }
 
 function median(values: readonly number[]): number {
@@ -99,11 +116,13 @@ function median(values: readonly number[]): number {
  */
 export function points(samples: readonly Sample[], rule: GrowthRule, from: number): Point[] {
   if (rule.series === 'after-full-gc') {
+    // Each cycle's trough: the lowest heap from one full collection to the next (the sweep may end a sample later).
+    const gcs = fullGcIndexes(samples)
     const out: Point[] = []
-    for (let i = 1; i < samples.length; i++) {
-      if (samples[i].t >= from && afterFullGc(samples[i - 1], samples[i])) {
-        out.push({ t: samples[i].t, value: samples[i][rule.metric] })
-      }
+    for (let k = 0; k < gcs.length; k++) {
+      const cycle = samples.slice(gcs[k], gcs[k + 1] ?? samples.length)
+      if (cycle[0].t < from) continue
+      out.push({ t: cycle[0].t, value: Math.min(...cycle.map((s) => s[rule.metric])) })
     }
     return out
   }
