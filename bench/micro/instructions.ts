@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -51,7 +51,10 @@ const { values } = parseArgs({
     tracing: { type: 'string', default: 'off' },
     /** live: spans go to an OTLP/HTTP sink in this process that accepts them; dead: to a port nothing listens on. */
     collector: { type: 'string', default: 'live' },
+    /** Also measure the Node floor (`--no-floor` measures Outrigger alone, for an A/B of two builds). */
+    floor: { type: 'boolean', default: true },
   },
+  allowNegative: true,
 })
 const requests = Number(values.requests)
 const warmup = Number(values.warmup)
@@ -206,7 +209,7 @@ async function main(): Promise<void> {
           join(import.meta.dirname, '..', 'systems', 'h2-upstream-server.ts'),
         )
       : await startUpstream(ensureBinary('nginx', 'nginx'), workDir).then((u) => ({ port: u.port, child: u }))
-    {
+    if (values.floor) {
       const [port, spare] = await freePorts(2)
       const out = join(cgDir, 'floor')
       const [command, ...args] = [...callgrindArgs(out), process.execPath]

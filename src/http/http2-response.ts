@@ -23,6 +23,8 @@ export class Http2Response implements DownstreamResponse {
   #trailers: Record<string, string | string[]> | undefined
   headersSent = false
   writableEnded = false
+  /** Heads and chunks handed to the stream: activity, for the session's stream idle sweep. */
+  writes = 0
   statusCode = 200
 
   /** `connection` is the session's socket itself (not node:http2's proxy of it). */
@@ -59,6 +61,7 @@ export class Http2Response implements DownstreamResponse {
   writeHead(status: number, headers: string[]): this {
     this.statusCode = status
     this.headersSent = true
+    this.writes++
     const out: string[] = [':status', String(status)]
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i].toLowerCase()
@@ -94,6 +97,7 @@ export class Http2Response implements DownstreamResponse {
   }
 
   write(chunk: Buffer): boolean {
+    this.writes++
     if (this.#pending !== undefined) this.#respond(false)
     if (this.#stream.destroyed) return true
     return this.#stream.write(chunk)
@@ -102,6 +106,7 @@ export class Http2Response implements DownstreamResponse {
   end(body?: string | Buffer): this {
     if (this.writableEnded) return this
     this.writableEnded = true
+    this.writes++
     const empty = body === undefined || body.length === 0
     if (this.#pending !== undefined) {
       if (empty && this.#trailers === undefined) {

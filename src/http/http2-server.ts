@@ -14,10 +14,10 @@ import { log } from '../telemetry/log.ts'
 import type { HttpListener } from './http-listener.ts'
 import { Http2Request } from './http2-request.ts'
 import { Http2Response } from './http2-response.ts'
+import { expireStream, OpenStream, SessionStreams } from './http2-session-streams.ts'
 import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'
 import { startRequest } from './request-start.ts'
-import { expireIdleStream } from './stream-idle-timeout.ts'
 
 /**
  * SETTINGS the proxy advertises under the bootstrap's `limits`; Envoy's defaults are unbounded, these
@@ -35,50 +35,16 @@ export function http2Settings(limits: Limits) {
   } as const
 }
 
-/** When a stream was opened (performance.now()), to tell a premature reset. */
-const kOpenedAt = Symbol('outrigger.openedAt')
-/** A session's premature-reset accounting. */
-const kResets = Symbol('outrigger.resets')
+/** The stream's entry in its session's streams: node:http2 clears `stream.session` before the stream's 'close'. */
+const kEntry = Symbol('outrigger.entry')
 
-/**
- * Envoy's premature-reset guard (ConnectionManagerImpl::maybeDrainDueToPrematureResets, the
- * CVE-2023-44487 mitigation): a stream closed without response headers within
- * overload.premature_reset_min_stream_lifetime_seconds (1 s) is premature; once `total` streams closed,
- * the connection is closed when at least half were premature, and before that as soon as half of
- * `total` were.
- */
-class PrematureResets {
-  readonly listener: HttpListener
-  /** Envoy's premature_reset_total_stream_count (`limits.http2.prematureResetStreams`). */
-  readonly total: number
-  closed = 0
-  premature = 0
-  tripped = false
-
-  constructor(listener: HttpListener) {
-    this.listener = listener
-    this.total = listener.limits.http2.prematureResetStreams
-  }
-}
-
-const prematureLifetimeMs = 1_000
-
-/** The session a stream belongs to: node:http2 clears `stream.session` before the stream's 'close'. */
-const kSessionOf = Symbol('outrigger.sessionOf')
-/** The request a stream carries, for its stream idle timeout. */
-const kRequestOf = Symbol('outrigger.requestOf')
-
-type CountedStream = ServerHttp2Stream & {
-  [kOpenedAt]?: number
-  [kSessionOf]?: CountedSession
-  [kRequestOf]?: RequestContext
-}
+type TrackedStream = ServerHttp2Stream & { [kEntry]?: OpenStream }
 /**
  * The connection itself: `session.socket` is node:http2's proxy of it, which throws once the session lets
  * go of the socket (ERR_HTTP2_SOCKET_UNBOUND), as it has by the time a dropped connection's streams close.
  */
 const kConnection = Symbol('outrigger.connection')
-type CountedSession = ServerHttp2Session & { [kResets]?: PrematureResets; [kConnection]?: Socket }
+type CountedSession = ServerHttp2Session & { [kConnection]?: Socket }
 
 /** The connection-level receive window (all streams together). */
 const connectionWindowSize = 16 * 1024 * 1024
@@ -137,12 +103,18 @@ export class Http2Downstream {
   readonly #onSession = (session: CountedSession): void => {
     this.#sessions.add(session)
     session[kConnection] = this.#accepting ?? (session.socket as Socket)
-    session[kResets] = new PrematureResets(this.#listener)
-    session.once('close', () => this.#sessions.delete(session))
+    const streams = new SessionStreams(session, this.#listener)
+    session.once('close', () => {
+      streams.dispose()
+      this.#sessions.delete(session)
+    })
+    // node:http2's own 'stream' listener (sessionOnStream) only re-emits on the server: the session's
+    // streams come here directly, with their session (a stream destroyed already has none of its own).
+    session.removeAllListeners('stream')
     session.on(
       'stream',
-      (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
-        this.#onStream(session, stream, rawHeaders),
+      (stream: TrackedStream, _headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
+        this.#onStream(session, streams, stream, flags, rawHeaders),
     )
     session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err))
     session.once('connect', () => {
@@ -168,73 +140,60 @@ export class Http2Downstream {
       listener.countLimit('http2.outbound_control_flood')
   }
 
-  #onStream(session: CountedSession, stream: CountedStream, rawHeaders: string[]): void {
+  #onStream(
+    session: CountedSession,
+    streams: SessionStreams,
+    stream: TrackedStream,
+    flags: number,
+    rawHeaders: string[],
+  ): void {
     // A stream error (reset by the client, protocol error) ends that stream only; its close tells the router.
     stream.on('error', ignoreStreamError)
-    stream[kOpenedAt] = performance.now()
-    stream[kSessionOf] = session
     // node:http2 emits 'stream' a tick late: a stream the client reset in the same read is closed already.
     if (stream.destroyed || session.destroyed) {
-      countStreamClose.call(stream)
+      streams.closed(undefined)
       return
     }
-    stream.on('close', countStreamClose)
     const listener = this.#listener
     const socket = session[kConnection] ?? (session.socket as Socket)
     RequestHeadersDeadline.met(socket)
     // Envoy's HTTP/2 codec resets a stream with more header fields than max_headers_count (header_overflow).
     if (rawHeaders.length > listener.limits.maxRequestHeadersCount * 2) {
       listener.countLimit('http2.header_overflow')
+      stream.once('close', () => streams.closed(undefined))
       stream.close(constants.NGHTTP2_INTERNAL_ERROR)
       return
     }
     const req = new Http2Request(stream, rawHeaders, socket)
     const res = new Http2Response(stream, socket)
     const ctx = new RequestContext(req, res, stream, listener, listener.proxyModel)
-    // Envoy's stream_idle_timeout: the stream's own timer, which node:http2 refreshes on every frame of
-    // data read or written on it (and holds off while a write is still draining).
-    const idleMs = listener.limits.streamIdleTimeoutMs
-    if (idleMs > 0) {
-      stream[kRequestOf] = ctx
-      stream.setTimeout(idleMs)
-      stream.on('timeout', onStreamIdle)
+    const entry = new OpenStream(streams, stream, ctx, res)
+    stream[kEntry] = entry
+    stream.on('close', onStreamClose)
+    // Envoy's stream_idle_timeout. A request that ended with its HEADERS (GET and the like, most gRPC
+    // calls do not) goes to the session's sweep; one with a body keeps node:http2's stream timeout, which
+    // node refreshes on every frame read or written (and holds off while a write still drains).
+    if (streams.timed) {
+      if (flags & constants.NGHTTP2_FLAG_END_STREAM) streams.sweep(entry)
+      else {
+        stream.setTimeout(listener.limits.streamIdleTimeoutMs)
+        stream.on('timeout', onStreamIdle)
+      }
     }
     startRequest(ctx)
   }
 }
 
-/** Counts a closed stream toward its session's premature resets; `this` is the stream. */
-function countStreamClose(this: CountedStream): void {
-  const session = this[kSessionOf]
-  const resets = session?.[kResets]
-  if (session === undefined || resets === undefined || resets.tripped) return
-  resets.closed++
-  const openedAt = this[kOpenedAt] ?? 0
-  if (!this.headersSent && performance.now() - openedAt <= prematureLifetimeMs) resets.premature++
-  const total = resets.total
-  const tooMany =
-    resets.closed >= total ? resets.premature * 2 >= resets.closed : resets.premature * 2 >= total
-  if (!tooMany) return
-  resets.tripped = true
-  resets.listener.countLimit('downstream_rq_too_many_premature_resets')
-  // Envoy aborts the connection, with a GOAWAY since send_goaway_for_premature_rst_streams: the frame is
-  // flushed first, and nghttp2 ignores the streams that follow it meanwhile.
-  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
-  setImmediate(destroySession, session)
+/** A stream closed: off its session's sweep, counted toward premature resets; `this` is the stream. */
+function onStreamClose(this: TrackedStream): void {
+  const entry = this[kEntry]
+  if (entry !== undefined) entry.streams.closed(entry)
 }
 
-/** A stream with no activity for the stream idle timeout; `this` is the stream. */
-function onStreamIdle(this: CountedStream): void {
-  const ctx = this[kRequestOf]
-  if (ctx === undefined || this.destroyed) return
-  expireIdleStream(ctx)
-  // A reply sent before the request ended: Envoy's doEndStream resets the stream (NO_ERROR, RFC 9113
-  // §8.1) rather than wait for the rest of a request that stopped coming.
-  if (!this.destroyed && ctx.res.writableEnded && !ctx.req.complete) this.close(constants.NGHTTP2_NO_ERROR)
-}
-
-function destroySession(session: ServerHttp2Session): void {
-  session.destroy()
+/** node:http2's stream timeout on a stream whose request has a body; `this` is the stream. */
+function onStreamIdle(this: TrackedStream): void {
+  const entry = this[kEntry]
+  if (entry !== undefined) expireStream(this, entry.ctx)
 }
 
 function ignoreStreamError(): void {}

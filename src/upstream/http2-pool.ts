@@ -278,6 +278,8 @@ class Http2Exchange implements Dispatcher.DispatchController {
   /** The response head size this exchange checks itself (opened before SETTINGS were acknowledged); 0: node does. */
   #headLimit = 0
   paused = false
+  /** node:http2's flat list of the response's header fields (name, value, …), pseudo-headers included. */
+  rawHeaders: string[] | null = null
 
   constructor(request: UpstreamDispatch, handler: Dispatcher.DispatchHandler) {
     this.#request = request
@@ -344,8 +346,9 @@ class Http2Exchange implements Dispatcher.DispatchController {
   }
 
   /** The handler gets node:http2's header object as undici's parsed headers (pseudo-headers included). */
-  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void => {
     if (this.#done) return
+    this.rawHeaders = rawHeaders
     if (this.#headLimit > 0) {
       const bytes = headListSize(headers)
       if (bytes > this.#headLimit) {

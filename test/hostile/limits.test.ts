@@ -57,6 +57,13 @@ beforeAll(async () => {
   h2app.on('stream', (stream, headers) => {
     h2Streams++
     stream.on('error', () => {})
+    const repeated = /^\/h2-repeated\?fields=(\d+)/.exec(String(headers[':path']))?.[1]
+    if (repeated !== undefined) {
+      // One name, many fields: node's header object joins them into one value, the wire carries each.
+      stream.respond({ ':status': 200, 'x-dup': Array.from({ length: Number(repeated) }, (_, i) => `v${i}`) })
+      stream.end('repeated')
+      return
+    }
     const bytes = Number(/[?&]bytes=(\d+)/.exec(String(headers[':path']))?.[1] ?? 0)
     stream.respond({ ':status': 200, 'x-big': 'b'.repeat(bytes) })
     stream.end('sized')
@@ -279,6 +286,15 @@ describe('response headers from the upstream', () => {
     expect(settled.body).toContain('protocol error')
     expect((await stats()).get(clusterStat)).toBe(2)
     expect(h2Streams).toBe(3)
+  })
+
+  it('counts an HTTP/2 upstream’s repeated fields one by one (Envoy’s header map holds each), not its joined header object', async () => {
+    const over = await send(egress, 'h2app', '/h2-repeated?fields=25')
+    expect(over.status).toBe(502)
+    expect(over.body).toContain('protocol error')
+    const under = await send(egress, 'h2app', '/h2-repeated?fields=10')
+    expect(under.status).toBe(200)
+    expect(under.body).toBe('repeated')
   })
 
   it('answers 502 to a response head over 60 KiB', async () => {
