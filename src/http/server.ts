@@ -120,8 +120,8 @@ function onClientError(
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
   if (inFlight != null && !inFlight.writableEnded) {
     if (inFlight.req.complete) {
-      // The bad request was pipelined behind one still being answered: that answer goes out first.
-      inFlight.once('finish', () => rejectConnection(socket, status))
+      // The bad request was pipelined behind requests still being answered: their answers go out first.
+      rejectAfterPipelined(socket, status)
       return
     }
     // The error is in the body of the request being proxied; once its response has started,
@@ -132,6 +132,27 @@ function onClientError(
     }
   }
   rejectConnection(socket, status)
+}
+
+/**
+ * Waits for every response queued on the connection, then rejects it. node:http answers pipelined
+ * requests in order: when one response finishes, it hands the socket to the next (`_httpMessage`)
+ * before our 'finish' listener runs, so each turn sees the next one still owed.
+ */
+function rejectAfterPipelined(socket: Duplex, status: number): void {
+  const owed = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (owed == null || owed.writableFinished || owed.destroyed) {
+    rejectConnection(socket, status)
+    return
+  }
+  let settled = false
+  const next = (): void => {
+    if (settled) return
+    settled = true
+    rejectAfterPipelined(socket, status)
+  }
+  owed.once('finish', next)
+  owed.once('close', next)
 }
 
 function rejectConnection(socket: Duplex, status: number): void {
