@@ -3,28 +3,13 @@
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ListenerModel, Model } from '../config/model.ts'
-import { defaultLimits } from '../protocol/limits.ts'
 import { notOverloaded, type OverloadState } from '../protocol/overload.ts'
-import { RouteTable } from '../route/route-table.ts'
-import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
-import { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
-import type { HttpListener } from './http-listener.ts'
-import { type PathNormalizationType, PathNormalizer } from './path-normalization.ts'
+import type { PathNormalizationType } from './path-normalization.ts'
 import { RequestContext } from './request-context.ts'
 import { startRequest } from './request-start.ts'
 import { sendResponse } from './respond.ts'
-
-const listenerModel = {
-  name: 'test',
-  direction: 'inbound',
-  address: '127.0.0.1',
-  port: 0,
-  protocol: 'HTTP',
-  routeTable: new RouteTable('test', []),
-} as unknown as ListenerModel
-const proxyModel = { telemetry: meshTelemetryPolicy(undefined) } as Model
+import { testHttpListener } from './test-listener.ts'
 
 let server: Server | undefined
 
@@ -58,21 +43,15 @@ async function serve(
       return 'stop'
     },
   }
-  const listener: HttpListener = {
-    model: listenerModel,
-    proxyModel,
+  const listener = testHttpListener({
+    direction: 'inbound',
     filters: [recordAndAnswer],
-    scheme: 'http',
-    draining: false,
-    closesConnections: false,
-    overload,
-    pathNormalizer: new PathNormalizer(type),
-    limits: defaultLimits,
     countLimit: (stat) => seen.counted.push(stat),
-    observers: new TrafficObservers(),
-  }
+    normalization: type,
+    overload,
+  })
   server = createServer((req, res) => {
-    const ctx = new RequestContext(req, res, req, listener, proxyModel)
+    const ctx = new RequestContext(req, res, req, listener, listener.proxyModel)
     res.once('finish', () => {
       seen.details.push(ctx.responseCodeDetails)
       seen.flags.push(...ctx.responseFlags)

@@ -3,27 +3,10 @@
 import type { Server } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ListenerModel, Model } from '../config/model.ts'
-import { defaultLimits } from '../protocol/limits.ts'
-import { notOverloaded } from '../protocol/overload.ts'
-import { RouteTable } from '../route/route-table.ts'
-import { meshTelemetryPolicy } from '../telemetry/telemetry-policy.ts'
-import { TrafficObservers } from '../telemetry/traffic-observer.ts'
 import type { HttpFilter } from './filter.ts'
-import type { HttpListener } from './http-listener.ts'
-import { PathNormalizer } from './path-normalization.ts'
 import { sendResponse } from './respond.ts'
 import { createHttpServer } from './server.ts'
-
-const listenerModel = {
-  name: 'test',
-  direction: 'outbound',
-  address: '127.0.0.1',
-  port: 0,
-  protocol: 'HTTP',
-  routeTable: new RouteTable('test', []),
-} as unknown as ListenerModel
-const proxyModel = { telemetry: meshTelemetryPolicy(undefined) } as Model
+import { testHttpListener } from './test-listener.ts'
 
 let server: Server | undefined
 
@@ -47,19 +30,11 @@ async function serve(
       return 'stop'
     },
   }
-  const listener: HttpListener = {
-    model: listenerModel,
-    proxyModel,
+  const listener = testHttpListener({
+    direction: 'outbound',
     filters: [answer],
-    scheme: 'http',
-    draining: false,
-    pathNormalizer: new PathNormalizer('NONE'),
-    limits: defaultLimits,
     countLimit: (stat) => protocolErrors.push(stat),
-    observers: new TrafficObservers(),
-    closesConnections: false,
-    overload: notOverloaded,
-  }
+  })
   const httpServer = createHttpServer(listener)
   server = httpServer
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
