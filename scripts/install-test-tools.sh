@@ -15,6 +15,8 @@ declare -A tools=(
   [podman]=podman            # test/container-image.test.ts builds the Dockerfile (scripts/image/build.sh)
   [mmdebstrap]=mmdebstrap    # scripts/image/stand-in-base.sh assembles the stand-in node:24-bookworm-slim base
   [curl]=curl                # readiness and admin reads inside a pod (test/harness/pod-proxy.ts)
+  [chromium]=chromium        # the admin dashboard's test drives headless Chromium (playwright-core)
+  [tmux]=tmux                # `outrigger top` is driven in a tmux pane (send-keys, capture-pane)
 )
 
 missing=()

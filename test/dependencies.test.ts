@@ -13,10 +13,13 @@ interface PackageJson {
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson
 
 /** Runtime dependencies no module imports yet, each with the feature that will. */
-const reservedDependencies: Record<string, string> = {}
+const reservedDependencies: Record<string, string> = {
+  'hdr-histogram-js': 'the live view: windowed latency histograms (issue 20)',
+  uplot: "the admin dashboard's charts, served as a file (issue 20)",
+}
 
 /** Development packages used as tools rather than imported. */
-const toolPackages = new Set(['@biomejs/biome', 'typescript', 'node'])
+const toolPackages = new Set(['@biomejs/biome', 'typescript', 'node', 'playwright-core'])
 
 function typeScriptFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true, recursive: true })

@@ -11,13 +11,14 @@ import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
-import { type OtherWorkersMetrics, prometheusText } from './prometheus-stats.ts'
+import type { OtherWorkers } from './other-workers.ts'
+import { prometheusText } from './prometheus-stats.ts'
 
 export interface AdminActions {
   /** Called by POST /quitquitquit after the response is sent. */
   quit(): void
-  /** The other worker threads' metrics, merged into /stats/prometheus (with --concurrency above 1). */
-  readonly otherWorkersMetrics?: OtherWorkersMetrics
+  /** The other worker threads (with --concurrency above 1): /stats/prometheus merges their metrics. */
+  readonly otherWorkers?: OtherWorkers
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain'): void {
@@ -248,7 +249,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
       case 'GET /stats':
         return statsPage(proxy, url.searchParams, res, json)
       case 'GET /stats/prometheus':
-        return void prometheusText(proxy.stats, actions.otherWorkersMetrics).then(
+        return void prometheusText(proxy.stats, actions.otherWorkers).then(
           (body) => send(res, 200, body, proxy.stats.contentType),
           (error: Error) => send(res, 500, `${error.message}\n`),
         )

@@ -2,12 +2,10 @@
 
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import { type StatsRegistry, withText } from '../telemetry/stats-registry.ts'
+import type { OtherWorkers } from './other-workers.ts'
 
 /** What `registry.getMetricsAsJSON()` gives: one worker's metrics, as prom-client's aggregation reads them. */
 export type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
-
-/** The other worker threads' metrics, gathered when scraped (undefined with one worker). */
-export type OtherWorkersMetrics = () => Promise<readonly WorkerMetrics[]>
 
 /**
  * The text Prometheus scrapes. With worker threads each counts its own traffic, so the scrape of
@@ -17,10 +15,13 @@ export type OtherWorkersMetrics = () => Promise<readonly WorkerMetrics[]>
  */
 export async function prometheusText(
   registry: StatsRegistry,
-  others: OtherWorkersMetrics | undefined,
+  others: OtherWorkers | undefined,
 ): Promise<string> {
   if (others === undefined) return registry.metrics()
-  const [own, rest] = await Promise.all([registry.getMetricsAsJSON(), others()])
+  const [own, rest] = await Promise.all([
+    registry.getMetricsAsJSON(),
+    others.gather('prometheus', undefined) as Promise<WorkerMetrics[]>,
+  ])
   // The text sources (Envoy's stats) count in the table every worker shares: worker 0's text is the proxy's.
   return withText(await AggregatorRegistry.aggregate([own, ...rest]).metrics(), registry.text())
 }

@@ -2,9 +2,10 @@
 
 import { createServer, type Server } from 'node:http'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
-import { type OtherWorkersMetrics, prometheusText } from './prometheus-stats.ts'
+import type { OtherWorkers } from './other-workers.ts'
+import { prometheusText } from './prometheus-stats.ts'
 
-export function createStatsServer(proxy: ProxyRuntime, others?: OtherWorkersMetrics): Server {
+export function createStatsServer(proxy: ProxyRuntime, others?: OtherWorkers): Server {
   return createServer((req, res) => {
     const path = req.url?.split('?', 1)[0]
     if (req.method === 'GET' && path === '/stats/prometheus') {

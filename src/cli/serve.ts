@@ -5,7 +5,6 @@ import type { Server } from 'node:http'
 import type { MessagePort } from 'node:worker_threads'
 import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
-import type { OtherWorkersMetrics, WorkerMetrics } from '../admin/prometheus-stats.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
@@ -13,6 +12,7 @@ import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 import type { SupervisorCommand, WorkerReport } from './supervisor.ts'
+import { WorkerLink } from './worker-link.ts'
 
 /** A worker thread's place in the proxy: its index, the worker count, the shared table, its supervisor. */
 export interface WorkerContext {
@@ -51,20 +51,15 @@ export async function serve(
   const stopAsked = new Promise<boolean>((resolve) => {
     onStopAsked = resolve
   })
-  const scrapes = new Map<number, (metrics: readonly WorkerMetrics[]) => void>()
+  const link = worker === undefined ? undefined : new WorkerLink(worker.port)
+  // What this worker answers worker 0's admin: its own Prometheus metrics (a scrape sums every worker's).
+  link?.answer('prometheus', () => proxy.stats.getMetricsAsJSON())
   worker?.port.on('message', (m: SupervisorCommand) => {
+    if (link?.handle(m)) return
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
     else if (m.type === 'drain') onStopAsked(false)
     else if (m.type === 'quit') onStopAsked(true)
     else if (m.type === 'reopenAccessLogs') proxy.accessLog.files.reopen()
-    else if (m.type === 'send-stats') {
-      void proxy.stats.getMetricsAsJSON().then((metrics) => {
-        worker.port.postMessage({ type: 'stats', id: m.id, metrics } satisfies WorkerReport)
-      })
-    } else if (m.type === 'gathered-stats') {
-      scrapes.get(m.id)?.(m.metrics)
-      scrapes.delete(m.id)
-    }
   })
   if (worker?.index === 0) proxy.siblingsReady = false
   await proxy.start()
@@ -81,14 +76,13 @@ export async function serve(
     })()
     return stopping
   }
-  const otherWorkersMetrics =
-    worker !== undefined && worker.count > 1 ? askOtherWorkers(worker, scrapes) : undefined
+  const otherWorkers = worker !== undefined && worker.count > 1 ? link : undefined
   const admin = createAdminServer(proxy, {
     quit: () => void stop('POST /quitquitquit', true),
-    otherWorkersMetrics,
+    otherWorkers,
   })
   const health = createHealthServer(proxy)
-  const stats = createStatsServer(proxy, otherWorkersMetrics)
+  const stats = createStatsServer(proxy, otherWorkers)
   const closeServers = (): void => {
     for (const server of [admin, health, stats]) {
       server.close()
@@ -128,20 +122,6 @@ export async function serve(
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
-}
-
-/** Worker 0's scrape: the supervisor relays the ask to every other worker and their metrics back. */
-function askOtherWorkers(
-  worker: WorkerContext,
-  scrapes: Map<number, (metrics: readonly WorkerMetrics[]) => void>,
-): OtherWorkersMetrics {
-  let lastId = 0
-  return () =>
-    new Promise((resolve) => {
-      const id = ++lastId
-      scrapes.set(id, resolve)
-      worker.port.postMessage({ type: 'gather-stats', id } satisfies WorkerReport)
-    })
 }
 
 /**

@@ -1,7 +1,6 @@
 // Runs N proxy worker threads that share the listener ports (SO_REUSEPORT) and one SharedCounters table, and keeps them running.
 
 import { Worker } from 'node:worker_threads'
-import type { WorkerMetrics } from '../admin/prometheus-stats.ts'
 import { workerResourceLimits } from '../overload/worker-heap.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -9,23 +8,28 @@ import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
 
 /**
  * Messages from a worker thread to the supervisor: started, with whether every traffic listener bound
- * (readiness needs every worker's); worker 0 asks for the others' metrics (`gather-stats`, a scrape);
- * another worker answers with its own (`stats`).
+ * (readiness needs every worker's); and the worker link's (`cli/worker-link.ts`): worker 0 gathers a
+ * topic from the others (`gather`, each answers with `answer`) or broadcasts to them, and any worker
+ * may send worker 0 a message (`to-worker-zero`).
  */
 export type WorkerReport =
   | { type: 'ready'; listening: boolean }
-  | { type: 'gather-stats'; id: number }
-  | { type: 'stats'; id: number; metrics: WorkerMetrics }
+  | { type: 'gather'; id: number; topic: string; query: unknown }
+  | { type: 'answer'; id: number; data: unknown }
+  | { type: 'broadcast'; topic: string; payload: unknown }
+  | { type: 'to-worker-zero'; topic: string; payload: unknown }
 /** Messages from the supervisor to a worker thread. */
 export type SupervisorCommand =
   | { type: 'siblings'; ready: boolean }
   | { type: 'drain' }
   | { type: 'quit' }
   | { type: 'reopenAccessLogs' }
-  | { type: 'send-stats'; id: number }
-  | { type: 'gathered-stats'; id: number; metrics: WorkerMetrics[] }
+  | { type: 'ask'; id: number; topic: string; query: unknown }
+  | { type: 'gathered'; id: number; answers: unknown[] }
+  | { type: 'broadcast'; topic: string; payload: unknown }
+  | { type: 'from-worker'; topic: string; payload: unknown; worker: number }
 
-/** A scrape waits this long for a worker's metrics; one that has not answered by then is left out. */
+/** A gather waits this long for a worker's answer; one that has not answered by then is left out. */
 const gatherTimeoutMs = 2_000
 
 /** What a worker thread is given (its workerData). */
@@ -70,35 +74,34 @@ export function supervise(
   let stopping = false
   let exitCode = 0
   let exited: (code: number) => void = () => {}
-  /** Scrapes of worker 0 waiting for the other workers' metrics, by id. */
-  const gathering = new Map<
-    number,
-    { waiting: Set<number>; metrics: WorkerMetrics[]; timer: NodeJS.Timeout }
-  >()
+  /** Worker 0's gathers waiting for the other workers' answers, by id. */
+  const gathering = new Map<number, { waiting: Set<number>; answers: unknown[]; timer: NodeJS.Timeout }>()
 
   const gathered = (id: number): void => {
-    const scrape = gathering.get(id)
-    if (scrape === undefined) return
+    const ask = gathering.get(id)
+    if (ask === undefined) return
     gathering.delete(id)
-    clearTimeout(scrape.timer)
-    workers[0]?.postMessage({
-      type: 'gathered-stats',
-      id,
-      metrics: scrape.metrics,
-    } satisfies SupervisorCommand)
+    clearTimeout(ask.timer)
+    workers[0]?.postMessage({ type: 'gathered', id, answers: ask.answers } satisfies SupervisorCommand)
   }
 
-  /** Asks every other ready worker for its metrics; worker 0 gets them together (or at the timeout). */
-  const gather = (id: number): void => {
+  /** Asks every other ready worker `topic`; worker 0 gets the answers together (or at the timeout). */
+  const gather = (id: number, topic: string, query: unknown): void => {
     const waiting = new Set<number>()
     for (let i = 1; i < count; i++) {
       const w = workers[i]
       if (w === undefined || !ready[i]) continue
       waiting.add(i)
-      w.postMessage({ type: 'send-stats', id } satisfies SupervisorCommand)
+      w.postMessage({ type: 'ask', id, topic, query } satisfies SupervisorCommand)
     }
-    gathering.set(id, { waiting, metrics: [], timer: setTimeout(gathered, gatherTimeoutMs, id) })
+    gathering.set(id, { waiting, answers: [], timer: setTimeout(gathered, gatherTimeoutMs, id) })
     if (waiting.size === 0) gathered(id)
+  }
+
+  /** Worker 0's broadcast, to every other running worker. */
+  const broadcast = (topic: string, payload: unknown): void => {
+    for (let i = 1; i < count; i++)
+      workers[i]?.postMessage({ type: 'broadcast', topic, payload } satisfies SupervisorCommand)
   }
 
   const tellWorkerZero = (): void => {
@@ -124,12 +127,23 @@ export function supervise(
     running++
     ready[index] = false
     worker.on('message', (message: WorkerReport) => {
-      if (message.type === 'gather-stats') return gather(message.id)
-      if (message.type === 'stats') {
-        const scrape = gathering.get(message.id)
-        if (scrape === undefined || !scrape.waiting.delete(index)) return
-        scrape.metrics.push(message.metrics)
-        if (scrape.waiting.size === 0) gathered(message.id)
+      if (message.type === 'gather') return gather(message.id, message.topic, message.query)
+      if (message.type === 'broadcast') return broadcast(message.topic, message.payload)
+      if (message.type === 'to-worker-zero') {
+        const { topic, payload } = message
+        workers[0]?.postMessage({
+          type: 'from-worker',
+          topic,
+          payload,
+          worker: index,
+        } satisfies SupervisorCommand)
+        return
+      }
+      if (message.type === 'answer') {
+        const ask = gathering.get(message.id)
+        if (ask === undefined || !ask.waiting.delete(index)) return
+        ask.answers.push(message.data)
+        if (ask.waiting.size === 0) gathered(message.id)
         return
       }
       ready[index] = message.listening
