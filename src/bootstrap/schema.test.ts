@@ -58,6 +58,7 @@ describe('bootstrapSchema', () => {
         recovery: 0.02,
         actions: {},
       },
+      live: { enabled: true },
       concurrency: 1,
     })
   })

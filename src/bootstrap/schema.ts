@@ -9,6 +9,7 @@ import { appProbersSchema } from './app-probers.ts'
 import { dnsSchema } from './dns.ts'
 import { dnsProxySchema } from './dns-proxy.ts'
 import { limitsSchema } from './limits.ts'
+import { liveSchema } from './live.ts'
 import { overloadSchema } from './overload.ts'
 import { rateLimitSchema } from './rate-limits.ts'
 
@@ -221,6 +222,8 @@ export const bootstrapSchema = z.strictObject({
   limits: limitsSchema,
   /** The overload manager: heap and event-loop pressure shed requests and connections (src/bootstrap/overload.ts). */
   overload: overloadSchema,
+  /** The live view (`outrigger stat|top`, the admin dashboard): on by default (src/bootstrap/live.ts). */
+  live: liveSchema,
   /** Worker processes. */
   concurrency: z
     .number()
