@@ -14,7 +14,6 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
 
 /** Runtime dependencies no module imports yet, each with the feature that will. */
 const reservedDependencies: Record<string, string> = {
-  'hdr-histogram-js': 'the live view: windowed latency histograms (issue 20)',
   uplot: "the admin dashboard's charts, served as a file (issue 20)",
 }
 
