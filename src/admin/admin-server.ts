@@ -11,6 +11,7 @@ import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
+import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
 
@@ -257,6 +258,10 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
+      case 'GET /live/stat':
+        return liveStatPage(proxy.live, url.searchParams, res, actions.otherWorkers)
+      case 'GET /live/history':
+        return liveHistoryPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -282,6 +287,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
+            'GET /live/stat?by=service|route|cluster|listener&window=10s',
+            'GET /live/history?by=service|route|cluster|listener&seconds=600',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',
