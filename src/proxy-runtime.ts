@@ -47,6 +47,7 @@ import { PeerMetadataExchange } from './telemetry/peer-metadata-exchange.ts'
 import { createStatsRegistry } from './telemetry/stats-registry.ts'
 import { TracingObserver } from './telemetry/tracing-observer.ts'
 import { TrafficObservers } from './telemetry/traffic-observer.ts'
+import { localWorkloadMetadata } from './telemetry/workload-metadata.ts'
 import { type CertificateSet, certificateSet } from './tls/certificate-details.ts'
 import { registerCertificateExpiryGauge } from './tls/certificate-expiry-gauge.ts'
 import { MtlsTerminator } from './tls/mtls-terminator.ts'
@@ -164,7 +165,10 @@ export class ProxyRuntime implements ProxyState {
     const istioMetrics = new IstioMetrics(bootstrap.node)
     istioMetrics.register(this.stats)
     this.observers.add(istioMetrics)
-    this.live = bootstrap.live.enabled ? new LiveStats() : undefined
+    const workload = localWorkloadMetadata(bootstrap.node)
+    this.live = bootstrap.live.enabled
+      ? new LiveStats({ inboundService: `${workload.canonicalService}.${workload.namespace}` })
+      : undefined
     if (this.live !== undefined) this.observers.add(this.live)
   }
 

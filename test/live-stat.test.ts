@@ -22,6 +22,8 @@ let app: Upstream
 let echo: TcpServer
 let egress: number
 let tcpPort: number
+let ingress: number
+const INBOUND = 3
 
 beforeAll(async () => {
   // /fail answers 500; everything answers after DELAY_MS.
@@ -33,10 +35,11 @@ beforeAll(async () => {
     }, DELAY_MS)
   })
   echo = await startTcpServer('echo', echoHandler)
-  ;[egress, tcpPort] = await freePorts(2)
+  ;[egress, tcpPort, ingress] = await freePorts(3)
   proxy = await startProxy({
     resources: {
       'sidecar.yaml': istio.sidecar({
+        ingress: [istio.loopbackIngress(ingress, app.port, 'HTTP', 'http')],
         egress: [
           { port: egress, protocol: 'HTTP', name: 'http' },
           { port: tcpPort, protocol: 'TCP', name: 'tcp' },
@@ -76,6 +79,16 @@ beforeAll(async () => {
     expect(res.statusCode).toBe(404)
   } finally {
     await client.close()
+  }
+  const inbound = new Client(`http://127.0.0.1:${ingress}`)
+  try {
+    for (let i = 0; i < INBOUND; i++) {
+      const res = await inbound.request({ path: '/', method: 'GET' })
+      await res.body.text()
+      expect(res.statusCode).toBe(200)
+    }
+  } finally {
+    await inbound.close()
   }
 })
 
@@ -126,6 +139,14 @@ describe('GET /live/stat', () => {
     expect(row(report, '(none)').requests).toBe(1)
   })
 
+  it("names inbound requests' service after the workload: <canonical service>.<namespace>", async () => {
+    const report = await stat('by=service&window=60s')
+    const inbound = report.rows.filter((r) => r.direction === 'inbound')
+    expect(inbound).toMatchObject([{ name: 'test.default', requests: INBOUND, successRate: 1 }])
+    // Inbound rows come first.
+    expect(report.rows[0].direction).toBe('inbound')
+  })
+
   it('has a row per route: VirtualService namespace/name/http[] name, or its index', async () => {
     const report = await stat('by=route&window=60s')
     expect(row(report, 'default/app/failing')).toMatchObject({ requests: FAILED, successRate: 0 })
@@ -138,7 +159,7 @@ describe('GET /live/stat', () => {
       requests: OK + FAILED,
       successRate: OK / (OK + FAILED),
     })
-    const listeners = (await stat('by=listener&window=60s')).rows.filter((r) => r.requests > 0)
+    const listeners = (await stat('by=listener&window=60s')).rows.filter((r) => r.direction === 'outbound')
     expect(listeners).toHaveLength(1)
     expect(listeners[0]).toMatchObject({ direction: 'outbound', requests: OK + FAILED + 1 })
   })

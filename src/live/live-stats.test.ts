@@ -65,14 +65,18 @@ describe('LiveStats', () => {
     expect(rows.find((r) => r.name === OTHER_ROWS)?.requests).toBe(7)
   })
 
-  it('keeps directions apart', () => {
-    const live = new LiveStats({ autoTick: false })
+  it('keeps directions apart, and names the inbound service after the workload', () => {
+    const live = new LiveStats({ autoTick: false, inboundService: 'reviews.default' })
     live.requestEnded(request({ direction: 'inbound', clusterName: 'inbound|8080||' }))
     live.requestEnded(request({}))
     const rows = live.snapshot('listener', 10).rows
     expect(rows.map((r) => [r.direction, r.requests])).toEqual([
       ['inbound', 1],
       ['outbound', 1],
+    ])
+    expect(live.snapshot('service', 10).rows.map((r) => [r.direction, r.name])).toEqual([
+      ['inbound', 'reviews.default'],
+      ['outbound', 'app.default.svc.cluster.local'],
     ])
   })
 

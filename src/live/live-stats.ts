@@ -52,7 +52,7 @@ class RowTable {
 
   #add(name: string): LiveRow {
     if (this.rows.size >= MAX_ROWS_PER_GROUPING) {
-      this.#other ??= new LiveRow(OTHER_ROWS, this.#direction, NO_NAME)
+      this.#other ??= new LiveRow(OTHER_ROWS, this.#direction, this.#serviceOf?.(OTHER_ROWS) ?? '')
       return this.#other
     }
     const row = new LiveRow(name, this.#direction, this.#serviceOf?.(name) ?? '')
@@ -78,10 +78,16 @@ class RowTable {
   }
 }
 
-/** The service host of a cluster name (`outbound|9080||reviews.default.svc.cluster.local`), or NO_NAME. */
-function serviceOfCluster(clusterName: string): string {
-  const service = clusterName.slice(clusterName.lastIndexOf('|') + 1)
-  return service === '' ? NO_NAME : service
+/**
+ * The service of a cluster's requests: the host its name carries (`outbound|9080||reviews.default.svc.cluster.local`);
+ * for an inbound cluster (`inbound|9080||`), which names none, `inboundService`; NO_NAME for the NO_NAME cluster.
+ */
+function serviceOfCluster(inboundService: string): (clusterName: string) => string {
+  return (clusterName) => {
+    if (clusterName === NO_NAME || clusterName === OTHER_ROWS) return NO_NAME
+    const service = clusterName.slice(clusterName.lastIndexOf('|') + 1)
+    return service !== '' ? service : inboundService
+  }
 }
 
 /**
@@ -93,18 +99,30 @@ function serviceOfCluster(clusterName: string): string {
 export class LiveStats implements TrafficObserver {
   readonly name = 'live-stats'
   /** [grouping][direction] */
-  readonly #tables: readonly (readonly [RowTable, RowTable])[] = [
-    [new RowTable('inbound'), new RowTable('outbound')],
-    [new RowTable('inbound'), new RowTable('outbound')],
-    [new RowTable('inbound', serviceOfCluster), new RowTable('outbound', serviceOfCluster)],
-    [new RowTable('inbound'), new RowTable('outbound')],
-  ]
+  readonly #tables: readonly (readonly [RowTable, RowTable])[]
   readonly #openTcp = new Map<TcpRecord, TcpSample>()
   #timer: NodeJS.Timeout | undefined
   readonly #clock: () => number
 
-  /** `clock` gives unix milliseconds (Date.now; a test passes its own and calls `tick`). `autoTick` false: no timer. */
-  constructor(options: { readonly clock?: () => number; readonly autoTick?: boolean } = {}) {
+  /**
+   * `inboundService` names the service of inbound requests (their clusters name none): the runtime passes
+   * the workload's `<canonical service>.<namespace>`. `clock` gives unix milliseconds (Date.now; a test
+   * passes its own and calls `tick`). `autoTick` false: no timer.
+   */
+  constructor(
+    options: {
+      readonly inboundService?: string
+      readonly clock?: () => number
+      readonly autoTick?: boolean
+    } = {},
+  ) {
+    const serviceOf = serviceOfCluster(options.inboundService ?? NO_NAME)
+    this.#tables = [
+      [new RowTable('inbound'), new RowTable('outbound')],
+      [new RowTable('inbound'), new RowTable('outbound')],
+      [new RowTable('inbound', serviceOf), new RowTable('outbound', serviceOf)],
+      [new RowTable('inbound'), new RowTable('outbound')],
+    ]
     this.#clock = options.clock ?? Date.now
     if (options.autoTick === false) return
     // The first tick lands on a wall-clock second, so that every worker's seconds line up.
