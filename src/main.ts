@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | inject | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | top | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -13,6 +13,7 @@ const usage = `usage:
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
+  outrigger top [--admin host:port] [--window 10s] [--limit N]     (the busiest paths, live; q quits)
   outrigger version
 `
 
@@ -104,6 +105,19 @@ async function main(argv: string[]): Promise<number> {
     case 'inject': {
       const { inject } = await import('./cli/inject.ts')
       return inject(rest, version())
+    }
+    case 'top': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { admin: { type: 'string' }, window: { type: 'string' }, limit: { type: 'string' } },
+      })
+      const limit = values.limit === undefined ? undefined : Number(values.limit)
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+        process.stderr.write(`--limit must be a whole number ≥ 1\n`)
+        return 2
+      }
+      const { top } = await import('./cli/top.ts')
+      return top({ admin: values.admin ?? '127.0.0.1:15000', window: values.window ?? '10s', limit })
     }
     case 'version':
     case '--version':
