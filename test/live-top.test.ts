@@ -219,6 +219,10 @@ function shownPaths(screen: string): string[] {
 }
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0
+if (!hasTmux)
+  console.warn(
+    'live-top.test.ts: the tmux tests skipped: no `tmux` (scripts/install-test-tools.sh installs it)',
+  )
 
 describe.skipIf(!hasTmux)('outrigger top in a terminal (tmux)', () => {
   it('shows the busiest paths, sorts by the key pressed, and leaves the screen as it was on q', async () => {

@@ -104,7 +104,7 @@ export class SpaceSavingTable {
       return
     }
     if (this.#size < this.capacity) {
-      entry = this.#heap[this.#size] ?? new Entry()
+      entry = this.#size < this.#heap.length ? (this.#heap[this.#size] as Entry) : new Entry()
       this.#heap[this.#size] = entry
       entry.heapIndex = this.#size++
       entry.count = 1
