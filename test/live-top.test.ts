@@ -1,7 +1,7 @@
 // Scenario: `outrigger top` and admin /live/top under known traffic: exact counts per path, success rates, latencies, two workers merged, and the live view driven in tmux.
 
 import { spawnSync } from 'node:child_process'
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TopReport, TopRow } from '../src/live/live-api.ts'
 import { send } from './harness/client.ts'
@@ -276,14 +276,39 @@ describe.skipIf(!hasTmux)('outrigger top in a terminal (tmux)', () => {
   it('shows an unreachable admin in the header and keeps retrying until it answers', async () => {
     const [port] = await freePorts(1)
     const tmux = new Tmux(topCommand(`127.0.0.1:${port}`, '--window', '60s'))
+    // An admin that comes up late, answering one row.
+    const late = createServer((req, res) => {
+      const report: TopReport = {
+        windowSeconds: 60,
+        at: new Date().toISOString(),
+        rows: [
+          {
+            direction: 'inbound',
+            method: 'GET',
+            authority: 'late',
+            path: '/recovered',
+            count: 7,
+            countError: 0,
+            successRate: 1,
+            latencyMs: { best: 1, worst: 3, last: 2 },
+          },
+        ],
+      }
+      res.writeHead(req.url?.startsWith('/live/top?') ? 200 : 404).end(JSON.stringify(report))
+    })
     try {
       const screen = await tmux.waitFor((s) => s.includes('unreachable'), 'the error')
       expect(screen.split('\n')[0]).toContain(`admin 127.0.0.1:${port} unreachable: ECONNREFUSED (retrying)`)
       expect(screen).toContain('refreshed never')
+      await new Promise<void>((resolve) => late.listen(port, '127.0.0.1', resolve))
+      const recovered = await tmux.waitFor((s) => s.includes('/recovered'), 'the rows once admin answers')
+      expect(recovered.split('\n')[0]).not.toContain('ERROR')
+      expect(recovered).toMatch(/in\s+GET\s+late\s+\/recovered\s+7\s+100\.00%\s+1\.0ms\s+3\.0ms\s+2\.0ms/)
       tmux.keys('q')
       expect(await tmux.waitFor((s) => s.includes('top exited'), 'the exit')).toContain('top exited 0')
     } finally {
       tmux.kill()
+      late.close()
     }
   })
 

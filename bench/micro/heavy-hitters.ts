@@ -13,18 +13,29 @@ interface Fake {
   method: string
   authority: string
   path: string
+  /** The request target as the parser gave it (a flat string); `path` is cut from it per request. */
+  url: string
+  /** The Host header's value, copied per request as the parser's would be a new string each time. */
+  host: string
   responseStatus: number
   grpcStatus: string | undefined
   startTime: number
   endTime: number
 }
 
+/** A flat copy of `text`, as a string read off the wire is. */
+function flat(text: string): string {
+  return Buffer.from(text).toString()
+}
+
 function records(paths: readonly string[], authorities: readonly string[]): Fake[] {
   return paths.map((path, i) => ({
     direction: i % 7 === 0 ? 'outbound' : 'inbound',
     method: i % 5 === 0 ? 'POST' : 'GET',
-    authority: authorities[i % authorities.length] as string,
-    path,
+    authority: '',
+    path: '',
+    url: flat(`${path}?page=${i}`),
+    host: flat(authorities[i % authorities.length] as string),
     responseStatus: i % 50 === 0 ? 503 : 200,
     grpcStatus: undefined,
     startTime: 0,
@@ -50,6 +61,9 @@ function feed(
     // Requests end over a minute (one table a second), with latencies that vary.
     r.startTime = base + (i * MINUTE) / n
     r.endTime = r.startTime + (i % 97) / 10
+    // A request's path and authority are new strings (their hash not yet computed), as a real request's are.
+    r.path = r.url.slice(0, r.url.indexOf('?'))
+    r.authority = ` ${r.host}`.slice(1)
     observer.requestEnded(r as unknown as RequestRecord)
   }
   return Number(process.hrtime.bigint() - start) / n

@@ -184,8 +184,9 @@ export const footer =
 /** The whole screen: a header line, a blank line, the table cut to fit `height`, and the footer on the last line. */
 export function screenLines(state: ScreenState, width: number, height: number): string[] {
   const refreshed = state.refreshedAt === undefined ? 'never' : state.refreshedAt.toLocaleTimeString('en-GB')
-  const status = state.error === undefined ? '' : `  ERROR ${state.error} (retrying)`
-  const header = `outrigger top  admin ${state.admin}  window ${state.windowSeconds}s  refreshed ${refreshed}  sort ${describeSort(state.sort)}${status}`
+  // An error comes first (it names the admin), so a narrow terminal still shows it.
+  const source = state.error === undefined ? `admin ${state.admin}` : `ERROR ${state.error} (retrying)`
+  const header = `outrigger top  ${source}  window ${state.windowSeconds}s  refreshed ${refreshed}  sort ${describeSort(state.sort)}`
   const tableRoom = Math.max(0, height - 3)
   const rows = sortRows(state.rows, state.sort)
   const table = tableLines(rows.slice(0, Math.max(0, tableRoom - 1)), width).slice(0, tableRoom)

@@ -1,5 +1,6 @@
 // `outrigger top [--admin host:port] [--window 10s] [--limit N]`: a live terminal view of a running proxy's busiest paths (Linkerd's `viz top`), read from admin /live/top.
 
+import { get } from 'node:http'
 import { parseDurationMs } from '../config/duration.ts'
 import type { TopReport } from '../live/live-api.ts'
 import {
@@ -30,22 +31,32 @@ const enterScreen = `${ESC}?1049h${ESC}?25l`
 const leaveScreen = `${ESC}?25h${ESC}?1049l`
 const CTRL_C = '\x03'
 
-/** Asks admin for the report; throws an Error whose message the header shows. */
-async function fetchReport(options: TopOptions, signal: AbortSignal): Promise<TopReport> {
+/**
+ * Asks admin for the report; throws an Error whose message the header shows. node:http rather than fetch:
+ * fetch refuses the ports the Fetch standard calls bad (1, 6000, …), and admin may listen on any.
+ */
+function fetchReport(options: TopOptions, signal: AbortSignal): Promise<TopReport> {
   const limit = options.limit ?? ALL_ROWS
   const url = `http://${options.admin}/live/top?window=${encodeURIComponent(options.window)}&limit=${limit}`
-  let res: Response
-  try {
-    res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
-  } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause
-    throw new Error(
-      `admin ${options.admin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, signal, timeout: FETCH_TIMEOUT_MS }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('error', reject)
+      res.on('end', () => {
+        if (res.statusCode !== 200)
+          reject(new Error(`admin ${options.admin} answered ${res.statusCode}: ${body.trim()}`))
+        else resolve(JSON.parse(body) as TopReport)
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${FETCH_TIMEOUT_MS} ms`)))
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`admin ${options.admin} unreachable: ${err.code ?? err.message}`)),
     )
-  }
-  const body = await res.text()
-  if (res.status !== 200) throw new Error(`admin ${options.admin} answered ${res.status}: ${body.trim()}`)
-  return JSON.parse(body) as TopReport
+  })
 }
 
 /** Exit codes: 0 after `q`, Ctrl-C or a signal (or a snapshot printed), 1 when a snapshot could not be had, 2 on bad flags. */
