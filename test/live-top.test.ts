@@ -132,6 +132,43 @@ describe('admin /live/top', () => {
     }
   })
 
+  it('stays bounded under a flood of distinct paths, the heavy hitter on top with an honest count', async () => {
+    const port = await freePort()
+    const flooded = await startProxy({
+      resources: { 'all.yaml': yamlStream(egressSidecar(port), loopbackService('app', 80, upstream.port)) },
+    })
+    try {
+      const distinct = 1500
+      let heavy = 0
+      // In batches, so that each second brings well over the table's 200 distinct paths.
+      for (let i = 0; i < distinct; i += 30) {
+        const batch: Promise<unknown>[] = []
+        for (let j = i; j < i + 30; j++) {
+          batch.push(send(port, 'app', `/flood/${j}`))
+          if (j % 3 === 0) {
+            batch.push(send(port, 'app', '/heavy'))
+            heavy++
+          }
+        }
+        await Promise.all(batch)
+      }
+      await eventually(
+        async () => (await report(flooded, 'window=60s&limit=1000')).rows[0]?.path === '/heavy',
+      )
+      const r = await report(flooded, 'window=60s&limit=1000')
+      // At most the capacity of the table, however many distinct paths came.
+      expect(r.rows.length).toBeLessThanOrEqual(200)
+      const [top] = r.rows
+      expect(top?.path).toBe('/heavy')
+      expect(top?.count).toBeGreaterThanOrEqual(heavy)
+      expect((top?.count ?? 0) - (top?.countError ?? 0)).toBeLessThanOrEqual(heavy)
+      // Flooded rows were evicted somewhere, so their counts are marked as estimates.
+      expect(r.rows.some((x) => x.countError > 0)).toBe(true)
+    } finally {
+      await flooded.stop()
+    }
+  })
+
   it('with two workers, merges both tables into exact counts', async () => {
     const port = await freePort()
     const two = await startProxy({
