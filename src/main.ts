@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | inject | stat | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | stat | top | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -14,6 +14,7 @@ const usage = `usage:
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
   outrigger stat [--by service|route|cluster|listener] [--window 10s] [-o json] [--admin host:port]
+  outrigger top [--admin host:port] [--window 10s] [--limit N]     (the busiest paths, live; q quits)
   outrigger version
 `
 
@@ -109,6 +110,19 @@ async function main(argv: string[]): Promise<number> {
     case 'stat': {
       const { stat } = await import('./cli/stat.ts')
       return stat(rest)
+    }
+    case 'top': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { admin: { type: 'string' }, window: { type: 'string' }, limit: { type: 'string' } },
+      })
+      const limit = values.limit === undefined ? undefined : Number(values.limit)
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+        process.stderr.write(`--limit must be a whole number ≥ 1\n`)
+        return 2
+      }
+      const { top } = await import('./cli/top.ts')
+      return top({ admin: values.admin ?? '127.0.0.1:15000', window: values.window ?? '10s', limit })
     }
     case 'version':
     case '--version':

@@ -25,6 +25,7 @@ import { TracingFilter } from './http/filters/tracing.ts'
 import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
+import { HeavyHitters } from './live/heavy-hitters.ts'
 import { LiveStats } from './live/live-stats.ts'
 import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -96,6 +97,8 @@ export class ProxyRuntime implements ProxyState {
   readonly peerMetadata: PeerMetadataExchange
   /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
   readonly tracing: TracingObserver
+  /** The busiest paths of the last minute (`outrigger top`, admin /live/top); undefined when `live.enabled` is false. */
+  readonly heavyHitters: HeavyHitters | undefined
   readonly drainMs: number
   /** How a SIGTERM drain ends (terminationDrainDuration, or exitOnZeroActiveConnections after minimumDrainDuration). */
   readonly drainPolicy: TerminationDrainPolicy
@@ -170,6 +173,8 @@ export class ProxyRuntime implements ProxyState {
       ? new LiveStats({ inboundService: `${workload.canonicalService}.${workload.namespace}` })
       : undefined
     if (this.live !== undefined) this.observers.add(this.live)
+    this.heavyHitters = bootstrap.live.enabled ? new HeavyHitters() : undefined
+    if (this.heavyHitters !== undefined) this.observers.add(this.heavyHitters)
   }
 
   /**

@@ -12,6 +12,7 @@ import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
 import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
+import { liveTopPage } from './live-top-page.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
 
@@ -262,6 +263,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return liveStatPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'GET /live/history':
         return liveHistoryPage(proxy.live, url.searchParams, res, actions.otherWorkers)
+      case 'GET /live/top':
+        return void liveTopPage(proxy.heavyHitters, actions.otherWorkers, url.searchParams, res)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -289,6 +292,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /memory',
             'GET /live/stat?by=service|route|cluster|listener&window=10s',
             'GET /live/history?by=service|route|cluster|listener&seconds=600',
+            'GET /live/top?window=10s&limit=N',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',

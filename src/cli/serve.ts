@@ -8,6 +8,7 @@ import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
+import { answerTopQuery } from '../live/top-report.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -65,6 +66,7 @@ export async function serve(
       live.history((query as HistoryQuery).by, (query as HistoryQuery).seconds),
     )
   }
+  link?.answer('live-top', (query) => answerTopQuery(proxy.heavyHitters, query))
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (link?.handle(m)) return
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
