@@ -13,6 +13,7 @@ import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './aut
 import { configDump } from './config-dump.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
+import { serveTap } from './tap-stream.ts'
 
 export interface AdminActions {
   /** Called by POST /quitquitquit after the response is sent. */
@@ -257,6 +258,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
+      case 'GET /tap':
+        return serveTap(proxy.tap, url.searchParams, res, actions.otherWorkers)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -282,6 +285,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
+            'GET /tap[?authority=host[:port]][&path=<prefix>][&method=][&status=2xx|404][&direction=][&max=N][&format=sse]',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',
