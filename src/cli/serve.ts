@@ -7,6 +7,7 @@ import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
+import { RemoteTaps } from '../live/remote-taps.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -54,6 +55,12 @@ export async function serve(
   const link = worker === undefined ? undefined : new WorkerLink(worker.port)
   // What this worker answers worker 0's admin: its own Prometheus metrics (a scrape sums every worker's).
   link?.answer('prometheus', () => proxy.stats.getMetricsAsJSON())
+  // Copies of worker 0's taps (admin /tap): attached when it asks, their matches sent to it.
+  if (link !== undefined && worker !== undefined && worker.index > 0) {
+    const taps = new RemoteTaps(proxy.tap, (message) => link.tellWorkerZero('tap-event', message))
+    link.answer('tap-attach', (message) => taps.attach(message))
+    link.onBroadcast('tap-detach', (message) => taps.detach(message))
+  }
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (link?.handle(m)) return
     if (m.type === 'siblings') proxy.siblingsReady = m.ready
