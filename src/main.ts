@@ -13,6 +13,8 @@ const usage = `usage:
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
+  outrigger tap [--authority host[:port]] [--path PREFIX] [--method M] [--status 2xx|4xx|5xx|CODE]
+      [--direction inbound|outbound] [--max N] [-o text|json] [--admin host:port]
   outrigger version
 `
 
@@ -104,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
     case 'inject': {
       const { inject } = await import('./cli/inject.ts')
       return inject(rest, version())
+    }
+    case 'tap': {
+      const { tap } = await import('./cli/tap.ts')
+      return tap(rest)
     }
     case 'version':
     case '--version':
