@@ -121,7 +121,7 @@ export async function tap(
         const parsed = JSON.parse(line) as TapEvent | { dropped: number }
         if ('dropped' in parsed) {
           err.write(
-            `outrigger tap: the proxy dropped ${parsed.dropped} events this terminal read too slowly\n`,
+            `outrigger tap: the proxy has dropped ${parsed.dropped} events so far: this terminal reads too slowly\n`,
           )
           if (json) out.write(`${line}\n`)
         } else out.write(json ? `${line}\n` : `${formatTapEvent(parsed)}\n`)
