@@ -15,6 +15,8 @@ const usage = `usage:
   outrigger inject -f <manifests.yaml | -> [--image <image>]
   outrigger stat [--by service|route|cluster|listener] [--window 10s] [-o json] [--admin host:port]
   outrigger top [--admin host:port] [--window 10s] [--limit N]     (the busiest paths, live; q quits)
+  outrigger tap [--authority host[:port]] [--path PREFIX] [--method M] [--status 2xx|4xx|5xx|CODE]
+      [--direction inbound|outbound] [--max N] [-o text|json] [--admin host:port]
   outrigger version
 `
 
@@ -123,6 +125,10 @@ async function main(argv: string[]): Promise<number> {
       }
       const { top } = await import('./cli/top.ts')
       return top({ admin: values.admin ?? '127.0.0.1:15000', window: values.window ?? '10s', limit })
+    }
+    case 'tap': {
+      const { tap } = await import('./cli/tap.ts')
+      return tap(rest)
     }
     case 'version':
     case '--version':

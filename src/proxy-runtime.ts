@@ -27,6 +27,7 @@ import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { HeavyHitters } from './live/heavy-hitters.ts'
 import { LiveStats } from './live/live-stats.ts'
+import { TapHub } from './live/tap-hub.ts'
 import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
@@ -99,6 +100,8 @@ export class ProxyRuntime implements ProxyState {
   readonly tracing: TracingObserver
   /** The busiest paths of the last minute (`outrigger top`, admin /live/top); undefined when `live.enabled` is false. */
   readonly heavyHitters: HeavyHitters | undefined
+  /** The taps on this worker's requests (admin /tap); observes only while one is attached, whatever `live` says. */
+  readonly tap: TapHub
   readonly drainMs: number
   /** How a SIGTERM drain ends (terminationDrainDuration, or exitOnZeroActiveConnections after minimumDrainDuration). */
   readonly drainPolicy: TerminationDrainPolicy
@@ -175,6 +178,7 @@ export class ProxyRuntime implements ProxyState {
     if (this.live !== undefined) this.observers.add(this.live)
     this.heavyHitters = bootstrap.live.enabled ? new HeavyHitters() : undefined
     if (this.heavyHitters !== undefined) this.observers.add(this.heavyHitters)
+    this.tap = new TapHub(this.observers, this.worker.index)
   }
 
   /**

@@ -15,6 +15,7 @@ import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import { liveTopPage } from './live-top-page.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
+import { serveTap } from './tap-stream.ts'
 
 export interface AdminActions {
   /** Called by POST /quitquitquit after the response is sent. */
@@ -265,6 +266,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return liveHistoryPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'GET /live/top':
         return void liveTopPage(proxy.heavyHitters, actions.otherWorkers, url.searchParams, res)
+      case 'GET /tap':
+        return serveTap(proxy.tap, url.searchParams, res, actions.otherWorkers)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -293,6 +296,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /live/stat?by=service|route|cluster|listener&window=10s',
             'GET /live/history?by=service|route|cluster|listener&seconds=600',
             'GET /live/top?window=10s&limit=N',
+            'GET /tap[?authority=host[:port]][&path=<prefix>][&method=][&status=2xx|404][&direction=][&max=N][&format=sse]',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',
