@@ -138,7 +138,7 @@ class TapStream {
   }
 
   #push(event: TapEvent): void {
-    if (this.#ended || this.#seen >= this.#query.max) return
+    if (this.#ended || this.#res.destroyed || this.#seen >= this.#query.max) return
     this.#seen++
     const json = JSON.stringify(event)
     const line = this.#query.sse ? `data: ${json}\n\n` : `${json}\n`
