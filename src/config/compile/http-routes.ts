@@ -51,16 +51,19 @@ export function compileHttpRoutes(
   env: RouteCompileEnv,
 ): Route[] {
   const routes: Route[] = []
-  for (const http of vs.spec.http ?? []) {
+  const entries = vs.spec.http ?? []
+  for (let httpIndex = 0; httpIndex < entries.length; httpIndex++) {
+    const http = entries[httpIndex]
     const matches = http.match ?? []
     if (matches.length === 0) {
-      routes.push(compileRoute(vs, http, undefined, servicePort, env))
+      routes.push(compileRoute(vs, http, undefined, servicePort, env, httpIndex, -1))
       continue
     }
-    for (const m of matches) {
+    for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+      const m = matches[matchIndex]
       if (!appliesToThisProxy(m, env.node)) continue
       if (m.port !== undefined && m.port !== servicePort) continue
-      routes.push(compileRoute(vs, http, m, servicePort, env))
+      routes.push(compileRoute(vs, http, m, servicePort, env, httpIndex, matchIndex))
     }
   }
   // An array built by push keeps spare capacity; tens of thousands of route lists keep the exact size.
@@ -83,9 +86,13 @@ function compileRoute(
   m: MatchSpec | undefined,
   servicePort: number,
   env: RouteCompileEnv,
+  httpIndex: number,
+  matchIndex: number,
 ): Route {
   return new Route({
     name: http.name ?? '',
+    httpIndex,
+    matchIndex,
     match: m === undefined ? undefined : compileMatch(m),
     action: compileAction(vs, http, m, servicePort, env),
     requestHeaders: edits(http.headers?.request),
