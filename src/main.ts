@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | inject | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | explain | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -13,6 +13,9 @@ const usage = `usage:
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
+  outrigger explain --authority <host[:port]> [--path /] [--method GET] [--header name:value]…
+      [--source-principal spiffe://…] [--port N] [--direction outbound|inbound] [-o json]
+      [--admin host:port | --config <bootstrap.yaml> | --resources <files or dirs>…]     (outrigger explain --help)
   outrigger version
 `
 
@@ -100,6 +103,10 @@ async function main(argv: string[]): Promise<number> {
         sni: values.sni,
         tcp: values.tcp,
       })
+    }
+    case 'explain': {
+      const { explainCommand } = await import('./cli/explain.ts')
+      return explainCommand(rest)
     }
     case 'inject': {
       const { inject } = await import('./cli/inject.ts')

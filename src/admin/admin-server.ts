@@ -11,6 +11,7 @@ import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
+import { explainPage } from './explain-page.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
 
@@ -257,6 +258,10 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
+      case 'GET /explain': {
+        const page = explainPage(proxy, url.searchParams, json)
+        return send(res, page.status, page.body, page.type)
+      }
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -282,6 +287,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
+            'GET /explain?authority=&path=&method=&header=name:value&source_principal=&port=&direction=[&format=json]',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',
