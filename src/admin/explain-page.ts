@@ -11,10 +11,13 @@ export interface AdminPage {
   readonly type: string
 }
 
-/** The endpoints of the clusters this worker has built (it builds none for a reader: an unused cluster has no state yet). */
+/**
+ * The endpoints of the running clusters, built on this worker if no request has used them yet (as /clusters
+ * builds them): their ejection and request counts are in the shared counter table, so every worker's show.
+ */
 function liveEndpoints(proxy: ProxyRuntime): LiveEndpoints {
   return (name) =>
-    proxy.clusters.built(name)?.endpoints.map((e) => ({
+    proxy.clusters.get(name)?.endpoints.map((e) => ({
       address: e.hostPort,
       ejected: e.ejected,
       activeRequests: e.activeRequests,

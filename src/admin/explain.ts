@@ -448,7 +448,7 @@ function clusterJson(name: string, model: Model, live: LiveEndpoints | undefined
       ? 'not known offline'
       : running !== undefined
         ? 'live'
-        : 'live: not used yet on this worker (no ejection, no request in flight)'
+        : 'live: the running proxy has not built this cluster'
   return {
     name,
     defined: true,
