@@ -302,7 +302,7 @@ function listenerJson(choice: ListenerChoice, direction: TrafficDirection): Expl
 function whyDomain(choice: VirtualHostChoice): string {
   const vh = choice.virtualHost
   if (choice.rule === 'catch-all')
-    return `no domain matched; the catch-all virtual host '*' (${vh.name}) takes it`
+    return `domain '*': ${vh.name} takes any authority that no other domain matches`
   if (choice.rule === 'wildcard') return `wildcard domain ${choice.domain} (the longest suffix that matched)`
   const fqdn = vh.name.slice(0, vh.name.lastIndexOf(':'))
   const host = choice.domain.replace(/:\d+$/, '')
