@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | inject | stat | top | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | stat | top | tap | explain | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -17,6 +17,9 @@ const usage = `usage:
   outrigger top [--admin host:port] [--window 10s] [--limit N]     (the busiest paths, live; q quits)
   outrigger tap [--authority host[:port]] [--path PREFIX] [--method M] [--status 2xx|4xx|5xx|CODE]
       [--direction inbound|outbound] [--max N] [-o text|json] [--admin host:port]
+  outrigger explain --authority <host[:port]> [--path /] [--method GET] [--header name:value]…
+      [--source-principal spiffe://…] [--port N] [--direction outbound|inbound] [-o json]
+      [--admin host:port | --config <bootstrap.yaml> | --resources <files or dirs>…]     (outrigger explain --help)
   outrigger version
 `
 
@@ -104,6 +107,10 @@ async function main(argv: string[]): Promise<number> {
         sni: values.sni,
         tcp: values.tcp,
       })
+    }
+    case 'explain': {
+      const { explainCommand } = await import('./cli/explain.ts')
+      return explainCommand(rest)
     }
     case 'inject': {
       const { inject } = await import('./cli/inject.ts')

@@ -11,6 +11,7 @@ import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
+import { explainPage } from './explain-page.ts'
 import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import { liveTopPage } from './live-top-page.ts'
 import type { OtherWorkers } from './other-workers.ts'
@@ -268,6 +269,10 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return void liveTopPage(proxy.heavyHitters, actions.otherWorkers, url.searchParams, res)
       case 'GET /tap':
         return serveTap(proxy.tap, url.searchParams, res, actions.otherWorkers)
+      case 'GET /explain': {
+        const page = explainPage(proxy, url.searchParams, json)
+        return send(res, page.status, page.body, page.type)
+      }
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -297,6 +302,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /live/history?by=service|route|cluster|listener&seconds=600',
             'GET /live/top?window=10s&limit=N',
             'GET /tap[?authority=host[:port]][&path=<prefix>][&method=][&status=2xx|404][&direction=][&max=N][&format=sse]',
+            'GET /explain?authority=&path=&method=&header=name:value&source_principal=&port=&direction=[&format=json]',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',

@@ -513,6 +513,15 @@ function outboundRouteTable(
 ): RouteTable {
   const { node, services, clusters, egress, sidecarNs } = env
   const byHost = indexVirtualServices(virtualServices)
+  // One `namespace/name` string per VirtualService, shared by its virtual hosts (explain names it).
+  const names = new Map<VirtualServiceResource, string>()
+  const vsName = (vs: VirtualServiceResource): string => {
+    const known = names.get(vs)
+    if (known !== undefined) return known
+    const name = `${vs.namespace}/${vs.name}`
+    names.set(vs, name)
+    return name
+  }
   const hosts: VirtualHost[] = []
   const served = new Set<string>()
   for (const service of visible) {
@@ -530,7 +539,13 @@ function outboundRouteTable(
         vs === undefined
           ? [defaultRoute(port.number, service.fqdn, clusters)]
           : compileHttpRoutes(vs, port.number, env)
-      hosts.push({ name: flat(service.fqdn, ':', port.number), domains, port: port.number, routes })
+      hosts.push({
+        name: flat(service.fqdn, ':', port.number),
+        domains,
+        port: port.number,
+        routes,
+        virtualService: vs === undefined ? undefined : vsName(vs),
+      })
       served.add(service.fqdn)
     }
   }
@@ -547,6 +562,7 @@ function outboundRouteTable(
         domains: aliases.concat(aliases.map((a) => flat(a, ':', listenerPort))),
         port: listenerPort,
         routes: compileHttpRoutes(vs, listenerPort, env),
+        virtualService: vsName(vs),
       })
     }
   }

@@ -14,3 +14,11 @@ describe('HeaderEdits', () => {
     expect(Buffer.from(headers[5], 'latin1').toString('utf8')).toBe('caf\u00e9')
   })
 })
+
+describe('HeaderEdits.describe', () => {
+  it('tells set, add and remove apart as configured', () => {
+    const edits = new HeaderEdits({ set: { 'X-Set': 'a' }, add: { 'x-add': 'b' }, remove: ['X-Gone'] })
+    expect(edits.describe()).toEqual({ set: [['x-set', 'a']], add: [['x-add', 'b']], remove: ['x-gone'] })
+    expect(HeaderEdits.none.describe()).toEqual({ set: [], add: [], remove: [] })
+  })
+})

@@ -17,6 +17,12 @@ function wireValue(value: string): string {
   return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value
 }
 
+export interface HeaderEditsDescription {
+  readonly set: readonly (readonly [string, string])[]
+  readonly add: readonly (readonly [string, string])[]
+  readonly remove: readonly string[]
+}
+
 export class HeaderEdits {
   /** Lowercase names whose existing values are dropped (both `remove` and `set`). */
   readonly #drop: ReadonlySet<string>
@@ -45,6 +51,23 @@ export class HeaderEdits {
   applyTo(headers: string[]): void {
     if (this.#drop.size > 0) removeHeaders(headers, this.#drop)
     for (let i = 0; i < this.#append.length; i++) headers.push(this.#append[i])
+  }
+
+  /**
+   * The edits as configured, for `outrigger explain`: a name both dropped and appended was `set`, one only
+   * appended was `add`ed, one only dropped was `remove`d (values as sent on the wire).
+   */
+  describe(): HeaderEditsDescription {
+    const set: [string, string][] = []
+    const add: [string, string][] = []
+    for (let i = 0; i < this.#append.length; i += 2) {
+      const pair: [string, string] = [this.#append[i], this.#append[i + 1]]
+      if (this.#drop.has(pair[0])) set.push(pair)
+      else add.push(pair)
+    }
+    const appended = new Set(set.map(([name]) => name))
+    const remove = [...this.#drop].filter((name) => !appended.has(name))
+    return { set, add, remove }
   }
 
   static readonly none = new HeaderEdits({})

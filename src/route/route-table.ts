@@ -10,6 +10,17 @@ export interface VirtualHost {
   /** The service port, for `match.port`. */
   readonly port: number
   readonly routes: readonly Route[]
+  /** `namespace/name` of the VirtualService its routes come from; absent: the service's default route. */
+  readonly virtualService?: string
+}
+
+/** How `RouteTable.lookup` chose a virtual host, for `outrigger explain`. */
+export interface VirtualHostChoice {
+  readonly virtualHost: VirtualHost
+  /** `exact`: a domain equal to the authority (case-insensitively); `wildcard`: the longest `*.suffix`; `catch-all`: `*`. */
+  readonly rule: 'exact' | 'wildcard' | 'catch-all'
+  /** The domain that matched, as the table keeps it (lowercase). */
+  readonly domain: string
 }
 
 export class RouteTable {
@@ -45,5 +56,23 @@ export class RouteTable {
       if (host.endsWith(suffix) && host.length > suffix.length) return vh
     }
     return this.#catchAll
+  }
+
+  /**
+   * What `lookup` returns and which rule chose it: the same maps searched in the same order (a property
+   * test holds the two together). For `outrigger explain`, off the request path.
+   */
+  explainLookup(authority: string): VirtualHostChoice | undefined {
+    const host = authority.toLowerCase()
+    const exact = this.#exact.get(authority) ?? this.#exact.get(host)
+    if (exact !== undefined)
+      return { virtualHost: exact, rule: 'exact', domain: this.#exact.has(authority) ? authority : host }
+    for (const [suffix, vh] of this.#wildcards) {
+      if (host.endsWith(suffix) && host.length > suffix.length)
+        return { virtualHost: vh, rule: 'wildcard', domain: `*${suffix}` }
+    }
+    return this.#catchAll === undefined
+      ? undefined
+      : { virtualHost: this.#catchAll, rule: 'catch-all', domain: '*' }
   }
 }

@@ -94,6 +94,10 @@ export interface RouteSpec {
    * the route timeout reads grpc-timeout, counted once the request has been read.
    */
   readonly maxStreamDuration?: MaxStreamDuration
+  /** Where it came from in its VirtualService, for `outrigger explain`: the `http[]` index (absent: no VirtualService)… */
+  readonly httpIndex?: number
+  /** …and the `match[]` index within it (absent: an entry without `match`). */
+  readonly matchIndex?: number
 }
 
 export class Route implements RouteSpec {
@@ -109,6 +113,10 @@ export class Route implements RouteSpec {
   readonly mirrors: readonly MirrorPolicy[]
   readonly cors: CorsPolicy | undefined
   readonly maxStreamDuration: MaxStreamDuration | undefined
+  /** The VirtualService `http[]` index it was compiled from; -1 when no VirtualService made it. */
+  readonly httpIndex: number
+  /** The `match[]` index within that entry; -1 when the entry has no `match`. */
+  readonly matchIndex: number
 
   constructor(spec: RouteSpec) {
     this.name = spec.name
@@ -123,6 +131,8 @@ export class Route implements RouteSpec {
     this.mirrors = spec.mirrors ?? []
     this.cors = spec.cors
     this.maxStreamDuration = spec.maxStreamDuration
+    this.httpIndex = spec.httpIndex ?? -1
+    this.matchIndex = spec.matchIndex ?? -1
   }
 
   matches(req: RequestFacts): boolean {

@@ -51,19 +51,20 @@ export function compileHttpRoutes(
   env: RouteCompileEnv,
 ): Route[] {
   const routes: Route[] = []
-  const https = vs.spec.http ?? []
-  for (let index = 0; index < https.length; index++) {
-    const http = https[index]
-    const statName = routeStatName(vs, http, index)
+  const entries = vs.spec.http ?? []
+  for (let httpIndex = 0; httpIndex < entries.length; httpIndex++) {
+    const http = entries[httpIndex]
+    const statName = routeStatName(vs, http, httpIndex)
     const matches = http.match ?? []
     if (matches.length === 0) {
-      routes.push(compileRoute(vs, http, undefined, servicePort, env, statName))
+      routes.push(compileRoute(vs, http, undefined, servicePort, env, statName, httpIndex, -1))
       continue
     }
-    for (const m of matches) {
+    for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+      const m = matches[matchIndex]
       if (!appliesToThisProxy(m, env.node)) continue
       if (m.port !== undefined && m.port !== servicePort) continue
-      routes.push(compileRoute(vs, http, m, servicePort, env, statName))
+      routes.push(compileRoute(vs, http, m, servicePort, env, statName, httpIndex, matchIndex))
     }
   }
   // An array built by push keeps spare capacity; tens of thousands of route lists keep the exact size.
@@ -92,10 +93,14 @@ function compileRoute(
   servicePort: number,
   env: RouteCompileEnv,
   statName: string,
+  httpIndex: number,
+  matchIndex: number,
 ): Route {
   return new Route({
     name: http.name ?? '',
     statName,
+    httpIndex,
+    matchIndex,
     match: m === undefined ? undefined : compileMatch(m),
     action: compileAction(vs, http, m, servicePort, env),
     requestHeaders: edits(http.headers?.request),
