@@ -121,17 +121,8 @@ async function main(argv: string[]): Promise<number> {
       return stat(rest)
     }
     case 'top': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { admin: { type: 'string' }, window: { type: 'string' }, limit: { type: 'string' } },
-      })
-      const limit = values.limit === undefined ? undefined : Number(values.limit)
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-        process.stderr.write(`--limit must be a whole number ≥ 1\n`)
-        return 2
-      }
       const { top } = await import('./cli/top.ts')
-      return top({ admin: values.admin ?? '127.0.0.1:15000', window: values.window ?? '10s', limit })
+      return top(rest)
     }
     case 'tap': {
       const { tap } = await import('./cli/tap.ts')

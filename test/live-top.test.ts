@@ -334,8 +334,10 @@ describe.skipIf(!hasTmux)('outrigger top in a terminal (tmux)', () => {
       res.writeHead(req.url?.startsWith('/live/top?') ? 200 : 404).end(JSON.stringify(report))
     })
     try {
-      const screen = await tmux.waitFor((s) => s.includes('unreachable'), 'the error')
-      expect(screen.split('\n')[0]).toContain(`admin 127.0.0.1:${port} unreachable: ECONNREFUSED (retrying)`)
+      const screen = await tmux.waitFor((s) => s.includes('cannot reach'), 'the error')
+      expect(screen.split('\n')[0]).toContain(
+        `cannot reach the admin API at 127.0.0.1:${port}: ECONNREFUSED (retrying)`,
+      )
       expect(screen).toContain('refreshed never')
       await new Promise<void>((resolve) => late.listen(port, '127.0.0.1', resolve))
       const recovered = await tmux.waitFor((s) => s.includes('/recovered'), 'the rows once admin answers')
@@ -398,6 +400,6 @@ describe('outrigger top, not on a terminal', () => {
       timeout: 20_000,
     })
     expect(r.status).toBe(1)
-    expect(r.stderr).toContain('unreachable')
+    expect(r.stderr).toContain('cannot reach the admin API')
   })
 })

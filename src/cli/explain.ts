@@ -11,6 +11,7 @@ import { compileModel } from '../config/compile.ts'
 import { loadResources } from '../config/load.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
 import type { Model } from '../config/model.ts'
+import { adminAuthority, defaultAdmin, getAdmin, parseAdminAddress } from './admin-client.ts'
 
 export const explainUsage = `  outrigger explain --authority <host[:port]> [--path /] [--method GET] [--header name:value]…
       [--source-principal spiffe://…] [--port N] [--direction outbound|inbound] [--scheme http|https] [-o json]
@@ -68,19 +69,21 @@ async function compileOffline(bootstrap: Bootstrap): Promise<Model> {
 }
 
 /** Admin /explain as JSON; the text is formatted here, so online and offline read the same. */
-async function askAdmin(admin: string, query: ExplainQuery): Promise<Explanation | string> {
+async function askAdmin(adminText: string, query: ExplainQuery): Promise<Explanation | string> {
+  const admin = parseAdminAddress(adminText)
+  if (admin === undefined) throw new UsageError(`--admin must be host:port, not ${adminText}`)
   const params = explainParams(query)
   params.set('format', 'json')
-  let response: Response
+  let answer: { status: number; body: string }
   try {
-    response = await fetch(`http://${admin}/explain?${params}`)
+    answer = await getAdmin(admin, `/explain?${params}`)
   } catch (err) {
-    return `cannot reach the admin API at ${admin}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`
+    return (err as Error).message
   }
-  const body = await response.text()
-  if (response.status === 400) throw new UsageError(body.trim())
-  if (response.status !== 200) return `admin ${admin} answered ${response.status}: ${body.trim()}`
-  return JSON.parse(body) as Explanation
+  if (answer.status === 400) throw new UsageError(answer.body.trim())
+  if (answer.status !== 200)
+    return `admin ${adminAuthority(admin)} answered ${answer.status}: ${answer.body.trim()}`
+  return JSON.parse(answer.body) as Explanation
 }
 
 export async function explainCommand(
@@ -128,7 +131,7 @@ export async function explainCommand(
         query,
       )
     else {
-      const answer = await askAdmin(values.admin ?? '127.0.0.1:15000', query)
+      const answer = await askAdmin(values.admin ?? defaultAdmin, query)
       if (typeof answer === 'string') {
         err.write(`${answer}\n`)
         return 1

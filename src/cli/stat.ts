@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util'
 import type { LatencyQuantiles, StatReport, StatRow } from '../live/live-api.ts'
 import { parseGrouping, parseWindow } from '../live/live-query.ts'
+import { adminAuthority, defaultAdmin, getAdmin, parseAdminAddress } from './admin-client.ts'
 
 const usage = `usage: outrigger stat [--by service|route|cluster|listener] [--window 10s] [-o json] [--admin host:port]
 `
@@ -99,19 +100,23 @@ export async function stat(args: readonly string[]): Promise<number> {
     )
     return 2
   }
-  const admin = values.admin ?? '127.0.0.1:15000'
-  const url = `http://${admin}/live/stat?by=${by}&window=${windowSeconds}s`
-  let res: Response
+  const admin = parseAdminAddress(values.admin ?? defaultAdmin)
+  if (admin === undefined) {
+    process.stderr.write(`--admin must be host:port, not ${values.admin}\n${usage}`)
+    return 2
+  }
+  let answer: { status: number; body: string }
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+    answer = await getAdmin(admin, `/live/stat?by=${by}&window=${windowSeconds}s`)
   } catch (err) {
-    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message
-    process.stderr.write(`outrigger stat: cannot reach the proxy's admin at ${admin}: ${cause}\n`)
+    process.stderr.write(`outrigger stat: ${(err as Error).message}\n`)
     return 1
   }
-  const body = await res.text()
-  if (res.status !== 200) {
-    process.stderr.write(`outrigger stat: ${admin} answered ${res.status}: ${body.trim()}\n`)
+  const body = answer.body
+  if (answer.status !== 200) {
+    process.stderr.write(
+      `outrigger stat: ${adminAuthority(admin)} answered ${answer.status}: ${body.trim()}\n`,
+    )
     return 1
   }
   if (values.output === 'json') {

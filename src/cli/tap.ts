@@ -3,6 +3,7 @@
 import { type IncomingMessage, request } from 'node:http'
 import { parseArgs } from 'node:util'
 import type { TapEvent } from '../live/live-api.ts'
+import { adminAuthority, defaultAdmin, parseAdminAddress } from './admin-client.ts'
 
 export const tapUsage = `usage: outrigger tap [--authority host[:port]] [--path PREFIX] [--method M] [--status 2xx|4xx|5xx|CODE]
                      [--direction inbound|outbound] [--max N] [-o text|json] [--admin host:port]
@@ -19,15 +20,6 @@ export function formatTapEvent(e: TapEvent): string {
   const duration = `${e.durationMs.toFixed(1)}ms`
   const grpc = e.grpcStatus === undefined ? '' : ` grpc-status=${e.grpcStatus}`
   return `${time.padEnd(12)} ${dir.padEnd(3)} ${status.padStart(6)} ${e.responseFlags.padEnd(7)} ${duration.padStart(10)} ${String(e.bytesReceived).padStart(7)} ${String(e.bytesSent).padStart(8)}  ${e.method.padEnd(7)} ${e.authority} ${e.path}  → ${e.upstreamHost || '-'}  ${e.peer || '-'}${grpc}`
-}
-
-/** `host:port` (default 127.0.0.1:15000; a bare port means 127.0.0.1), or undefined when it is not one. */
-function adminAddress(text: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$|^(\d{1,5})$/.exec(text)
-  if (match === null) return undefined
-  const port = Number(match[3] ?? match[4])
-  if (port < 1 || port > 65535) return undefined
-  return { host: match[1] ?? (match[2] || '127.0.0.1'), port }
 }
 
 /**
@@ -52,7 +44,7 @@ export async function tap(
         direction: { type: 'string' },
         max: { type: 'string' },
         output: { type: 'string', short: 'o', default: 'text' },
-        admin: { type: 'string', default: '127.0.0.1:15000' },
+        admin: { type: 'string', default: defaultAdmin },
       },
     }).values
   } catch (error) {
@@ -64,7 +56,7 @@ export async function tap(
     err.write(`-o must be text or json\n${tapUsage}`)
     return 2
   }
-  const admin = adminAddress(values.admin ?? '')
+  const admin = parseAdminAddress(values.admin ?? '')
   if (admin === undefined) {
     err.write(`--admin must be host:port, not ${values.admin}\n`)
     return 2
@@ -74,7 +66,7 @@ export async function tap(
     const value = values[name]
     if (value !== undefined) query.set(name, value)
   }
-  const where = `${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`
+  const where = adminAuthority(admin)
   return new Promise<number>((resolve) => {
     const req = request({ host: admin.host, port: admin.port, path: `/tap?${query}`, agent: false })
     let done = false

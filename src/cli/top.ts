@@ -1,8 +1,15 @@
 // `outrigger top [--admin host:port] [--window 10s] [--limit N]`: a live terminal view of a running proxy's busiest paths (Linkerd's `viz top`), read from admin /live/top.
 
-import { get } from 'node:http'
+import { parseArgs } from 'node:util'
 import { parseDurationMs } from '../config/duration.ts'
 import type { TopReport } from '../live/live-api.ts'
+import {
+  type AdminAddress,
+  adminAuthority,
+  defaultAdmin,
+  getAdmin,
+  parseAdminAddress,
+} from './admin-client.ts'
 import {
   nextSort,
   type ScreenState,
@@ -14,8 +21,8 @@ import {
 } from './top-screen.ts'
 
 export interface TopOptions {
-  /** `host:port` of the proxy's admin (default 127.0.0.1:15000). */
-  readonly admin: string
+  /** The proxy's admin API (default 127.0.0.1:15000). */
+  readonly admin: AdminAddress
   readonly window: string
   /** At most this many rows (default: what the screen holds). */
   readonly limit: number | undefined
@@ -31,36 +38,43 @@ const enterScreen = `${ESC}?1049h${ESC}?25l`
 const leaveScreen = `${ESC}?25h${ESC}?1049l`
 const CTRL_C = '\x03'
 
-/**
- * Asks admin for the report; throws an Error whose message the header shows. node:http rather than fetch:
- * fetch refuses the ports the Fetch standard calls bad (1, 6000, …), and admin may listen on any.
- */
-function fetchReport(options: TopOptions, signal: AbortSignal): Promise<TopReport> {
+/** Asks admin for the report; throws an Error whose message the header shows. */
+async function fetchReport(options: TopOptions, signal: AbortSignal): Promise<TopReport> {
   const limit = options.limit ?? ALL_ROWS
-  const url = `http://${options.admin}/live/top?window=${encodeURIComponent(options.window)}&limit=${limit}`
-  return new Promise((resolve, reject) => {
-    const req = get(url, { agent: false, signal, timeout: FETCH_TIMEOUT_MS }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-      })
-      res.on('error', reject)
-      res.on('end', () => {
-        if (res.statusCode !== 200)
-          reject(new Error(`admin ${options.admin} answered ${res.statusCode}: ${body.trim()}`))
-        else resolve(JSON.parse(body) as TopReport)
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${FETCH_TIMEOUT_MS} ms`)))
-    req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`admin ${options.admin} unreachable: ${err.code ?? err.message}`)),
-    )
-  })
+  const path = `/live/top?window=${encodeURIComponent(options.window)}&limit=${limit}`
+  const answer = await getAdmin(options.admin, path, { signal, timeoutMs: FETCH_TIMEOUT_MS })
+  if (answer.status !== 200)
+    throw new Error(`admin ${adminAuthority(options.admin)} answered ${answer.status}: ${answer.body.trim()}`)
+  return JSON.parse(answer.body) as TopReport
+}
+
+/** `outrigger top`'s flags; exit 2 on a bad one. */
+export function top(args: readonly string[]): Promise<number> {
+  let values: { admin?: string; window?: string; limit?: string }
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: { admin: { type: 'string' }, window: { type: 'string' }, limit: { type: 'string' } },
+    }).values
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return Promise.resolve(2)
+  }
+  const limit = values.limit === undefined ? undefined : Number(values.limit)
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    process.stderr.write('--limit must be a whole number ≥ 1\n')
+    return Promise.resolve(2)
+  }
+  const admin = parseAdminAddress(values.admin ?? defaultAdmin)
+  if (admin === undefined) {
+    process.stderr.write(`--admin must be host:port, not ${values.admin}\n`)
+    return Promise.resolve(2)
+  }
+  return topView({ admin, window: values.window ?? '10s', limit })
 }
 
 /** Exit codes: 0 after `q`, Ctrl-C or a signal (or a snapshot printed), 1 when a snapshot could not be had, 2 on bad flags. */
-export async function top(options: TopOptions): Promise<number> {
+async function topView(options: TopOptions): Promise<number> {
   let windowSeconds: number
   try {
     windowSeconds = parseDurationMs(options.window) / 1000
@@ -100,7 +114,7 @@ class LiveView {
   constructor(options: TopOptions, windowSeconds: number) {
     this.#options = options
     this.#state = {
-      admin: options.admin,
+      admin: adminAuthority(options.admin),
       windowSeconds,
       refreshedAt: undefined,
       error: undefined,
