@@ -21,10 +21,7 @@ const pages = [
 /** Written on a parallel branch of the same issue; linked before it lands. */
 const landingSeparately = new Set([
   'docs/ARCHITECTURE.md',
-  // The live view's pages (issue 20), written on the branches of top, tap, explain and the dashboard.
-  'docs/top.md',
-  'docs/tap.md',
-  'docs/explain.md',
+  // The live view's dashboard page (issue 20), written on its own branch.
   'docs/dashboard.md',
 ])
 
