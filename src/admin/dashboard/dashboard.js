@@ -197,13 +197,19 @@
       for (const chart of traffic.charts) chart.destroy()
       traffic.charts = [
         makeChart(rateTarget, names),
-        makeChart(byId('chart-success'), names, [0, 100]),
+        makeChart(byId('chart-success'), names, (_u, min) => [
+          Math.min(90, Math.floor((min ?? 100) / 10) * 10),
+          100,
+        ]),
         makeChart(byId('chart-latency'), names),
       ]
       traffic.seriesKey = key
     }
+    // From the first second known (at least a minute back, at most HISTORY_SECONDS), so a young proxy's charts are not mostly empty.
+    let first = now - 59
+    for (const row of traffic.rows.values()) for (const t of row.points.keys()) if (t < first) first = t
     const xs = []
-    for (let t = now - HISTORY_SECONDS + 1; t <= now; t++) xs.push(t)
+    for (let t = Math.max(first, now - HISTORY_SECONDS + 1); t <= now; t++) xs.push(t)
     const series = { rps: [], success: [], p99: [] }
     let requests = 0
     let points = 0
