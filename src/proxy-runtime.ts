@@ -25,6 +25,7 @@ import { TracingFilter } from './http/filters/tracing.ts'
 import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
+import { LiveStats } from './live/live-stats.ts'
 import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
@@ -88,6 +89,8 @@ export class ProxyRuntime implements ProxyState {
   readonly observers = new TrafficObservers()
   /** The access log (its files are reopened on SIGUSR1 and flushed at shutdown). */
   readonly accessLog = new AccessLog()
+  /** The live view's windowed numbers (`outrigger stat`, admin /live/stat); undefined when bootstrap `live.enabled` is false. */
+  readonly live: LiveStats | undefined
   /** This node's peer metadata for its mesh peers, and theirs decoded (HTTP headers, TCP exchange). */
   readonly peerMetadata: PeerMetadataExchange
   /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
@@ -163,6 +166,8 @@ export class ProxyRuntime implements ProxyState {
     const istioMetrics = new IstioMetrics(bootstrap.node)
     istioMetrics.register(this.stats)
     this.observers.add(istioMetrics)
+    this.live = bootstrap.live.enabled ? new LiveStats() : undefined
+    if (this.live !== undefined) this.observers.add(this.live)
   }
 
   /**
@@ -392,5 +397,6 @@ export class ProxyRuntime implements ProxyState {
     await this.tracing.shutdown()
     // Watched through the drain: a heap that fills while draining still sheds new requests.
     this.overload.close()
+    this.live?.close()
   }
 }

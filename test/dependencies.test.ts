@@ -14,9 +14,7 @@ interface PackageJson {
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson
 
 /** Runtime dependencies no module imports yet, each with the feature that will. */
-const reservedDependencies: Record<string, string> = {
-  'hdr-histogram-js': 'the live view: windowed latency histograms (issue 20)',
-}
+const reservedDependencies: Record<string, string> = {}
 
 /** Runtime dependencies admin serves to a browser as files (the dashboard's uPlot), read from node_modules, not imported. */
 const servedDependencies = new Set(servedPackages)

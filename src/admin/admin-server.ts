@@ -13,6 +13,7 @@ import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './aut
 import { configDump } from './config-dump.ts'
 import { serveDashboardFile } from './dashboard-files.ts'
 import { configReport } from './live-config.ts'
+import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
 
@@ -259,6 +260,10 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
+      case 'GET /live/stat':
+        return liveStatPage(proxy.live, url.searchParams, res, actions.otherWorkers)
+      case 'GET /live/history':
+        return liveHistoryPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -295,6 +300,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
             'GET /live/config',
+            'GET /live/stat?by=service|route|cluster|listener&window=10s',
+            'GET /live/history?by=service|route|cluster|listener&seconds=600',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',

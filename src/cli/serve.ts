@@ -7,6 +7,7 @@ import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
+import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -54,6 +55,16 @@ export async function serve(
   const link = worker === undefined ? undefined : new WorkerLink(worker.port)
   // What this worker answers worker 0's admin: its own Prometheus metrics (a scrape sums every worker's).
   link?.answer('prometheus', () => proxy.stats.getMetricsAsJSON())
+  // …and its live numbers (admin /live/stat and /live/history merge every worker's).
+  const live = proxy.live
+  if (live !== undefined) {
+    link?.answer('live-stat', (query) =>
+      live.snapshot((query as StatQuery).by, (query as StatQuery).windowSeconds),
+    )
+    link?.answer('live-history', (query) =>
+      live.history((query as HistoryQuery).by, (query as HistoryQuery).seconds),
+    )
+  }
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (link?.handle(m)) return
     if (m.type === 'siblings') proxy.siblingsReady = m.ready

@@ -154,6 +154,10 @@ export class RequestContext implements RequestFacts, RequestRecord {
     return this.route?.name ?? ''
   }
 
+  get routeStatName(): string {
+    return this.route?.statName ?? ''
+  }
+
   /** The service host of the chosen cluster (`outbound|port|subset|host`), or ''. */
   get destinationService(): string {
     return clusterService(this.clusterName)

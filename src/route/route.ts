@@ -72,6 +72,8 @@ export interface MaxStreamDuration {
 
 export interface RouteSpec {
   readonly name: string
+  /** The live view's name of the route (`<VirtualService namespace/name>/<http[] name or index>`); default `name`. */
+  readonly statName?: string
   readonly match?: RequestMatch
   readonly action: RouteAction
   readonly requestHeaders: HeaderEdits
@@ -96,6 +98,7 @@ export interface RouteSpec {
 
 export class Route implements RouteSpec {
   readonly name: string
+  readonly statName: string
   readonly match?: RequestMatch
   readonly action: RouteAction
   readonly requestHeaders: HeaderEdits
@@ -109,6 +112,7 @@ export class Route implements RouteSpec {
 
   constructor(spec: RouteSpec) {
     this.name = spec.name
+    this.statName = spec.statName ?? spec.name
     this.match = spec.match
     this.action = spec.action
     this.requestHeaders = spec.requestHeaders

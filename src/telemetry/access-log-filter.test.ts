@@ -39,6 +39,7 @@ function request(fields: Partial<RequestRecord> & { headers?: Record<string, str
     responseMessages: 0,
     requestId: 'r-1',
     routeName: 'default',
+    routeStatName: 'default',
     clusterName: 'inbound|8080||',
     destinationService: '',
     upstreamHostPort: '127.0.0.1:9080',

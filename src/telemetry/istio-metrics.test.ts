@@ -60,6 +60,7 @@ function request(overrides: Partial<RequestRecord>): RequestRecord {
     responseMessages: 0,
     requestId: 'id',
     routeName: '',
+    routeStatName: '',
     clusterName: 'inbound|9080||',
     destinationService: '',
     upstreamHostPort: '127.0.0.1:9080',

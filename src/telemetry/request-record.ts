@@ -56,6 +56,11 @@ export interface RequestRecord {
   readonly requestId: string
   /** The route's name (VirtualService http[].name), or ''. */
   readonly routeName: string
+  /**
+   * The route's name in the live view (`outrigger stat --by route`): `<VirtualService namespace/name>/<http[]
+   * name or index>`, or Envoy's route name for a route no VirtualService made (`default`, `allow_any`…); '' with none.
+   */
+  readonly routeStatName: string
   /** The cluster the router chose (`outbound|9080||reviews.default.svc.cluster.local`), or ''. */
   readonly clusterName: string
   /** The service host the request was routed to (the destination's FQDN), or ''. */

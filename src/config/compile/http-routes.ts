@@ -51,20 +51,28 @@ export function compileHttpRoutes(
   env: RouteCompileEnv,
 ): Route[] {
   const routes: Route[] = []
-  for (const http of vs.spec.http ?? []) {
+  const https = vs.spec.http ?? []
+  for (let index = 0; index < https.length; index++) {
+    const http = https[index]
+    const statName = routeStatName(vs, http, index)
     const matches = http.match ?? []
     if (matches.length === 0) {
-      routes.push(compileRoute(vs, http, undefined, servicePort, env))
+      routes.push(compileRoute(vs, http, undefined, servicePort, env, statName))
       continue
     }
     for (const m of matches) {
       if (!appliesToThisProxy(m, env.node)) continue
       if (m.port !== undefined && m.port !== servicePort) continue
-      routes.push(compileRoute(vs, http, m, servicePort, env))
+      routes.push(compileRoute(vs, http, m, servicePort, env, statName))
     }
   }
   // An array built by push keeps spare capacity; tens of thousands of route lists keep the exact size.
   return routes.slice()
+}
+
+/** The live view's route name: `<namespace>/<VirtualService name>/<http[] name, or its index>` (docs/live.md). */
+function routeStatName(vs: VirtualServiceResource, http: HttpRouteSpec, index: number): string {
+  return flat(vs.namespace, '/', vs.name, '/', http.name ?? index)
 }
 
 /** sourceLabels, sourceNamespace and gateways select which proxies a match block applies to. */
@@ -83,9 +91,11 @@ function compileRoute(
   m: MatchSpec | undefined,
   servicePort: number,
   env: RouteCompileEnv,
+  statName: string,
 ): Route {
   return new Route({
     name: http.name ?? '',
+    statName,
     match: m === undefined ? undefined : compileMatch(m),
     action: compileAction(vs, http, m, servicePort, env),
     requestHeaders: edits(http.headers?.request),

@@ -1,0 +1,97 @@
+// Admin's GET /live/stat and /live/history: this worker's live numbers merged with every other worker's (src/live/live-api.ts says the JSON).
+
+import type { ServerResponse } from 'node:http'
+import type { HistoryReport, StatReport } from '../live/live-api.ts'
+import { parseGrouping, parseHistorySeconds, parseWindow } from '../live/live-query.ts'
+import type { LiveStats } from '../live/live-stats.ts'
+import { historyReport, statReport } from '../live/stat-report.ts'
+import type { HistoryQuery, HistorySnapshot, StatQuery, StatSnapshot } from '../live/stat-snapshot.ts'
+import type { OtherWorkers } from './other-workers.ts'
+
+/** Why the live pages answer 404 when bootstrap `live.enabled` is false. */
+export const LIVE_OFF = 'the live view is off (bootstrap live.enabled: false)\n'
+
+function sendJson(res: ServerResponse, status: number, body: string, type: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function refuse(res: ServerResponse, status: number, reason: string): void {
+  sendJson(res, status, reason, 'text/plain')
+}
+
+/** The proxy's StatReport for `by` over `windowSeconds`: this worker's snapshot and the others'. */
+export async function liveStatReport(
+  live: LiveStats,
+  query: StatQuery,
+  others: OtherWorkers | undefined,
+): Promise<StatReport> {
+  const own = live.snapshot(query.by, query.windowSeconds)
+  const rest = others === undefined ? [] : ((await others.gather('live-stat', query)) as StatSnapshot[])
+  return statReport(query.by, own.windowSeconds, [own, ...rest], new Date())
+}
+
+/** The proxy's HistoryReport for `by` over the last `seconds`. */
+export async function liveHistoryReport(
+  live: LiveStats,
+  query: HistoryQuery,
+  others: OtherWorkers | undefined,
+): Promise<HistoryReport> {
+  const own = live.history(query.by, query.seconds)
+  const rest = others === undefined ? [] : ((await others.gather('live-history', query)) as HistorySnapshot[])
+  return historyReport(query.by, [own, ...rest])
+}
+
+/** GET /live/stat?by=service|route|cluster|listener&window=10s */
+export function liveStatPage(
+  live: LiveStats | undefined,
+  params: URLSearchParams,
+  res: ServerResponse,
+  others: OtherWorkers | undefined,
+): void {
+  if (live === undefined) {
+    refuse(res, 404, LIVE_OFF)
+    return
+  }
+  const by = parseGrouping(params.get('by'))
+  if (by === undefined) {
+    refuse(res, 400, `by must be service, route, cluster or listener\n`)
+    return
+  }
+  const windowSeconds = parseWindow(params.get('window'))
+  if (windowSeconds === undefined) {
+    refuse(res, 400, `window must be 1s to 60s (e.g. 10s)\n`)
+    return
+  }
+  liveStatReport(live, { by, windowSeconds }, others).then(
+    (report) => sendJson(res, 200, JSON.stringify(report), 'application/json'),
+    (error: Error) => refuse(res, 500, `${error.message}\n`),
+  )
+}
+
+/** GET /live/history?by=service|route|cluster|listener&seconds=N */
+export function liveHistoryPage(
+  live: LiveStats | undefined,
+  params: URLSearchParams,
+  res: ServerResponse,
+  others: OtherWorkers | undefined,
+): void {
+  if (live === undefined) {
+    refuse(res, 404, LIVE_OFF)
+    return
+  }
+  const by = parseGrouping(params.get('by'))
+  if (by === undefined) {
+    refuse(res, 400, `by must be service, route, cluster or listener\n`)
+    return
+  }
+  const seconds = parseHistorySeconds(params.get('seconds'))
+  if (seconds === undefined) {
+    refuse(res, 400, `seconds must be 1 to 600\n`)
+    return
+  }
+  liveHistoryReport(live, { by, seconds }, others).then(
+    (report) => sendJson(res, 200, JSON.stringify(report), 'application/json'),
+    (error: Error) => refuse(res, 500, `${error.message}\n`),
+  )
+}

@@ -1,0 +1,111 @@
+// A latency histogram over the last minute: a ring of per-second hdr histograms, merged over the asked window.
+
+import { build, type Histogram } from 'hdr-histogram-js'
+import type { LatencyQuantiles } from './live-api.ts'
+
+/** The longest window `outrigger stat` may ask, in seconds. */
+export const WINDOW_SLOTS = 60
+/** Closed seconds a ring keeps: a window is the current second and the ones closed before it. */
+export const CLOSED_SLOTS = WINDOW_SLOTS - 1
+
+/** Latencies are recorded in microseconds, from 1 µs to an hour (a longer one counts as an hour). */
+export const HIGHEST_LATENCY_US = 3_600_000_000
+
+/**
+ * The histograms' shape: two significant digits (a value is known within 1 %), fixed range. The second
+ * being recorded is a flat Int32 array (a recordValue is an index and an increment); a closed second is
+ * kept packed, sized by the distinct values it saw, so an idle or narrow second costs a few hundred bytes.
+ */
+function newHistogram(packed: boolean): Histogram {
+  return build({
+    bitBucketSize: packed ? 'packed' : 32,
+    autoResize: false,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_LATENCY_US,
+    numberOfSignificantValueDigits: 2,
+  })
+}
+
+/** An empty histogram of the same shape, to merge windows (and other workers' windows) into. */
+export function mergeHistogram(): Histogram {
+  return newHistogram(false)
+}
+
+/** p50, p95 and p99 of `histogram` in milliseconds, or null when it is empty. */
+export function quantilesMs(histogram: Histogram): LatencyQuantiles | null {
+  if (histogram.totalCount === 0) return null
+  return {
+    p50: histogram.getValueAtPercentile(50) / 1000,
+    p95: histogram.getValueAtPercentile(95) / 1000,
+    p99: histogram.getValueAtPercentile(99) / 1000,
+  }
+}
+
+/**
+ * The current second records into one flat histogram; `rotate` (once a second) moves it into the ring's
+ * slot for that second, dropping the second a minute older. Memory is bounded by the ring: one flat
+ * histogram (14 KB) and at most CLOSED_SLOTS packed ones, allocated only for seconds that saw a request.
+ */
+export class WindowedHistogram {
+  readonly #current = newHistogram(false)
+  /** Closed seconds, newest at `#newest`; undefined where a second saw nothing (or was never reached). */
+  readonly #slots: (Histogram | undefined)[] = new Array(CLOSED_SLOTS).fill(undefined)
+  #newest = 0
+
+  /** Records one latency in microseconds (clamped to the histogram's range). */
+  record(latencyUs: number): void {
+    this.#current.recordValue(
+      latencyUs < 1 ? 1 : latencyUs > HIGHEST_LATENCY_US ? HIGHEST_LATENCY_US : latencyUs,
+    )
+  }
+
+  /** Requests recorded in the second not yet closed. */
+  get currentCount(): number {
+    return this.#current.totalCount
+  }
+
+  /**
+   * Closes the current second: its quantiles (null when it saw nothing) are returned for the history,
+   * and its values move into the ring, replacing the oldest second's.
+   */
+  rotate(): LatencyQuantiles | null {
+    this.#newest = (this.#newest + 1) % CLOSED_SLOTS
+    const current = this.#current
+    const quantiles = quantilesMs(current)
+    let slot = this.#slots[this.#newest]
+    if (quantiles === null) {
+      // An idle second frees its slot: a row idle for a minute holds only the flat histogram.
+      this.#slots[this.#newest] = undefined
+      return null
+    }
+    if (slot === undefined) {
+      slot = newHistogram(true)
+      this.#slots[this.#newest] = slot
+    } else slot.reset()
+    slot.add(current)
+    current.reset()
+    return quantiles
+  }
+
+  /** Adds the last `seconds` seconds into `target`: the current second and the `seconds - 1` closed before it. */
+  addWindowTo(target: Histogram, seconds: number): void {
+    if (this.#current.totalCount > 0) target.add(this.#current)
+    const closed = Math.min(seconds - 1, CLOSED_SLOTS)
+    for (let back = 0; back < closed; back++) {
+      const slot = this.#slots[(this.#newest - back + CLOSED_SLOTS) % CLOSED_SLOTS]
+      if (slot !== undefined) target.add(slot)
+    }
+  }
+
+  /** True when nothing was recorded in the last minute. */
+  get idle(): boolean {
+    return this.#current.totalCount === 0 && this.#slots.every((slot) => slot === undefined)
+  }
+
+  /** The bytes its histograms hold (hdr's estimate). */
+  get footprintBytes(): number {
+    let bytes = this.#current.estimatedFootprintInBytes
+    for (const slot of this.#slots) if (slot !== undefined) bytes += slot.estimatedFootprintInBytes
+    return bytes
+  }
+}

@@ -1,0 +1,217 @@
+// Scenario: admin /live/stat and /live/history (and `outrigger stat`) against known traffic: exact counts and success rates, p50 near the upstream's delay, TCP connections and bytes, windows.
+
+import { Client } from 'undici'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HistoryReport, StatReport, StatRow } from '../src/live/live-api.ts'
+import * as istio from './harness/istio.ts'
+import { freePorts } from './harness/ports.ts'
+import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { echoHandler, openClient, startTcpServer, type TcpServer } from './harness/tcp.ts'
+import { startUpstream, type Upstream } from './harness/upstream.ts'
+
+const DELAY_MS = 40
+const OK = 15
+const FAILED = 5
+const SERVICE = 'app.default.svc.cluster.local'
+const CLUSTER = `outbound|80||${SERVICE}`
+
+let proxy: ProxyProcess
+let app: Upstream
+let echo: TcpServer
+let egress: number
+let tcpPort: number
+
+beforeAll(async () => {
+  // /fail answers 500; everything answers after DELAY_MS.
+  app = await startUpstream('app', (req, res) => {
+    req.resume()
+    setTimeout(() => {
+      res.statusCode = req.url?.startsWith('/fail') ? 500 : 200
+      res.end('ok')
+    }, DELAY_MS)
+  })
+  echo = await startTcpServer('echo', echoHandler)
+  ;[egress, tcpPort] = await freePorts(2)
+  proxy = await startProxy({
+    resources: {
+      'sidecar.yaml': istio.sidecar({
+        egress: [
+          { port: egress, protocol: 'HTTP', name: 'http' },
+          { port: tcpPort, protocol: 'TCP', name: 'tcp' },
+        ],
+      }),
+      'services.yaml': istio.yamlStream(
+        istio.staticService('app', [`{address: 127.0.0.1, ports: {http: ${app.port}}}`]),
+        istio.serviceEntry({
+          name: 'echo',
+          hosts: ['echo.tcp.example'],
+          ports: [{ number: tcpPort, name: 'tcp', protocol: 'TCP', targetPort: echo.port }],
+        }),
+        istio.virtualService({
+          hosts: ['app'],
+          http: [
+            { name: 'failing', match: [{ uri: { prefix: '/fail' } }], route: istio.routeTo('app') },
+            { route: istio.routeTo('app') },
+          ],
+        }),
+      ),
+    },
+  })
+  const client = new Client(`http://127.0.0.1:${egress}`, { pipelining: 0 })
+  try {
+    for (let i = 0; i < OK + FAILED; i++) {
+      const res = await client.request({
+        path: i < FAILED ? '/fail' : '/',
+        method: 'GET',
+        headers: { host: 'app' },
+      })
+      await res.body.text()
+      expect(res.statusCode).toBe(i < FAILED ? 500 : 200)
+    }
+    // One request no route takes (404 NR): its route and cluster are (none).
+    const res = await client.request({ path: '/', method: 'GET', headers: { host: 'nowhere' } })
+    await res.body.text()
+    expect(res.statusCode).toBe(404)
+  } finally {
+    await client.close()
+  }
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  await app?.close()
+  await echo?.close()
+})
+
+async function stat(query: string): Promise<StatReport> {
+  const res = await proxy.admin(`/live/stat?${query}`)
+  expect(res.status, await res.clone().text()).toBe(200)
+  return (await res.json()) as StatReport
+}
+
+function row(report: StatReport, name: string): StatRow {
+  const found = report.rows.find((r) => r.name === name && r.direction === 'outbound')
+  expect(found, `${name} in ${JSON.stringify(report.rows.map((r) => r.name))}`).toBeDefined()
+  return found as StatRow
+}
+
+describe('GET /live/stat', () => {
+  it('counts a service exactly: requests, success rate, p50 between the delay and 20 ms above it', async () => {
+    const report = await stat('by=service&window=60s')
+    expect(report.by).toBe('service')
+    expect(report.windowSeconds).toBe(60)
+    const app = row(report, SERVICE)
+    expect(app.requests).toBe(OK + FAILED)
+    expect(app.successRate).toBe(OK / (OK + FAILED))
+    expect(app.requestsPerSecond).toBeCloseTo((OK + FAILED) / 60, 6)
+    expect(app.latencyMs?.p50).toBeGreaterThanOrEqual(DELAY_MS)
+    expect(app.latencyMs?.p50).toBeLessThanOrEqual(DELAY_MS + 20)
+    expect(app.latencyMs?.p99).toBeGreaterThanOrEqual(app.latencyMs?.p50 ?? Number.NaN)
+    // The 404 before routing has no service.
+    expect(row(report, '(none)').requests).toBe(1)
+  })
+
+  it('has a row per route: VirtualService namespace/name/http[] name, or its index', async () => {
+    const report = await stat('by=route&window=60s')
+    expect(row(report, 'default/app/failing')).toMatchObject({ requests: FAILED, successRate: 0 })
+    expect(row(report, 'default/app/1')).toMatchObject({ requests: OK, successRate: 1 })
+    expect(row(report, '(none)')).toMatchObject({ requests: 1, successRate: 1 })
+  })
+
+  it('has a row per cluster and per listener', async () => {
+    expect(row(await stat('by=cluster&window=60s'), CLUSTER)).toMatchObject({
+      requests: OK + FAILED,
+      successRate: OK / (OK + FAILED),
+    })
+    const listeners = (await stat('by=listener&window=60s')).rows.filter((r) => r.requests > 0)
+    expect(listeners).toHaveLength(1)
+    expect(listeners[0]).toMatchObject({ direction: 'outbound', requests: OK + FAILED + 1 })
+  })
+
+  it('drops requests older than the window', async () => {
+    // The requests were sent in beforeAll; two seconds later a 1 s window no longer holds them.
+    await new Promise((resolve) => setTimeout(resolve, 2_100))
+    const report = await stat('by=service&window=1s')
+    expect(report.rows.find((r) => r.name === SERVICE)).toBeUndefined()
+    expect(row(await stat('by=service&window=60s'), SERVICE).requests).toBe(OK + FAILED)
+  })
+
+  it('shows open TCP connections and bytes per second', async () => {
+    const client = await openClient(tcpPort)
+    try {
+      const payload = 'x'.repeat(10_000)
+      client.socket.write(payload)
+      await client.waitFor(payload)
+      // Bytes of open connections are sampled once a second.
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      const open = row(await stat('by=service&window=10s'), 'echo.tcp.example')
+      expect(open.tcpOpenConnections).toBe(1)
+      expect(open.tcpBytesReceivedPerSecond).toBe(10_000 / 10)
+      expect(open.tcpBytesSentPerSecond).toBe(10_000 / 10)
+      expect(open.requests).toBe(0)
+      expect(open.successRate).toBeNull()
+      expect(open.latencyMs).toBeNull()
+    } finally {
+      client.socket.end()
+      await client.closed
+    }
+    await expect
+      .poll(async () => row(await stat('by=cluster&window=10s'), `outbound|${tcpPort}||echo.tcp.example`))
+      .toMatchObject({
+        tcpOpenConnections: 0,
+        tcpBytesReceivedPerSecond: 1_000,
+        tcpBytesSentPerSecond: 1_000,
+      })
+  })
+
+  it('answers 400 on a bad grouping or window', async () => {
+    for (const query of ['by=path', 'window=0s', 'window=61s', 'window=ten']) {
+      const res = await proxy.admin(`/live/stat?${query}`)
+      expect(res.status, query).toBe(400)
+      expect(await res.text()).toMatch(/by must be|window must be/)
+    }
+    expect((await proxy.admin('/live/history?seconds=601')).status).toBe(400)
+  })
+})
+
+describe('GET /live/history', () => {
+  it('has one point per second; the points hold every request', async () => {
+    const res = await proxy.admin('/live/history?by=service&seconds=600')
+    expect(res.status).toBe(200)
+    const report = (await res.json()) as HistoryReport
+    const app = report.rows.find((r) => r.name === SERVICE && r.direction === 'outbound')
+    expect(app).toBeDefined()
+    const points = app?.points ?? []
+    const ts = points.map((p) => p.t)
+    expect(ts).toEqual([...ts].sort((a, b) => a - b))
+    expect(new Set(ts).size).toBe(ts.length)
+    expect(points.reduce((sum, p) => sum + p.requestsPerSecond, 0)).toBe(OK + FAILED)
+    const busy = points.filter((p) => p.requestsPerSecond > 0)
+    for (const p of busy) {
+      expect(p.latencyMs?.p50).toBeGreaterThanOrEqual(DELAY_MS)
+      expect(p.successRate).not.toBeNull()
+    }
+  })
+})
+
+describe('live off', () => {
+  let off: ProxyProcess
+  beforeAll(async () => {
+    const [port] = await freePorts(1)
+    off = await startProxy({
+      extraBootstrap: 'live: {enabled: false}\n',
+      resources: { 'sidecar.yaml': istio.egressSidecar(port) },
+    })
+  })
+  afterAll(async () => {
+    await off?.stop()
+  })
+
+  it('answers 404 with the reason', async () => {
+    for (const path of ['/live/stat', '/live/history']) {
+      const res = await off.admin(path)
+      expect(res.status).toBe(404)
+      expect(await res.text()).toMatch(/live view is off/)
+    }
+  })
+})
