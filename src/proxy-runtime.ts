@@ -26,6 +26,7 @@ import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { LiveStats } from './live/live-stats.ts'
+import { TapHub } from './live/tap-hub.ts'
 import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
 import { RouterFilter } from './router/router-filter.ts'
@@ -95,6 +96,8 @@ export class ProxyRuntime implements ProxyState {
   readonly peerMetadata: PeerMetadataExchange
   /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
   readonly tracing: TracingObserver
+  /** The taps on this worker's requests (admin /tap); observes only while one is attached, whatever `live` says. */
+  readonly tap: TapHub
   readonly drainMs: number
   /** How a SIGTERM drain ends (terminationDrainDuration, or exitOnZeroActiveConnections after minimumDrainDuration). */
   readonly drainPolicy: TerminationDrainPolicy
@@ -168,6 +171,7 @@ export class ProxyRuntime implements ProxyState {
     this.observers.add(istioMetrics)
     this.live = bootstrap.live.enabled ? new LiveStats() : undefined
     if (this.live !== undefined) this.observers.add(this.live)
+    this.tap = new TapHub(this.observers, this.worker.index)
   }
 
   /**

@@ -16,6 +16,7 @@ import { configReport } from './live-config.ts'
 import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'
+import { serveTap } from './tap-stream.ts'
 
 export interface AdminActions {
   /** Called by POST /quitquitquit after the response is sent. */
@@ -264,6 +265,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return liveStatPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'GET /live/history':
         return liveHistoryPage(proxy.live, url.searchParams, res, actions.otherWorkers)
+      case 'GET /tap':
+        return serveTap(proxy.tap, url.searchParams, res, actions.otherWorkers)
       case 'POST /logging': {
         const level = url.searchParams.get('level')
         if (level !== null) {
@@ -302,6 +305,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /live/config',
             'GET /live/stat?by=service|route|cluster|listener&window=10s',
             'GET /live/history?by=service|route|cluster|listener&seconds=600',
+            'GET /tap[?authority=host[:port]][&path=<prefix>][&method=][&status=2xx|404][&direction=][&max=N][&format=sse]',
             'POST /logging?level=<debug|info|warning|error>',
             'POST /quitquitquit',
             '',

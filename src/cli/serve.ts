@@ -7,6 +7,7 @@ import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
+import { RemoteTaps } from '../live/remote-taps.ts'
 import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
@@ -64,6 +65,12 @@ export async function serve(
     link?.answer('live-history', (query) =>
       live.history((query as HistoryQuery).by, (query as HistoryQuery).seconds),
     )
+  }
+  // Copies of worker 0's taps (admin /tap): attached when it asks, their matches sent to it.
+  if (link !== undefined && worker !== undefined && worker.index > 0) {
+    const taps = new RemoteTaps(proxy.tap, (message) => link.tellWorkerZero('tap-event', message))
+    link.answer('tap-attach', (message) => taps.attach(message))
+    link.onBroadcast('tap-detach', (message) => taps.detach(message))
   }
   worker?.port.on('message', (m: SupervisorCommand) => {
     if (link?.handle(m)) return

@@ -26,6 +26,8 @@ export interface EnvoyStatsSource {
   readonly ready: boolean
   readonly reloadCounts: { readonly succeeded: number; readonly failed: number }
   readonly worker: { readonly index: number; readonly count: number }
+  /** This thread's taps (admin /tap streams are served by worker 0, whose counts these are). */
+  readonly tap: { readonly size: number; readonly attachedTotal: number; readonly droppedTotal: number }
   certificates(): { certificates: CertificateSet[] }
 }
 
@@ -72,6 +74,10 @@ export function collectEnvoyStats(proxy: EnvoyStatsSource): EnvoyStat[] {
   for (const [stat, value] of Object.entries(readDetectionStats(counters))) counter(stat, value)
   serverStats(proxy, activeConnections, counter, gauge)
   for (const { name, value } of readOverloadStats(counters, proxy.worker.count)) gauge(name, value)
+  // Not Envoy's: admin /tap streams open now and since start, and events dropped for clients that read too slowly.
+  gauge('tap.streams_active', proxy.tap.size)
+  counter('tap.streams_total', proxy.tap.attachedTotal)
+  counter('tap.dropped_events', proxy.tap.droppedTotal)
   return stats
 }
 
