@@ -118,7 +118,8 @@ try {
   if (await page.locator('#tap-toggle').isEnabled()) await page.locator('#tap-toggle').click()
   await new Promise((r) => setTimeout(r, fillSeconds * 1000 - tapAfter))
   await mkdir(dirname(out), { recursive: true })
-  await page.screenshot({ path: out })
+  await page.evaluate('window.scrollTo(0, 0)')
+  await page.screenshot({ path: out, fullPage: true })
   console.log(`wrote ${out}`)
 } finally {
   running = false

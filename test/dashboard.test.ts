@@ -121,7 +121,11 @@ describe.skipIf(noChromium !== undefined)('the admin dashboard', () => {
     expect(await rate.getAttribute('data-series')).toMatch(/app/)
     // uPlot drew into the chart: a canvas per chart.
     expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(3)
-    await expect.poll(() => page.locator('#traffic-table tbody').innerText()).toMatch(/app/)
+    // The numbers are the windowed ones (/live/history and /live/stat), latency included.
+    expect(await page.locator('#traffic-note').innerText()).toBe('')
+    await expect
+      .poll(() => page.locator('#traffic-table tbody').innerText())
+      .toMatch(/app\.default\.svc\.cluster\.local\s+outbound\s+[\d.]+\s+100\.0%\s+[\d.]+\s+[\d.]+\s+[\d.]+/)
     expect(pageErrors).toEqual([])
   }, 25_000)
 
@@ -145,9 +149,7 @@ describe.skipIf(noChromium !== undefined)('the admin dashboard', () => {
     expect(pageErrors).toEqual([])
   }, 25_000)
 
-  it('the tap panel shows a request sent after it starts', async (ctx) => {
-    const help = await (await proxy.admin('/help')).text()
-    if (!help.includes('GET /tap')) ctx.skip('this proxy serves no /tap yet (issue 20, branch h-tap)')
+  it('the tap panel shows a request sent after it starts', async () => {
     await page.locator('#tap-toggle').click()
     await expect.poll(() => page.locator('#tap-toggle').innerText()).toBe('stop')
     const path = `/tapped-${process.pid}`
@@ -167,4 +169,50 @@ describe.skipIf(noChromium !== undefined)('the admin dashboard', () => {
     await expect.poll(() => page.locator('#tap-toggle').innerText()).toBe('start')
     expect(pageErrors).toEqual([])
   }, 20_000)
+})
+
+describe.skipIf(noChromium !== undefined)('the admin dashboard with the live view off', () => {
+  it('draws each cluster’s request rate from Envoy’s counters, and asks for no page that answers 404', async () => {
+    const [port] = await freePorts(1)
+    const resources = yamlStream(
+      sidecar({ egress: [{ port, protocol: 'HTTP', name: 'http' }] }),
+      serviceEntry({
+        name: 'app',
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: app.port }],
+      }),
+    )
+    const quiet = await startProxy({
+      resources: { 'app.yaml': resources },
+      extraBootstrap: 'live: {enabled: false}\n',
+    })
+    const errors: string[] = []
+    const livePage = await browser!.newPage()
+    let sending = true
+    const sent = (async () => {
+      while (sending) {
+        await send(port, 'app', '/counted').catch(() => undefined)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    })()
+    try {
+      expect((await quiet.admin('/live/history?by=cluster&seconds=5')).status).toBe(404)
+      livePage.on('console', (message) => {
+        if (message.type() === 'error') errors.push(`console: ${message.text()}`)
+      })
+      livePage.on('pageerror', (error) => errors.push(`page: ${error.message}`))
+      await livePage.goto(`http://127.0.0.1:${quiet.adminPort}/`)
+      await expect.poll(() => livePage.locator('#traffic-note').innerText()).toMatch(/live view is off/)
+      const rate = livePage.locator('#chart-rate')
+      await expect
+        .poll(async () => Number(await rate.getAttribute('data-requests')), { timeout: 10_000 })
+        .toBeGreaterThan(10)
+      expect(await rate.getAttribute('data-series')).toContain('outbound|80||app.default.svc.cluster.local')
+      expect(errors).toEqual([])
+    } finally {
+      sending = false
+      await sent
+      await livePage.close()
+      await quiet.stop()
+    }
+  }, 30_000)
 })

@@ -40,6 +40,8 @@ export interface ConfigReport {
   /** ISO time of the report. */
   readonly at: string
   readonly ready: boolean
+  /** Bootstrap `live.enabled`: whether /live/stat and /live/history answer (off, they answer 404). */
+  readonly liveView: boolean
   /** Null before the first model is loaded. */
   readonly model: ModelInForce | null
   readonly listeners: readonly LiveListener[]
@@ -55,6 +57,7 @@ export function configReport(proxy: ProxyRuntime): ConfigReport {
   return {
     at: new Date().toISOString(),
     ready: proxy.ready,
+    liveView: proxy.live !== undefined,
     model: proxy.hasModel
       ? {
           version: proxy.model.version,

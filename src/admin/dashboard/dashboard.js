@@ -57,7 +57,7 @@
     status.className = `pill ${kind || ''}`
   }
 
-  // What this proxy serves, from its /help index (a page a proxy lacks is never asked for, so no 404 in the console).
+  // What this proxy serves, from its /help index and /live/config's liveView (a page that would answer 404 is never asked for).
   const served = new Set()
   async function discover() {
     const text = await (await fetch('/help', { cache: 'no-store' })).text()
@@ -102,7 +102,11 @@
   }
 
   async function pollHistory() {
-    const seconds = traffic.rows.size === 0 ? HISTORY_SECONDS : 5
+    // Every second since the latest one held (and a few before it, which may have been partial), so a slow poll leaves no gap.
+    let latest = 0
+    for (const row of traffic.rows.values()) for (const t of row.points.keys()) if (t > latest) latest = t
+    const behind = Math.ceil(Date.now() / 1000) - latest + 3
+    const seconds = latest === 0 ? HISTORY_SECONDS : Math.min(HISTORY_SECONDS, Math.max(5, behind))
     const report = await getJson(`/live/history?by=${traffic.by}&seconds=${seconds}`)
     for (const row of report.rows) mergePoints(row.name, row.direction, row.points)
   }
@@ -288,15 +292,16 @@
     await drawTrafficTable(names)
   }
 
-  function startTraffic() {
-    traffic.fromCounters = !served.has('/live/history')
+  function startTraffic(liveView) {
+    traffic.fromCounters = !liveView || !served.has('/live/history')
     const select = byId('group-by')
     if (traffic.fromCounters) {
       traffic.by = 'cluster'
       select.value = 'cluster'
       select.disabled = true
-      byId('traffic-note').textContent =
-        'this proxy serves no /live/history: rates from the /stats counters, no latency'
+      byId('traffic-note').textContent = liveView
+        ? 'this proxy serves no /live/history: rates from the /stats counters, no latency'
+        : 'the live view is off (bootstrap live.enabled: false): rates from the /stats counters, no latency'
     }
     select.addEventListener('change', () => {
       traffic.by = select.value
@@ -552,9 +557,11 @@
 
   async function start() {
     await discover()
-    startTraffic()
+    const config = await getJson('/live/config')
+    drawConfig(config)
+    startTraffic(config.liveView)
     startTapPanel()
-    every(2000, async () => drawConfig(await getJson('/live/config')))
+    setTimeout(() => every(2000, async () => drawConfig(await getJson('/live/config'))), 2000)
     every(2000, async () => drawClusters(await getJson('/clusters?format=json')))
   }
 
