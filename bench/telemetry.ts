@@ -13,6 +13,8 @@
 //
 //   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10]
 //                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log]
+// The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
+// `--variants metrics-live-off,metrics-live`; the other variants run the bootstrap's default, live on.
 // Fewer variants at once give each a larger share of the shared core, and steadier ratios.
 //
 // Writes bench/results/telemetry-<date>.md with the command and the numbers.
@@ -69,6 +71,8 @@ interface Variant {
   /** Sampling percent, or undefined: no tracing configured. */
   readonly tracing?: number
   readonly accessLog?: boolean
+  /** The bootstrap's `live.enabled` (the live view's windowed numbers and busiest paths; default true). */
+  readonly live?: boolean
 }
 
 const allVariants: readonly Variant[] = [
@@ -78,6 +82,18 @@ const allVariants: readonly Variant[] = [
   { name: 'metrics-trace-0', label: 'metrics + tracing 0 %', metrics: true, tracing: 0 },
   { name: 'metrics-trace-100', label: 'metrics + tracing 100 %', metrics: true, tracing: 100 },
   { name: 'metrics-access-log', label: 'metrics + access log (file)', metrics: true, accessLog: true },
+  {
+    name: 'metrics-live-off',
+    label: 'metrics, live view off (`live.enabled: false`)',
+    metrics: true,
+    live: false,
+  },
+  {
+    name: 'metrics-live',
+    label: 'metrics + live view (`outrigger stat`, the default)',
+    metrics: true,
+    live: true,
+  },
 ]
 const variants: readonly Variant[] =
   values.variants === undefined
@@ -126,7 +142,9 @@ for (const v of variants) {
       'sidecar.yaml': ingressSidecar(port, upstream.port),
       ...(v.metrics ? {} : { 'telemetry.yaml': metricsOff }),
     },
-    extraBootstrap: telemetry.length === 0 ? '' : `telemetry:\n${telemetry.join('\n')}\n`,
+    extraBootstrap:
+      (telemetry.length === 0 ? '' : `telemetry:\n${telemetry.join('\n')}\n`) +
+      (v.live === undefined ? '' : `live: {enabled: ${v.live}}\n`),
   })
   systems.push({
     name: v.name,

@@ -1,4 +1,4 @@
-// The `outrigger` command line: run | validate | ca | capture | authz check | inject | version.
+// The `outrigger` command line: run | validate | ca | capture | authz check | inject | stat | version.
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -13,6 +13,7 @@ const usage = `usage:
       [--principal spiffe://…] [--namespace ns] [--request-principal iss/sub] [--header name:value]…
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
+  outrigger stat [--by service|route|cluster|listener] [--window 10s] [-o json] [--admin host:port]
   outrigger version
 `
 
@@ -104,6 +105,10 @@ async function main(argv: string[]): Promise<number> {
     case 'inject': {
       const { inject } = await import('./cli/inject.ts')
       return inject(rest, version())
+    }
+    case 'stat': {
+      const { stat } = await import('./cli/stat.ts')
+      return stat(rest)
     }
     case 'version':
     case '--version':

@@ -1,11 +1,13 @@
 // Scenario: admin /live/stat and /live/history (and `outrigger stat`) against known traffic: exact counts and success rates, p50 near the upstream's delay, TCP connections and bytes, windows.
 
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { Client } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HistoryReport, StatReport, StatRow } from '../src/live/live-api.ts'
 import * as istio from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
-import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { echoHandler, openClient, startTcpServer, type TcpServer } from './harness/tcp.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
@@ -82,6 +84,19 @@ afterAll(async () => {
   await app?.close()
   await echo?.close()
 })
+
+/** Runs the real `outrigger stat` and resolves with its exit code and output. */
+async function statCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [mainScript, 'stat', ...args], {
+      timeout: 20_000,
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
 
 async function stat(query: string): Promise<StatReport> {
   const res = await proxy.admin(`/live/stat?${query}`)
@@ -174,6 +189,69 @@ describe('GET /live/stat', () => {
   })
 })
 
+describe('outrigger stat', () => {
+  it('prints the JSON report with -o json: exact count and success rate', async () => {
+    const r = await statCli(
+      '--by',
+      'service',
+      '--window',
+      '60s',
+      '-o',
+      'json',
+      '--admin',
+      `127.0.0.1:${proxy.adminPort}`,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout) as StatReport
+    expect(report).toMatchObject({ by: 'service', windowSeconds: 60 })
+    expect(row(report, SERVICE)).toMatchObject({ requests: OK + FAILED, successRate: OK / (OK + FAILED) })
+  })
+
+  it('prints a table with aligned columns', async () => {
+    const r = await statCli('--by', 'route', '--window', '60s', '--admin', `127.0.0.1:${proxy.adminPort}`)
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout.trimEnd().split('\n')
+    expect(lines[0].split(/\s{2,}/)).toEqual([
+      'NAME',
+      'DIRECTION',
+      'RPS',
+      'SUCCESS',
+      'P50',
+      'P95',
+      'P99',
+      'TCP CONN',
+      'TCP IN/s',
+      'TCP OUT/s',
+    ])
+    // Numbers align right, so every line ends in the same column.
+    expect(new Set(lines.map((line) => line.length)).size).toBe(1)
+    const failing = lines.find((line) => line.startsWith('default/app/failing '))
+    expect(failing?.split(/\s+/).slice(1, 4)).toEqual(['outbound', (FAILED / 60).toFixed(1), '0.00%'])
+    const p50 = Number(
+      lines
+        .find((line) => line.startsWith('default/app/1 '))
+        ?.split(/\s+/)[4]
+        .replace('ms', ''),
+    )
+    expect(p50).toBeGreaterThanOrEqual(DELAY_MS)
+    expect(p50).toBeLessThanOrEqual(DELAY_MS + 20)
+  })
+
+  it('exits 1 with the reason when the admin cannot be reached', async () => {
+    const [closed] = await freePorts(1)
+    const r = await statCli('--admin', `127.0.0.1:${closed}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(
+      new RegExp(`cannot reach the proxy's admin at 127.0.0.1:${closed}: .*ECONNREFUSED`),
+    )
+  })
+
+  it('exits 2 on a bad grouping or window', async () => {
+    expect((await statCli('--by', 'path')).code).toBe(2)
+    expect((await statCli('--window', '2m')).code).toBe(2)
+  })
+})
+
 describe('GET /live/history', () => {
   it('has one point per second; the points hold every request', async () => {
     const res = await proxy.admin('/live/history?by=service&seconds=600')
@@ -213,5 +291,11 @@ describe('live off', () => {
       expect(res.status).toBe(404)
       expect(await res.text()).toMatch(/live view is off/)
     }
+  })
+
+  it('makes `outrigger stat` exit 1 with the reason', async () => {
+    const r = await statCli('--admin', `127.0.0.1:${off.adminPort}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/answered 404: the live view is off \(bootstrap live.enabled: false\)/)
   })
 })
