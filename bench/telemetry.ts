@@ -9,10 +9,13 @@
 // 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, each after the others;
 // 3. RSS after the fixed-rate run.
 // The issue's target: metrics + 1 % tracing together cost at most 10 % of saturated throughput, 10 % of CPU
-// per request at 1000 req/s, and 15 MiB of RSS.
+// per request at 1000 req/s, and 15 MiB of RSS. `outrigger tap` (issue 20): with no tap attached ("metrics": the tap
+// hub is then not among the observers) the hook costs at most 1 % of CPU per request; "metrics-tap-none" holds a
+// tap that matches nothing open, "metrics-tap-all" one that streams every request to the bench.
 //
 //   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10]
-//                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log]
+//                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log,
+//                                       metrics-tap-none,metrics-tap-all]
 // The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
 // `--variants metrics-live-off,metrics-live`; the other variants run the bootstrap's default, live on.
 // Fewer variants at once give each a larger share of the shared core, and steadier ratios.
@@ -21,7 +24,7 @@
 
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -73,6 +76,8 @@ interface Variant {
   readonly accessLog?: boolean
   /** The bootstrap's `live.enabled` (the live view's windowed numbers and busiest paths; default true). */
   readonly live?: boolean
+  /** An admin /tap query the bench holds open (reading and discarding its events) for the whole run. */
+  readonly tap?: string
 }
 
 const allVariants: readonly Variant[] = [
@@ -94,6 +99,14 @@ const allVariants: readonly Variant[] = [
     metrics: true,
     live: true,
   },
+  // `outrigger tap`: with no tap attached (the "metrics" variant) the hub is not among the observers at all.
+  {
+    name: 'metrics-tap-none',
+    label: 'metrics + a tap that matches nothing',
+    metrics: true,
+    tap: 'authority=no-such-host.example',
+  },
+  { name: 'metrics-tap-all', label: 'metrics + a tap that matches every request', metrics: true, tap: '' },
 ]
 const variants: readonly Variant[] =
   values.variants === undefined
@@ -104,6 +117,19 @@ const variants: readonly Variant[] =
           throw new Error(`unknown variant ${name} (${allVariants.map((v) => v.name).join(', ')})`)
         return variant
       })
+
+/** Holds admin /tap?`query` open for the run, reading and dropping what it streams; returns the close. */
+async function holdTap(adminPort: number, query: string): Promise<() => void> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port: adminPort, path: `/tap?${query}`, agent: false }, resolve)
+      .on('error', reject)
+      .end()
+  })
+  if (res.statusCode !== 200) throw new Error(`/tap?${query} answered ${res.statusCode}`)
+  res.resume()
+  res.on('error', () => {})
+  return () => res.destroy()
+}
 
 /** An OTLP/HTTP endpoint that reads and drops every export (counting them), so exporting costs the proxy what it would. */
 async function startOtlpSink(): Promise<{ port: number; exports: () => number; close: () => void }> {
@@ -146,12 +172,16 @@ for (const v of variants) {
       (telemetry.length === 0 ? '' : `telemetry:\n${telemetry.join('\n')}\n`) +
       (v.live === undefined ? '' : `live: {enabled: ${v.live}}\n`),
   })
+  const closeTap = v.tap === undefined ? undefined : await holdTap(proxy.adminPort, v.tap)
   systems.push({
     name: v.name,
     target: { port },
     pids: [proxy.child.pid],
     detail: v.label,
-    stop: () => proxy.stop(),
+    stop: () => {
+      closeTap?.()
+      return proxy.stop()
+    },
   })
 }
 process.stderr.write(

@@ -14,6 +14,8 @@ const usage = `usage:
       [--source-ip ip] [--sni name] [--tcp]     (exit 0 allowed, 1 denied, 2 usage or config error)
   outrigger inject -f <manifests.yaml | -> [--image <image>]
   outrigger stat [--by service|route|cluster|listener] [--window 10s] [-o json] [--admin host:port]
+  outrigger tap [--authority host[:port]] [--path PREFIX] [--method M] [--status 2xx|4xx|5xx|CODE]
+      [--direction inbound|outbound] [--max N] [-o text|json] [--admin host:port]
   outrigger version
 `
 
@@ -109,6 +111,10 @@ async function main(argv: string[]): Promise<number> {
     case 'stat': {
       const { stat } = await import('./cli/stat.ts')
       return stat(rest)
+    }
+    case 'tap': {
+      const { tap } = await import('./cli/tap.ts')
+      return tap(rest)
     }
     case 'version':
     case '--version':

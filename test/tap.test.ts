@@ -1,12 +1,13 @@
 // Scenario: admin /tap (and `outrigger tap`) against a real proxy and real upstreams: filters line by line, the fields, max, detach on close, drops for a slow reader.
 
+import { type ChildProcess, spawn } from 'node:child_process'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TapEvent } from '../src/live/live-api.ts'
 import { send } from './harness/client.ts'
 import { egressSidecar, loopbackService, yamlStream } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
-import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { answerAfter, echo, startUpstream, type Upstream } from './harness/upstream.ts'
 
 const SLOW_MS = 150
@@ -312,4 +313,118 @@ describe('admin /tap', () => {
     expect(last).toEqual({ dropped })
     expect(events.length + dropped).toBe(total)
   }, 60_000)
+})
+
+/** `outrigger tap …` as a real process: its output as it comes, and its exit code. */
+interface TapCommand {
+  readonly child: ChildProcess
+  stdout(): string
+  stderr(): string
+  readonly exited: Promise<number | null>
+  /** Resolves once the command says it is attached (stderr `tapping …`). */
+  readonly attached: Promise<void>
+}
+
+function runTap(...args: string[]): TapCommand {
+  const child = spawn(process.execPath, [mainScript, 'tap', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d
+  })
+  const attached = new Promise<void>((resolve, reject) => {
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d
+      if (err.includes('tapping ')) resolve()
+    })
+    child.once('exit', () => reject(new Error(`exited before attaching: ${err}`)))
+  })
+  attached.catch(() => {})
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, stdout: () => out, stderr: () => err, exited, attached }
+}
+
+describe('outrigger tap', () => {
+  it('prints one aligned line per matching request and exits 0 after --max', async () => {
+    const cmd = runTap(
+      '--admin',
+      `127.0.0.1:${proxy.adminPort}`,
+      '--authority',
+      'app',
+      '--method',
+      'GET',
+      '--max',
+      '2',
+    )
+    await cmd.attached
+    await send(egress, 'app', '/cli/one')
+    await send(egress, 'app', '/cli/skipped', { method: 'PUT' })
+    await send(egress, 'slow', '/cli/skipped')
+    await send(egress, 'dead', '/cli/dead')
+    await send(egress, 'app', '/cli/two')
+    expect(await cmd.exited).toBe(0)
+    const [header, ...rows] = cmd.stdout().trimEnd().split('\n')
+    expect(header).toMatch(/^TIME\s+DIR\s+STATUS\s+FLAGS\s+DURATION\s+IN\s+OUT\s+METHOD\s+AUTHORITY PATH/)
+    expect(rows).toHaveLength(2)
+    for (const [row, path] of [
+      [rows[0], '/cli/one'],
+      [rows[1], '/cli/two'],
+    ] as const) {
+      expect(row).toMatch(
+        new RegExp(
+          `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} +out +200 - +\\d+\\.\\dms +0 +\\d+  GET +app ${path}  → 127\\.0\\.0\\.1:${app.port}  -$`,
+        ),
+      )
+    }
+    // The columns line up: each row's fields start where the header's do.
+    expect(rows[0]?.indexOf(' GET')).toBe(header?.indexOf(' METHOD'))
+  })
+
+  it('prints the JSON lines as received with -o json', async () => {
+    const cmd = runTap(
+      '--admin',
+      `127.0.0.1:${proxy.adminPort}`,
+      '--status',
+      '5xx',
+      '--max',
+      '1',
+      '-o',
+      'json',
+    )
+    await cmd.attached
+    await send(egress, 'app', '/cli/fine')
+    await send(egress, 'dead', '/cli/json')
+    expect(await cmd.exited).toBe(0)
+    const lines = cmd.stdout().trimEnd().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      path: '/cli/json',
+      status: 503,
+      responseFlags: 'UF,URX',
+    })
+  })
+
+  it('ends cleanly on Ctrl-C, and the proxy detaches', async () => {
+    const cmd = runTap('--admin', `127.0.0.1:${proxy.adminPort}`)
+    await cmd.attached
+    expect((await tapStats())['tap.streams_active']).toBe(1)
+    cmd.child.kill('SIGINT')
+    expect(await cmd.exited).toBe(0)
+    await eventually(async () => (await tapStats())['tap.streams_active'] === 0)
+  })
+
+  it('exits 1 with a clear message when the admin cannot be reached', async () => {
+    const [nothing] = await freePorts(1)
+    const cmd = runTap('--admin', `127.0.0.1:${nothing}`)
+    expect(await cmd.exited).toBe(1)
+    expect(cmd.stderr()).toBe(
+      `outrigger tap: cannot reach the admin API at 127.0.0.1:${nothing}: ECONNREFUSED\n`,
+    )
+  })
+
+  it("exits 2 with the proxy's reason for a bad filter", async () => {
+    const cmd = runTap('--admin', `127.0.0.1:${proxy.adminPort}`, '--status', '6xx')
+    expect(await cmd.exited).toBe(2)
+    expect(cmd.stderr()).toMatch(/^outrigger tap: status must be a class/)
+  })
 })

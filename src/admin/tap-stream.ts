@@ -47,8 +47,8 @@ export function parseTapQuery(params: URLSearchParams): TapQuery {
  * a copy and send it their matches), then answers 200 once all are attached, so any request that ends after
  * the headers arrive is seen. It ends after `max` matching requests (from all workers together), or
  * detaches everywhere at once when the client goes away. A client that reads slower than requests come
- * gets at most TAP_QUEUE_LIMIT queued events; later ones are dropped and counted (an SSE comment
- * `: dropped N`, and a last NDJSON line `{"dropped":N}`).
+ * gets at most TAP_QUEUE_LIMIT queued events; later ones are dropped and counted, and once the queue is
+ * written the stream says how many so far (an SSE comment `: dropped N`, an NDJSON line `{"dropped":N}`).
  */
 export function serveTap(
   hub: TapHub,
@@ -152,16 +152,21 @@ class TapStream {
     if (this.#seen >= this.#query.max) this.#finish()
   }
 
-  /** Writes the queue while the client keeps up; reports drops in SSE as they are found. */
+  /** Writes the queue while the client keeps up; once it is written, reports drops found since the last report. */
   #flush(): void {
     const res = this.#res
     if (!res.headersSent || res.destroyed) return
     while (this.#pending.length > 0 && !res.writableNeedDrain) res.write(this.#pending.shift())
-    if (this.#query.sse && this.#dropped > this.#droppedReported) {
+    if (this.#pending.length > 0) return
+    if (this.#dropped > this.#droppedReported) {
       this.#droppedReported = this.#dropped
-      res.write(`: dropped ${this.#dropped}\n\n`)
+      res.write(
+        this.#query.sse
+          ? `: dropped ${this.#dropped}\n\n`
+          : `${JSON.stringify({ dropped: this.#dropped })}\n`,
+      )
     }
-    if (this.#ended && this.#pending.length === 0) this.#end()
+    if (this.#ended) this.#end()
   }
 
   /** `max` reached: detach everywhere now, end the response once the queue is written. */
@@ -173,9 +178,7 @@ class TapStream {
 
   #end(): void {
     const res = this.#res
-    if (res.writableEnded) return
-    if (this.#dropped > 0 && !this.#query.sse) res.write(`${JSON.stringify({ dropped: this.#dropped })}\n`)
-    res.end()
+    if (!res.writableEnded) res.end()
   }
 
   #close(): void {
