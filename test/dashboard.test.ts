@@ -126,6 +126,15 @@ describe.skipIf(noChromium !== undefined)('the admin dashboard', () => {
     await expect
       .poll(() => page.locator('#traffic-table tbody').innerText())
       .toMatch(/app\.default\.svc\.cluster\.local\s+outbound\s+[\d.]+\s+100\.0%\s+[\d.]+\s+[\d.]+\s+[\d.]+/)
+    // By cluster, the same traffic under the cluster's name.
+    await page.locator('#group-by').selectOption('cluster')
+    await expect
+      .poll(() => rate.getAttribute('data-series'))
+      .toContain('outbound|80||app.default.svc.cluster.local')
+    await expect
+      .poll(() => page.locator('#traffic-table tbody').innerText())
+      .toContain('outbound|80||app.default.svc.cluster.local')
+    await page.locator('#group-by').selectOption('service')
     expect(pageErrors).toEqual([])
   }, 25_000)
 

@@ -107,7 +107,10 @@
     for (const row of traffic.rows.values()) for (const t of row.points.keys()) if (t > latest) latest = t
     const behind = Math.ceil(Date.now() / 1000) - latest + 3
     const seconds = latest === 0 ? HISTORY_SECONDS : Math.min(HISTORY_SECONDS, Math.max(5, behind))
-    const report = await getJson(`/live/history?by=${traffic.by}&seconds=${seconds}`)
+    const by = traffic.by
+    const report = await getJson(`/live/history?by=${by}&seconds=${seconds}`)
+    // A grouping chosen while this was asked for waits for the next poll.
+    if (by !== traffic.by) return
     for (const row of report.rows) mergePoints(row.name, row.direction, row.points)
   }
 
