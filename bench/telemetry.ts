@@ -18,6 +18,7 @@
 //                                       metrics-tap-none,metrics-tap-all]
 // The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
 // `--variants metrics-live-off,metrics-live`; the other variants run the bootstrap's default, live on.
+// `metrics-live-dashboard` adds an open admin dashboard: this process polls admin as the page does (docs/dashboard.md).
 // Fewer variants at once give each a larger share of the shared core, and steadier ratios.
 //
 // Writes bench/results/telemetry-<date>.md with the command and the numbers.
@@ -76,6 +77,8 @@ interface Variant {
   readonly accessLog?: boolean
   /** The bootstrap's `live.enabled` (the live view's windowed numbers and busiest paths; default true). */
   readonly live?: boolean
+  /** An admin dashboard open on the proxy: its polls, made by this process, through the whole run. */
+  readonly dashboard?: boolean
   /** An admin /tap query the bench holds open (reading and discarding its events) for the whole run. */
   readonly tap?: string
 }
@@ -98,6 +101,13 @@ const allVariants: readonly Variant[] = [
     label: 'metrics + live view (`outrigger stat`, the default)',
     metrics: true,
     live: true,
+  },
+  {
+    name: 'metrics-live-dashboard',
+    label: 'metrics + live view + the admin dashboard open',
+    metrics: true,
+    live: true,
+    dashboard: true,
   },
   // `outrigger tap`: with no tap attached (the "metrics" variant) the hub is not among the observers at all.
   {
@@ -129,6 +139,28 @@ async function holdTap(adminPort: number, query: string): Promise<() => void> {
   res.resume()
   res.on('error', () => {})
   return () => res.destroy()
+}
+
+/**
+ * What an open dashboard asks admin (src/admin/dashboard/dashboard.js): each second the last seconds of
+ * history and the 10 s stat table, every two seconds the config and the clusters. Returns a stop function.
+ */
+function pollLikeDashboard(adminPort: number): () => void {
+  const get = (path: string) =>
+    fetch(`http://127.0.0.1:${adminPort}${path}`).then(
+      (res) => res.arrayBuffer(),
+      () => undefined,
+    )
+  let tick = 0
+  const timer = setInterval(() => {
+    void get('/live/history?by=service&seconds=5')
+    void get('/live/stat?by=service&window=10s')
+    if (tick++ % 2 === 0) {
+      void get('/live/config')
+      void get('/clusters?format=json')
+    }
+  }, 1000)
+  return () => clearInterval(timer)
 }
 
 /** An OTLP/HTTP endpoint that reads and drops every export (counting them), so exporting costs the proxy what it would. */
@@ -173,6 +205,7 @@ for (const v of variants) {
       (v.live === undefined ? '' : `live: {enabled: ${v.live}}\n`),
   })
   const closeTap = v.tap === undefined ? undefined : await holdTap(proxy.adminPort, v.tap)
+  const stopPolling = v.dashboard === true ? pollLikeDashboard(proxy.adminPort) : undefined
   systems.push({
     name: v.name,
     target: { port },
@@ -180,6 +213,7 @@ for (const v of variants) {
     detail: v.label,
     stop: () => {
       closeTap?.()
+      stopPolling?.()
       return proxy.stop()
     },
   })

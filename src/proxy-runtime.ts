@@ -107,6 +107,8 @@ export class ProxyRuntime implements ProxyState {
   readonly drainPolicy: TerminationDrainPolicy
   #model: Model | undefined
   #lastError: ConfigFailure | undefined
+  #lastRejection: ConfigFailure | undefined
+  #resourcesInForce: Readonly<Record<string, number>> = {}
   #reloads = { succeeded: 0, failed: 0 }
   #watcher: FileWatcher
   #reloading: Promise<void> | undefined
@@ -225,6 +227,16 @@ export class ProxyRuntime implements ProxyState {
     return this.#lastError
   }
 
+  /** The last rejected reload, kept after a later good one (the dashboard shows both); undefined when none was. */
+  get lastRejection(): ConfigFailure | undefined {
+    return this.#lastRejection
+  }
+
+  /** How many Istio resources of each kind the model in force was compiled from. */
+  get resourcesInForce(): Readonly<Record<string, number>> {
+    return this.#resourcesInForce
+  }
+
   get reloadCounts(): { succeeded: number; failed: number } {
     return { ...this.#reloads }
   }
@@ -325,6 +337,7 @@ export class ProxyRuntime implements ProxyState {
           ? err.messages
           : [{ severity: 'error' as const, file: '-', line: 0, message: (err as Error).message }]
       this.#lastError = { at: new Date().toISOString(), messages }
+      this.#lastRejection = this.#lastError
       this.#reloads.failed++
       log.error(`config rejected, keeping model version ${this.#model?.version ?? 0}:`)
       for (const m of messages) log.error(`  ${formatMessage(m)}`)
@@ -334,13 +347,14 @@ export class ProxyRuntime implements ProxyState {
   /** Compiles and applies a model; the young generation is held while they allocate what the model keeps. */
   #compileAndApply(version: number): Promise<Model> {
     return withYoungGenerationHeld(async () => {
-      const model = await this.#compile(version)
+      const { model, resourcesByKind } = await this.#compile(version)
       await this.#apply(model)
+      this.#resourcesInForce = resourcesByKind
       return model
     })
   }
 
-  async #compile(version: number): Promise<Model> {
+  async #compile(version: number): Promise<{ model: Model; resourcesByKind: Record<string, number> }> {
     const loaded = await loadResources(this.bootstrap.resources, this.bootstrap.node.namespace)
     const errors = loaded.messages.filter((m) => m.severity === 'error')
     if (errors.length > 0) throw new ConfigError(errors)
@@ -355,7 +369,9 @@ export class ProxyRuntime implements ProxyState {
       version,
     })
     for (const w of model.warnings) log.warning(formatMessage(w))
-    return model
+    const resourcesByKind: Record<string, number> = {}
+    for (const { kind } of loaded.resources) resourcesByKind[kind] = (resourcesByKind[kind] ?? 0) + 1
+    return { model, resourcesByKind }
   }
 
   /** Swaps the model in one step: requests already running keep the model they started with. */

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { servedPackages } from '../src/admin/dashboard-files.ts'
 import { repoRoot } from './harness/proxy-process.ts'
 
 interface PackageJson {
@@ -13,12 +14,13 @@ interface PackageJson {
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson
 
 /** Runtime dependencies no module imports yet, each with the feature that will. */
-const reservedDependencies: Record<string, string> = {
-  uplot: "the admin dashboard's charts, served as a file (issue 20)",
-}
+const reservedDependencies: Record<string, string> = {}
+
+/** Runtime dependencies admin serves to a browser as files (the dashboard's uPlot), read from node_modules, not imported. */
+const servedDependencies = new Set(servedPackages)
 
 /** Development packages used as tools rather than imported. */
-const toolPackages = new Set(['@biomejs/biome', 'typescript', 'node', 'playwright-core'])
+const toolPackages = new Set(['@biomejs/biome', 'typescript', 'node'])
 
 function typeScriptFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true, recursive: true })
@@ -67,11 +69,16 @@ describe('package.json', () => {
 
   it('has no runtime dependency that the proxy does not import, unless a feature not built yet waits for it', () => {
     const unused = Object.keys(pkg.dependencies).filter(
-      (name) => !proxyImports.has(name) && !(name in reservedDependencies),
+      (name) => !proxyImports.has(name) && !servedDependencies.has(name) && !(name in reservedDependencies),
     )
     expect(unused).toEqual([])
     const nowImported = Object.keys(reservedDependencies).filter((name) => proxyImports.has(name))
     expect(nowImported, 'imported now: take them off the reserved list').toEqual([])
+  })
+
+  it('lists every package admin serves as a file as a runtime dependency (the image keeps production node_modules)', () => {
+    const missing = [...servedDependencies].filter((name) => !(name in pkg.dependencies))
+    expect(missing).toEqual([])
   })
 
   it('has no development package that neither tests, benchmarks nor tooling use', () => {

@@ -11,7 +11,9 @@ import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
 import { configDump } from './config-dump.ts'
+import { serveDashboardFile } from './dashboard-files.ts'
 import { explainPage } from './explain-page.ts'
+import { configReport } from './live-config.ts'
 import { liveHistoryPage, liveStatPage } from './live-stats-pages.ts'
 import { liveTopPage } from './live-top-page.ts'
 import type { OtherWorkers } from './other-workers.ts'
@@ -285,10 +287,20 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         res.once('finish', () => actions.quit())
         return send(res, 200, 'OK\n')
       case 'GET /':
+      case 'GET /dashboard/dashboard.js':
+      case 'GET /dashboard/dashboard.css':
+      case 'GET /dashboard/uplot.js':
+      case 'GET /dashboard/uplot.css':
+        return void serveDashboardFile(url.pathname, res)
+      case 'GET /live/config':
+        return send(res, 200, JSON.stringify(configReport(proxy), null, 2), 'application/json')
+      case 'GET /help':
         return send(
           res,
           200,
           [
+            'GET / (the dashboard)',
+            'GET /help',
             'GET /ready',
             'GET /config_dump',
             'GET /clusters[?format=json]',
@@ -298,6 +310,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
+            'GET /live/config',
             'GET /live/stat?by=service|route|cluster|listener&window=10s',
             'GET /live/history?by=service|route|cluster|listener&seconds=600',
             'GET /live/top?window=10s&limit=N',
