@@ -21,8 +21,6 @@ const pages = [
 /** Written on a parallel branch of the same issue; linked before it lands. */
 const landingSeparately = new Set([
   'docs/ARCHITECTURE.md',
-  // The live view's dashboard page (issue 20), written on its own branch.
-  'docs/dashboard.md',
 ])
 
 /** GitHub's heading anchors: lowercase, punctuation dropped, spaces to hyphens, repeats numbered. */
