@@ -119,6 +119,22 @@ describe('LiveStats', () => {
     expect(live.footprint()).toEqual({ rows: 0, latencyBytes: 0 })
   })
 
+  it('closes one history second per tick: a tick late by most of a second does not skip one', () => {
+    const c = clock()
+    const live = new LiveStats({ clock: c.now, autoTick: false })
+    const seconds: number[] = []
+    // Ticks due each second, the second one 700 ms late and the third on time: Math.round of the clock alone would
+    // skip a second (the late tick rounds up) and then repeat one.
+    for (const late of [0, 700, 0, 0]) {
+      live.requestEnded(request({}))
+      c.advance(1000 + late)
+      live.tick()
+      c.advance(-late)
+      seconds.push(...(live.history('service', 60).rows[0]?.points.map((p) => p.t) ?? []).slice(-1))
+    }
+    expect(seconds.map((t) => t - seconds[0])).toEqual([0, 1, 2, 3])
+  })
+
   it('merges workers: exact sums, quantiles of the merged histograms, history by second', () => {
     const c = clock()
     const fast = new LiveStats({ clock: c.now, autoTick: false })

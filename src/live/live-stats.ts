@@ -103,6 +103,8 @@ export class LiveStats implements TrafficObserver {
   readonly #openTcp = new Map<TcpRecord, TcpSample>()
   #timer: NodeJS.Timeout | undefined
   readonly #clock: () => number
+  /** The unix second the last tick closed (0 before the first). */
+  #lastSecond = 0
 
   /**
    * `inboundService` names the service of inbound requests (their clusters name none): the runtime passes
@@ -125,17 +127,22 @@ export class LiveStats implements TrafficObserver {
     ]
     this.#clock = options.clock ?? Date.now
     if (options.autoTick === false) return
-    // The first tick lands on a wall-clock second, so that every worker's seconds line up.
-    const start = setTimeout(
+    this.#scheduleTick()
+  }
+
+  /**
+   * Each tick lands just after a wall-clock second, so that every worker's seconds line up; scheduling
+   * each one afresh (not setInterval) keeps late ticks from drifting across a second.
+   */
+  #scheduleTick(): void {
+    this.#timer = setTimeout(
       () => {
         this.tick()
-        this.#timer = setInterval(() => this.tick(), 1000)
-        this.#timer.unref()
+        this.#scheduleTick()
       },
       1000 - (this.#clock() % 1000),
     )
-    start.unref()
-    this.#timer = start
+    this.#timer.unref()
   }
 
   requestEnded(record: RequestRecord): void {
@@ -195,7 +202,12 @@ export class LiveStats implements TrafficObserver {
   tick(): void {
     for (const [record, sample] of this.#openTcp) this.#sampleTcp(record, sample)
     this.#countOpenTcp()
-    const t = Math.round(this.#clock() / 1000)
+    // One history point per second: a tick that comes late (a busy loop) closes the next second, not the
+    // one the clock rounds to, unless the clock has moved on by more than a second (a stall, a clock jump).
+    const wall = Math.round(this.#clock() / 1000)
+    const next = this.#lastSecond + 1
+    const t = this.#lastSecond !== 0 && Math.abs(wall - next) <= 1 ? next : wall
+    this.#lastSecond = t
     for (const pair of this.#tables) for (const table of pair) table.rotate(t)
   }
 
@@ -241,7 +253,6 @@ export class LiveStats implements TrafficObserver {
   /** Stops the timer (at shutdown). */
   close(): void {
     clearTimeout(this.#timer)
-    clearInterval(this.#timer)
     this.#timer = undefined
   }
 }
