@@ -74,10 +74,10 @@ describe('WindowedHistogram', () => {
       h.rotate()
       if (second === 59 || second === 599) footprints.push(h.footprintBytes)
     }
-    // A full ring: one flat histogram and sixty packed ones, however long it runs.
+    // A full ring: one flat histogram and fifty-nine sparse seconds, however long it runs.
     expect(footprints[1]).toBeLessThanOrEqual(footprints[0] * 1.1)
     expect(footprints[1]).toBeLessThan(1_000_000)
-    // An idle minute frees every packed second.
+    // An idle minute frees every closed second.
     for (let i = 0; i < WINDOW_SLOTS; i++) h.rotate()
     expect(h.footprintBytes).toBeLessThan(20_000)
   })
