@@ -17,7 +17,7 @@
 //                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log,
 //                                       metrics-tap-none,metrics-tap-all]
 // The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
-// `--variants metrics-live-off,metrics-live`; the other variants run the bootstrap's default, live on.
+// `--variants metrics-live-off,metrics-live`; the other variants run the bootstrap's default, live off.
 // `metrics-live-dashboard` adds an open admin dashboard: this process polls admin as the page does (docs/dashboard.md).
 // Fewer variants at once give each a larger share of the shared core, and steadier ratios.
 //
@@ -75,7 +75,7 @@ interface Variant {
   /** Sampling percent, or undefined: no tracing configured. */
   readonly tracing?: number
   readonly accessLog?: boolean
-  /** The bootstrap's `live.enabled` (the live view's windowed numbers and busiest paths; default true). */
+  /** The bootstrap's `live.enabled` (the live view's windowed numbers and busiest paths; default false). */
   readonly live?: boolean
   /** An admin dashboard open on the proxy: its polls, made by this process, through the whole run. */
   readonly dashboard?: boolean

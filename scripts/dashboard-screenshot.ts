@@ -54,6 +54,7 @@ const [inbound, egress] = await freePorts(2)
 
 const http = (port: number) => [{ number: 9080, name: 'http', protocol: 'HTTP', targetPort: port }]
 const proxy = await startProxy({
+  extraBootstrap: 'live: {enabled: true}\n',
   labels: { app: 'productpage', version: 'v1' },
   resources: {
     'sidecar.yaml': sidecar({

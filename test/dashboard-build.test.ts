@@ -28,6 +28,7 @@ describe('the dashboard of a built proxy', () => {
     // The harness starts `node src/main.ts`; a launcher swaps the script for the built one.
     const builtMain = join(buildRoot, 'dist', 'main.js')
     proxy = await startProxy({
+      extraBootstrap: 'live: {enabled: true}\n',
       resources: {},
       launcher: ['sh', '-c', `node="$0"; shift; exec "$node" '${builtMain}' "$@"`],
     })

@@ -48,7 +48,10 @@ beforeAll(async () => {
   if (noChromium !== undefined) return
   app = await startUpstream('app')
   ;[egress] = await freePorts(1)
-  proxy = await startProxy({ resources: { 'app.yaml': appResources() } })
+  proxy = await startProxy({
+    extraBootstrap: 'live: {enabled: true}\n',
+    resources: { 'app.yaml': appResources() },
+  })
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'], timeout: 20_000 })
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
   page.setDefaultTimeout(10_000)

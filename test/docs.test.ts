@@ -19,9 +19,7 @@ const pages = [
 ]
 
 /** Written on a parallel branch of the same issue; linked before it lands. */
-const landingSeparately = new Set([
-  'docs/ARCHITECTURE.md',
-])
+const landingSeparately = new Set(['docs/ARCHITECTURE.md'])
 
 /** GitHub's heading anchors: lowercase, punctuation dropped, spaces to hyphens, repeats numbered. */
 function anchorsOf(markdown: string): Set<string> {

@@ -22,7 +22,7 @@ beforeAll(async () => {
   })
   ;[egress] = await freePorts(1)
   proxy = await startProxy({
-    extraBootstrap: 'concurrency: 2\n',
+    extraBootstrap: 'concurrency: 2\nlive: {enabled: true}\n',
     resources: {
       'sidecar.yaml': sidecar({ egress: [{ port: egress, protocol: 'HTTP' }] }),
       'services.yaml': staticService('app', [`{address: 127.0.0.1, ports: {http: ${app.port}}}`]),

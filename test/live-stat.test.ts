@@ -37,6 +37,7 @@ beforeAll(async () => {
   echo = await startTcpServer('echo', echoHandler)
   ;[egress, tcpPort, ingress] = await freePorts(3)
   proxy = await startProxy({
+    extraBootstrap: 'live: {enabled: true}\n',
     resources: {
       'sidecar.yaml': istio.sidecar({
         ingress: [istio.loopbackIngress(ingress, app.port, 'HTTP', 'http')],

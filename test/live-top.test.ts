@@ -76,6 +76,7 @@ beforeAll(async () => {
   upstream = await startUpstream('app', app)
   egress = await freePort()
   proxy = await startProxy({
+    extraBootstrap: 'live: {enabled: true}\n',
     resources: { 'all.yaml': yamlStream(egressSidecar(egress), loopbackService('app', 80, upstream.port)) },
   })
   await sendTraffic(egress)
@@ -135,6 +136,7 @@ describe('admin /live/top', () => {
   it('stays bounded under a flood of distinct paths, the heavy hitter on top with an honest count', async () => {
     const port = await freePort()
     const flooded = await startProxy({
+      extraBootstrap: 'live: {enabled: true}\n',
       resources: { 'all.yaml': yamlStream(egressSidecar(port), loopbackService('app', 80, upstream.port)) },
     })
     try {
@@ -172,7 +174,7 @@ describe('admin /live/top', () => {
   it('with two workers, merges both tables into exact counts', async () => {
     const port = await freePort()
     const two = await startProxy({
-      extraBootstrap: 'concurrency: 2\n',
+      extraBootstrap: 'concurrency: 2\nlive: {enabled: true}\n',
       resources: { 'all.yaml': yamlStream(egressSidecar(port), loopbackService('app', 80, upstream.port)) },
     })
     try {

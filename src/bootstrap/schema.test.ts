@@ -58,7 +58,7 @@ describe('bootstrapSchema', () => {
         recovery: 0.02,
         actions: {},
       },
-      live: { enabled: true },
+      live: { enabled: false },
       concurrency: 1,
     })
   })

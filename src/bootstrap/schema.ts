@@ -222,7 +222,7 @@ export const bootstrapSchema = z.strictObject({
   limits: limitsSchema,
   /** The overload manager: heap and event-loop pressure shed requests and connections (src/bootstrap/overload.ts). */
   overload: overloadSchema,
-  /** The live view (`outrigger stat|top`, the admin dashboard): on by default (src/bootstrap/live.ts). */
+  /** The live view (`outrigger stat|top`, the dashboard's charts): off by default (src/bootstrap/live.ts). */
   live: liveSchema,
   /** Worker processes. */
   concurrency: z
