@@ -1,7 +1,7 @@
 // A real DNS server on loopback UDP and TCP (one port) for tests: answers A and AAAA from a table the test changes (dns-packet).
 
-import { createSocket, type RemoteInfo } from 'node:dgram'
-import { createServer, isIP, type Socket } from 'node:net'
+import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram'
+import { createServer, isIP, type Server, type Socket } from 'node:net'
 import * as dnsPacket from 'dns-packet'
 
 /** What the server answers for a name: its addresses and their TTL, or a failure code. */
@@ -26,7 +26,6 @@ export async function startDnsServer(): Promise<DnsServer> {
   const table = new Map<string, DnsRecords>()
   const queries = new Map<string, number>()
   const queriesOverTcp = new Map<string, number>()
-  const socket = createSocket('udp4')
 
   const answer = (query: dnsPacket.Packet, overTcp = false): dnsPacket.Packet => {
     const question = query.questions?.[0]
@@ -51,16 +50,19 @@ export async function startDnsServer(): Promise<DnsServer> {
     return { ...base, flags: flags | dnsPacket.AUTHORITATIVE_ANSWER, answers }
   }
 
-  socket.on('message', (message: Buffer, peer: RemoteInfo) => {
-    let reply: Buffer
-    try {
-      reply = dnsPacket.encode(answer(dnsPacket.decode(message)))
-    } catch {
-      return
-    }
-    socket.send(reply, peer.port, peer.address)
-  })
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  const udpSocket = (): DgramSocket => {
+    const socket = createSocket('udp4')
+    socket.on('message', (message: Buffer, peer: RemoteInfo) => {
+      let reply: Buffer
+      try {
+        reply = dnsPacket.encode(answer(dnsPacket.decode(message)))
+      } catch {
+        return
+      }
+      socket.send(reply, peer.port, peer.address)
+    })
+    return socket
+  }
   // TCP on the same port: length-prefixed messages (RFC 1035 4.2.2), answered in full whatever their size.
   const connections = new Set<Socket>()
   const tcp = createServer((connection) => {
@@ -81,7 +83,7 @@ export async function startDnsServer(): Promise<DnsServer> {
       }
     })
   })
-  await new Promise<void>((resolve) => tcp.listen(socket.address().port, '127.0.0.1', resolve))
+  const socket = await bindBoth(udpSocket, tcp)
   return {
     address: `127.0.0.1:${socket.address().port}`,
     queries,
@@ -92,5 +94,26 @@ export async function startDnsServer(): Promise<DnsServer> {
       await new Promise<void>((resolve) => tcp.close(() => resolve()))
       await new Promise<void>((resolve) => socket.close(() => resolve()))
     },
+  }
+}
+
+/**
+ * Binds UDP on a free port and TCP on the same one. The kernel picks the UDP port; another process may hold
+ * that port for TCP (EADDRINUSE), so then both are tried again on a new port.
+ */
+async function bindBoth(udpSocket: () => DgramSocket, tcp: Server): Promise<DgramSocket> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = udpSocket()
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
+    const bound = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      tcp.once('error', resolve)
+      tcp.listen(udp.address().port, '127.0.0.1', () => {
+        tcp.off('error', resolve)
+        resolve(undefined)
+      })
+    })
+    if (bound === undefined) return udp
+    await new Promise<void>((resolve) => udp.close(() => resolve()))
+    if (bound.code !== 'EADDRINUSE' || attempt === 20) throw bound
   }
 }
