@@ -6,14 +6,15 @@
 // spans) and `telemetry.accessLog` (a file in the scratch directory). Three measurements:
 // 1. saturated throughput: all variants loaded at the same moment, pinned to one shared core, for
 //    `--rounds` rounds (as bench/paired.ts does), each variant's req/s ÷ the first variant's ("off" by default) taken per round;
-// 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, each after the others;
-// 3. RSS after the fixed-rate run.
+// 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, in `--rate-rounds`
+//    interleaved rounds (one 10-s run of each varies by ±10 % with GC timing; the median of per-round ratios holds);
+// 3. RSS after the fixed-rate runs.
 // The issue's target: metrics + 1 % tracing together cost at most 10 % of saturated throughput, 10 % of CPU
 // per request at 1000 req/s, and 15 MiB of RSS. `outrigger tap` (issue 20): with no tap attached ("metrics": the tap
 // hub is then not among the observers) the hook costs at most 1 % of CPU per request; "metrics-tap-none" holds a
 // tap that matches nothing open, "metrics-tap-all" one that streams every request to the bench.
 //
-//   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10]
+//   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10] [--rate-rounds 5]
 //                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log,
 //                                       metrics-tap-none,metrics-tap-all]
 // The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
@@ -49,6 +50,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
     'rate-seconds': { type: 'string', default: '10' },
+    /** Fixed-rate rounds: every variant runs once per round, the rounds interleaved. */
+    'rate-rounds': { type: 'string', default: '5' },
     /** A subset of the variants by name, the first being the one the others are compared with. */
     variants: { type: 'string' },
   },
@@ -57,6 +60,7 @@ const rounds = Number(values.rounds)
 const seconds = Number(values.seconds)
 const rate = Number(values.rate)
 const rateSeconds = Number(values['rate-seconds'])
+const rateRounds = Math.max(1, Number(values['rate-rounds']))
 
 /** A Telemetry resource that turns every standard metric off for both directions. */
 const metricsOff = `apiVersion: telemetry.istio.io/v1
@@ -245,20 +249,65 @@ const recorded =
         saturated,
       )
 
-/** CPU per request and RSS at a fixed rate, one variant at a time (the others idle). */
-const fixed: { cpuUsPerRequest: number; p99us: number; rssMiB: number; errors: number }[] = []
-for (const s of systems) {
+/** One fixed-rate run of one variant. */
+interface FixedRun {
+  readonly cpuUsPerRequest: number
+  readonly p99us: number
+  readonly rssMiB: number
+  readonly errors: number
+}
+
+/** One variant at the fixed rate while the others idle: its CPU per request and p99, and its RSS right after. */
+async function fixedRun(s: RunningSystem): Promise<FixedRun> {
   const before = cpuSeconds(s.pids)
   const result = await runPaced(s.target, { path: opts.path, rate, seconds: rateSeconds, connections: 16 })
   const cpu = cpuSeconds(s.pids) - before
-  fixed.push({
+  return {
     cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.completed),
     p99us: result.p99us,
     rssMiB: memory(s.pids).rssMiB,
     errors: result.errors + result.non2xx,
-  })
-  process.stderr.write(`fixed rate ${s.name}: ${fixed.at(-1)?.cpuUsPerRequest.toFixed(1)} µs/request\n`)
+  }
 }
+
+/**
+ * CPU per request at a fixed rate, `--rate-rounds` rounds: each round runs every variant once, one at a
+ * time, starting one variant further each round (so that no variant always runs first after the saturated
+ * load, or last), pinned as in the saturated part. Per variant the median over rounds; against the first
+ * variant, the median of each round's ratio, with the rounds' lowest and highest ratio to show the spread.
+ */
+async function fixedRounds(): Promise<FixedRun[][]> {
+  const runs: FixedRun[][] = systems.map(() => [])
+  for (let r = 0; r < rateRounds; r++) {
+    for (let k = 0; k < systems.length; k++) {
+      const i = (r + k) % systems.length
+      const run = await fixedRun(systems[i])
+      runs[i].push(run)
+      process.stderr.write(
+        `fixed rate round ${r + 1}/${rateRounds} ${systems[i].name}: ${run.cpuUsPerRequest.toFixed(1)} µs/request\n`,
+      )
+    }
+  }
+  return runs
+}
+const fixedRuns =
+  sharedCore === undefined
+    ? await fixedRounds()
+    : await onSharedCore(
+        systems.flatMap((s) => s.pids),
+        [upstream.pid],
+        fixedRounds,
+      )
+const fixed = fixedRuns.map((runs) => ({
+  cpuUsPerRequest: median(runs.map((run) => run.cpuUsPerRequest)),
+  p99us: median(runs.map((run) => run.p99us)),
+  rssMiB: runs[runs.length - 1].rssMiB,
+  errors: runs.reduce((sum, run) => sum + run.errors, 0),
+}))
+/** Per variant, each round's CPU per request ÷ the first variant's in the same round. */
+const cpuRatios = fixedRuns.map((runs) =>
+  runs.map((run, r) => run.cpuUsPerRequest / fixedRuns[0][r].cpuUsPerRequest),
+)
 const spanExports = sink.exports()
 sink.close()
 await stopAll()
@@ -275,14 +324,17 @@ const lines = [
       ? ', unpinned'
       : `, pinned to CPU ${sharedCore.systemsCpu} (clients and upstream on ${sharedCore.clientCpus})`) +
     `; ratios per round to "${variants[0].name}", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
-    `at a time; RSS right after it. The OTLP sink received ${spanExports} exports.`,
+    `at a time, ${rateRounds} rounds (each round starts one variant further), pinned as above; CPU per request is the median ` +
+    `over rounds, "vs" the median of each round's ratio to "${variants[0].name}" [lowest, highest round]; RSS after the last round. ` +
+    `The OTLP sink received ${spanExports} exports.`,
   '',
-  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
+  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} [rounds] | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...variants.map((v, i) => {
     const ratios = recorded.map((r) => r[i].rps / r[0].rps)
     const f = fixed[i]
-    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(f.cpuUsPerRequest / off.cpuUsPerRequest - 1)} | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
+    const cpu = cpuRatios[i]
+    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(median(cpu) - 1)} [${pct(Math.min(...cpu) - 1)}, ${pct(Math.max(...cpu) - 1)}] | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
   }),
   '',
 ]

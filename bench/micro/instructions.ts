@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…] [--live off|on,…]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -13,7 +13,8 @@
 // bootstrap tracing at that sampling percentage (to an OTLP sink in this process that accepts every export,
 // or with `--collector dead` to a port nothing listens on), and `--tracing
 // off,0` measures Outrigger twice, without tracing and at 0 %: a request that is not sampled should cost
-// nothing more.
+// nothing more. `--live off,on` measures Outrigger with the live view (bootstrap `live.enabled`) off and on;
+// each tracing run is measured once per live setting.
 // What remains run to run is the JIT's background compilation still going on in the measured window,
 // reported as its own line.
 
@@ -49,6 +50,8 @@ const { values } = parseArgs({
     /** TEXT or JSON: the proxy writes its access log (to a file in the work directory) in that encoding. */
     'access-log': { type: 'string' },
     tracing: { type: 'string', default: 'off' },
+    /** The live view per run: off, on, or both (`off,on`). Unset: the bootstrap's default. */
+    live: { type: 'string' },
     /** live: spans go to an OTLP/HTTP sink in this process that accepts them; dead: to a port nothing listens on. */
     collector: { type: 'string', default: 'live' },
     /** Also measure the Node floor (`--no-floor` measures Outrigger alone, for an A/B of two builds). */
@@ -68,6 +71,11 @@ const tracingRuns = values.tracing.split(',')
 for (const run of tracingRuns)
   if (run !== 'off' && !(Number(run) >= 0 && Number(run) <= 100))
     throw new Error('--tracing is off or 0..100')
+/** Outrigger's live view per run: undefined leaves the bootstrap's default. */
+const liveRuns: (boolean | undefined)[] =
+  values.live === undefined ? [undefined] : values.live.split(',').map((v) => v === 'on')
+for (const run of values.live?.split(',') ?? [])
+  if (run !== 'on' && run !== 'off') throw new Error('--live is off, on, or off,on')
 
 /** Functions of the callgrind profile, grouped by what they are (first match wins). */
 const categories: [string, RegExp][] = [
@@ -237,21 +245,23 @@ async function main(): Promise<void> {
       ])
       await child.stop()
     }
-    for (const tracing of tracingRuns) {
+    for (const [tracing, live] of tracingRuns.flatMap((t) => liveRuns.map((l) => [t, l] as const))) {
       const [port, deadCollector] = await freePorts(2)
       const collector = values.collector === 'dead' ? deadCollector : await otlpSinkPort()
-      const label = tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`
+      const liveLabel = live === undefined ? '' : live ? '-live' : '-live-off'
+      const label = (tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`) + liveLabel
       const out = join(cgDir, label)
       const proxy = await startOutrigger({
         name: label,
-        extraBootstrap: telemetryBootstrap(
-          tracing === 'off'
-            ? undefined
-            : `  tracing: {otlpEndpoint: 'http://127.0.0.1:${collector}/v1/traces', samplingPercent: ${tracing}}\n`,
-          values['access-log'] === undefined
-            ? undefined
-            : `  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
-        ),
+        extraBootstrap:
+          (telemetryBootstrap(
+            tracing === 'off'
+              ? undefined
+              : `  tracing: {otlpEndpoint: 'http://127.0.0.1:${collector}/v1/traces', samplingPercent: ${tracing}}\n`,
+            values['access-log'] === undefined
+              ? undefined
+              : `  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
+          ) ?? '') + (live === undefined ? '' : `live: {enabled: ${live}}\n`),
         workDir,
         resources: http2
           ? {
@@ -263,7 +273,9 @@ async function main(): Promise<void> {
         nodeFlags: perfMapFlags,
         readyTimeoutMs: 180_000,
       })
-      const name = tracing === 'off' ? 'Outrigger' : `Outrigger, tracing ${tracing} %`
+      const name =
+        (tracing === 'off' ? 'Outrigger' : `Outrigger, tracing ${tracing} %`) +
+        (live === undefined ? '' : live ? ', live view on' : ', live view off')
       results.push([name, await measure(label, port, proxy.child, cgDir)])
       await proxy.stop()
     }

@@ -3,7 +3,12 @@
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js'
 import type { TrafficDirection } from '../telemetry/request-record.ts'
 import type { HistoryPointSnapshot, StatRowSnapshot } from './stat-snapshot.ts'
-import { CLOSED_SLOTS, mergeHistogram, WindowedHistogram } from './windowed-histogram.ts'
+import {
+  CLOSED_SLOTS,
+  mergeHistogram,
+  type ResolvedLatency,
+  WindowedHistogram,
+} from './windowed-histogram.ts'
 
 /** Seconds of history a row keeps (the dashboard's charts; GET /live/history?seconds= at most this). */
 export const HISTORY_SECONDS = 600
@@ -48,10 +53,10 @@ export class LiveRow {
     this.serviceName = serviceName
   }
 
-  recordRequest(latencyUs: number, success: boolean): void {
+  recordRequest(latency: ResolvedLatency, success: boolean): void {
     this.#requests++
     if (success) this.#successes++
-    this.#latency.record(latencyUs)
+    this.#latency.recordResolved(latency)
   }
 
   addTcpBytes(received: number, sent: number): void {

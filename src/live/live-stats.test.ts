@@ -117,6 +117,44 @@ describe('LiveStats', () => {
     c.advance(1000)
     live.tick()
     expect(live.footprint()).toEqual({ rows: 0, latencyBytes: 0 })
+    // The same names again: counted in fresh rows the tables hold, not in the dropped ones the last request found.
+    live.requestEnded(request({}))
+    expect(live.footprint().rows).toBe(4)
+    expect(live.snapshot('route', 1).rows.map((r) => [r.name, r.requests])).toEqual([['default/app/0', 1]])
+  })
+
+  it('counts runs of requests that alternate between routes and directions in their own rows', () => {
+    const live = new LiveStats({ autoTick: false })
+    for (let i = 0; i < 3; i++) {
+      live.requestEnded(request({}))
+      live.requestEnded(request({ routeStatName: 'default/app/1' }))
+      live.requestEnded(
+        request({ direction: 'inbound', listenerName: 'virtualInbound', clusterName: 'inbound|80||' }),
+      )
+      live.requestEnded(request({ clusterName: 'outbound|80||other.default.svc.cluster.local' }))
+    }
+    const counts = (by: 'service' | 'route' | 'cluster' | 'listener') =>
+      live
+        .snapshot(by, 10)
+        .rows.map((r) => `${r.direction} ${r.name} ${r.requests}`)
+        .sort()
+    expect(counts('route')).toEqual([
+      'inbound default/app/0 3',
+      'outbound default/app/0 6',
+      'outbound default/app/1 3',
+    ])
+    expect(counts('cluster')).toEqual([
+      'inbound inbound|80|| 3',
+      `outbound ${CLUSTER} 6`,
+      'outbound outbound|80||other.default.svc.cluster.local 3',
+    ])
+    expect(counts('service')).toEqual([
+      `inbound ${NO_NAME} 3`,
+      'outbound app.default.svc.cluster.local 6',
+      'outbound other.default.svc.cluster.local 3',
+    ])
+    expect(counts('listener')).toEqual(['inbound virtualInbound 3', 'outbound outbound|8080|| 9'])
+    live.close()
   })
 
   it('closes one history second per tick: a tick late by most of a second does not skip one', () => {

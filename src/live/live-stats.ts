@@ -7,7 +7,7 @@ import type { LiveGrouping } from './live-api.ts'
 import { HISTORY_SECONDS, LiveRow } from './live-row.ts'
 import { isSuccess } from './response-class.ts'
 import type { HistorySnapshot, StatRowSnapshot, StatSnapshot } from './stat-snapshot.ts'
-import { WINDOW_SLOTS } from './windowed-histogram.ts'
+import { ResolvedLatency, WINDOW_SLOTS } from './windowed-histogram.ts'
 
 /** The row of requests with no service, route or cluster (a 404 NR, a local reply before routing). */
 export const NO_NAME = '(none)'
@@ -30,6 +30,17 @@ const OUTBOUND = 1
 interface TcpSample {
   received: number
   sent: number
+}
+
+/** The rows a request counts in, with the names that found them (the memo of the last request's). */
+interface RequestRows {
+  readonly listenerName: string
+  readonly routeName: string
+  readonly clusterName: string
+  readonly service: LiveRow
+  readonly route: LiveRow
+  readonly cluster: LiveRow
+  readonly listener: LiveRow
 }
 
 /** The rows of one grouping in one direction, capped. */
@@ -91,8 +102,8 @@ function serviceOfCluster(inboundService: string): (clusterName: string) => stri
 }
 
 /**
- * Counts each finished request once per grouping (four Map lookups on strings the model holds, four
- * counter increments, four hdr recordValues) and samples open TCP connections' bytes once a second. A
+ * Counts each finished request once per grouping (four Map lookups on strings the model holds, or none
+ * when the request has the last one's names; the latency's hdr index computed once and counted in four rows) and samples open TCP connections' bytes once a second. A
  * one-second timer (unref'd) closes the second of every row. Rows are bounded: MAX_ROWS_PER_GROUPING
  * per grouping and direction, and a row idle for the whole history is dropped.
  */
@@ -102,6 +113,10 @@ export class LiveStats implements TrafficObserver {
   readonly #tables: readonly (readonly [RowTable, RowTable])[]
   readonly #openTcp = new Map<TcpRecord, TcpSample>()
   #timer: NodeJS.Timeout | undefined
+  /** Per direction, the rows of the last request (cleared each tick, when idle rows may go). */
+  readonly #lastRows: (RequestRows | undefined)[] = [undefined, undefined]
+  /** Reused for every request: the latency in the form the rows record. */
+  readonly #latency = new ResolvedLatency()
   readonly #clock: () => number
   /** The unix second the last tick closed (0 before the first). */
   #lastSecond = 0
@@ -147,16 +162,42 @@ export class LiveStats implements TrafficObserver {
 
   requestEnded(record: RequestRecord): void {
     const d = record.direction === 'inbound' ? INBOUND : OUTBOUND
-    const latencyUs = (record.endTime - record.startTime) * 1000
+    const latency = this.#latency.set((record.endTime - record.startTime) * 1000)
     const success = isSuccess(record)
+    const rows = this.#requestRows(d, record.listenerName, record.routeStatName, record.clusterName)
+    rows.service.recordRequest(latency, success)
+    rows.route.recordRequest(latency, success)
+    rows.cluster.recordRequest(latency, success)
+    rows.listener.recordRequest(latency, success)
+  }
+
+  /**
+   * The four rows of a request, looked up by name, or the last request's in that direction when it had the
+   * same listener, route and cluster (the model's strings: the same objects each time, so `===` is a pointer
+   * comparison and a run of one route's requests does no Map lookup).
+   */
+  #requestRows(d: number, listener: string, route: string, cluster: string): RequestRows {
+    const last = this.#lastRows[d]
+    if (
+      last !== undefined &&
+      last.listenerName === listener &&
+      last.routeName === route &&
+      last.clusterName === cluster
+    )
+      return last
     const tables = this.#tables
-    const clusterName = record.clusterName
-    const cluster = tables[CLUSTER][d].row(clusterName === '' ? NO_NAME : clusterName)
-    cluster.recordRequest(latencyUs, success)
-    tables[SERVICE][d].row(cluster.serviceName).recordRequest(latencyUs, success)
-    const route = record.routeStatName
-    tables[ROUTE][d].row(route === '' ? NO_NAME : route).recordRequest(latencyUs, success)
-    tables[LISTENER][d].row(record.listenerName).recordRequest(latencyUs, success)
+    const clusterRow = tables[CLUSTER][d].row(cluster === '' ? NO_NAME : cluster)
+    const rows: RequestRows = {
+      listenerName: listener,
+      routeName: route,
+      clusterName: cluster,
+      service: tables[SERVICE][d].row(clusterRow.serviceName),
+      route: tables[ROUTE][d].row(route === '' ? NO_NAME : route),
+      cluster: clusterRow,
+      listener: tables[LISTENER][d].row(listener),
+    }
+    this.#lastRows[d] = rows
+    return rows
   }
 
   tcpOpened(record: TcpRecord): void {
@@ -208,6 +249,7 @@ export class LiveStats implements TrafficObserver {
     const next = this.#lastSecond + 1
     const t = this.#lastSecond !== 0 && Math.abs(wall - next) <= 1 ? next : wall
     this.#lastSecond = t
+    this.#lastRows.fill(undefined)
     for (const pair of this.#tables) for (const table of pair) table.rotate(t)
   }
 
