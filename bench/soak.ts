@@ -16,6 +16,7 @@ import { PROTOCOLS, type ProtocolName, Tally } from './soak/tally.ts'
 import {
   GROWTH_RULES,
   judgeGrowth,
+  judgeRssCeiling,
   judgeTraffic,
   RELOAD_VISIBLE_WITHIN_MS,
   type SessionSummary,
@@ -230,6 +231,8 @@ const growth = GROWTH_RULES.map((rule) => judgeGrowth(sampler.samples, warmupSec
 const reloads = generations.reloads(['http1', 'http2', 'grpc'])
 const failures = judgeTraffic(traffic, sessions)
 for (const g of growth) if (g.failed) failures.push(`${g.rule.label} grows without bound`)
+const overCeiling = judgeRssCeiling(sampler.samples, warmupSeconds)
+if (overCeiling !== undefined) failures.push(overCeiling)
 for (const r of reloads) {
   for (const p of ['http1', 'http2', 'grpc'] as const) {
     const delay = r.delayMs[p]

@@ -7,6 +7,7 @@ import {
   GROWTH_RULES,
   type GrowthRule,
   judgeGrowth,
+  judgeRssCeiling,
   judgeTraffic,
 } from '../bench/soak/verdict.ts'
 
@@ -62,6 +63,24 @@ describe('soak growth rules', () => {
     expect(judgeGrowth(samples, 60, rule('rssMiB')).failed).toBe(true)
     expect(judgeGrowth(samples, 60, rule('heapMiB')).failed).toBe(true)
     expect(judgeGrowth(samples, 60, rule('handles')).failed).toBe(true)
+  })
+
+  it('does not judge RSS on a steady part under five minutes (V8 still sizing its heap), and holds it under the ceiling', () => {
+    // A 2-minute run: RSS still rising after the first full collection, as V8 raises its old-generation limit.
+    const short = series({
+      rss: (t) => 180 + Math.max(0, t - 60) / 2,
+      live: () => 40,
+      handles: () => 150,
+    }).filter((s) => s.t <= 120)
+    const rss = judgeGrowth(short, 60, rule('rssMiB'))
+    expect(rss.points).toBeGreaterThanOrEqual(2)
+    expect(rss.judged).toBe(false)
+    expect(rss.failed).toBe(false)
+    expect(judgeRssCeiling(short, 60)).toBeUndefined()
+    // A leak that passes the ceiling fails the short run all the same; before the warm-up ends it does not count.
+    const leaking = short.map((s) => ({ ...s, rssMiB: s.rssMiB + s.t * 3 }))
+    expect(judgeRssCeiling(leaking, 60)).toMatch(/above the 400 MiB ceiling/)
+    expect(judgeRssCeiling(leaking, 200)).toBeUndefined()
   })
 
   it('passes a step that then stays flat (a pool that filled up)', () => {

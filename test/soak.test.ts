@@ -13,7 +13,7 @@ interface SoakJson {
   readonly reloads: { generation: number; delayMs: Record<string, number> }[]
   readonly traffic: { protocol: string; sent: number; ok: number; failed: number }[]
   readonly sessions: { protocol: string; opened: number; droppedWithEndpoint: number }[]
-  readonly growth: { rule: { metric: string }; points: number; failed: boolean }[]
+  readonly growth: { rule: { metric: string }; points: number; judged: boolean; failed: boolean }[]
 }
 
 const outDir = await mkdtemp(join(tmpdir(), 'outrigger-soak-test-'))
@@ -53,13 +53,14 @@ it('soaks for 2 minutes across HTTP/1.1, HTTP/2, gRPC, WebSocket and TCP with re
   for (const r of result.reloads) expect(Object.keys(r.delayMs).sort()).toEqual(['grpc', 'http1', 'http2'])
   // Killing an endpoint closed the sessions on it, and they came back (the verdict checks within 15 s).
   for (const s of result.sessions) expect(s.droppedWithEndpoint, s.protocol).toBeGreaterThan(0)
-  // RSS and handles were judged on at least two steady points (the heap needs two full collections after the
-  // warm-up, about a minute apart at this rate: the 30-minute run judges it).
-  for (const metric of ['rssMiB', 'handles']) {
-    const g = result.growth.find((x) => x.rule.metric === metric)
-    expect(g?.points, metric).toBeGreaterThanOrEqual(2)
-    expect(g?.failed, metric).toBe(false)
-  }
+  // Handles were judged on at least two steady points. The heap needs two full collections after the warm-up,
+  // about a minute apart at this rate, and RSS five minutes of steady part (V8 sizes the heap for minutes): the
+  // 30-minute run judges both; this run holds RSS under the ceiling (a failure line otherwise).
+  const handles = result.growth.find((x) => x.rule.metric === 'handles')
+  expect(handles?.judged).toBe(true)
+  expect(handles?.failed).toBe(false)
+  const rss = result.growth.find((x) => x.rule.metric === 'rssMiB')
+  expect(rss?.judged).toBe(false)
   const reports = (await readdir(outDir)).filter((f) => /^soak-.*\.md$/.test(f))
   expect(reports).toHaveLength(1)
   expect(await readFile(join(outDir, reports[0]), 'utf8')).toContain('**PASS**')

@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…] [--live off|on,…]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…] [--live off|on,…] [--no-overload]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -56,6 +56,11 @@ const { values } = parseArgs({
     collector: { type: 'string', default: 'live' },
     /** Also measure the Node floor (`--no-floor` measures Outrigger alone, for an A/B of two builds). */
     floor: { type: 'boolean', default: true },
+    /**
+     * `--no-overload` turns Outrigger's overload manager off: under valgrind the event loop runs tens of times
+     * slower, and on a busy machine its event-loop-delay trigger then sheds a few of the measured requests.
+     */
+    overload: { type: 'boolean', default: true },
   },
   allowNegative: true,
 })
@@ -261,7 +266,9 @@ async function main(): Promise<void> {
             values['access-log'] === undefined
               ? undefined
               : `  accessLog: {path: ${join(workDir, 'access.log')}, encoding: ${values['access-log']}}\n`,
-          ) ?? '') + (live === undefined ? '' : `live: {enabled: ${live}}\n`),
+          ) ?? '') +
+          (live === undefined ? '' : `live: {enabled: ${live}}\n`) +
+          (values.overload ? '' : 'overload: {enabled: false}\n'),
         workDir,
         resources: http2
           ? {

@@ -11,6 +11,7 @@ import {
   describeGrowth,
   type GrowthResult,
   RELOAD_VISIBLE_WITHIN_MS,
+  RSS_CEILING_MIB,
   type TrafficSummary,
 } from './verdict.ts'
 
@@ -167,7 +168,9 @@ export function renderReport(r: SoakResult): string {
   lines.push('## Verdict', '')
   lines.push(
     `Warm-up: the first ${r.warmupSeconds} s are not judged for growth, and RSS and the heap only from V8's first full ` +
-      'collection after it (until then V8 raises its old-generation limit with the load and RSS climbs with it). ' +
+      'collection after it (until then V8 raises its old-generation limit with the load and RSS climbs with it); RSS growth ' +
+      `only on a steady part of at least 5 minutes (V8 may go on sizing the heap that long), and every run fails when RSS ` +
+      `passes ${RSS_CEILING_MIB} MiB after the warm-up. ` +
       'A resource fails when the least-squares slope over the second half of its steady part is above its limit AND its ' +
       'last point is above its first steady point by more than its noise floor. Points: RSS and handles, the median of each ' +
       '10-s window; the heap, its value right after each full collection (the live set). Traffic: no HTTP/1.1, HTTP/2 or ' +
