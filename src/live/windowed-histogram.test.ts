@@ -1,5 +1,6 @@
 // Unit tests of the windowed latency histogram: the ring's rotation, merging a window, bounded memory.
 
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   HIGHEST_LATENCY_US,
@@ -41,6 +42,27 @@ describe('WindowedHistogram', () => {
     expect(q?.p50).toBeLessThanOrEqual(505)
     expect(q?.p99).toBeGreaterThanOrEqual(985)
     expect(h.rotate()).toBeNull()
+  })
+
+  it("gives a closed second's quantiles exactly as hdr's getValueAtPercentile does on the same values", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 2 * HIGHEST_LATENCY_US, noNaN: true }), {
+          minLength: 1,
+          maxLength: 400,
+        }),
+        (latencies) => {
+          const h = new WindowedHistogram()
+          const reference = mergeHistogram()
+          for (const us of latencies) {
+            h.record(us)
+            reference.recordValue(Math.min(Math.max(us, 1), HIGHEST_LATENCY_US))
+          }
+          expect(h.rotate()).toEqual(quantilesMs(reference))
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('forgets a second once the ring has gone round', () => {

@@ -55,6 +55,12 @@ export function quantilesMs(histogram: Histogram): LatencyQuantiles | null {
   }
 }
 
+/** The count a percentile must reach, as hdr's getValueAtPercentile computes it. */
+function countAtPercentile(percentile: number, total: number): number {
+  const fp = (percentile / 100) * total
+  return Math.max(Math.ceil(fp - 2 ** (Math.floor(Math.log2(fp)) - 52)), 1)
+}
+
 /**
  * A closed second, kept sparse: the (counts index, count) pairs of the indexes it recorded, in a buffer
  * reused from one minute to the next. Packing a second this way reads the flat histogram's counts once;
@@ -81,6 +87,27 @@ class ClosedSecond {
       n++
     }
     this.length = n
+  }
+
+  /**
+   * p50, p95 and p99 in ms of the `total` counts it holds, in one pass over its pairs: hdr's
+   * getValueAtPercentile scans the flat counts from index 0 for each quantile (thousands of indexes a row,
+   * every second). Same rule as hdr: the first index whose running count reaches the percentile's count
+   * (rounded up, less one ulp of float error), reported as the highest value equivalent to it.
+   */
+  quantilesMs(total: number, shape: Int32Histogram): LatencyQuantiles {
+    const targets = [countAtPercentile(50, total), countAtPercentile(95, total), countAtPercentile(99, total)]
+    const values = [0, 0, 0]
+    let running = 0
+    let next = 0
+    for (let k = 0; k < this.length && next < 3; k++) {
+      running += this.pairs[2 * k + 1]
+      while (next < 3 && running >= targets[next]) {
+        values[next] = shape.highestEquivalentValue(shape.valueFromIndex(this.pairs[2 * k])) / 1000
+        next++
+      }
+    }
+    return { p50: values[0], p95: values[1], p99: values[2] }
   }
 
   /** Adds its counts to `target` (a histogram of the same shape). */
@@ -131,8 +158,8 @@ export class WindowedHistogram {
   rotate(): LatencyQuantiles | null {
     this.#newest = (this.#newest + 1) % CLOSED_SLOTS
     const current = this.#current
-    const quantiles = quantilesMs(current)
-    if (quantiles === null) {
+    const total = current.totalCount
+    if (total === 0) {
       // An idle second frees its slot: a row idle for a minute holds only the flat histogram.
       this.#slots[this.#newest] = undefined
       return null
@@ -144,7 +171,7 @@ export class WindowedHistogram {
     }
     slot.fill(current)
     current.reset()
-    return quantiles
+    return slot.quantilesMs(total, current)
   }
 
   /** Adds the last `seconds` seconds into `target`: the current second and the `seconds - 1` closed before it. */
