@@ -8,17 +8,20 @@ WORKDIR /opt/outrigger
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts --omit=optional
 COPY src ./src
-RUN npm run build
+# Source maps stay out of the image: the ENTRYPOINT does not --enable-source-maps, so nothing reads them.
+RUN npm run build && find dist -name '*.map' -delete
 
-# Production dependencies only, without what nothing loads at run time: type declarations, source maps,
-# TypeScript sources, markdown, and koffi's musl build (the runtime is glibc).
+# Production dependencies only, without what Node never loads at run time (scripts/image/prune-node-modules.ts):
+# type declarations, source maps, TypeScript and C/C++ sources, markdown, packages' tests/examples/docs, bundler-
+# and browser-only builds (OpenTelemetry's esm/esnext, yaml's browser/, the dist/ bundles of node-forge, pako and
+# protobufjs), koffi's build tool and its musl build (the runtime is glibc). npm installs only this platform's
+# koffi binary (@koromix/koffi-<os>-<arch>, by its os/cpu fields), so the stage works on arm64 as on x86_64.
 FROM node:24-bookworm-slim AS deps
 WORKDIR /opt/outrigger
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
- && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts' \
-      -o -name '*.map' -o -name '*.md' -o -name '*.markdown' \) -delete \
- && rm -rf node_modules/@types node_modules/@koromix/*/musl_*
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+COPY scripts/image/prune-node-modules.ts ./scripts/image/
+RUN node scripts/image/prune-node-modules.ts node_modules
 
 # The runtime's root file system: node (stripped), iptables (nft) and iproute2 for the capture init container,
 # the libraries they load, /etc/passwd with istio-proxy. No shell, no apt, no npm (scripts/image/runtime-rootfs.sh).

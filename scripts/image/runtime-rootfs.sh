@@ -49,8 +49,18 @@ copy_elf /usr/sbin/xtables-nft-multi
 for tool in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
   ln -sfn xtables-nft-multi "$root/usr/sbin/$tool"
 done
+# Only the extensions `outrigger capture install` writes (src/capture/capture-rules.ts: the standard targets,
+# tcp/udp, owner, multiport, conntrack, mark/MARK, connmark/CONNMARK, CT, REDIRECT, TPROXY, comment) and the few
+# other rule kinds a pod's namespace may already hold that iptables-save must print (NAT, addrtype, socket,
+# state, icmp, REJECT, LOG); Debian ships 122 of them. The directory is found, not named: it is the
+# architecture's multiarch one (x86_64-linux-gnu, aarch64-linux-gnu).
 xtables_dir=$(dirname "$(find /usr/lib -name libxt_REDIRECT.so -print -quit)")
-for extension in "$xtables_dir"/*.so; do copy_elf "$extension"; done
+for extension in standard tcp udp owner multiport conntrack mark MARK connmark CONNMARK CT REDIRECT TPROXY \
+  comment NAT DNAT SNAT MASQUERADE addrtype socket state icmp icmp6 REJECT LOG; do
+  for file in "$xtables_dir"/lib{xt,ipt,ip6t}_"$extension".so; do
+    if [ -e "$file" ]; then copy_elf "$file"; fi
+  done
+done
 copy_elf "$(readlink -f "$(command -v ip)")"
 ln -sfn ../bin/ip "$root/usr/sbin/ip"
 cp -a --parents /etc/iproute2 "$root"
