@@ -1,7 +1,7 @@
 // Admin's GET /live/stat and /live/history: this worker's live numbers merged with every other worker's (src/live/live-api.ts says the JSON).
 
 import type { ServerResponse } from 'node:http'
-import type { HistoryReport, StatReport } from '../live/live-api.ts'
+import type { HistoryReport, LiveGrouping, StatReport } from '../live/live-api.ts'
 import { parseGrouping, parseHistorySeconds, parseWindow } from '../live/live-query.ts'
 import type { LiveStats } from '../live/live-stats.ts'
 import { historyReport, statReport } from '../live/stat-report.ts'
@@ -42,12 +42,25 @@ export async function liveHistoryReport(
   return historyReport(query.by, [own, ...rest])
 }
 
-/** GET /live/stat?by=service|route|cluster|listener&window=10s */
-export function liveStatPage(
+/** A page parameter's reason for a 400. */
+interface Refused {
+  readonly refused: string
+}
+
+function isRefused<Q>(query: Q | Refused): query is Refused {
+  return typeof query === 'object' && query !== null && 'refused' in query
+}
+
+/**
+ * What both pages do: 404 when the live view is off, 400 on a bad `by` or on the reason `query` returns for
+ * the page's own parameter, else the JSON of `report` (500 when merging the workers' answers failed).
+ */
+function answerLivePage<Q>(
   live: LiveStats | undefined,
   params: URLSearchParams,
   res: ServerResponse,
-  others: OtherWorkers | undefined,
+  query: (by: LiveGrouping) => Q | Refused,
+  report: (live: LiveStats, query: Q) => Promise<StatReport | HistoryReport>,
 ): void {
   if (live === undefined) {
     refuse(res, 404, LIVE_OFF)
@@ -58,14 +71,35 @@ export function liveStatPage(
     refuse(res, 400, `by must be service, route, cluster or listener\n`)
     return
   }
-  const windowSeconds = parseWindow(params.get('window'))
-  if (windowSeconds === undefined) {
-    refuse(res, 400, `window must be 1s to 60s (e.g. 10s)\n`)
+  const q = query(by)
+  if (isRefused(q)) {
+    refuse(res, 400, q.refused)
     return
   }
-  liveStatReport(live, { by, windowSeconds }, others).then(
-    (report) => sendJson(res, 200, JSON.stringify(report), 'application/json'),
+  report(live, q).then(
+    (body) => sendJson(res, 200, JSON.stringify(body), 'application/json'),
     (error: Error) => refuse(res, 500, `${error.message}\n`),
+  )
+}
+
+/** GET /live/stat?by=service|route|cluster|listener&window=10s */
+export function liveStatPage(
+  live: LiveStats | undefined,
+  params: URLSearchParams,
+  res: ServerResponse,
+  others: OtherWorkers | undefined,
+): void {
+  answerLivePage<StatQuery>(
+    live,
+    params,
+    res,
+    (by) => {
+      const windowSeconds = parseWindow(params.get('window'))
+      return windowSeconds === undefined
+        ? { refused: 'window must be 1s to 60s (e.g. 10s)\n' }
+        : { by, windowSeconds }
+    },
+    (stats, query) => liveStatReport(stats, query, others),
   )
 }
 
@@ -76,22 +110,14 @@ export function liveHistoryPage(
   res: ServerResponse,
   others: OtherWorkers | undefined,
 ): void {
-  if (live === undefined) {
-    refuse(res, 404, LIVE_OFF)
-    return
-  }
-  const by = parseGrouping(params.get('by'))
-  if (by === undefined) {
-    refuse(res, 400, `by must be service, route, cluster or listener\n`)
-    return
-  }
-  const seconds = parseHistorySeconds(params.get('seconds'))
-  if (seconds === undefined) {
-    refuse(res, 400, `seconds must be 1 to 600\n`)
-    return
-  }
-  liveHistoryReport(live, { by, seconds }, others).then(
-    (report) => sendJson(res, 200, JSON.stringify(report), 'application/json'),
-    (error: Error) => refuse(res, 500, `${error.message}\n`),
+  answerLivePage<HistoryQuery>(
+    live,
+    params,
+    res,
+    (by) => {
+      const seconds = parseHistorySeconds(params.get('seconds'))
+      return seconds === undefined ? { refused: 'seconds must be 1 to 600\n' } : { by, seconds }
+    },
+    (stats, query) => liveHistoryReport(stats, query, others),
   )
 }
