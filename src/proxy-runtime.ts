@@ -16,6 +16,7 @@ import type { HttpFilter } from './http/filter.ts'
 import { AuthorizationFilter } from './http/filters/authorization.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
+import { loadJose } from './http/filters/jose-module.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
@@ -386,6 +387,8 @@ export class ProxyRuntime implements ProxyState {
     const traced = await this.tracing.prepare(model.telemetry)
     this.observers.remove(this.tracing)
     if (traced) this.observers.add(this.tracing)
+    // jose is imported once a model first has a RequestAuthentication (its JWT filter applies), before it serves.
+    if (model.requestAuthentication !== undefined) await loadJose()
     this.#model = model
     this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
