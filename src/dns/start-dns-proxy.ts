@@ -4,7 +4,7 @@ import { dnsProxySettings } from '../bootstrap/dns-proxy.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import type { DnsTable } from '../config/compile/dns-table.ts'
 import type { StatsRegistry } from '../telemetry/stats-registry.ts'
-import type { DnsProxy } from './dns-proxy.ts'
+import { DnsProxy } from './dns-proxy.ts'
 import { DnsStats } from './dns-stats.ts'
 import { loadResolverConfig } from './resolv-conf.ts'
 
@@ -16,8 +16,6 @@ export async function startDnsProxy(
 ): Promise<DnsProxy | undefined> {
   const settings = dnsProxySettings(bootstrap)
   if (settings === undefined) return undefined
-  // dns-packet and node:dgram load only for a proxy that runs one.
-  const { DnsProxy } = await import('./dns-proxy.ts')
   const proxy = new DnsProxy({
     address: settings.address,
     port: settings.port,
