@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { recordModuleLoads } from './telemetry/loaded-modules.ts'
 
-// Before the proxy's modules load, so admin GET /modules can list every one (docs/footprint.md).
+// Before the proxy's modules load, so admin GET /modules can list every one (a debug aid: which features loaded).
 if (process.env.OUTRIGGER_RECORD_MODULES === '1') recordModuleLoads()
 
 const usage = `usage:
