@@ -78,6 +78,8 @@ describe('optional features', () => {
       expect({ feature, loaded: loadedOf(loaded, feature) }).toEqual({ feature, loaded: [] })
     // Issue 17: with tracing off no OpenTelemetry module at all (prom-client's index would bring its API).
     expect(Object.keys(loaded.packages).filter((name) => name.startsWith('@opentelemetry/'))).toEqual([])
+    // node's own copy of undici (its fetch and WebSocket) is not the one the proxy uses: src/protocol/node-http.ts.
+    expect(loaded.builtins).not.toContain('internal/deps/undici/undici')
 
     await proxy.writeResource('jwt.yaml', requestAuthentication)
     await eventually(async () => loadedOf(await modulesOf(proxy), 'jwt').length > 0, 10_000)

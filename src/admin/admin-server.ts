@@ -1,8 +1,9 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
+import { createServer } from '../protocol/node-http.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
 import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'

@@ -30,7 +30,7 @@ export function packageOf(location: string): string | undefined {
 }
 
 export interface LoadedModules {
-  /** Node's public built-in modules this thread loaded (`http2`, `tls`, …; `internal/` ones left out). */
+  /** Node's public built-in modules this thread loaded (`http2`, `tls`, …) and its bundled dependencies (`internal/deps/undici/undici`, …); other `internal/` ones left out. */
   readonly builtins: string[]
   /** Files loaded from node_modules, counted by package. */
   readonly packages: Record<string, number>
@@ -47,7 +47,7 @@ export function loadedModules(): LoadedModules {
   for (const entry of loadList) {
     if (!entry.startsWith('NativeModule ')) continue
     const name = entry.slice('NativeModule '.length)
-    if (!name.startsWith('internal/')) builtins.add(name)
+    if (!name.startsWith('internal/') || name.startsWith('internal/deps/')) builtins.add(name)
   }
   const modules = new Set<string>(Object.keys(createRequire(import.meta.url).cache))
   for (const url of recorded ?? []) {
