@@ -1,6 +1,8 @@
 // Which modules this thread has loaded: node's built-ins, CommonJS files, and (when recording) every resolved URL, for admin GET /modules.
 
 import { createRequire, registerHooks } from 'node:module'
+import { isAbsolute } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 /** Every module URL resolved since recordModuleLoads() ran (ES modules and CommonJS alike); undefined before. */
 let recorded: Set<string> | undefined
@@ -34,7 +36,7 @@ export interface LoadedModules {
   readonly builtins: string[]
   /** Files loaded from node_modules, counted by package. */
   readonly packages: Record<string, number>
-  /** Every module URL resolved, when recording (OUTRIGGER_RECORD_MODULES=1); otherwise only CommonJS files. */
+  /** Every module's URL, when recording (OUTRIGGER_RECORD_MODULES=1); otherwise only CommonJS files'. */
   readonly modules: string[]
   readonly recorded: boolean
 }
@@ -49,7 +51,10 @@ export function loadedModules(): LoadedModules {
     const name = entry.slice('NativeModule '.length)
     if (!name.startsWith('internal/') || name.startsWith('internal/deps/')) builtins.add(name)
   }
-  const modules = new Set<string>(Object.keys(createRequire(import.meta.url).cache))
+  // CommonJS files by URL, as the hook records them, so a file is listed once.
+  const modules = new Set<string>()
+  for (const path of Object.keys(createRequire(import.meta.url).cache))
+    modules.add(isAbsolute(path) ? pathToFileURL(path).href : path)
   for (const url of recorded ?? []) {
     if (url.startsWith('node:')) builtins.add(url.slice('node:'.length))
     else modules.add(url)
