@@ -2,7 +2,10 @@
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { run } from './cli/run.ts'
+import { recordModuleLoads } from './telemetry/loaded-modules.ts'
+
+// Before the proxy's modules load, so admin GET /modules can list every one (a debug aid: which features loaded).
+if (process.env.OUTRIGGER_RECORD_MODULES === '1') recordModuleLoads()
 
 const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
@@ -47,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`--concurrency must be a whole number ≥ 1\n`)
         return 2
       }
+      const { run } = await import('./cli/run.ts')
       const code = await run(values.config, concurrency)
       // Drained: close whatever keep-alive timers and sockets remain.
       return process.exit(code)

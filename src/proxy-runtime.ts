@@ -16,6 +16,7 @@ import type { HttpFilter } from './http/filter.ts'
 import { AuthorizationFilter } from './http/filters/authorization.ts'
 import { CorsFilter } from './http/filters/cors.ts'
 import { FaultFilter } from './http/filters/fault.ts'
+import { loadJose } from './http/filters/jose-module.ts'
 import { JwksCache } from './http/filters/jwks-cache.ts'
 import { JwtAuthnFilter } from './http/filters/jwt-authn.ts'
 import { LocalRateLimitFilter } from './http/filters/local-rate-limit.ts'
@@ -26,7 +27,8 @@ import { PathNormalizer } from './http/path-normalization.ts'
 import { ListenerManager } from './listener/listener-manager.ts'
 import type { ProxyState } from './listener/listener-runtime.ts'
 import { HeavyHitters } from './live/heavy-hitters.ts'
-import { LiveStats } from './live/live-stats.ts'
+import type { LiveStats } from './live/live-stats.ts'
+import { loadLiveStats } from './live/live-stats-loader.ts'
 import { TapHub } from './live/tap-hub.ts'
 import { OverloadManager } from './overload/overload-manager.ts'
 import { Mirroring } from './router/mirror-request.ts'
@@ -92,8 +94,11 @@ export class ProxyRuntime implements ProxyState {
   readonly observers = new TrafficObservers()
   /** The access log (its files are reopened on SIGUSR1 and flushed at shutdown). */
   readonly accessLog = new AccessLog()
-  /** The live view's windowed numbers (`outrigger stat`, admin /live/stat); undefined when bootstrap `live.enabled` is false. */
-  readonly live: LiveStats | undefined
+  /**
+   * The live view's windowed numbers (`outrigger stat`, admin /live/stat); undefined when bootstrap
+   * `live.enabled` is false, and until start() has loaded them.
+   */
+  live: LiveStats | undefined
   /** This node's peer metadata for its mesh peers, and theirs decoded (HTTP headers, TCP exchange). */
   readonly peerMetadata: PeerMetadataExchange
   /** Spans of sampled requests, exported over OTLP/HTTP; observes only while the model traces. */
@@ -173,11 +178,6 @@ export class ProxyRuntime implements ProxyState {
     const istioMetrics = new IstioMetrics(bootstrap.node)
     istioMetrics.register(this.stats)
     this.observers.add(istioMetrics)
-    const workload = localWorkloadMetadata(bootstrap.node)
-    this.live = bootstrap.live.enabled
-      ? new LiveStats({ inboundService: `${workload.canonicalService}.${workload.namespace}` })
-      : undefined
-    if (this.live !== undefined) this.observers.add(this.live)
     this.heavyHitters = bootstrap.live.enabled ? new HeavyHitters() : undefined
     if (this.heavyHitters !== undefined) this.observers.add(this.heavyHitters)
     this.tap = new TapHub(this.observers, this.worker.index)
@@ -257,6 +257,11 @@ export class ProxyRuntime implements ProxyState {
 
   /** Loads and applies the first model; throws a ConfigError when the config or the workload certificate is invalid. */
   async start(): Promise<void> {
+    if (this.bootstrap.live.enabled) {
+      const workload = localWorkloadMetadata(this.bootstrap.node)
+      this.live = await loadLiveStats(`${workload.canonicalService}.${workload.namespace}`)
+      this.observers.add(this.live)
+    }
     const tls = this.bootstrap.tls
     if (tls !== undefined) {
       try {
@@ -382,6 +387,8 @@ export class ProxyRuntime implements ProxyState {
     const traced = await this.tracing.prepare(model.telemetry)
     this.observers.remove(this.tracing)
     if (traced) this.observers.add(this.tracing)
+    // jose is imported once a model first has a RequestAuthentication (its JWT filter applies), before it serves.
+    if (model.requestAuthentication !== undefined) await loadJose()
     this.#model = model
     this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)

@@ -3,7 +3,9 @@
 // Run: npm run build && node bench/micro/module-rss.ts   (prints the median VmRSS of 3 fresh processes per case)
 //
 // It shows where an idle sidecar's RSS comes from: Node itself, then each dependency the proxy loads
-// (undici brings its own llhttp WebAssembly build), then Outrigger's whole module graph.
+// (undici brings its own llhttp WebAssembly build), then Outrigger's whole module graph, then each
+// optional feature's modules alone on node (bench/results/lazy-features-2026-12-07.md: which load only
+// when configured).
 
 import { execFile } from 'node:child_process'
 import { join, resolve } from 'node:path'
@@ -22,6 +24,29 @@ const cases: [string, string[]][] = [
   ['+ yaml', ['yaml']],
   ['+ undici, zod, yaml', ['undici', 'zod', 'yaml']],
   ['Outrigger modules (dist/main.js graph)', [join(repoRoot, 'dist', 'proxy-runtime.js')]],
+  ['+ node:http2', ['node:http2']],
+  ['+ node:tls', ['node:tls']],
+  ['+ node:https', ['node:https']],
+  ['+ node-forge', ['node-forge']],
+  ['+ hdr-histogram-js', ['hdr-histogram-js']],
+  ['+ jose', ['jose']],
+  ['+ dns-packet, node:dgram', ['dns-packet', 'node:dgram']],
+  ['+ protobufjs', ['protobufjs']],
+  ['+ prom-client (its index)', ['prom-client']],
+  [
+    '+ prom-client (registry, counter, gauge, histogram)',
+    [
+      'prom-client/lib/registry.js',
+      'prom-client/lib/counter.js',
+      'prom-client/lib/gauge.js',
+      'prom-client/lib/histogram.js',
+    ],
+  ],
+  ['+ @opentelemetry/api', ['@opentelemetry/api']],
+  ['+ xxhash-wasm', ['xxhash-wasm']],
+  ['+ re2js', ['re2js']],
+  ['+ sonic-boom', ['sonic-boom']],
+  ['+ koffi', ['koffi']],
 ]
 
 const script = (modules: string[]): string => `

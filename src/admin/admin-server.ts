@@ -1,12 +1,14 @@
 // The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
+import { createServer } from '../protocol/node-http.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
 import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'
 import { selectStats, statsFilterProblem, statsJson, statsText } from '../telemetry/envoy-stats-format.ts'
+import { loadedModules } from '../telemetry/loaded-modules.ts'
 import { getLogLevel, isLogLevel, setLogLevel } from '../telemetry/log.ts'
 import type { Cluster } from '../upstream/cluster.ts'
 import { type AuthzQuery, AuthzQueryError, checkAuthz, formatAuthz } from './authz-check.ts'
@@ -263,6 +265,8 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         return authzPage(proxy, url.searchParams, res, json)
       case 'GET /memory':
         return send(res, 200, JSON.stringify(memoryJson(proxy), null, 2), 'application/json')
+      case 'GET /modules':
+        return send(res, 200, JSON.stringify(loadedModules(), null, 2), 'application/json')
       case 'GET /live/stat':
         return liveStatPage(proxy.live, url.searchParams, res, actions.otherWorkers)
       case 'GET /live/history':
@@ -310,6 +314,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /stats/prometheus',
             'GET /authz?method=&path=&principal=&header=name:value&port=&namespace=&request_principal=[&format=json]',
             'GET /memory',
+            'GET /modules (the modules this thread loaded; every one with OUTRIGGER_RECORD_MODULES=1)',
             'GET /live/config',
             'GET /live/stat?by=service|route|cluster|listener&window=10s',
             'GET /live/history?by=service|route|cluster|listener&seconds=600',

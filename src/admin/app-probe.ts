@@ -1,9 +1,10 @@
 // Runs one of the app's original kubelet probes for the health port, answering as Istio's status port does (pkg/istio-agent/status/server.go, handleAppProbe).
 
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect, isIPv4 } from 'node:net'
 import type { AppProber } from '../bootstrap/app-probers.ts'
+import { request as httpRequest } from '../protocol/node-http.ts'
 import { grpcHealthCheck } from './grpc-health-check.ts'
 
 /** What the health port answers: the status, and for httpGet the app's body (at most 10 KiB, as Istio). */

@@ -1,6 +1,7 @@
 // Istio's status port (15021): GET /healthz/ready answers 200 once config is loaded and every listener is bound, and /app-health/… runs the app's own kubelet probes.
 
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
+import { createServer } from '../protocol/node-http.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import { log } from '../telemetry/log.ts'
 import { runAppProbe } from './app-probe.ts'

@@ -4,7 +4,6 @@ import type { ServerResponse } from 'node:http'
 import type { HistoryReport, LiveGrouping, StatReport } from '../live/live-api.ts'
 import { parseGrouping, parseHistorySeconds, parseWindow } from '../live/live-query.ts'
 import type { LiveStats } from '../live/live-stats.ts'
-import { historyReport, statReport } from '../live/stat-report.ts'
 import type { HistoryQuery, HistorySnapshot, StatQuery, StatSnapshot } from '../live/stat-snapshot.ts'
 import type { OtherWorkers } from './other-workers.ts'
 
@@ -28,6 +27,8 @@ export async function liveStatReport(
 ): Promise<StatReport> {
   const own = live.snapshot(query.by, query.windowSeconds)
   const rest = others === undefined ? [] : ((await others.gather('live-stat', query)) as StatSnapshot[])
+  // Loaded with the live view (hdr-histogram-js); a page asked while it is off answers 404 before this.
+  const { statReport } = await import('../live/stat-report.ts')
   return statReport(query.by, own.windowSeconds, [own, ...rest], new Date())
 }
 
@@ -39,6 +40,7 @@ export async function liveHistoryReport(
 ): Promise<HistoryReport> {
   const own = live.history(query.by, query.seconds)
   const rest = others === undefined ? [] : ((await others.gather('live-history', query)) as HistorySnapshot[])
+  const { historyReport } = await import('../live/stat-report.ts')
   return historyReport(query.by, [own, ...rest])
 }
 

@@ -1,6 +1,6 @@
 // The proxy's Prometheus exposition (stats port and admin /stats/prometheus): this worker's registry, merged with every other worker's when there are several.
 
-import { AggregatorRegistry, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { type StatsRegistry, withText } from '../telemetry/stats-registry.ts'
 import type { OtherWorkers } from './other-workers.ts'
 
@@ -22,6 +22,8 @@ export async function prometheusText(
     registry.getMetricsAsJSON(),
     others.gather('prometheus', undefined) as Promise<WorkerMetrics[]>,
   ])
+  // prom-client's index (node:cluster with it) loads only where there are worker threads to merge.
+  const { AggregatorRegistry } = await import('prom-client')
   // The text sources (Envoy's stats) count in the table every worker shares: worker 0's text is the proxy's.
   return withText(await AggregatorRegistry.aggregate([own, ...rest]).metrics(), registry.text())
 }

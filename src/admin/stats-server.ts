@@ -1,6 +1,7 @@
 // Istio's stats port (15090): GET /stats/prometheus serves the proxy's metrics, Istio's standard ones and Envoy's, for Prometheus to scrape.
 
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
+import { createServer } from '../protocol/node-http.ts'
 import type { ProxyRuntime } from '../proxy-runtime.ts'
 import type { OtherWorkers } from './other-workers.ts'
 import { prometheusText } from './prometheus-stats.ts'

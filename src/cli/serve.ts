@@ -57,14 +57,13 @@ export async function serve(
   const link = worker === undefined ? undefined : new WorkerLink(worker.port)
   // What this worker answers worker 0's admin: its own Prometheus metrics (a scrape sums every worker's).
   link?.answer('prometheus', () => proxy.stats.getMetricsAsJSON())
-  // …and its live numbers (admin /live/stat and /live/history merge every worker's).
-  const live = proxy.live
-  if (live !== undefined) {
+  // …and its live numbers (admin /live/stat and /live/history merge every worker's; start() loads them).
+  if (bootstrap.live.enabled) {
     link?.answer('live-stat', (query) =>
-      live.snapshot((query as StatQuery).by, (query as StatQuery).windowSeconds),
+      proxy.live?.snapshot((query as StatQuery).by, (query as StatQuery).windowSeconds),
     )
     link?.answer('live-history', (query) =>
-      live.history((query as HistoryQuery).by, (query as HistoryQuery).seconds),
+      proxy.live?.history((query as HistoryQuery).by, (query as HistoryQuery).seconds),
     )
   }
   link?.answer('live-top', (query) => answerTopQuery(proxy.heavyHitters, query))

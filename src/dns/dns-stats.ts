@@ -1,6 +1,6 @@
 // The DNS proxy's metrics, named as Istio's agent exports them (pkg/dns/client/monitoring.go, with the agent's istio_agent_ prefix).
 
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Histogram, type Registry } from '../telemetry/prom-metrics.ts'
 
 export class DnsStats {
   readonly requests: Counter

@@ -1,8 +1,9 @@
 // The downstream HTTP/1.1 server of one listener: every request enters the filter chain here.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { createServer, STATUS_CODES } from '../protocol/node-http.ts'
 import type { HttpListener } from './http-listener.ts'
 import { RequestContext } from './request-context.ts'
 import { RequestHeadersDeadline } from './request-headers-deadline.ts'

@@ -1,7 +1,7 @@
 // Classifies a connection by its first bytes: TLS ClientHello, HTTP/2 preface, HTTP/1 request line, or opaque TCP.
 
-import { METHODS } from 'node:http'
 import type { DetectedProtocol } from '../protocol/detected-protocol.ts'
+import { METHODS } from '../protocol/node-http.ts'
 import { type ClientHello, looksLikeTls, parseClientHello } from './detect-client-hello.ts'
 
 export type { DetectedProtocol }

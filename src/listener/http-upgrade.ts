@@ -1,9 +1,10 @@
 // node:http's `upgrade` event: the request runs the listener's filter chain like any other request.
 
-import { type IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { handleUpgradeRequest } from '../http/server.ts'
+import { ServerResponse } from '../protocol/node-http.ts'
 import type { ListenerRuntime } from './listener-runtime.ts'
 
 /** How long a connection answered without switching may take to close before it is destroyed. */

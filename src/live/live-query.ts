@@ -1,9 +1,7 @@
 // The live pages' query words: which grouping (`by`) and how long a window (`10s`), read the same by admin and `outrigger stat`.
 
 import type { LiveGrouping } from './live-api.ts'
-import { HISTORY_SECONDS } from './live-row.ts'
-import { LIVE_GROUPINGS } from './live-stats.ts'
-import { WINDOW_SLOTS } from './windowed-histogram.ts'
+import { HISTORY_SECONDS, LIVE_GROUPINGS, WINDOW_SLOTS } from './live-limits.ts'
 
 export const DEFAULT_WINDOW_SECONDS = 10
 

@@ -2,6 +2,7 @@
 
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js'
 import type { TrafficDirection } from '../telemetry/request-record.ts'
+import { HISTORY_SECONDS } from './live-limits.ts'
 import type { HistoryPointSnapshot, StatRowSnapshot } from './stat-snapshot.ts'
 import {
   CLOSED_SLOTS,
@@ -10,8 +11,7 @@ import {
   WindowedHistogram,
 } from './windowed-histogram.ts'
 
-/** Seconds of history a row keeps (the dashboard's charts; GET /live/history?seconds= at most this). */
-export const HISTORY_SECONDS = 600
+export { HISTORY_SECONDS }
 
 /**
  * Counters for the second being counted, rings of closed seconds (the window: requests, successes, TCP

@@ -16,7 +16,9 @@ export const OTHER_ROWS = '(other)'
 /** Rows a grouping keeps per direction; past it, new names count under OTHER_ROWS. */
 export const MAX_ROWS_PER_GROUPING = 500
 
-export const LIVE_GROUPINGS: readonly LiveGrouping[] = ['service', 'route', 'cluster', 'listener']
+import { LIVE_GROUPINGS } from './live-limits.ts'
+
+export { LIVE_GROUPINGS }
 
 const SERVICE = 0
 const ROUTE = 1

@@ -3,8 +3,9 @@
 import { type Histogram, Int32Histogram } from 'hdr-histogram-js'
 import type { LatencyQuantiles } from './live-api.ts'
 
-/** The longest window `outrigger stat` may ask, in seconds. */
-export const WINDOW_SLOTS = 60
+import { WINDOW_SLOTS } from './live-limits.ts'
+
+export { WINDOW_SLOTS }
 /** Closed seconds a ring keeps: a window is the current second and the ones closed before it. */
 export const CLOSED_SLOTS = WINDOW_SLOTS - 1
 

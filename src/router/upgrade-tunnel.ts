@@ -1,11 +1,12 @@
 // An HTTP/1.1 Upgrade (WebSocket or another token) sent to one endpoint: the request is replayed, a 101 becomes a tunnel.
 
-import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http'
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { applyResponseEdits, buildDownstreamHeaders } from '../http/downstream-headers.ts'
 import type { RequestContext } from '../http/request-context.ts'
 import { sendLocalReply } from '../http/respond.ts'
 import { runResponseHeaders } from '../http/response-headers-phase.ts'
+import { request } from '../protocol/node-http.ts'
 import { removeHeaders } from '../route/header-list.ts'
 import type { TunnelStats } from '../tcp/tcp-context.ts'
 import { tunnelLimits } from '../tcp/tcp-proxy.ts'

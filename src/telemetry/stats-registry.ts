@@ -1,6 +1,6 @@
 // The proxy's Prometheus registry (prom-client): one per runtime, served at admin /stats/prometheus; every exporter's metrics join it.
 
-import { Registry } from 'prom-client'
+import { Registry } from './prom-metrics.ts'
 
 /**
  * Envoy's Prometheus name for a stat: `envoy_` and the stat name with every character outside

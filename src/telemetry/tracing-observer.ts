@@ -1,8 +1,8 @@
 // Records a span for each sampled request when it ends, with Envoy's and Istio's span names and tags, and exports it over OTLP/HTTP.
 
 import { networkInterfaces } from 'node:os'
-import { Counter, type Registry } from 'prom-client'
 import type { FinishedSpan, SpanSink } from './finished-span.ts'
+import { Counter, type Registry } from './prom-metrics.ts'
 import type { RequestRecord } from './request-record.ts'
 import { envoyPrometheusName } from './stats-registry.ts'
 import type { TelemetryPolicy, TracingPolicy } from './telemetry-policy.ts'

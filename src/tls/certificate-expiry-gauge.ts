@@ -1,6 +1,6 @@
 // Envoy's gauge server.days_until_first_cert_expiring: the whole days left of the certificate that expires first, computed when scraped.
 
-import { Gauge, type Registry } from 'prom-client'
+import { Gauge, type Registry } from '../telemetry/prom-metrics.ts'
 import { envoyPrometheusName } from '../telemetry/stats-registry.ts'
 import type { CertificateSet } from './certificate-details.ts'
 

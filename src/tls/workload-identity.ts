@@ -2,7 +2,6 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { FileWatcher } from '../files/file-watcher.ts'
 import { log } from '../telemetry/log.ts'
 import { type CertificateSet, certificateSet, INLINE_PATH } from './certificate-details.ts'
@@ -93,6 +92,8 @@ export async function readWorkloadCredentials(files: WorkloadTlsFiles): Promise<
 /** Issues a new certificate from the CA directory (read again each time, so a replaced CA is picked up). */
 export async function issueWorkloadCredentials(issuing: WorkloadIssuing): Promise<WorkloadCredentials> {
   try {
+    // The CA and node-forge load only for built-in issuing (bootstrap `tls: {ca}`), not with files from the platform.
+    const { CertificateAuthority } = await import('../ca/certificate-authority.ts')
     const ca = await CertificateAuthority.load(issuing.caDirectory)
     const issued = await ca.issue(issuing.spiffeId, issuing.ttlMs)
     return {

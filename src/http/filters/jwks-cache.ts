@@ -1,8 +1,9 @@
 // The key sets of the JWT rules: inline ones read once, remote ones fetched ahead, refreshed on a timer, and kept when a refresh fails.
 
-import { createLocalJWKSet, type JSONWebKeySet } from 'jose'
+import type { createLocalJWKSet, JSONWebKeySet } from 'jose'
 import type { JwksSpec, JwtRuleModel, RequestAuthenticationModel } from '../../config/jwt-policy.ts'
 import { log } from '../../telemetry/log.ts'
+import { jose } from './jose-module.ts'
 
 /** Picks the key a token's header names (jose's local JWKS resolver). */
 export type KeyResolver = ReturnType<typeof createLocalJWKSet>
@@ -41,7 +42,7 @@ export class JwksCache {
     if (spec.kind !== 'inline') return this.#remoteFor(spec).keys()
     let keys = this.#inline.get(rule)
     if (keys === undefined) {
-      keys = createLocalJWKSet(spec.jwks as JSONWebKeySet)
+      keys = jose().createLocalJWKSet(spec.jwks as JSONWebKeySet)
       this.#inline.set(rule, keys)
     }
     return keys
@@ -92,7 +93,7 @@ class RemoteJwks {
     this.#fetching ??= fetchKeySet(this.#spec).then(
       (jwks) => {
         this.#fetching = undefined
-        this.#keys = createLocalJWKSet(jwks)
+        this.#keys = jose().createLocalJWKSet(jwks)
         return this.#keys
       },
       (err: unknown) => {
@@ -126,7 +127,7 @@ async function fetchKeySet(spec: Exclude<JwksSpec, { kind: 'inline' }>): Promise
   }
   const jwks = await getJson(uri, spec.timeoutMs)
   if (!Array.isArray((jwks as { keys?: unknown }).keys)) throw new Error(`${uri}: no "keys" array`)
-  createLocalJWKSet(jwks as JSONWebKeySet)
+  jose().createLocalJWKSet(jwks as JSONWebKeySet)
   return jwks as JSONWebKeySet
 }
 

@@ -1,6 +1,5 @@
 // Istio's RequestAuthentication (Envoy's jwt_authn filter as Istio configures it): a token present must verify, a request without one passes.
 
-import { compactVerify, errors } from 'jose'
 import type { JwtRuleModel } from '../../config/jwt-policy.ts'
 import type { ListenerModel, Model } from '../../config/model.ts'
 import type { RequestPrincipal } from '../../protocol/peer-identity.ts'
@@ -10,6 +9,7 @@ import { resumeFilters } from '../filter-chain.ts'
 import { grpcStatusForHttp, isGrpcRequest } from '../grpc.ts'
 import type { RequestContext } from '../request-context.ts'
 import { sendGrpcReply, sendResponse } from '../respond.ts'
+import { jose } from './jose-module.ts'
 import type { JwksCache, KeyResolver } from './jwks-cache.ts'
 import {
   checkClaims,
@@ -129,6 +129,7 @@ async function verifyWithRule(
 }
 
 async function verifySignature(token: string, keys: KeyResolver): Promise<JwtStatusText | undefined> {
+  const { compactVerify, errors } = jose()
   try {
     await compactVerify(token, keys)
     return undefined
