@@ -1,13 +1,13 @@
 // The running proxy (ProxyRuntime): loads and compiles config, swaps models atomically, and owns listeners and clusters.
 
-import { compileLimits } from './bootstrap/limits.ts'
-import { compileOverload } from './bootstrap/overload.ts'
+import { compileLimits } from './bootstrap/compile-limits.ts'
+import { compileOverload } from './bootstrap/compile-overload.ts'
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
-import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
+import { readResourcesElsewhere } from './config/read-config.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import type { DnsProxy } from './dns/dns-proxy.ts'
 import { startDnsProxy } from './dns/start-dns-proxy.ts'
@@ -355,19 +355,32 @@ export class ProxyRuntime implements ProxyState {
   }
 
   async #compile(version: number): Promise<{ model: Model; resourcesByKind: Record<string, number> }> {
-    const loaded = await loadResources(this.bootstrap.resources, this.bootstrap.node.namespace)
-    const errors = loaded.messages.filter((m) => m.severity === 'error')
-    if (errors.length > 0) throw new ConfigError(errors)
-    const model = compileModel({
-      bootstrap: this.bootstrap,
-      resources: loaded.resources,
-      files: loaded.files,
-      warnings: [
-        ...(this.bootstrap.warnings ?? []),
-        ...loaded.messages.filter((m) => m.severity === 'warning'),
-      ],
-      version,
-    })
+    // Read and validated in a short-lived child process (yaml and zod never load here), which stays until
+    // it has given the lines of the compiler's messages (config/read-config.ts).
+    const loaded = await readResourcesElsewhere(this.bootstrap.resources, this.bootstrap.node.namespace)
+    let model: Model
+    try {
+      const errors = loaded.messages.filter((m) => m.severity === 'error')
+      if (errors.length > 0) throw new ConfigError(errors)
+      try {
+        model = compileModel({
+          bootstrap: this.bootstrap,
+          resources: loaded.resources,
+          files: loaded.files,
+          warnings: [
+            ...(this.bootstrap.warnings ?? []),
+            ...loaded.messages.filter((m) => m.severity === 'warning'),
+          ],
+          version,
+        })
+      } catch (error) {
+        if (error instanceof ConfigError) throw new ConfigError(await loaded.resolveLines(error.messages))
+        throw error
+      }
+      model = { ...model, warnings: await loaded.resolveLines(model.warnings) }
+    } finally {
+      loaded.close()
+    }
     for (const w of model.warnings) log.warning(formatMessage(w))
     const resourcesByKind: Record<string, number> = {}
     for (const { kind } of loaded.resources) resourcesByKind[kind] = (resourcesByKind[kind] ?? 0) + 1

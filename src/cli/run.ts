@@ -1,8 +1,8 @@
 // `outrigger run --config <bootstrap.yaml>`: serve, or supervise worker threads that do.
 
-import { loadBootstrap } from '../bootstrap/load.ts'
 import { parseDurationMs } from '../config/duration.ts'
 import { ConfigError, formatMessage } from '../config/messages.ts'
+import { readBootstrapElsewhere } from '../config/read-config.ts'
 import { FatalErrors } from './fatal-errors.ts'
 import { supervise } from './supervisor.ts'
 
@@ -16,11 +16,12 @@ export async function run(configFile: string, concurrency?: number): Promise<num
   // After an uncaught exception state may be broken: log it, drain and exit non-zero to be restarted.
   const fatalErrors = new FatalErrors()
   try {
-    const bootstrap = await loadBootstrap(configFile)
+    // Read in a short-lived child process: yaml and zod never load in this one (config/read-config.ts).
+    const bootstrap = await readBootstrapElsewhere(configFile)
     const workers = concurrency ?? bootstrap.concurrency
     if (workers > 1) {
       const drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
-      return await supervise(configFile, workers, { fatalErrors, drainMs })
+      return await supervise(bootstrap, workers, { fatalErrors, drainMs })
     }
     const { serve } = await import('./serve.ts')
     return await serve(bootstrap, fatalErrors)

@@ -1,0 +1,54 @@
+// The config reader process: reads and validates the bootstrap or the Istio resources (yaml, zod), hands back plain data, answers source lines, and exits.
+
+import { loadBootstrap } from '../bootstrap/load.ts'
+import { type LoadResult, loadResources } from './load.ts'
+import { ConfigError } from './messages.ts'
+import type { ReaderCommand, ReaderReply, ReadRequest } from './read-config.ts'
+
+if (process.send === undefined)
+  throw new Error('read-config-child.ts runs only as a child with an IPC channel')
+const send = (reply: ReaderReply): void => {
+  process.send?.(reply)
+}
+
+/** A failure as plain data: a ConfigError's messages, or any other error's text. */
+function failure(error: unknown): ReaderReply {
+  if (error instanceof ConfigError) return { type: 'invalid', messages: [...error.messages] }
+  return { type: 'failed', message: (error as Error).stack ?? String(error) }
+}
+
+async function read(request: ReadRequest): Promise<void> {
+  if (request.type === 'bootstrap') {
+    send({ type: 'bootstrap', bootstrap: await loadBootstrap(request.file) })
+    process.disconnect()
+    return
+  }
+  const loaded: LoadResult = await loadResources(request.paths, request.defaultNamespace)
+  const { resources, messages, files } = loaded
+  // Everything but `lineOf` (a closure over this process's YAML): the compiler's lines are asked for later.
+  const plain = resources.map(({ kind, apiVersion, name, namespace, spec, source }) => ({
+    kind,
+    apiVersion,
+    name,
+    namespace,
+    spec,
+    source,
+  }))
+  send({ type: 'resources', resources: plain, messages, files })
+  process.on('message', (command: ReaderCommand) => {
+    if (command.type !== 'lines') return
+    send({
+      type: 'lines',
+      lines: command.questions.map(([index, path]) => resources[index]?.lineOf(path) ?? 0),
+    })
+  })
+}
+
+process.once('message', (request: ReadRequest) => {
+  read(request).catch((error: unknown) => {
+    send(failure(error))
+    process.disconnect()
+  })
+})
+// The serving process ends the channel when it has no more questions (or dies): then this process ends.
+process.once('disconnect', () => process.exit(0))
