@@ -1,5 +1,6 @@
 // Scenario: config is read in a short-lived child process: the serving process never loads yaml or zod, and messages keep their file:line.
 
+import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -52,6 +53,16 @@ function configPackagesByPid(loads: readonly ModuleLoad[]): Map<number, Set<stri
   return byPid
 }
 
+/** The pids of `pid`'s child processes, from /proc (each thread's children). */
+function childrenOf(pid: number): number[] {
+  const pids: number[] = []
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+    if (text !== '') pids.push(...text.split(/\s+/).map(Number))
+  }
+  return pids
+}
+
 /** The 1-based line of the first line of `text` that contains `needle`. */
 function lineOf(text: string, needle: string): number {
   const index = text.split('\n').findIndex((line) => line.includes(needle))
@@ -84,6 +95,9 @@ spec:
     await eventually(
       async () => ((await (await running.admin('/config_dump')).json()) as Dump).model.version === 2,
     )
+
+    // Every reader has exited: what it loaded is not held by any process of the proxy's.
+    await eventually(async () => childrenOf(servingPid as number).length === 0)
 
     const loads = await started.loads()
     const byPid = configPackagesByPid(loads)

@@ -1,7 +1,5 @@
 // The config reader process: reads and validates the bootstrap or the Istio resources (yaml, zod), hands back plain data, answers source lines, and exits.
 
-import { loadBootstrap } from '../bootstrap/load.ts'
-import { type LoadResult, loadResources } from './load.ts'
 import { ConfigError } from './messages.ts'
 import type { ReaderCommand, ReaderReply, ReadRequest } from './read-config.ts'
 
@@ -18,12 +16,15 @@ function failure(error: unknown): ReaderReply {
 }
 
 async function read(request: ReadRequest): Promise<void> {
+  // Each request imports only its own reader: the bootstrap's schema, or the Istio kinds' (less to load, sooner done).
   if (request.type === 'bootstrap') {
+    const { loadBootstrap } = await import('../bootstrap/load.ts')
     send({ type: 'bootstrap', bootstrap: await loadBootstrap(request.file) })
     process.disconnect()
     return
   }
-  const loaded: LoadResult = await loadResources(request.paths, request.defaultNamespace)
+  const { loadResources } = await import('./load.ts')
+  const loaded = await loadResources(request.paths, request.defaultNamespace)
   const { resources, messages, files } = loaded
   // Everything but `lineOf` (a closure over this process's YAML): the compiler's lines are asked for later.
   const plain = resources.map(({ kind, apiVersion, name, namespace, spec, source }) => ({
