@@ -7,7 +7,7 @@ import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
-import { readResourcesElsewhere } from './config/read-config.ts'
+import { type ConfigReader, readResourcesElsewhere } from './config/read-config.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import type { DnsProxy } from './dns/dns-proxy.ts'
 import { startDnsProxy } from './dns/start-dns-proxy.ts'
@@ -63,6 +63,8 @@ export interface ConfigFailure {
 }
 
 export interface RuntimeOptions {
+  /** The config reader that read the bootstrap, to read the first resources (then it exits). */
+  readonly reader?: ConfigReader
   readonly reusePort?: boolean
   readonly counters?: SharedCounters
   readonly worker?: { readonly index: number; readonly count: number }
@@ -111,6 +113,8 @@ export class ProxyRuntime implements ProxyState {
   #resourcesInForce: Readonly<Record<string, number>> = {}
   #reloads = { succeeded: 0, failed: 0 }
   #watcher: FileWatcher
+  /** The reader the first compile uses (undefined once used: each reload starts its own). */
+  #firstReader: ConfigReader | undefined
   #reloading: Promise<void> | undefined
   #reloadAgain = false
   #stopping = false
@@ -129,6 +133,7 @@ export class ProxyRuntime implements ProxyState {
    */
   constructor(bootstrap: Bootstrap, options: RuntimeOptions = {}) {
     this.bootstrap = bootstrap
+    this.#firstReader = options.reader
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
     this.drainPolicy = {
       drainMs: this.drainMs,
@@ -357,7 +362,13 @@ export class ProxyRuntime implements ProxyState {
   async #compile(version: number): Promise<{ model: Model; resourcesByKind: Record<string, number> }> {
     // Read and validated in a short-lived child process (yaml and zod never load here), which stays until
     // it has given the lines of the compiler's messages (config/read-config.ts).
-    const loaded = await readResourcesElsewhere(this.bootstrap.resources, this.bootstrap.node.namespace)
+    const reader = this.#firstReader
+    this.#firstReader = undefined
+    const loaded = await readResourcesElsewhere(
+      this.bootstrap.resources,
+      this.bootstrap.node.namespace,
+      reader,
+    )
     let model: Model
     try {
       const errors = loaded.messages.filter((m) => m.severity === 'error')
@@ -408,6 +419,7 @@ export class ProxyRuntime implements ProxyState {
   async shutdown(now = false): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
+    this.#firstReader?.close()
     this.#watcher.close()
     this.identity?.close()
     if (!now) await drainForTermination(this.listeners, this.drainPolicy)

@@ -17,14 +17,16 @@ export async function run(configFile: string, concurrency?: number): Promise<num
   const fatalErrors = new FatalErrors()
   try {
     // Read in a short-lived child process: yaml and zod never load in this one (config/read-config.ts).
-    const bootstrap = await readBootstrapElsewhere(configFile)
+    // Without worker threads the same reader then reads the first resources (each worker reads its own).
+    const { bootstrap, reader } = await readBootstrapElsewhere(configFile)
     const workers = concurrency ?? bootstrap.concurrency
     if (workers > 1) {
+      reader.close()
       const drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
       return await supervise(bootstrap, workers, { fatalErrors, drainMs })
     }
     const { serve } = await import('./serve.ts')
-    return await serve(bootstrap, fatalErrors)
+    return await serve(bootstrap, fatalErrors, undefined, reader)
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const m of err.messages) process.stderr.write(`${formatMessage(m)}\n`)

@@ -2,6 +2,7 @@
 
 import { ConfigError } from './messages.ts'
 import type { ReaderCommand, ReaderReply, ReadRequest } from './read-config.ts'
+import type { Resource } from './resource.ts'
 
 if (process.send === undefined)
   throw new Error('read-config-child.ts runs only as a child with an IPC channel')
@@ -15,17 +16,25 @@ function failure(error: unknown): ReaderReply {
   return { type: 'failed', message: (error as Error).stack ?? String(error) }
 }
 
-async function read(request: ReadRequest): Promise<void> {
+/** The resources read last, whose lines the compiler asks for. */
+let loaded: Resource[] = []
+
+async function answer(message: ReadRequest | ReaderCommand): Promise<void> {
   // Each request imports only its own reader: the bootstrap's schema, or the Istio kinds' (less to load, sooner done).
-  if (request.type === 'bootstrap') {
+  if (message.type === 'bootstrap') {
     const { loadBootstrap } = await import('../bootstrap/load.ts')
-    send({ type: 'bootstrap', bootstrap: await loadBootstrap(request.file) })
-    process.disconnect()
+    send({ type: 'bootstrap', bootstrap: await loadBootstrap(message.file) })
+    // The resources are likely asked next: their modules load while the proxy starts.
+    import('./load.ts').catch(() => {})
+    return
+  }
+  if (message.type === 'lines') {
+    send({ type: 'lines', lines: message.questions.map(([index, path]) => loaded[index]?.lineOf(path) ?? 0) })
     return
   }
   const { loadResources } = await import('./load.ts')
-  const loaded = await loadResources(request.paths, request.defaultNamespace)
-  const { resources, messages, files } = loaded
+  const { resources, messages, files } = await loadResources(message.paths, message.defaultNamespace)
+  loaded = resources
   // Everything but `lineOf` (a closure over this process's YAML): the compiler's lines are asked for later.
   const plain = resources.map(({ kind, apiVersion, name, namespace, spec, source }) => ({
     kind,
@@ -36,17 +45,10 @@ async function read(request: ReadRequest): Promise<void> {
     source,
   }))
   send({ type: 'resources', resources: plain, messages, files })
-  process.on('message', (command: ReaderCommand) => {
-    if (command.type !== 'lines') return
-    send({
-      type: 'lines',
-      lines: command.questions.map(([index, path]) => resources[index]?.lineOf(path) ?? 0),
-    })
-  })
 }
 
-process.once('message', (request: ReadRequest) => {
-  read(request).catch((error: unknown) => {
+process.on('message', (message: ReadRequest | ReaderCommand) => {
+  answer(message).catch((error: unknown) => {
     send(failure(error))
     process.disconnect()
   })

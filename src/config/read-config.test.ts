@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -94,10 +94,36 @@ describe('config read in a child process', () => {
     expect(late.map((m) => m.line)).toEqual([there.resources[1].source.line])
   })
 
+  it('the reader that read the bootstrap reads the resources next, in the same process', async () => {
+    await mkdir(join(dir, 'istio'))
+    await writeFile(join(dir, 'istio', 'config.yaml'), sidecar)
+    const file = join(dir, 'bootstrap.yaml')
+    await writeFile(file, 'node: {workload: w, namespace: shop}\nresources: [./istio/]\n')
+    const { bootstrap, reader } = await readBootstrapElsewhere(file)
+    const pid = reader.pid
+    const read = await readResourcesElsewhere(bootstrap.resources, bootstrap.node.namespace, reader)
+    try {
+      expect(reader.pid).toBe(pid)
+      expect(read.resources.map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+        'Sidecar shop/default',
+        'ServiceEntry shop/reviews',
+      ])
+    } finally {
+      read.close()
+    }
+    // Closed, it is gone: a read given it starts a new reader instead.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const again = await readResourcesElsewhere(bootstrap.resources, bootstrap.node.namespace, reader)
+    again.close()
+    expect(again.resources).toHaveLength(2)
+  })
+
   it('reads the bootstrap, and rejects a bad one with its file:line reason', async () => {
     const file = join(dir, 'bootstrap.yaml')
     await writeFile(file, 'node: {workload: w, namespace: shop}\nresources: [./istio/]\n')
-    expect(await readBootstrapElsewhere(file)).toEqual(await loadBootstrap(file))
+    const { bootstrap, reader } = await readBootstrapElsewhere(file)
+    reader.close()
+    expect(bootstrap).toEqual(await loadBootstrap(file))
     await writeFile(file, 'node: {workload: w}\ncapture: sometimes\n')
     const error = await readBootstrapElsewhere(file).then(
       () => undefined,

@@ -43,8 +43,12 @@ const readerScript = new URL(
  */
 const READER_FLAGS = ['--single-threaded', '--max-semi-space-size=1']
 
-/** The reader process: one request, its reply, then (for resources) line questions until `close`. */
-class Reader {
+/**
+ * A reader process: each request gets its reply (the bootstrap, then the resources, then the lines of the
+ * compiler's messages) until `close`. The same reader may read the bootstrap and then the first resources:
+ * one process start fewer before the proxy is ready.
+ */
+export class ConfigReader {
   readonly #child: ChildProcess
   #waiting: { resolve: (reply: ReaderReply) => void; reject: (error: Error) => void } | undefined
   #gone: Error | undefined
@@ -81,6 +85,11 @@ class Reader {
     })
   }
 
+  /** The reader's process id (undefined if it could not start). */
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+
   /** Ends the channel: the reader exits. */
   close(): void {
     if (this.#child.connected) this.#child.disconnect()
@@ -94,15 +103,21 @@ function unwrap(reply: ReaderReply): ReaderReply {
   return reply
 }
 
-/** loadBootstrap (bootstrap/load.ts) in a reader process: the Bootstrap, or its ConfigError. */
-export async function readBootstrapElsewhere(file: string): Promise<Bootstrap> {
-  const reader = new Reader()
+/**
+ * loadBootstrap (bootstrap/load.ts) in a reader process: the Bootstrap, or its ConfigError. The reader is
+ * kept for `readResourcesElsewhere` (close it when it is not needed); it exits on a ConfigError.
+ */
+export async function readBootstrapElsewhere(
+  file: string,
+): Promise<{ bootstrap: Bootstrap; reader: ConfigReader }> {
+  const reader = new ConfigReader()
   try {
     const reply = unwrap(await reader.ask({ type: 'bootstrap', file }))
     if (reply.type !== 'bootstrap') throw new Error(`the config reader answered ${reply.type}`)
-    return reply.bootstrap
-  } finally {
+    return { bootstrap: reply.bootstrap, reader }
+  } catch (error) {
     reader.close()
+    throw error
   }
 }
 
@@ -119,15 +134,26 @@ export interface ResourcesReadElsewhere {
   close(): void
 }
 
-/** loadResources (config/load.ts) in a reader process, which stays to answer lines until `close()`. */
+/**
+ * loadResources (config/load.ts) in a reader process (a new one, or `reader` when given), which stays to
+ * answer lines until `close()`.
+ */
 export async function readResourcesElsewhere(
   paths: readonly string[],
   defaultNamespace: string,
+  given?: ConfigReader,
 ): Promise<ResourcesReadElsewhere> {
-  const reader = new Reader()
+  let reader = given ?? new ConfigReader()
   let reply: ReaderReply
   try {
-    reply = unwrap(await reader.ask({ type: 'resources', paths, defaultNamespace }))
+    // A given reader that has gone meanwhile is replaced by a new one.
+    const request: ReadRequest = { type: 'resources', paths, defaultNamespace }
+    reply = await reader.ask(request).catch((error: unknown) => {
+      if (given === undefined) throw error
+      reader = new ConfigReader()
+      return reader.ask(request)
+    })
+    reply = unwrap(reply)
     if (reply.type !== 'resources') throw new Error(`the config reader answered ${reply.type}`)
   } catch (error) {
     reader.close()
