@@ -1,13 +1,13 @@
 // The running proxy (ProxyRuntime): loads and compiles config, swaps models atomically, and owns listeners and clusters.
 
-import { compileLimits } from './bootstrap/limits.ts'
-import { compileOverload } from './bootstrap/overload.ts'
+import { compileLimits } from './bootstrap/compile-limits.ts'
+import { compileOverload } from './bootstrap/compile-overload.ts'
 import type { Bootstrap } from './bootstrap/schema.ts'
 import { compileModel } from './config/compile.ts'
 import { parseDurationMs } from './config/duration.ts'
-import { loadResources } from './config/load.ts'
 import { ConfigError, type ConfigMessage, formatMessage } from './config/messages.ts'
 import type { ListenerModel, Model } from './config/model.ts'
+import { type ConfigReader, readResourcesElsewhere } from './config/read-config.ts'
 import { withYoungGenerationHeld } from './config/young-generation.ts'
 import type { DnsProxy } from './dns/dns-proxy.ts'
 import { startDnsProxy } from './dns/start-dns-proxy.ts'
@@ -65,6 +65,8 @@ export interface ConfigFailure {
 }
 
 export interface RuntimeOptions {
+  /** The config reader that read the bootstrap, to read the first resources (then it exits). */
+  readonly reader?: ConfigReader
   readonly reusePort?: boolean
   readonly counters?: SharedCounters
   readonly worker?: { readonly index: number; readonly count: number }
@@ -116,6 +118,8 @@ export class ProxyRuntime implements ProxyState {
   #resourcesInForce: Readonly<Record<string, number>> = {}
   #reloads = { succeeded: 0, failed: 0 }
   #watcher: FileWatcher
+  /** The reader the first compile uses (undefined once used: each reload starts its own). */
+  #firstReader: ConfigReader | undefined
   #reloading: Promise<void> | undefined
   #reloadAgain = false
   #stopping = false
@@ -134,6 +138,7 @@ export class ProxyRuntime implements ProxyState {
    */
   constructor(bootstrap: Bootstrap, options: RuntimeOptions = {}) {
     this.bootstrap = bootstrap
+    this.#firstReader = options.reader
     this.drainMs = parseDurationMs(bootstrap.terminationDrainDuration)
     this.drainPolicy = {
       drainMs: this.drainMs,
@@ -360,19 +365,38 @@ export class ProxyRuntime implements ProxyState {
   }
 
   async #compile(version: number): Promise<{ model: Model; resourcesByKind: Record<string, number> }> {
-    const loaded = await loadResources(this.bootstrap.resources, this.bootstrap.node.namespace)
-    const errors = loaded.messages.filter((m) => m.severity === 'error')
-    if (errors.length > 0) throw new ConfigError(errors)
-    const model = compileModel({
-      bootstrap: this.bootstrap,
-      resources: loaded.resources,
-      files: loaded.files,
-      warnings: [
-        ...(this.bootstrap.warnings ?? []),
-        ...loaded.messages.filter((m) => m.severity === 'warning'),
-      ],
-      version,
-    })
+    // Read and validated in a short-lived child process (yaml and zod never load here), which stays until
+    // it has given the lines of the compiler's messages (config/read-config.ts).
+    const reader = this.#firstReader
+    this.#firstReader = undefined
+    const loaded = await readResourcesElsewhere(
+      this.bootstrap.resources,
+      this.bootstrap.node.namespace,
+      reader,
+    )
+    let model: Model
+    try {
+      const errors = loaded.messages.filter((m) => m.severity === 'error')
+      if (errors.length > 0) throw new ConfigError(errors)
+      try {
+        model = compileModel({
+          bootstrap: this.bootstrap,
+          resources: loaded.resources,
+          files: loaded.files,
+          warnings: [
+            ...(this.bootstrap.warnings ?? []),
+            ...loaded.messages.filter((m) => m.severity === 'warning'),
+          ],
+          version,
+        })
+      } catch (error) {
+        if (error instanceof ConfigError) throw new ConfigError(await loaded.resolveLines(error.messages))
+        throw error
+      }
+      model = { ...model, warnings: await loaded.resolveLines(model.warnings) }
+    } finally {
+      loaded.close()
+    }
     for (const w of model.warnings) log.warning(formatMessage(w))
     const resourcesByKind: Record<string, number> = {}
     for (const { kind } of loaded.resources) resourcesByKind[kind] = (resourcesByKind[kind] ?? 0) + 1
@@ -402,6 +426,7 @@ export class ProxyRuntime implements ProxyState {
   async shutdown(now = false): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
+    this.#firstReader?.close()
     this.#watcher.close()
     this.identity?.close()
     if (!now) await drainForTermination(this.listeners, this.drainPolicy)

@@ -1,7 +1,8 @@
 // Unit tests for the bootstrap's `dns` section: defaults as Istio's, resolver addresses validated.
 
 import { describe, expect, it } from 'vitest'
-import { defaultDnsSettings, dnsSchema } from './dns.ts'
+import { dnsSchema } from './dns.ts'
+import { defaultDnsSettings } from './dns-defaults.ts'
 import { bootstrapSchema } from './schema.ts'
 
 const problems = (dns: unknown) => {
@@ -12,6 +13,8 @@ const problems = (dns: unknown) => {
 describe('bootstrap dns', () => {
   it("defaults to the system's resolvers, MeshConfig's 60s dnsRefreshRate and Istio's V4_ONLY", () => {
     expect(defaultDnsSettings).toEqual({ servers: [], refreshRate: '60s', lookupFamily: 'V4_ONLY' })
+    // The data path's plain copy (dns-defaults.ts, no zod) is what the schema gives for an empty section.
+    expect(dnsSchema.parse({})).toEqual(defaultDnsSettings)
     expect(bootstrapSchema.parse({}).dns).toBeUndefined()
   })
 

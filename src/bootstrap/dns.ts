@@ -41,6 +41,3 @@ export const dnsSchema = z.strictObject({
 })
 
 export type DnsSettings = z.infer<typeof dnsSchema>
-
-/** The settings when the bootstrap has no `dns` section. */
-export const defaultDnsSettings: DnsSettings = dnsSchema.parse({})

@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from 'vitest'
 import { defaultLimits } from '../protocol/limits.ts'
-import { compileLimits, limitsSchema } from './limits.ts'
+import { compileLimits } from './compile-limits.ts'
+import { limitsSchema } from './limits.ts'
 
 describe('bootstrap limits', () => {
   it('compiles an absent block to the documented defaults', () => {

@@ -1,9 +1,8 @@
-// The bootstrap's `limits` block (docs/limits.md): header sizes and counts, timeouts, connection caps and HTTP/2 session bounds, compiled to Limits.
+// The bootstrap's `limits` block (docs/limits.md): header sizes and counts, timeouts, connection caps and HTTP/2 session bounds (compile-limits.ts compiles it to Limits).
 
 import { z } from 'zod'
-import { parseDurationMs } from '../config/duration.ts'
 import { durationSchema } from '../config/istio/fields.ts'
-import { defaultLimits, type Limits } from '../protocol/limits.ts'
+import { defaultLimits } from '../protocol/limits.ts'
 
 function integerAtLeast(min: number) {
   return z.number().superRefine((n, ctx) => {
@@ -47,19 +46,3 @@ export const limitsSchema = z
   .prefault({})
 
 export type LimitsSpec = z.infer<typeof limitsSchema>
-
-/** The limits the data path reads: sizes in bytes, durations in ms. */
-export function compileLimits(spec: LimitsSpec): Limits {
-  return {
-    maxRequestHeadersCount: spec.maxRequestHeadersCount,
-    maxRequestHeadersBytes: spec.maxRequestHeadersKb * 1024,
-    maxResponseHeadersCount: spec.maxResponseHeadersCount,
-    maxResponseHeadersBytes: spec.maxResponseHeadersKb * 1024,
-    requestHeadersTimeoutMs: Math.round(parseDurationMs(spec.requestHeadersTimeout)),
-    streamIdleTimeoutMs: Math.round(parseDurationMs(spec.streamIdleTimeout)),
-    idleTimeoutMs: Math.round(parseDurationMs(spec.idleTimeout)),
-    maxConnectionsPerListener: spec.maxConnectionsPerListener,
-    maxConnections: spec.maxConnections,
-    http2: { ...spec.http2 },
-  }
-}

@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from 'vitest'
 import { defaultOverload } from '../protocol/overload.ts'
-import { compileOverload, overloadSchema } from './overload.ts'
+import { compileOverload } from './compile-overload.ts'
+import { overloadSchema } from './overload.ts'
 
 describe('bootstrap overload', () => {
   it('compiles an absent block to the documented defaults (on)', () => {

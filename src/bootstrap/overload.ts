@@ -1,15 +1,9 @@
-// The bootstrap's `overload` block (docs/overload.md): sample interval, event-loop saturation and each action's triggers, compiled to OverloadConfig.
+// The bootstrap's `overload` block (docs/overload.md): sample interval, event-loop saturation and each action's triggers (compile-overload.ts compiles it to OverloadConfig).
 
 import { z } from 'zod'
 import { parseDurationMs } from '../config/duration.ts'
 import { durationSchema } from '../config/istio/fields.ts'
-import {
-  defaultOverload,
-  type OverloadAction,
-  type OverloadConfig,
-  type OverloadResource,
-  type OverloadTrigger,
-} from '../protocol/overload.ts'
+import { defaultOverload } from '../protocol/overload.ts'
 
 const fraction = z.number().superRefine((n, ctx) => {
   if (!(n >= 0 && n <= 1)) ctx.addIssue({ code: 'custom', message: 'must be a number from 0 to 1' })
@@ -53,30 +47,4 @@ export const overloadSchema = z
   })
 
 export type OverloadSpec = z.infer<typeof overloadSchema>
-type TriggerSpec = z.infer<typeof triggerSchema>
-
-function compileTrigger(spec: TriggerSpec): OverloadTrigger {
-  return typeof spec === 'number'
-    ? { kind: 'threshold', value: spec }
-    : { kind: 'scaled', scaling: spec.scaling, saturation: spec.saturation }
-}
-
-/** The overload manager's configuration: durations in ms, each action's triggers as given or by default. */
-export function compileOverload(spec: OverloadSpec): OverloadConfig {
-  const actions = { ...defaultOverload.actions }
-  for (const name of Object.keys(actions) as OverloadAction[]) {
-    const given = spec.actions[name]
-    if (given === undefined) continue
-    const triggers: Partial<Record<OverloadResource, OverloadTrigger>> = {}
-    if (given.heap !== undefined) triggers.heap = compileTrigger(given.heap)
-    if (given.eventLoopDelay !== undefined) triggers.eventLoopDelay = compileTrigger(given.eventLoopDelay)
-    actions[name] = triggers
-  }
-  return {
-    enabled: spec.enabled,
-    refreshIntervalMs: Math.round(parseDurationMs(spec.refreshInterval)),
-    eventLoopDelaySaturationMs: parseDurationMs(spec.eventLoopDelaySaturation),
-    recovery: spec.recovery,
-    actions,
-  }
-}
+export type TriggerSpec = z.infer<typeof triggerSchema>

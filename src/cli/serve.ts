@@ -7,6 +7,7 @@ import { createAdminServer } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
+import type { ConfigReader } from '../config/read-config.ts'
 import { RemoteTaps } from '../live/remote-taps.ts'
 import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
 import { answerTopQuery } from '../live/top-report.ts'
@@ -35,7 +36,8 @@ async function listen(server: Server, port: number, host: string, what: string):
 }
 
 /**
- * Starts the proxy (as a supervisor's worker thread, or alone in the main thread) and resolves with its
+ * Starts the proxy (as a supervisor's worker thread, or alone in the main thread, where `reader` is the one
+ * that read the bootstrap, to read the first resources) and resolves with its
  * exit code: 0 after a drain asked for, FATAL_EXIT_CODE after a drain that `fatalErrors` started. A
  * worker drains when its supervisor says so (signals reach only the main thread).
  */
@@ -43,8 +45,10 @@ export async function serve(
   bootstrap: Bootstrap,
   fatalErrors: FatalErrors,
   worker?: WorkerContext,
+  reader?: ConfigReader,
 ): Promise<number> {
   const proxy = new ProxyRuntime(bootstrap, {
+    reader,
     reusePort: worker !== undefined,
     counters: worker?.counters,
     worker: worker === undefined ? undefined : { index: worker.index, count: worker.count },

@@ -1,6 +1,7 @@
 // Runs N proxy worker threads that share the listener ports (SO_REUSEPORT) and one SharedCounters table, and keeps them running.
 
 import { Worker } from 'node:worker_threads'
+import type { Bootstrap } from '../bootstrap/schema.ts'
 import { workerResourceLimits } from '../overload/worker-heap.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -34,7 +35,8 @@ const gatherTimeoutMs = 2_000
 
 /** What a worker thread is given (its workerData). */
 export interface WorkerData {
-  readonly configFile: string
+  /** The bootstrap the supervisor read (plain data): a worker does not read it again, nor load yaml or zod. */
+  readonly bootstrap: Bootstrap
   readonly index: number
   readonly count: number
   readonly counters: SharedArrayBuffer
@@ -50,7 +52,7 @@ const workerScript = new URL(
 )
 
 /**
- * Starts `count` worker threads serving `outrigger run --config <file>` in this process, as Envoy runs
+ * Starts `count` worker threads serving `bootstrap` (read once, by `run`) in this process, as Envoy runs
  * its workers: each binds every listener port with SO_REUSEPORT (the kernel spreads connections), and
  * all count against one SharedCounters table, so circuit breakers, outlier detection and rate limits hold
  * for the whole proxy. Worker 0 also serves admin and readiness, and reports ready only while every
@@ -61,7 +63,7 @@ const workerScript = new URL(
  * and exits non-zero. Resolves with the exit code once every worker has exited.
  */
 export function supervise(
-  configFile: string,
+  bootstrap: Bootstrap,
   count: number,
   options: { fatalErrors: FatalErrors; drainMs: number },
 ): Promise<number> {
@@ -118,7 +120,7 @@ export function supervise(
   const start = (index: number): Worker => {
     const startedAt = Date.now()
     const workerData: WorkerData = {
-      configFile,
+      bootstrap,
       index,
       count,
       counters: counters.buffer as SharedArrayBuffer,

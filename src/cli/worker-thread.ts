@@ -1,7 +1,6 @@
-// A proxy worker thread: loads the bootstrap and serves with the SharedCounters table the supervisor created.
+// A proxy worker thread: serves the bootstrap the supervisor read, with the SharedCounters table it created.
 
 import { parentPort, workerData } from 'node:worker_threads'
-import { loadBootstrap } from '../bootstrap/load.ts'
 import { SharedCounters } from '../shared/shared-counters.ts'
 import { FatalErrors } from './fatal-errors.ts'
 import type { WorkerData } from './supervisor.ts'
@@ -11,9 +10,8 @@ const fatalErrors = new FatalErrors()
 const data = workerData as WorkerData
 if (parentPort === null)
   throw new Error('worker-thread.ts runs only as a worker thread (src/cli/supervisor.ts)')
-const bootstrap = await loadBootstrap(data.configFile)
 const { serve } = await import('./serve.ts')
-const code = await serve(bootstrap, fatalErrors, {
+const code = await serve(data.bootstrap, fatalErrors, {
   index: data.index,
   count: data.count,
   counters: SharedCounters.attach(data.counters),

@@ -1,6 +1,6 @@
 // Starts the DNS proxy when the bootstrap asks for it (listeners.dns, or capture), with the resolvers and metrics it forwards and counts with.
 
-import { dnsProxySettings } from '../bootstrap/dns-proxy.ts'
+import { dnsProxySettings } from '../bootstrap/dns-proxy-settings.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
 import type { DnsTable } from '../config/compile/dns-table.ts'
 import type { StatsRegistry } from '../telemetry/stats-registry.ts'

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DnsServer, startDnsServer } from '../../test/harness/dns-server.ts'
-import { type DnsLookupFamily, defaultDnsSettings } from '../bootstrap/dns.ts'
+import type { DnsLookupFamily } from '../bootstrap/dns.ts'
+import { defaultDnsSettings } from '../bootstrap/dns-defaults.ts'
 import { DnsResolutionError, DnsResolver } from './dns-resolver.ts'
 
 let server: DnsServer

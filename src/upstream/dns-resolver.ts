@@ -3,7 +3,8 @@
 import { Resolver } from 'node:dns/promises'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { type DnsLookupFamily, type DnsSettings, defaultDnsSettings } from '../bootstrap/dns.ts'
+import type { DnsLookupFamily, DnsSettings } from '../bootstrap/dns.ts'
+import { defaultDnsSettings } from '../bootstrap/dns-defaults.ts'
 import { parseDurationMs } from '../config/duration.ts'
 
 /** One resolution's addresses, in answer order, and the smallest TTL among them (0: none given). */

@@ -118,7 +118,17 @@ ${opts.extraBootstrap ?? ''}`
       return code
     },
   }
-  if (opts.waitReady !== false) await waitReady(proxy)
+  if (opts.waitReady !== false) {
+    try {
+      await waitReady(proxy)
+    } catch (error) {
+      // Not ready: the caller gets no handle to stop it, so it is stopped here (no process outlives its test).
+      child.kill('SIGKILL')
+      await exited
+      await rm(dir, { recursive: true, force: true })
+      throw error
+    }
+  }
   return proxy
 }
 

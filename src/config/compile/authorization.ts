@@ -5,12 +5,8 @@ import { AuthzPolicies, type AuthzPolicySet, byName } from '../../authz/authz-po
 import { type Alternatives, type AuthzAction, AuthzRule, type Clause } from '../../authz/authz-rule.ts'
 import { anyTest, ipBlocksTest, pathTest, type StringTest, stringTest } from '../../authz/value-match.ts'
 import type { RequestPrincipal } from '../../protocol/peer-identity.ts'
-import {
-  type AuthorizationCondition,
-  type AuthorizationRule,
-  EXPERIMENTAL_PREFIX,
-  splitWhenKey,
-} from '../istio/authorization-policy.ts'
+import type { AuthorizationCondition, AuthorizationRule } from '../istio/authorization-policy.ts'
+import { EXPERIMENTAL_PREFIX, splitWhenKey } from '../istio/authorization-when-key.ts'
 import type { ConfigMessage } from '../messages.ts'
 import type { NodeIdentity } from '../model.ts'
 import type { AuthorizationPolicyResource, Resource } from '../resource.ts'

@@ -139,7 +139,7 @@ describe('DNS name table', () => {
   })
 
   it('runs by default exactly when capture is not none', async () => {
-    const { dnsProxySettings } = await import('../../bootstrap/dns-proxy.ts')
+    const { dnsProxySettings } = await import('../../bootstrap/dns-proxy-settings.ts')
     const listeners = { dns: { port: 15053, address: '127.0.0.1', autoAllocate: true } }
     expect(dnsProxySettings({ capture: 'none', listeners })).toBeUndefined()
     expect(dnsProxySettings({ capture: 'iptables', listeners })).toEqual({

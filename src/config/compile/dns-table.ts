@@ -1,7 +1,7 @@
 // The DNS proxy's name table: every name of a ServiceEntry host and the addresses it answers with (pilot's BuildNameTable and the agent's alternate hosts).
 
 import { isIP } from 'node:net'
-import { dnsProxySettings } from '../../bootstrap/dns-proxy.ts'
+import { dnsProxySettings } from '../../bootstrap/dns-proxy-settings.ts'
 import type { Bootstrap } from '../../bootstrap/schema.ts'
 import { hostAliases } from '../hosts.ts'
 import { withAllocatedAddresses } from './auto-allocate.ts'

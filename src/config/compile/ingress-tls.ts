@@ -3,7 +3,8 @@
 import { isAbsolute, resolve } from 'node:path'
 import type { SecureVersion } from 'node:tls'
 import { checkCredentials, readCredentialsSync, TlsFileError } from '../../tls/server-credentials.ts'
-import { checkCipherSuites, type ServerTlsSettings, type TlsProtocol } from '../istio/server-tls-settings.ts'
+import { checkCipherSuites } from '../istio/cipher-suites.ts'
+import type { ServerTlsSettings, TlsProtocol } from '../istio/server-tls-settings.ts'
 import type { ConfigMessage } from '../messages.ts'
 import type { DownstreamTlsModel, TlsFilesModel } from '../model.ts'
 

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { addError } from './add-error.ts'
+import { EXPERIMENTAL_PREFIX, splitWhenKey } from './authorization-when-key.ts'
 import { ipOrCidrSchema, stringMapSchema } from './fields.ts'
 import { unsupported } from './unsupported.ts'
 
@@ -24,8 +25,6 @@ export const WHEN_KEYS = [
 
 /** A key that takes a `[name]` (request.auth.claims takes one or more: `[a][b]`). */
 const BRACKETED_KEYS = new Set(['request.headers', 'request.auth.claims'])
-
-export const EXPERIMENTAL_PREFIX = 'experimental.envoy.filters.'
 
 /** An Istio match value: exact, `prefix*`, `*suffix` or `*`; Istio's webhook rejects a `*` elsewhere. */
 const matchValueSchema = z.string().superRefine((value, ctx) => {
@@ -100,16 +99,6 @@ const operationSchema = z.strictObject({
 /** True when no field of a source or operation holds a value: Istio's webhook rejects it as empty. */
 function isEmpty(fields: Record<string, unknown>): boolean {
   return Object.values(fields).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))
-}
-
-/** Splits `request.headers[x-id]` into its attribute and the names in brackets; undefined when malformed. */
-export function splitWhenKey(key: string): { attribute: string; names: string[] } | undefined {
-  const open = key.indexOf('[')
-  if (open === -1) return { attribute: key, names: [] }
-  if (!key.endsWith(']')) return undefined
-  const names = key.slice(open + 1, -1).split('][')
-  if (names.some((name) => name === '' || name.includes('[') || name.includes(']'))) return undefined
-  return { attribute: key.slice(0, open), names }
 }
 
 const conditionSchema = z

@@ -3,28 +3,8 @@
 import { z } from 'zod'
 import { addError } from './add-error.ts'
 import { timeoutDurationSchema } from './fields.ts'
+import { GRPC_STATUS_NAMES } from './grpc-status.ts'
 import { unsupported } from './unsupported.ts'
-
-/** gRPC status names, in code order (google.rpc.Code), as Istio's grpcStatus accepts them. */
-export const GRPC_STATUS_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-] as const
 
 /** istio/api Percent: a double in [0, 100]. */
 export const percentSchema = z.strictObject({

@@ -1,8 +1,8 @@
 // ServerTLSSettings (istio/api networking/v1alpha3/gateway.proto) as a Sidecar ingress listener's `tls`: TLS termination.
 
-import { getCiphers } from 'node:tls'
 import { type RefinementCtx, z } from 'zod'
 import { addError } from './add-error.ts'
+import { checkCipherSuites } from './cipher-suites.ts'
 import { unsupported, warnUnsupported } from './unsupported.ts'
 
 const TLS_MODES = [
@@ -21,9 +21,6 @@ export type TlsProtocol = (typeof TLS_PROTOCOLS)[number]
 
 /** The modes that terminate TLS on a Sidecar ingress listener. */
 export type TerminatingTlsMode = 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL'
-
-/** Cipher suite names node:tls (OpenSSL) knows, lowercase: Envoy's names are OpenSSL's. */
-const knownCiphers = new Set(getCiphers())
 
 const notSupportedInSidecar = (ctx: RefinementCtx<unknown>, field: string, what = field): void =>
   addError(ctx, `sidecar: ${what} is not currently supported`, [field])
@@ -100,20 +97,3 @@ export const serverTlsSettingsSchema = z
   })
 
 export type ServerTlsSettings = z.infer<typeof serverTlsSettingsSchema>
-
-/** Istio's check of `cipherSuites`: unknown and repeated names are ignored with a warning. */
-export function checkCipherSuites(suites: readonly string[]): {
-  valid: string[]
-  invalid: string[]
-  duplicate: string[]
-} {
-  const valid: string[] = []
-  const invalid: string[] = []
-  const duplicate: string[] = []
-  for (const suite of suites) {
-    if (!knownCiphers.has(suite.toLowerCase())) invalid.push(suite)
-    else if (valid.includes(suite)) duplicate.push(suite)
-    else valid.push(suite)
-  }
-  return { valid, invalid: [...new Set(invalid)].sort(), duplicate: [...new Set(duplicate)].sort() }
-}
