@@ -8,7 +8,7 @@ import type { IdleProtocol } from '../workloads/idle-connections.ts'
 
 export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [--connections N] [--quick] [--image] [--main <script>] [--out <dir>]
   --processes    fresh processes per measurement (default 3; --quick 1)
-  --connections  idle connections per protocol (default 10000; --quick 1000)
+  --connections  idle connections per protocol (default 10000; --quick 1000), as many as open within 45 s
   --protocols    of http1,http2,mtls (default all three)
   --quick        smoke test, about a minute: 1 process, 1,000 connections, 15 s at 1000 req/s, a 6 s burst read after 10 and 20 s
   --image        build the image (scripts/image/build.sh, minutes) before reading its size; without it an image built earlier is read
@@ -51,6 +51,7 @@ export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; q
     plan: {
       processes: positive('processes', values.processes, quick ? 1 : 3),
       connections: positive('connections', values.connections, quick ? 1_000 : 10_000),
+      openWithinSeconds: 45,
       protocols: protocols as IdleProtocol[],
       idleSeconds: quick ? 3 : 5,
       rate: 1000,

@@ -1,15 +1,21 @@
-// Forces full garbage collections in a child process started with `--inspect=127.0.0.1:0`, through its inspector (CDP).
+// Forces full garbage collections in a child process started with `--inspect=127.0.0.1:<port>`, through its inspector (CDP).
 
 import type { Child } from './children.ts'
 
-/** The node flag that lets collectGarbage() reach the child: the inspector on a free loopback port, no session attached. */
-export const inspectorFlag = '--inspect=127.0.0.1:0'
+/**
+ * The node flag that lets collectGarbage() reach the child: the inspector on loopback `port`, no session
+ * attached. A port from bench/support/ports.ts, not 0: an ephemeral port the kernel picks could be one
+ * handed out to a proxy starting beside it.
+ */
+export function inspectorFlag(port: number): string {
+  return `--inspect=127.0.0.1:${port}`
+}
 
 /** The inspector's WebSocket URL, from the line node prints on stderr at start-up. */
 export function inspectorUrl(child: Child): string {
   const match = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(child.output())
   if (match === null)
-    throw new Error(`${child.name} printed no inspector URL (was it started with ${inspectorFlag}?)`)
+    throw new Error(`${child.name} printed no inspector URL (was it started with --inspect?)`)
   return match[1]
 }
 

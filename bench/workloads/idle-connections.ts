@@ -40,6 +40,13 @@ interface Held {
   readonly close: () => void
 }
 
+export interface OpenOptions {
+  /** Connections opened at once (default 200). */
+  readonly batch?: number
+  /** No batch starts after this many milliseconds: fewer than `count` may be opened (see `opened`). */
+  readonly stopAfterMs?: number
+}
+
 /**
  * Opens `count` connections, `batch` at a time (each batch's requests all answered before the next
  * batch connects, so the listener's accept queue never overflows), each carrying one GET of `path`.
@@ -48,13 +55,14 @@ export async function openIdleConnections(
   protocol: IdleProtocol,
   target: IdleTarget,
   count: number,
-  batch = 200,
+  { batch = 200, stopAfterMs = Number.POSITIVE_INFINITY }: OpenOptions = {},
 ): Promise<IdleConnections> {
+  const deadline = performance.now() + stopAfterMs
   const held: Held[] = []
   let failed = 0
   let firstError: string | undefined
   const retries: Retries = { count: 0 }
-  for (let i = 0; i < count; i += batch) {
+  for (let i = 0; i < count && performance.now() < deadline; i += batch) {
     const results = await Promise.allSettled(
       Array.from({ length: Math.min(batch, count - i) }, () => openOne(protocol, target, retries)),
     )
