@@ -4,16 +4,36 @@
 // (`npm run build` first) with the production node flags; writes bench/results/footprint-<UTC date-time>.md
 // and .json (`-short` for --quick, git-ignored). bench/README.md "Memory" describes each measurement.
 
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { footprintTable, writeFootprint } from './report/footprint-markdown.ts'
 import { stampFor } from './report/write.ts'
 import { stopAll } from './support/children.ts'
 import { footprintPlan } from './support/footprint-options.ts'
+import { repoRoot } from './systems/outrigger-process.ts'
 import { startScratchUpstream } from './systems/upstream.ts'
 import { runFootprint } from './workloads/footprint-case.ts'
 import { log } from './workloads/interleave.ts'
 
+/** The newest modification time under `dir`, in ms. */
+function newestUnder(dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs)
+  }
+  return newest
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const { plan, quick, out } = footprintPlan(argv)
+  if (plan.mainScript === undefined) {
+    const built = join(repoRoot, 'dist', 'main.js')
+    if (!existsSync(built)) throw new Error('no dist/main.js: `npm run build` first (or --main src/main.ts)')
+    if (newestUnder(join(repoRoot, 'src')) > statSync(built).mtimeMs)
+      log(
+        'footprint: WARNING: src/ changed after dist/main.js was built: `npm run build` measures the sources as they are',
+      )
+  }
   const { workDir, upstream } = await startScratchUpstream('footprint')
   try {
     const command = ['node bench/footprint.ts', ...argv].join(' ')

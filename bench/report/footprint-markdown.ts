@@ -51,7 +51,7 @@ export function footprintMarkdown(results: FootprintResults): string {
     `  at ${meta.rate} req/s for ${meta.rateSeconds} s over 16 keep-alive connections, RSS sampled each second; then autocannon, 50 connections,`,
     `  ${f0((meta.burstSeconds * 2) / 3)} s of 1 KiB and ${f0(meta.burstSeconds / 3)} s of 64 KiB responses; RSS right after and ${quiet} after it ended.`,
     "  While it sits quiet, the same round's per-connection processes run (their CPU does not change an idle process's RSS).",
-    `- **Per connection**: one fresh process per protocol, the three side by side (started with \`--inspect=127.0.0.1:0\`, no session attached until`,
+    `- **Per connection**: one fresh process per protocol, one after the other (started with \`--inspect=127.0.0.1:0\`, no session attached until`,
     '  the readings); one connection of the kind first (closed again), then "before"; then the connections (as many as',
     '  open within 45 s: this proxy closes an idle mTLS connection after about 60 s, so each must be read before that), 200 at a time,',
     '  each carrying one GET /1k (HTTP/1.1 keep-alive; h2c with prior knowledge, one finished stream per session; TLS with',

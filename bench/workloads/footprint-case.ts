@@ -187,13 +187,23 @@ export function mintMeshCertificates(dir: string, mainScript: string | undefined
   outrigger('ca', 'issue', '--ca', join(dir, 'ca'), '--spiffe', SERVER_ID, '--out', join(dir, 'server'))
 }
 
-/** Lets `pid` hold `files` descriptors (soft and hard), as root may; node raises its soft limit to the hard one only at start. */
+/** `pid`'s soft limit on open files, from /proc/<pid>/limits. */
+function fileLimit(pid: number): number {
+  const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))
+  return line === null || line[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(line[1])
+}
+
+/**
+ * Lets `pid` hold `files` descriptors when its limit is lower (node raised its soft limit to the hard one at
+ * start). Raising the hard limit needs CAP_SYS_RESOURCE; without it the limit stays, and the connections past
+ * it fail and are counted.
+ */
 function raiseFileLimit(pid: number, files: number): void {
-  if (which('prlimit') === undefined) return
+  if (fileLimit(pid) >= files || which('prlimit') === undefined) return
   try {
     execFileSync('prlimit', ['--pid', String(pid), `--nofile=${files}:${files}`], { stdio: 'ignore' })
   } catch {
-    // Not root: the inherited limit stays, and connections past it fail and are counted.
+    log(`footprint: cannot raise pid ${pid}'s open-file limit to ${files} (${fileLimit(pid)})`)
   }
 }
 
@@ -240,8 +250,7 @@ export async function measureConnections(
     inspect: true,
   })
   raiseFileLimit(proxy.child.pid, plan.connections + 4_096)
-  // This process holds the client side of every protocol's connections at once.
-  raiseFileLimit(process.pid, plan.connections * plan.protocols.length + 4_096)
+  raiseFileLimit(process.pid, plan.connections + 4_096)
   const target: IdleTarget = {
     port,
     path: PATH,
@@ -356,14 +365,12 @@ export async function runFootprint(
   if (plan.protocols.includes('mtls')) mintMeshCertificates(certs, plan.mainScript)
   for (let i = 1; i <= plan.processes; i++) {
     let connectionsDone = false
-    // The protocols' processes side by side: each reads only its own RSS and heap, before and after its own connections.
+    // One protocol at a time: this process holds the client side of every connection, and where its file
+    // limit cannot be raised (no CAP_SYS_RESOURCE) 20,000 is a common hard limit.
     const connectionRound = async (): Promise<void> => {
       connectionsDone = true
-      await Promise.all(
-        plan.protocols.map((protocol) =>
-          attempt(`${protocol} #${i}`, () => measureConnections(ctx, plan, protocol, certs), connections),
-        ),
-      )
+      for (const protocol of plan.protocols)
+        await attempt(`${protocol} #${i}`, () => measureConnections(ctx, plan, protocol, certs), connections)
     }
     await attempt(`sequence #${i}`, () => measureSequence(ctx, plan, connectionRound), sequences)
     if (!connectionsDone) await connectionRound()
