@@ -1,12 +1,14 @@
-// `node bench/footprint.ts [--processes 3] [--quick] [--image]`: Outrigger's memory and image size against issue 21's targets and anchors.
+// `node bench/footprint.ts [--processes 3] [--quick] [--image] | --render <json>`: Outrigger's memory and image size against issue 21's targets and anchors.
 //
 // Also `npm run bench -- --only footprint` (a full `npm run bench` runs it too). Measures the compiled proxy
 // (`npm run build` first) with the production node flags; writes bench/results/footprint-<UTC date-time>.md
 // and .json (`-short` for --quick, git-ignored). bench/README.md "Memory" describes each measurement.
 
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { footprintTable, writeFootprint } from './report/footprint-markdown.ts'
+import { type FootprintResults, footprintRows } from './report/footprint-results.ts'
 import { stampFor } from './report/write.ts'
 import { stopAll } from './support/children.ts'
 import { footprintPlan } from './support/footprint-options.ts'
@@ -25,6 +27,17 @@ function newestUnder(dir: string): number {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === '--render') {
+    // Rewrites a saved run's markdown (and rows) from its JSON after a change to report/: measures nothing.
+    const json = argv[1] ?? ''
+    const saved = JSON.parse(await readFile(json, 'utf8')) as FootprintResults
+    const results = {
+      ...saved,
+      rows: footprintRows(saved.meta, saved.sequences, saved.connections, saved.image),
+    }
+    log(`rewrote\n  ${(await writeFootprint(results, dirname(json), basename(json, '.json'))).join('\n  ')}`)
+    return 0
+  }
   const { plan, quick, out } = footprintPlan(argv)
   if (plan.mainScript === undefined) {
     const built = join(repoRoot, 'dist', 'main.js')

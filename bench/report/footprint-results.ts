@@ -112,6 +112,15 @@ const PROTOCOL_LABELS = {
   mtls: 'mTLS connection (STRICT)',
 }
 
+/** How many connections the processes held: the count asked for, or the range they opened when fewer. */
+function idleCount(xs: readonly FootprintConnections[], requested: number): string {
+  const n = (x: number): string => x.toLocaleString('en')
+  const open = xs.map((c) => c.stillOpen)
+  const [low, high] = [Math.min(...open), Math.max(...open)]
+  if (low === requested && high === requested) return n(requested)
+  return `${low === high ? n(low) : `${n(low)}–${n(high)}`} of ${n(requested)}`
+}
+
 /** The summary rows, from the per-process readings. */
 export function footprintRows(
   meta: Pick<FootprintMeta, 'idleSeconds' | 'rate' | 'rateSeconds' | 'quietChecks' | 'connections'>,
@@ -160,7 +169,7 @@ export function footprintRows(
   for (const protocol of ['http1', 'http2', 'mtls'] as const) {
     const xs = connections.filter((c) => c.protocol === protocol)
     if (xs.length === 0) continue
-    const label = `${PROTOCOL_LABELS[protocol]} (${meta.connections.toLocaleString('en')} idle)`
+    const label = `${PROTOCOL_LABELS[protocol]} (${idleCount(xs, meta.connections)} idle)`
     rows.push(
       row(
         `Per ${label}: RSS`,

@@ -14,6 +14,7 @@ export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [-
   --image        build the image (scripts/image/build.sh, minutes) before reading its size; without it an image built earlier is read
   --main         the entry script (default dist/main.js; src/main.ts measures the sources without a build)
   --out          where the report goes (default bench/results)
+usage: node bench/footprint.ts --render <footprint-….json>   rewrite that run's markdown after a change to report/
 `
 
 /** The plan of a full run or of --quick, with --processes and --connections applied. */
