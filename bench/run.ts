@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { writeFootprint } from './report/footprint-markdown.ts'
 import type {
   BenchResults,
   ConcurrencyCase,
@@ -15,8 +16,9 @@ import type {
   SystemInfo,
   ThroughputCase,
 } from './report/results.ts'
-import { renderSaved, stampFor, writeResults } from './report/write.ts'
+import { renderSaved, resultsDir, stampFor, writeResults } from './report/write.ts'
 import { installCleanup, removeAtExit, stopAll } from './support/children.ts'
+import { footprintPlan } from './support/footprint-options.ts'
 import { get } from './support/http.ts'
 import { type Plan, parsePlan, type SystemName } from './support/options.ts'
 import { ensureBinary, ensureTools, gitCommit, toolVersion } from './support/tools.ts'
@@ -32,6 +34,7 @@ import { repoRoot } from './systems/outrigger-process.ts'
 import type { RunningSystem, SystemContext, SystemDef } from './systems/system.ts'
 import { BODIES, startUpstream } from './systems/upstream.ts'
 import { runConcurrencyCase } from './workloads/concurrency-case.ts'
+import { runFootprint } from './workloads/footprint-case.ts'
 import { log } from './workloads/interleave.ts'
 import { runMtlsPairCase } from './workloads/mtls-pair.ts'
 import { pickNodePeer } from './workloads/node-peer-pick.ts'
@@ -54,6 +57,8 @@ interface Collected {
   mtls?: MtlsPairCase
   nodePeer?: NodePeerChoice
   readonly failures: Failure[]
+  /** The footprint case writes a report of its own (bench/footprint.ts's): its files. */
+  readonly footprintFiles: string[]
 }
 
 /** Starts a system and checks that both bodies come through it whole. */
@@ -164,7 +169,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const tools = ensureTools(needed)
   const workDir = await mkdtemp(join(tmpdir(), 'outrigger-bench-'))
   removeAtExit(workDir)
-  const out: Collected = { systems: [], throughput: [], failures: [] }
+  const out: Collected = { systems: [], throughput: [], failures: [], footprintFiles: [] }
   try {
     const upstream = await startUpstream(tools.nginx, workDir)
     const ctx: SystemContext = { upstreamPort: upstream.port, upstreamPid: upstream.pid, workDir }
@@ -200,6 +205,15 @@ async function main(argv: readonly string[]): Promise<number> {
       out.mtls = result
       out.failures.push(...failures)
     }
+    if (plan.cases.has('footprint')) {
+      // Its own processes, medians and report (bench/footprint.ts): --short runs its --quick plan.
+      const { plan: footprint, quick } = footprintPlan(plan.short ? ['--quick'] : [])
+      const results = await runFootprint(ctx, footprint, plan.command)
+      out.failures.push(...results.failures.map((error) => ({ where: 'footprint case', error })))
+      out.footprintFiles.push(
+        ...(await writeFootprint(results, resultsDir, `footprint-${stampFor(date, quick)}`)),
+      )
+    }
   } finally {
     await stopAll()
     await rm(workDir, { recursive: true, force: true })
@@ -232,6 +246,7 @@ async function main(argv: readonly string[]): Promise<number> {
     failures: out.failures,
   }
   const written = await writeResults(results, stampFor(date, plan.short))
+  written.push(...out.footprintFiles)
   log(`done in ${results.meta.durationSeconds.toFixed(0)} s; wrote\n  ${written.join('\n  ')}`)
   return out.failures.length > 0 ? 1 : 0
 }

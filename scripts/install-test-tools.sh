@@ -17,6 +17,7 @@ declare -A tools=(
   [curl]=curl                # readiness and admin reads inside a pod (test/harness/pod-proxy.ts)
   [chromium]=chromium        # the admin dashboard's test drives headless Chromium (playwright-core)
   [tmux]=tmux                # `outrigger top` is driven in a tmux pane (send-keys, capture-pane)
+  [nginx]=nginx              # test/footprint-bench.test.ts: the bench's static upstream (bench/systems/upstream.ts)
 )
 
 missing=()

@@ -15,12 +15,13 @@ export const CASES = [
   'grpc',
   'concurrency',
   'mtls',
+  'footprint',
 ] as const
 export type CaseName = (typeof CASES)[number]
 
 /**
  * What --short runs without --only: the HTTP/1.1 cases against every system, under 2 minutes on 2 cores.
- * The others (retries, scale, concurrency, h2, grpc, mtls) each need their own processes and warm-ups, which
+ * The others (retries, scale, concurrency, h2, grpc, mtls, footprint) each need their own processes and warm-ups, which
  * would take the whole short run past 4 minutes; `--short --only <case>` runs any of them shortened.
  */
 export const SHORT_CASES: readonly CaseName[] = ['throughput-1k', 'throughput-64k', 'side-by-side', 'rate']
