@@ -156,6 +156,7 @@ export class ConnectionDispatcher {
 
   /** An mTLS connection: its peer marks the socket, then it is served by what the port carries inside. */
   #onMtlsSecure(socket: TLSSocket): void {
+    RequestHeadersDeadline.followTls(socket)
     const listener = this.#listener
     const peer = connectionPeerOf(socket)
     setConnectionPeer(socket, peer)
@@ -262,6 +263,7 @@ export class ConnectionDispatcher {
 
   /** A TLS-terminated connection: ALPN h2 goes to HTTP/2, anything else to HTTP/1.1; a TLS port's stream is TCP. */
   readonly #onTlsSecure = (socket: TLSSocket): void => {
+    RequestHeadersDeadline.followTls(socket)
     const listener = this.#listener
     if (listener.model.tls?.inner === 'tcp') {
       RequestHeadersDeadline.met(socket)
