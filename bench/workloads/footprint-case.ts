@@ -272,7 +272,7 @@ export async function measureConnections(
     const before = await settledReading(proxy, url)
     const opening = performance.now()
     // TLS handshakes hold the event loop: fewer at a time, or the overload manager sheds most of a batch.
-    // The proxy closes an idle mTLS connection after about 60 s: every connection must still be open at "after".
+    // Every connection must still be open at "after" (the report divides by those still open).
     const connections = await openIdleConnections(protocol, target, plan.connections, {
       batch: mtls ? 50 : 200,
       stopAfterMs: plan.openWithinSeconds * 1000,
