@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { run } from './cli/run.ts'
+import { applyNodeSettings } from './cli/node-settings.ts'
 
 const usage = `usage:
   outrigger run --config <bootstrap.yaml> [--concurrency <workers>]
@@ -47,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`--concurrency must be a whole number ≥ 1\n`)
         return 2
       }
+      // The proxy's V8 settings, however node was started (re-executes node when one is missing), before
+      // the proxy's modules load.
+      applyNodeSettings()
+      const { run } = await import('./cli/run.ts')
       const code = await run(values.config, concurrency)
       // Drained: close whatever keep-alive timers and sockets remain.
       return process.exit(code)
