@@ -43,8 +43,12 @@ describe('the node flags the proxy adds', () => {
   })
 
   it("leaves an operator's own settings alone, on node's command line or in NODE_OPTIONS, in either spelling", () => {
-    expect(missingNodeFlags(['--max-semi-space-size=16'], '', undefined)).toEqual([])
-    expect(missingNodeFlags([], '--max_semi_space_size=4 --max-old-space-size=300', 512 * MiB)).toEqual([])
+    expect(missingNodeFlags(['--max-semi-space-size=16', '--no-optimize-for-size'], '', undefined)).toEqual(
+      [],
+    )
+    expect(
+      missingNodeFlags([], '--max_semi_space_size=4 --max-old-space-size=300 --optimize_for_size', 512 * MiB),
+    ).toEqual([])
     expect(missingNodeFlags(['--max-old-space-size=100'], '', 512 * MiB)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
     ])

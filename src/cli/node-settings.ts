@@ -12,7 +12,7 @@ export const semiSpaceMb = 8
 
 /**
  * What the proxy holds outside the old generation before any traffic, in MiB: node itself and the
- * non-heap part of an idle proxy (about 62 MiB of its 90 MiB RSS) and the young generation at its
+ * non-heap part of an idle proxy (about 70–80 MiB of its 100–113 MiB RSS) and the young generation at its
  * 8 MiB semi-spaces (at most 24 MiB), rounded up (bench/results/v8-settings-2026-12-07.md).
  */
 export const fixedFootprintMb = 96
@@ -41,9 +41,9 @@ export function containerMemoryLimit(
   return constrained > 0 && constrained < machine ? constrained : undefined
 }
 
-/** Whether `args` (node's own arguments, or NODE_OPTIONS split) set V8 flag `name` (dashes or underscores). */
+/** Whether `args` (node's own arguments, or NODE_OPTIONS split) set V8 flag `name` (dashes or underscores; a boolean's `--no-` too). */
 function setsFlag(args: readonly string[], name: string): boolean {
-  const pattern = new RegExp(`^--${name.replaceAll('-', '[-_]')}(=|$)`)
+  const pattern = new RegExp(`^--(no-)?${name.replaceAll('-', '[-_]')}(=|$)`)
   return args.some((arg) => pattern.test(arg))
 }
 
@@ -69,9 +69,13 @@ export function missingNodeFlags(
  * set later with v8.setFlagsFromString leaves the young generation's and the old generation's limits
  * as they were. So when a flag is missing, node is started again in this same process (execve: same
  * pid, same stdio, nothing left behind), with the flags before the script and the same arguments.
- * Returns only when nothing is missing, or on a node without process.execve (then it runs as it is).
+ * Returns only when nothing is missing, with OUTRIGGER_NODE_SETTINGS=off, or on a node without
+ * process.execve (then it runs as it is).
  */
 export function applyNodeSettings(): void {
+  // The operator's way to run node exactly as started (node does not take every V8 flag in NODE_OPTIONS,
+  // --no-optimize-for-size among them).
+  if (process.env.OUTRIGGER_NODE_SETTINGS === 'off') return
   const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS ?? '', containerMemoryLimit())
   if (missing.length === 0 || typeof process.execve !== 'function') return
   process.execve(process.execPath, [
