@@ -89,6 +89,8 @@ export function applyNodeSettings(): void {
   if (process.env.OUTRIGGER_NODE_SETTINGS === 'off') return
   const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS ?? '', containerMemoryLimit())
   if (missing.length === 0 || typeof process.execve !== 'function') return
+  // A failed execve aborts node ("process.execve failed with error code …"): OUTRIGGER_NODE_SETTINGS=off
+  // is the way out where a sandbox refuses it.
   process.execve(process.execPath, [
     process.execPath,
     ...process.execArgv,
