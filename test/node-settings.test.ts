@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { oldSpaceMbFor, optimizeForSize, semiSpaceMb } from '../src/cli/node-settings.ts'
+import { oldSpaceMbFor, semiSpaceMb } from '../src/cli/node-settings.ts'
 import { createMemoryCgroup, type MemoryCgroup, memoryCgroupSupport } from './harness/memory-cgroup.ts'
 import { mainScript, repoRoot, startProxy } from './harness/proxy-process.ts'
 
@@ -68,7 +68,6 @@ describe('the same V8 settings however the proxy is started', () => {
     }
     const reference = ways['outrigger run']
     expect(reference.memory.exec_argv).toContain(`--max-semi-space-size=${semiSpaceMb}`)
-    expect(reference.memory.exec_argv).toContain(optimizeForSize)
     expect(reference.cmdline).toContain(`--max-semi-space-size=${semiSpaceMb}`)
     for (const [way, seen] of Object.entries(ways)) {
       expect(seen.memory.exec_argv, way).toEqual(reference.memory.exec_argv)
@@ -85,7 +84,7 @@ describe('the same V8 settings however the proxy is started', () => {
     const { memory } = await memoryOf(outriggerCommand, { env: { NODE_OPTIONS: '--max-semi-space-size=32' } })
     expect(memory.exec_argv).toEqual([])
     const { memory: ours } = await memoryOf(outriggerCommand)
-    // 3 × 32 MiB of young generation, against the proxy's 8 MiB (1 MiB under --optimize-for-size).
+    // 3 × 32 MiB of young generation, against the proxy's 8 MiB.
     expect(Number(memory.heap_size_limit) - Number(ours.heap_size_limit)).toBeGreaterThanOrEqual(40 * MiB)
   }, 60_000)
 })

@@ -4,7 +4,6 @@ import {
   minOldSpaceMb,
   missingNodeFlags,
   oldSpaceMbFor,
-  optimizeForSize,
   semiSpaceMb,
 } from './node-settings.ts'
 
@@ -36,13 +35,9 @@ describe('the old generation from the container memory limit', () => {
 
 describe('the node flags the proxy adds', () => {
   it('adds the semi-space cap, and the old-generation limit only under a container limit', () => {
-    expect(missingNodeFlags([], '', undefined)).toEqual([
-      `--max-semi-space-size=${semiSpaceMb}`,
-      optimizeForSize,
-    ])
+    expect(missingNodeFlags([], '', undefined)).toEqual([`--max-semi-space-size=${semiSpaceMb}`])
     expect(missingNodeFlags([], '', 512 * MiB)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
-      optimizeForSize,
       '--max-old-space-size=208',
     ])
   })
@@ -56,15 +51,10 @@ describe('the node flags the proxy adds', () => {
     ).toEqual([])
     expect(missingNodeFlags(['--max-old-space-size=100'], '', 512 * MiB)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
-      optimizeForSize,
     ])
-    // --optimize-for-size would cap an operator's semi-spaces at 1 MiB: their choice of one is kept whole.
-    expect(missingNodeFlags([], '--max-semi-space-size=16', undefined)).toEqual([])
-    expect(missingNodeFlags(['--no-optimize-for-size'], '', undefined)).toEqual([])
     // A flag that only starts like ours is not ours.
     expect(missingNodeFlags(['--max-semi-space-size-x=1'], '', undefined)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
-      optimizeForSize,
     ])
   })
 })

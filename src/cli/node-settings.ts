@@ -11,14 +11,6 @@ const MiB = 1024 * 1024
 export const semiSpaceMb = 8
 
 /**
- * V8 favours memory over speed: the old generation grows by less before the next mark-compact, so a
- * burst's dead buffers are collected (and their memory handed back) instead of waiting in the heap,
- * and the semi-spaces are capped at 1 MiB whatever --max-semi-space-size says. 12 MiB less RSS idle and
- * at 1000 req/s, about 20 MiB less a minute after a burst (bench/results/v8-settings-2026-12-07.md).
- */
-export const optimizeForSize = '--optimize-for-size'
-
-/**
  * What the proxy holds outside the old generation before any traffic, in MiB: node itself and the
  * non-heap part of an idle proxy (about 70–80 MiB of its 100–113 MiB RSS) and the young generation at its
  * 8 MiB semi-spaces (at most 24 MiB), rounded up (bench/results/v8-settings-2026-12-07.md).
@@ -57,9 +49,7 @@ function setsFlag(args: readonly string[], name: string): boolean {
 
 /**
  * The node flags the proxy wants and the process does not have: each setting an operator gave (on
- * node's command line or in NODE_OPTIONS) is left as the operator gave it. The young generation is one
- * setting: --optimize-for-size would cap an operator's semi-spaces, so either flag given means neither
- * is added.
+ * node's command line or in NODE_OPTIONS) is left as the operator gave it.
  */
 export function missingNodeFlags(
   execArgv: readonly string[],
@@ -68,8 +58,7 @@ export function missingNodeFlags(
 ): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)]
   const missing: string[] = []
-  if (!setsFlag(given, 'max-semi-space-size') && !setsFlag(given, 'optimize-for-size'))
-    missing.push(`--max-semi-space-size=${semiSpaceMb}`, optimizeForSize)
+  if (!setsFlag(given, 'max-semi-space-size')) missing.push(`--max-semi-space-size=${semiSpaceMb}`)
   if (limitBytes !== undefined && !setsFlag(given, 'max-old-space-size'))
     missing.push(`--max-old-space-size=${oldSpaceMbFor(limitBytes)}`)
   return missing
