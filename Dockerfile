@@ -49,6 +49,6 @@ EXPOSE 15001 15006 15021 15090 15053/udp
 # Readiness as the kubelet asks it (exec form: the image has no shell).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:15021/healthz/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
-# V8 young generation capped at 8 MiB semi-spaces: less RSS and shorter scavenge pauses (bench/results/semi-space-2026-11-24.md)
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/main.js"]
+# No node flags here: `run` applies the proxy's own V8 settings, as for `outrigger run` and npm start (docs/memory.md)
+ENTRYPOINT ["node", "dist/main.js"]
 CMD ["run", "--config", "config/default.yaml"]

@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { applyNodeSettings } from './cli/node-settings.ts'
 import { recordModuleLoads } from './telemetry/loaded-modules.ts'
 
 // Before the proxy's modules load, so admin GET /modules can list every one (a debug aid: which features loaded).
@@ -50,6 +51,9 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`--concurrency must be a whole number ≥ 1\n`)
         return 2
       }
+      // The proxy's V8 settings, however node was started (re-executes node when one is missing), before
+      // the proxy's modules load.
+      applyNodeSettings()
       const { run } = await import('./cli/run.ts')
       const code = await run(values.config, concurrency)
       // Drained: close whatever keep-alive timers and sockets remain.

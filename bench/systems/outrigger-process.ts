@@ -1,7 +1,8 @@
 // Starts a real `outrigger run` process from a bootstrap and Istio resources written into a scratch directory.
 
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { type Child, startChild } from '../support/children.ts'
 import { get, waitFor } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
@@ -9,8 +10,22 @@ import { freePorts } from '../support/ports.ts'
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
 // The compiled build (npm run bench builds it first): what production runs, without the type-stripping cost.
 const mainScript = join(repoRoot, 'dist', 'main.js')
-/** The V8 flags production runs with (package.json `start`, the Dockerfile): the bench measures the same. */
+/** The V8 flags production ran with before the proxy applied its own (src/cli/node-settings.ts); the node floors' too. */
 export const productionNodeFlags = ['--max-semi-space-size=8']
+
+/**
+ * The node flags a build is started with: none for a build that applies its own settings (as `npm start`
+ * and the image start it), the old production flags for a build from before. Under a launcher
+ * (valgrind) the process must not re-execute itself out of it: the old flags, and the settings off.
+ */
+function nodeFlagsFor(
+  mainScript: string,
+  launcher: boolean,
+): { flags: readonly string[]; env: NodeJS.ProcessEnv } {
+  if (launcher) return { flags: productionNodeFlags, env: { OUTRIGGER_NODE_SETTINGS: 'off' } }
+  const appliesOwn = existsSync(join(dirname(mainScript), 'cli', 'node-settings.js'))
+  return { flags: appliesOwn ? [] : productionNodeFlags, env: {} }
+}
 
 export interface OutriggerOptions {
   /** A directory name under the run's scratch directory. */
@@ -67,20 +82,22 @@ ${opts.extraBootstrap ?? ''}`
   for (const [file, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', file), text)
   const started = performance.now()
   const [command, ...launcherArgs] = [...(opts.launcher ?? []), process.execPath]
+  const script = opts.mainScript ?? mainScript
+  const own = nodeFlagsFor(script, opts.launcher !== undefined)
   const child = startChild(
     `outrigger ${opts.name}`,
     command,
     [
       ...launcherArgs,
-      ...productionNodeFlags,
+      ...own.flags,
       ...(opts.nodeFlags ?? []),
-      opts.mainScript ?? mainScript,
+      script,
       'run',
       '--config',
       join(dir, 'bootstrap.yaml'),
       ...(opts.concurrency === undefined ? [] : ['--concurrency', String(opts.concurrency)]),
     ],
-    { env: opts.env },
+    { env: { ...(opts.env ?? process.env), ...own.env } },
   )
   await waitFor(
     async () => (await get(healthPort, '/healthz/ready', undefined, 1_000)).status === 200,

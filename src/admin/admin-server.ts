@@ -145,6 +145,9 @@ function memoryJson(proxy: ProxyRuntime): unknown {
     heap_size_limit: String(getHeapStatistics().heap_size_limit),
     old_generation_limit: String(proxy.overload.oldGenerationLimit),
     constrained_memory: String(process.constrainedMemory()),
+    // Not in Envoy's /memory: the node and V8 flags the process runs with (the proxy adds its own,
+    // src/cli/node-settings.ts), so the same settings can be seen however it was started.
+    exec_argv: process.execArgv,
     // Not in Envoy's /memory: this thread's open handles and timers by kind (node's getActiveResourcesInfo), so a
     // test or an operator can see that a finished connection left no socket or timer behind.
     active_resources: countByKind(process.getActiveResourcesInfo()),

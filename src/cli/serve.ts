@@ -12,6 +12,7 @@ import { RemoteTaps } from '../live/remote-taps.ts'
 import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
 import { answerTopQuery } from '../live/top-report.ts'
 import { ProxyRuntime } from '../proxy-runtime.ts'
+import { IdleTrim } from '../runtime/idle-trim.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
 import { FATAL_EXIT_CODE, type FatalErrors } from './fatal-errors.ts'
@@ -132,6 +133,8 @@ export async function serve(
     `admin on ${b.admin.address ?? '127.0.0.1'}:${b.admin.port}, ready on :${b.health.port}/healthz/ready, stats on :${b.stats.port}/stats/prometheus`,
   )
   worker?.port.postMessage({ type: 'ready', listening: proxy.listeners.allBound } satisfies WorkerReport)
+  // One thread gives the process's freed malloc memory back when it falls idle after load (docs/memory.md).
+  const idleTrim = process.env.OUTRIGGER_MALLOC_TRIM === 'off' ? undefined : new IdleTrim()
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve(stop('SIGTERM')))
     process.once('SIGINT', () => resolve(stop('SIGINT')))
@@ -144,6 +147,7 @@ export async function serve(
   })
   await Promise.race([signalled, new Promise<void>((resolve) => admin.once('close', resolve))])
   await stopping
+  idleTrim?.close()
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }
 

@@ -34,6 +34,8 @@ export interface ProxyOptions {
   readonly launcher?: readonly string[]
   /** Extra entries of the bootstrap's `listeners` block (indented YAML lines, e.g. `  inbound: {port: 15006}`). */
   readonly extraListeners?: string
+  /** node, its flags and the entry script, before `run --config …` (default node and src/main.ts, no flags). */
+  readonly entry?: readonly string[]
 }
 
 export interface ProxyProcess {
@@ -76,7 +78,12 @@ ${opts.extraBootstrap ?? ''}`
   const { mkdir } = await import('node:fs/promises')
   await mkdir(join(dir, 'istio'))
   for (const [name, text] of Object.entries(opts.resources)) await writeFile(join(dir, 'istio', name), text)
-  const nodeArgv = [process.execPath, mainScript, 'run', '--config', join(dir, 'bootstrap.yaml')]
+  const nodeArgv = [
+    ...(opts.entry ?? [process.execPath, mainScript]),
+    'run',
+    '--config',
+    join(dir, 'bootstrap.yaml'),
+  ]
   const [command, ...args] = [...(opts.launcher ?? []), ...nodeArgv] as [string, ...string[]]
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -228,7 +228,7 @@ describe.skipIf('skip' in cgroup)(
       }
     }
 
-    it('node sizes the V8 heap from the limit, and worker threads split it: the proxy needs no flag of its own', async () => {
+    it("the V8 heap is sized from the limit (by the proxy's --max-old-space-size, src/cli/node-settings.ts), and worker threads split it", async () => {
       const single = await memoryInBox('concurrency: 1\n')
       expect(Number(single.constrained_memory)).toBe(limit)
       // Node hands V8 the container's limit (Heap::ConfigureDefaults): the heap fits well inside it, where

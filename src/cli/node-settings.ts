@@ -1,0 +1,89 @@
+// The V8 settings every way of running the proxy gets (npm start, the image, `outrigger run`), applied by re-executing node once.
+
+import { totalmem } from 'node:os'
+
+const MiB = 1024 * 1024
+
+/**
+ * V8's young generation capped at 8 MiB semi-spaces: about 70 MiB less RSS under load and shorter
+ * scavenge pauses at the same CPU per request (bench/results/semi-space-2026-11-24.md).
+ */
+export const semiSpaceMb = 8
+
+/**
+ * What the proxy holds outside the old generation before any traffic, in MiB: node itself and the
+ * non-heap part of an idle proxy (about 70–80 MiB of its 100–113 MiB RSS) and the young generation at its
+ * 8 MiB semi-spaces (at most 24 MiB), rounded up (bench/results/v8-settings-2026-12-07.md).
+ */
+export const fixedFootprintMb = 96
+
+/** The old generation is never given less: a loaded proxy's heap is about 20 MiB, and config reloads build a second model beside it. */
+export const minOldSpaceMb = 64
+
+/**
+ * The old generation's limit for a container limited to `limitBytes`, in MiB: half of what the fixed
+ * footprint leaves. The other half is for what the old generation does not count: request and response
+ * bodies (Buffers, malloc'd outside the V8 heap) and the memory the allocator keeps after a burst. So
+ * the overload manager, which sheds load as the old generation nears this limit (docs/overload.md),
+ * acts before the kernel's OOM killer would. Node alone gives V8 half of the limit and never less than
+ * 256 MiB (V8's Heap::ConfigureDefaults from uv_get_constrained_memory), which is more than a 256 MiB
+ * container holds.
+ */
+export function oldSpaceMbFor(limitBytes: number): number {
+  return Math.max(minOldSpaceMb, Math.floor((limitBytes / MiB - fixedFootprintMb) / 2))
+}
+
+/** The memory limit of the process's container (cgroup v1 or v2), or undefined when it has none below the machine's memory. */
+export function containerMemoryLimit(
+  constrained = process.constrainedMemory(),
+  machine = totalmem(),
+): number | undefined {
+  return constrained > 0 && constrained < machine ? constrained : undefined
+}
+
+/** Whether `args` (node's own arguments, or NODE_OPTIONS split) set V8 flag `name` (dashes or underscores; a boolean's `--no-` too). */
+function setsFlag(args: readonly string[], name: string): boolean {
+  const pattern = new RegExp(`^--(no-)?${name.replaceAll('-', '[-_]')}(=|$)`)
+  return args.some((arg) => pattern.test(arg))
+}
+
+/**
+ * The node flags the proxy wants and the process does not have: each setting an operator gave (on
+ * node's command line or in NODE_OPTIONS) is left as the operator gave it.
+ */
+export function missingNodeFlags(
+  execArgv: readonly string[],
+  nodeOptions: string,
+  limitBytes: number | undefined,
+): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)]
+  const missing: string[] = []
+  if (!setsFlag(given, 'max-semi-space-size')) missing.push(`--max-semi-space-size=${semiSpaceMb}`)
+  if (limitBytes !== undefined && !setsFlag(given, 'max-old-space-size'))
+    missing.push(`--max-old-space-size=${oldSpaceMbFor(limitBytes)}`)
+  return missing
+}
+
+/**
+ * Gives this process the proxy's node flags. V8 sizes its heap once, when the isolate is made: a flag
+ * set later with v8.setFlagsFromString leaves the young generation's and the old generation's limits
+ * as they were. So when a flag is missing, node is started again in this same process (execve: same
+ * pid, same stdio, nothing left behind), with the flags before the script and the same arguments.
+ * Returns only when nothing is missing, with OUTRIGGER_NODE_SETTINGS=off, or on a node without
+ * process.execve (then it runs as it is).
+ */
+export function applyNodeSettings(): void {
+  // The operator's way to run node exactly as started (node does not take every V8 flag in NODE_OPTIONS,
+  // --no-optimize-for-size among them).
+  if (process.env.OUTRIGGER_NODE_SETTINGS === 'off') return
+  const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS ?? '', containerMemoryLimit())
+  if (missing.length === 0 || typeof process.execve !== 'function') return
+  // A failed execve aborts node ("process.execve failed with error code …"): OUTRIGGER_NODE_SETTINGS=off
+  // is the way out where a sandbox refuses it.
+  process.execve(process.execPath, [
+    process.execPath,
+    ...process.execArgv,
+    ...missing,
+    ...process.argv.slice(1),
+  ])
+}

@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+import { IdleTrim } from './idle-trim.ts'
+
+const MiB = 1024 * 1024
+const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
+const libc = koffi.load('libc.so.6')
+const malloc = libc.func('void *malloc(size_t size)') as (size: number) => unknown
+const free = libc.func('void free(void *ptr)') as (ptr: unknown) => void
+const memset = libc.func('void *memset(void *s, int c, size_t n)') as (
+  p: unknown,
+  c: number,
+  n: number,
+) => unknown
+
+/**
+ * What a burst leaves: `bytes` of small mallocs (below glibc's mmap threshold, so they come from the
+ * arena), touched, then freed, except the last, which pins the arena's top so free() cannot shrink it.
+ */
+function burstOfMallocs(bytes: number): void {
+  const size = 4096
+  const blocks: unknown[] = []
+  for (let i = 0; i < bytes / size; i++) {
+    const block = malloc(size)
+    memset(block, 1, size)
+    blocks.push(block)
+  }
+  for (const block of blocks.slice(0, -1)) free(block)
+  free(blocks.at(-1))
+}
+
+const trims: IdleTrim[] = []
+afterEach(() => {
+  for (const t of trims.splice(0)) t.close()
+})
+
+describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back when idle", () => {
+  it('trimNow returns the free pages of the arenas to the kernel', () => {
+    const pin = malloc(64)
+    burstOfMallocs(96 * MiB)
+    const trim = new IdleTrim({ intervalMs: 60_000 })
+    trims.push(trim)
+    const before = process.memoryUsage.rss()
+    expect(trim.trimNow()).toBe(true)
+    expect(before - process.memoryUsage.rss()).toBeGreaterThan(48 * MiB)
+    expect(trim.releasedBytes).toBeGreaterThan(48 * MiB)
+    free(pin)
+  })
+
+  it('trims by itself once the event loop is idle after the RSS grew, and once only', async () => {
+    const trim = new IdleTrim({ intervalMs: 200, growthBytes: 32 * MiB })
+    trims.push(trim)
+    burstOfMallocs(96 * MiB)
+    await sleep(700)
+    expect(trim.trims).toBe(1)
+    expect(trim.releasedBytes).toBeGreaterThan(48 * MiB)
+    await sleep(500)
+    expect(trim.trims).toBe(1)
+  })
+
+  it('does not trim while the event loop is busy', async () => {
+    const trim = new IdleTrim({ intervalMs: 100, growthBytes: 32 * MiB })
+    trims.push(trim)
+    burstOfMallocs(96 * MiB)
+    // Busy for most of every interval: 90 ms of work, 10 ms of waiting, for a second.
+    const end = performance.now() + 1_000
+    while (performance.now() < end) {
+      const spin = performance.now() + 90
+      while (performance.now() < spin) {}
+      await sleep(10)
+    }
+    expect(trim.trims).toBe(0)
+  })
+
+  it('trims again when a collection long after the burst frees its buffers, with no RSS growth to see', () => {
+    // A child node with gc() exposed (for this test only) holds 64 MiB of small Buffers (malloc'd from the
+    // arenas), trims once while they live, then drops and collects them: only the fall of `arrayBuffers` says
+    // that the arenas now hold free memory.
+    const script = `
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const trim = new IdleTrim({ intervalMs: 200, growthBytes: 16 * 2 ** 20 })
+      let held = Array.from({ length: 16384 }, () => Buffer.allocUnsafeSlow(4096).fill(1))
+      await sleep(700)
+      const first = trim.trims
+      held = undefined
+      globalThis.gc()
+      const before = trim.releasedBytes
+      await sleep(700)
+      trim.close()
+      console.log(JSON.stringify({ first, trims: trim.trims, released: trim.releasedBytes - before }))`
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    })
+    const seen = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+      first: number
+      trims: number
+      released: number
+    }
+    expect(seen.first).toBe(1)
+    expect(seen.trims).toBe(2)
+    expect(seen.released).toBeGreaterThan(32 * MiB)
+  })
+})

@@ -1,0 +1,102 @@
+// Gives the C allocator's free memory back to the kernel once the proxy falls idle after load (glibc's malloc_trim).
+
+import { createRequire } from 'node:module'
+import { type EventLoopUtilization, performance } from 'node:perf_hooks'
+import { log } from '../telemetry/log.ts'
+
+const MiB = 1024 * 1024
+
+export interface IdleTrimOptions {
+  /** How often the event loop's utilization and the RSS are read. */
+  readonly intervalMs?: number
+  /** An interval whose event loop was busy less than this share of the time is idle. */
+  readonly idleUtilization?: number
+  /**
+   * A trim is worth a call only when, since the last one (or since start), the RSS grew by this much or
+   * the memory of ArrayBuffers (every Buffer's, outside the V8 heap) shrank by this much: what a burst
+   * left in the allocator, and what a collection long after it handed back.
+   */
+  readonly growthBytes?: number
+}
+
+/** glibc's malloc_trim(0), loaded on first use: koffi costs about 9 MiB of RSS, paid only once a trim is due. */
+type Trim = () => number
+
+function loadTrim(): Trim | undefined {
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
+    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number
+    return () => trim(0)
+  } catch (err) {
+    log.info(`malloc_trim is not available (not glibc?): ${(err as Error).message}`)
+    return undefined
+  }
+}
+
+/**
+ * Node frees a request's buffers with free(), and glibc keeps the freed memory in its arenas for the
+ * next malloc instead of giving it back: after a burst the RSS stays where the burst left it
+ * (bench/results/idle-memory-2026-12-04.md). malloc_trim(0) returns every free page of every arena.
+ * It takes the arenas' locks and the next burst pays page faults again, so it is called only when the
+ * event loop has been idle for a whole interval and the RSS has grown (or off-heap memory has been
+ * freed) since the last trim: about once per burst, never per request. The timer is unref'd and reads
+ * the event loop's utilization and process.memoryUsage() every interval.
+ */
+export class IdleTrim {
+  readonly #idleUtilization: number
+  readonly #growthBytes: number
+  readonly #timer: NodeJS.Timeout
+  #last: EventLoopUtilization = performance.eventLoopUtilization()
+  #rssAfterTrim = process.memoryUsage.rss()
+  #arrayBuffersAfterTrim = process.memoryUsage().arrayBuffers
+  #trim: Trim | undefined | null = null
+  /** Trims made, and the bytes of RSS they gave back (RSS before minus after). */
+  trims = 0
+  releasedBytes = 0
+
+  constructor(opts: IdleTrimOptions = {}) {
+    this.#idleUtilization = opts.idleUtilization ?? 0.02
+    this.#growthBytes = opts.growthBytes ?? 16 * MiB
+    this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? 5_000)
+    this.#timer.unref()
+  }
+
+  #tick(): void {
+    const now = performance.eventLoopUtilization()
+    const utilization = performance.eventLoopUtilization(now, this.#last).utilization
+    this.#last = now
+    if (utilization >= this.#idleUtilization) return
+    const { rss, arrayBuffers } = process.memoryUsage()
+    if (
+      rss < this.#rssAfterTrim + this.#growthBytes &&
+      arrayBuffers > this.#arrayBuffersAfterTrim - this.#growthBytes
+    ) {
+      // Off-heap memory that grew since the last trim is what a later collection may free.
+      this.#arrayBuffersAfterTrim = Math.max(this.#arrayBuffersAfterTrim, arrayBuffers)
+      return
+    }
+    this.trimNow()
+  }
+
+  /** Trims at once; returns false when malloc_trim is not available. */
+  trimNow(): boolean {
+    if (this.#trim === null) this.#trim = loadTrim()
+    if (this.#trim === undefined) {
+      clearInterval(this.#timer)
+      return false
+    }
+    const before = process.memoryUsage.rss()
+    this.#trim()
+    const after = process.memoryUsage()
+    this.#rssAfterTrim = after.rss
+    this.#arrayBuffersAfterTrim = after.arrayBuffers
+    this.trims++
+    this.releasedBytes += Math.max(0, before - after.rss)
+    log.debug(`malloc_trim: RSS ${(before / MiB).toFixed(0)} → ${(after.rss / MiB).toFixed(0)} MiB`)
+    return true
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+  }
+}
