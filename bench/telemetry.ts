@@ -35,7 +35,7 @@ import { stopAll } from './support/children.ts'
 import { onSharedCore, sharedCorePlan } from './support/cpu-affinity.ts'
 import { freePorts } from './support/ports.ts'
 import { cpuSeconds, memory } from './support/proc-stats.ts'
-import { median } from './support/stats.ts'
+import { meanWithInterval, median } from './support/stats.ts'
 import { gitCommit } from './support/tools.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from './systems/outrigger-process.ts'
 import type { RunningSystem } from './systems/system.ts'
@@ -325,16 +325,18 @@ const lines = [
       : `, pinned to CPU ${sharedCore.systemsCpu} (clients and upstream on ${sharedCore.clientCpus})`) +
     `; ratios per round to "${variants[0].name}", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
     `at a time, ${rateRounds} rounds (each round starts one variant further), pinned as above; CPU per request is the median ` +
-    `over rounds, "vs" the median of each round's ratio to "${variants[0].name}" [lowest, highest round]; RSS after the last round. ` +
+    `over rounds, "vs" the median of each round's ratio to "${variants[0].name}" [lowest, highest round], then the mean ratio with ` +
+    `its 95 % confidence interval over the rounds (Student's t); RSS after the last round. ` +
     `The OTLP sink received ${spanExports} exports.`,
   '',
-  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} [rounds] | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} [rounds] | mean, 95 % CI | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...variants.map((v, i) => {
     const ratios = recorded.map((r) => r[i].rps / r[0].rps)
     const f = fixed[i]
     const cpu = cpuRatios[i]
-    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(median(cpu) - 1)} [${pct(Math.min(...cpu) - 1)}, ${pct(Math.max(...cpu) - 1)}] | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
+    const ci = meanWithInterval(cpu)
+    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(median(cpu) - 1)} [${pct(Math.min(...cpu) - 1)}, ${pct(Math.max(...cpu) - 1)}] | ${pct(ci.mean - 1)} (${pct(ci.low - 1)} to ${pct(ci.high - 1)}) | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
   }),
   '',
 ]
