@@ -102,7 +102,7 @@ const allVariants: readonly Variant[] = [
   },
   {
     name: 'metrics-live',
-    label: 'metrics + live view (`outrigger stat`, the default)',
+    label: 'metrics + live view (`live.enabled: true`, as config/default.yaml)',
     metrics: true,
     live: true,
   },
