@@ -6,7 +6,7 @@ import { resultsDir } from '../report/write.ts'
 import type { FootprintPlan } from '../workloads/footprint-case.ts'
 import type { IdleProtocol } from '../workloads/idle-connections.ts'
 
-export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [--connections N] [--quick] [--image] [--main <script>] [--out <dir>]
+export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [--connections N] [--quick] [--image] [--main <script>] [--out <dir>] [--live sidecar|default-config]
   --processes    fresh processes per measurement (default 3; --quick 1)
   --connections  idle connections per protocol (default 10000; --quick 1000), as many as open within 45 s
   --protocols    of http1,http2,mtls (default all three)
@@ -14,8 +14,15 @@ export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [-
   --image        build the image (scripts/image/build.sh, minutes) before reading its size; without it an image built earlier is read
   --main         the entry script (default dist/main.js; src/main.ts measures the sources without a build)
   --out          where the report goes (default bench/results)
+  --live         sidecar (default: the bootstrap's default, the live view off, as an injected sidecar runs) or
+                 default-config (config/default.yaml's: on, as npm start and the image's default command run)
 usage: node bench/footprint.ts --render <footprint-….json>   rewrite that run's markdown after a change to report/
 `
+
+function liveSetting(text: string | undefined): FootprintPlan['live'] {
+  if (text === 'sidecar' || text === 'default-config') return text
+  throw new Error(`--live is sidecar or default-config\n${footprintUsage}`)
+}
 
 /** The plan of a full run or of --quick, with --processes and --connections applied. */
 export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; quick: boolean; out: string } {
@@ -29,6 +36,7 @@ export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; q
       image: { type: 'boolean', default: false },
       main: { type: 'string' },
       out: { type: 'string' },
+      live: { type: 'string', default: 'sidecar' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -61,6 +69,7 @@ export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; q
       quietChecks: quick ? [10, 20] : [30, 60],
       mainScript: values.main === undefined ? undefined : resolve(values.main),
       buildImage: values.image === true,
+      live: liveSetting(values.live),
     },
   }
 }

@@ -11,12 +11,16 @@ export function inspectorFlag(port: number): string {
   return `--inspect=127.0.0.1:${port}`
 }
 
-/** The inspector's WebSocket URL, from the line node prints on stderr at start-up. */
+/**
+ * The inspector's WebSocket URL, from the last line node printed on stderr at start-up: a proxy that
+ * re-executes node with its own settings (src/cli/node-settings.ts) prints a second one, with a new id.
+ */
 export function inspectorUrl(child: Child): string {
-  const match = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(child.output())
-  if (match === null)
+  const matches = [...child.output().matchAll(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/g)]
+  const last = matches.at(-1)
+  if (last === undefined)
     throw new Error(`${child.name} printed no inspector URL (was it started with --inspect?)`)
-  return match[1]
+  return last[1]
 }
 
 /**

@@ -47,6 +47,8 @@ export interface FootprintPlan {
   readonly burstSeconds: number
   /** Seconds after the burst at which RSS is read again; the last is judged against the target. */
   readonly quietChecks: readonly number[]
+  /** The live view: the bootstrap's default (`sidecar`, off) or config/default.yaml's (`default-config`, on). */
+  readonly live: 'sidecar' | 'default-config'
   /** The entry script (default dist/main.js, as built). */
   readonly mainScript?: string
   /** Build the image (scripts/image/build.sh) before reading its size. */
@@ -67,8 +69,13 @@ metadata: {name: default, namespace: default}
 spec: {mtls: {mode: STRICT}}
 `
 
-/** The `live` block of config/default.yaml (what `npm start` and the image run), copied into every bootstrap. */
-export function defaultLive(): { bootstrap: string; enabled: boolean } {
+/**
+ * The `live` block every bootstrap gets: `sidecar` leaves the bootstrap's default (off: what an injected
+ * sidecar runs unless its bootstrap asks), `default-config` copies config/default.yaml's (what `npm start`
+ * and the image's default command run: on).
+ */
+export function liveBlock(live: FootprintPlan['live']): { bootstrap: string; enabled: boolean } {
+  if (live === 'sidecar') return { bootstrap: '', enabled: false }
   const config = parse(readFileSync(join(repoRoot, 'config', 'default.yaml'), 'utf8')) as {
     live?: { enabled?: boolean }
   }
@@ -97,7 +104,7 @@ async function startProxy(
         workDir: ctx.workDir,
         mainScript: plan.mainScript,
         resources: { 'sidecar.yaml': ingressSidecar(port, ctx.upstreamPort), ...extra.resources },
-        extraBootstrap: `${defaultLive().bootstrap}${extra.bootstrap ?? ''}`,
+        extraBootstrap: `${liveBlock(plan.live).bootstrap}${extra.bootstrap ?? ''}`,
         nodeFlags: extra.inspect === true ? [inspectorFlag(inspectPort)] : [],
       })
       return { proxy, port }
@@ -388,7 +395,7 @@ export async function runFootprint(
       )
   }
   const image = imageSize(plan.buildImage)
-  const live = defaultLive()
+  const live = liveBlock(plan.live)
   const meta: FootprintMeta = {
     date: `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     command,
@@ -396,7 +403,12 @@ export async function runFootprint(
     node: process.version,
     nodeFlags: productionNodeFlags,
     entry: relative(repoRoot, plan.mainScript ?? join(repoRoot, 'dist', 'main.js')),
-    live: live.enabled ? 'on (config/default.yaml: live.enabled true)' : 'off (as config/default.yaml)',
+    live:
+      plan.live === 'sidecar'
+        ? "off (the bootstrap's default, as an injected sidecar runs)"
+        : live.enabled
+          ? 'on (config/default.yaml: live.enabled true)'
+          : 'off (as config/default.yaml)',
     processes: plan.processes,
     connections: plan.connections,
     rate: plan.rate,
