@@ -94,8 +94,11 @@ describe('SIGTERM drains as Istio agent does', () => {
       const started = Date.now()
       proxy.child.kill('SIGTERM')
       await eventually(async () => (await readiness(proxy)) === 503, 1_000)
-      // Inbound: no new connection; the request in flight finishes.
-      await expect(freshGet(inbound, 'app', '/late')).rejects.toThrow(/ECONNREFUSED/)
+      // Inbound: no new connection; the request in flight finishes. With worker threads a connection may
+      // land in a closing listener's accept queue in the instant it closes and be reset: not served either.
+      await expect(freshGet(inbound, 'app', '/late')).rejects.toThrow(
+        concurrency === 1 ? /ECONNREFUSED/ : /ECONNREFUSED|ECONNRESET/,
+      )
       // Outbound: the app's own calls still go out, on new connections.
       expect(await freshGet(outbound, 'out')).toEqual({ status: 200, body: 'out' })
       expect(await inFlight).toEqual({ status: 200, body: 'finished' })

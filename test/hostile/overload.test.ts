@@ -299,12 +299,15 @@ describe('overload manager: event-loop delay', () => {
       idle = await probe()
     }
     expect(idle).toEqual({ status: 200, body: 'app', connection: 'keep-alive' })
-    const services = Array.from({ length: 5000 }, (_, i) =>
+    // Since the config is read in a child process (src/config/read-config.ts), only compiling the model
+    // blocks this loop: 5,000 services no longer did it for long enough, 20,000 do.
+    const services = Array.from({ length: 20_000 }, (_, i) =>
       loopbackService(`svc-${i}`, 80, 20_000 + (i % 1000)),
     )
     await loopProxy.writeResource('many.yaml', yamlStream(...services))
     const seen: (Reply & { connection: string | undefined })[] = []
-    const until = Date.now() + 15_000
+    // The child reads 20,000 documents first (seconds on a busy machine) before the compile blocks the loop.
+    const until = Date.now() + 40_000
     while (Date.now() < until) {
       const reply = await probe()
       seen.push(reply)
@@ -324,5 +327,5 @@ describe('overload manager: event-loop delay', () => {
       /overload: envoy\.overload_actions\.stop_accepting_requests active \(heap \d+%, event-loop delay \d+%\)/,
     )
     expect(log).toMatch(/overload: envoy\.overload_actions\.stop_accepting_requests released/)
-  })
+  }, 60_000)
 })
