@@ -5,6 +5,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { egressSidecar } from './harness/istio.ts'
 import { type ModuleLoad, packageOf, parseModuleLog } from './harness/module-log.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, repoRoot, startProxy } from './harness/proxy-process.ts'
@@ -78,15 +79,7 @@ interface Dump {
 describe('config read in a child process', () => {
   it('the serving process loads neither yaml nor zod, at start or on reload; the readers do', async () => {
     const [port] = await freePorts(1)
-    const sidecar = `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${port}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      hosts: ["./*"]
-`
+    const sidecar = egressSidecar(port)
     const started = await startLogged({ 'sidecar.yaml': sidecar })
     const running = started.proxy
     proxy = running
@@ -114,15 +107,7 @@ spec:
     const [port] = await freePorts(1)
     const started = await startLogged(
       {
-        'sidecar.yaml': `apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-    - port: {number: ${port}, protocol: HTTP, name: http}
-      bind: 127.0.0.1
-      hosts: ["./*"]
-`,
+        'sidecar.yaml': egressSidecar(port),
       },
       'concurrency: 2\n',
     )
