@@ -268,6 +268,16 @@ describe('idle keep-alive connections outlive the request-headers timeout', () =
   }, 30_000)
 })
 
+/** Sends a request head a byte every 200 ms, all but its final CRLF, until stopped or the connection closes. */
+function trickleHead(held: Held): { sent(): number; stop(): void } {
+  const head = 'GET /slow HTTP/1.1\r\nhost: app\r\nx-slow: yes\r\n\r\n'
+  let sent = 0
+  const timer = setInterval(() => {
+    if (sent < head.length - 2 && !held.closed) held.socket.write(head[sent++])
+  }, 200)
+  return { sent: () => sent, stop: () => clearInterval(timer) }
+}
+
 describe('the request-headers timeout still cuts an mTLS client that sends no whole head', () => {
   it('one that completes the handshake and sends nothing is closed one timeout after accept, counted, as a plain one', async () => {
     for (const connect of [() => mtlsConnect(), plainConnect]) {
@@ -284,18 +294,14 @@ describe('the request-headers timeout still cuts an mTLS client that sends no wh
     const before = await headerTimeouts()
     const since = performance.now()
     const held = await mtlsConnect()
-    const head = 'GET /slow HTTP/1.1\r\nhost: app\r\nx-slow: yes\r\n\r\n'
-    let sent = 0
-    const trickle = setInterval(() => {
-      if (sent < head.length - 2 && !held.closed) held.socket.write(head[sent++])
-    }, 200)
+    const trickle = trickleHead(held)
     try {
       const { ms } = await closedWithin(held, since, HEADERS_TIMEOUT_MS * 3)
       expect(ms).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100)
-      expect(sent).toBeGreaterThan(0)
+      expect(trickle.sent()).toBeGreaterThan(0)
       expect(await headerTimeouts()).toBe(before + 1)
     } finally {
-      clearInterval(trickle)
+      trickle.stop()
       held.socket.destroy()
     }
   }, 30_000)
@@ -308,18 +314,14 @@ describe('the request-headers timeout still cuts an mTLS client that sends no wh
     await sleep(HEADERS_TIMEOUT_MS * 1.5)
     expect(held.closed).toBe(false)
     const since = performance.now()
-    const head = 'GET /slow HTTP/1.1\r\nhost: app\r\nx-slow: yes\r\n\r\n'
-    let sent = 0
-    const trickle = setInterval(() => {
-      if (sent < head.length - 2 && !held.closed) held.socket.write(head[sent++])
-    }, 200)
+    const trickle = trickleHead(held)
     try {
       const { ms, reply } = await closedWithin(held, since, HEADERS_TIMEOUT_MS * 4)
       expect(reply).toMatch(/^HTTP\/1\.1 408 /)
       expect(ms).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100)
       expect(await headerTimeouts()).toBe(before + 1)
     } finally {
-      clearInterval(trickle)
+      trickle.stop()
       held.socket.destroy()
     }
   }, 30_000)
