@@ -15,7 +15,7 @@ import { expireIdleStream } from './stream-idle-timeout.ts'
  * The request a response answers, for its stream idle timeout. Kept on the response, not on the socket:
  * node:http drops the socket's reference to a finished response (`_httpMessage`), so an idle keep-alive
  * connection no longer holds its last request's RequestContext, headers, upstream exchange and body
- * chunks (3.6 KiB of heap per idle connection, bench/results/connection-heap-2026-12-07.md).
+ * chunk (5.8 KiB of heap per idle connection at 10,000, bench/results/connection-heap-2026-12-07.md).
  */
 const kRequestContext = Symbol('outrigger.requestContext')
 
