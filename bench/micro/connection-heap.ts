@@ -1,7 +1,7 @@
 // Micro-benchmark: what each idle downstream connection keeps on the V8 heap, by constructor and closure, from heap snapshots before and after N connections.
 //
 // Run: node bench/micro/connection-heap.ts [--connections 1000] [--protocols http1,http2,mtls] [--main src/main.ts]
-//      [--no-floor] [--keep <dir>] [--top 25]
+//      [--no-floor] [--keep <dir>] [--top 25] [--settle <seconds>]
 //
 // For each protocol a fresh Outrigger (an ingress listener in front of the scratch nginx, as bench/footprint.ts;
 // mTLS: PeerAuthentication STRICT, ALPN istio-http/1.1, certificates from `outrigger ca`) and, unless
@@ -13,6 +13,8 @@
 // bytes are self (shallow) sizes, not retained sizes (a dominator tree of a 100 MB snapshot costs more than
 // this tool needs: the holders column says who keeps the new objects). "held by" counts the strong edges
 // into the group's new objects (ids absent from the first snapshot) by holder group and edge name.
+// --settle waits that long (default 1 s) with the connections idle before the second snapshot: what a
+// connection lets go of only after a while (a timer that stops at its next tick) shows only with it.
 
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     'no-floor': { type: 'boolean', default: false },
     keep: { type: 'string' },
     top: { type: 'string', default: '25' },
+    settle: { type: 'string', default: '1' },
   },
 })
 const connections = Number(values.connections)
@@ -140,7 +143,7 @@ async function measure(subject: Subject, protocol: IdleProtocol, label: string):
       batch: protocol === 'mtls' ? 50 : 200,
     })
     if (held.failed > 0) log(`${label}: ${held.failed} failed, the first: ${held.firstError}`)
-    await sleep(1_000)
+    await sleep(Number(values.settle) * 1000)
     const afterText = await session.take()
     const rssAfter = memory([subject.child.pid]).rssMiB
     const stillOpen = held.open()
