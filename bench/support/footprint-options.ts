@@ -6,10 +6,11 @@ import { resultsDir } from '../report/write.ts'
 import type { FootprintPlan } from '../workloads/footprint-case.ts'
 import type { IdleProtocol } from '../workloads/idle-connections.ts'
 
-export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [--connections N] [--quick] [--image] [--main <script>] [--out <dir>] [--live sidecar|default-config]
+export const footprintUsage = `usage: node bench/footprint.ts [--processes N] [--connections N] [--protocols …] [--connections-only] [--quick] [--image] [--main <script>] [--out <dir>] [--live sidecar|default-config]
   --processes    fresh processes per measurement (default 3; --quick 1)
   --connections  idle connections per protocol (default 10000; --quick 1000), as many as open within 45 s
   --protocols    of http1,http2,mtls (default all three)
+  --connections-only  only the per-connection processes (no idle, rate or burst sequence)
   --quick        smoke test, about a minute: 1 process, 1,000 connections, 15 s at 1000 req/s, a 6 s burst read after 10 and 20 s
   --image        build the image (scripts/image/build.sh, minutes) before reading its size; without it an image built earlier is read
   --main         the entry script (default dist/main.js; src/main.ts measures the sources without a build)
@@ -32,6 +33,7 @@ export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; q
       processes: { type: 'string' },
       connections: { type: 'string' },
       protocols: { type: 'string', default: 'http1,http2,mtls' },
+      'connections-only': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       image: { type: 'boolean', default: false },
       main: { type: 'string' },
@@ -62,6 +64,7 @@ export function footprintPlan(argv: readonly string[]): { plan: FootprintPlan; q
       connections: positive('connections', values.connections, quick ? 1_000 : 10_000),
       openWithinSeconds: 45,
       protocols: protocols as IdleProtocol[],
+      connectionsOnly: values['connections-only'] === true,
       idleSeconds: quick ? 3 : 5,
       rate: 1000,
       rateSeconds: quick ? 15 : 60,

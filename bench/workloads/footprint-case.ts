@@ -39,6 +39,8 @@ export interface FootprintPlan {
   /** No batch of connections starts after this many seconds (fewer are opened on a slow machine). */
   readonly openWithinSeconds: number
   readonly protocols: readonly IdleProtocol[]
+  /** Only the per-connection processes: no idle, rate or burst sequence. */
+  readonly connectionsOnly?: boolean
   /** Seconds from the one request after start to the idle reading. */
   readonly idleSeconds: number
   readonly rate: number
@@ -379,7 +381,8 @@ export async function runFootprint(
       for (const protocol of plan.protocols)
         await attempt(`${protocol} #${i}`, () => measureConnections(ctx, plan, protocol, certs), connections)
     }
-    await attempt(`sequence #${i}`, () => measureSequence(ctx, plan, connectionRound), sequences)
+    if (plan.connectionsOnly !== true)
+      await attempt(`sequence #${i}`, () => measureSequence(ctx, plan, connectionRound), sequences)
     if (!connectionsDone) await connectionRound()
   }
   for (const c of connections) {

@@ -44,10 +44,16 @@ type TrackedStream = ServerHttp2Stream & { [kEntry]?: OpenStream }
  * go of the socket (ERR_HTTP2_SOCKET_UNBOUND), as it has by the time a dropped connection's streams close.
  */
 const kConnection = Symbol('outrigger.connection')
-type CountedSession = ServerHttp2Session & { [kConnection]?: Socket }
+/** The session's open streams and their sweep, read by the listener's shared session listeners below. */
+const kStreams = Symbol('outrigger.sessionStreams')
+type CountedSession = ServerHttp2Session & { [kConnection]?: Socket; [kStreams]?: SessionStreams }
 
 /** The connection-level receive window (all streams together). */
 const connectionWindowSize = 16 * 1024 * 1024
+
+function setConnectionWindow(this: ServerHttp2Session): void {
+  if (!this.destroyed) this.setLocalWindowSize(connectionWindowSize)
+}
 
 export class Http2Downstream {
   readonly #listener: HttpListener
@@ -55,9 +61,43 @@ export class Http2Downstream {
   readonly #sessions = new Set<ServerHttp2Session>()
   /** The socket being handed to node:http2, which makes its session in the same call. */
   #accepting: Socket | undefined
+  /**
+   * The session listeners: one function each per listener, shared by every session, which node calls
+   * with the session as `this`; closures (and `once`'s wrappers) per session stayed on idle connections.
+   */
+  readonly #sessionListeners: {
+    readonly close: (this: CountedSession) => void
+    readonly stream: (
+      this: CountedSession,
+      stream: TrackedStream,
+      headers: IncomingHttpHeaders,
+      flags: number,
+      rawHeaders: string[],
+    ) => void
+    readonly error: (err: NodeJS.ErrnoException) => void
+    readonly timeout: (this: CountedSession) => void
+  }
 
   constructor(listener: HttpListener) {
     this.#listener = listener
+    const downstream = this
+    this.#sessionListeners = {
+      close(this: CountedSession): void {
+        this[kStreams]?.dispose()
+        downstream.#sessions.delete(this)
+      },
+      stream(this: CountedSession, stream, _headers, flags, rawHeaders): void {
+        const streams = this[kStreams]
+        if (streams !== undefined) downstream.#onStream(this, streams, stream, flags, rawHeaders)
+      },
+      error: (err) => this.#onSessionError(err),
+      // Envoy's connection idle_timeout, once: a session closing already waits for its streams.
+      timeout(this: CountedSession): void {
+        if (this.closed) return
+        downstream.#listener.countLimit('downstream_cx_idle_timeout')
+        this.close()
+      },
+    }
     const limits = listener.limits.http2
     this.#server = createServer({
       settings: http2Settings(listener.limits),
@@ -103,30 +143,20 @@ export class Http2Downstream {
   readonly #onSession = (session: CountedSession): void => {
     this.#sessions.add(session)
     session[kConnection] = this.#accepting ?? (session.socket as Socket)
-    const streams = new SessionStreams(session, this.#listener)
-    session.once('close', () => {
-      streams.dispose()
-      this.#sessions.delete(session)
-    })
+    session[kStreams] = new SessionStreams(session, this.#listener)
+    const listeners = this.#sessionListeners
+    session.on('close', listeners.close)
     // node:http2's own 'stream' listener (sessionOnStream) only re-emits on the server: the session's
     // streams come here directly, with their session (a stream destroyed already has none of its own).
     session.removeAllListeners('stream')
-    session.on(
-      'stream',
-      (stream: TrackedStream, _headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
-        this.#onStream(session, streams, stream, flags, rawHeaders),
-    )
-    session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err))
-    session.once('connect', () => {
-      if (!session.destroyed) session.setLocalWindowSize(connectionWindowSize)
-    })
+    session.on('stream', listeners.stream)
+    session.on('error', listeners.error)
+    session.once('connect', setConnectionWindow)
     // Envoy's connection idle_timeout; node:http2 counts any frame as activity.
     const idleMs = this.#listener.limits.idleTimeoutMs
     if (idleMs > 0) {
-      session.setTimeout(idleMs, () => {
-        this.#listener.countLimit('downstream_cx_idle_timeout')
-        session.close()
-      })
+      session.setTimeout(idleMs)
+      session.on('timeout', listeners.timeout)
     }
     if (this.#listener.draining) session.close()
   }

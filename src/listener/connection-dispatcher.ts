@@ -69,9 +69,12 @@ export class ConnectionDispatcher {
         () => this.#refuse(socket, 'handshake_timeout', `no ClientHello in ${TLS_HANDSHAKE_TIMEOUT_MS} ms`),
         TLS_HANDSHAKE_TIMEOUT_MS,
       )
-      socket.once('close', () => clearTimeout(stalled))
+      const clearStalled = (): void => clearTimeout(stalled)
+      socket.once('close', clearStalled)
       const onSniffed: SniffDone = (sniffed, detection, leftover, replay) => {
-        clearTimeout(stalled)
+        // Nothing of the sniff stays on the connection once it is done (its close listener neither).
+        clearStalled()
+        socket.off('close', clearStalled)
         this.#onMtlsSniffed(sniffed, detection, leftover, replay)
       }
       new ConnectionSniffer(socket, mtlsSniffMode(model.serve), timeoutMs, onSniffed, this.#detection).start()
@@ -160,9 +163,7 @@ export class ConnectionDispatcher {
     const listener = this.#listener
     const peer = connectionPeerOf(socket)
     setConnectionPeer(socket, peer)
-    socket.on('error', (err: Error) =>
-      log.debug(`listener ${listener.model.name}: mTLS connection: ${err.message}`),
-    )
+    socket.on('error', this.#onMtlsError)
     // The client's sidecar proxies TCP and offered the exchange: frames first (Istio's TCPListenerMx).
     if (socket.alpnProtocol === PEER_EXCHANGE_ALPN) {
       const onExchanged: PeerExchangeDone = (metadata, leftover) =>
@@ -171,6 +172,11 @@ export class ConnectionDispatcher {
       return
     }
     this.#serveMtls(socket, peer, undefined, undefined)
+  }
+
+  /** An mTLS connection's error, logged: one listener for every connection of this listener. */
+  readonly #onMtlsError = (err: Error): void => {
+    log.debug(`listener ${this.#listener.model.name}: mTLS connection: ${err.message}`)
   }
 
   /** Serves an mTLS connection by what its port carries; `afterFrame`: app bytes read with the peer's exchange frame. */

@@ -127,11 +127,14 @@ export class ListenerManager {
       }
       if (accepted !== undefined) Atomics.add(accepted.cells, accepted.base, 1)
       sockets.add(socket)
-      socket.once('close', () => {
-        sockets.delete(socket)
-        listenerStats?.closed()
-      })
+      // One listener function per listener, not a closure (and once's wrapper) per connection: a socket
+      // emits 'close' once, and the listener gets it as `this`.
+      socket.on('close', forget)
       return true
+    }
+    function forget(this: Socket): void {
+      sockets.delete(this)
+      listenerStats?.closed()
     }
     // Every port listens with its HTTP server; the dispatcher decides per connection whether the HTTP
     // codec, the TCP proxy or protocol detection gets it, so a reload may change a port's protocol.

@@ -22,6 +22,19 @@ export const MTLS_ALPN_PROTOCOLS = [
   'istio',
 ]
 
+/**
+ * node:tls's ALPN selection with the server's preference, as `ALPNProtocols: MTLS_ALPN_PROTOCOLS` selects
+ * (OpenSSL's SSL_select_next_proto; none in common ends the handshake with a fatal alert, as undefined
+ * does here). A callback rather than the list: node copies a server's ALPN list into every TLSSocket's
+ * options (convertALPNProtocols, from the Buffer pool), and those few-byte copies kept whole 64 KiB pool
+ * slabs (node 24's Buffer.poolSize) alive: 1.7 KiB per idle mTLS connection in the snapshot diff,
+ * bench/results/connection-heap-2026-12-07.md.
+ */
+export function selectMtlsAlpn({ protocols }: { protocols: string[] }): string | undefined {
+  for (const protocol of MTLS_ALPN_PROTOCOLS) if (protocols.includes(protocol)) return protocol
+  return undefined
+}
+
 /** Why a connection was refused; the listener counts each (admin /listeners). */
 export type MtlsRefusal =
   | 'plaintext'
@@ -92,7 +105,7 @@ export class MtlsPort {
       requestCert: true,
       // Checked in #onSecure, so that each refusal is told apart and counted.
       rejectUnauthorized: false,
-      ALPNProtocols: MTLS_ALPN_PROTOCOLS,
+      ALPNCallback: selectMtlsAlpn,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
     })
     this.#server.on('secureConnection', this.#onSecure)

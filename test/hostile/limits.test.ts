@@ -1,6 +1,6 @@
 // Hostile HTTP/1.1 clients and upstreams against the bootstrap's `limits`: header count and size, the URL, slow or silent heads, idle streams and connections.
 
-import { createServer as createH2Server, type Http2Server } from 'node:http2'
+import { connect as connectH2, createServer as createH2Server, type Http2Server } from 'node:http2'
 import { type AddressInfo, connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, sendRaw } from '../harness/client.ts'
@@ -248,6 +248,33 @@ describe('idle timeout', () => {
     expect(ms).toBeGreaterThan(1_800)
     expect(ms).toBeLessThan(4_000)
     expect(hcmStat(await stats(), 'downstream_cx_idle_timeout')).toBeGreaterThanOrEqual(before + 1)
+  })
+
+  it('closes an HTTP/2 session idle past the limit with GOAWAY and counts it', async () => {
+    // The session's idle timer and its listener are the listener's shared functions (not closures per
+    // session): the session still closes on time, and a session closed for it is not counted again.
+    const before = hcmStat(await stats(), 'downstream_cx_idle_timeout')
+    const started = performance.now()
+    const session = connectH2(`http://127.0.0.1:${egress}`)
+    session.on('error', () => {})
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()))
+    const closed = new Promise<number>((resolve) =>
+      session.once('close', () => resolve(performance.now() - started)),
+    )
+    const status = await new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':path': '/idle-h2', ':authority': 'app' })
+      stream.on('response', (headers) => resolve(Number(headers[':status'])))
+      stream.on('error', reject)
+      stream.resume()
+    })
+    expect(status).toBe(200)
+    await goaway
+    const ms = await closed
+    expect(ms).toBeGreaterThan(1_800)
+    expect(ms).toBeLessThan(4_000)
+    // One more idle period: nothing counts the closed session again.
+    await new Promise((resolve) => setTimeout(resolve, 2_200))
+    expect(hcmStat(await stats(), 'downstream_cx_idle_timeout')).toBe(before + 1)
   })
 })
 
