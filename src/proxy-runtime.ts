@@ -419,17 +419,19 @@ export class ProxyRuntime implements ProxyState {
   }
 
   /**
-   * Drains as Istio's agent does on SIGTERM (runtime/termination-drain.ts: inbound finishes its requests,
-   * outbound serves on until the drain ends), or, with `now` (Envoy's POST /quitquitquit), closes every
-   * listener and connection at once; then closes the upstream pools. Readiness is false from the start.
+   * Drains as Istio's agent does on SIGTERM (runtime/termination-drain.ts: inbound accepts on through the
+   * drain period and closes each connection after its response, outbound serves on until the drain ends;
+   * with `graceful` false, after a fatal error, inbound stops accepting at once), or, with `now` (Envoy's
+   * POST /quitquitquit), closes every listener and connection at once; then closes the upstream pools.
+   * Readiness is false from the start.
    */
-  async shutdown(now = false): Promise<void> {
+  async shutdown(now = false, graceful = true): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
     this.#firstReader?.close()
     this.#watcher.close()
     this.identity?.close()
-    if (!now) await drainForTermination(this.listeners, this.drainPolicy)
+    if (!now) await drainForTermination(this.listeners, this.drainPolicy, graceful)
     await this.listeners.drainAll(0)
     // The app resolves names until its outbound calls end, so the DNS proxy closes after the drain.
     await this.dns?.close()

@@ -1,4 +1,4 @@
-// Scenario: SIGTERM stops accepting, lets in-flight requests finish within the drain time, and exits 0.
+// Scenario: SIGTERM drains as Envoy's graceful drain: the listener accepts on through the drain time, every response closes its connection, in-flight requests finish, then exit 0.
 
 import { afterEach, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
@@ -28,13 +28,18 @@ async function slowProxy(delayMs: number, drain: string): Promise<number> {
 }
 
 describe('drain on SIGTERM', () => {
-  it('finishes every in-flight request, refuses new connections, exits 0', async () => {
-    const port = await slowProxy(1_000, '5s')
+  it('finishes every in-flight request, serves new connections through the drain period (each closed after its response), then refuses, exits 0', async () => {
+    const port = await slowProxy(1_000, '2500ms')
     const inFlight = Array.from({ length: 8 }, () => send(port, 'app', '/work'))
     await new Promise((r) => setTimeout(r, 300))
+    const started = Date.now()
     proxy?.child.kill('SIGTERM')
     await new Promise((r) => setTimeout(r, 100))
-    await expect(send(port, 'app', '/late')).rejects.toThrow()
+    // Envoy's graceful drain, as Istio's agent asks for it: the listener accepts until the drain time ends.
+    const late = await send(port, 'app', '/late')
+    expect(late.status).toBe(200)
+    expect(late.body).toBe('finished')
+    expect(late.headers.connection).toBe('close')
     const replies = await Promise.all(inFlight)
     for (const reply of replies) {
       expect(reply.status).toBe(200)
@@ -42,6 +47,9 @@ describe('drain on SIGTERM', () => {
       expect(reply.headers.connection).toBe('close')
     }
     expect(await proxy?.exited).toBe(0)
+    // The drain period is served out even with no connection left (Istio's agent sleeps it out).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_400)
+    await expect(send(port, 'app', '/after')).rejects.toThrow()
   })
 
   it('gives up on requests still running when the drain time is over, and still exits 0', async () => {

@@ -94,7 +94,8 @@ export async function serve(
   const stop = (why: string, now = false): Promise<void> => {
     stopping ??= (async () => {
       log.info(now ? `${why}: exiting now` : `${why}: draining`)
-      await proxy.shutdown(now)
+      // After a fatal error the drain takes no new connection (the state may be broken).
+      await proxy.shutdown(now, !fatalErrors.failed)
       closeServers()
       log.info('drained, exiting')
     })()
@@ -166,6 +167,6 @@ async function runWorker(
     void stopAsked.then(resolve)
     fatalErrors.drainWith(() => resolve(false), proxy.drainMs)
   })
-  await proxy.shutdown(now)
+  await proxy.shutdown(now, !fatalErrors.failed)
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }
