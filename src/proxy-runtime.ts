@@ -59,6 +59,13 @@ import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from '.
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
+/** An admin `POST /drain_listeners`: its query flags `graceful`, `inboundonly` and `skip_exit`. */
+export interface DrainListenersRequest {
+  readonly graceful: boolean
+  readonly inboundOnly: boolean
+  readonly skipExit: boolean
+}
+
 export interface ConfigFailure {
   readonly at: string
   readonly messages: readonly ConfigMessage[]
@@ -416,6 +423,19 @@ export class ProxyRuntime implements ProxyState {
     this.#model = model
     this.jwks.retain(model.requestAuthentication)
     await this.listeners.reconcile(model.listeners, this.drainMs)
+  }
+
+  /**
+   * Envoy's admin `POST /drain_listeners` (source/server/admin/listeners_handler.cc): without `graceful`
+   * the listeners (the inbound ones with `inboundOnly`) stop accepting at once; with it they enter the
+   * drain period (terminationDrainDuration, Envoy's --drain-time-s as Istio sets it), accepting on while
+   * every response closes its connection, and stop at its end, or never with `skipExit`. Connections are
+   * not cut and the process does not exit; a later call only brings a drain forward, as Envoy ignores a
+   * second graceful drain. Readiness is false from now on.
+   */
+  drainListeners(request: DrainListenersRequest): void {
+    const acceptMs = !request.graceful ? 0 : request.skipExit ? Number.POSITIVE_INFINITY : this.drainMs
+    void this.listeners.drainListeners({ acceptMs, cutMs: undefined }, request.inboundOnly)
   }
 
   /**

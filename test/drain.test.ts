@@ -1,18 +1,24 @@
 // Scenario: SIGTERM drains as Envoy's graceful drain: the listener accepts on through the drain time, every response closes its connection, in-flight requests finish, then exit 0.
 
+import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import { ingressSidecar } from './harness/istio.ts'
-import { freePort } from './harness/ports.ts'
-import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { ingressSidecar, loopbackIngress, loopbackService, sidecar, yamlStream } from './harness/istio.ts'
+import { freePort, freePorts } from './harness/ports.ts'
+import { type ProxyProcess, startProxy, waitReady } from './harness/proxy-process.ts'
 import { answerAfter, startUpstream, type Upstream } from './harness/upstream.ts'
 
 let upstream: Upstream | undefined
 let proxy: ProxyProcess | undefined
+let out: Upstream | undefined
 
 afterEach(async () => {
   await proxy?.stop()
   await upstream?.close()
+  await out?.close()
+  proxy = undefined
+  upstream = undefined
+  out = undefined
 })
 
 async function slowProxy(delayMs: number, drain: string): Promise<number> {
@@ -80,4 +86,82 @@ describe('drain on SIGTERM', () => {
     expect(Date.now() - started).toBeLessThan(2_000)
     expect(await pending).toBe('reset')
   })
+})
+
+/** Whether a TCP connection to 127.0.0.1:`port` is accepted (false: refused). */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** A sidecar with an inbound port before an app answering at once, and an outbound port to a service `out`. */
+async function podProxy(drain: string, concurrency = 1): Promise<{ inbound: number; outbound: number }> {
+  upstream = await startUpstream('app', answerAfter(0, 'app'))
+  out = await startUpstream('out', answerAfter(0, 'out'))
+  const [inbound, outbound] = await freePorts(2)
+  proxy = await startProxy({
+    drain,
+    waitReady: false,
+    extraBootstrap: `concurrency: ${concurrency}\n`,
+    resources: {
+      'sidecar.yaml': sidecar({
+        ingress: [loopbackIngress(inbound, upstream.port, 'HTTP', 'http')],
+        egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }],
+      }),
+      'out.yaml': yamlStream(loopbackService('out', outbound, out.port)),
+    },
+  })
+  await waitReady(proxy, 60_000)
+  return { inbound, outbound }
+}
+
+describe("admin POST /drain_listeners (Envoy's listeners_handler.cc)", () => {
+  it('skip_exit without graceful is refused with 400, as Envoy does', async () => {
+    await podProxy('5s')
+    const res = await proxy?.admin('/drain_listeners?skip_exit', { method: 'POST' })
+    expect(res?.status).toBe(400)
+    expect(await res?.text()).toBe('skip_exit requires graceful\n')
+  })
+
+  it('without graceful every listener stops accepting at once; the process serves on', async () => {
+    const { inbound, outbound } = await podProxy('5s')
+    expect(await accepts(inbound)).toBe(true)
+    const res = await proxy?.admin('/drain_listeners', { method: 'POST' })
+    expect(res?.status).toBe(200)
+    expect(await res?.text()).toBe('OK\n')
+    expect(await accepts(inbound)).toBe(false)
+    expect(await accepts(outbound)).toBe(false)
+    expect((await proxy?.admin('/ready'))?.status).toBe(503)
+    expect(proxy?.child.exitCode).toBe(null)
+  })
+
+  for (const concurrency of [1, 2]) {
+    it(`inboundonly&graceful: inbound accepts through the drain period with every response closing its connection, then stops; outbound serves on (${concurrency} worker${concurrency > 1 ? 's' : ''})`, async () => {
+      const { inbound, outbound } = await podProxy('1500ms', concurrency)
+      const started = Date.now()
+      const res = await proxy?.admin('/drain_listeners?inboundonly&graceful', { method: 'POST' })
+      expect(res?.status).toBe(200)
+      // Several connections, so that with worker threads each worker's listener is met.
+      for (let i = 0; i < 6; i++) {
+        const reply = await send(inbound, 'app', `/in-period-${i}`)
+        expect(reply.status).toBe(200)
+        expect(reply.headers.connection).toBe('close')
+      }
+      expect(Date.now() - started).toBeLessThan(1_400)
+      await new Promise((r) => setTimeout(r, 1_500 + 300 - (Date.now() - started)))
+      for (let i = 0; i < 6; i++) expect(await accepts(inbound)).toBe(false)
+      // Outbound is not drained: its responses keep their connections.
+      const reply = await send(outbound, 'out', '/after')
+      expect(reply.status).toBe(200)
+      expect(reply.headers.connection).not.toBe('close')
+      // The listeners stop; the process does not exit (Istio's agent ends it).
+      expect(proxy?.child.exitCode).toBe(null)
+    }, 90_000)
+  }
 })
