@@ -121,6 +121,41 @@ async function podProxy(drain: string, concurrency = 1): Promise<{ inbound: numb
   return { inbound, outbound }
 }
 
+describe('keep-alive connections through the drain', () => {
+  it('a connection whose response began before the drain (no connection: close) closes once that response ends, so EXIT_ON_ZERO_ACTIVE_CONNECTIONS exits', async () => {
+    // The app sends its head at once and its body a second later.
+    upstream = await startUpstream('app', (req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('head-sent ')
+      setTimeout(() => res.end('finished'), 1_000)
+    })
+    const port = await freePort()
+    proxy = await startProxy({
+      drain: '30s',
+      extraBootstrap: 'exitOnZeroActiveConnections: true\nminimumDrainDuration: 0s\n',
+      resources: { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
+    })
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+    })
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write('GET /slow HTTP/1.1\r\nhost: app\r\n\r\n')
+    while (!received.includes('head-sent')) await new Promise((r) => setTimeout(r, 20))
+    expect(received).not.toMatch(/\r\nconnection: close/i)
+    proxy.child.kill('SIGTERM')
+    while (!received.includes('finished')) await new Promise((r) => setTimeout(r, 20))
+    const answered = Date.now()
+    // Kept alive by its head, closed once idle by the drain (not at the 30 s drain time, not at the 1 h idle timeout).
+    expect((await closed) - answered).toBeLessThan(500)
+    expect(await proxy.exited).toBe(0)
+  })
+})
+
 describe("admin POST /drain_listeners (Envoy's listeners_handler.cc)", () => {
   it('skip_exit without graceful is refused with 400, as Envoy does', async () => {
     await podProxy('5s')
