@@ -59,6 +59,13 @@ import { WorkloadIdentity, WorkloadIdentityError, type WorkloadIssuing } from '.
 import { ClusterManager } from './upstream/cluster-manager.ts'
 import { DnsResolver } from './upstream/dns-resolver.ts'
 
+/** An admin `POST /drain_listeners`: its query flags `graceful`, `inboundonly` and `skip_exit`. */
+export interface DrainListenersRequest {
+  readonly graceful: boolean
+  readonly inboundOnly: boolean
+  readonly skipExit: boolean
+}
+
 export interface ConfigFailure {
   readonly at: string
   readonly messages: readonly ConfigMessage[]
@@ -419,17 +426,32 @@ export class ProxyRuntime implements ProxyState {
   }
 
   /**
-   * Drains as Istio's agent does on SIGTERM (runtime/termination-drain.ts: inbound finishes its requests,
-   * outbound serves on until the drain ends), or, with `now` (Envoy's POST /quitquitquit), closes every
-   * listener and connection at once; then closes the upstream pools. Readiness is false from the start.
+   * Envoy's admin `POST /drain_listeners` (source/server/admin/listeners_handler.cc): without `graceful`
+   * the listeners (the inbound ones with `inboundOnly`) stop accepting at once; with it they enter the
+   * drain period (terminationDrainDuration, Envoy's --drain-time-s as Istio sets it), accepting on while
+   * every response closes its connection, and stop at its end, or never with `skipExit`. Connections are
+   * not cut and the process does not exit; a later call only brings a drain forward, as Envoy ignores a
+   * second graceful drain. Readiness is false from now on.
    */
-  async shutdown(now = false): Promise<void> {
+  drainListeners(request: DrainListenersRequest): void {
+    const acceptMs = !request.graceful ? 0 : request.skipExit ? Number.POSITIVE_INFINITY : this.drainMs
+    void this.listeners.drainListeners({ acceptMs, cutMs: undefined }, request.inboundOnly)
+  }
+
+  /**
+   * Drains as Istio's agent does on SIGTERM (runtime/termination-drain.ts: inbound accepts on through the
+   * drain period and closes each connection after its response, outbound serves on until the drain ends;
+   * with `graceful` false, after a fatal error, inbound stops accepting at once), or, with `now` (Envoy's
+   * POST /quitquitquit), closes every listener and connection at once; then closes the upstream pools.
+   * Readiness is false from the start.
+   */
+  async shutdown(now = false, graceful = true): Promise<void> {
     if (this.#stopping) return
     this.#stopping = true
     this.#firstReader?.close()
     this.#watcher.close()
     this.identity?.close()
-    if (!now) await drainForTermination(this.listeners, this.drainPolicy)
+    if (!now) await drainForTermination(this.listeners, this.drainPolicy, graceful)
     await this.listeners.drainAll(0)
     // The app resolves names until its outbound calls end, so the DNS proxy closes after the drain.
     await this.dns?.close()

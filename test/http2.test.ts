@@ -478,11 +478,11 @@ describe('drain', () => {
     await slow?.close()
   })
 
-  it('SIGTERM sends GOAWAY on ingress sessions and lets in-flight streams finish; egress sessions serve on', async () => {
+  it('SIGTERM sends GOAWAY on ingress sessions and lets in-flight streams finish; a new ingress session is served, then gets GOAWAY; egress sessions serve on', async () => {
     slow = await startUpstream('slow', answerAfter(1_000, 'finished'))
     const [out, inn] = await freePorts(2)
     drained = await startProxy({
-      drain: '2s',
+      drain: '3s',
       resources: {
         'sidecar.yaml': istio.sidecar({
           ingress: [istio.loopbackIngress(inn, slow.port, 'HTTP', 'http')],
@@ -503,6 +503,17 @@ describe('drain', () => {
     await new Promise((r) => setTimeout(r, 300))
     drained.child.kill('SIGTERM')
     expect(await ingressGoaway).toBe(0)
+    // Envoy's graceful drain (Istio's drain_listeners?inboundonly&graceful): the ingress listener still
+    // accepts, so a client that connects now (its endpoint removal not loaded yet) is served its stream,
+    // then gets GOAWAY, and its session closes.
+    const late = await session(inn)
+    const lateGoaway = new Promise<number>((resolve) => late.once('goaway', (code: number) => resolve(code)))
+    const lateClosed = new Promise<void>((resolve) => late.once('close', resolve))
+    const lateReply = await h2Request(late, { ':path': '/late', ':authority': 'slow' })
+    expect(lateReply.status).toBe(200)
+    expect(lateReply.body.toString()).toBe('finished')
+    expect(await lateGoaway).toBe(0)
+    await lateClosed
     for (const reply of replies) {
       const r = await reply
       expect(r.status).toBe(200)

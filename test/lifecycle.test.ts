@@ -1,4 +1,4 @@
-// Scenario: a sidecar's life in a pod: ready only when every port is bound, and SIGTERM as Istio's agent drains (inbound finishes, outbound serves on; EXIT_ON_ZERO_ACTIVE_CONNECTIONS).
+// Scenario: a sidecar's life in a pod: ready only when every port is bound, and SIGTERM as Istio's agent drains (inbound accepts on through the drain period and closes each connection after its response, outbound serves on; EXIT_ON_ZERO_ACTIVE_CONNECTIONS).
 
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -19,7 +19,11 @@ afterEach(async () => {
 })
 
 /** GET on a connection of its own (no keep-alive pool): a new connection each time. */
-function freshGet(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
+function freshGet(
+  port: number,
+  host: string,
+  path = '/',
+): Promise<{ status: number; body: string; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
       let body = ''
@@ -27,11 +31,42 @@ function freshGet(port: number, host: string, path = '/'): Promise<{ status: num
       res.on('data', (chunk: string) => {
         body += chunk
       })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }))
     })
     req.on('error', reject)
     req.end()
   })
+}
+
+/**
+ * A keep-alive GET on a raw connection: the response's head, and whether the proxy then closed the
+ * connection (within `closeWithinMs`) rather than keeping it for another request.
+ */
+async function keepAliveGet(
+  port: number,
+  host: string,
+  path: string,
+  closeWithinMs = 1_000,
+): Promise<{ head: string; closedByProxy: boolean }> {
+  const socket = connect(port, '127.0.0.1')
+  cleanups.push(async () => socket.destroy())
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => {
+    received += chunk
+  })
+  const ended = new Promise<void>((resolve) => socket.once('end', resolve))
+  const errored = new Promise<Error>((resolve) => socket.once('error', resolve))
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  socket.write(`GET ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n\r\n`)
+  const failed = await Promise.race([errored, eventually(async () => received.includes('\r\n\r\n'), 5_000)])
+  if (failed instanceof Error) throw failed
+  const head = received.slice(0, received.indexOf('\r\n\r\n'))
+  const closedByProxy = await Promise.race([ended.then(() => true), sleep(closeWithinMs).then(() => false)])
+  return { head, closedByProxy }
 }
 
 async function readiness(proxy: ProxyProcess): Promise<number> {
@@ -86,7 +121,7 @@ async function pod(options: {
 
 describe('SIGTERM drains as Istio agent does', () => {
   for (const concurrency of [1, 2]) {
-    it(`inbound finishes and refuses, outbound serves new connections until the drain time ends, then exit 0 (${concurrency} worker${concurrency > 1 ? 's' : ''})`, async () => {
+    it(`inbound accepts through the drain period and closes each connection after its response, outbound serves new connections, then exit 0 (${concurrency} worker${concurrency > 1 ? 's' : ''})`, async () => {
       const { proxy, inbound, outbound } = await pod({ drain: '2500ms', concurrency })
       expect((await freshGet(outbound, 'out')).body).toBe('out')
       const inFlight = freshGet(inbound, 'app', '/work')
@@ -94,25 +129,57 @@ describe('SIGTERM drains as Istio agent does', () => {
       const started = Date.now()
       proxy.child.kill('SIGTERM')
       await eventually(async () => (await readiness(proxy)) === 503, 1_000)
-      // Inbound: no new connection; the request in flight finishes. With worker threads a connection may
-      // land in a closing listener's accept queue in the instant it closes and be reset: not served either.
-      await expect(freshGet(inbound, 'app', '/late')).rejects.toThrow(
-        concurrency === 1 ? /ECONNREFUSED/ : /ECONNREFUSED|ECONNRESET/,
-      )
-      // Outbound: the app's own calls still go out, on new connections.
-      expect(await freshGet(outbound, 'out')).toEqual({ status: 200, body: 'out' })
-      expect(await inFlight).toEqual({ status: 200, body: 'finished' })
+      // Istio's agent asks Envoy for drain_listeners?inboundonly&graceful: through the drain period inbound
+      // still accepts (a client whose endpoint removal has not arrived yet is served), and every response
+      // closes its connection (HTTP/1.1 `Connection: close`), even one the client asked to keep.
+      const late = freshGet(inbound, 'app', '/late')
+      const kept = await keepAliveGet(inbound, 'app', '/kept')
+      expect(kept.head).toMatch(/^HTTP\/1.1 200/)
+      expect(kept.head).toMatch(/\r\nconnection: close/i)
+      expect(kept.closedByProxy).toBe(true)
+      expect(await late).toEqual({ status: 200, body: 'finished', connection: 'close' })
+      // Outbound: the app's own calls still go out, on new connections, kept alive.
+      expect(await freshGet(outbound, 'out')).toMatchObject({ status: 200, body: 'out' })
+      const outboundKept = await keepAliveGet(outbound, 'out', '/kept', 300)
+      expect(outboundKept.head).not.toMatch(/\r\nconnection: close/i)
+      expect(outboundKept.closedByProxy).toBe(false)
+      expect(await inFlight).toMatchObject({ status: 200, body: 'finished' })
       await sleep(2_000 - (Date.now() - started))
       expect(proxy.child.exitCode).toBe(null)
-      expect(await freshGet(outbound, 'out')).toEqual({ status: 200, body: 'out' })
+      expect(await freshGet(outbound, 'out')).toMatchObject({ status: 200, body: 'out' })
       expect(await readiness(proxy)).toBe(503)
       expect(await proxy.exited).toBe(0)
       const drained = Date.now() - started
       expect(drained).toBeGreaterThanOrEqual(2_400)
       expect(drained).toBeLessThan(5_000)
       await expect(freshGet(outbound, 'out')).rejects.toThrow(/ECONNREFUSED/)
+      await expect(freshGet(inbound, 'app')).rejects.toThrow(/ECONNREFUSED/)
     }, 90_000)
   }
+
+  it('after the drain period inbound stops accepting while an open connection keeps the process (EXIT_ON_ZERO_ACTIVE_CONNECTIONS)', async () => {
+    const { proxy, inbound, outbound } = await pod({
+      drain: '1500ms',
+      env: { EXIT_ON_ZERO_ACTIVE_CONNECTIONS: 'true', MINIMUM_DRAIN_DURATION: '0s' },
+    })
+    // The app holds a keep-alive connection through its sidecar: the process lives on past the drain period.
+    const held: Socket = connect(outbound, '127.0.0.1')
+    cleanups.push(async () => held.destroy())
+    await new Promise((resolve) => held.once('connect', resolve))
+    const started = Date.now()
+    proxy.child.kill('SIGTERM')
+    await eventually(async () => (await readiness(proxy)) === 503, 1_000)
+    // In the drain period: accepted, served, closed after its response.
+    const kept = await keepAliveGet(inbound, 'app', '/in-period')
+    expect(kept.head).toMatch(/^HTTP\/1.1 200/)
+    expect(kept.closedByProxy).toBe(true)
+    // After it: the listener is closed (Envoy's stopListeners at the end of the drain sequence).
+    await sleep(1_500 + 300 - (Date.now() - started))
+    expect(proxy.child.exitCode).toBe(null)
+    await expect(freshGet(inbound, 'app')).rejects.toThrow(/ECONNREFUSED/)
+    held.destroy()
+    expect(await proxy.exited).toBe(0)
+  })
 
   it('EXIT_ON_ZERO_ACTIVE_CONNECTIONS (env): exits once the last connection closes, not while one is open', async () => {
     const { proxy, outbound } = await pod({

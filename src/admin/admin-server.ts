@@ -1,10 +1,10 @@
-// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, quit.
+// The admin endpoint (Envoy's paths): readiness, config dump, clusters, listeners, certs, Prometheus stats, logging, drain, quit.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { splitLocality } from '../config/locality.ts'
 import { createServer } from '../protocol/node-http.ts'
-import type { ProxyRuntime } from '../proxy-runtime.ts'
+import type { DrainListenersRequest, ProxyRuntime } from '../proxy-runtime.ts'
 import { collectEnvoyStats } from '../runtime/envoy-stats.ts'
 import type { TcpConnectionStats, TcpStatsTable } from '../tcp/tcp-stats.ts'
 import { selectStats, statsFilterProblem, statsJson, statsText } from '../telemetry/envoy-stats-format.ts'
@@ -28,6 +28,9 @@ export interface AdminActions {
   /** The other worker threads (with --concurrency above 1): /stats/prometheus merges their metrics. */
   readonly otherWorkers?: OtherWorkers
 }
+
+/** The broadcast that makes the other worker threads drain their listeners as worker 0 does (POST /drain_listeners). */
+export const DRAIN_LISTENERS_TOPIC = 'drain-listeners'
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
@@ -290,6 +293,19 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
         }
         return send(res, 200, `active loggers:\n  outrigger: ${getLogLevel()}\n`)
       }
+      case 'POST /drain_listeners': {
+        const params = url.searchParams
+        const request: DrainListenersRequest = {
+          graceful: params.has('graceful'),
+          inboundOnly: params.has('inboundonly'),
+          skipExit: params.has('skip_exit'),
+        }
+        // Envoy's listeners_handler.cc: skip_exit keeps listeners open after the drain period only.
+        if (request.skipExit && !request.graceful) return send(res, 400, 'skip_exit requires graceful\n')
+        proxy.drainListeners(request)
+        actions.otherWorkers?.broadcast(DRAIN_LISTENERS_TOPIC, request)
+        return send(res, 200, 'OK\n')
+      }
       case 'POST /quitquitquit':
         res.once('finish', () => actions.quit())
         return send(res, 200, 'OK\n')
@@ -325,6 +341,7 @@ export function createAdminServer(proxy: ProxyRuntime, actions: AdminActions): S
             'GET /tap[?authority=host[:port]][&path=<prefix>][&method=][&status=2xx|404][&direction=][&max=N][&format=sse]',
             'GET /explain?authority=&path=&method=&header=name:value&source_principal=&port=&direction=[&format=json]',
             'POST /logging?level=<debug|info|warning|error>',
+            'POST /drain_listeners[?inboundonly][&graceful][&skip_exit]',
             'POST /quitquitquit',
             '',
           ].join('\n'),

@@ -3,7 +3,7 @@
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { MessagePort } from 'node:worker_threads'
-import { createAdminServer } from '../admin/admin-server.ts'
+import { createAdminServer, DRAIN_LISTENERS_TOPIC } from '../admin/admin-server.ts'
 import { createHealthServer } from '../admin/health-server.ts'
 import { createStatsServer } from '../admin/stats-server.ts'
 import type { Bootstrap } from '../bootstrap/schema.ts'
@@ -11,7 +11,7 @@ import type { ConfigReader } from '../config/read-config.ts'
 import { RemoteTaps } from '../live/remote-taps.ts'
 import type { HistoryQuery, StatQuery } from '../live/stat-snapshot.ts'
 import { answerTopQuery } from '../live/top-report.ts'
-import { ProxyRuntime } from '../proxy-runtime.ts'
+import { type DrainListenersRequest, ProxyRuntime } from '../proxy-runtime.ts'
 import { IdleTrim } from '../runtime/idle-trim.ts'
 import type { SharedCounters } from '../shared/shared-counters.ts'
 import { log } from '../telemetry/log.ts'
@@ -72,6 +72,10 @@ export async function serve(
     )
   }
   link?.answer('live-top', (query) => answerTopQuery(proxy.heavyHitters, query))
+  // Worker 0's admin POST /drain_listeners drains every worker's listeners.
+  link?.onBroadcast(DRAIN_LISTENERS_TOPIC, (request) =>
+    proxy.drainListeners(request as DrainListenersRequest),
+  )
   // Copies of worker 0's taps (admin /tap): attached when it asks, their matches sent to it.
   if (link !== undefined && worker !== undefined && worker.index > 0) {
     const taps = new RemoteTaps(proxy.tap, (message) => link.tellWorkerZero('tap-event', message))
@@ -94,7 +98,8 @@ export async function serve(
   const stop = (why: string, now = false): Promise<void> => {
     stopping ??= (async () => {
       log.info(now ? `${why}: exiting now` : `${why}: draining`)
-      await proxy.shutdown(now)
+      // After a fatal error the drain takes no new connection (the state may be broken).
+      await proxy.shutdown(now, !fatalErrors.failed)
       closeServers()
       log.info('drained, exiting')
     })()
@@ -166,6 +171,6 @@ async function runWorker(
     void stopAsked.then(resolve)
     fatalErrors.drainWith(() => resolve(false), proxy.drainMs)
   })
-  await proxy.shutdown(now)
+  await proxy.shutdown(now, !fatalErrors.failed)
   return fatalErrors.failed ? FATAL_EXIT_CODE : 0
 }

@@ -17,7 +17,7 @@ export interface HttpListener {
   readonly filters: readonly HttpFilter[]
   /** `https` when this listener terminates TLS (x-forwarded-proto, redirects). */
   readonly scheme: string
-  /** Set while draining: responses carry `connection: close`, new HTTP/2 sessions get GOAWAY. */
+  /** Set while draining: responses carry `connection: close`, HTTP/2 sessions get GOAWAY (new ones after their first streams). */
   readonly draining: boolean
   /** Draining, or the overload manager disabled keep-alive: HTTP/1.1 responses carry `connection: close`. */
   readonly closesConnections: boolean

@@ -158,7 +158,10 @@ export class Http2Downstream {
       session.setTimeout(idleMs)
       session.on('timeout', listeners.timeout)
     }
-    if (this.#listener.draining) session.close()
+    // Draining (Envoy's drain-close, ConnectionManagerImpl::startDrainSequence): a session that starts now
+    // is served the streams its client opened first, then gets GOAWAY; closing it before its first stream
+    // would refuse every request it carries, and its client would only reconnect.
+    if (this.#listener.draining) session.once('stream', () => session.close())
   }
 
   /** A session node:http2 or nghttp2 closed for abuse is counted under Envoy's HTTP/2 codec stats. */

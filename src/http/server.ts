@@ -81,7 +81,8 @@ export function createHttpServer(listener: HttpListener): Server {
 function onSocketTimeout(listener: HttpListener, socket: ServedSocket): void {
   const res = socket._httpMessage
   if (res == null || res.writableEnded) {
-    listener.countLimit('downstream_cx_idle_timeout')
+    // A draining listener closes its idle connections at once (listener-drain.ts): no idle timeout.
+    if (!listener.draining) listener.countLimit('downstream_cx_idle_timeout')
     socket.destroy()
     return
   }

@@ -12,6 +12,7 @@ import { log } from '../telemetry/log.ts'
 import { CaptureTargets } from './capture-targets.ts'
 import { ConnectionDispatcher } from './connection-dispatcher.ts'
 import { onUpgradeRequest } from './http-upgrade.ts'
+import { type DrainPlan, ListenerDrain } from './listener-drain.ts'
 import { ListenerRuntime, type ProxyState } from './listener-runtime.ts'
 import { DetectionStats, ListenerStats } from './listener-stats.ts'
 import { readOriginalDestination } from './original-destination.ts'
@@ -27,6 +28,8 @@ interface BoundListener {
   readonly acceptor: NetServer | undefined
   bound: boolean
   error: Error | undefined
+  /** Its drain, once one started. */
+  drain: ListenerDrain | undefined
 }
 
 export type FilterFactory = (listener: ListenerModel) => readonly HttpFilter[]
@@ -94,7 +97,8 @@ export class ListenerManager {
     this.#captureTargets = new CaptureTargets(
       [...next.values()].map((l) => ({ model: l.runtime.model, target: l })),
     )
-    for (const l of removed) void drain(l, drainMs)
+    // Envoy drains a listener removed by LDS: it stops accepting at once, its connections drain.
+    for (const l of removed) void drain(l, { acceptMs: 0, cutMs: drainMs })
     await Promise.all(opening)
   }
 
@@ -147,6 +151,7 @@ export class ListenerManager {
       acceptor: undefined,
       bound: false,
       error: undefined,
+      drain: undefined,
     }
     if (model.capture === undefined) return bound
     // allowHalfOpen and noDelay as node:http's own server accepts: the socket is served the same way.
@@ -292,23 +297,35 @@ export class ListenerManager {
   }
 
   /**
-   * Envoy's `drain_listeners?inboundonly` as Istio's agent asks for it on SIGTERM: every listener but the
-   * outbound ones stops accepting and lets its in-flight requests finish; the outbound ones keep serving
-   * the app's own calls (new connections too). Resolves when the drained listeners' connections have
-   * closed, or at `drainMs` (then they are closed); with `drainMs` undefined they close only as their
-   * requests end. Readiness is false from now on.
+   * Envoy's `drain_listeners`: with `inboundOnly` (`?inboundonly`, as Istio's agent asks for it on
+   * SIGTERM) every listener but the outbound ones drains, and the outbound ones keep serving the app's own
+   * calls (new connections too); without it every listener drains. `plan` says how long they accept on
+   * and when their connections are cut (listener-drain.ts). Resolves when the drained listeners'
+   * connections have closed, or were cut. Readiness is false from now on.
    */
-  drainInbound(drainMs: number | undefined): Promise<void> {
+  drainListeners(plan: DrainPlan, inboundOnly: boolean): Promise<void> {
     this.#draining = true
-    const inbound = [...this.#listeners.values()].filter((l) => l.runtime.model.direction !== 'outbound')
-    return Promise.all(inbound.map((l) => drain(l, drainMs))).then(() => {})
+    const drained = [...this.#listeners.values()].filter(
+      (l) => !inboundOnly || l.runtime.model.direction !== 'outbound',
+    )
+    return Promise.all(drained.map((l) => drain(l, plan))).then(() => {})
   }
 
   /** Stops accepting everywhere and waits up to `drainMs` for in-flight requests to finish. */
   async drainAll(drainMs: number): Promise<void> {
-    this.#draining = true
-    await Promise.all([...this.#listeners.values()].map((l) => drain(l, drainMs)))
+    await this.drainListeners({ acceptMs: 0, cutMs: drainMs }, false)
   }
+}
+
+/** Starts a listener's drain, or brings forward the one it is in. */
+function drain(l: BoundListener, plan: DrainPlan): Promise<void> {
+  if (!l.bound) {
+    l.runtime.draining = true
+    return Promise.resolve()
+  }
+  if (l.drain === undefined) l.drain = new ListenerDrain(l, plan)
+  else l.drain.bringForward(plan)
+  return l.drain.done
 }
 
 /**
@@ -321,51 +338,4 @@ export class ListenerManager {
  */
 function trackConnectionsUnbound(server: Server): void {
   server.emit('listening')
-}
-
-/**
- * Stop accepting, close idle keep-alive connections, let active requests finish, then force-close at
- * `drainMs` (never, when undefined: the connections close as their requests and tunnels end).
- */
-async function drain(l: BoundListener, drainMs: number | undefined): Promise<void> {
-  l.runtime.draining = true
-  if (!l.bound) return
-  l.acceptor?.close()
-  // A listener that never listened (bind_to_port false, or a capture listener's own chain) is closed once its connections are.
-  let poll: NodeJS.Timeout | undefined
-  const listened = l.server.listening
-  const closed = new Promise<void>((resolve) => {
-    if (listened) l.server.close(() => resolve())
-    else
-      poll = setInterval(() => {
-        if (l.sockets.size === 0) resolve()
-      }, 50)
-  })
-  l.runtime.http2IfStarted?.drain()
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<void>((resolve) => {
-    if (drainMs !== undefined) timer = setTimeout(resolve, drainMs)
-  })
-  // Connections that finish a response while draining become idle: close them as they do. A server that
-  // listened closed its idle ones in close(); one that never did waits a quarter of the drain time, as
-  // Envoy spreads its drain-close of idle connections over the first quarter of the window
-  // (DrainManagerImpl::addOnDrainCloseCb): a client still sending here, its endpoint removal not yet
-  // loaded, keeps its connections for its last requests instead of racing their close.
-  let sweeper: NodeJS.Timeout | undefined
-  const sweep = (): void => {
-    l.server.closeIdleConnections()
-    sweeper = setInterval(() => l.server.closeIdleConnections(), 50)
-  }
-  const idleCloseAfterMs = listened || drainMs === undefined ? 0 : drainMs / 4
-  const sweepStart = setTimeout(sweep, idleCloseAfterMs)
-  await Promise.race([closed, deadline])
-  clearTimeout(sweepStart)
-  clearInterval(poll)
-  clearInterval(sweeper)
-  clearTimeout(timer)
-  l.server.closeAllConnections()
-  l.runtime.http2IfStarted?.destroy()
-  for (const socket of l.sockets) socket.destroy()
-  // A server that never listened stops its connection tracking (trackConnectionsUnbound) as close does.
-  if (!listened) l.server.close()
 }

@@ -101,7 +101,7 @@ export class ListenerRuntime implements HttpListener, TcpListener {
 
   set draining(draining: boolean) {
     this.#draining = draining
-    // A draining listener takes no new connections: its certificate files need no watching.
+    // A draining listener serves out its drain period with the certificate it has: its files need no watching.
     if (draining) this.#tls?.close()
   }
 
