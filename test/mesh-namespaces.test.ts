@@ -190,9 +190,13 @@ function podDir(pod: Pod): string {
   return join(dir, pod.name)
 }
 
-/** A reviews pod's sidecar: the registry (for its inbound ports' protocols) and the security policies. */
+/**
+ * A reviews pod's sidecar: the registry (for its inbound ports' protocols) and the security policies. Its drain is
+ * Istio's default terminationDrainDuration, 5 s: the time a client's sidecar has to drop a terminating pod's endpoint
+ * (bench/results/graceful-drain-mesh-restart-2026-12-07.md saw 2–7 s on a loaded machine).
+ */
 function startReviewsSidecar(r: { pod: Pod; version: string }): Promise<PodSidecar> {
-  return PodSidecar.start(r.pod, podDir(r.pod), as, captureBootstrap(reviewsWorkload(r.version), '2s'), {
+  return PodSidecar.start(r.pod, podDir(r.pod), as, captureBootstrap(reviewsWorkload(r.version), '5s'), {
     'reviews.yaml': reviewsService(reviews),
     'security.yaml': reviewsSecurity,
   })
