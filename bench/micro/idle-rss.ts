@@ -1,13 +1,13 @@
 // Micro-benchmark: an injected sidecar's idle RSS, before and after Prometheus's first scrape, for this build, another revision's or flag variants.
 //
 // Run: npm run build && node bench/micro/idle-rss.ts [--processes 3] [--baseline <rev>] [--variant 'label:--flag ENV=value'…]
-//        [--modules]
+//        [--build 'label:path/to/main.js'…] [--modules]
 //
 // Each fresh process runs the footprint bench's idle phase (bench/workloads/footprint-case.ts): the production
 // node flags, an ingress listener in front of nginx, one GET /1k, 5 s, VmRSS ("one request"); then one GET of
 // the stats port's /stats/prometheus (a pod's Prometheus scrapes every 15 s), 5 s, VmRSS ("and one scrape").
 // The builds alternate; medians per build. With --modules, the first process of each build runs with
-// OUTRIGGER_RECORD_MODULES=1 and its admin /modules (files loaded, by package) is printed after the scrape.
+// OUTRIGGER_RECORD_MODULES=1 and its admin /modules (files loaded, by package) and /memory are printed after the scrape.
 
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,6 +26,7 @@ const { values } = parseArgs({
   options: {
     baseline: { type: 'string' },
     variant: { type: 'string', multiple: true, default: [] },
+    build: { type: 'string', multiple: true, default: [] },
     processes: { type: 'string', default: '3' },
     modules: { type: 'boolean', default: false },
   },
@@ -51,6 +52,17 @@ if (values.baseline !== undefined) {
   builds.push({
     name: `baseline ${commit}`,
     mainScript: buildRevision(values.baseline, join(workDir, `baseline-${commit}`)),
+    nodeFlags: [],
+    env: {},
+    requestMiB: [],
+    scrapeMiB: [],
+  })
+}
+for (const build of values.build) {
+  const colon = build.indexOf(':')
+  builds.push({
+    name: build.slice(0, colon),
+    mainScript: build.slice(colon + 1),
     nodeFlags: [],
     env: {},
     requestMiB: [],
@@ -91,7 +103,7 @@ async function measure(build: Build, listModules: boolean): Promise<void> {
     if ((await get(port, '/1k')).status !== 200) throw new Error('the first request failed')
     await sleep(IDLE_SECONDS * 1000)
     const requestMiB = memory([proxy.child.pid]).rssMiB
-    const scrape = await get(proxy.statsPort, '/stats/prometheus')
+    const scrape = await get(proxy.statsPort, '/stats/prometheus', undefined, 10_000)
     if (scrape.status !== 200) throw new Error(`/stats/prometheus answered ${scrape.status}`)
     await sleep(IDLE_SECONDS * 1000)
     const scrapeMiB = memory([proxy.child.pid]).rssMiB
@@ -102,8 +114,9 @@ async function measure(build: Build, listModules: boolean): Promise<void> {
         modules: string[]
       }
       const own = loaded.modules.filter((m) => !m.includes('/node_modules/') && m.startsWith('file:')).length
+      const memory = await (await fetch(`http://127.0.0.1:${proxy.adminPort}/memory`)).text()
       process.stdout.write(
-        `${build.name}: ${own} own files; packages ${JSON.stringify(loaded.packages)}\n  builtins ${loaded.builtins.join(' ')}\n`,
+        `${build.name}: ${own} own files; packages ${JSON.stringify(loaded.packages)}\n  builtins ${loaded.builtins.join(' ')}\n  /memory ${memory}\n`,
       )
     } else {
       build.requestMiB.push(requestMiB)
