@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CertificateAuthority } from '../src/ca/certificate-authority.ts'
 import type { LoadedModules } from '../src/telemetry/loaded-modules.ts'
 import { send } from './harness/client.ts'
-import { ingressSidecar } from './harness/istio.ts'
+import { egressSidecar, ingressSidecar, loopbackService, virtualService } from './harness/istio.ts'
 import { freePorts } from './harness/ports.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
@@ -18,6 +18,7 @@ const features = {
   jwt: { packages: ['jose'], files: [] },
   ca: { packages: ['node-forge'], files: ['/ca/certificate-authority.'] },
   tracing: { packages: [], files: ['/telemetry/otlp-span-sink.'] },
+  regex: { packages: ['re2js'], files: [] },
 } as const
 
 /** A feature's modules that `loaded` holds. */
@@ -73,6 +74,8 @@ describe('optional features', () => {
     // The list is whole: the data path's own modules and packages are in it.
     expect(loaded.recorded).toBe(true)
     expect(loaded.packages.undici).toBeGreaterThan(0)
+    // Only undici's dispatchers, not its index (fetch, cache stores, mock agents: about 10 MiB): upstream/undici-parts.ts.
+    expect(loaded.modules.filter((url) => url.endsWith('/node_modules/undici/index.js'))).toEqual([])
     expect(loaded.modules.some((url) => url.includes('/router/router-filter.'))).toBe(true)
     for (const feature of Object.keys(features) as (keyof typeof features)[])
       expect({ feature, loaded: loadedOf(loaded, feature) }).toEqual({ feature, loaded: [] })
@@ -116,5 +119,27 @@ describe('optional features', () => {
     await eventually(async () => (await proxy.admin('/live/stat?by=listener')).status === 200)
     const certs = (await (await proxy.admin('/certs')).json()) as { certificates: unknown[] }
     expect(certs.certificates.length).toBeGreaterThan(0)
+  })
+
+  it('re2js loads only once a route has a regex, and then the regex routes', async () => {
+    const [port] = await freePorts(1)
+    const proxy = await startProxy({
+      resources: { 'sidecar.yaml': egressSidecar(port), 'app.yaml': loopbackService('app', 80, app.port) },
+      env: { OUTRIGGER_RECORD_MODULES: '1' },
+    })
+    proxies.push(proxy)
+    expect((await send(port, 'app', '/items/12')).status).toBe(200)
+    expect(loadedOf(await modulesOf(proxy), 'regex')).toEqual([])
+
+    await proxy.writeResource(
+      'vs.yaml',
+      virtualService({
+        hosts: ['app'],
+        http: [{ match: [{ uri: { regex: '/items/[0-9]+' } }], route: [{ destination: { host: 'app' } }] }],
+      }),
+    )
+    await eventually(async () => (await send(port, 'app', '/items/x')).status === 404, 10_000)
+    expect(loadedOf(await modulesOf(proxy), 'regex')).toEqual(['re2js'])
+    expect((await send(port, 'app', '/items/12')).status).toBe(200)
   })
 })

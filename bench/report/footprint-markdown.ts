@@ -47,7 +47,7 @@ export function footprintMarkdown(results: FootprintResults): string {
     '',
     '## How',
     '',
-    `- **Idle / rate / burst**: one fresh process each; one GET, ${meta.idleSeconds} s, RSS; then the paced client (bench/workloads/paced-client.ts)`,
+    `- **Idle / rate / burst**: one fresh process each; one GET and one scrape of the stats port's /stats/prometheus (as a pod's Prometheus every 15 s), ${meta.idleSeconds} s, RSS; then the paced client (bench/workloads/paced-client.ts)`,
     `  at ${meta.rate} req/s for ${meta.rateSeconds} s over 16 keep-alive connections, RSS sampled each second; then autocannon, 50 connections,`,
     `  ${f0((meta.burstSeconds * 2) / 3)} s of 1 KiB and ${f0(meta.burstSeconds / 3)} s of 64 KiB responses; RSS right after and ${quiet} after it ended.`,
     "  While it sits quiet, the same round's per-connection processes run (their CPU does not change an idle process's RSS).",

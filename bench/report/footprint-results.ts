@@ -132,7 +132,7 @@ export function footprintRows(
   const last = meta.quietChecks.length - 1
   const rows = [
     row(
-      `Idle, ${meta.idleSeconds} s after start and one request`,
+      `Idle, ${meta.idleSeconds} s after start, one request and one scrape`,
       'MiB',
       seq((s) => s.idleMiB),
       80,

@@ -52,6 +52,8 @@ export interface OutriggerProcess {
   readonly child: Child
   readonly dir: string
   readonly adminPort: number
+  /** The stats port (`/stats/prometheus`, what Prometheus scrapes in a pod). */
+  readonly statsPort: number
   /** Milliseconds from spawn until /healthz/ready answered 200 (includes Node start-up and module loading). */
   readonly startupMs: number
   stop(): Promise<void>
@@ -106,7 +108,7 @@ ${opts.extraBootstrap ?? ''}`
     child.exited,
   )
   const startupMs = performance.now() - started
-  return { child, dir, adminPort, startupMs, stop: () => child.stop(5_000) }
+  return { child, dir, adminPort, statsPort, startupMs, stop: () => child.stop(5_000) }
 }
 
 /** A Sidecar with one ingress listener forwarding to 127.0.0.1:`upstreamPort`. */

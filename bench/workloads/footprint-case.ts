@@ -131,6 +131,9 @@ export async function measureSequence(
   try {
     const first = await get(port, PATH)
     if (first.status !== 200) throw new Error(`the first request answered ${first.status}`)
+    // A pod's Prometheus scrapes the stats port every 15 s: an idle sidecar has served one (bench/micro/idle-rss.ts).
+    const scrape = await get(proxy.statsPort, '/stats/prometheus', undefined, 10_000)
+    if (scrape.status !== 200) throw new Error(`/stats/prometheus answered ${scrape.status}`)
     await sleep(plan.idleSeconds * 1000)
     const idleMiB = rss(proxy)
 

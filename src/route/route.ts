@@ -1,6 +1,6 @@
 // A compiled route: one match block of an HTTPRoute, and what to do with a request it matches.
 
-import type { RE2JS } from 're2js'
+import type { RE2JS } from '../protocol/re2.ts'
 import type { CorsPolicy } from './cors-policy.ts'
 import type { FaultPolicy } from './fault-policy.ts'
 import type { HeaderEdits } from './header-edits.ts'

@@ -1,6 +1,6 @@
 // Istio's StringMatch (exact, prefix or RE2 regex) compiled once into a predicate.
 
-import { RE2JS } from 're2js'
+import { compileRe2, type RE2JS } from '../protocol/re2.ts'
 
 export interface StringMatchSpec {
   readonly exact?: string
@@ -54,7 +54,7 @@ class RegexMatcher implements StringMatcher {
 
   constructor(pattern: string, ignoreCase: boolean) {
     this.value = pattern
-    this.#pattern = RE2JS.compile(pattern, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0)
+    this.#pattern = compileRe2(pattern, { ignoreCase })
   }
 
   test(input: string): boolean {

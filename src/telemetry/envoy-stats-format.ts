@@ -1,6 +1,6 @@
 // Envoy's admin /stats output for a list of stats: `name: value` lines, `?format=json`, `?filter=` (RE2), `?usedonly`, and the Prometheus text.
 
-import { RE2JS } from 're2js'
+import { compileRe2 } from '../protocol/re2.ts'
 import { type EnvoyStat, tagStat } from './envoy-stat-tags.ts'
 
 export interface StatsQuery {
@@ -14,7 +14,7 @@ export interface StatsQuery {
 export function statsFilterProblem(filter: string | undefined): string | undefined {
   if (filter === undefined) return undefined
   try {
-    RE2JS.compile(filter)
+    compileRe2(filter)
     return undefined
   } catch (error) {
     return `Invalid re2 regex: ${(error as Error).message}`
@@ -23,7 +23,7 @@ export function statsFilterProblem(filter: string | undefined): string | undefin
 
 /** The stats a query selects, sorted by name as Envoy's /stats lists them. */
 export function selectStats(stats: readonly EnvoyStat[], query: StatsQuery): EnvoyStat[] {
-  const regex = query.filter === undefined ? undefined : RE2JS.compile(query.filter)
+  const regex = query.filter === undefined ? undefined : compileRe2(query.filter)
   return stats
     .filter(
       (s) =>

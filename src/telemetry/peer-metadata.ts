@@ -1,6 +1,13 @@
 // Istio's peer metadata on the wire: a workload's node metadata as a google.protobuf.Struct, as HTTP header values and as the TCP exchange's payload.
 
-import protobuf from 'protobufjs'
+import {
+  decodeAny,
+  decodeStruct,
+  type EncodableValue,
+  encodeAny,
+  encodeStruct,
+  type StructFields,
+} from './protobuf-struct.ts'
 import type { WorkloadMetadata } from './workload-metadata.ts'
 
 /**
@@ -31,46 +38,8 @@ const label = {
   version: 'version',
 } as const
 
-/** google/protobuf/struct.proto and any.proto, as protobufjs ships them. */
-const wellKnown = protobuf.Root.fromJSON({
-  nested: {
-    google: {
-      nested: {
-        protobuf: {
-          nested: {
-            ...innerTypes('google/protobuf/struct.proto'),
-            ...innerTypes('google/protobuf/any.proto'),
-          },
-        },
-      },
-    },
-  },
-})
-const StructType = wellKnown.lookupType('google.protobuf.Struct')
-const AnyType = wellKnown.lookupType('google.protobuf.Any')
-
 /** The Any type URL of a Struct, as the TCP metadata exchange packs its payload (metadata_exchange.h StructTypeUrl). */
 export const STRUCT_TYPE_URL = 'type.googleapis.com/google.protobuf.Struct'
-
-function innerTypes(file: string): Record<string, protobuf.AnyNestedObject> {
-  const json = protobuf.common.get(file) as {
-    nested: { google: { nested: { protobuf: protobuf.INamespace } } }
-  }
-  return json.nested.google.nested.protobuf.nested ?? {}
-}
-
-/** A decoded google.protobuf.Value (one of its kinds is set) and Struct, as protobufjs gives them. */
-interface ValueMessage {
-  readonly stringValue?: string
-  readonly structValue?: StructMessage
-}
-interface StructMessage {
-  readonly fields?: Readonly<Record<string, ValueMessage>>
-}
-interface AnyMessage {
-  readonly type_url?: string
-  readonly value?: Uint8Array
-}
 
 /** Who this proxy is, as it tells its peers. */
 export interface LocalPeer {
@@ -90,29 +59,32 @@ export interface LocalPeer {
  * values left out, as Istio's deterministic serialization writes them.
  */
 export function encodePeerStruct(local: LocalPeer): Uint8Array {
+  return encodeStruct(peerEntries(local))
+}
+
+/** This node's Struct entries (see encodePeerStruct). */
+function peerEntries(local: LocalPeer): [string, EncodableValue][] {
   const m = local.metadata
-  const labels: Record<string, ValueMessage> = {}
-  if (m.app !== '') labels[label.app] = { stringValue: m.app }
-  if (m.canonicalService !== '') labels[label.canonicalName] = { stringValue: m.canonicalService }
-  if (m.canonicalRevision !== '') labels[label.canonicalRevision] = { stringValue: m.canonicalRevision }
-  if (m.version !== '') labels[label.version] = { stringValue: m.version }
+  const labels: [string, EncodableValue][] = []
+  if (m.app !== '') labels.push([label.app, m.app])
+  if (m.canonicalService !== '') labels.push([label.canonicalName, m.canonicalService])
+  if (m.canonicalRevision !== '') labels.push([label.canonicalRevision, m.canonicalRevision])
+  if (m.version !== '') labels.push([label.version, m.version])
   const owner =
     m.workloadName === ''
       ? ''
       : `kubernetes://apis/apps/v1/namespaces/${m.namespace}/deployments/${m.workloadName}`
-  const entries: [string, ValueMessage][] = [
-    [field.clusterId, { stringValue: m.clusterId }],
-    [field.labels, { structValue: { fields: labels } }],
-    [field.meshId, { stringValue: local.meshId }],
-    [field.name, { stringValue: local.instanceName }],
-    [field.namespace, { stringValue: m.namespace }],
-    [field.owner, { stringValue: owner }],
-    [field.serviceAccount, { stringValue: m.serviceAccount }],
-    [field.workloadName, { stringValue: m.workloadName }],
+  const entries: [string, EncodableValue][] = [
+    [field.clusterId, m.clusterId],
+    [field.labels, labels],
+    [field.meshId, local.meshId],
+    [field.name, local.instanceName],
+    [field.namespace, m.namespace],
+    [field.owner, owner],
+    [field.serviceAccount, m.serviceAccount],
+    [field.workloadName, m.workloadName],
   ]
-  const fields: Record<string, ValueMessage> = {}
-  for (const [key, value] of entries) if (value.stringValue !== '') fields[key] = value
-  return StructType.encode(StructType.fromObject({ fields })).finish()
+  return entries.filter(([, value]) => value !== '')
 }
 
 /**
@@ -120,18 +92,19 @@ export function encodePeerStruct(local: LocalPeer): Uint8Array {
  * SERVICE_ACCOUNT too, which older proxies send); undefined when the bytes are not a Struct.
  */
 export function decodePeerStruct(bytes: Uint8Array): WorkloadMetadata | undefined {
-  let struct: StructMessage
+  let fields: StructFields
   try {
-    struct = StructType.decode(bytes) as StructMessage
+    fields = decodeStruct(bytes)
   } catch {
     return undefined
   }
-  return workloadOf(struct)
+  return workloadOf(fields)
 }
 
-function workloadOf(struct: StructMessage): WorkloadMetadata {
-  const fields = struct.fields ?? {}
-  const labels = own(fields, field.labels)?.structValue?.fields ?? {}
+const noFields: StructFields = new Map()
+
+function workloadOf(fields: StructFields): WorkloadMetadata {
+  const labels = fields.get(field.labels)?.structValue ?? noFields
   return {
     workloadName: stringOf(fields, field.workloadName),
     namespace: stringOf(fields, field.namespace),
@@ -144,13 +117,8 @@ function workloadOf(struct: StructMessage): WorkloadMetadata {
   }
 }
 
-/** A field of a decoded map, own properties only (a peer's key named `__proto__` reads as nothing). */
-function own(fields: Readonly<Record<string, ValueMessage>>, key: string): ValueMessage | undefined {
-  return Object.hasOwn(fields, key) ? fields[key] : undefined
-}
-
-function stringOf(fields: Readonly<Record<string, ValueMessage>>, key: string): string {
-  return own(fields, key)?.stringValue ?? ''
+function stringOf(fields: StructFields, key: string): string {
+  return fields.get(key)?.stringValue ?? ''
 }
 
 /**
@@ -159,24 +127,19 @@ function stringOf(fields: Readonly<Record<string, ValueMessage>>, key: string): 
  * `x-envoy-peer-metadata-id` (its id).
  */
 export function encodeExchangePayload(local: LocalPeer): Uint8Array {
-  const node = StructType.decode(encodePeerStruct(local)) as StructMessage
-  const wrapper = StructType.fromObject({
-    fields: {
-      [PEER_METADATA_HEADER]: { structValue: node },
-      [PEER_METADATA_ID_HEADER]: { stringValue: local.id },
-    },
-  })
-  const value = StructType.encode(wrapper).finish()
-  return AnyType.encode(AnyType.fromObject({ type_url: STRUCT_TYPE_URL, value })).finish()
+  const wrapper = encodeStruct([
+    [PEER_METADATA_HEADER, peerEntries(local)],
+    [PEER_METADATA_ID_HEADER, local.id],
+  ])
+  return encodeAny(STRUCT_TYPE_URL, wrapper)
 }
 
 /** The workload in a TCP exchange payload; undefined when it is not an Any of a Struct with `x-envoy-peer-metadata`. */
 export function decodeExchangePayload(bytes: Uint8Array): WorkloadMetadata | undefined {
   try {
-    const any = AnyType.decode(bytes) as AnyMessage
-    if (any.type_url !== STRUCT_TYPE_URL || any.value === undefined) return undefined
-    const wrapper = StructType.decode(any.value) as StructMessage
-    const node = own(wrapper.fields ?? {}, PEER_METADATA_HEADER)?.structValue
+    const any = decodeAny(bytes)
+    if (any.typeUrl !== STRUCT_TYPE_URL || any.value === undefined) return undefined
+    const node = decodeStruct(any.value).get(PEER_METADATA_HEADER)?.structValue
     return node === undefined ? undefined : workloadOf(node)
   } catch {
     return undefined

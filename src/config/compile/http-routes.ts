@@ -1,6 +1,6 @@
 // Compiles a VirtualService's `http[]` into the routes of one virtual host (one per match block, as Istio).
 
-import { RE2JS } from 're2js'
+import { compileRe2 } from '../../protocol/re2.ts'
 import type { CorsPolicy } from '../../route/cors-policy.ts'
 import type { FaultPolicy } from '../../route/fault-policy.ts'
 import { HeaderEdits } from '../../route/header-edits.ts'
@@ -231,7 +231,7 @@ function regexRewrite(http: HttpRouteSpec): RegexRewrite | undefined {
   const rx = http.rewrite?.uriRegexRewrite
   if (rx === undefined) return undefined
   // Envoy's substitution uses `\1` for groups; re2js uses `$1`.
-  return { pattern: RE2JS.compile(rx.match), replacement: rx.rewrite.replace(/\\(\d)/g, '$$$1') }
+  return { pattern: compileRe2(rx.match), replacement: rx.rewrite.replace(/\\(\d)/g, '$$$1') }
 }
 
 /** Istio's translateFault: `percentage` wins over the deprecated `percent`; neither means 0%, as in Envoy. */
