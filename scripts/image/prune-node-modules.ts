@@ -31,14 +31,13 @@ const deadPackageDirectories = new Set([
 
 /**
  * Per-package leftovers no rule above can name (each checked: the package's Node entry requires nothing in them).
- * koffi: its install-time build tool and vendored headers; node-forge, pako, protobufjs: browser bundles of the
+ * koffi: its install-time build tool and vendored headers; node-forge, pako: browser bundles of the
  * lib/ or src/ tree Node loads (node-forge's `flash` is a Flash socket policy file for browsers).
  */
 const deadPackagePaths: Record<string, readonly string[]> = {
   koffi: ['cnoke.cjs', 'vendor', 'lib/native'],
   'node-forge': ['dist', 'flash'],
   pako: ['dist'],
-  protobufjs: ['dist'],
 }
 const deadScopedPackageDirectory = /^musl_/
 
