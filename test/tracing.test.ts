@@ -310,6 +310,48 @@ describe('tracing with a dead collector', () => {
   })
 })
 
+describe('tracing with a collector that accepts and never answers', () => {
+  let proxy: ProxyProcess
+  let port: number
+  let silent: Server
+  let exports = 0
+
+  beforeAll(async () => {
+    silent = createServer(() => {
+      exports++
+    })
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done))
+    ;[port] = await freePorts(1)
+    proxy = await startProxy({
+      resources: { 'sidecar.yaml': ingressSidecar(port, app.port) },
+      extraBootstrap: tracing((silent.address() as AddressInfo).port, 100),
+    })
+  }, 30_000)
+
+  afterAll(async () => {
+    await proxy?.stop()
+    silent?.closeAllConnections()
+    silent?.close()
+  })
+
+  it('serves every request while the export waits, and drops the batch at the export timeout (10 s)', async () => {
+    const started = performance.now()
+    for (let i = 0; i < 20; i++) {
+      const res = await request(`http://127.0.0.1:${port}/silent/${i}`)
+      await res.body.text()
+      expect(res.statusCode).toBe(200)
+    }
+    expect(performance.now() - started).toBeLessThan(5000)
+    await eventually(async () => exports >= 1, 5000)
+    // Still served while the collector holds the export.
+    const res = await request(`http://127.0.0.1:${port}/silent/while-held`)
+    await res.body.text()
+    expect(res.statusCode).toBe(200)
+    await eventually(async () => (await droppedSpans(proxy)) >= 20, 20_000)
+    expect(await sentSpans(proxy)).toBe(0)
+  }, 30_000)
+})
+
 describe('without tracing', () => {
   it('never loads the OpenTelemetry SDK, exporter or resources', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outrigger-modules-'))
