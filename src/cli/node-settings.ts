@@ -59,6 +59,8 @@ export function missingNodeFlags(
   const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)]
   const missing: string[] = []
   if (!setsFlag(given, 'max-semi-space-size')) missing.push(`--max-semi-space-size=${semiSpaceMb}`)
+  // For the idle trim's collection (src/runtime/idle-trim.ts): without it a burst's buffers stay resident.
+  if (!setsFlag(given, 'expose-gc')) missing.push('--expose-gc')
   if (limitBytes !== undefined && !setsFlag(given, 'max-old-space-size'))
     missing.push(`--max-old-space-size=${oldSpaceMbFor(limitBytes)}`)
   return missing

@@ -104,3 +104,32 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     expect(seen.released).toBeGreaterThan(32 * MiB)
   })
 })
+
+describe.skipIf(process.platform !== 'linux')('a collection before the trim', () => {
+  it("frees a burst's dropped buffers that no collection has reached yet, so the trim returns their memory", () => {
+    // A child node with gc() exposed (as the node settings start the proxy) drops 64 MiB of small Buffers
+    // without a collection, as a burst's last requests leave them: only a collection frees their malloc'd
+    // memory, and only then can the trim give it back.
+    const script = `
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const trim = new IdleTrim({ intervalMs: 200, growthBytes: 16 * 2 ** 20 })
+      let held = Array.from({ length: 16384 }, () => Buffer.allocUnsafeSlow(4096).fill(1))
+      const dropped = process.memoryUsage().arrayBuffers
+      held = undefined
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ dropped, left: process.memoryUsage().arrayBuffers, released: trim.releasedBytes }))`
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    })
+    const seen = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+      dropped: number
+      left: number
+      released: number
+    }
+    expect(seen.dropped).toBeGreaterThan(60 * MiB)
+    expect(seen.left).toBeLessThan(8 * MiB)
+    expect(seen.released).toBeGreaterThan(32 * MiB)
+  })
+})

@@ -50,6 +50,8 @@ export class IdleTrim {
   #rssAfterTrim = process.memoryUsage.rss()
   #arrayBuffersAfterTrim = process.memoryUsage().arrayBuffers
   #trim: Trim | undefined | null = null
+  #collecting = false
+  #closed = false
   /** Trims made, and the bytes of RSS they gave back (RSS before minus after). */
   trims = 0
   releasedBytes = 0
@@ -65,7 +67,7 @@ export class IdleTrim {
     const now = performance.eventLoopUtilization()
     const utilization = performance.eventLoopUtilization(now, this.#last).utilization
     this.#last = now
-    if (utilization >= this.#idleUtilization) return
+    if (utilization >= this.#idleUtilization || this.#collecting) return
     const { rss, arrayBuffers } = process.memoryUsage()
     if (
       rss < this.#rssAfterTrim + this.#growthBytes &&
@@ -75,7 +77,24 @@ export class IdleTrim {
       this.#arrayBuffersAfterTrim = Math.max(this.#arrayBuffersAfterTrim, arrayBuffers)
       return
     }
-    this.trimNow()
+    void this.#collectThenTrim()
+  }
+
+  /**
+   * A burst's buffers outlive it in the old generation, which V8 collects only when it grows again (or after
+   * its memory reducer's 100 s watchdog): until then their malloc'd memory is live, and a trim leaves it. So a
+   * full collection (incremental, in tasks between the event loop's turns) comes first, when node runs
+   * with --expose-gc (src/cli/node-settings.ts gives it).
+   */
+  async #collectThenTrim(): Promise<void> {
+    this.#collecting = true
+    try {
+      await globalThis.gc?.({ type: 'major', execution: 'async' })
+    } catch (err) {
+      log.debug(`the collection before malloc_trim failed: ${(err as Error).message}`)
+    }
+    this.#collecting = false
+    if (!this.#closed) this.trimNow()
   }
 
   /** Trims at once; returns false when malloc_trim is not available. */
@@ -97,6 +116,7 @@ export class IdleTrim {
   }
 
   close(): void {
+    this.#closed = true
     clearInterval(this.#timer)
   }
 }
