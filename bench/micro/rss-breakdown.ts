@@ -105,12 +105,13 @@ function kindOf(m: Mapping, before: Mapping | undefined, after: Mapping | undefi
   }
   if (m.perms.startsWith('---')) return 'reserved (no access)'
   const nextToGuard = reserved(after) && after?.start === m.end
+  // Before the arenas: a wasm memory's reservation may start 64 MiB-aligned too.
+  if (nextToGuard && (after?.end ?? 0) - (after?.start ?? 0) >= 1024 * MiB) return 'wasm memory'
   if (
     m.start % ARENA_HEAP === 0 &&
     ((m.end - m.start) % ARENA_HEAP === 0 || (nextToGuard && (after?.end ?? 0) % ARENA_HEAP === 0))
   )
     return 'glibc thread arenas'
-  if (nextToGuard && (after?.end ?? 0) - (after?.start ?? 0) >= 1024 * MiB) return 'wasm memory'
   if (reserved(before) && before?.end === m.start && before.end - before.start === 4 * KiB)
     return 'thread stacks'
   if (m.perms.includes('x')) return 'anonymous executable (V8 code, wasm code)'

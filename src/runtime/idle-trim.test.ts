@@ -31,6 +31,16 @@ function burstOfMallocs(bytes: number): void {
   free(blocks.at(-1))
 }
 
+/** Keeps the event loop busy for most of every 100 ms (90 ms of work, 10 ms of waiting) for `ms`. */
+async function busyFor(ms: number): Promise<void> {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    const spin = performance.now() + 90
+    while (performance.now() < spin) {}
+    await sleep(10)
+  }
+}
+
 const trims: IdleTrim[] = []
 afterEach(() => {
   for (const t of trims.splice(0)) t.close()
@@ -64,14 +74,27 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     const trim = new IdleTrim({ intervalMs: 100, growthBytes: 32 * MiB })
     trims.push(trim)
     burstOfMallocs(96 * MiB)
-    // Busy for most of every interval: 90 ms of work, 10 ms of waiting, for a second.
-    const end = performance.now() + 1_000
-    while (performance.now() < end) {
-      const spin = performance.now() + 90
-      while (performance.now() < spin) {}
-      await sleep(10)
-    }
+    await busyFor(1_000)
     expect(trim.trims).toBe(0)
+  })
+
+  it('trims while the event loop is busy too once the RSS grew, at most once per busy interval', async () => {
+    // What the tests before left free in the arenas goes first, so that the burst below grows the RSS.
+    const emptying = new IdleTrim({ intervalMs: 60_000 })
+    emptying.trimNow()
+    emptying.close()
+    const trim = new IdleTrim({ intervalMs: 100, growthBytes: 32 * MiB, busyIntervalMs: 1_500 })
+    trims.push(trim)
+    burstOfMallocs(96 * MiB)
+    await busyFor(1_800)
+    expect(trim.trims).toBe(1)
+    expect(trim.releasedBytes).toBeGreaterThan(32 * MiB)
+    // Grown again right after: the next trim waits for the interval.
+    burstOfMallocs(96 * MiB)
+    await busyFor(300)
+    expect(trim.trims).toBe(1)
+    await busyFor(1_500)
+    expect(trim.trims).toBe(2)
   })
 
   it('trims again when a collection long after the burst frees its buffers, with no RSS growth to see', () => {
