@@ -128,7 +128,40 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
   })
 })
 
+/** Runs `script` (ES module text) in a child node with gc() exposed, as the node settings start the proxy; returns its last line as JSON. */
+function inChildWithGc<T>(script: string): T {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  })
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as T
+}
+
 describe.skipIf(process.platform !== 'linux')('a collection before the trim', () => {
+  it('follows a burst whose growth a busy trim already saw, once the event loop falls idle', () => {
+    // The burst's 64 MiB of Buffers are live while the loop is busy: the busy trim finds nothing to give
+    // back. Dropped at the burst's end, only a collection frees them; the idle trim must still come.
+    const seen = inChildWithGc<{ busyTrims: number; trims: number; left: number }>(`
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const trim = new IdleTrim({ intervalMs: 100, growthBytes: 16 * 2 ** 20, busyIntervalMs: 300 })
+      let held = Array.from({ length: 16384 }, () => Buffer.allocUnsafeSlow(4096).fill(1))
+      const end = performance.now() + 900
+      while (performance.now() < end) {
+        const spin = performance.now() + 90
+        while (performance.now() < spin) {}
+        await sleep(10)
+      }
+      const busyTrims = trim.trims
+      held = undefined
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ busyTrims, trims: trim.trims, left: process.memoryUsage().arrayBuffers }))`)
+    expect(seen.busyTrims).toBe(1)
+    // One after the collection, and a second when V8's sweeper has freed the last backing stores.
+    expect(seen.trims).toBeGreaterThanOrEqual(2)
+    expect(seen.left).toBeLessThan(8 * MiB)
+  })
+
   it("frees a burst's dropped buffers that no collection has reached yet, so the trim returns their memory", () => {
     // A child node with gc() exposed (as the node settings start the proxy) drops 64 MiB of small Buffers
     // without a collection, as a burst's last requests leave them: only a collection frees their malloc'd

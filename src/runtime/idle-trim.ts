@@ -56,6 +56,8 @@ export class IdleTrim {
   readonly #timer: NodeJS.Timeout
   #last: EventLoopUtilization = performance.eventLoopUtilization()
   #rssAfterTrim = process.memoryUsage.rss()
+  /** The RSS after the last trim made when idle (or at start): a busy trim does not move it. */
+  #rssAfterIdleTrim = this.#rssAfterTrim
   #arrayBuffersAfterTrim = process.memoryUsage().arrayBuffers
   #trimmedAt = performance.now()
   #trim: Trim | undefined | null = null
@@ -88,8 +90,9 @@ export class IdleTrim {
       return
     }
     const { rss, arrayBuffers } = process.memoryUsage()
+    // Against the last idle trim: a busy trim during a burst left the burst's buffers to a collection.
     if (
-      rss < this.#rssAfterTrim + this.#growthBytes &&
+      rss < this.#rssAfterIdleTrim + this.#growthBytes &&
       arrayBuffers > this.#arrayBuffersAfterTrim - this.#growthBytes
     ) {
       // Off-heap memory that grew since the last trim is what a later collection may free.
@@ -113,7 +116,9 @@ export class IdleTrim {
       log.debug(`the collection before malloc_trim failed: ${(err as Error).message}`)
     }
     this.#collecting = false
-    if (!this.#closed) this.trimNow()
+    if (this.#closed) return
+    this.trimNow()
+    this.#rssAfterIdleTrim = this.#rssAfterTrim
   }
 
   /** Trims at once; returns false when malloc_trim is not available. */
