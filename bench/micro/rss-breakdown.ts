@@ -63,12 +63,16 @@ interface Mapping {
   readonly perms: string
   readonly path: string
   readonly rss: number
+  /** Pages V8 or glibc gave back with MADV_FREE: counted in the RSS until the kernel needs them. */
+  readonly lazyFree: number
 }
 
 /** The mappings of `pid` in address order, with their resident bytes. */
 function readSmaps(pid: number): Mapping[] {
   const mappings: Mapping[] = []
-  let current: { start: number; end: number; perms: string; path: string; rss: number } | undefined
+  let current:
+    | { start: number; end: number; perms: string; path: string; rss: number; lazyFree: number }
+    | undefined
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     const header = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+\s*(.*)$/.exec(line)
     if (header !== null) {
@@ -79,9 +83,12 @@ function readSmaps(pid: number): Mapping[] {
         perms: header[3] as string,
         path: header[4] ?? '',
         rss: 0,
+        lazyFree: 0,
       }
     } else if (line.startsWith('Rss:') && current !== undefined) {
       current.rss = Number(line.split(/\s+/)[1]) * KiB
+    } else if (line.startsWith('LazyFree:') && current !== undefined) {
+      current.lazyFree = Number(line.split(/\s+/)[1]) * KiB
     }
   }
   if (current !== undefined) mappings.push(current)
@@ -191,6 +198,7 @@ function mallocInfo(pid: number, dir: string): MallocInfo | undefined {
 
 interface Reading {
   readonly rss: number
+  readonly lazyFree: number
   readonly kinds: Map<string, number>
   /** V8's physical bytes per heap space, and node's external / ArrayBuffers memory. */
   readonly v8: Map<string, number>
@@ -216,6 +224,7 @@ async function read(pid: number, adminPort: number, dir: string): Promise<Readin
   v8.set('of which ArrayBuffers', Number(memory.array_buffers))
   return {
     rss: mappings.reduce((sum, m) => sum + m.rss, 0),
+    lazyFree: mappings.reduce((sum, m) => sum + m.lazyFree, 0),
     kinds: breakdown(mappings),
     v8,
     threads: threads(pid),
@@ -287,6 +296,7 @@ const lines = [
   '',
   ...header,
   medianRow('**RSS**', (r) => r.rss),
+  medianRow('of which LazyFree (MADV_FREE, the kernel takes it back under pressure)', (r) => r.lazyFree),
   ...kinds.map((kind) => medianRow(kind, (r) => r.kinds.get(kind) ?? 0)),
   '',
   "V8's and node's own accounting (admin /memory):",
