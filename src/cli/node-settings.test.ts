@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import {
   containerMemoryLimit,
+  mallocArenaMax,
   minOldSpaceMb,
+  missingEnvironment,
   missingNodeFlags,
   oldSpaceMbFor,
   semiSpaceMb,
@@ -35,26 +37,52 @@ describe('the old generation from the container memory limit', () => {
 
 describe('the node flags the proxy adds', () => {
   it('adds the semi-space cap, and the old-generation limit only under a container limit', () => {
-    expect(missingNodeFlags([], '', undefined)).toEqual([`--max-semi-space-size=${semiSpaceMb}`])
+    expect(missingNodeFlags([], '', undefined)).toEqual([
+      `--max-semi-space-size=${semiSpaceMb}`,
+      '--expose-gc',
+    ])
     expect(missingNodeFlags([], '', 512 * MiB)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
+      '--expose-gc',
       '--max-old-space-size=208',
     ])
   })
 
   it("leaves an operator's own settings alone, on node's command line or in NODE_OPTIONS, in either spelling", () => {
-    expect(missingNodeFlags(['--max-semi-space-size=16', '--no-optimize-for-size'], '', undefined)).toEqual(
-      [],
-    )
     expect(
-      missingNodeFlags([], '--max_semi_space_size=4 --max-old-space-size=300 --optimize_for_size', 512 * MiB),
+      missingNodeFlags(
+        ['--max-semi-space-size=16', '--no-optimize-for-size', '--no-expose-gc'],
+        '',
+        undefined,
+      ),
     ).toEqual([])
-    expect(missingNodeFlags(['--max-old-space-size=100'], '', 512 * MiB)).toEqual([
+    expect(
+      missingNodeFlags(
+        [],
+        '--max_semi_space_size=4 --max-old-space-size=300 --optimize_for_size --expose_gc',
+        512 * MiB,
+      ),
+    ).toEqual([])
+    expect(missingNodeFlags(['--max-old-space-size=100', '--expose-gc'], '', 512 * MiB)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
     ])
     // A flag that only starts like ours is not ours.
-    expect(missingNodeFlags(['--max-semi-space-size-x=1'], '', undefined)).toEqual([
+    expect(missingNodeFlags(['--max-semi-space-size-x=1', '--expose-gc'], '', undefined)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
     ])
+  })
+})
+
+describe('the allocator tunables the proxy adds', () => {
+  it("gives glibc one arena, beside an operator's other tunables, and never over an operator's own arena setting", () => {
+    expect(missingEnvironment({})).toEqual({ GLIBC_TUNABLES: `glibc.malloc.arena_max=${mallocArenaMax}` })
+    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536' })).toEqual({
+      GLIBC_TUNABLES: `glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=${mallocArenaMax}`,
+    })
+    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' })).toEqual({})
+    expect(
+      missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2' }),
+    ).toEqual({})
+    expect(missingEnvironment({ MALLOC_ARENA_MAX: '2' })).toEqual({})
   })
 })

@@ -31,6 +31,16 @@ function burstOfMallocs(bytes: number): void {
   free(blocks.at(-1))
 }
 
+/** Keeps the event loop busy for most of every 100 ms (90 ms of work, 10 ms of waiting) for `ms`. */
+async function busyFor(ms: number): Promise<void> {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    const spin = performance.now() + 90
+    while (performance.now() < spin) {}
+    await sleep(10)
+  }
+}
+
 const trims: IdleTrim[] = []
 afterEach(() => {
   for (const t of trims.splice(0)) t.close()
@@ -64,14 +74,27 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     const trim = new IdleTrim({ intervalMs: 100, growthBytes: 32 * MiB })
     trims.push(trim)
     burstOfMallocs(96 * MiB)
-    // Busy for most of every interval: 90 ms of work, 10 ms of waiting, for a second.
-    const end = performance.now() + 1_000
-    while (performance.now() < end) {
-      const spin = performance.now() + 90
-      while (performance.now() < spin) {}
-      await sleep(10)
-    }
+    await busyFor(1_000)
     expect(trim.trims).toBe(0)
+  })
+
+  it('trims while the event loop is busy too once the RSS grew, at most once per busy interval', async () => {
+    // What the tests before left free in the arenas goes first, so that the burst below grows the RSS.
+    const emptying = new IdleTrim({ intervalMs: 60_000 })
+    emptying.trimNow()
+    emptying.close()
+    const trim = new IdleTrim({ intervalMs: 100, growthBytes: 32 * MiB, busyIntervalMs: 1_500 })
+    trims.push(trim)
+    burstOfMallocs(96 * MiB)
+    await busyFor(1_800)
+    expect(trim.trims).toBe(1)
+    expect(trim.releasedBytes).toBeGreaterThan(32 * MiB)
+    // Grown again right after: the next trim waits for the interval.
+    burstOfMallocs(96 * MiB)
+    await busyFor(300)
+    expect(trim.trims).toBe(1)
+    await busyFor(1_500)
+    expect(trim.trims).toBe(2)
   })
 
   it('trims again when a collection long after the burst frees its buffers, with no RSS growth to see', () => {
@@ -101,6 +124,90 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     }
     expect(seen.first).toBe(1)
     expect(seen.trims).toBe(2)
+    expect(seen.released).toBeGreaterThan(32 * MiB)
+  })
+})
+
+/** Runs `script` (ES module text) in a child node with gc() exposed, as the node settings start the proxy; returns its last line as JSON. */
+function inChildWithGc<T>(script: string): T {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  })
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as T
+}
+
+describe.skipIf(process.platform !== 'linux')('a collection before the trim', () => {
+  it("is the memory-reducing one: the young generation's pages go back too", () => {
+    const seen = inChildWithGc<{ before: number; after: number }>(`
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { getHeapSpaceStatistics } from 'node:v8'
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const youngBytes = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').physical_space_size
+      const trim = new IdleTrim({ intervalMs: 200, growthBytes: 8 * 2 ** 20 })
+      // Short-lived objects, as requests leave them: the young generation grows to its semi-spaces.
+      let recent = []
+      for (let i = 0; i < 3e6; i++) {
+        recent.push({ i, s: 'x' + i })
+        if (recent.length > 50000) recent = []
+      }
+      recent = []
+      const before = youngBytes()
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ before, after: youngBytes() }))`)
+    expect(seen.before).toBeGreaterThan(8 * MiB)
+    expect(seen.after).toBeLessThan(2 * MiB)
+  })
+
+  it('follows a burst whose growth a busy trim already saw, once the event loop falls idle', () => {
+    // The burst's 64 MiB of Buffers are live while the loop is busy: the busy trim finds nothing to give
+    // back. Dropped at the burst's end, only a collection frees them; the idle trim must still come.
+    const seen = inChildWithGc<{ busyTrims: number; trims: number; left: number }>(`
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const trim = new IdleTrim({ intervalMs: 100, growthBytes: 16 * 2 ** 20, busyIntervalMs: 300 })
+      let held = Array.from({ length: 16384 }, () => Buffer.allocUnsafeSlow(4096).fill(1))
+      const end = performance.now() + 900
+      while (performance.now() < end) {
+        const spin = performance.now() + 90
+        while (performance.now() < spin) {}
+        await sleep(10)
+      }
+      const busyTrims = trim.trims
+      held = undefined
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ busyTrims, trims: trim.trims, left: process.memoryUsage().arrayBuffers }))`)
+    expect(seen.busyTrims).toBe(1)
+    // One after the collection, and a second when V8's sweeper has freed the last backing stores.
+    expect(seen.trims).toBeGreaterThanOrEqual(2)
+    expect(seen.left).toBeLessThan(8 * MiB)
+  })
+
+  it("frees a burst's dropped buffers that no collection has reached yet, so the trim returns their memory", () => {
+    // A child node with gc() exposed (as the node settings start the proxy) drops 64 MiB of small Buffers
+    // without a collection, as a burst's last requests leave them: only a collection frees their malloc'd
+    // memory, and only then can the trim give it back.
+    const script = `
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const trim = new IdleTrim({ intervalMs: 200, growthBytes: 16 * 2 ** 20 })
+      let held = Array.from({ length: 16384 }, () => Buffer.allocUnsafeSlow(4096).fill(1))
+      const dropped = process.memoryUsage().arrayBuffers
+      held = undefined
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ dropped, left: process.memoryUsage().arrayBuffers, released: trim.releasedBytes }))`
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    })
+    const seen = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+      dropped: number
+      left: number
+      released: number
+    }
+    expect(seen.dropped).toBeGreaterThan(60 * MiB)
+    expect(seen.left).toBeLessThan(8 * MiB)
     expect(seen.released).toBeGreaterThan(32 * MiB)
   })
 })

@@ -17,6 +17,12 @@ export interface IdleTrimOptions {
    * left in the allocator, and what a collection long after it handed back.
    */
   readonly growthBytes?: number
+  /**
+   * While the event loop is busy, a trim after such growth is made too, at most once per this many ms: under
+   * steady load the loop is never idle, and the arenas keep what V8's compiler and GC threads freed (18 of
+   * their 20 MiB at 1000 req/s, bench/results/rss-under-load-2026-12-07.md).
+   */
+  readonly busyIntervalMs?: number
 }
 
 /** glibc's malloc_trim(0), loaded on first use: koffi costs about 9 MiB of RSS, paid only once a trim is due. */
@@ -37,19 +43,26 @@ function loadTrim(): Trim | undefined {
  * Node frees a request's buffers with free(), and glibc keeps the freed memory in its arenas for the
  * next malloc instead of giving it back: after a burst the RSS stays where the burst left it
  * (bench/results/idle-memory-2026-12-04.md). malloc_trim(0) returns every free page of every arena.
- * It takes the arenas' locks and the next burst pays page faults again, so it is called only when the
+ * It takes the arenas' locks and the next burst pays page faults again, so it is called when the
  * event loop has been idle for a whole interval and the RSS has grown (or off-heap memory has been
- * freed) since the last trim: about once per burst, never per request. The timer is unref'd and reads
- * the event loop's utilization and process.memoryUsage() every interval.
+ * freed) since the last trim: about once per burst, never per request; and under load, after the same
+ * growth, at most once per busy interval (10 s). The timer is unref'd and reads the event loop's
+ * utilization and the RSS every interval.
  */
 export class IdleTrim {
   readonly #idleUtilization: number
   readonly #growthBytes: number
+  readonly #busyIntervalMs: number
   readonly #timer: NodeJS.Timeout
   #last: EventLoopUtilization = performance.eventLoopUtilization()
   #rssAfterTrim = process.memoryUsage.rss()
+  /** The RSS after the last trim made when idle (or at start): a busy trim does not move it. */
+  #rssAfterIdleTrim = this.#rssAfterTrim
   #arrayBuffersAfterTrim = process.memoryUsage().arrayBuffers
+  #trimmedAt = performance.now()
   #trim: Trim | undefined | null = null
+  #collecting = false
+  #closed = false
   /** Trims made, and the bytes of RSS they gave back (RSS before minus after). */
   trims = 0
   releasedBytes = 0
@@ -57,6 +70,7 @@ export class IdleTrim {
   constructor(opts: IdleTrimOptions = {}) {
     this.#idleUtilization = opts.idleUtilization ?? 0.02
     this.#growthBytes = opts.growthBytes ?? 16 * MiB
+    this.#busyIntervalMs = opts.busyIntervalMs ?? 10_000
     this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? 5_000)
     this.#timer.unref()
   }
@@ -65,17 +79,48 @@ export class IdleTrim {
     const now = performance.eventLoopUtilization()
     const utilization = performance.eventLoopUtilization(now, this.#last).utilization
     this.#last = now
-    if (utilization >= this.#idleUtilization) return
+    if (this.#collecting) return
+    if (utilization >= this.#idleUtilization) {
+      // Busy: no collection (V8 makes its own), only the allocator's free pages, and not often.
+      if (
+        performance.now() - this.#trimmedAt >= this.#busyIntervalMs &&
+        process.memoryUsage.rss() >= this.#rssAfterTrim + this.#growthBytes
+      )
+        this.trimNow()
+      return
+    }
     const { rss, arrayBuffers } = process.memoryUsage()
+    // Against the last idle trim: a busy trim during a burst left the burst's buffers to a collection.
     if (
-      rss < this.#rssAfterTrim + this.#growthBytes &&
+      rss < this.#rssAfterIdleTrim + this.#growthBytes &&
       arrayBuffers > this.#arrayBuffersAfterTrim - this.#growthBytes
     ) {
       // Off-heap memory that grew since the last trim is what a later collection may free.
       this.#arrayBuffersAfterTrim = Math.max(this.#arrayBuffersAfterTrim, arrayBuffers)
       return
     }
+    void this.#collectThenTrim()
+  }
+
+  /**
+   * A burst's buffers outlive it in the old generation, which V8 collects only when it grows again (or after
+   * its memory reducer's 100 s watchdog): until then their malloc'd memory is live, and a trim leaves it. So a
+   * full collection (incremental, in tasks between the event loop's turns) comes first, when node runs
+   * with --expose-gc (src/cli/node-settings.ts gives it).
+   */
+  async #collectThenTrim(): Promise<void> {
+    this.#collecting = true
+    try {
+      // 'last-resort' is V8's memory-reducing collection (CollectAllAvailableGarbage): it also shrinks the
+      // young generation and releases its pages, which a regular one keeps (8 MiB semi-spaces, 12–15 MiB).
+      await globalThis.gc?.({ type: 'major', execution: 'async', flavor: 'last-resort' })
+    } catch (err) {
+      log.debug(`the collection before malloc_trim failed: ${(err as Error).message}`)
+    }
+    this.#collecting = false
+    if (this.#closed) return
     this.trimNow()
+    this.#rssAfterIdleTrim = this.#rssAfterTrim
   }
 
   /** Trims at once; returns false when malloc_trim is not available. */
@@ -90,6 +135,7 @@ export class IdleTrim {
     const after = process.memoryUsage()
     this.#rssAfterTrim = after.rss
     this.#arrayBuffersAfterTrim = after.arrayBuffers
+    this.#trimmedAt = performance.now()
     this.trims++
     this.releasedBytes += Math.max(0, before - after.rss)
     log.debug(`malloc_trim: RSS ${(before / MiB).toFixed(0)} → ${(after.rss / MiB).toFixed(0)} MiB`)
@@ -97,6 +143,7 @@ export class IdleTrim {
   }
 
   close(): void {
+    this.#closed = true
     clearInterval(this.#timer)
   }
 }
