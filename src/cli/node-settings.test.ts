@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   containerMemoryLimit,
-  mallocArenaMax,
   minOldSpaceMb,
-  missingEnvironment,
   missingNodeFlags,
   oldSpaceMbFor,
   semiSpaceMb,
@@ -70,19 +68,5 @@ describe('the node flags the proxy adds', () => {
     expect(missingNodeFlags(['--max-semi-space-size-x=1', '--expose-gc'], '', undefined)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
     ])
-  })
-})
-
-describe('the allocator tunables the proxy adds', () => {
-  it("gives glibc one arena, beside an operator's other tunables, and never over an operator's own arena setting", () => {
-    expect(missingEnvironment({})).toEqual({ GLIBC_TUNABLES: `glibc.malloc.arena_max=${mallocArenaMax}` })
-    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536' })).toEqual({
-      GLIBC_TUNABLES: `glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=${mallocArenaMax}`,
-    })
-    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' })).toEqual({})
-    expect(
-      missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2' }),
-    ).toEqual({})
-    expect(missingEnvironment({ MALLOC_ARENA_MAX: '2' })).toEqual({})
   })
 })

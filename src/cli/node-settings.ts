@@ -41,25 +41,6 @@ export function containerMemoryLimit(
   return constrained > 0 && constrained < machine ? constrained : undefined
 }
 
-/**
- * glibc's arenas: one, shared by the main thread and V8's worker threads. Each thread that mallocs gets an
- * arena of its own by default (up to 8 per core), and what V8's compiler and GC threads free stays in theirs
- * (bench/results/rss-under-load-2026-12-07.md).
- */
-export const mallocArenaMax = 1
-
-/**
- * The environment the proxy wants and the process does not have: glibc reads its tunables once, at start,
- * so they reach the allocator through the re-exec. An operator's own arena setting (GLIBC_TUNABLES
- * `glibc.malloc.arena_max` or MALLOC_ARENA_MAX) is left as given; other tunables are kept beside ours.
- */
-export function missingEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
-  const tunables = env.GLIBC_TUNABLES ?? ''
-  if (env.MALLOC_ARENA_MAX !== undefined || /(^|:)glibc\.malloc\.arena_max=/.test(tunables)) return {}
-  const ours = `glibc.malloc.arena_max=${mallocArenaMax}`
-  return { GLIBC_TUNABLES: tunables === '' ? ours : `${tunables}:${ours}` }
-}
-
 /** Whether `args` (node's own arguments, or NODE_OPTIONS split) set V8 flag `name` (dashes or underscores; a boolean's `--no-` too). */
 function setsFlag(args: readonly string[], name: string): boolean {
   const pattern = new RegExp(`^--(no-)?${name.replaceAll('-', '[-_]')}(=|$)`)
@@ -88,7 +69,7 @@ export function missingNodeFlags(
 /**
  * Gives this process the proxy's node flags. V8 sizes its heap once, when the isolate is made: a flag
  * set later with v8.setFlagsFromString leaves the young generation's and the old generation's limits
- * as they were, and glibc reads its tunables only at start. So when a flag or a tunable is missing, node is started again in this same process (execve: same
+ * as they were. So when a flag is missing, node is started again in this same process (execve: same
  * pid, same stdio, nothing left behind), with the flags before the script and the same arguments.
  * Returns only when nothing is missing, with OUTRIGGER_NODE_SETTINGS=off, or on a node without
  * process.execve (then it runs as it is).
@@ -98,14 +79,13 @@ export function applyNodeSettings(): void {
   // --no-optimize-for-size among them).
   if (process.env.OUTRIGGER_NODE_SETTINGS === 'off') return
   const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS ?? '', containerMemoryLimit())
-  const environment = missingEnvironment(process.env)
-  if ((missing.length === 0 && Object.keys(environment).length === 0) || typeof process.execve !== 'function')
-    return
+  if (missing.length === 0 || typeof process.execve !== 'function') return
   // A failed execve aborts node ("process.execve failed with error code …"): OUTRIGGER_NODE_SETTINGS=off
   // is the way out where a sandbox refuses it.
-  process.execve(
+  process.execve(process.execPath, [
     process.execPath,
-    [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)],
-    { ...process.env, ...environment },
-  )
+    ...process.execArgv,
+    ...missing,
+    ...process.argv.slice(1),
+  ])
 }

@@ -1,7 +1,6 @@
 // Envoy's max_connection_duration for HTTP/1.1 upstream connections: one older than the limit closes as soon as it is idle.
 
-import type { buildConnector, Dispatcher } from 'undici'
-import { Client } from './undici-parts.ts'
+import { type buildConnector, Client, type Dispatcher } from 'undici'
 
 /** How often a connection past its duration but still busy is looked at again. */
 const BUSY_RECHECK_MS = 10
