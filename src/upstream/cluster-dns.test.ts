@@ -2,6 +2,7 @@
 
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { request as undiciRequest } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type DnsServer, startDnsServer } from '../../test/harness/dns-server.ts'
 import { defaultDnsSettings } from '../bootstrap/dns-defaults.ts'
@@ -151,7 +152,11 @@ describe('LOGICAL_DNS cluster', () => {
 
   const get = async (c: Cluster): Promise<string> => {
     const endpoint = c.endpoints[0]
-    const { body } = await endpoint.http1.request({ path: '/', method: 'GET', reset: true })
+    // undici's request() through the endpoint's Pool (the proxy loads only undici's dispatchers: undici-parts.ts).
+    const { body } = await undiciRequest(`http://${endpoint.hostPort}/`, {
+      dispatcher: endpoint.http1,
+      reset: true,
+    })
     return body.text()
   }
 

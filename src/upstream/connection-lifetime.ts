@@ -1,6 +1,7 @@
 // Envoy's max_connection_duration for HTTP/1.1 upstream connections: one older than the limit closes as soon as it is idle.
 
-import { type buildConnector, Client, type Dispatcher } from 'undici'
+import type { buildConnector, Dispatcher } from 'undici'
+import { Client } from './undici-parts.ts'
 
 /** How often a connection past its duration but still busy is looked at again. */
 const BUSY_RECHECK_MS = 10

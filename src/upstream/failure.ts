@@ -1,7 +1,7 @@
 // Classifies an error from the upstream connection into a stream reset reason; the router answers it with Envoy's local reply.
 
-import { errors } from 'undici'
 import type { StreamResetReason } from '../protocol/stream-reset-reason.ts'
+import { errors } from './undici-parts.ts'
 
 /** The reason passed to undici's abort when the route timeout fires. */
 export class UpstreamTimeoutError extends Error {

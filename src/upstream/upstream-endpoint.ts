@@ -1,7 +1,7 @@
 // One upstream address of one cluster, with its undici connection pool, request counters and outlier state.
 
 import { type LookupFunction, connect as netConnect, Socket } from 'node:net'
-import { type buildConnector, type Dispatcher, Pool } from 'undici'
+import type { buildConnector, Dispatcher } from 'undici'
 import {
   type ConnectionPoolModel,
   type EndpointModel,
@@ -18,6 +18,7 @@ import { expiringClientFactory } from './connection-lifetime.ts'
 import { Http2Pool, type Http2PoolOptions, type UpstreamDispatch } from './http2-pool.ts'
 import type { LbEndpoint } from './lb/load-balancer.ts'
 import type { HostMonitor } from './outlier-detection.ts'
+import { Pool } from './undici-parts.ts'
 import type { UpstreamProtocol } from './upstream-protocol.ts'
 
 export interface PoolSettings {
