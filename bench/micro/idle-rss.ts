@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { stopAll } from '../support/children.ts'
 import { get } from '../support/http.ts'
+import { parseNodeVariant } from '../support/node-variant.ts'
 import { freePorts } from '../support/ports.ts'
 import { memory } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
@@ -69,24 +70,8 @@ for (const build of values.build) {
     scrapeMiB: [],
   })
 }
-for (const variant of values.variant) {
-  const colon = variant.indexOf(':')
-  const words = variant
-    .slice(colon + 1)
-    .split(/\s+/)
-    .filter(Boolean)
-  builds.push({
-    name: variant.slice(0, colon),
-    nodeFlags: words.filter((w) => w.startsWith('--')),
-    env: Object.fromEntries(
-      words
-        .filter((w) => !w.startsWith('--'))
-        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-    ),
-    requestMiB: [],
-    scrapeMiB: [],
-  })
-}
+for (const variant of values.variant)
+  builds.push({ ...parseNodeVariant(variant), requestMiB: [], scrapeMiB: [] })
 
 let started = 0
 async function measure(build: Build, listModules: boolean): Promise<void> {
