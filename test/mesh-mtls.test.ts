@@ -2,9 +2,7 @@
 
 import { createHash, X509Certificate } from 'node:crypto'
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { Pool, request } from 'undici'
@@ -13,17 +11,9 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { echoed, send, sendRaw } from './harness/client.ts'
 import { EchoClient, type EchoServer, startEchoServer } from './harness/grpc.ts'
 import { closeSession, type H2Upstream, h2Request, h2Session, startH2Upstream } from './harness/h2.ts'
-import * as istio from './harness/istio.ts'
-import {
-  filesTls,
-  issueCertificate,
-  istioMutual,
-  meshService,
-  outrigger,
-  retryingPortClash,
-} from './harness/mesh.ts'
-import { freePorts } from './harness/ports.ts'
-import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { createMeshCa, filesTls, type MeshCa, strictMtls } from './harness/mesh.ts'
+import { type PortTable, startClientSidecar, startServerSidecar } from './harness/mesh-pair.ts'
+import { eventually, type ProxyProcess } from './harness/proxy-process.ts'
 import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
@@ -31,7 +21,8 @@ const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep'
 const REVIEWS = 'spiffe://cluster.local/ns/default/sa/reviews'
 const VERIFY_FAILED = 'CERTIFICATE_VERIFY_FAILED'
 
-let dir: string
+let ca: MeshCa
+let otherCa: MeshCa
 let httpApp: Upstream
 let h2App: H2Upstream
 let grpcApp: EchoServer
@@ -41,12 +32,7 @@ let wsPort: number
 let server: ProxyProcess
 let client: ProxyProcess
 let imposter: ProxyProcess
-const port: Record<string, number> = {}
-
-/** `outrigger ca issue` into `<dir>/<name>`. */
-function issue(caDir: string, spiffe: string, name: string): string {
-  return issueCertificate(caDir, spiffe, join(dir, name))
-}
+const port: PortTable = {}
 
 /** XFCC's Hash: the SHA-256 of the leaf's DER, in hex. */
 function certHash(certs: string): string {
@@ -155,24 +141,21 @@ function replaceFiles(target: string, fresh: string): void {
   }
 }
 
-let caDir: string
 let sleepCerts: string
 let reviewsCerts: string
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outrigger-mesh-'))
-  caDir = join(dir, 'ca')
-  outrigger('ca', 'init', '--out', caDir)
-  sleepCerts = issue(caDir, SLEEP, 'sleep')
-  reviewsCerts = issue(caDir, REVIEWS, 'reviews')
-  const otherCa = join(dir, 'other-ca')
-  outrigger('ca', 'init', '--out', otherCa)
-  const imposterCerts = issue(otherCa, SLEEP, 'imposter')
+  ca = await createMeshCa('outrigger-mesh-')
+  sleepCerts = ca.issue(SLEEP, 'sleep')
+  reviewsCerts = ca.issue(REVIEWS, 'reviews')
+  otherCa = await createMeshCa('outrigger-mesh-other-')
+  const imposterCerts = otherCa.issue(SLEEP, 'imposter')
   // The imposter trusts the mesh's root too, so the server's refusal (not the imposter's) is what fails.
-  const imposterTrust = join(dir, 'imposter-trust.pem')
+  const imposterTrust = join(ca.dir, 'imposter-trust.pem')
   writeFileSync(
     imposterTrust,
-    readFileSync(join(caDir, 'root-cert.pem'), 'utf8') + readFileSync(join(otherCa, 'root-cert.pem'), 'utf8'),
+    readFileSync(join(ca.caDir, 'root-cert.pem'), 'utf8') +
+      readFileSync(join(otherCa.caDir, 'root-cert.pem'), 'utf8'),
   )
 
   httpApp = await startUpstream('reviews')
@@ -180,117 +163,82 @@ beforeAll(async () => {
   grpcApp = await startEchoServer('reviews-grpc')
   tcpApp = await startTcpServer('reviews-tcp')
   await startWsApp()
-  const names = ['inHttp', 'inH2', 'inGrpc', 'inTcp', 'inWs', 'inPermissive']
-  const outs = [
-    'outHttp',
-    'outH2',
-    'outGrpc',
-    'outTcp',
-    'outWs',
-    'outAuto',
-    'outWrong',
-    'outPlain',
-    'outPlainStrict',
-  ]
-  const pickPorts = async (wanted: readonly string[]): Promise<void> => {
-    const free = await freePorts(wanted.length)
-    for (const [i, name] of wanted.entries()) port[name] = free[i]
-  }
-
-  server = await retryingPortClash(async () => {
-    await pickPorts(names)
-    return startProxy({
-      labels: { app: 'reviews' },
-      serviceAccount: 'reviews',
-      resources: {
-        'server.yaml': istio.yamlStream(
-          istio.sidecar({
-            ingress: [
-              istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
-              istio.loopbackIngress(port.inH2, h2App.port, 'HTTP2', 'h2'),
-              istio.loopbackIngress(port.inGrpc, grpcApp.port, 'GRPC', 'grpc'),
-              istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
-              istio.loopbackIngress(port.inWs, wsPort, 'HTTP', 'ws'),
-              istio.loopbackIngress(port.inPermissive, httpApp.port, 'HTTP', 'permissive'),
-            ],
-          }),
-          // security/v1beta1/peer_authentication.proto: the workload's mode, one port relaxed by portLevelMtls.
-          `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: reviews, namespace: default}
-spec:
-  selector: {matchLabels: {app: reviews}}
-  mtls: {mode: STRICT}
-  portLevelMtls:
-    ${port.inPermissive}: {mode: PERMISSIVE}
-`,
-        ),
-      },
-      extraBootstrap: filesTls(reviewsCerts),
-    })
+  server = await startServerSidecar({
+    ports: port,
+    inbound: [
+      { port: 'inHttp', appPort: httpApp.port, protocol: 'HTTP', name: 'http' },
+      { port: 'inH2', appPort: h2App.port, protocol: 'HTTP2', name: 'h2' },
+      { port: 'inGrpc', appPort: grpcApp.port, protocol: 'GRPC', name: 'grpc' },
+      { port: 'inTcp', appPort: tcpApp.port, protocol: 'TCP', name: 'tcp' },
+      { port: 'inWs', appPort: wsPort, protocol: 'HTTP', name: 'ws' },
+      { port: 'inPermissive', appPort: httpApp.port, protocol: 'HTTP', name: 'permissive' },
+    ],
+    // security/v1beta1/peer_authentication.proto: the workload's mode, one port relaxed by portLevelMtls.
+    policies: () => [strictMtls('reviews', [port.inPermissive])],
+    tls: filesTls(reviewsCerts),
   })
 
-  client = await retryingPortClash(async () => {
-    await pickPorts(outs)
-    return startProxy({
-      labels: { app: 'sleep' },
-      serviceAccount: 'sleep',
-      resources: {
-        'client.yaml': istio.yamlStream(
-          istio.sidecar({
-            egress: [
-              { port: port.outHttp, protocol: 'HTTP', name: 'http' },
-              { port: port.outH2, protocol: 'HTTP2', name: 'h2' },
-              { port: port.outGrpc, protocol: 'GRPC', name: 'grpc' },
-              { port: port.outTcp, protocol: 'TCP', name: 'tcp' },
-              { port: port.outWs, protocol: 'HTTP', name: 'ws' },
-              { port: port.outAuto, protocol: 'HTTP', name: 'auto' },
-              { port: port.outWrong, protocol: 'HTTP', name: 'wrong' },
-              { port: port.outPlain, protocol: 'HTTP', name: 'plain' },
-              { port: port.outPlainStrict, protocol: 'HTTP', name: 'plain-strict' },
-            ],
-          }),
-          meshService('reviews', port.outHttp, 'HTTP', port.inHttp),
-          // A few requests per connection, so that load opens new mTLS connections while certificates rotate.
-          istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
-          meshService('reviews-h2', port.outH2, 'HTTP2', port.inH2),
-          istioMutual('reviews-h2'),
-          meshService('reviews-grpc', port.outGrpc, 'GRPC', port.inGrpc),
-          istioMutual('reviews-grpc'),
-          meshService('reviews-tcp', port.outTcp, 'TCP', port.inTcp),
-          istioMutual('reviews-tcp'),
-          meshService('reviews-ws', port.outWs, 'HTTP', port.inWs),
-          istioMutual('reviews-ws'),
-          // Auto-mTLS: no DestinationRule, the endpoint carries Istio's tlsMode label.
-          meshService('reviews-auto', port.outAuto, 'HTTP', port.inHttp, {
-            serviceAccount: 'reviews',
-            labels: { 'security.istio.io/tlsMode': 'istio' },
-          }),
-          // The endpoint runs as ratings: a server presenting reviews' identity is not the one expected.
-          meshService('reviews-wrong', port.outWrong, 'HTTP', port.inHttp, { serviceAccount: 'ratings' }),
-          istioMutual('reviews-wrong'),
-          meshService('reviews-plain', port.outPlain, 'HTTP', port.inPermissive, {}),
-          meshService('reviews-plain-strict', port.outPlainStrict, 'HTTP', port.inHttp, {}),
-        ),
+  client = await startClientSidecar({
+    ports: port,
+    routes: [
+      // A few requests per connection, so that load opens new mTLS connections while certificates rotate.
+      {
+        listen: 'outHttp',
+        name: 'http',
+        host: 'reviews',
+        protocol: 'HTTP',
+        target: 'inHttp',
+        istioMutual: { connectionPool: { http: { maxRequestsPerConnection: 20 } } },
       },
-      extraBootstrap: filesTls(sleepCerts),
-    })
+      { listen: 'outH2', name: 'h2', host: 'reviews-h2', protocol: 'HTTP2', target: 'inH2' },
+      { listen: 'outGrpc', name: 'grpc', host: 'reviews-grpc', protocol: 'GRPC', target: 'inGrpc' },
+      { listen: 'outTcp', name: 'tcp', host: 'reviews-tcp', protocol: 'TCP', target: 'inTcp' },
+      { listen: 'outWs', name: 'ws', host: 'reviews-ws', protocol: 'HTTP', target: 'inWs' },
+      // Auto-mTLS: no DestinationRule, the endpoint carries Istio's tlsMode label.
+      {
+        listen: 'outAuto',
+        name: 'auto',
+        host: 'reviews-auto',
+        protocol: 'HTTP',
+        target: 'inHttp',
+        endpoint: { serviceAccount: 'reviews', labels: { 'security.istio.io/tlsMode': 'istio' } },
+        istioMutual: false,
+      },
+      // The endpoint runs as ratings: a server presenting reviews' identity is not the one expected.
+      {
+        listen: 'outWrong',
+        name: 'wrong',
+        host: 'reviews-wrong',
+        protocol: 'HTTP',
+        target: 'inHttp',
+        endpoint: { serviceAccount: 'ratings' },
+      },
+      {
+        listen: 'outPlain',
+        name: 'plain',
+        host: 'reviews-plain',
+        protocol: 'HTTP',
+        target: 'inPermissive',
+        endpoint: {},
+        istioMutual: false,
+      },
+      {
+        listen: 'outPlainStrict',
+        name: 'plain-strict',
+        host: 'reviews-plain-strict',
+        protocol: 'HTTP',
+        target: 'inHttp',
+        endpoint: {},
+        istioMutual: false,
+      },
+    ],
+    tls: filesTls(sleepCerts),
   })
 
-  imposter = await retryingPortClash(async () => {
-    await pickPorts(['outImposter'])
-    return startProxy({
-      labels: { app: 'sleep' },
-      serviceAccount: 'sleep',
-      resources: {
-        'imposter.yaml': istio.yamlStream(
-          istio.sidecar({ egress: [{ port: port.outImposter, protocol: 'HTTP', name: 'http' }] }),
-          meshService('reviews', port.outImposter, 'HTTP', port.inHttp),
-          istioMutual('reviews'),
-        ),
-      },
-      extraBootstrap: filesTls(imposterCerts, imposterTrust),
-    })
+  imposter = await startClientSidecar({
+    ports: port,
+    routes: [{ listen: 'outImposter', name: 'http', host: 'reviews', protocol: 'HTTP', target: 'inHttp' }],
+    tls: filesTls(imposterCerts, imposterTrust),
   })
 }, 120_000)
 
@@ -304,7 +252,8 @@ afterAll(async () => {
   await tcpApp?.close()
   wsApp?.closeAllConnections()
   await new Promise((r) => wsApp?.close(r))
-  await rm(dir, { recursive: true, force: true })
+  await otherCa?.remove()
+  await ca?.remove()
 })
 
 /** The server sidecar's refusals on one ingress port, by reason (admin /listeners). */
@@ -415,8 +364,8 @@ describe('two sidecars over Istio mTLS, certificates from outrigger ca', () => {
 
 describe('certificate rotation under continuous load', () => {
   it('files replaced on both sides during load: zero failed requests, new handshakes use the new certificates', async () => {
-    const newReviews = issue(caDir, REVIEWS, 'reviews-2')
-    const newSleep = issue(caDir, SLEEP, 'sleep-2')
+    const newReviews = ca.issue(REVIEWS, 'reviews-2')
+    const newSleep = ca.issue(SLEEP, 'sleep-2')
     const running = load(port.outHttp, 'reviews', 8_000)
     await new Promise((r) => setTimeout(r, 2_000))
     replaceFiles(reviewsCerts, newReviews)
@@ -437,47 +386,32 @@ describe('certificate rotation under continuous load', () => {
 
   it('built-in renewal (tls: {ca, ttl: 6s}) on both sides during load: zero failed requests', async () => {
     const app = await startUpstream('renewed')
-    let inbound = 0
-    let outbound = 0
-    const builtIn = `tls:\n  ca: ${caDir}\n  ttl: 6s\n`
-    const renewedServer = await retryingPortClash(async () => {
-      ;[inbound] = await freePorts(1)
-      return startProxy({
-        labels: { app: 'reviews' },
-        serviceAccount: 'reviews',
-        resources: {
-          'server.yaml': istio.yamlStream(
-            istio.sidecar({ ingress: [istio.loopbackIngress(inbound, app.port, 'HTTP', 'http')] }),
-            `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec:
-  mtls: {mode: STRICT}
-`,
-          ),
-        },
-        extraBootstrap: builtIn,
-      })
+    const renewedPorts: PortTable = {}
+    const builtIn = ca.builtInTls('6s')
+    const renewedServer = await startServerSidecar({
+      ports: renewedPorts,
+      inbound: [{ port: 'in', appPort: app.port, protocol: 'HTTP', name: 'http' }],
+      policies: () => [strictMtls()],
+      tls: builtIn,
     })
-    const renewedClient = await retryingPortClash(async () => {
-      ;[outbound] = await freePorts(1)
-      return startProxy({
-        labels: { app: 'sleep' },
-        serviceAccount: 'sleep',
-        resources: {
-          'client.yaml': istio.yamlStream(
-            istio.sidecar({ egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }] }),
-            meshService('reviews', outbound, 'HTTP', inbound),
-            istioMutual('reviews', { connectionPool: { http: { maxRequestsPerConnection: 20 } } }),
-          ),
+    const renewedClient = await startClientSidecar({
+      ports: renewedPorts,
+      routes: [
+        {
+          listen: 'out',
+          name: 'http',
+          host: 'reviews',
+          protocol: 'HTTP',
+          target: 'in',
+          istioMutual: { connectionPool: { http: { maxRequestsPerConnection: 20 } } },
         },
-        extraBootstrap: builtIn,
-      })
+      ],
+      tls: builtIn,
     })
     try {
       const firstServer = await servedSerial(renewedServer)
       const firstClient = await servedSerial(renewedClient)
-      const result = await load(outbound, 'reviews', 8_000)
+      const result = await load(renewedPorts.out, 'reviews', 8_000)
       expect(result.errors.slice(0, 5)).toEqual([])
       expect(result.failed).toBe(0)
       expect(result.ok).toBeGreaterThan(400)
