@@ -1,20 +1,11 @@
 // Scenario: a client sidecar in front of a server sidecar in front of apps, over Istio mTLS: Istio's standard metrics counted exactly by both reporters on their stats ports (HTTP, gRPC, TCP), and summed across worker threads.
 
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EchoClient, type EchoServer, startEchoServer } from './harness/grpc.ts'
 import * as istio from './harness/istio.ts'
-import {
-  filesTls,
-  issueCertificate,
-  istioMutual,
-  meshService,
-  outrigger,
-  retryingPortClash,
-} from './harness/mesh.ts'
+import { createMeshCa, filesTls, type MeshCa, retryingPortClash } from './harness/mesh.ts'
+import { type PortTable, startClientSidecar, startServerSidecar } from './harness/mesh-pair.ts'
 import { freePorts } from './harness/ports.ts'
 import { sumOf } from './harness/prometheus-text.ts'
 import { eventually, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
@@ -24,13 +15,13 @@ import { startUpstream, type Upstream } from './harness/upstream.ts'
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep'
 const REVIEWS = 'spiffe://cluster.local/ns/default/sa/reviews'
 
-let dir: string
+let ca: MeshCa
 let httpApp: Upstream
 let grpcApp: EchoServer
 let tcpApp: TcpServer
 let server: ProxyProcess
 let client: ProxyProcess
-const port: Record<string, number> = {}
+const port: PortTable = {}
 
 async function scrape(proxy: ProxyProcess): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)
@@ -39,61 +30,30 @@ async function scrape(proxy: ProxyProcess): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outrigger-metrics-'))
-  const caDir = join(dir, 'ca')
-  outrigger('ca', 'init', '--out', caDir)
-  const sleepCerts = issueCertificate(caDir, SLEEP, join(dir, 'sleep'))
-  const reviewsCerts = issueCertificate(caDir, REVIEWS, join(dir, 'reviews'))
+  ca = await createMeshCa('outrigger-metrics-')
+  const sleepCerts = ca.issue(SLEEP, 'sleep')
+  const reviewsCerts = ca.issue(REVIEWS, 'reviews')
   httpApp = await startUpstream('reviews')
   grpcApp = await startEchoServer('reviews-grpc')
   tcpApp = await startTcpServer('reviews-tcp')
-  const pick = async (names: readonly string[]): Promise<void> => {
-    const free = await freePorts(names.length)
-    for (const [i, name] of names.entries()) port[name] = free[i]
-  }
-  server = await retryingPortClash(async () => {
-    await pick(['inHttp', 'inGrpc', 'inTcp'])
-    return startProxy({
-      labels: { app: 'reviews', version: 'v1' },
-      serviceAccount: 'reviews',
-      resources: {
-        'server.yaml': istio.yamlStream(
-          istio.sidecar({
-            ingress: [
-              istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
-              istio.loopbackIngress(port.inGrpc, grpcApp.port, 'GRPC', 'grpc'),
-              istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
-            ],
-          }),
-        ),
-      },
-      extraBootstrap: filesTls(reviewsCerts),
-    })
+  server = await startServerSidecar({
+    ports: port,
+    labels: { app: 'reviews', version: 'v1' },
+    inbound: [
+      { port: 'inHttp', appPort: httpApp.port, protocol: 'HTTP', name: 'http' },
+      { port: 'inGrpc', appPort: grpcApp.port, protocol: 'GRPC', name: 'grpc' },
+      { port: 'inTcp', appPort: tcpApp.port, protocol: 'TCP', name: 'tcp' },
+    ],
+    tls: filesTls(reviewsCerts),
   })
-  client = await retryingPortClash(async () => {
-    await pick(['outHttp', 'outGrpc', 'outTcp'])
-    return startProxy({
-      labels: { app: 'sleep' },
-      serviceAccount: 'sleep',
-      resources: {
-        'client.yaml': istio.yamlStream(
-          istio.sidecar({
-            egress: [
-              { port: port.outHttp, protocol: 'HTTP', name: 'http' },
-              { port: port.outGrpc, protocol: 'GRPC', name: 'grpc' },
-              { port: port.outTcp, protocol: 'TCP', name: 'tcp' },
-            ],
-          }),
-          meshService('reviews', port.outHttp, 'HTTP', port.inHttp),
-          istioMutual('reviews'),
-          meshService('reviews-grpc', port.outGrpc, 'GRPC', port.inGrpc),
-          istioMutual('reviews-grpc'),
-          meshService('reviews-tcp', port.outTcp, 'TCP', port.inTcp),
-          istioMutual('reviews-tcp'),
-        ),
-      },
-      extraBootstrap: filesTls(sleepCerts),
-    })
+  client = await startClientSidecar({
+    ports: port,
+    routes: [
+      { listen: 'outHttp', name: 'http', host: 'reviews', protocol: 'HTTP', target: 'inHttp' },
+      { listen: 'outGrpc', name: 'grpc', host: 'reviews-grpc', protocol: 'GRPC', target: 'inGrpc' },
+      { listen: 'outTcp', name: 'tcp', host: 'reviews-tcp', protocol: 'TCP', target: 'inTcp' },
+    ],
+    tls: filesTls(sleepCerts),
   })
 }, 120_000)
 
@@ -103,7 +63,7 @@ afterAll(async () => {
   await httpApp?.close()
   await grpcApp?.close()
   await tcpApp?.close()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  await ca?.remove()
 })
 
 describe('Istio standard metrics over a pair of sidecars (istio/proxy istio_stats.cc)', () => {
