@@ -1,22 +1,12 @@
 // Scenario: AuthorizationPolicy over real Istio mTLS: the peer's certificate (from `outrigger ca`) decides principals, namespaces and `when` source keys.
 
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './harness/client.ts'
-import * as istio from './harness/istio.ts'
-import {
-  filesTls,
-  issueCertificate,
-  istioMutual,
-  meshService,
-  outrigger,
-  retryingPortClash,
-} from './harness/mesh.ts'
-import { freePorts } from './harness/ports.ts'
-import { eventually, mainScript, type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { createMeshCa, filesTls, type MeshCa, strictMtls } from './harness/mesh.ts'
+import { type PortTable, startClientSidecar, startServerSidecar } from './harness/mesh-pair.ts'
+import { eventually, mainScript, type ProxyProcess } from './harness/proxy-process.ts'
 import { exchange, startTcpServer, type TcpServer } from './harness/tcp.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
@@ -25,28 +15,20 @@ const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep'
 const RATINGS = 'spiffe://cluster.local/ns/legacy/sa/ratings'
 const REVIEWS = 'spiffe://cluster.local/ns/default/sa/reviews'
 
-let dir: string
+let ca: MeshCa
 let httpApp: Upstream
 let tcpApp: TcpServer
 /** B: reviews, STRICT, with the policies. */
 let reviews: ProxyProcess
 let sleep: ProxyProcess
 let ratings: ProxyProcess
-const port: Record<string, number> = {}
+const port: PortTable = {}
 
 /**
  * B's policies (security/v1beta1/authorization.proto). The DENY rules name B's HTTP port: on a TCP port
  * pilot drops their HTTP-only `methods` and they would deny every connection (docs/security.md).
  */
-const policies = (): string => `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: reviews, namespace: default}
-spec:
-  selector: {matchLabels: {app: reviews}}
-  mtls: {mode: STRICT}
----
-apiVersion: security.istio.io/v1
+const policies = (): string => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: reviews-allow, namespace: default}
 spec:
@@ -100,63 +82,37 @@ spec:
 `
 
 /** A client sidecar in `namespace` with the workload certificate `certs`, reaching B's HTTP and TCP ports. */
-async function startClient(name: string, namespace: string, certs: string): Promise<ProxyProcess> {
-  return retryingPortClash(async () => {
-    const [http, tcp] = await freePorts(2)
-    port[`${name}Http`] = http
-    port[`${name}Tcp`] = tcp
-    return startProxy({
-      namespace,
-      labels: { app: name },
-      serviceAccount: name,
-      resources: {
-        'client.yaml': istio.yamlStream(
-          istio.sidecar({
-            namespace,
-            egress: [
-              { port: http, protocol: 'HTTP', name: 'http', hosts: ['*/*'] },
-              { port: tcp, protocol: 'TCP', name: 'tcp', hosts: ['*/*'] },
-            ],
-          }),
-          meshService('reviews', http, 'HTTP', port.inHttp),
-          istioMutual('reviews'),
-          meshService('reviews-tcp', tcp, 'TCP', port.inTcp),
-          istioMutual('reviews-tcp'),
-        ),
-      },
-      extraBootstrap: filesTls(certs),
-    })
+function startClient(name: string, namespace: string, certs: string): Promise<ProxyProcess> {
+  return startClientSidecar({
+    ports: port,
+    namespace,
+    labels: { app: name },
+    serviceAccount: name,
+    egressHosts: ['*/*'],
+    routes: [
+      { listen: `${name}Http`, name: 'http', host: 'reviews', protocol: 'HTTP', target: 'inHttp' },
+      { listen: `${name}Tcp`, name: 'tcp', host: 'reviews-tcp', protocol: 'TCP', target: 'inTcp' },
+    ],
+    tls: filesTls(certs),
   })
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outrigger-mesh-authz-'))
-  const caDir = join(dir, 'ca')
-  outrigger('ca', 'init', '--out', caDir)
-  const reviewsCerts = issueCertificate(caDir, REVIEWS, join(dir, 'reviews'))
-  const sleepCerts = issueCertificate(caDir, SLEEP, join(dir, 'sleep'))
-  const ratingsCerts = issueCertificate(caDir, RATINGS, join(dir, 'ratings'))
+  ca = await createMeshCa('outrigger-mesh-authz-')
+  const reviewsCerts = ca.issue(REVIEWS, 'reviews')
+  const sleepCerts = ca.issue(SLEEP, 'sleep')
+  const ratingsCerts = ca.issue(RATINGS, 'ratings')
   httpApp = await startUpstream('reviews')
   tcpApp = await startTcpServer('reviews-tcp')
 
-  reviews = await retryingPortClash(async () => {
-    ;[port.inHttp, port.inTcp] = await freePorts(2)
-    return startProxy({
-      labels: { app: 'reviews' },
-      serviceAccount: 'reviews',
-      resources: {
-        'server.yaml': istio.yamlStream(
-          istio.sidecar({
-            ingress: [
-              istio.loopbackIngress(port.inHttp, httpApp.port, 'HTTP', 'http'),
-              istio.loopbackIngress(port.inTcp, tcpApp.port, 'TCP', 'tcp'),
-            ],
-          }),
-          policies(),
-        ),
-      },
-      extraBootstrap: filesTls(reviewsCerts),
-    })
+  reviews = await startServerSidecar({
+    ports: port,
+    inbound: [
+      { port: 'inHttp', appPort: httpApp.port, protocol: 'HTTP', name: 'http' },
+      { port: 'inTcp', appPort: tcpApp.port, protocol: 'TCP', name: 'tcp' },
+    ],
+    policies: () => [strictMtls('reviews'), policies()],
+    tls: filesTls(reviewsCerts),
   })
   // The debug request log names the policy behind each denial.
   await reviews.admin('/logging?level=debug', { method: 'POST' })
@@ -176,7 +132,7 @@ afterAll(async () => {
   await reviews?.stop()
   await httpApp?.close()
   await tcpApp?.close()
-  await rm(dir, { recursive: true, force: true })
+  await ca?.remove()
 })
 
 interface Case {
