@@ -1,64 +1,33 @@
 // Scenario: a tap on the server sidecar of an Istio mTLS pair shows the client workload's SPIFFE identity as the peer.
 
-import { mkdtemp, rm } from 'node:fs/promises'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { TapEvent } from '../src/live/live-api.ts'
 import { send } from './harness/client.ts'
-import * as istio from './harness/istio.ts'
-import { istioMutual, meshService, outrigger, retryingPortClash } from './harness/mesh.ts'
-import { freePorts } from './harness/ports.ts'
-import { type ProxyProcess, startProxy } from './harness/proxy-process.ts'
+import { createMeshCa, type MeshCa, strictMtls } from './harness/mesh.ts'
+import { type PortTable, startClientSidecar, startServerSidecar } from './harness/mesh-pair.ts'
+import type { ProxyProcess } from './harness/proxy-process.ts'
 import { startUpstream, type Upstream } from './harness/upstream.ts'
 
-let dir: string
+let ca: MeshCa
 let app: Upstream
 let server: ProxyProcess
 let client: ProxyProcess
-let inbound = 0
-let outbound = 0
+const port: PortTable = {}
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outrigger-tap-mtls-'))
-  const caDir = join(dir, 'ca')
-  outrigger('ca', 'init', '--out', caDir)
-  const builtIn = `tls:\n  ca: ${caDir}\n`
+  ca = await createMeshCa('outrigger-tap-mtls-')
   app = await startUpstream('reviews')
-  server = await retryingPortClash(async () => {
-    ;[inbound] = await freePorts(1)
-    return startProxy({
-      labels: { app: 'reviews' },
-      serviceAccount: 'reviews',
-      resources: {
-        'server.yaml': istio.yamlStream(
-          istio.sidecar({ ingress: [istio.loopbackIngress(inbound, app.port, 'HTTP', 'http')] }),
-          `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec:
-  mtls: {mode: STRICT}
-`,
-        ),
-      },
-      extraBootstrap: builtIn,
-    })
+  server = await startServerSidecar({
+    ports: port,
+    inbound: [{ port: 'in', appPort: app.port, protocol: 'HTTP', name: 'http' }],
+    policies: () => [strictMtls()],
+    tls: ca.builtInTls(),
   })
-  client = await retryingPortClash(async () => {
-    ;[outbound] = await freePorts(1)
-    return startProxy({
-      labels: { app: 'sleep' },
-      serviceAccount: 'sleep',
-      resources: {
-        'client.yaml': istio.yamlStream(
-          istio.sidecar({ egress: [{ port: outbound, protocol: 'HTTP', name: 'http' }] }),
-          meshService('reviews', outbound, 'HTTP', inbound),
-          istioMutual('reviews'),
-        ),
-      },
-      extraBootstrap: builtIn,
-    })
+  client = await startClientSidecar({
+    ports: port,
+    routes: [{ listen: 'out', name: 'http', host: 'reviews', protocol: 'HTTP', target: 'in' }],
+    tls: ca.builtInTls(),
   })
 }, 60_000)
 
@@ -66,7 +35,7 @@ afterAll(async () => {
   await client?.stop()
   await server?.stop()
   await app?.close()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  await ca?.remove()
 })
 
 /** The NDJSON events of a tap that ends after `max`. */
@@ -99,7 +68,7 @@ it("shows the mTLS peer's SPIFFE identity inbound, and none outbound from the ap
   let clientEvents: TapEvent[] = []
   const serverEvents = await tapUntilMax(server, 'direction=inbound&max=1', async () => {
     clientEvents = await tapUntilMax(client, 'direction=outbound&max=1', async () => {
-      const reply = await send(outbound, 'reviews', '/mtls')
+      const reply = await send(port.out, 'reviews', '/mtls')
       expect(reply.status).toBe(200)
     })
   })
@@ -113,5 +82,5 @@ it("shows the mTLS peer's SPIFFE identity inbound, and none outbound from the ap
   })
   // The app reached its own sidecar in plain text: no peer.
   expect(clientEvents[0]).toMatchObject({ direction: 'outbound', path: '/mtls', peer: '' })
-  expect(clientEvents[0]?.upstreamHost).toBe(`127.0.0.1:${inbound}`)
+  expect(clientEvents[0]?.upstreamHost).toBe(`127.0.0.1:${port.in}`)
 }, 30_000)
