@@ -217,27 +217,20 @@ describe.skipIf(!isRoot)('the container image', () => {
     try {
       await writeFile(join(dir, 'v4'), istioStyleRedirect('iptables'))
       await writeFile(join(dir, 'v6'), istioStyleRedirect('ip6tables'))
-      const { stdout } = await run(
-        'unshare',
+      const stdout = await inOwnNetns(
+        rootfs,
+        image,
         [
-          '--net',
-          '--',
-          'sh',
-          '-c',
-          [
-            'chroot "$0" iptables-restore < "$1/v4"',
-            'chroot "$0" ip6tables-restore < "$1/v6"',
-            'chroot "$0" ip rule add fwmark 0x539 lookup 133',
-            'chroot "$0" ip route add local default dev lo table 133',
-            'chroot "$0" iptables-save -t nat',
-            'chroot "$0" ip6tables-save -t nat',
-            'chroot "$0" ip rule show',
-            'chroot "$0" ip route show table 133',
-          ].join(' && '),
-          rootfs,
-          dir,
-        ],
-        { env: imageEnv(image) },
+          'iptables-restore < "$1/v4"',
+          'ip6tables-restore < "$1/v6"',
+          'ip rule add fwmark 0x539 lookup 133',
+          'ip route add local default dev lo table 133',
+          'iptables-save -t nat',
+          'ip6tables-save -t nat',
+          'ip rule show',
+          'ip route show table 133',
+        ].map(inChroot),
+        dir,
       )
       expect(stdout.match(/-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/g)).toHaveLength(2)
       expect(stdout.match(/-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN/g)).toHaveLength(2)
@@ -257,31 +250,15 @@ describe.skipIf(!isRoot)('the container image', () => {
       '--exclude-outbound-ports 9090 --exclude-interfaces eth9 --redirect-dns --capture-all-dns',
       '--drop-invalid --enable-ipv6',
     ].join(' ')
-    const { stdout } = await run(
-      'unshare',
-      [
-        '--net',
-        '--',
-        'sh',
-        '-c',
-        [
-          'ip link set lo up',
-          `chroot "$0" outrigger capture install ${flags}`,
-          'echo "=== installed"',
-          'chroot "$0" iptables-save',
-          'chroot "$0" ip6tables-save',
-          'chroot "$0" ip rule show',
-          'chroot "$0" ip -6 rule show',
-          'chroot "$0" outrigger capture remove',
-          'echo "=== removed"',
-          'chroot "$0" iptables-save',
-          'chroot "$0" ip6tables-save',
-          'chroot "$0" ip rule show',
-        ].join(' && '),
-        rootfs,
-      ],
-      { env: imageEnv(image) },
-    )
+    const stdout = await inOwnNetns(rootfs, image, [
+      'ip link set lo up',
+      inChroot(`outrigger capture install ${flags}`),
+      'echo "=== installed"',
+      ...['iptables-save', 'ip6tables-save', 'ip rule show', 'ip -6 rule show'].map(inChroot),
+      inChroot('outrigger capture remove'),
+      'echo "=== removed"',
+      ...['iptables-save', 'ip6tables-save', 'ip rule show'].map(inChroot),
+    ])
     const [, installed = '', removed = ''] = stdout.split(/^=== \w+$/m)
     // Each rule once per family (iptables and ip6tables), the excluded NIC in both mangle and nat.
     const expected: readonly [RegExp, number][] = [
@@ -337,6 +314,27 @@ function inImage(rootfs: string, image: ImageInspect): string[] {
     `--setuid=${uid}`,
     '--',
   ]
+}
+
+/**
+ * Runs the shell `steps` (joined by `&&`) as root in a network namespace of their own, with the image's ENV: in
+ * them `$0` is the image's root and `$1`… are `args`. Resolves with their stdout.
+ */
+async function inOwnNetns(
+  rootfs: string,
+  image: ImageInspect,
+  steps: readonly string[],
+  ...args: string[]
+): Promise<string> {
+  const { stdout } = await run('unshare', ['--net', '--', 'sh', '-c', steps.join(' && '), rootfs, ...args], {
+    env: imageEnv(image),
+  })
+  return stdout
+}
+
+/** A step of inOwnNetns run with the image as its root: `chroot "$0" <command>`. */
+function inChroot(command: string): string {
+  return `chroot "$0" ${command}`
 }
 
 /** The image's ENV, and nothing of the test's own environment. */
