@@ -5,8 +5,9 @@
 // "off", the bootstrap's `telemetry.tracing` (an OTLP/HTTP sink in this process receives and drops the
 // spans) and `telemetry.accessLog` (a file in the scratch directory). Three measurements:
 // 1. saturated throughput: all variants loaded at the same moment, pinned to one shared core, for
-//    `--rounds` rounds (as bench/paired.ts does), each variant's req/s ÷ the first variant's ("off" by default) taken per round;
-// 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time, in `--rate-rounds`
+//    `--rounds` rounds in each of `--processes` groups of freshly started processes (as bench/paired.ts does),
+//    each variant's req/s ÷ the first variant's ("off" by default) taken per round, then the median over groups;
+// 2. CPU per request at a fixed rate (`--rate`, 1000 req/s), one variant at a time (the last group's processes), in `--rate-rounds`
 //    interleaved rounds (one 10-s run of each varies by ±10 % with GC timing; the median of per-round ratios holds);
 // 3. RSS after the fixed-rate runs.
 // The issue's target: metrics + 1 % tracing together cost at most 10 % of saturated throughput, 10 % of CPU
@@ -14,7 +15,7 @@
 // hub is then not among the observers) the hook costs at most 1 % of CPU per request; "metrics-tap-none" holds a
 // tap that matches nothing open, "metrics-tap-all" one that streams every request to the bench.
 //
-//   node bench/telemetry.ts [--rounds 8] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10] [--rate-rounds 5]
+//   node bench/telemetry.ts [--processes 3] [--rounds 3] [--seconds 4] [--warmup 10] [--rate 1000] [--rate-seconds 10] [--rate-rounds 5]
 //                           [--variants off,metrics,metrics-trace-1,metrics-trace-0,metrics-trace-100,metrics-access-log,
 //                                       metrics-tap-none,metrics-tap-all]
 // The live view's cost (issue 20's target: at most 3 % of CPU per request at 1000 req/s) is
@@ -35,17 +36,20 @@ import { stopAll } from './support/children.ts'
 import { onSharedCore, sharedCorePlan } from './support/cpu-affinity.ts'
 import { freePorts } from './support/ports.ts'
 import { cpuSeconds, memory } from './support/proc-stats.ts'
-import { meanWithInterval, median } from './support/stats.ts'
+import { groupedRatios, medianOverGroups } from './support/process-groups.ts'
+import { meanWithInterval, median, rotate } from './support/stats.ts'
 import { gitCommit } from './support/tools.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from './systems/outrigger-process.ts'
 import type { RunningSystem } from './systems/system.ts'
 import { startScratchUpstream } from './systems/upstream.ts'
 import { runPaced } from './workloads/paced-client.ts'
-import { loadTogether } from './workloads/side-by-side.ts'
+import { loadTogether, type TogetherSample } from './workloads/side-by-side.ts'
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '8' },
+    /** Groups of fresh processes for the saturated part, each loaded for `--rounds` rounds (as bench/paired.ts). */
+    processes: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
@@ -56,6 +60,7 @@ const { values } = parseArgs({
     variants: { type: 'string' },
   },
 })
+const processes = Math.max(1, Number(values.processes))
 const rounds = Number(values.rounds)
 const seconds = Number(values.seconds)
 const rate = Number(values.rate)
@@ -187,8 +192,9 @@ async function startOtlpSink(): Promise<{ port: number; exports: () => number; c
 
 const { workDir, upstream } = await startScratchUpstream('telemetry')
 const sink = await startOtlpSink()
-const systems: RunningSystem[] = []
-for (const v of variants) {
+
+/** Starts one variant's proxy (with its tap or dashboard polls, if it has them). */
+async function startVariant(v: Variant): Promise<RunningSystem> {
   const [port] = await freePorts(1)
   const telemetry: string[] = []
   if (v.tracing !== undefined)
@@ -210,7 +216,7 @@ for (const v of variants) {
   })
   const closeTap = v.tap === undefined ? undefined : await holdTap(proxy.adminPort, v.tap)
   const stopPolling = v.dashboard === true ? pollLikeDashboard(proxy.adminPort) : undefined
-  systems.push({
+  return {
     name: v.name,
     target: { port },
     pids: [proxy.child.pid],
@@ -220,34 +226,59 @@ for (const v of variants) {
       stopPolling?.()
       return proxy.stop()
     },
-  })
+  }
 }
+
+/** Every variant started afresh, one variant further first each group (as bench/paired.ts); in --variants order. */
+async function startGroup(group: number): Promise<RunningSystem[]> {
+  const started = new Array<RunningSystem>(variants.length)
+  for (const i of rotate(
+    variants.map((_, k) => k),
+    group,
+  ))
+    started[i] = await startVariant(variants[i])
+  return started
+}
+
 process.stderr.write(
-  `telemetry: ${variants.map((v) => v.name).join(', ')}; ${rounds} rounds of ${seconds} s\n`,
+  `telemetry: ${variants.map((v) => v.name).join(', ')}; ${processes} process groups of ${rounds} rounds of ${seconds} s\n`,
 )
 
 const opts = { path: '/1k', connections: 50 }
-async function saturated() {
+async function saturated(systems: readonly RunningSystem[], group: number): Promise<TogetherSample[][]> {
   await loadTogether(systems, { ...opts, seconds: Number(values.warmup) })
   const recorded = []
   for (let r = 0; r < rounds; r++) {
     const round = await loadTogether(systems, { ...opts, seconds })
     recorded.push(round)
     process.stderr.write(
-      `round ${r + 1}/${rounds}: ${round.map((x, i) => `${variants[i].name} ${Math.round(x.rps)}`).join(' | ')}\n`,
+      `group ${group + 1}/${processes} round ${r + 1}/${rounds}: ${round.map((x, i) => `${variants[i].name} ${Math.round(x.rps)}`).join(' | ')}\n`,
     )
   }
   return recorded
 }
 const sharedCore = sharedCorePlan()
-const recorded =
-  sharedCore === undefined
-    ? await saturated()
-    : await onSharedCore(
-        systems.flatMap((s) => s.pids),
-        [upstream.pid],
-        saturated,
-      )
+/**
+ * Saturated rounds in `--processes` groups of fresh processes (a process that settles into slower code
+ * stays slower for all its rounds: bench/results/paired-rerun-2026-12-07.md). The last group's
+ * processes stay up for the fixed-rate part.
+ */
+const saturatedRps: number[][][] = []
+let systems: readonly RunningSystem[] = []
+for (let g = 0; g < processes; g++) {
+  const group = await startGroup(g)
+  const recorded =
+    sharedCore === undefined
+      ? await saturated(group, g)
+      : await onSharedCore(
+          group.flatMap((s) => s.pids),
+          [upstream.pid],
+          () => saturated(group, g),
+        )
+  saturatedRps.push(recorded.map((round) => round.map((x) => x.rps)))
+  if (g === processes - 1) systems = group
+  else for (const system of group) await system.stop()
+}
 
 /** One fixed-rate run of one variant. */
 interface FixedRun {
@@ -318,25 +349,27 @@ const lines = [
   '# Telemetry cost',
   '',
   `Made by \`node bench/telemetry.ts ${process.argv.slice(2).join(' ')}\` at commit \`${gitCommit(repoRoot)}\`, ` +
-    `node ${process.version}. Saturated: all variants loaded at once (autocannon, 50 connections each, 1 KiB, ` +
-    `${seconds} s × ${rounds} rounds after ${values.warmup} s of warm-up)` +
+    `node ${process.version}. Saturated: ${processes} groups of fresh processes (each variant started afresh per ` +
+    `group), all variants loaded at once (autocannon, 50 connections each, 1 KiB, ` +
+    `${seconds} s × ${rounds} rounds per group after ${values.warmup} s of warm-up)` +
     (sharedCore === undefined
       ? ', unpinned'
       : `, pinned to CPU ${sharedCore.systemsCpu} (clients and upstream on ${sharedCore.clientCpus})`) +
-    `; ratios per round to "${variants[0].name}", then the median. Fixed rate: ${rate} req/s for ${rateSeconds} s, one variant ` +
+    `; ratios per round to "${variants[0].name}", each group's median of them, then the median over groups ` +
+    `[lowest, highest group]; req/s the median over groups of each group's median. Fixed rate, on the last group's processes: ${rate} req/s for ${rateSeconds} s, one variant ` +
     `at a time, ${rateRounds} rounds (each round starts one variant further), pinned as above; CPU per request is the median ` +
     `over rounds, "vs" the median of each round's ratio to "${variants[0].name}" [lowest, highest round], then the mean ratio with ` +
     `its 95 % confidence interval over the rounds (Student's t); RSS after the last round. ` +
     `The OTLP sink received ${spanExports} exports.`,
   '',
-  `| Variant | saturated req/s ÷ ${variants[0].name} | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} [rounds] | mean, 95 % CI | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
+  `| Variant | saturated req/s ÷ ${variants[0].name} [groups] | median req/s | CPU µs/request at fixed rate | vs ${variants[0].name} [rounds] | mean, 95 % CI | RSS MiB | vs ${variants[0].name} | p99 µs | errors |`,
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...variants.map((v, i) => {
-    const ratios = recorded.map((r) => r[i].rps / r[0].rps)
+    const ratios = groupedRatios(saturatedRps, i)
     const f = fixed[i]
     const cpu = cpuRatios[i]
     const ci = meanWithInterval(cpu)
-    return `| ${v.label} | ${median(ratios).toFixed(3)}× | ${Math.round(median(recorded.map((r) => r[i].rps)))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(median(cpu) - 1)} [${pct(Math.min(...cpu) - 1)}, ${pct(Math.max(...cpu) - 1)}] | ${pct(ci.mean - 1)} (${pct(ci.low - 1)} to ${pct(ci.high - 1)}) | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
+    return `| ${v.label} | ${ratios.median.toFixed(3)}× [${ratios.lowest.toFixed(3)}, ${ratios.highest.toFixed(3)}] | ${Math.round(medianOverGroups(saturatedRps, i))} | ${f.cpuUsPerRequest.toFixed(1)} | ${pct(median(cpu) - 1)} [${pct(Math.min(...cpu) - 1)}, ${pct(Math.max(...cpu) - 1)}] | ${pct(ci.mean - 1)} (${pct(ci.low - 1)} to ${pct(ci.high - 1)}) | ${f.rssMiB.toFixed(1)} | ${(f.rssMiB - off.rssMiB).toFixed(1)} | ${Math.round(f.p99us)} | ${f.errors} |`
   }),
   '',
 ]
