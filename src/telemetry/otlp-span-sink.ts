@@ -128,9 +128,9 @@ export class OtlpSpanSink implements SpanSink {
     this.#processor.onEnd(new ExportedSpan(span, this.#resource))
   }
 
-  /** Exports what is queued, then closes the collector's connection. */
+  /** Exports what is queued, then closes the collector's connection; an export that fails is counted dropped, not thrown. */
   shutdown(): Promise<void> {
-    this.#closed ??= this.#processor.shutdown()
+    this.#closed ??= this.#processor.shutdown().catch(() => undefined)
     return this.#closed
   }
 }
