@@ -1,8 +1,18 @@
-// Hands a collector's finished spans to an export thread of their own, so the SDK's HTTP client never shares the data path's JIT feedback.
+// The spans of one collector endpoint: the OpenTelemetry SDK's batch processor and OTLP/HTTP JSON exporter, sending over undici in the serving thread.
 
-import { Worker } from 'node:worker_threads'
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
+import {
+  createOtlpNetworkExportDelegate,
+  ExporterMetrics,
+  OTLPExporterBase,
+} from '@opentelemetry/otlp-exporter-base'
+import { JsonTraceSerializer, TraceExporterMetricsHelper } from '@opentelemetry/otlp-transformer'
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources'
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
+import { ExportedSpan } from './exported-span.ts'
 import type { FinishedSpan, SpanSink } from './finished-span.ts'
 import { log } from './log.ts'
+import { UndiciExporterTransport } from './otlp-undici-transport.ts'
 
 /** What a sink counts: spans the collector accepted, and spans lost (queue full, or export failed). */
 export interface SpanCounters {
@@ -10,102 +20,117 @@ export interface SpanCounters {
   dropped(count: number): void
 }
 
-/** What the export thread is started with. */
-export interface ExportThreadData {
-  readonly endpoint: string
-  readonly resourceAttributes: Readonly<Record<string, string | number | boolean>>
-}
-
-/** Sink → export thread: spans to queue, or the last call before the thread ends. */
-export type SinkMessage =
-  | { readonly type: 'spans'; readonly spans: readonly FinishedSpan[] }
-  | { readonly type: 'shutdown' }
-
-/** Export thread → sink: how many of the spans it was given are done with, and how; `closed` after shutdown. */
-export interface ExportReport {
-  readonly sent: number
-  readonly dropped: number
-  readonly closed?: true
-}
-
-/** Spans queued here and in the export thread together, at most (the SDK's default queue size). */
+/** The batch limits (the SDK's defaults, but a 1 s delay where the SDK waits 5 s). */
 const maxQueueSize = 2048
-/** Spans are posted to the thread in groups: when this many wait, or after handOffDelayMs. */
-const handOffBatch = 128
-const handOffDelayMs = 200
-
-const threadScript = new URL(
-  import.meta.url.endsWith('.ts') ? './otlp-export-thread.ts' : './otlp-export-thread.js',
-  import.meta.url,
-)
+const maxExportBatchSize = 512
+const scheduledDelayMillis = 1000
+const exportTimeoutMillis = 10_000
+/** The SDK's default bound on exports in flight at once (otlp-exporter-base getSharedConfigurationDefaults). */
+const concurrencyLimit = 30
 
 /**
- * The spans of one collector endpoint. The OpenTelemetry SDK (its BatchSpanProcessor and OTLP/HTTP
- * exporter) runs in a worker thread: run in this thread, its node:http client and streams met the same
- * Node functions the data path runs on every request, and the rare export turned their optimized code
- * generic for every request (bench/results/instructions-2026-12-07-tracing.md). Adding never waits: with
- * maxQueueSize spans queued (here or in the thread) a span is dropped and counted.
+ * Counts what leaves the processor's queue: each batch's spans as sent or dropped by the export's result.
+ * The processor's queue holds exactly the spans added and not yet handed here, which `queued` tracks.
+ */
+class CountingExporter implements SpanExporter {
+  readonly #inner: SpanExporter
+  readonly #counters: SpanCounters
+  readonly #endpoint: string
+  #failing = false
+  queued = 0
+
+  constructor(inner: SpanExporter, counters: SpanCounters, endpoint: string) {
+    this.#inner = inner
+    this.#counters = counters
+    this.#endpoint = endpoint
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.queued -= spans.length
+    this.#inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.#counters.sent(spans.length)
+        if (this.#failing) log.info(`tracing: span export to ${this.#endpoint} works again`)
+        this.#failing = false
+      } else {
+        this.#counters.dropped(spans.length)
+        if (!this.#failing)
+          log.warning(
+            `tracing: span export to ${this.#endpoint} failed, spans are dropped until it works: ${result.error?.message ?? 'unknown error'}`,
+          )
+        this.#failing = true
+      }
+      done(result)
+    })
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown()
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve()
+  }
+}
+
+/** The SDK's OTLP/HTTP trace exporter with the JSON encoding, built from its public pieces around our transport. */
+function otlpJsonExporter(endpoint: string): SpanExporter {
+  const metrics = new ExporterMetrics<ReadableSpan[]>({
+    componentType: 'otlp_http_json_span_exporter',
+    metricsHelper: TraceExporterMetricsHelper,
+    url: endpoint,
+    meterProvider: undefined,
+    responseAttributesFromError: () => ({}),
+  })
+  const delegate = createOtlpNetworkExportDelegate(
+    { timeoutMillis: exportTimeoutMillis, concurrencyLimit, compression: 'none' },
+    JsonTraceSerializer,
+    metrics,
+    new UndiciExporterTransport(endpoint, 'application/json'),
+  )
+  return new OTLPExporterBase(delegate)
+}
+
+/**
+ * The spans of one collector endpoint: a BatchSpanProcessor over the OTLP/HTTP (JSON) exporter. Adding never
+ * waits: with maxQueueSize spans queued a span is dropped and counted, and an export that fails drops its
+ * batch, so an unreachable collector costs a bounded queue and one connection attempt per batch.
  */
 export class OtlpSpanSink implements SpanSink {
-  readonly #worker: Worker
+  readonly #exporter: CountingExporter
+  readonly #processor: BatchSpanProcessor
+  readonly #resource: Resource
   readonly #counters: SpanCounters
-  #pending: FinishedSpan[] = []
-  #timer: NodeJS.Timeout | undefined
-  /** Spans posted to the thread that it has not reported on yet. */
-  #inThread = 0
   #closed: Promise<void> | undefined
-  #onClosed: (() => void) | undefined
 
   constructor(
     endpoint: string,
-    resourceAttributes: ExportThreadData['resourceAttributes'],
+    resourceAttributes: Readonly<Record<string, string>>,
     counters: SpanCounters,
   ) {
     this.#counters = counters
-    const workerData: ExportThreadData = { endpoint, resourceAttributes }
-    this.#worker = new Worker(threadScript, { workerData })
-    this.#worker.unref()
-    this.#worker.on('message', (report: ExportReport) => {
-      this.#inThread -= report.sent + report.dropped
-      if (report.sent > 0) counters.sent(report.sent)
-      if (report.dropped > 0) counters.dropped(report.dropped)
-      if (report.closed === true) this.#onClosed?.()
-    })
-    this.#worker.on('error', (error) => log.error(`tracing: the span export thread failed: ${error.message}`))
-    this.#worker.once('exit', () => {
-      if (this.#inThread > 0) counters.dropped(this.#inThread)
-      this.#inThread = 0
-      this.#onClosed?.()
+    this.#resource = resourceFromAttributes(resourceAttributes)
+    this.#exporter = new CountingExporter(otlpJsonExporter(endpoint), counters, endpoint)
+    this.#processor = new BatchSpanProcessor(this.#exporter, {
+      maxQueueSize,
+      maxExportBatchSize,
+      scheduledDelayMillis,
+      exportTimeoutMillis,
     })
   }
 
   add(span: FinishedSpan): void {
-    if (this.#closed !== undefined || this.#pending.length + this.#inThread >= maxQueueSize) {
+    if (this.#closed !== undefined || this.#exporter.queued >= maxQueueSize) {
       this.#counters.dropped(1)
       return
     }
-    this.#pending.push(span)
-    if (this.#pending.length >= handOffBatch) this.#handOff()
-    else this.#timer ??= setTimeout(() => this.#handOff(), handOffDelayMs).unref()
+    this.#exporter.queued++
+    this.#processor.onEnd(new ExportedSpan(span, this.#resource))
   }
 
-  #handOff(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    if (this.#pending.length === 0) return
-    const spans = this.#pending
-    this.#pending = []
-    this.#inThread += spans.length
-    this.#worker.postMessage({ type: 'spans', spans } satisfies SinkMessage)
-  }
-
-  /** Posts what waits, lets the thread export its queue, then ends the thread. */
+  /** Exports what is queued, then closes the collector's connection; an export that fails is counted dropped, not thrown. */
   shutdown(): Promise<void> {
-    this.#closed ??= new Promise<void>((resolve) => {
-      this.#onClosed = resolve
-      this.#handOff()
-      this.#worker.postMessage({ type: 'shutdown' } satisfies SinkMessage)
-    }).then(() => this.#worker.terminate().then(() => undefined))
+    this.#closed ??= this.#processor.shutdown().catch(() => undefined)
     return this.#closed
   }
 }
