@@ -152,7 +152,9 @@ async function measure(variant: (typeof variants)[number], index: number): Promi
     await get(port, '/1k')
     const paced = await runPaced({ port }, { path: '/1k', rate, seconds: rateSeconds, connections: 16 })
     if (paced.errors > 0 || paced.non2xx > 0)
-      process.stderr.write(`${variant.name} #${index + 1}: ${paced.errors} errors, ${paced.non2xx} non-2xx of ${paced.sent}\n`)
+      process.stderr.write(
+        `${variant.name} #${index + 1}: ${paced.errors} errors, ${paced.non2xx} non-2xx of ${paced.sent}\n`,
+      )
     const atRate = memory([proxy.child.pid]).rssMiB
     const kinds = smapsByKind(proxy.child.pid)
     kinds.set("of the anonymous: the serving thread's V8 heap", await servingHeapMiB(proxy.adminPort))
