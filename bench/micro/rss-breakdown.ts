@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { stopAll } from '../support/children.ts'
 import { get } from '../support/http.ts'
+import { parseNodeWords } from '../support/node-variant.ts'
 import { freePorts } from '../support/ports.ts'
 import { median } from '../support/stats.ts'
 import { gitCommit, which } from '../support/tools.ts'
@@ -43,13 +44,7 @@ const { values } = parseArgs({
 const processes = Number(values.processes)
 const rateSeconds = Number(values['rate-seconds'])
 const quietSeconds = Number(values.quiet)
-const words = values.with.split(/\s+/).filter(Boolean)
-const extraFlags = words.filter((w) => w.startsWith('--'))
-const extraEnv = Object.fromEntries(
-  words
-    .filter((w) => !w.startsWith('--'))
-    .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-)
+const { nodeFlags: extraFlags, env: extraEnv } = parseNodeWords(values.with)
 const gdb = values['no-malloc-info'] ? undefined : which('gdb')
 
 const KiB = 1024

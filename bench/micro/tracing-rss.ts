@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { stopAll } from '../support/children.ts'
 import { get } from '../support/http.ts'
+import { parseNodeWords } from '../support/node-variant.ts'
 import { freePorts } from '../support/ports.ts'
 import { memory } from '../support/proc-stats.ts'
 import { median } from '../support/stats.ts'
@@ -41,13 +42,7 @@ const { values } = parseArgs({
 const processes = Number(values.processes)
 const rate = Number(values.rate)
 const rateSeconds = Number(values['rate-seconds'])
-const words = values.with.split(/\s+/).filter(Boolean)
-const extraFlags = words.filter((w) => w.startsWith('--'))
-const extraEnv = Object.fromEntries(
-  words
-    .filter((w) => !w.startsWith('--'))
-    .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-)
+const { nodeFlags: extraFlags, env: extraEnv } = parseNodeWords(values.with)
 
 /** An OTLP/HTTP endpoint that reads and drops every export, as bench/telemetry.ts's sink. */
 const sink = createServer((req, res) => {

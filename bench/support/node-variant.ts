@@ -8,12 +8,13 @@ export interface NodeVariant {
 
 export function parseNodeVariant(spec: string): NodeVariant {
   const colon = spec.indexOf(':')
-  const words = spec
-    .slice(colon + 1)
-    .split(/\s+/)
-    .filter(Boolean)
+  return { name: spec.slice(0, colon), ...parseNodeWords(spec.slice(colon + 1)) }
+}
+
+/** `--node-flag ENV=value …` words (a `--with` argument), split into node flags and environment. */
+export function parseNodeWords(text: string): Omit<NodeVariant, 'name'> {
+  const words = text.split(/\s+/).filter(Boolean)
   return {
-    name: spec.slice(0, colon),
     nodeFlags: words.filter((w) => w.startsWith('--')),
     env: Object.fromEntries(
       words
