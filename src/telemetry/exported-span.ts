@@ -8,16 +8,12 @@ import {
   SpanStatusCode,
   TraceFlags,
 } from '@opentelemetry/api'
+import { millisToHrTime } from '@opentelemetry/core'
 import type { Resource } from '@opentelemetry/resources'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import type { FinishedSpan } from './finished-span.ts'
 
 const scope = { name: 'outrigger' }
-
-function hrTime(epochMs: number): HrTime {
-  const seconds = Math.trunc(epochMs / 1000)
-  return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)]
-}
 
 /** A FinishedSpan as the SDK's processors and exporters read a span. */
 export class ExportedSpan implements ReadableSpan {
@@ -47,9 +43,9 @@ export class ExportedSpan implements ReadableSpan {
       span.parentSpanId === ''
         ? undefined
         : { traceId: span.traceId, spanId: span.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true }
-    this.startTime = hrTime(span.startMs)
-    this.endTime = hrTime(span.endMs)
-    this.duration = hrTime(span.endMs - span.startMs)
+    this.startTime = millisToHrTime(span.startMs)
+    this.endTime = millisToHrTime(span.endMs)
+    this.duration = millisToHrTime(span.endMs - span.startMs)
     // Envoy's OpenTelemetry span marks the `error` tag as an error status.
     this.status = { code: span.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET }
     this.attributes = span.attributes
