@@ -159,6 +159,38 @@ describe.skipIf(process.platform !== 'linux')('a collection before the trim', ()
     expect(seen.after).toBeLessThan(2 * MiB)
   })
 
+  it('comes after a compile too, alone: no trim without growth, and only once per compile', () => {
+    // As a reload's compile leaves it: short-lived objects grew the young generation, with too little RSS
+    // growth for a trim. The count given as \`compiles\` moves once; the collection follows it and no other.
+    const script = (compiled: boolean) => `
+      import { IdleTrim } from ${JSON.stringify(new URL('./idle-trim.ts', import.meta.url).href)}
+      import { getHeapSpaceStatistics } from 'node:v8'
+      import { setTimeout as sleep } from 'node:timers/promises'
+      const youngBytes = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').physical_space_size
+      let compiles = 0
+      const trim = new IdleTrim({ intervalMs: 200, growthBytes: 2 ** 30, compiles: () => compiles })
+      let recent = []
+      for (let i = 0; i < 3e6; i++) {
+        recent.push({ i, s: 'x' + i })
+        if (recent.length > 50000) recent = []
+      }
+      recent = []
+      const before = youngBytes()
+      if (${compiled}) compiles++
+      await sleep(1_000)
+      trim.close()
+      console.log(JSON.stringify({ before, after: youngBytes(), collections: trim.collections, trims: trim.trims }))`
+    type Seen = { before: number; after: number; collections: number; trims: number }
+    const compiled = inChildWithGc<Seen>(script(true))
+    expect(compiled.before).toBeGreaterThan(8 * MiB)
+    expect(compiled.after).toBeLessThan(2 * MiB)
+    expect(compiled.collections).toBe(1)
+    expect(compiled.trims).toBe(0)
+    const notCompiled = inChildWithGc<Seen>(script(false))
+    expect(notCompiled.after).toBeGreaterThan(8 * MiB)
+    expect(notCompiled.collections).toBe(0)
+  })
+
   it('follows a burst whose growth a busy trim already saw, once the event loop falls idle', () => {
     // The burst's 64 MiB of Buffers are live while the loop is busy: the busy trim finds nothing to give
     // back. Dropped at the burst's end, only a collection frees them; the idle trim must still come.

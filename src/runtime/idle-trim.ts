@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module'
 import { type EventLoopUtilization, performance } from 'node:perf_hooks'
 import { log } from '../telemetry/log.ts'
+import { collectAllAvailableGarbage } from './memory-reducing-collection.ts'
 
 const MiB = 1024 * 1024
 
@@ -23,6 +24,12 @@ export interface IdleTrimOptions {
    * their 20 MiB at 1000 req/s, bench/results/rss-under-load-2026-12-07.md).
    */
   readonly busyIntervalMs?: number
+  /**
+   * A count that moves with every config compile (the proxy's reloads). Once it has moved, the next idle
+   * interval makes a memory-reducing collection even without growth, and no trim unless growth calls for one:
+   * what a compile leaves is garbage in V8's heap and a grown young generation, not free memory in the arenas.
+   */
+  readonly compiles?: () => number
 }
 
 /** glibc's malloc_trim(0), loaded on first use: koffi costs about 5.6 MiB of RSS, paid only once a trim is due. */
@@ -63,14 +70,20 @@ export class IdleTrim {
   #trim: Trim | undefined | null = null
   #collecting = false
   #closed = false
+  readonly #compiles: (() => number) | undefined
+  #compilesCollected: number | undefined
   /** Trims made, and the bytes of RSS they gave back (RSS before minus after). */
   trims = 0
   releasedBytes = 0
+  /** Memory-reducing collections made (before an idle trim, or after a compile). */
+  collections = 0
 
   constructor(opts: IdleTrimOptions = {}) {
     this.#idleUtilization = opts.idleUtilization ?? 0.02
     this.#growthBytes = opts.growthBytes ?? 16 * MiB
     this.#busyIntervalMs = opts.busyIntervalMs ?? 10_000
+    this.#compiles = opts.compiles
+    this.#compilesCollected = opts.compiles?.()
     this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? 5_000)
     this.#timer.unref()
   }
@@ -97,9 +110,22 @@ export class IdleTrim {
     ) {
       // Off-heap memory that grew since the last trim is what a later collection may free.
       this.#arrayBuffersAfterTrim = Math.max(this.#arrayBuffersAfterTrim, arrayBuffers)
+      if (this.#compiles !== undefined && this.#compiles() !== this.#compilesCollected) void this.#collect()
       return
     }
     void this.#collectThenTrim()
+  }
+
+  /** A memory-reducing collection alone, after a compile (see `compiles`). */
+  async #collect(): Promise<void> {
+    this.#collecting = true
+    this.#compilesCollected = this.#compiles?.()
+    try {
+      if (await collectAllAvailableGarbage()) this.collections++
+    } catch (err) {
+      log.debug(`the collection after a compile failed: ${(err as Error).message}`)
+    }
+    this.#collecting = false
   }
 
   /**
@@ -110,10 +136,9 @@ export class IdleTrim {
    */
   async #collectThenTrim(): Promise<void> {
     this.#collecting = true
+    this.#compilesCollected = this.#compiles?.()
     try {
-      // 'last-resort' is V8's memory-reducing collection (CollectAllAvailableGarbage): it also shrinks the
-      // young generation and releases its pages, which a regular one keeps (8 MiB semi-spaces, 12–15 MiB).
-      await globalThis.gc?.({ type: 'major', execution: 'async', flavor: 'last-resort' })
+      if (await collectAllAvailableGarbage()) this.collections++
     } catch (err) {
       log.debug(`the collection before malloc_trim failed: ${(err as Error).message}`)
     }
