@@ -97,6 +97,36 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     expect(trim.trims).toBe(2)
   })
 
+  it('trims while busy after less growth than an idle trim needs (busyGrowthBytes)', async () => {
+    const emptying = new IdleTrim({ intervalMs: 60_000 })
+    emptying.trimNow()
+    emptying.close()
+    // 24 MiB freed in the arenas: under the idle threshold (64 MiB), over the busy one (8 MiB).
+    const trim = new IdleTrim({
+      intervalMs: 100,
+      growthBytes: 64 * MiB,
+      busyGrowthBytes: 8 * MiB,
+      busyIntervalMs: 300,
+    })
+    trims.push(trim)
+    burstOfMallocs(24 * MiB)
+    await busyFor(800)
+    expect(trim.trims).toBe(1)
+    expect(trim.releasedBytes).toBeGreaterThan(12 * MiB)
+    // The same growth with a busy threshold above it: no trim.
+    emptying.trimNow()
+    const strict = new IdleTrim({
+      intervalMs: 100,
+      growthBytes: 64 * MiB,
+      busyGrowthBytes: 64 * MiB,
+      busyIntervalMs: 300,
+    })
+    trims.push(strict)
+    burstOfMallocs(24 * MiB)
+    await busyFor(800)
+    expect(strict.trims).toBe(0)
+  })
+
   it('trims again when a collection long after the burst frees its buffers, with no RSS growth to see', () => {
     // A child node with gc() exposed (for this test only) holds 64 MiB of small Buffers (malloc'd from the
     // arenas), trims once while they live, then drops and collects them: only the fall of `arrayBuffers` says

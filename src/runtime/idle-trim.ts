@@ -25,6 +25,11 @@ export interface IdleTrimOptions {
    */
   readonly busyIntervalMs?: number
   /**
+   * While busy, the growth since the last trim that calls for one (smaller than `growthBytes`: at a steady rate
+   * what grows between trims is mostly V8's worker threads' freed memory in their own arenas).
+   */
+  readonly busyGrowthBytes?: number
+  /**
    * A count that moves with every config compile (the proxy's reloads). Once it has moved, the next idle
    * interval makes a memory-reducing collection even without growth, and no trim unless growth calls for one:
    * what a compile leaves is garbage in V8's heap and a grown young generation, not free memory in the arenas.
@@ -52,14 +57,15 @@ function loadTrim(): Trim | undefined {
  * (bench/results/idle-memory-2026-12-04.md). malloc_trim(0) returns every free page of every arena.
  * It takes the arenas' locks and the next burst pays page faults again, so it is called when the
  * event loop has been idle for a whole interval and the RSS has grown (or off-heap memory has been
- * freed) since the last trim: about once per burst, never per request; and under load, after the same
- * growth, at most once per busy interval (10 s). The timer is unref'd and reads the event loop's
- * utilization and the RSS every interval.
+ * freed) since the last trim: about once per burst, never per request; and under load, after a smaller
+ * growth (`busyGrowthBytes`), at most once per busy interval (10 s). The timer is unref'd and reads the
+ * event loop's utilization and the RSS every interval.
  */
 export class IdleTrim {
   readonly #idleUtilization: number
   readonly #growthBytes: number
   readonly #busyIntervalMs: number
+  readonly #busyGrowthBytes: number
   readonly #timer: NodeJS.Timeout
   #last: EventLoopUtilization = performance.eventLoopUtilization()
   #rssAfterTrim = process.memoryUsage.rss()
@@ -82,6 +88,7 @@ export class IdleTrim {
     this.#idleUtilization = opts.idleUtilization ?? 0.02
     this.#growthBytes = opts.growthBytes ?? 16 * MiB
     this.#busyIntervalMs = opts.busyIntervalMs ?? 10_000
+    this.#busyGrowthBytes = opts.busyGrowthBytes ?? 6 * MiB
     this.#compiles = opts.compiles
     this.#compilesCollected = opts.compiles?.()
     this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? 5_000)
@@ -97,7 +104,7 @@ export class IdleTrim {
       // Busy: no collection (V8 makes its own), only the allocator's free pages, and not often.
       if (
         performance.now() - this.#trimmedAt >= this.#busyIntervalMs &&
-        process.memoryUsage.rss() >= this.#rssAfterTrim + this.#growthBytes
+        process.memoryUsage.rss() >= this.#rssAfterTrim + this.#busyGrowthBytes
       )
         this.trimNow()
       return
