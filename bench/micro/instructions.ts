@@ -1,6 +1,6 @@
 // Micro-benchmark: CPU instructions per proxied request (valgrind's callgrind), Outrigger against the Node floor.
 //
-// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…] [--live off|on,…] [--no-overload]
+// Run: npm run build && node bench/micro/instructions.ts [--protocol http1|h2] [--requests N] [--warmup N] [--no-floor] [--cache] [--functions N] [--access-log TEXT|JSON] [--tracing off|PERCENT,…] [--live off|on,…] [--metrics on|off,…] [--no-overload]
 //
 // Timed runs on a shared 2-core machine swing by ±10 % from round to round; callgrind counts the
 // instructions the process executes (all its threads, user space only), which do not depend on what
@@ -14,7 +14,8 @@
 // or with `--collector dead` to a port nothing listens on), and `--tracing
 // off,0` measures Outrigger twice, without tracing and at 0 %: a request that is not sampled should cost
 // nothing more. `--live off,on` measures Outrigger with the live view (bootstrap `live.enabled`) off and on;
-// each tracing run is measured once per live setting.
+// each tracing run is measured once per live setting. `--metrics off,on` measures Outrigger with Istio's standard metrics
+// disabled by a Telemetry resource (as bench/telemetry.ts's "off") and on, per tracing and live setting.
 // What remains run to run is the JIT's background compilation still going on in the measured window,
 // reported as its own line.
 
@@ -52,6 +53,8 @@ const { values } = parseArgs({
     tracing: { type: 'string', default: 'off' },
     /** The live view per run: off, on, or both (`off,on`). Unset: the bootstrap's default. */
     live: { type: 'string' },
+    /** Istio's standard metrics per run: on (the default), off (a Telemetry resource disables them), or `off,on`. */
+    metrics: { type: 'string', default: 'on' },
     /** live: spans go to an OTLP/HTTP sink in this process that accepts them; dead: to a port nothing listens on. */
     collector: { type: 'string', default: 'live' },
     /** Also measure the Node floor (`--no-floor` measures Outrigger alone, for an A/B of two builds). */
@@ -81,6 +84,20 @@ const liveRuns: (boolean | undefined)[] =
   values.live === undefined ? [undefined] : values.live.split(',').map((v) => v === 'on')
 for (const run of values.live?.split(',') ?? [])
   if (run !== 'on' && run !== 'off') throw new Error('--live is off, on, or off,on')
+/** Outrigger's metrics per run. */
+const metricsRuns = values.metrics.split(',').map((v) => v === 'on')
+for (const run of values.metrics.split(','))
+  if (run !== 'on' && run !== 'off') throw new Error('--metrics is on, off, or off,on')
+
+/** A Telemetry resource that turns every standard metric off for both directions (as bench/telemetry.ts's "off"). */
+const metricsOffResource = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: metrics-off, namespace: default}
+spec:
+  metrics:
+    - providers: [{name: prometheus}]
+      overrides: [{match: {metric: ALL_METRICS, mode: CLIENT_AND_SERVER}, disabled: true}]
+`
 
 /** Functions of the callgrind profile, grouped by what they are (first match wins). */
 const categories: [string, RegExp][] = [
@@ -250,11 +267,17 @@ async function main(): Promise<void> {
       ])
       await child.stop()
     }
-    for (const [tracing, live] of tracingRuns.flatMap((t) => liveRuns.map((l) => [t, l] as const))) {
+    const runs = tracingRuns.flatMap((t) =>
+      liveRuns.flatMap((l) => metricsRuns.map((m) => [t, l, m] as const)),
+    )
+    for (const [tracing, live, metrics] of runs) {
       const [port, deadCollector] = await freePorts(2)
       const collector = values.collector === 'dead' ? deadCollector : await otlpSinkPort()
       const liveLabel = live === undefined ? '' : live ? '-live' : '-live-off'
-      const label = (tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`) + liveLabel
+      const label =
+        (tracing === 'off' ? 'outrigger' : `outrigger-tracing-${tracing}`) +
+        liveLabel +
+        (metrics ? '' : '-metrics-off')
       const out = join(cgDir, label)
       const proxy = await startOutrigger({
         name: label,
@@ -270,19 +293,23 @@ async function main(): Promise<void> {
           (live === undefined ? '' : `live: {enabled: ${live}}\n`) +
           (values.overload ? '' : 'overload: {enabled: false}\n'),
         workDir,
-        resources: http2
-          ? {
-              'sidecar.yaml': egressSidecar(port),
-              'services.yaml': protocolServiceEntry('h2', 'HTTP2', upstream.port),
-            }
-          : { 'sidecar.yaml': ingressSidecar(port, upstream.port) },
+        resources: {
+          ...(http2
+            ? {
+                'sidecar.yaml': egressSidecar(port),
+                'services.yaml': protocolServiceEntry('h2', 'HTTP2', upstream.port),
+              }
+            : { 'sidecar.yaml': ingressSidecar(port, upstream.port) }),
+          ...(metrics ? {} : { 'metrics-off.yaml': metricsOffResource }),
+        },
         launcher: callgrindArgs(out),
         nodeFlags: perfMapFlags,
         readyTimeoutMs: 180_000,
       })
       const name =
         (tracing === 'off' ? 'Outrigger' : `Outrigger, tracing ${tracing} %`) +
-        (live === undefined ? '' : live ? ', live view on' : ', live view off')
+        (live === undefined ? '' : live ? ', live view on' : ', live view off') +
+        (metrics ? '' : ', metrics off')
       results.push([name, await measure(label, port, proxy.child, cgDir)])
       await proxy.stop()
     }

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
+import { missingNodeFlags } from '../../src/cli/node-settings.ts'
 import { type Child, startChild } from '../support/children.ts'
 import { get, waitFor } from '../support/http.ts'
 import { freePorts } from '../support/ports.ts'
@@ -12,17 +13,20 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..')
 const mainScript = join(repoRoot, 'dist', 'main.js')
 /** The V8 flags production ran with before the proxy applied its own (src/cli/node-settings.ts); the node floors' too. */
 export const productionNodeFlags = ['--max-semi-space-size=8']
+/** The node flags this checkout's proxy gives itself outside a container (src/cli/node-settings.ts). */
+export const proxyNodeFlags: readonly string[] = missingNodeFlags([], '', undefined)
 
 /**
  * The node flags a build is started with: none for a build that applies its own settings (as `npm start`
  * and the image start it), the old production flags for a build from before. Under a launcher
- * (valgrind) the process must not re-execute itself out of it: the old flags, and the settings off.
+ * (valgrind) the process must not re-execute itself out of it: this checkout's settings given as flags,
+ * and the settings off.
  */
 function nodeFlagsFor(
   mainScript: string,
   launcher: boolean,
 ): { flags: readonly string[]; env: NodeJS.ProcessEnv } {
-  if (launcher) return { flags: productionNodeFlags, env: { OUTRIGGER_NODE_SETTINGS: 'off' } }
+  if (launcher) return { flags: proxyNodeFlags, env: { OUTRIGGER_NODE_SETTINGS: 'off' } }
   const appliesOwn = existsSync(join(dirname(mainScript), 'cli', 'node-settings.js'))
   return { flags: appliesOwn ? [] : productionNodeFlags, env: {} }
 }

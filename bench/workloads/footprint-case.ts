@@ -22,7 +22,7 @@ import { gitCommit, which } from '../support/tools.ts'
 import {
   ingressSidecar,
   type OutriggerProcess,
-  productionNodeFlags,
+  proxyNodeFlags,
   repoRoot,
   startOutrigger,
 } from '../systems/outrigger-process.ts'
@@ -407,7 +407,7 @@ export async function runFootprint(
     command,
     gitCommit: gitCommit(repoRoot),
     node: process.version,
-    nodeFlags: productionNodeFlags,
+    nodeFlags: proxyNodeFlags,
     entry: relative(repoRoot, plan.mainScript ?? join(repoRoot, 'dist', 'main.js')),
     live:
       plan.live === 'sidecar'
