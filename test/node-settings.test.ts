@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { oldSpaceMbFor, semiSpaceMb } from '../src/cli/node-settings.ts'
+import { mallocTrimThreshold, oldSpaceMbFor, semiSpaceMb } from '../src/cli/node-settings.ts'
 import { createMemoryCgroup, type MemoryCgroup, memoryCgroupSupport } from './harness/memory-cgroup.ts'
 import { mainScript, repoRoot, startProxy } from './harness/proxy-process.ts'
 
@@ -47,13 +47,18 @@ afterAll(() => rmSync(binRoot, { recursive: true, force: true }))
 async function memoryOf(
   entry: readonly string[],
   opts: { env?: Record<string, string>; launcher?: readonly string[] } = {},
-): Promise<{ memory: Memory; cmdline: string[] }> {
+): Promise<{ memory: Memory; cmdline: string[]; tunables: string | undefined }> {
   const proxy = await startProxy({ resources: {}, entry, ...opts })
   try {
     const memory = (await (await proxy.admin('/memory')).json()) as Memory
     // The pid node was started as is the one serving: the flags were applied by replacing the process, not by a child.
     const cmdline = readFileSync(`/proc/${proxy.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-    return { memory, cmdline }
+    // The environment the running image was given (glibc read its tunables from it at start).
+    const tunables = readFileSync(`/proc/${proxy.child.pid}/environ`, 'utf8')
+      .split('\0')
+      .find((entry) => entry.startsWith('GLIBC_TUNABLES='))
+      ?.slice('GLIBC_TUNABLES='.length)
+    return { memory, cmdline, tunables }
   } finally {
     await proxy.stop()
   }
@@ -71,8 +76,11 @@ describe('the same V8 settings however the proxy is started', () => {
     expect(reference.cmdline).toContain(`--max-semi-space-size=${semiSpaceMb}`)
     // gc() for the idle trim's collection (src/runtime/idle-trim.ts).
     expect(reference.memory.exec_argv).toContain('--expose-gc')
+    // glibc's trim threshold, fixed through the re-exec's environment.
+    expect(reference.tunables).toBe(`glibc.malloc.trim_threshold=${mallocTrimThreshold}`)
     for (const [way, seen] of Object.entries(ways)) {
       expect(seen.memory.exec_argv, way).toEqual(reference.memory.exec_argv)
+      expect(seen.tunables, way).toBe(reference.tunables)
       expect(seen.memory.heap_size_limit, way).toBe(reference.memory.heap_size_limit)
     }
     // The young generation is what V8 was made with: node left as started (OUTRIGGER_NODE_SETTINGS=off),

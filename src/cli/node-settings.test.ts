@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import {
   containerMemoryLimit,
+  mallocTrimThreshold,
   minOldSpaceMb,
+  missingEnvironment,
   missingNodeFlags,
   oldSpaceMbFor,
   semiSpaceMb,
@@ -68,5 +70,28 @@ describe('the node flags the proxy adds', () => {
     expect(missingNodeFlags(['--max-semi-space-size-x=1', '--expose-gc'], '', undefined)).toEqual([
       `--max-semi-space-size=${semiSpaceMb}`,
     ])
+  })
+})
+
+describe("glibc's tunables the proxy adds", () => {
+  it('fixes the trim threshold, beside the tunables already given', () => {
+    expect(missingEnvironment({})).toEqual({
+      GLIBC_TUNABLES: `glibc.malloc.trim_threshold=${mallocTrimThreshold}`,
+    })
+    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toEqual({
+      GLIBC_TUNABLES: `glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=${mallocTrimThreshold}`,
+    })
+  })
+
+  it("leaves an operator's own threshold alone, as a tunable or as glibc's older variable", () => {
+    expect(missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1048576' })).toEqual({})
+    expect(
+      missingEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0' }),
+    ).toEqual({})
+    expect(missingEnvironment({ MALLOC_TRIM_THRESHOLD_: '65536' })).toEqual({})
+    // A tunable that only ends like ours is not ours.
+    expect(missingEnvironment({ GLIBC_TUNABLES: 'x.glibc.malloc.trim_threshold=1' })).toEqual({
+      GLIBC_TUNABLES: `x.glibc.malloc.trim_threshold=1:glibc.malloc.trim_threshold=${mallocTrimThreshold}`,
+    })
   })
 })

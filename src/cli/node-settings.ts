@@ -41,6 +41,30 @@ export function containerMemoryLimit(
   return constrained > 0 && constrained < machine ? constrained : undefined
 }
 
+/**
+ * glibc's trim threshold, fixed: free memory at the top of an arena beyond it goes back to the kernel at
+ * free(). glibc raises the threshold by itself (up to 64 MiB) each time a large mmapped block is freed, and
+ * malloc_trim does not shrink the top of a thread's arena, so the free memory V8's worker threads left at
+ * the top of theirs stayed resident under load. Fixed at 128 KiB (glibc's starting value), a minute at
+ * 1000 req/s ended at 87 MiB against 90 (bench/results/rate-rss-2026-12-07.md). Setting it also fixes the
+ * mmap threshold at its 128 KiB start: larger blocks are always mmapped.
+ */
+export const mallocTrimThreshold = 128 * 1024
+
+/**
+ * The environment the proxy wants and the process does not have: glibc reads its tunables once, at start,
+ * so they reach the allocator through the re-exec. An operator's own threshold (GLIBC_TUNABLES
+ * `glibc.malloc.trim_threshold` or MALLOC_TRIM_THRESHOLD_) is left as given; other tunables are kept
+ * beside ours.
+ */
+export function missingEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const tunables = env.GLIBC_TUNABLES ?? ''
+  if (env.MALLOC_TRIM_THRESHOLD_ !== undefined || /(^|:)glibc\.malloc\.trim_threshold=/.test(tunables))
+    return {}
+  const ours = `glibc.malloc.trim_threshold=${mallocTrimThreshold}`
+  return { GLIBC_TUNABLES: tunables === '' ? ours : `${tunables}:${ours}` }
+}
+
 /** Whether `args` (node's own arguments, or NODE_OPTIONS split) set V8 flag `name` (dashes or underscores; a boolean's `--no-` too). */
 function setsFlag(args: readonly string[], name: string): boolean {
   const pattern = new RegExp(`^--(no-)?${name.replaceAll('-', '[-_]')}(=|$)`)
@@ -69,7 +93,7 @@ export function missingNodeFlags(
 /**
  * Gives this process the proxy's node flags. V8 sizes its heap once, when the isolate is made: a flag
  * set later with v8.setFlagsFromString leaves the young generation's and the old generation's limits
- * as they were. So when a flag is missing, node is started again in this same process (execve: same
+ * as they were, and glibc reads its tunables only at start. So when a flag or a tunable is missing, node is started again in this same process (execve: same
  * pid, same stdio, nothing left behind), with the flags before the script and the same arguments.
  * Returns only when nothing is missing, with OUTRIGGER_NODE_SETTINGS=off, or on a node without
  * process.execve (then it runs as it is).
@@ -79,13 +103,14 @@ export function applyNodeSettings(): void {
   // --no-optimize-for-size among them).
   if (process.env.OUTRIGGER_NODE_SETTINGS === 'off') return
   const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS ?? '', containerMemoryLimit())
-  if (missing.length === 0 || typeof process.execve !== 'function') return
+  const environment = missingEnvironment(process.env)
+  if (missing.length === 0 && Object.keys(environment).length === 0) return
+  if (typeof process.execve !== 'function') return
   // A failed execve aborts node ("process.execve failed with error code …"): OUTRIGGER_NODE_SETTINGS=off
   // is the way out where a sandbox refuses it.
-  process.execve(process.execPath, [
+  process.execve(
     process.execPath,
-    ...process.execArgv,
-    ...missing,
-    ...process.argv.slice(1),
-  ])
+    [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)],
+    { ...process.env, ...environment },
+  )
 }
