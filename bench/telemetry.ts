@@ -42,6 +42,7 @@ import { gitCommit } from './support/tools.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from './systems/outrigger-process.ts'
 import type { RunningSystem } from './systems/system.ts'
 import { startScratchUpstream } from './systems/upstream.ts'
+import { metricsOffResource } from './workloads/metrics-off.ts'
 import { runPaced } from './workloads/paced-client.ts'
 import { loadTogether, type TogetherSample } from './workloads/side-by-side.ts'
 
@@ -66,16 +67,6 @@ const seconds = Number(values.seconds)
 const rate = Number(values.rate)
 const rateSeconds = Number(values['rate-seconds'])
 const rateRounds = Math.max(1, Number(values['rate-rounds']))
-
-/** A Telemetry resource that turns every standard metric off for both directions. */
-const metricsOff = `apiVersion: telemetry.istio.io/v1
-kind: Telemetry
-metadata: {name: metrics-off, namespace: default}
-spec:
-  metrics:
-    - providers: [{name: prometheus}]
-      overrides: [{match: {metric: ALL_METRICS, mode: CLIENT_AND_SERVER}, disabled: true}]
-`
 
 interface Variant {
   readonly name: string
@@ -208,7 +199,7 @@ async function startVariant(v: Variant): Promise<RunningSystem> {
     workDir,
     resources: {
       'sidecar.yaml': ingressSidecar(port, upstream.port),
-      ...(v.metrics ? {} : { 'telemetry.yaml': metricsOff }),
+      ...(v.metrics ? {} : { 'telemetry.yaml': metricsOffResource }),
     },
     extraBootstrap:
       (telemetry.length === 0 ? '' : `telemetry:\n${telemetry.join('\n')}\n`) +

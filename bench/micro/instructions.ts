@@ -39,6 +39,7 @@ import {
 } from '../systems/outrigger-process.ts'
 import { waitH2 } from '../systems/protocol-proxy.ts'
 import { startUpstream } from '../systems/upstream.ts'
+import { metricsOffResource } from '../workloads/metrics-off.ts'
 import { protocolServiceEntry, startPrintingPort } from '../workloads/protocol-cases.ts'
 
 const { values } = parseArgs({
@@ -88,16 +89,6 @@ for (const run of values.live?.split(',') ?? [])
 const metricsRuns = values.metrics.split(',').map((v) => v === 'on')
 for (const run of values.metrics.split(','))
   if (run !== 'on' && run !== 'off') throw new Error('--metrics is on, off, or off,on')
-
-/** A Telemetry resource that turns every standard metric off for both directions (as bench/telemetry.ts's "off"). */
-const metricsOffResource = `apiVersion: telemetry.istio.io/v1
-kind: Telemetry
-metadata: {name: metrics-off, namespace: default}
-spec:
-  metrics:
-    - providers: [{name: prometheus}]
-      overrides: [{match: {metric: ALL_METRICS, mode: CLIENT_AND_SERVER}, disabled: true}]
-`
 
 /** Functions of the callgrind profile, grouped by what they are (first match wins). */
 const categories: [string, RegExp][] = [

@@ -102,26 +102,19 @@ describe.skipIf(process.platform !== 'linux')("glibc's freed memory given back w
     emptying.trimNow()
     emptying.close()
     // 24 MiB freed in the arenas: under the idle threshold (64 MiB), over the busy one (8 MiB).
-    const trim = new IdleTrim({
-      intervalMs: 100,
-      growthBytes: 64 * MiB,
-      busyGrowthBytes: 8 * MiB,
-      busyIntervalMs: 300,
-    })
-    trims.push(trim)
+    const busyTrim = (busyGrowthBytes: number): IdleTrim => {
+      const t = new IdleTrim({ intervalMs: 100, growthBytes: 64 * MiB, busyGrowthBytes, busyIntervalMs: 300 })
+      trims.push(t)
+      return t
+    }
+    const trim = busyTrim(8 * MiB)
     burstOfMallocs(24 * MiB)
     await busyFor(800)
     expect(trim.trims).toBe(1)
     expect(trim.releasedBytes).toBeGreaterThan(12 * MiB)
     // The same growth with a busy threshold above it: no trim.
     emptying.trimNow()
-    const strict = new IdleTrim({
-      intervalMs: 100,
-      growthBytes: 64 * MiB,
-      busyGrowthBytes: 64 * MiB,
-      busyIntervalMs: 300,
-    })
-    trims.push(strict)
+    const strict = busyTrim(64 * MiB)
     burstOfMallocs(24 * MiB)
     await busyFor(800)
     expect(strict.trims).toBe(0)

@@ -123,14 +123,14 @@ export class IdleTrim {
     void this.#collectThenTrim()
   }
 
-  /** A memory-reducing collection alone, after a compile (see `compiles`). */
+  /** A memory-reducing collection: alone after a compile (see `compiles`), or before an idle trim. */
   async #collect(): Promise<void> {
     this.#collecting = true
     this.#compilesCollected = this.#compiles?.()
     try {
       if (await collectAllAvailableGarbage()) this.collections++
     } catch (err) {
-      log.debug(`the collection after a compile failed: ${(err as Error).message}`)
+      log.debug(`the memory-reducing collection failed: ${(err as Error).message}`)
     }
     this.#collecting = false
   }
@@ -142,14 +142,7 @@ export class IdleTrim {
    * with --expose-gc (src/cli/node-settings.ts gives it).
    */
   async #collectThenTrim(): Promise<void> {
-    this.#collecting = true
-    this.#compilesCollected = this.#compiles?.()
-    try {
-      if (await collectAllAvailableGarbage()) this.collections++
-    } catch (err) {
-      log.debug(`the collection before malloc_trim failed: ${(err as Error).message}`)
-    }
-    this.#collecting = false
+    await this.#collect()
     if (this.#closed) return
     this.trimNow()
     this.#rssAfterIdleTrim = this.#rssAfterTrim
