@@ -125,16 +125,20 @@ export class RequestContext implements RequestFacts, RequestRecord {
     this.mtls = connectionPeer(req.socket)
     if (this.mtls !== undefined) this.peer = this.mtls.identity
     this.telemetry = model.telemetry[this.listenerModel.direction]
-    const observers = listener.observers
-    if (observers.active)
-      res.once('close', () => {
-        this.endTime = performance.now()
-        // A response that finished has its final flags now. One that did not (the client left, the
-        // stream was reset) is told after the other 'close' listeners: the router's and the fault
-        // filter's set DC in theirs, so that observers read the request's final flags and details.
-        if (res.writableFinished) observers.requestEnded(this)
-        else process.nextTick(notifyEnded, observers, this)
-      })
+    // Registered first, so it runs before the router's and the filters' listeners. Left on the response
+    // (`on`, not `once`: no wrapper to make, none to remove when it fires); the response emits 'close' once.
+    if (listener.observers.active) res.on('close', this.#responseClosed)
+  }
+
+  /** The end of the request for its observers (a per-request arrow: `this` of an emitter's listener is the emitter). */
+  readonly #responseClosed = (): void => {
+    this.endTime = performance.now()
+    const observers = this.listener.observers
+    // A response that finished has its final flags now. One that did not (the client left, the
+    // stream was reset) is told after the other 'close' listeners: the router's and the fault
+    // filter's set DC in theirs, so that observers read the request's final flags and details.
+    if (this.res.writableFinished) observers.requestEnded(this)
+    else process.nextTick(notifyEnded, observers, this)
   }
 
   get direction(): RequestRecord['direction'] {
