@@ -207,15 +207,23 @@ function hostOf(authority: string): string {
   return colon === -1 ? authority : authority.slice(0, colon)
 }
 
+/**
+ * IstioStatsFilter::log: a gRPC request (content-type application/grpc*) is `grpc`, with the status from
+ * the trailers or headers. gRPC rides HTTP/2; an HTTP/1.1 request's headers are not parsed again just to ask.
+ */
+function isGrpcRequest(r: RequestRecord): boolean {
+  return (
+    r.grpcStatus !== undefined ||
+    (r.http2 && r.header('content-type')?.startsWith('application/grpc') === true)
+  )
+}
+
 /** Fills `out` (requestLabelNames.length long) with a finished request's label values. */
 export function fillRequestLabels(out: string[], r: RequestRecord, local: LocalLabels): void {
   const security = fillPeerLabels(out, r, local, hostOf(r.authority))
   const grpc = r.grpcStatus
-  // IstioStatsFilter::log: a gRPC request (content-type application/grpc*) is `grpc`, with the status
-  // from the trailers or headers, '' when it had none.
-  // gRPC rides HTTP/2; an HTTP/1.1 request's headers are not parsed again just to ask.
-  const isGrpc =
-    grpc !== undefined || (r.http2 && r.header('content-type')?.startsWith('application/grpc') === true)
+  // '' when a gRPC request had no status.
+  const isGrpc = isGrpcRequest(r)
   out[20] = isGrpc ? 'grpc' : 'http'
   out[21] = statusText(r.responseStatus)
   out[22] = isGrpc ? (grpc ?? '') : ''
@@ -229,4 +237,60 @@ export function fillTcpLabels(out: string[], r: TcpRecord, local: LocalLabels): 
   out[20] = 'tcp'
   out[21] = flagsValue(r.responseFlags)
   out[22] = security
+}
+
+/**
+ * Everything fillRequestLabels derives a request's values from (with the node's constant LocalLabels),
+ * kept for the last request counted: the next request with the same inputs has the same 25 values, so
+ * the steady state (one peer, one service, 200, no flags) compares a dozen inputs instead of deriving
+ * and comparing the values. The peer and its metadata compare by identity (the connection and the
+ * peer-metadata cache keep the objects; an equal copy only takes the longer way); a request with
+ * response flags always takes it. Must name every input fillRequestLabels reads.
+ */
+export class RequestLabelInputs {
+  #known = false
+  #direction: RequestRecord['direction'] = 'inbound'
+  #peer: RequestRecord['peer'] = undefined
+  #downstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  #upstreamPeerMetadata: WorkloadMetadata | undefined = undefined
+  #upstreamMtls = false
+  #destinationService = ''
+  #authority = ''
+  #responseStatus = 0
+  #grpcStatus: string | undefined = undefined
+  #grpc = false
+
+  /** True when `r`'s label values are those of the request remembered last. */
+  matches(r: RequestRecord): boolean {
+    return (
+      this.#known &&
+      r.responseStatus === this.#responseStatus &&
+      r.responseFlags.length === 0 &&
+      r.direction === this.#direction &&
+      r.peer === this.#peer &&
+      r.downstreamPeerMetadata === this.#downstreamPeerMetadata &&
+      r.upstreamPeerMetadata === this.#upstreamPeerMetadata &&
+      r.upstreamMtls === this.#upstreamMtls &&
+      r.grpcStatus === this.#grpcStatus &&
+      r.destinationService === this.#destinationService &&
+      // The Host is a value only in place of a service (the destination_service fallback).
+      (this.#destinationService !== '' || r.authority === this.#authority) &&
+      isGrpcRequest(r) === this.#grpc
+    )
+  }
+
+  /** Remembers `r`'s inputs (its values were just derived), or forgets them when it had response flags. */
+  remember(r: RequestRecord): void {
+    this.#known = r.responseFlags.length === 0
+    this.#direction = r.direction
+    this.#peer = r.peer
+    this.#downstreamPeerMetadata = r.downstreamPeerMetadata
+    this.#upstreamPeerMetadata = r.upstreamPeerMetadata
+    this.#upstreamMtls = r.upstreamMtls
+    this.#destinationService = r.destinationService
+    this.#authority = r.authority
+    this.#responseStatus = r.responseStatus
+    this.#grpcStatus = r.grpcStatus
+    this.#grpc = isGrpcRequest(r)
+  }
 }

@@ -10,6 +10,9 @@ export const istioHistogramBuckets: readonly number[] = Object.freeze([
   3600000,
 ])
 
+/** The bounds as unboxed doubles, for the per-request search (a frozen array holds them boxed). */
+const bucketBounds = Float64Array.from(istioHistogramBuckets)
+
 /** A histogram's counts: one slot per bucket (not cumulative) plus one for +Inf, the sum and the count. */
 export class HistogramCounts {
   readonly buckets = new Float64Array(istioHistogramBuckets.length + 1)
@@ -17,7 +20,7 @@ export class HistogramCounts {
   count = 0
 
   observe(value: number): void {
-    const bounds = istioHistogramBuckets
+    const bounds = bucketBounds
     let i = 0
     while (i < bounds.length && value > bounds[i]) i++
     this.buckets[i]++

@@ -317,6 +317,74 @@ describe('IstioMetrics (istio/proxy istio_stats.cc)', () => {
     expect(sample(text, 'istio_requests_total', { response_code: '503' })).toBe(1)
   })
 
+  it('tells apart requests that share every object but one input (the last inputs shortcut)', async () => {
+    const { metrics, registry } = observer()
+    // One peer object and one metadata object throughout, as one keep-alive connection gives them.
+    const base = request({})
+    const other: WorkloadMetadata = { ...productpage, workloadName: 'productpage-v2' }
+    const ended = (overrides: Partial<RequestRecord>): void => metrics.requestEnded({ ...base, ...overrides })
+    // Each after a request of the base labels, so that only the input that changed can tell them apart.
+    const variants: Partial<RequestRecord>[] = [
+      { responseStatus: 404 },
+      { responseFlags: ['DC'] },
+      { responseFlags: ['DC'] },
+      { responseFlags: ['UH'] },
+      { grpcStatus: '0' },
+      { http2: true, header: (name) => (name === 'content-type' ? 'application/grpc' : undefined) },
+      { http2: true },
+      { peer: undefined },
+      { downstreamPeerMetadata: other },
+      { authority: 'details:9080' },
+      // With a service routed to, the Host is no value: one series.
+      { destinationService: 'ratings.prod.svc.cluster.local', authority: 'other:1' },
+      { destinationService: 'ratings.prod.svc.cluster.local' },
+      { direction: 'outbound' },
+    ]
+    for (const variant of variants) {
+      ended({})
+      ended(variant)
+    }
+    // The inputs that tell apart only gRPC requests, or only outbound ones.
+    ended({ grpcStatus: '0' })
+    ended({ grpcStatus: '14' })
+    const outbound: Partial<RequestRecord> = { direction: 'outbound', destinationService: 'details' }
+    ended(outbound)
+    ended({ ...outbound, upstreamMtls: true, upstreamPeerMetadata: productpage })
+    ended({ ...outbound, upstreamMtls: true, upstreamPeerMetadata: other })
+    ended({ ...outbound, upstreamMtls: false, upstreamPeerMetadata: other })
+    const text = await scrape(registry)
+    const requests = (labels: Record<string, string>): number | undefined =>
+      sample(text, 'istio_requests_total', labels)
+    const baseLabels = {
+      source_workload: 'productpage-v1',
+      destination_service: 'reviews',
+      response_code: '200',
+      response_flags: '-',
+      request_protocol: 'http',
+      connection_security_policy: 'mutual_tls',
+    }
+    expect(requests({ ...baseLabels, reporter: 'destination' })).toBe(14)
+    expect(requests({ response_code: '404' })).toBe(1)
+    expect(requests({ response_flags: 'DC' })).toBe(2)
+    expect(requests({ response_flags: 'UH' })).toBe(1)
+    expect(requests({ request_protocol: 'grpc', grpc_response_status: '0' })).toBe(2)
+    expect(requests({ grpc_response_status: '14' })).toBe(1)
+    expect(requests({ request_protocol: 'grpc', grpc_response_status: '' })).toBe(1)
+    expect(requests({ connection_security_policy: 'none' })).toBe(1)
+    expect(requests({ source_workload: 'productpage-v2' })).toBe(1)
+    expect(requests({ destination_service: 'details', reporter: 'destination' })).toBe(1)
+    expect(requests({ destination_service: 'ratings.prod.svc.cluster.local' })).toBe(2)
+    expect(requests({ reporter: 'source', destination_service: 'reviews' })).toBe(1)
+    const outboundDetails = { reporter: 'source', destination_service: 'details' }
+    expect(requests({ ...outboundDetails, destination_workload: 'unknown' })).toBe(1)
+    expect(requests({ ...outboundDetails, destination_workload: 'productpage-v1' })).toBe(1)
+    const v2 = { ...outboundDetails, destination_workload: 'productpage-v2' }
+    expect(
+      requests({ ...v2, destination_principal: 'spiffe://cluster.local/ns/front/sa/bookinfo-productpage' }),
+    ).toBe(1)
+    expect(requests({ ...v2, destination_principal: 'unknown' })).toBe(1)
+  })
+
   it('names services as Istio does', () => {
     expect(serviceShortName('reviews.default.svc.cluster.local')).toBe('reviews')
     expect(serviceShortName('api.example.com')).toBe('api.example.com')

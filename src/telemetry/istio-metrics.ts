@@ -7,6 +7,7 @@ import {
   type LocalLabels,
   type LocalNode,
   localLabels,
+  RequestLabelInputs,
   requestLabelNames,
   tcpLabelNames,
 } from './istio-metric-labels.ts'
@@ -30,6 +31,8 @@ class PolicySeries {
   readonly tcp = new Map<string, TcpSeries>()
   /** The series the last request went to: the next one usually has the same labels (no key to build). */
   lastRequest: RequestSeries | undefined
+  /** What the last request's labels were derived from: the next with the same goes to `lastRequest` at once. */
+  readonly lastRequestInputs = new RequestLabelInputs()
 
   constructor(policy: ResolvedMetricsPolicy) {
     this.policy = policy
@@ -48,15 +51,18 @@ interface FamilyValue {
 
 /**
  * Counts Istio's standard metrics for every request and TCP connection that ends, per the record's own
- * telemetry policy (`record.telemetry`, the model the request started on). The hot path fills one reused
- * array of label values, joins it into a key and adds to that key's series; label objects and
- * tagOverrides are made only when Prometheus scrapes.
+ * telemetry policy (`record.telemetry`, the model the request started on). The hot path adds to the last
+ * request's series when the request's label inputs are the last one's (RequestLabelInputs); otherwise it
+ * fills one reused array of label values, joins it into a key and adds to that key's series; label
+ * objects and tagOverrides are made only when Prometheus scrapes.
  */
 export class IstioMetrics implements TrafficObserver {
   readonly name = 'istio-metrics'
   readonly #local: LocalLabels
   readonly #byPolicyObject = new WeakMap<DirectionTelemetry['metrics'], PolicySeries>()
   readonly #byPolicyKey = new Map<string, PolicySeries>()
+  #lastPolicyObject: DirectionTelemetry['metrics'] | undefined
+  #lastPolicySeries: PolicySeries | undefined
   readonly #requestValues: string[] = new Array<string>(requestLabelNames.length).fill('')
   readonly #tcpValues: string[] = new Array<string>(tcpLabelNames.length).fill('')
 
@@ -67,17 +73,20 @@ export class IstioMetrics implements TrafficObserver {
   requestEnded(record: RequestRecord): void {
     const series = this.#policySeries(record.telemetry.metrics)
     if (series.policy.httpOff) return
-    const values = this.#requestValues
-    fillRequestLabels(values, record, this.#local)
     let s = series.lastRequest
-    if (s === undefined || !sameValues(s.labels, values)) {
-      const key = values.join(separator)
-      s = series.requests.get(key)
-      if (s === undefined) {
-        s = new RequestSeries(values.slice())
-        series.requests.set(key, s)
+    if (s === undefined || !series.lastRequestInputs.matches(record)) {
+      const values = this.#requestValues
+      fillRequestLabels(values, record, this.#local)
+      if (s === undefined || !sameValues(s.labels, values)) {
+        const key = values.join(separator)
+        s = series.requests.get(key)
+        if (s === undefined) {
+          s = new RequestSeries(values.slice())
+          series.requests.set(key, s)
+        }
+        series.lastRequest = s
       }
-      series.lastRequest = s
+      series.lastRequestInputs.remember(record)
     }
     s.requests++
     // Envoy records whole milliseconds (absl duration division truncates).
@@ -111,6 +120,16 @@ export class IstioMetrics implements TrafficObserver {
   }
 
   #policySeries(metrics: DirectionTelemetry['metrics']): PolicySeries {
+    // Requests of one model and direction follow each other: the last one's policy, without a WeakMap lookup.
+    if (metrics === this.#lastPolicyObject && this.#lastPolicySeries !== undefined)
+      return this.#lastPolicySeries
+    const series = this.#seriesOfPolicy(metrics)
+    this.#lastPolicyObject = metrics
+    this.#lastPolicySeries = series
+    return series
+  }
+
+  #seriesOfPolicy(metrics: DirectionTelemetry['metrics']): PolicySeries {
     const known = this.#byPolicyObject.get(metrics)
     if (known !== undefined) return known
     const key = metricsPolicyKey(metrics)
