@@ -54,6 +54,15 @@ describe('decideTrace', () => {
     expect(sampled).toBeLessThan(1200)
   })
 
+  it('matches header names in any case, and only the trace headers among names of their lengths', () => {
+    const lookalikes = ['Connection', 'keep-alive', 'X-Request-Id', 'abc', 'Content-Type', 'text/plain']
+    const more = ['traceparenu', `00-${traceId}-${parent}-01`, 'x-b3-flagz', '1', 'y-b3-sampled', '1']
+    expect(decideTrace(policy(0), [...lookalikes, ...more])).toBeUndefined()
+    expect(decideTrace(policy(0), ['TRACEPARENT', `00-${traceId}-${parent}-01`])?.traceId).toBe(traceId)
+    const b3 = ['X-B3-TRACEID', traceId, 'x-B3-spanID', parent, 'X-b3-Flags', '1']
+    expect(decideTrace(policy(0), [...lookalikes, ...b3])).toMatchObject({ traceId, debug: true })
+  })
+
   it('reads B3 multi headers: a 64-bit trace id padded, x-b3-sampled 0 honoured, x-b3-flags 1 is debug', () => {
     const trace = decideTrace(policy(0), [
       'X-B3-TraceId',

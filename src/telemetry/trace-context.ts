@@ -66,23 +66,23 @@ export function decideTrace(policy: TracingPolicy, rawHeaders: readonly string[]
     const name = rawHeaders[i]
     const length = name.length
     if (length === 11) {
-      const lower = name.toLowerCase()
-      if (lower === 'traceparent') traceparent = rawHeaders[i + 1]
-      else if (lower === 'x-b3-spanid') b3SpanId = rawHeaders[i + 1]
+      if (isNamed(name, 'traceparent')) traceparent = rawHeaders[i + 1]
+      else if (isNamed(name, 'x-b3-spanid')) b3SpanId = rawHeaders[i + 1]
     } else if (length === 12) {
-      const lower = name.toLowerCase()
-      if (lower === 'x-b3-traceid') b3TraceId = rawHeaders[i + 1]
-      else if (lower === 'x-b3-sampled') b3Sampled = rawHeaders[i + 1]
+      if (isNamed(name, 'x-b3-traceid')) b3TraceId = rawHeaders[i + 1]
+      else if (isNamed(name, 'x-b3-sampled')) b3Sampled = rawHeaders[i + 1]
     } else if (length === 10) {
-      if (name.toLowerCase() === 'x-b3-flags') b3Flags = rawHeaders[i + 1]
+      if (isNamed(name, 'x-b3-flags')) b3Flags = rawHeaders[i + 1]
     } else if (length === 2 && (name === 'b3' || name === 'B3')) b3 = rawHeaders[i + 1]
   }
+  // The formats are looked up only for a request that carries their headers (most carry none).
   const propagation = policy.propagation
-  const w3c = propagation.includes('W3C')
-  const useB3 = propagation.includes('B3')
+  const useB3 =
+    (b3 !== undefined || b3TraceId !== undefined || b3Sampled !== undefined || b3Flags !== undefined) &&
+    propagation.includes('B3')
 
   // W3C trace context (https://www.w3.org/TR/trace-context/#traceparent-header): 00-<trace>-<span>-<flags>.
-  if (w3c && traceparent !== undefined && isTraceparent(traceparent)) {
+  if (traceparent !== undefined && propagation.includes('W3C') && isTraceparent(traceparent)) {
     // Bit 0 of the flags (their last hex digit) is `sampled`.
     if ((hexValue(traceparent.charCodeAt(54)) & 1) === 0) return undefined
     return new SampledTrace(
@@ -147,6 +147,19 @@ function decideB3Single(policy: TracingPolicy, b3: string): SampledTrace | undef
     true,
     policy.propagation,
   )
+}
+
+/**
+ * `name.toLowerCase() === lower` for a header name of `lower`'s length, without making a lowercase copy
+ * (`lower` is lowercase ASCII; header names are ASCII tokens, which node's HTTP/1.1 and HTTP/2 parsers
+ * enforce, so only A–Z differ from their lowercase).
+ */
+function isNamed(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i)
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false
+  }
+  return true
 }
 
 function randomlySampled(policy: TracingPolicy): boolean {
