@@ -86,8 +86,8 @@ export interface Point {
 
 /**
  * The samples at which a full (mark-compact) collection shows: heap used has fallen below two thirds of its
- * highest value since the previous one, and by more than the young generation holds (--max-semi-space-size=8:
- * at most 24 MiB), which scavenges alone cannot do. Measured from the running peak, not sample to sample:
+ * highest value since the previous one, and by more than the young generation holds (at most 24 MiB with
+ * --max-semi-space-size=8, 12 with the proxy's 4), which scavenges alone cannot do. Measured from the running peak, not sample to sample:
  * on a busy machine V8 sweeps concurrently and the fall spreads over several samples.
  */
 export function fullGcIndexes(samples: readonly Sample[]): number[] {

@@ -5,15 +5,19 @@ import { totalmem } from 'node:os'
 const MiB = 1024 * 1024
 
 /**
- * V8's young generation capped at 8 MiB semi-spaces: about 70 MiB less RSS under load and shorter
- * scavenge pauses at the same CPU per request (bench/results/semi-space-2026-11-24.md).
+ * V8's young generation capped at 4 MiB semi-spaces. Node's default lets it grow to 3 × 16–64 MiB under
+ * load (8 MiB took about 70 MiB off the RSS, bench/results/semi-space-2026-11-24.md); V8 doubles the
+ * semi-spaces whenever as much has survived scavenges as they hold, which at 1000 req/s happens about 30 s
+ * in, and at 8 MiB that kept 6 MiB more resident from then on. 4 MiB holds a minute at 1000 req/s near
+ * 87 MiB for about 3 % more instructions per request in scavenges (bench/results/rate-rss-2026-12-07.md).
  */
-export const semiSpaceMb = 8
+export const semiSpaceMb = 4
 
 /**
  * What the proxy holds outside the old generation before any traffic, in MiB: node itself and the
- * non-heap part of an idle proxy (about 70–80 MiB of its 100–113 MiB RSS) and the young generation at its
- * 8 MiB semi-spaces (at most 24 MiB), rounded up (bench/results/v8-settings-2026-12-07.md).
+ * non-heap part of an idle proxy (about 70–80 MiB of its 100–113 MiB RSS) and the young generation (set at
+ * 8 MiB semi-spaces, at most 24 MiB; at 4 MiB, at most 12, which leaves that much more room), rounded up
+ * (bench/results/v8-settings-2026-12-07.md).
  */
 export const fixedFootprintMb = 96
 

@@ -26,7 +26,8 @@ export interface IdleTrimOptions {
   readonly busyIntervalMs?: number
   /**
    * While busy, the growth since the last trim that calls for one (smaller than `growthBytes`: at a steady rate
-   * what grows between trims is mostly V8's worker threads' freed memory in their own arenas).
+   * what grows between trims is mostly V8's worker threads' freed memory in their own arenas). 3 MiB: a minute
+   * at 1000 req/s ended at 87 against 91 MiB with 6 (bench/results/rate-rss-2026-12-07.md).
    */
   readonly busyGrowthBytes?: number
   /**
@@ -88,7 +89,7 @@ export class IdleTrim {
     this.#idleUtilization = opts.idleUtilization ?? 0.02
     this.#growthBytes = opts.growthBytes ?? 16 * MiB
     this.#busyIntervalMs = opts.busyIntervalMs ?? 10_000
-    this.#busyGrowthBytes = opts.busyGrowthBytes ?? 6 * MiB
+    this.#busyGrowthBytes = opts.busyGrowthBytes ?? 3 * MiB
     this.#compiles = opts.compiles
     this.#compilesCollected = opts.compiles?.()
     this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? 5_000)
