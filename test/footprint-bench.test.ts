@@ -17,7 +17,7 @@ afterAll(async () => {
 /** A Node 24 process alone holds about 45 MiB (bench/results/module-rss-2026-11-24.md): a proxy cannot hold less. */
 const nodeAloneMiB = 45
 
-it('measures idle, 1000 req/s, a burst, 1,000 idle connections of each protocol and the image, and writes them', async () => {
+it("measures idle, 1000 req/s, a burst, 1,000 idle connections of each protocol beside node's floor and the image, and writes them", async () => {
   // The sources through type stripping, not dist/: the test needs no build (the bench's numbers are for dist/).
   const child = spawn(
     process.execPath,
@@ -76,9 +76,35 @@ it('measures idle, 1000 req/s, a burst, 1,000 idle connections of each protocol 
     expect(heap.value, heap.name).toBeGreaterThan(0)
     expect(heap.value, heap.name).toBeLessThan(1024)
   }
+  // Node's own floor beside each: a bare node server given as many connections; Outrigger's share above it.
+  // HTTP/1.1's RSS is judged against 20 KiB; HTTP/2's and mTLS's are shown against it, their share above the floor judged.
+  for (const label of ['HTTP/1.1 connection', 'HTTP/2 session', 'mTLS connection']) {
+    const name = label.replace('/', '\\/')
+    const floor = row(new RegExp(`^Per ${name}.*: node's own floor \\(RSS\\)$`))
+    expect(floor.value, floor.name).toBeGreaterThan(0)
+    expect(floor.value, floor.name).toBeLessThan(1024)
+    const above = row(new RegExp(`^Per ${name}.*: Outrigger above node's floor$`))
+    expect(above.value, above.name).toBeCloseTo(
+      (row(new RegExp(`^Per ${name}.*: RSS$`)).value ?? Number.NaN) - (floor.value ?? Number.NaN),
+      6,
+    )
+  }
+  const http1Floor = row(/^Per HTTP\/1\.1.*node's own floor/).value ?? Number.NaN
+  expect(row(/^Per HTTP\/1\.1.*: RSS$/).target).toBe(20)
+  expect(typeof row(/^Per HTTP\/1\.1.*: RSS$/).pass).toBe('boolean')
+  for (const label of ['HTTP\\/2 session', 'mTLS connection']) {
+    const rss = row(new RegExp(`^Per ${label}.*: RSS$`))
+    expect(rss.target, rss.name).toBe(20)
+    expect(rss.judged, rss.name).toBe(false)
+    expect(rss.pass, rss.name).toBeUndefined()
+    const above = row(new RegExp(`^Per ${label}.*: Outrigger above node's floor$`))
+    expect(above.target, above.name).toBeCloseTo(20 - http1Floor, 6)
+    expect(typeof above.pass, above.name).toBe('boolean')
+  }
   expect(results.connections.map((c) => c.protocol).sort()).toEqual(['http1', 'http2', 'mtls'])
   for (const c of results.connections) {
     expect(c.stillOpen, c.protocol).toBe(1_000)
+    expect(c.floor?.stillOpen, c.protocol).toBe(1_000)
     // The proxy holds one handle per open connection (its TCP socket; an idle connection holds no timer).
     expect(c.handlesAfter - c.handlesBefore, c.protocol).toBeGreaterThanOrEqual(1_000)
     expect(c.handlesAfter - c.handlesBefore, c.protocol).toBeLessThan(1_500)
@@ -92,4 +118,4 @@ it('measures idle, 1000 req/s, a burst, 1,000 idle connections of each protocol 
   expect(markdown).toContain('Command: `node bench/footprint.ts --quick')
   expect(markdown).toMatch(/live view off \(the bootstrap's default, as an injected sidecar runs\)/)
   for (const r of results.rows) expect(markdown).toContain(`| ${r.name} |`)
-}, 90_000)
+}, 150_000)

@@ -6,7 +6,7 @@
 // For each protocol a fresh Outrigger (an ingress listener in front of the scratch nginx, as bench/footprint.ts;
 // mTLS: PeerAuthentication STRICT, ALPN istio-http/1.1, certificates from `outrigger ca`) and, unless
 // --no-floor, a bare node server of the same protocol (bench/systems/node-floor-idle-server.ts: what node
-// itself keeps). One connection of the kind is opened and closed first; then a heap snapshot (CDP
+// itself keeps, with the proxy's node settings). One connection of the kind is opened and closed first; then a heap snapshot (CDP
 // HeapProfiler.takeHeapSnapshot after two full collections), N connections that each carry one GET /1k and
 // stay open, a second snapshot over the same inspector session. The table is the growth ÷ N by group:
 // constructor name, `closure <name>` (anonymous ones with their line:column), or a kind in parentheses;
@@ -21,13 +21,14 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { type Child, removeAtExit, startChild, stopAll } from '../support/children.ts'
+import { type Child, removeAtExit, stopAll } from '../support/children.ts'
 import { HeapSnapshotSession } from '../support/heap-snapshot.ts'
 import { diffSnapshots, HeapSnapshot } from '../support/heap-snapshot-diff.ts'
 import { inspectorFlag, inspectorUrl } from '../support/inspector-gc.ts'
 import { freePorts } from '../support/ports.ts'
 import { memory } from '../support/proc-stats.ts'
 import { gitCommit } from '../support/tools.ts'
+import { startNodeFloor } from '../systems/node-floor-process.ts'
 import { ingressSidecar, repoRoot, startOutrigger } from '../systems/outrigger-process.ts'
 import { startScratchUpstream } from '../systems/upstream.ts'
 import { mintMeshCertificates } from '../workloads/footprint-case.ts'
@@ -91,23 +92,6 @@ async function startProxy(protocol: IdleProtocol): Promise<Subject> {
     nodeFlags: [inspectorFlag(inspectPort)],
   })
   return { port, child: proxy.child, stop: () => proxy.stop() }
-}
-
-async function startFloor(protocol: IdleProtocol): Promise<Subject> {
-  const [port, inspectPort] = await freePorts(2)
-  const script = join(repoRoot, 'bench', 'systems', 'node-floor-idle-server.ts')
-  const child = startChild(`floor ${protocol}`, process.execPath, [
-    inspectorFlag(inspectPort),
-    script,
-    protocol,
-    String(port),
-    join(certs, 'server'),
-  ])
-  for (let waited = 0; !child.output().includes(`listening on ${port}`); waited += 50) {
-    if (waited > 15_000) throw new Error(`the node floor did not start: ${child.output()}`)
-    await sleep(50)
-  }
-  return { port, child, stop: () => child.stop(3_000) }
 }
 
 interface Measured {
@@ -186,7 +170,8 @@ try {
     const subjects: [string, () => Promise<Subject>][] = [
       [`Outrigger ${protocol}`, () => startProxy(protocol)],
     ]
-    if (values['no-floor'] !== true) subjects.push([`node floor ${protocol}`, () => startFloor(protocol)])
+    if (values['no-floor'] !== true)
+      subjects.push([`node floor ${protocol}`, () => startNodeFloor(protocol, certs)])
     for (const [label, start] of subjects) {
       const subject = await start()
       try {

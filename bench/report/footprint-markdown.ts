@@ -2,7 +2,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { FootprintResults, FootprintRow } from './footprint-results.ts'
+import { CONNECTION_TARGET_KIB, type FootprintResults, type FootprintRow } from './footprint-results.ts'
 
 const f1 = (x: number): string => x.toFixed(1)
 const f0 = (x: number): string => x.toFixed(0)
@@ -13,6 +13,8 @@ function cell(row: FootprintRow): string {
 
 function verdict(row: FootprintRow): string {
   if (row.target === undefined) return ''
+  if (row.judged === false && row.value !== undefined)
+    return row.value <= row.target ? 'within (not judged)' : 'over (not judged)'
   if (row.pass === undefined) return '—'
   return row.pass ? 'pass' : '**FAIL**'
 }
@@ -20,13 +22,15 @@ function verdict(row: FootprintRow): string {
 /** The summary table alone (also printed on the console). */
 export function footprintTable(results: FootprintResults): string {
   const lines = [
-    `| Measure | Outrigger (median of ${results.meta.processes}) | Per process | Target (issue 21) | | Anchors |`,
+    `| Measure | Outrigger, or as the row says (median of ${results.meta.processes}) | Per process | Target (issue 21) | | Anchors, notes |`,
     '| --- | ---: | --- | ---: | --- | --- |',
   ]
   for (const r of results.rows) {
     const per = r.perProcess.map((x) => f1(x)).join(' / ')
-    const target = r.target === undefined ? '' : `≤ ${r.target} ${r.unit}`
-    lines.push(`| ${r.name} | ${cell(r)} | ${per} | ${target} | ${verdict(r)} | ${r.anchors} |`)
+    const target =
+      r.target === undefined ? '' : `≤ ${Number.isInteger(r.target) ? r.target : f1(r.target)} ${r.unit}`
+    const notes = [r.anchors, r.note ?? ''].filter(Boolean).join('; ')
+    lines.push(`| ${r.name} | ${cell(r)} | ${per} | ${target} | ${verdict(r)} | ${notes} |`)
   }
   return lines.join('\n')
 }
@@ -34,6 +38,7 @@ export function footprintTable(results: FootprintResults): string {
 export function footprintMarkdown(results: FootprintResults): string {
   const { meta } = results
   const quiet = meta.quietChecks.map((s) => `${s} s`).join(', ')
+  const floors = results.connections.flatMap((c) => (c.floor === undefined ? [] : [{ c, floor: c.floor }]))
   const out = [
     `# Footprint (${meta.date})`,
     '',
@@ -61,6 +66,22 @@ export function footprintMarkdown(results: FootprintResults): string {
     '  `HeapProfiler.collectGarbage`) and 0.5 s: RSS, and the live V8 heap (admin /memory `allocated`). Per connection =',
     '  (after − before) ÷ connections still open; "after" also holds the upstream connections the concurrent requests',
     '  opened (counted in the table below).',
+    ...(floors.length === 0
+      ? []
+      : [
+          "- **Node's own floor**: right after each Outrigger process of a protocol, a fresh bare node server of that protocol",
+          '  (bench/systems/node-floor-idle-server.ts: node:http, node:http2 h2c, or node:https requiring and verifying the mesh',
+          "  client certificate: same certificates, the proxy's TLS versions, suites and curves, ALPN istio-http/1.1 by a callback",
+          `  as Outrigger selects it), answering GET /1k itself, with the proxy's node flags (\`${meta.nodeFlags.join(' ')}\`) and glibc trim`,
+          '  threshold, gets as many connections as that process held, opened and read the same way (its V8 heap by CDP',
+          "  `Runtime.getHeapUsage`). Before each of its readings it also makes what the proxy's idle trim makes (V8's memory-reducing",
+          '  collection and malloc_trim), so the floor is the least node keeps. "Outrigger above node\'s floor" is the difference,',
+          `  process by process. HTTP/1.1's RSS is judged against ${CONNECTION_TARGET_KIB} KiB. HTTP/2's and mTLS's floors are node's (nghttp2's`,
+          "  16 KiB outbound frame buffer per session; TLSWrap's two BIO rings, about 34 KiB, results/connection-heap-2026-12-07.md):",
+          `  their raw RSS is shown against ${CONNECTION_TARGET_KIB} KiB, not judged, and Outrigger's share above node's floor is judged against`,
+          `  ${CONNECTION_TARGET_KIB} KiB − node's HTTP/1.1 floor (the share the target leaves a proxy on HTTP/1.1): the target grows by what node`,
+          '  charges for the protocol over HTTP/1.1, nothing else.',
+        ]),
     `- **Image**: \`podman image inspect --format '{{.Size}}'\` of ${results.image.tag}: ${results.image.status}${results.image.created === undefined ? '' : `, created ${results.image.created}`}.`,
     '',
     '## Every process',
@@ -79,6 +100,16 @@ export function footprintMarkdown(results: FootprintResults): string {
         `| ${c.protocol} | ${c.opened} / ${c.failed} / ${c.stillOpen} (${c.retried}) | ${f1(c.openSeconds)} | ${f1(c.rssBeforeMiB)} → ${f1(c.rssAfterMiB)} | ${f1(c.heapBeforeMiB)} → ${f1(c.heapAfterMiB)} | ${c.handlesBefore} → ${c.handlesAfter} | ${c.upstreamBefore} → ${c.upstreamAfter} | ${f1(c.perConnectionKiB)} (${f1(c.heapPerConnectionKiB)}) |`,
     ),
   ]
+  if (floors.length > 0)
+    out.push(
+      '',
+      "| Node's floor for | opened / failed / still open | seconds to open | RSS before → after MiB | heap before → after MiB | KiB per connection (heap) | Outrigger's KiB per connection, above the floor |",
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...floors.map(
+        ({ c, floor }) =>
+          `| ${c.protocol} | ${floor.opened} / ${floor.failed} / ${floor.stillOpen} | ${f1(floor.openSeconds)} | ${f1(floor.rssBeforeMiB)} → ${f1(floor.rssAfterMiB)} | ${f1(floor.heapBeforeMiB)} → ${f1(floor.heapAfterMiB)} | ${f1(floor.perConnectionKiB)} (${f1(floor.heapPerConnectionKiB)}) | ${f1(c.perConnectionKiB)}, ${f1(c.perConnectionKiB - floor.perConnectionKiB)} |`,
+      ),
+    )
   if (results.failures.length > 0) out.push('', '## Failures', '', ...results.failures.map((x) => `- ${x}`))
   return `${out.join('\n')}\n`
 }

@@ -1,14 +1,20 @@
 // The Node floor of an idle connection: a bare node:http, node:http2 (h2c) or node:https (mesh mTLS) server that answers 1 KiB itself.
 //
 // `node node-floor-idle-server.ts <http1|http2|mtls> <port> [<certificate dir>]`: what node itself keeps per
-// keep-alive connection, for bench/micro/connection-heap.ts to compare Outrigger with. The mTLS server
-// asks for a client certificate and offers ALPN istio-http/1.1, as an inbound sidecar with STRICT does.
+// keep-alive connection, for bench/micro/connection-heap.ts and bench/footprint.ts to compare Outrigger with
+// (bench/systems/node-floor-process.ts starts it). The mTLS server requires and verifies a client certificate
+// and selects ALPN istio-http/1.1, as an inbound sidecar with STRICT does, with the proxy's TLS versions, suites and
+// curves (src/tls/tls-defaults.ts: the same handshake), ALPN by a callback as Outrigger selects it
+// (src/tls/mtls-terminator.ts: a server's `ALPNProtocols` list is copied into every TLSSocket from the Buffer
+// pool, and those copies keep pool slabs alive, about 1.7 KiB per idle connection that is not node's floor).
 
 import { readFileSync } from 'node:fs'
 import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttp2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import { createServer as createHttps } from 'node:https'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { MODERN_TLS } from '../../src/tls/tls-defaults.ts'
 
 const [protocol, portText, certs] = process.argv.slice(2, 5)
 const port = Number(portText)
@@ -26,6 +32,10 @@ function answerHttp2(_req: Http2ServerRequest, res: Http2ServerResponse): void {
   res.end(body)
 }
 
+function selectIstioHttp1({ protocols }: { protocols: string[] }): string | undefined {
+  return protocols.includes('istio-http/1.1') ? 'istio-http/1.1' : undefined
+}
+
 // The proxy keeps idle connections for an hour (bootstrap idleTimeout); node:http's default 5 s would close them.
 const idle = { keepAliveTimeout: 3_600_000, requestTimeout: 0, headersTimeout: 60_000 }
 const server =
@@ -35,14 +45,43 @@ const server =
       ? createHttps(
           {
             ...idle,
+            ...MODERN_TLS,
             key: readFileSync(join(certs ?? '', 'key.pem')),
             cert: readFileSync(join(certs ?? '', 'cert-chain.pem')),
             ca: readFileSync(join(certs ?? '', 'root-cert.pem')),
             requestCert: true,
             rejectUnauthorized: true,
-            ALPNProtocols: ['istio-http/1.1'],
+            ALPNCallback: selectIstioHttp1,
           },
           answer,
         )
       : createHttp(idle, answer)
+/**
+ * glibc's malloc_trim(0), loaded now (koffi's own RSS, about 5.6 MiB, before any reading). Undefined where it
+ * cannot be loaded (not glibc).
+ */
+function loadTrim(): (() => number) | undefined {
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
+    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number
+    return () => trim(0)
+  } catch {
+    return undefined
+  }
+}
+const trim = loadTrim()
+
+/**
+ * What the proxy's idle trim does (src/runtime/idle-trim.ts), at once: V8's memory-reducing collection (it shrinks
+ * the young generation; needs --expose-gc, which the proxy's node flags give) and malloc_trim. A reader calls it
+ * through the inspector before each reading (bench/workloads/footprint-case.ts), so that the floor is what node
+ * keeps, not what a collection or the allocator would give back.
+ */
+Object.assign(globalThis, {
+  async reduceMemory(): Promise<void> {
+    await globalThis.gc?.({ type: 'major', execution: 'async', flavor: 'last-resort' })
+    trim?.()
+  },
+})
+
 server.listen(port, '127.0.0.1', () => process.stdout.write(`listening on ${port}\n`))

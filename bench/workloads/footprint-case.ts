@@ -1,4 +1,4 @@
-// The footprint case: Outrigger's RSS idle, at 1000 req/s, after a burst, per idle connection (HTTP/1.1, HTTP/2, mTLS), and its image size.
+// The footprint case: Outrigger's RSS idle, at 1000 req/s, after a burst, per idle connection (HTTP/1.1, HTTP/2, mTLS) beside node's own floor, and its image size.
 
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -13,12 +13,20 @@ import {
   type FootprintResults,
   type FootprintSequence,
   footprintRows,
+  type IdleReading,
 } from '../report/footprint-results.ts'
 import { get } from '../support/http.ts'
-import { collectGarbage, inspectorFlag, inspectorUrl } from '../support/inspector-gc.ts'
+import {
+  collectGarbage,
+  evaluateAwaited,
+  heapUsedBytes,
+  inspectorFlag,
+  inspectorUrl,
+} from '../support/inspector-gc.ts'
 import { freePorts } from '../support/ports.ts'
 import { memory } from '../support/proc-stats.ts'
 import { gitCommit, which } from '../support/tools.ts'
+import { startNodeFloor } from '../systems/node-floor-process.ts'
 import {
   ingressSidecar,
   type OutriggerProcess,
@@ -245,6 +253,69 @@ async function settledReading(proxy: OutriggerProcess, url: string): Promise<Rea
   }
 }
 
+/** The client side of `protocol`'s connections to `port`: mTLS presents the mesh client certificate. */
+function idleTarget(protocol: IdleProtocol, port: number, certs: string): IdleTarget {
+  const client = (file: string): Buffer => readFileSync(join(certs, 'client', file))
+  return {
+    port,
+    path: PATH,
+    tls:
+      protocol === 'mtls'
+        ? { key: client('key.pem'), cert: client('cert-chain.pem'), ca: client('root-cert.pem') }
+        : undefined,
+  }
+}
+
+/**
+ * The per-connection measurement of one fresh process listening on `target`: one connection of the kind
+ * first, closed again (the code paths and pools it needs are loaded before "before"), "before", up to
+ * `count` connections that each carry one GET and stay open, "after". `read` takes a settled reading.
+ */
+async function holdIdle<R extends { readonly rssMiB: number; readonly heapMiB: number }>(
+  plan: FootprintPlan,
+  protocol: IdleProtocol,
+  target: IdleTarget,
+  count: number,
+  read: () => Promise<R>,
+): Promise<{ before: R; after: R; reading: IdleReading }> {
+  const warm = await openIdleConnections(protocol, target, 1, { batch: 1 })
+  if (warm.opened !== 1) throw new Error(`${protocol}: the first connection failed: ${warm.firstError}`)
+  warm.close()
+  await sleep(1_000)
+  const before = await read()
+  const opening = performance.now()
+  // TLS handshakes hold the event loop: fewer at a time, or the overload manager sheds most of a batch.
+  // Every connection must still be open at "after" (the report divides by those still open).
+  const connections = await openIdleConnections(protocol, target, count, {
+    batch: protocol === 'mtls' ? 50 : 200,
+    stopAfterMs: plan.openWithinSeconds * 1000,
+  })
+  const openSeconds = (performance.now() - opening) / 1000
+  await sleep(1_000)
+  const after = await read()
+  const stillOpen = connections.open()
+  connections.close()
+  if (connections.failed > 0)
+    log(`footprint ${protocol}: ${connections.failed} failed, the first: ${connections.firstError}`)
+  return {
+    before,
+    after,
+    reading: {
+      opened: connections.opened,
+      failed: connections.failed,
+      retried: connections.retried,
+      stillOpen,
+      openSeconds,
+      rssBeforeMiB: before.rssMiB,
+      rssAfterMiB: after.rssMiB,
+      heapBeforeMiB: before.heapMiB,
+      heapAfterMiB: after.heapMiB,
+      perConnectionKiB: ((after.rssMiB - before.rssMiB) * 1024) / Math.max(1, stillOpen),
+      heapPerConnectionKiB: ((after.heapMiB - before.heapMiB) * 1024) / Math.max(1, stillOpen),
+    },
+  }
+}
+
 /** One fresh process: what `plan.connections` idle connections of `protocol`, each after one request, add. */
 export async function measureConnections(
   ctx: FootprintContext,
@@ -263,60 +334,58 @@ export async function measureConnections(
   })
   raiseFileLimit(proxy.child.pid, plan.connections + 4_096)
   raiseFileLimit(process.pid, plan.connections + 4_096)
-  const target: IdleTarget = {
-    port,
-    path: PATH,
-    tls: mtls
-      ? {
-          key: readFileSync(join(tlsDir('client'), 'key.pem')),
-          cert: readFileSync(join(tlsDir('client'), 'cert-chain.pem')),
-          ca: readFileSync(join(tlsDir('client'), 'root-cert.pem')),
-        }
-      : undefined,
-  }
   try {
     const url = inspectorUrl(proxy.child)
-    // One connection of the same kind first, closed again: the code paths and pools it needs are loaded before "before".
-    const warm = await openIdleConnections(protocol, target, 1, { batch: 1 })
-    if (warm.opened !== 1) throw new Error(`${protocol}: the first connection failed: ${warm.firstError}`)
-    warm.close()
-    await sleep(1_000)
-    const before = await settledReading(proxy, url)
-    const opening = performance.now()
-    // TLS handshakes hold the event loop: fewer at a time, or the overload manager sheds most of a batch.
-    // Every connection must still be open at "after" (the report divides by those still open).
-    const connections = await openIdleConnections(protocol, target, plan.connections, {
-      batch: mtls ? 50 : 200,
-      stopAfterMs: plan.openWithinSeconds * 1000,
-    })
-    const openSeconds = (performance.now() - opening) / 1000
-    await sleep(1_000)
-    const after = await settledReading(proxy, url)
-    const stillOpen = connections.open()
-    connections.close()
-    if (connections.failed > 0)
-      log(`footprint ${protocol}: ${connections.failed} failed, the first: ${connections.firstError}`)
+    const { before, after, reading } = await holdIdle(
+      plan,
+      protocol,
+      idleTarget(protocol, port, certs),
+      plan.connections,
+      () => settledReading(proxy, url),
+    )
     return {
       protocol,
       requested: plan.connections,
-      opened: connections.opened,
-      failed: connections.failed,
-      retried: connections.retried,
-      stillOpen,
-      openSeconds,
-      rssBeforeMiB: before.rssMiB,
-      rssAfterMiB: after.rssMiB,
-      heapBeforeMiB: before.heapMiB,
-      heapAfterMiB: after.heapMiB,
+      ...reading,
       handlesBefore: before.handles,
       handlesAfter: after.handles,
       upstreamBefore: before.upstreamConnections,
       upstreamAfter: after.upstreamConnections,
-      perConnectionKiB: ((after.rssMiB - before.rssMiB) * 1024) / Math.max(1, stillOpen),
-      heapPerConnectionKiB: ((after.heapMiB - before.heapMiB) * 1024) / Math.max(1, stillOpen),
     }
   } finally {
     await proxy.stop()
+  }
+}
+
+/**
+ * Node's own floor beside one Outrigger process: a fresh bare node server of `protocol`
+ * (bench/systems/node-floor-process.ts) given `count` connections (as many as the proxy held), opened and
+ * read the same way (its live heap through the inspector, as it has no admin port). Before each of its
+ * readings it also makes the memory-reducing collection and malloc_trim the proxy's idle trim makes when
+ * idle after growth (node-floor-idle-server.ts `reduceMemory`): the floor is the least node keeps, and
+ * what the proxy's trim had not yet given back at its reading counts as the proxy's.
+ */
+export async function measureNodeFloor(
+  plan: FootprintPlan,
+  protocol: IdleProtocol,
+  certs: string,
+  count: number,
+): Promise<IdleReading> {
+  const floor = await startNodeFloor(protocol, certs)
+  raiseFileLimit(floor.child.pid, count + 4_096)
+  try {
+    const url = inspectorUrl(floor.child)
+    const read = async (): Promise<{ rssMiB: number; heapMiB: number }> => {
+      await collectGarbage(url)
+      await evaluateAwaited(url, 'globalThis.reduceMemory()')
+      await sleep(500)
+      const rssMiB = memory([floor.child.pid]).rssMiB
+      return { rssMiB, heapMiB: (await heapUsedBytes(url)) / 2 ** 20 }
+    }
+    const { reading } = await holdIdle(plan, protocol, idleTarget(protocol, floor.port, certs), count, read)
+    return reading
+  } finally {
+    await floor.stop()
   }
 }
 
@@ -364,34 +433,50 @@ export async function runFootprint(
   const connections: FootprintConnections[] = []
   const failures: string[] = []
   const certs = join(ctx.workDir, 'footprint-certs')
-  const attempt = async <T>(what: string, measure: () => Promise<T>, into: T[]): Promise<void> => {
+  const attempt = async <T>(what: string, measure: () => Promise<T>): Promise<T | undefined> => {
     try {
       const value = await measure()
-      into.push(value)
       log(`footprint ${what}: ${JSON.stringify(value)}`)
+      return value
     } catch (err) {
       failures.push(`${what}: ${(err as Error).message}`)
       log(`footprint ${what} FAILED: ${(err as Error).message}`)
+      return undefined
     }
   }
   if (plan.protocols.includes('mtls')) mintMeshCertificates(certs, plan.mainScript)
   for (let i = 1; i <= plan.processes; i++) {
     let connectionsDone = false
     // One protocol at a time: this process holds the client side of every connection, and where its file
-    // limit cannot be raised (no CAP_SYS_RESOURCE) 20,000 is a common hard limit.
+    // limit cannot be raised (no CAP_SYS_RESOURCE) 20,000 is a common hard limit. Node's floor of each
+    // protocol right after the proxy's, with as many connections as the proxy held.
     const connectionRound = async (): Promise<void> => {
       connectionsDone = true
-      for (const protocol of plan.protocols)
-        await attempt(`${protocol} #${i}`, () => measureConnections(ctx, plan, protocol, certs), connections)
+      for (const protocol of plan.protocols) {
+        const outrigger = await attempt(`${protocol} #${i}`, () =>
+          measureConnections(ctx, plan, protocol, certs),
+        )
+        if (outrigger === undefined) continue
+        const floor = await attempt(`${protocol} node floor #${i}`, () =>
+          measureNodeFloor(plan, protocol, certs, outrigger.stillOpen),
+        )
+        connections.push(floor === undefined ? outrigger : { ...outrigger, floor })
+      }
     }
-    if (plan.connectionsOnly !== true)
-      await attempt(`sequence #${i}`, () => measureSequence(ctx, plan, connectionRound), sequences)
+    if (plan.connectionsOnly !== true) {
+      const sequence = await attempt(`sequence #${i}`, () => measureSequence(ctx, plan, connectionRound))
+      if (sequence !== undefined) sequences.push(sequence)
+    }
     if (!connectionsDone) await connectionRound()
   }
   for (const c of connections) {
     if (c.failed > 0 || c.stillOpen < c.opened)
       failures.push(
         `${c.protocol}: ${c.failed} connections failed, ${c.stillOpen} of ${c.opened} still open at the reading`,
+      )
+    if (c.floor !== undefined && (c.floor.failed > 0 || c.floor.stillOpen < c.floor.opened))
+      failures.push(
+        `${c.protocol} node floor: ${c.floor.failed} connections failed, ${c.floor.stillOpen} of ${c.floor.opened} still open at the reading`,
       )
   }
   for (const [i, s] of sequences.entries()) {
