@@ -168,6 +168,11 @@ export class IdleTrim {
     return true
   }
 
+  /** When the last trim was made (performance.now()), or when this was constructed. */
+  get trimmedAt(): number {
+    return this.#trimmedAt
+  }
+
   close(): void {
     this.#closed = true
     clearInterval(this.#timer)
