@@ -12,8 +12,9 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttp2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import { createServer as createHttps } from 'node:https'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { loadMallocTrim, type MallocTrim } from '../../src/runtime/malloc-trim.ts'
+import { collectAllAvailableGarbage } from '../../src/runtime/memory-reducing-collection.ts'
 import { MODERN_TLS } from '../../src/tls/tls-defaults.ts'
 
 const [protocol, portText, certs] = process.argv.slice(2, 5)
@@ -56,20 +57,14 @@ const server =
           answer,
         )
       : createHttp(idle, answer)
-/**
- * glibc's malloc_trim(0), loaded now (koffi's own RSS, about 5.6 MiB, before any reading). Undefined where it
- * cannot be loaded (not glibc).
- */
-function loadTrim(): (() => number) | undefined {
+/** glibc's malloc_trim, loaded now (koffi's own RSS, about 5.6 MiB, before any reading); undefined where it cannot be (not glibc). */
+const trim = ((): MallocTrim | undefined => {
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
-    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number
-    return () => trim(0)
+    return loadMallocTrim()
   } catch {
     return undefined
   }
-}
-const trim = loadTrim()
+})()
 
 /**
  * What the proxy's idle trim does (src/runtime/idle-trim.ts), at once: V8's memory-reducing collection (it shrinks
@@ -79,7 +74,7 @@ const trim = loadTrim()
  */
 Object.assign(globalThis, {
   async reduceMemory(): Promise<void> {
-    await globalThis.gc?.({ type: 'major', execution: 'async', flavor: 'last-resort' })
+    await collectAllAvailableGarbage()
     trim?.()
   },
 })

@@ -1,8 +1,8 @@
 // Gives the C allocator's free memory back to the kernel once the proxy falls idle after load (glibc's malloc_trim).
 
-import { createRequire } from 'node:module'
 import { type EventLoopUtilization, performance } from 'node:perf_hooks'
 import { log } from '../telemetry/log.ts'
+import { loadMallocTrim, type MallocTrim } from './malloc-trim.ts'
 import { collectAllAvailableGarbage } from './memory-reducing-collection.ts'
 
 const MiB = 1024 * 1024
@@ -38,14 +38,10 @@ export interface IdleTrimOptions {
   readonly compiles?: () => number
 }
 
-/** glibc's malloc_trim(0), loaded on first use: koffi costs about 5.6 MiB of RSS, paid only once a trim is due. */
-type Trim = () => number
-
-function loadTrim(): Trim | undefined {
+/** malloc_trim, loaded on first use (koffi's RSS is paid only once a trim is due); undefined where it cannot be. */
+function loadTrim(): MallocTrim | undefined {
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
-    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number
-    return () => trim(0)
+    return loadMallocTrim()
   } catch (err) {
     log.info(`malloc_trim is not available (not glibc?): ${(err as Error).message}`)
     return undefined
@@ -74,7 +70,7 @@ export class IdleTrim {
   #rssAfterIdleTrim = this.#rssAfterTrim
   #arrayBuffersAfterTrim = process.memoryUsage().arrayBuffers
   #trimmedAt = performance.now()
-  #trim: Trim | undefined | null = null
+  #trim: MallocTrim | undefined | null = null
   #collecting = false
   #closed = false
   readonly #compiles: (() => number) | undefined
